@@ -1,0 +1,56 @@
+"""Facets: provgraph's own (`provgraph_*`, JSON Schema exported to `events/schema/`) and the
+OpenLineage standard ones it uses. `CUSTOM_FACETS` is the list the schema export walks."""
+
+from provgraph.events.facets.artifact_dataset import ArtifactDatasetFacet, ArtifactKind
+from provgraph.events.facets.base import Facet
+from provgraph.events.facets.binding import BindingFacet
+from provgraph.events.facets.code_job import CodeJobFacet
+from provgraph.events.facets.event_run import EventRunFacet
+from provgraph.events.facets.metrics_run import MetricPoint, MetricsRunFacet
+from provgraph.events.facets.params_run import ParamsRunFacet
+from provgraph.events.facets.reproduces_run import ReproducesRunFacet, Verdict
+from provgraph.events.facets.results_run import ResultsRunFacet
+from provgraph.events.facets.runtime_run import RuntimeRunFacet
+from provgraph.events.facets.standard import (
+    DatasetVersionDatasetFacet,
+    ErrorMessageRunFacet,
+    JobRef,
+    ParentRunFacet,
+    RunRef,
+    SourceCodeLocationJobFacet,
+)
+
+CUSTOM_FACETS: tuple[type[Facet], ...] = (
+    ParamsRunFacet,
+    ResultsRunFacet,
+    MetricsRunFacet,
+    RuntimeRunFacet,
+    EventRunFacet,
+    ReproducesRunFacet,
+    CodeJobFacet,
+    ArtifactDatasetFacet,
+    BindingFacet,
+)
+
+__all__ = [
+    "CUSTOM_FACETS",
+    "ArtifactDatasetFacet",
+    "ArtifactKind",
+    "BindingFacet",
+    "CodeJobFacet",
+    "DatasetVersionDatasetFacet",
+    "ErrorMessageRunFacet",
+    "EventRunFacet",
+    "Facet",
+    "JobRef",
+    "MetricPoint",
+    "MetricsRunFacet",
+    "ParamsRunFacet",
+    "ParentRunFacet",
+    "ReproducesRunFacet",
+    "ResultsRunFacet",
+    "RunRef",
+    "RuntimeRunFacet",
+    "SourceCodeLocationJobFacet",
+    "Verdict",
+]

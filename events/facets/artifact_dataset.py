@@ -1,0 +1,20 @@
+"""Dataset facet `provgraph_artifact`: what kind of thing a dataset version is and how big."""
+
+from typing import ClassVar, Literal
+
+from provgraph.events.facets.base import Facet, schema_url
+
+ArtifactKind = Literal["data", "artifact", "model"]
+
+
+class ArtifactDatasetFacet(Facet):
+    FACET_NAME: ClassVar[str] = "provgraph_artifact"
+    SCHEMA_URL: ClassVar[str] = schema_url("1-0-0", "ArtifactDatasetFacet")
+
+    kind: ArtifactKind = "data"
+    key: str | None = None
+    uri: str | None = None
+    size: int | None = None
+    format: str | None = None
+    framework: str | None = None
+    tag: str | None = None

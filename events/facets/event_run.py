@@ -1,0 +1,17 @@
+"""Run facet `provgraph_event`: identity and per-run order of an event.
+
+`eventId` de-duplicates redelivered events; `seq` (1, 2, 3 … per run) orders a run's events
+whatever order they arrive in, and exposes gaps.
+"""
+
+from typing import ClassVar
+
+from provgraph.events.facets.base import Facet, schema_url
+
+
+class EventRunFacet(Facet):
+    FACET_NAME: ClassVar[str] = "provgraph_event"
+    SCHEMA_URL: ClassVar[str] = schema_url("1-0-0", "EventRunFacet")
+
+    event_id: str
+    seq: int

@@ -1,0 +1,141 @@
+"""OpenLineage 2-0-2 `RunEvent` as pydantic v2 models, with typed slots for the facets provgraph uses.
+
+Facets not known here are kept as plain JSON (`extra="allow"`), so events from any OpenLineage
+producer round-trip unchanged. Python names are snake_case; the wire is camelCase via aliases.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from provgraph.events.facets import (
+    ArtifactDatasetFacet,
+    CodeJobFacet,
+    DatasetVersionDatasetFacet,
+    ErrorMessageRunFacet,
+    EventRunFacet,
+    MetricsRunFacet,
+    ParamsRunFacet,
+    ParentRunFacet,
+    ReproducesRunFacet,
+    ResultsRunFacet,
+    RuntimeRunFacet,
+    SourceCodeLocationJobFacet,
+)
+from provgraph.events.facets.base import PRODUCER, WireModel
+
+OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+UNVERSIONED = "unversioned"
+
+
+class EventType(StrEnum):
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    ABORT = "ABORT"
+    OTHER = "OTHER"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (EventType.COMPLETE, EventType.FAIL, EventType.ABORT)
+
+
+class RunFacets(WireModel):
+    parent: ParentRunFacet | None = Field(default=None, alias="parent")
+    error_message: ErrorMessageRunFacet | None = Field(default=None, alias="errorMessage")
+    params: ParamsRunFacet | None = Field(default=None, alias="provgraph_params")
+    results: ResultsRunFacet | None = Field(default=None, alias="provgraph_results")
+    metrics: MetricsRunFacet | None = Field(default=None, alias="provgraph_metrics")
+    runtime: RuntimeRunFacet | None = Field(default=None, alias="provgraph_runtime")
+    event: EventRunFacet | None = Field(default=None, alias="provgraph_event")
+    reproduces: ReproducesRunFacet | None = Field(default=None, alias="provgraph_reproduces")
+
+
+class JobFacets(WireModel):
+    code: CodeJobFacet | None = Field(default=None, alias="provgraph_code")
+    source_code_location: SourceCodeLocationJobFacet | None = Field(default=None, alias="sourceCodeLocation")
+
+
+class DatasetFacets(WireModel):
+    version: DatasetVersionDatasetFacet | None = Field(default=None, alias="version")
+    artifact: ArtifactDatasetFacet | None = Field(default=None, alias="provgraph_artifact")
+
+
+class Run(WireModel):
+    run_id: str = Field(min_length=1)
+    facets: RunFacets = Field(default_factory=RunFacets)
+
+
+class Job(WireModel):
+    namespace: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    facets: JobFacets = Field(default_factory=JobFacets)
+
+
+class Dataset(WireModel):
+    """An input or output dataset; `version` is its content hash when provgraph saw the bytes."""
+
+    namespace: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    facets: DatasetFacets = Field(default_factory=DatasetFacets)
+    input_facets: dict[str, Any] | None = None
+    output_facets: dict[str, Any] | None = None
+
+    @property
+    def binding(self) -> str:
+        """The name the run bound this dataset to (`provgraph_binding`), or "" when not given."""
+        for facets in (self.input_facets, self.output_facets):
+            name = (facets or {}).get("provgraph_binding", {}).get("name")
+            if isinstance(name, str):
+                return name
+        return ""
+
+    @property
+    def version(self) -> str:
+        return self.facets.version.dataset_version if self.facets.version else UNVERSIONED
+
+
+class RunEvent(WireModel):
+    event_type: EventType = EventType.OTHER
+    event_time: datetime
+    run: Run
+    job: Job
+    inputs: list[Dataset] = Field(default_factory=list)
+    outputs: list[Dataset] = Field(default_factory=list)
+    producer: str = PRODUCER
+    schema_url: str = Field(default=OPENLINEAGE_SCHEMA_URL, alias="schemaURL")
+
+    @field_validator("event_time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        """OpenLineage times carry an offset; a naive time is taken as UTC, then normalised to UTC."""
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    @property
+    def seq(self) -> int:
+        """Per-run sequence number; 0 for producers that do not send `provgraph_event`."""
+        return self.run.facets.event.seq if self.run.facets.event else 0
+
+    @property
+    def root_run_id(self) -> str:
+        """The run at the root of this run's chain: the Kafka key that keeps a chain in one partition."""
+        parent = self.run.facets.parent
+        if parent is None:
+            return self.run.run_id
+        return parent.root.run.run_id if parent.root else parent.run.run_id
+
+    @property
+    def order_key(self) -> str:
+        """Sortable key ordering a run's events: sequence number first, then event time.
+
+        Projections keep, for each run-level property, the value from the event with the greatest
+        key, so the result does not depend on arrival order or duplication.
+        """
+        return f"{self.seq:012d}|{self.event_time.strftime('%Y-%m-%dT%H:%M:%S.%f')}"

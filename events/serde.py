@@ -1,0 +1,49 @@
+"""The one serialiser: stable bytes for every event, so a replay can be byte-identical.
+
+`None`s are dropped, keys sorted, no whitespace. `loads` is the only way bytes become a `RunEvent`;
+it raises `ContractError` with the validation message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from pydantic import ValidationError
+
+from provgraph.events.errors import ContractError
+from provgraph.events.model import RunEvent
+
+
+def to_dict(event: RunEvent) -> dict[str, Any]:
+    return event.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def dumps(event: RunEvent) -> bytes:
+    return json.dumps(to_dict(event), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def loads(data: bytes | str | dict[str, Any]) -> RunEvent:
+    try:
+        if isinstance(data, dict):
+            return RunEvent.model_validate(data)
+        return RunEvent.model_validate_json(data)
+    except ValidationError as exc:
+        raise ContractError(f"not a valid OpenLineage RunEvent: {_first_errors(exc)}") from exc
+
+
+def event_id(event: RunEvent, raw: bytes | None = None) -> str:
+    """The event's id: `provgraph_event.eventId`, else a hash of its stable bytes (other producers)."""
+    if event.run.facets.event is not None:
+        return event.run.facets.event.event_id
+    return "sha256:" + hashlib.sha256(raw if raw is not None else dumps(event)).hexdigest()
+
+
+def _first_errors(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in err["loc"]) or "(root)"
+        parts.append(f"{where}: {err['msg']}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

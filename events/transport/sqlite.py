@@ -1,0 +1,118 @@
+"""The embedded event log: an append-only SQLite table, the source of truth with no servers.
+
+Offsets are dense and increase with every new event; a redelivered event (same event id) is
+ignored, so appending is idempotent. Projections read forward from an offset they remember.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from provgraph.events.model import RunEvent
+from provgraph.events.serde import dumps, event_id
+from provgraph.events.transport.base import Transport
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    offset      INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id    TEXT NOT NULL UNIQUE,
+    run_id      TEXT NOT NULL,
+    root_run_id TEXT NOT NULL,
+    event_type  TEXT NOT NULL,
+    event_time  TEXT NOT NULL,
+    body        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
+"""
+
+
+class LogRecord(NamedTuple):
+    offset: int
+    body: bytes
+
+
+def connect(path: Path | str) -> sqlite3.Connection:
+    """A connection tuned for an append-heavy log shared by several processes (WAL, busy wait)."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class SqliteEventLog:
+    def __init__(self, path: Path | str) -> None:
+        self.path = path
+        self._conn = connect(path)
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def append(self, events: Iterable[RunEvent]) -> int:
+        """Append events in one transaction; returns how many were new."""
+        rows = [
+            (
+                event_id(e, body),
+                e.run.run_id,
+                e.root_run_id,
+                e.event_type.value,
+                e.event_time.isoformat(),
+                body,
+            )
+            for e in events
+            for body in (dumps(e),)
+        ]
+        with self._lock:
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
+    def read(self, after: int = 0, limit: int = 10_000) -> list[LogRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT offset, body FROM events WHERE offset > ? ORDER BY offset LIMIT ?", (after, limit)
+            ).fetchall()
+        return [LogRecord(int(o), bytes(b)) for o, b in rows]
+
+    def scan(self, after: int = 0, batch: int = 10_000) -> Iterator[LogRecord]:
+        while records := self.read(after, batch):
+            yield from records
+            after = records[-1].offset
+
+    def last_offset(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT COALESCE(MAX(offset), 0) FROM events").fetchone()
+        return int(row[0])
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class SqliteTransport(Transport):
+    """Writes each event straight into the embedded log (synchronous, durable on commit)."""
+
+    kind = "sqlite"
+
+    def __init__(self, log: SqliteEventLog) -> None:
+        self.log = log
+
+    def emit(self, event: RunEvent) -> None:
+        self.log.append([event])

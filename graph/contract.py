@@ -1,0 +1,84 @@
+"""The lineage query contract every store implements (SQLite embedded, Neo4j in production).
+
+`tests/contract/` is the shared suite: any new store must pass it unchanged. Writes are
+`apply(events)`: idempotent and order-independent, so replaying or redelivering events never
+changes the graph. Lineage walks are bounded breadth-first searches; `LineageBounds` caps them and
+`LineageGraph.partial` says when a bound cut the walk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from provgraph.events.model import RunEvent
+from provgraph.graph.ids import NodeId
+from provgraph.graph.views import (
+    DatasetVersionView,
+    DatasetView,
+    Direction,
+    JobView,
+    LineageGraph,
+    RunView,
+)
+
+
+@dataclass(frozen=True)
+class LineageBounds:
+    """Server-side caps on a walk; clients may ask for less, never for more."""
+
+    max_depth: int = 20
+    max_fan_out: int = 1000
+    max_nodes: int = 10_000
+    time_budget_s: float = 5.0
+
+    def clamp(self, depth: int, fan_out: int) -> tuple[int, int]:
+        return max(0, min(depth, self.max_depth)), max(1, min(fan_out, self.max_fan_out))
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    project: str | None = None
+    job: str | None = None
+    state: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@runtime_checkable
+class LineageStore(Protocol):
+    bounds: LineageBounds
+
+    def apply(self, events: Sequence[RunEvent]) -> None:
+        """Project events into the graph; idempotent and independent of order."""
+
+    def reset(self) -> None:
+        """Drop the whole projection (before a replay)."""
+
+    def run(self, run_id: str) -> RunView | None: ...
+
+    def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
+        """Runs newest first (started_at, run_id); `after` is the run id of the previous page's last run."""
+
+    def job(self, namespace: str, name: str) -> JobView | None: ...
+
+    def dataset(self, namespace: str, name: str) -> DatasetView | None: ...
+
+    def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None: ...
+
+    def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None: ...
+
+    def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
+        """The run that wrote this dataset version (the earliest, if several wrote identical bytes)."""
+
+    def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph: ...
+
+    def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
+        """Node ids whose names contain `text` (case-insensitive)."""
+
+    def dump(self) -> dict[str, Any]:
+        """A canonical, sorted dump of every node and edge: equal dumps mean equal graphs."""
+
+    def close(self) -> None: ...

@@ -1,0 +1,83 @@
+"""Stable, parseable node ids shared by the CLI, the API and both stores.
+
+    run:<run id>
+    job:<namespace>:<name>
+    dataset:<namespace>:<name>                 every version of a dataset
+    dataset:<namespace>:<name>@<version>       one dataset version (version = sha256:<hex> or unversioned)
+
+A namespace may itself contain "://" (e.g. `s3://bucket`), so the namespace ends at the first
+":" that is not the start of "://". A name may contain "@"; only a trailing "@<version>" without
+"/" is read as a version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from provgraph.events.errors import ConfigError
+
+NodeKind = Literal["run", "job", "dataset", "datasetVersion"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeId:
+    kind: NodeKind
+    key: tuple[str, ...]
+
+    def __str__(self) -> str:
+        if self.kind == "run":
+            return f"run:{self.key[0]}"
+        if self.kind == "job":
+            return f"job:{self.key[0]}:{self.key[1]}"
+        if self.kind == "dataset":
+            return f"dataset:{self.key[0]}:{self.key[1]}"
+        return f"dataset:{self.key[0]}:{self.key[1]}@{self.key[2]}"
+
+    @staticmethod
+    def run(run_id: str) -> NodeId:
+        return NodeId("run", (run_id,))
+
+    @staticmethod
+    def job(namespace: str, name: str) -> NodeId:
+        return NodeId("job", (namespace, name))
+
+    @staticmethod
+    def dataset(namespace: str, name: str, version: str | None = None) -> NodeId:
+        if version is None:
+            return NodeId("dataset", (namespace, name))
+        return NodeId("datasetVersion", (namespace, name, version))
+
+
+def parse_node_id(text: str) -> NodeId:
+    kind, sep, rest = text.partition(":")
+    if not sep or not rest:
+        raise ConfigError(
+            f"not a node id: {text!r} (expected run:<id>, job:<ns>:<name> or dataset:<ns>:<name>[@<version>])"
+        )
+    if kind == "run":
+        return NodeId.run(rest)
+    if kind not in ("job", "dataset"):
+        raise ConfigError(f"unknown node kind {kind!r} in {text!r} (expected run, job or dataset)")
+    namespace, name = _split_namespace(rest, text)
+    if kind == "job":
+        return NodeId.job(namespace, name)
+    base, at, version = name.rpartition("@")
+    if at and base and version and "/" not in version:
+        return NodeId.dataset(namespace, base, version)
+    return NodeId.dataset(namespace, name)
+
+
+def _split_namespace(rest: str, text: str) -> tuple[str, str]:
+    start = 0
+    while True:
+        i = rest.find(":", start)
+        if i < 0:
+            raise ConfigError(f"node id {text!r} has no name after its namespace (expected <namespace>:<name>)")
+        if rest.startswith("://", i):
+            start = i + 3
+            continue
+        namespace, name = rest[:i], rest[i + 1 :]
+        if not namespace or not name:
+            raise ConfigError(f"node id {text!r} needs both a namespace and a name")
+        return namespace, name

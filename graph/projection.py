@@ -1,0 +1,115 @@
+"""From one RunEvent to the facts a store writes, shared by every store so they cannot drift.
+
+Order independence: each run-level property remembers the `order_key` of the event it came from
+and is replaced only by an event with a greater key; the run's state uses a key in which terminal
+events (COMPLETE/FAIL/ABORT) beat any START/RUNNING. Sets (edges, versions, metrics) are unions.
+Any arrival order, and any number of duplicates, yields the same graph.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from provgraph.events.facets import CodeJobFacet
+from provgraph.events.model import Dataset, RunEvent
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def dataset_node_id(namespace: str, name: str, version: str) -> str:
+    return f"dataset:{namespace}:{name}@{version}"
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetFacts:
+    namespace: str
+    name: str
+    version: str
+    binding: str
+    kind: str | None
+    size: int | None
+    uri: str | None
+    format: str | None
+    framework: str | None
+
+    @property
+    def node_id(self) -> str:
+        return dataset_node_id(self.namespace, self.name, self.version)
+
+    @staticmethod
+    def of(dataset: Dataset) -> DatasetFacts:
+        art = dataset.facets.artifact
+        return DatasetFacts(
+            namespace=dataset.namespace,
+            name=dataset.name,
+            version=dataset.version,
+            binding=dataset.binding,
+            kind=art.kind if art else None,
+            size=art.size if art else None,
+            uri=art.uri if art else None,
+            format=art.format if art else None,
+            framework=art.framework if art else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    run_id: str
+    namespace: str
+    job_name: str
+    event_time: str
+    order_key: str
+    state: str
+    state_key: str
+    ended_at: str | None
+    code: CodeJobFacet | None
+    params: str | None
+    results: str | None
+    runtime: str | None
+    error: str | None
+    reproduces: str | None
+    parent_run_id: str | None
+    metrics: list[tuple[str, int, float]] = field(default_factory=list)
+    reads: list[DatasetFacts] = field(default_factory=list)
+    writes: list[DatasetFacts] = field(default_factory=list)
+
+    @property
+    def code_hash(self) -> str | None:
+        return self.code.code_hash if self.code else None
+
+
+def facts(event: RunEvent) -> RunFacts:
+    rf = event.run.facets
+    order_key = event.order_key
+    terminal = event.event_type.is_terminal
+    when = event.event_time.isoformat()
+
+    def keyed(value: Any) -> str | None:
+        return None if value is None else canonical_json(value)
+
+    return RunFacts(
+        run_id=event.run.run_id,
+        namespace=event.job.namespace,
+        job_name=event.job.name,
+        event_time=when,
+        order_key=order_key,
+        state=event.event_type.value,
+        state_key=f"{int(terminal)}|{order_key}",
+        ended_at=when if terminal else None,
+        code=event.job.facets.code,
+        params=keyed(rf.params.params if rf.params else None),
+        results=keyed(rf.results.results if rf.results else None),
+        runtime=keyed(rf.runtime.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.runtime else None),
+        error=rf.error_message.message if rf.error_message else None,
+        reproduces=keyed(
+            rf.reproduces.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.reproduces else None
+        ),
+        parent_run_id=rf.parent.run.run_id if rf.parent else None,
+        metrics=[(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
+        reads=[DatasetFacts.of(d) for d in event.inputs],
+        writes=[DatasetFacts.of(d) for d in event.outputs],
+    )

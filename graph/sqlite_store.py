@@ -1,0 +1,584 @@
+"""The embedded lineage store: the graph model in SQLite, answering the same contract as Neo4j.
+
+Tables mirror the graph model (project, job, job_version, run, dataset, dataset_version) with
+the READ and WROTE edges as tables keyed by the run and the dataset version's node id. Every write
+is an idempotent upsert; see `projection.py` for why the result does not depend on event order.
+Lineage walks are breadth-first, one parametrised query per hop for the whole frontier.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from provgraph.events.model import RunEvent
+from provgraph.events.transport.sqlite import connect
+from provgraph.graph.contract import LineageBounds, RunFilter
+from provgraph.graph.ids import NodeId
+from provgraph.graph.projection import RunFacts, dataset_node_id, facts
+from provgraph.graph.views import (
+    DatasetRef,
+    DatasetVersionView,
+    DatasetView,
+    Direction,
+    JobVersionView,
+    JobView,
+    LineageEdge,
+    LineageGraph,
+    LineageNode,
+    ReproductionView,
+    RunView,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS project (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS job (namespace TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS job_version (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, code_hash TEXT NOT NULL,
+    entrypoint TEXT, source_uri TEXT, git_commit TEXT, git_dirty INTEGER,
+    PRIMARY KEY (namespace, name, code_hash));
+CREATE TABLE IF NOT EXISTS run (
+    run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
+    state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
+    params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
+    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
+CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
+CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
+CREATE TABLE IF NOT EXISTS metric (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
+    PRIMARY KEY (run_id, key, step));
+CREATE TABLE IF NOT EXISTS dataset (
+    namespace TEXT NOT NULL, name TEXT NOT NULL, kind TEXT, PRIMARY KEY (namespace, name));
+CREATE TABLE IF NOT EXISTS dataset_version (
+    node_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+    kind TEXT, size INTEGER, uri TEXT, format TEXT, framework TEXT, created_at TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS dsv_dataset ON dataset_version(namespace, name, created_at);
+CREATE TABLE IF NOT EXISTS read (
+    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, PRIMARY KEY (run_id, dsv, binding));
+CREATE INDEX IF NOT EXISTS read_dsv ON read(dsv);
+CREATE TABLE IF NOT EXISTS wrote (
+    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, PRIMARY KEY (run_id, dsv, binding));
+CREATE INDEX IF NOT EXISTS wrote_dsv ON wrote(dsv);
+"""
+
+_TABLES = ("project", "job", "job_version", "run", "metric", "dataset", "dataset_version", "read", "wrote")
+
+
+def _newer(col: str) -> str:
+    """SET clause: take the incoming value when its order key is greater (NULL keys never win)."""
+    return (
+        f"{col} = CASE WHEN excluded.{col}_key > COALESCE(run.{col}_key, '') THEN excluded.{col} ELSE run.{col} END,"
+        f" {col}_key = CASE WHEN excluded.{col}_key > COALESCE(run.{col}_key, '')"
+        f" THEN excluded.{col}_key ELSE run.{col}_key END"
+    )
+
+
+def _max(table: str, col: str) -> str:
+    """SET clause: the greatest non-NULL value, whichever side it came from (commutative)."""
+    return f"{col} = MAX(COALESCE({table}.{col}, excluded.{col}), COALESCE(excluded.{col}, {table}.{col}))"
+
+
+_UPSERT_RUN = f"""
+INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, ended_at,
+                 params, params_key, results, results_key, runtime, runtime_key, error, error_key,
+                 reproduces, reproduces_key, parent_run_id)
+VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :event_time, :ended_at,
+        :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
+        :reproduces, :reproduces_key, :parent_run_id)
+ON CONFLICT (run_id) DO UPDATE SET
+    {_max("run", "code_hash")}, {_max("run", "parent_run_id")},
+    state = CASE WHEN excluded.state_key > run.state_key THEN excluded.state ELSE run.state END,
+    ended_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_at ELSE run.ended_at END,
+    state_key = MAX(run.state_key, excluded.state_key),
+    started_at = MIN(run.started_at, excluded.started_at),
+    {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")}, {_newer("reproduces")}
+"""  # noqa: S608 (fixed SQL built from constants)
+
+_UPSERT_JOB_VERSION = f"""
+INSERT INTO job_version (namespace, name, code_hash, entrypoint, source_uri, git_commit, git_dirty)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET {_max("job_version", "entrypoint")}, {_max("job_version", "source_uri")},
+    {_max("job_version", "git_commit")}, {_max("job_version", "git_dirty")}
+"""  # noqa: S608 (fixed SQL built from constants)
+
+_UPSERT_DATASET = f"""
+INSERT INTO dataset (namespace, name, kind) VALUES (?, ?, ?)
+ON CONFLICT DO UPDATE SET {_max("dataset", "kind")}
+"""  # noqa: S608 (fixed SQL built from constants)
+
+_UPSERT_DSV = f"""
+INSERT INTO dataset_version (node_id, namespace, name, version, kind, size, uri, format, framework, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET {_max("dataset_version", "kind")}, {_max("dataset_version", "size")},
+    {_max("dataset_version", "uri")}, {_max("dataset_version", "format")},
+    {_max("dataset_version", "framework")},
+    created_at = MIN(dataset_version.created_at, excluded.created_at)
+"""  # noqa: S608 (fixed SQL built from constants)
+
+_UPSERT_METRIC = """
+INSERT INTO metric (run_id, key, step, value, okey) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET value = CASE WHEN excluded.okey > metric.okey THEN excluded.value ELSE metric.value END,
+    okey = MAX(metric.okey, excluded.okey)
+"""
+
+
+def _run_row(f: RunFacts) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "run_id": f.run_id,
+        "namespace": f.namespace,
+        "job_name": f.job_name,
+        "code_hash": f.code_hash,
+        "state": f.state,
+        "state_key": f.state_key,
+        "event_time": f.event_time,
+        "ended_at": f.ended_at,
+        "parent_run_id": f.parent_run_id,
+    }
+    for col in ("params", "results", "runtime", "error", "reproduces"):
+        value = getattr(f, col)
+        row[col] = value
+        row[f"{col}_key"] = None if value is None else f.order_key
+    return row
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+class SqliteLineageStore:
+    """`LineageStore` on one SQLite file (or `:memory:`)."""
+
+    def __init__(self, path: Path | str, bounds: LineageBounds | None = None) -> None:
+        self.path = path
+        self.bounds = bounds or LineageBounds()
+        self._conn = connect(path)
+        self._conn.row_factory = sqlite3.Row
+        self._conn.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None) -> None:
+        """Project events in one transaction; `offset` (embedded log position) is saved with them."""
+        all_facts = [facts(e) for e in events]
+        with self._tx() as c:
+            self._write(c, all_facts)
+            if offset is not None:
+                c.execute(
+                    "INSERT INTO meta(key, value) VALUES ('projected_offset', ?)"
+                    " ON CONFLICT DO UPDATE SET value = excluded.value",
+                    (str(offset),),
+                )
+
+    def _write(self, c: sqlite3.Connection, all_facts: list[RunFacts]) -> None:
+        c.executemany("INSERT OR IGNORE INTO project(name) VALUES (?)", {(f.namespace,) for f in all_facts})
+        c.executemany(
+            "INSERT OR IGNORE INTO job(namespace, name) VALUES (?, ?)",
+            {(f.namespace, f.job_name) for f in all_facts},
+        )
+        c.executemany(
+            _UPSERT_JOB_VERSION,
+            [
+                (
+                    f.namespace,
+                    f.job_name,
+                    f.code.code_hash,
+                    f.code.entrypoint,
+                    f.code.source_uri,
+                    f.code.git_commit,
+                    None if f.code.git_dirty is None else int(f.code.git_dirty),
+                )
+                for f in all_facts
+                if f.code is not None
+            ],
+        )
+        c.executemany(_UPSERT_RUN, [_run_row(f) for f in all_facts])
+        c.executemany(
+            _UPSERT_METRIC,
+            [(f.run_id, k, step, v, f.order_key) for f in all_facts for (k, step, v) in f.metrics],
+        )
+        datasets = [(f, d) for f in all_facts for d in (*f.reads, *f.writes)]
+        c.executemany(_UPSERT_DATASET, [(d.namespace, d.name, d.kind) for _, d in datasets])
+        c.executemany(
+            _UPSERT_DSV,
+            [
+                (
+                    d.node_id,
+                    d.namespace,
+                    d.name,
+                    d.version,
+                    d.kind,
+                    d.size,
+                    d.uri,
+                    d.format,
+                    d.framework,
+                    f.event_time,
+                )
+                for f, d in datasets
+            ],
+        )
+        for table, attr in (("read", "reads"), ("wrote", "writes")):
+            c.executemany(
+                f"INSERT OR IGNORE INTO {table}(run_id, dsv, binding) VALUES (?, ?, ?)",  # noqa: S608 (fixed names)
+                [(f.run_id, d.node_id, d.binding) for f in all_facts for d in getattr(f, attr)],
+            )
+
+    def projected_offset(self) -> int:
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'projected_offset'").fetchone()
+        return int(row[0]) if row else 0
+
+    def reset(self) -> None:
+        with self._tx() as c:
+            for table in (*_TABLES, "meta"):
+                c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def _refs(self, table: str, run_id: str) -> list[DatasetRef]:
+        rows = self._all(
+            f"SELECT d.namespace, d.name, d.version, d.kind, e.binding FROM {table} e"  # noqa: S608
+            " JOIN dataset_version d ON d.node_id = e.dsv WHERE e.run_id = ? ORDER BY e.binding, d.node_id",
+            (run_id,),
+        )
+        return [DatasetRef(namespace=r[0], name=r[1], version=r[2], kind=r[3], binding=r[4]) for r in rows]
+
+    def _run_view(self, row: sqlite3.Row, *, detail: bool = True) -> RunView:
+        metrics = {
+            m[0]: m[1]
+            for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (row["run_id"],))
+        }
+        job_version = None
+        if detail and row["code_hash"] is not None:
+            job_version = self._job_version(row["namespace"], row["job_name"], row["code_hash"])
+        repro = _loads(row["reproduces"])
+        return RunView(
+            run_id=row["run_id"],
+            namespace=row["namespace"],
+            job_name=row["job_name"],
+            state=row["state"],
+            started_at=_dt(row["started_at"]),
+            ended_at=_dt(row["ended_at"]),
+            code_hash=row["code_hash"],
+            params=_loads(row["params"]) or {},
+            results=_loads(row["results"]) or {},
+            metrics=metrics,
+            runtime=_loads(row["runtime"]) or {},
+            error=row["error"],
+            parent_run_id=row["parent_run_id"],
+            reproduces=ReproductionView(
+                original_run_id=repro["run_id"],
+                verdict=repro["verdict"],
+                differences=repro.get("differences", []),
+                environment=repro.get("environment", {}),
+            )
+            if repro
+            else None,
+            inputs=self._refs("read", row["run_id"]) if detail else [],
+            outputs=self._refs("wrote", row["run_id"]) if detail else [],
+            job_version=job_version,
+        )
+
+    def _job_version(self, namespace: str, name: str, code_hash: str) -> JobVersionView | None:
+        rows = self._all(
+            "SELECT * FROM job_version WHERE namespace = ? AND name = ? AND code_hash = ?",
+            (namespace, name, code_hash),
+        )
+        return self._job_version_view(rows[0]) if rows else None
+
+    @staticmethod
+    def _job_version_view(r: sqlite3.Row) -> JobVersionView:
+        return JobVersionView(
+            namespace=r["namespace"],
+            name=r["name"],
+            code_hash=r["code_hash"],
+            entrypoint=r["entrypoint"],
+            source_uri=r["source_uri"],
+            git_commit=r["git_commit"],
+            git_dirty=None if r["git_dirty"] is None else bool(r["git_dirty"]),
+        )
+
+    def run(self, run_id: str) -> RunView | None:
+        rows = self._all("SELECT * FROM run WHERE run_id = ?", (run_id,))
+        return self._run_view(rows[0]) if rows else None
+
+    def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
+        where = where or RunFilter()
+        clauses, params = [], []
+        for sql, value in (
+            ("namespace = ?", where.project),
+            ("job_name = ?", where.job),
+            ("state = ?", where.state),
+            ("started_at >= ?", where.since.isoformat() if where.since else None),
+            ("started_at < ?", where.until.isoformat() if where.until else None),
+        ):
+            if value is not None:
+                clauses.append(sql)
+                params.append(value)
+        if after is not None:
+            clauses.append("(started_at, run_id) < (SELECT started_at, run_id FROM run WHERE run_id = ?)")
+            params.append(after)
+        sql = "SELECT * FROM run"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        return [self._run_view(r, detail=False) for r in self._all(sql, [*params, max(0, first)])]
+
+    def job(self, namespace: str, name: str) -> JobView | None:
+        if not self._all("SELECT 1 FROM job WHERE namespace = ? AND name = ?", (namespace, name)):
+            return None
+        versions = self._all(
+            "SELECT * FROM job_version WHERE namespace = ? AND name = ? ORDER BY code_hash", (namespace, name)
+        )
+        count = self._all("SELECT COUNT(*) FROM run WHERE namespace = ? AND job_name = ?", (namespace, name))
+        return JobView(
+            namespace=namespace,
+            name=name,
+            versions=[self._job_version_view(v) for v in versions],
+            run_count=int(count[0][0]),
+        )
+
+    @staticmethod
+    def _dsv_view(r: sqlite3.Row) -> DatasetVersionView:
+        return DatasetVersionView(
+            namespace=r["namespace"],
+            name=r["name"],
+            version=r["version"],
+            kind=r["kind"],
+            size=r["size"],
+            uri=r["uri"],
+            created_at=_dt(r["created_at"]),
+        )
+
+    def dataset(self, namespace: str, name: str) -> DatasetView | None:
+        rows = self._all("SELECT kind FROM dataset WHERE namespace = ? AND name = ?", (namespace, name))
+        if not rows:
+            return None
+        versions = self._all(
+            "SELECT * FROM dataset_version WHERE namespace = ? AND name = ? ORDER BY created_at, version",
+            (namespace, name),
+        )
+        return DatasetView(
+            namespace=namespace, name=name, kind=rows[0][0], versions=[self._dsv_view(v) for v in versions]
+        )
+
+    def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
+        rows = self._all(
+            "SELECT * FROM dataset_version WHERE node_id = ?", (dataset_node_id(namespace, name, version),)
+        )
+        return self._dsv_view(rows[0]) if rows else None
+
+    def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
+        rows = self._all(
+            "SELECT * FROM dataset_version WHERE namespace = ? AND name = ?"
+            " ORDER BY created_at DESC, version DESC LIMIT 1",
+            (namespace, name),
+        )
+        return self._dsv_view(rows[0]) if rows else None
+
+    def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
+        rows = self._all(
+            "SELECT r.* FROM wrote w JOIN run r ON r.run_id = w.run_id WHERE w.dsv = ?"
+            " ORDER BY r.started_at, r.run_id LIMIT 1",
+            (dataset_node_id(namespace, name, version),),
+        )
+        return self._run_view(rows[0]) if rows else None
+
+    def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
+        pattern = f"%{text.lower()}%"
+        found: list[str] = []
+        if "job" in kinds:
+            found += [
+                f"job:{r[0]}:{r[1]}"
+                for r in self._all(
+                    "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    (pattern, limit),
+                )
+            ]
+        if "run" in kinds:
+            found += [
+                f"run:{r[0]}"
+                for r in self._all(
+                    "SELECT run_id FROM run WHERE lower(job_name) LIKE ? OR run_id LIKE ?"
+                    " ORDER BY started_at DESC LIMIT ?",
+                    (pattern, pattern, limit),
+                )
+            ]
+        if "dataset" in kinds:
+            found += [
+                f"dataset:{r[0]}:{r[1]}"
+                for r in self._all(
+                    "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    (pattern, limit),
+                )
+            ]
+        return found[:limit]
+
+    # -- lineage --------------------------------------------------------------------------------
+
+    def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph:
+        depth, fan_out = self.bounds.clamp(depth, fan_out)
+        deadline = time.monotonic() + self.bounds.time_budget_s
+        nodes: dict[str, LineageNode] = {}
+        edges: dict[tuple[str, str, str, str], LineageEdge] = {}
+        reasons: list[str] = []
+        frontier = self._start(node, fan_out, reasons)
+        if not frontier:
+            from provgraph.events.errors import NotFound
+
+            raise NotFound(f"no such node: {node}")
+        self._add_nodes(nodes, frontier, 0)
+        hop = 0
+        while frontier and hop < depth:
+            if time.monotonic() > deadline:
+                reasons.append(f"time budget of {self.bounds.time_budget_s}s spent after hop {hop}")
+                break
+            hop += 1
+            found = self._expand(frontier, direction, fan_out, reasons)
+            for e in found:
+                edges[(e.source, e.target, e.kind, e.binding)] = e
+            next_ids = [i for e in found for i in (e.source, e.target) if i not in nodes]
+            next_ids = list(dict.fromkeys(next_ids))
+            room = self.bounds.max_nodes - len(nodes)
+            if len(next_ids) > room:
+                reasons.append(f"node limit of {self.bounds.max_nodes} reached at hop {hop}")
+                next_ids = next_ids[:room]
+            self._add_nodes(nodes, next_ids, hop)
+            frontier = next_ids
+        kept = [e for e in edges.values() if e.source in nodes and e.target in nodes]
+        return LineageGraph(
+            root=str(node),
+            direction=direction,
+            depth=depth,
+            nodes=sorted(nodes.values(), key=lambda n: (n.hop, n.id)),
+            edges=sorted(kept, key=lambda e: (e.source, e.target, e.kind, e.binding)),
+            partial=bool(reasons),
+            cut_reasons=reasons,
+        )
+
+    def _start(self, node: NodeId, fan_out: int, reasons: list[str]) -> list[str]:
+        if node.kind == "run":
+            return [f"run:{r[0]}" for r in self._all("SELECT run_id FROM run WHERE run_id = ?", node.key)]
+        if node.kind == "datasetVersion":
+            ns, name, version = node.key
+            rows = self._all(
+                "SELECT node_id FROM dataset_version WHERE node_id = ?", (dataset_node_id(ns, name, version),)
+            )
+            return [r[0] for r in rows]
+        if node.kind == "dataset":
+            sql = (
+                "SELECT node_id FROM dataset_version WHERE namespace = ? AND name = ? ORDER BY created_at DESC LIMIT ?"
+            )
+            rows = self._all(sql, (*node.key, fan_out + 1))
+            prefix = ""
+        else:
+            sql = "SELECT run_id FROM run WHERE namespace = ? AND job_name = ? ORDER BY started_at DESC LIMIT ?"
+            rows = self._all(sql, (*node.key, fan_out + 1))
+            prefix = "run:"
+        if len(rows) > fan_out:
+            reasons.append(f"fan-out limit of {fan_out} cut the start node {node}")
+            rows = rows[:fan_out]
+        return [prefix + r[0] for r in rows]
+
+    def _expand(self, frontier: list[str], direction: Direction, fan_out: int, reasons: list[str]) -> list[LineageEdge]:
+        """One hop from every frontier node: runs step to datasets, datasets step to runs."""
+        runs = [f[4:] for f in frontier if f.startswith("run:")]
+        dsvs = [f for f in frontier if not f.startswith("run:")]
+        upstream = direction == Direction.UPSTREAM
+        # Upstream: a run's inputs, and the runs that wrote a dataset. Downstream: the reverse.
+        run_table, dsv_table = ("read", "wrote") if upstream else ("wrote", "read")
+        out: list[LineageEdge] = []
+        for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
+            if not values:
+                continue
+            rows = self._all(
+                f"SELECT run_id, dsv, binding, n FROM (SELECT run_id, dsv, binding,"  # noqa: S608 (fixed names)
+                f" ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY run_id, dsv, binding) AS n"
+                f" FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))) WHERE n <= ?",
+                (json.dumps(values), fan_out + 1),
+            )
+            cut = {r[0] if key == "run_id" else r[1] for r in rows if r[3] > fan_out}
+            for source in sorted(cut):
+                reasons.append(f"fan-out limit of {fan_out} cut the neighbours of {source}")
+            kind = "READ" if table == "read" else "WROTE"
+            out += [
+                LineageEdge(source=f"run:{r[0]}", target=r[1], kind=kind, binding=r[2]) for r in rows if r[3] <= fan_out
+            ]
+        return out
+
+    def _add_nodes(self, nodes: dict[str, LineageNode], ids: list[str], hop: int) -> None:
+        runs = [i[4:] for i in ids if i.startswith("run:")]
+        dsvs = [i for i in ids if not i.startswith("run:")]
+        if runs:
+            for r in self._all(
+                "SELECT run_id, namespace, job_name, state, code_hash, params, started_at FROM run"
+                " WHERE run_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(runs),),
+            ):
+                nid = f"run:{r[0]}"
+                nodes[nid] = LineageNode(
+                    id=nid,
+                    kind="run",
+                    hop=hop,
+                    label=f"{r[2]} ({r[3].lower()})",
+                    props={
+                        "namespace": r[1],
+                        "job": r[2],
+                        "state": r[3],
+                        "code_hash": r[4],
+                        "params": _loads(r[5]) or {},
+                        "started_at": r[6],
+                    },
+                )
+        if dsvs:
+            for r in self._all(
+                "SELECT node_id, namespace, name, version, kind, size FROM dataset_version"
+                " WHERE node_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(dsvs),),
+            ):
+                nodes[r[0]] = LineageNode(
+                    id=r[0],
+                    kind="datasetVersion",
+                    hop=hop,
+                    label=f"{r[2]}@{r[3][:15]}",
+                    props={"namespace": r[1], "name": r[2], "version": r[3], "kind": r[4], "size": r[5]},
+                )
+
+    # -- canonical dump -------------------------------------------------------------------------
+
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for table in _TABLES:
+            rows = self._all(f"SELECT * FROM {table}")  # noqa: S608 (fixed table names)
+            out[table] = sorted((dict(r) for r in rows), key=lambda d: json.dumps(d, sort_keys=True, default=str))
+        return out

@@ -1,0 +1,126 @@
+"""What lineage stores answer: plain pydantic models, identical for SQLite and Neo4j."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from provgraph.graph.ids import NodeKind
+
+
+class View(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class DatasetRef(View):
+    """A dataset version as seen from a run: which one, and the name the run bound it to."""
+
+    namespace: str
+    name: str
+    version: str
+    binding: str = ""
+    kind: str | None = None
+
+    @property
+    def node_id(self) -> str:
+        return f"dataset:{self.namespace}:{self.name}@{self.version}"
+
+
+class JobVersionView(View):
+    namespace: str
+    name: str
+    code_hash: str
+    entrypoint: str | None = None
+    source_uri: str | None = None
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+
+
+class ReproductionView(View):
+    original_run_id: str
+    verdict: str
+    differences: list[dict[str, Any]] = Field(default_factory=list)
+    environment: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunView(View):
+    run_id: str
+    namespace: str
+    job_name: str
+    state: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    code_hash: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    results: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    runtime: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    parent_run_id: str | None = None
+    reproduces: ReproductionView | None = None
+    inputs: list[DatasetRef] = Field(default_factory=list)
+    outputs: list[DatasetRef] = Field(default_factory=list)
+    job_version: JobVersionView | None = None
+
+    @property
+    def node_id(self) -> str:
+        return f"run:{self.run_id}"
+
+
+class DatasetVersionView(View):
+    namespace: str
+    name: str
+    version: str
+    kind: str | None = None
+    size: int | None = None
+    uri: str | None = None
+    created_at: datetime | None = None
+
+
+class DatasetView(View):
+    namespace: str
+    name: str
+    kind: str | None = None
+    versions: list[DatasetVersionView] = Field(default_factory=list)
+
+
+class JobView(View):
+    namespace: str
+    name: str
+    versions: list[JobVersionView] = Field(default_factory=list)
+    run_count: int = 0
+
+
+class Direction(StrEnum):
+    UPSTREAM = "UPSTREAM"
+    DOWNSTREAM = "DOWNSTREAM"
+
+
+class LineageNode(View):
+    id: str
+    kind: NodeKind
+    hop: int
+    label: str
+    props: dict[str, Any] = Field(default_factory=dict)
+
+
+class LineageEdge(View):
+    """A READ or WROTE edge, always pointing from the run to the dataset version (PROV used/generated)."""
+
+    source: str
+    target: str
+    kind: str
+    binding: str = ""
+
+
+class LineageGraph(View):
+    root: str
+    direction: Direction
+    depth: int
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    partial: bool = False
+    cut_reasons: list[str] = Field(default_factory=list)
