@@ -1,1 +1,52 @@
-"""x."""
+"""provgraph: write a function once, run it anywhere, and know forever what produced every result.
+
+    import provgraph as pg
+
+    def train(ctx: pg.Context, data: pg.DataItem, lr: float = 0.1):
+        ctx.log_metric("loss", 0.31, step=1)
+        ctx.log_model("model", body=b"...", framework="sklearn")
+        return {"accuracy": 0.93}
+
+    result = pg.run(train, params={"lr": 0.1}, inputs={"data": "data/iris.csv"})
+
+Everything here is the public surface (see `__all__`); modules starting with `_` are internal.
+Heavy clients (Kafka, Neo4j, Kubernetes, GraphQL) load only when a feature needs them.
+"""
+
+from provgraph._backend import Backend
+from provgraph._context import Artifact, Context
+from provgraph._dataitem import DataItem
+from provgraph._execute import RunFailed, RunResult
+from provgraph._run import run
+from provgraph.config import Settings, load_settings
+from provgraph.events.errors import (
+    ConfigError,
+    ContractError,
+    NotFound,
+    ProjectionError,
+    ProvgraphError,
+    ReproduceRefused,
+    TransportError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Artifact",
+    "Backend",
+    "ConfigError",
+    "Context",
+    "ContractError",
+    "DataItem",
+    "NotFound",
+    "ProjectionError",
+    "ProvgraphError",
+    "ReproduceRefused",
+    "RunFailed",
+    "RunResult",
+    "Settings",
+    "TransportError",
+    "__version__",
+    "load_settings",
+    "run",
+]

@@ -9,16 +9,11 @@ With no configuration at all provgraph is embedded: SQLite event log and graph u
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from provgraph.events.errors import ConfigError
 
@@ -27,8 +22,11 @@ def _config_file() -> Path:
     return Path(os.environ.get("PROVGRAPH_CONFIG", "provgraph.toml"))
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PROVGRAPH_", extra="forbid", frozen=True)
+ENV_PREFIX = "PROVGRAPH_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     home: Path = Field(default_factory=lambda: Path.home() / ".provgraph")
     """Embedded state: events.db (the log), graph.db (the projection), artifacts/, spool/."""
@@ -40,6 +38,10 @@ class Settings(BaseSettings):
     """Which graph the CLI and the API read."""
     artifact_store: str | None = None
     """fsspec URL for content-addressed artifacts and code snapshots; default `<home>/artifacts`."""
+
+    snapshot_inputs_max_bytes: int = Field(default=0, ge=0)
+    """Inputs up to this size are copied into the artifact store when read, so `reproduce` can use
+    them after the original data changed; 0 turns snapshots off."""
 
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = ""
@@ -55,17 +57,6 @@ class Settings(BaseSettings):
     """Endpoint for s3:// artifact stores and inputs (e.g. a local S3-compatible server)."""
 
     api_url: str = "http://127.0.0.1:8765"
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
 
     @property
     def events_db(self) -> Path:
@@ -84,10 +75,30 @@ class Settings(BaseSettings):
         return self.artifact_store or str(self.home / "artifacts")
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment and config file; a bad value is a `ConfigError` naming it."""
+def _from_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    return dict(data.get("provgraph", data))
+
+
+def _from_env() -> dict[str, Any]:
+    return {
+        name: os.environ[ENV_PREFIX + name.upper()]
+        for name in Settings.model_fields
+        if ENV_PREFIX + name.upper() in os.environ
+    }
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from arguments, environment and config file; a bad value is a `ConfigError` naming it."""
+    values = {**_from_file(_config_file()), **_from_env(), **overrides}
+    try:
+        return Settings.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])

@@ -1,0 +1,33 @@
+"""Run requests: the contract between whoever asks for a run (SDK, API `reproduce`) and whoever
+executes it (the launcher, then `provgraph exec` in a pod). Published on `provgraph.requests.v1`,
+keyed by run id, and stored content-addressed in the artifact store so a pod can fetch it by hash.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from provgraph.events.facets.base import WireModel
+
+
+class RunRequest(WireModel):
+    run_id: str = Field(min_length=1)
+    project: str = Field(min_length=1)
+    job: str = Field(min_length=1)
+    entrypoint: str = Field(description="<file name>:<function> inside the code snapshot")
+    code_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: dict[str, str] = Field(
+        default_factory=dict, description="input name -> URI (store:// pinned or any fsspec URL)"
+    )
+    runtime: str = "local"
+    image: str | None = None
+    resources: dict[str, str] = Field(default_factory=dict)
+    namespace: str | None = Field(default=None, description="Kubernetes namespace; the launcher's default when unset")
+    image_pull_secret: str | None = None
+    reproduces: str | None = Field(default=None, description="run id this run re-executes")
+    artifact_store: str | None = None
+    requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

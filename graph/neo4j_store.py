@@ -1,0 +1,914 @@
+"""The production lineage store: the graph model in Neo4j, answering the same contract as SQLite.
+
+    (:Project)-[:HAS_JOB]->(:Job)-[:HAS_VERSION]->(:JobVersion)
+    (:Run)-[:EXECUTED]->(:JobVersion)       (:Run)-[:CHILD_OF]->(:Run)      (:Run)-[:REPRODUCES]->(:Run)
+    (:Dataset)-[:HAS_VERSION]->(:DatasetVersion)
+    (:Run)-[:READ {binding}]->(:DatasetVersion)      (:Run)-[:WROTE {binding}]->(:DatasetVersion)
+    (:Metric {run_id, key, step})                    one node per logged metric point
+
+Properties carry the same names, values and types as the SQLite columns (ISO strings for times,
+JSON text for params/results/runtime, the `*_key` order keys, `git_dirty` as 0/1), so `dump()`
+equals `SqliteLineageStore.dump()` for the same events.
+
+Writes: `apply(events)` folds the batch's facts in Python with the merge rules of
+`projection.py` (greater order key wins, terminal state beats non-terminal, MAX of non-NULL for
+descriptive properties, MIN for first-seen times, unions for edges and metrics), then runs a fixed
+set of parameterised `UNWIND $rows ... MERGE` statements in one transaction. The same rules run
+again in Cypher against what is stored, so batches commute: any order, any duplication, same graph.
+Every label, relationship type and property name is fixed in this file; values are parameters.
+
+Reads: lineage is a bounded breadth-first walk driven from Python, one query per hop for the whole
+frontier, with the per-node fan-out cut inside the query (ORDER BY ... LIMIT cap+1 per node).
+
+Neo4j driver errors stop here: they leave as `ProjectionError`, or `Neo4jUnavailable` when retrying
+the same call may succeed (server down, leader switch, deadlock).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, LiteralString, ParamSpec, TypeVar, cast
+
+import neo4j
+from neo4j.exceptions import DriverError, Neo4jError
+from pydantic import BaseModel, ConfigDict
+
+from provgraph.events.errors import NotFound, ProjectionError
+from provgraph.events.model import RunEvent
+from provgraph.graph.contract import LineageBounds, RunFilter
+from provgraph.graph.ids import NodeId
+from provgraph.graph.projection import RunFacts, dataset_node_id, facts
+from provgraph.graph.views import (
+    DatasetRef,
+    DatasetVersionView,
+    DatasetView,
+    Direction,
+    JobVersionView,
+    JobView,
+    LineageEdge,
+    LineageGraph,
+    LineageNode,
+    ReproductionView,
+    RunView,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Row = dict[str, Any]
+
+
+class Neo4jUnavailable(ProjectionError):
+    """Neo4j could not be reached, or asked for a retry; the same call may succeed later."""
+
+
+class Neo4jConfig(BaseModel):
+    """Where the graph lives. `password=None` connects without authentication."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    uri: str
+    user: str = "neo4j"
+    password: str | None = None
+    database: str | None = None
+    """None: the server's default database."""
+    connection_timeout_s: float = 10.0
+
+
+# -- schema -----------------------------------------------------------------------------------------
+
+_SCHEMA: tuple[LiteralString, ...] = (
+    "CREATE CONSTRAINT project_name IF NOT EXISTS FOR (n:Project) REQUIRE n.name IS UNIQUE",
+    "CREATE CONSTRAINT job_key IF NOT EXISTS FOR (n:Job) REQUIRE (n.namespace, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT job_version_key IF NOT EXISTS FOR (n:JobVersion)"
+    " REQUIRE (n.namespace, n.name, n.code_hash) IS UNIQUE",
+    "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (n:Run) REQUIRE n.run_id IS UNIQUE",
+    "CREATE CONSTRAINT metric_key IF NOT EXISTS FOR (n:Metric) REQUIRE (n.run_id, n.key, n.step) IS UNIQUE",
+    "CREATE CONSTRAINT dataset_key IF NOT EXISTS FOR (n:Dataset) REQUIRE (n.namespace, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT dataset_version_id IF NOT EXISTS FOR (n:DatasetVersion) REQUIRE n.node_id IS UNIQUE",
+    # runs of a job, newest first; runs() pages by start time; child/reproduction links in both directions
+    "CREATE INDEX run_job IF NOT EXISTS FOR (n:Run) ON (n.namespace, n.job_name)",
+    "CREATE INDEX run_started IF NOT EXISTS FOR (n:Run) ON (n.started_at)",
+    "CREATE INDEX run_parent IF NOT EXISTS FOR (n:Run) ON (n.parent_run_id)",
+    "CREATE INDEX run_reproduces IF NOT EXISTS FOR (n:Run) ON (n.reproduces_of)",
+    "CREATE INDEX metric_run IF NOT EXISTS FOR (n:Metric) ON (n.run_id)",
+    "CREATE INDEX dataset_version_dataset IF NOT EXISTS FOR (n:DatasetVersion) ON (n.namespace, n.name)",
+)
+
+
+def _max(var: str, prop: str) -> str:
+    """SET item: the greatest non-NULL of stored and incoming (commutative, like SQLite's MAX(COALESCE))."""
+    return (
+        f"{var}.{prop} = CASE WHEN row.{prop} IS NULL OR ({var}.{prop} IS NOT NULL AND {var}.{prop} >= row.{prop})"
+        f" THEN {var}.{prop} ELSE row.{prop} END"
+    )
+
+
+def _newer(prop: str, *carried: str) -> str:
+    """SET items: take `prop` (and props carried with it) when the incoming order key is greater."""
+    win = f"coalesce(row.{prop}_key > coalesce(r.{prop}_key, ''), false)"
+    return ", ".join(
+        f"r.{p} = CASE WHEN {win} THEN row.{p} ELSE r.{p} END" for p in (prop, *carried, f"{prop}_key")
+    )
+
+
+# Every statement below is built once, from constants; user data only ever travels in $rows.
+_MERGE_JOBS = """
+UNWIND $rows AS row
+MERGE (p:Project {name: row.namespace})
+MERGE (j:Job {namespace: row.namespace, name: row.name})
+MERGE (p)-[:HAS_JOB]->(j)
+"""
+
+_MERGE_JOB_VERSIONS = f"""
+UNWIND $rows AS row
+MATCH (j:Job {{namespace: row.namespace, name: row.name}})
+MERGE (v:JobVersion {{namespace: row.namespace, name: row.name, code_hash: row.code_hash}})
+SET {_max("v", "entrypoint")}, {_max("v", "source_uri")}, {_max("v", "git_commit")}, {_max("v", "git_dirty")}
+MERGE (j)-[:HAS_VERSION]->(v)
+"""
+
+# The run's state, ended_at and state_key move together, decided once in WITH (before any SET).
+_MERGE_RUNS = f"""
+UNWIND $rows AS row
+MERGE (r:Run {{run_id: row.run_id}})
+ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
+WITH r, row, row.state_key > coalesce(r.state_key, '') AS state_wins
+SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
+    r.ended_at = CASE WHEN state_wins THEN row.ended_at ELSE r.ended_at END,
+    r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
+    r.started_at = CASE WHEN r.started_at IS NULL OR row.started_at < r.started_at
+                        THEN row.started_at ELSE r.started_at END,
+    {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+    {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")},
+    {_newer("reproduces", "reproduces_of", "reproduces_verdict")}
+"""
+
+# Links between runs: made when both ends exist, from whichever end arrives last.
+_LINK_RUNS = """
+UNWIND $ids AS id
+MATCH (r:Run {run_id: id})
+CALL (r) {
+  MATCH (p:Run {run_id: r.parent_run_id}) MERGE (r)-[:CHILD_OF]->(p)
+}
+CALL (r) {
+  MATCH (c:Run {parent_run_id: r.run_id}) MERGE (c)-[:CHILD_OF]->(r)
+}
+CALL (r) {
+  MATCH (o:Run {run_id: r.reproduces_of}) MERGE (r)-[e:REPRODUCES]->(o) SET e.verdict = r.reproduces_verdict
+}
+CALL (r) {
+  MATCH (c:Run {reproduces_of: r.run_id}) MERGE (c)-[e:REPRODUCES]->(r) SET e.verdict = c.reproduces_verdict
+}
+"""
+
+_MERGE_EXECUTED = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id})
+MATCH (v:JobVersion {namespace: row.namespace, name: row.name, code_hash: row.code_hash})
+MERGE (r)-[:EXECUTED]->(v)
+"""
+
+_MERGE_METRICS = """
+UNWIND $rows AS row
+MERGE (m:Metric {run_id: row.run_id, key: row.key, step: row.step})
+WITH m, row, row.okey > coalesce(m.okey, '') AS wins
+SET m.value = CASE WHEN wins THEN row.value ELSE m.value END,
+    m.okey = CASE WHEN wins THEN row.okey ELSE m.okey END
+"""
+
+_MERGE_DATASETS = f"""
+UNWIND $rows AS row
+MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
+SET {_max("d", "kind")}
+"""
+
+_MERGE_DATASET_VERSIONS = f"""
+UNWIND $rows AS row
+MATCH (d:Dataset {{namespace: row.namespace, name: row.name}})
+MERGE (v:DatasetVersion {{node_id: row.node_id}})
+ON CREATE SET v.namespace = row.namespace, v.name = row.name, v.version = row.version
+SET {_max("v", "kind")}, {_max("v", "size")}, {_max("v", "uri")}, {_max("v", "format")}, {_max("v", "framework")},
+    v.created_at = CASE WHEN v.created_at IS NULL OR row.created_at < v.created_at
+                        THEN row.created_at ELSE v.created_at END
+MERGE (d)-[:HAS_VERSION]->(v)
+"""
+
+_MERGE_READS = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id})
+MATCH (v:DatasetVersion {node_id: row.dsv})
+MERGE (r)-[:READ {binding: row.binding}]->(v)
+"""
+
+_MERGE_WROTE = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id})
+MATCH (v:DatasetVersion {node_id: row.dsv})
+MERGE (r)-[:WROTE {binding: row.binding}]->(v)
+"""
+
+# -- canonical dump: the SQLite tables, column for column ------------------------------------------
+
+_DUMP: dict[str, LiteralString] = {
+    "project": "MATCH (n:Project) RETURN n.name AS name",
+    "job": "MATCH (n:Job) RETURN n.namespace AS namespace, n.name AS name",
+    "job_version": "MATCH (n:JobVersion) RETURN n.namespace AS namespace, n.name AS name, n.code_hash AS code_hash,"
+    " n.entrypoint AS entrypoint, n.source_uri AS source_uri, n.git_commit AS git_commit, n.git_dirty AS git_dirty",
+    "run": "MATCH (n:Run) RETURN n.run_id AS run_id, n.namespace AS namespace, n.job_name AS job_name,"
+    " n.code_hash AS code_hash, n.state AS state, n.state_key AS state_key, n.started_at AS started_at,"
+    " n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key, n.results AS results,"
+    " n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key, n.error AS error,"
+    " n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
+    " n.parent_run_id AS parent_run_id",
+    "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
+    " n.okey AS okey",
+    "dataset": "MATCH (n:Dataset) RETURN n.namespace AS namespace, n.name AS name, n.kind AS kind",
+    "dataset_version": "MATCH (n:DatasetVersion) RETURN n.node_id AS node_id, n.namespace AS namespace,"
+    " n.name AS name, n.version AS version, n.kind AS kind, n.size AS size, n.uri AS uri, n.format AS format,"
+    " n.framework AS framework, n.created_at AS created_at",
+    "read": "MATCH (r:Run)-[e:READ]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"
+    " e.binding AS binding",
+    "wrote": "MATCH (r:Run)-[e:WROTE]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"
+    " e.binding AS binding",
+}
+
+# -- reads ---------------------------------------------------------------------------------------
+
+_RUN_PROPS = "run_id, namespace, job_name, state, code_hash, params, started_at"
+_DSV_PROPS = "node_id, namespace, name, version, kind, size"
+
+_RUN_VIEW = """
+RETURN r {.*} AS run,
+  COLLECT { MATCH (m:Metric {run_id: r.run_id}) RETURN [m.key, m.step, m.value] } AS metrics
+"""
+
+_RUN_DETAIL = (
+    """
+MATCH (r:Run {run_id: $run_id})
+OPTIONAL MATCH (v:JobVersion {namespace: r.namespace, name: r.job_name, code_hash: r.code_hash})
+WITH r, v
+"""
+    + _RUN_VIEW
+    + """, v {.*} AS job_version,
+  COLLECT { MATCH (r)-[e:READ]->(d:DatasetVersion) RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] }
+    AS inputs,
+  COLLECT { MATCH (r)-[e:WROTE]->(d:DatasetVersion) RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] }
+    AS outputs
+"""
+)
+
+# One hop of a lineage walk for the whole frontier. The cap is fan_out + 1 so overflow shows.
+_HOP: dict[tuple[str, bool], LiteralString] = {
+    # (frontier kind, upstream?) -> query
+    ("run", True): """
+UNWIND $ids AS id MATCH (r:Run {run_id: id})
+CALL (r) { MATCH (r)-[e:READ]->(d:DatasetVersion) WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, d.node_id, d.namespace, d.name, d.version, d.kind, d.size]) AS hits }
+RETURN id, hits""",
+    ("run", False): """
+UNWIND $ids AS id MATCH (r:Run {run_id: id})
+CALL (r) { MATCH (r)-[e:WROTE]->(d:DatasetVersion) WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, d.node_id, d.namespace, d.name, d.version, d.kind, d.size]) AS hits }
+RETURN id, hits""",
+    ("dsv", True): """
+UNWIND $ids AS id MATCH (d:DatasetVersion {node_id: id})
+CALL (d) { MATCH (r:Run)-[e:WROTE]->(d) WITH e, r ORDER BY r.run_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, r.run_id, r.namespace, r.job_name, r.state, r.code_hash, r.params, r.started_at])
+    AS hits }
+RETURN id, hits""",
+    ("dsv", False): """
+UNWIND $ids AS id MATCH (d:DatasetVersion {node_id: id})
+CALL (d) { MATCH (r:Run)-[e:READ]->(d) WITH e, r ORDER BY r.run_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, r.run_id, r.namespace, r.job_name, r.state, r.code_hash, r.params, r.started_at])
+    AS hits }
+RETURN id, hits""",
+}
+
+_RESET = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """Driver errors leave this module as provgraph errors, naming what was being done."""
+    try:
+        yield
+    except (Neo4jError, DriverError) as exc:
+        retryable = exc.is_retryable()
+        kind = Neo4jUnavailable if retryable else ProjectionError
+        detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise kind(f"Neo4j {what} failed ({type(exc).__name__}): {detail}") from exc
+
+
+def _guarded(what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
+    def wrap(fn: Callable[P, T]) -> Callable[P, T]:
+        @functools.wraps(fn)
+        def inner(*args: P.args, **kwargs: P.kwargs) -> T:
+            with _translated(what):
+                return fn(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def _max_nn(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a >= b else b
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _run_row(f: RunFacts) -> Row:
+    row: Row = {
+        "run_id": f.run_id,
+        "namespace": f.namespace,
+        "job_name": f.job_name,
+        "code_hash": f.code_hash,
+        "state": f.state,
+        "state_key": f.state_key,
+        "started_at": f.event_time,
+        "ended_at": f.ended_at,
+        "parent_run_id": f.parent_run_id,
+    }
+    for col in ("params", "results", "runtime", "error", "reproduces"):
+        value = getattr(f, col)
+        row[col] = value
+        row[f"{col}_key"] = None if value is None else f.order_key
+    repro = _loads(f.reproduces)
+    row["reproduces_of"] = repro.get("run_id") if repro else None
+    row["reproduces_verdict"] = repro.get("verdict") if repro else None
+    return row
+
+
+_KEYED = {"params": (), "results": (), "runtime": (), "error": (), "reproduces": ("reproduces_of", "reproduces_verdict")}
+
+
+def _fold_run(old: Row, new: Row) -> None:
+    """`old` absorbs `new` with the rules `_MERGE_RUNS` applies against the stored node."""
+    if new["state_key"] > old["state_key"]:
+        old["state"], old["ended_at"], old["state_key"] = new["state"], new["ended_at"], new["state_key"]
+    old["started_at"] = min(old["started_at"], new["started_at"])
+    old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
+    old["parent_run_id"] = _max_nn(old["parent_run_id"], new["parent_run_id"])
+    for col, carried in _KEYED.items():
+        if new[f"{col}_key"] is not None and new[f"{col}_key"] > (old[f"{col}_key"] or ""):
+            for p in (col, *carried, f"{col}_key"):
+                old[p] = new[p]
+
+
+def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mins: Iterable[str] = ()) -> None:
+    old = rows.get(key)
+    if old is None:
+        rows[key] = row
+        return
+    for p in props:
+        old[p] = _max_nn(old[p], row[p])
+    for p in mins:
+        old[p] = min(old[p], row[p])
+
+
+def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
+    """The batch folded into one row per node or edge: what `apply` sends, statement by statement."""
+    runs: dict[str, Row] = {}
+    jobs: dict[tuple[str, str], Row] = {}
+    job_versions: dict[tuple[str, str, str], Row] = {}
+    executed: dict[tuple[str, str], Row] = {}
+    metrics: dict[tuple[str, str, int], Row] = {}
+    datasets: dict[tuple[str, str], Row] = {}
+    dsvs: dict[str, Row] = {}
+    reads: dict[tuple[str, str, str], Row] = {}
+    wrote: dict[tuple[str, str, str], Row] = {}
+    for event in events:
+        f = facts(event)
+        row = _run_row(f)
+        if f.run_id in runs:
+            _fold_run(runs[f.run_id], row)
+        else:
+            runs[f.run_id] = row
+        jobs.setdefault((f.namespace, f.job_name), {"namespace": f.namespace, "name": f.job_name})
+        if f.code is not None:
+            c = f.code
+            _fold_max(
+                job_versions,
+                (f.namespace, f.job_name, c.code_hash),
+                {
+                    "namespace": f.namespace,
+                    "name": f.job_name,
+                    "code_hash": c.code_hash,
+                    "entrypoint": c.entrypoint,
+                    "source_uri": c.source_uri,
+                    "git_commit": c.git_commit,
+                    "git_dirty": None if c.git_dirty is None else int(c.git_dirty),
+                },
+                ("entrypoint", "source_uri", "git_commit", "git_dirty"),
+            )
+            executed.setdefault(
+                (f.run_id, c.code_hash),
+                {"run_id": f.run_id, "namespace": f.namespace, "name": f.job_name, "code_hash": c.code_hash},
+            )
+        for key, step, value in f.metrics:
+            m = metrics.get((f.run_id, key, step))
+            if m is None or f.order_key > m["okey"]:
+                metrics[(f.run_id, key, step)] = {
+                    "run_id": f.run_id,
+                    "key": key,
+                    "step": step,
+                    "value": float(value),
+                    "okey": f.order_key,
+                }
+        for edges, found in ((reads, f.reads), (wrote, f.writes)):
+            for d in found:
+                node_id = d.node_id
+                _fold_max(datasets, (d.namespace, d.name), {"namespace": d.namespace, "name": d.name, "kind": d.kind}, ("kind",))
+                _fold_max(
+                    dsvs,
+                    node_id,
+                    {
+                        "node_id": node_id,
+                        "namespace": d.namespace,
+                        "name": d.name,
+                        "version": d.version,
+                        "kind": d.kind,
+                        "size": d.size,
+                        "uri": d.uri,
+                        "format": d.format,
+                        "framework": d.framework,
+                        "created_at": f.event_time,
+                    },
+                    ("kind", "size", "uri", "format", "framework"),
+                    ("created_at",),
+                )
+                edges.setdefault((f.run_id, node_id, d.binding), {"run_id": f.run_id, "dsv": node_id, "binding": d.binding})
+    return {
+        "jobs": list(jobs.values()),
+        "job_versions": list(job_versions.values()),
+        "runs": list(runs.values()),
+        "executed": list(executed.values()),
+        "metrics": list(metrics.values()),
+        "datasets": list(datasets.values()),
+        "dataset_versions": list(dsvs.values()),
+        "reads": list(reads.values()),
+        "wrote": list(wrote.values()),
+    }
+
+
+# Statement order matters only for MATCHes: endpoints are merged before the edges that need them.
+_WRITES: tuple[tuple[str, LiteralString], ...] = (
+    ("jobs", _MERGE_JOBS),
+    ("job_versions", _MERGE_JOB_VERSIONS),
+    ("runs", _MERGE_RUNS),
+    ("executed", _MERGE_EXECUTED),
+    ("metrics", _MERGE_METRICS),
+    ("datasets", _MERGE_DATASETS),
+    ("dataset_versions", _MERGE_DATASET_VERSIONS),
+    ("reads", _MERGE_READS),
+    ("wrote", _MERGE_WROTE),
+)
+
+
+def _run_node(hop: int, r: Sequence[Any]) -> LineageNode:
+    run_id, namespace, job, state, code_hash, params, started_at = r
+    return LineageNode(
+        id=f"run:{run_id}",
+        kind="run",
+        hop=hop,
+        label=f"{job} ({state.lower()})",
+        props={
+            "namespace": namespace,
+            "job": job,
+            "state": state,
+            "code_hash": code_hash,
+            "params": _loads(params) or {},
+            "started_at": started_at,
+        },
+    )
+
+
+def _dsv_node(hop: int, r: Sequence[Any]) -> LineageNode:
+    node_id, namespace, name, version, kind, size = r
+    return LineageNode(
+        id=node_id,
+        kind="datasetVersion",
+        hop=hop,
+        label=f"{name}@{version[:15]}",
+        props={"namespace": namespace, "name": name, "version": version, "kind": kind, "size": size},
+    )
+
+
+def _dsv_view(v: Row) -> DatasetVersionView:
+    return DatasetVersionView(
+        namespace=v["namespace"],
+        name=v["name"],
+        version=v["version"],
+        kind=v.get("kind"),
+        size=v.get("size"),
+        uri=v.get("uri"),
+        created_at=_dt(v.get("created_at")),
+    )
+
+
+def _job_version_view(v: Row) -> JobVersionView:
+    dirty = v.get("git_dirty")
+    return JobVersionView(
+        namespace=v["namespace"],
+        name=v["name"],
+        code_hash=v["code_hash"],
+        entrypoint=v.get("entrypoint"),
+        source_uri=v.get("source_uri"),
+        git_commit=v.get("git_commit"),
+        git_dirty=None if dirty is None else bool(dirty),
+    )
+
+
+def _refs(items: list[list[Any]]) -> list[DatasetRef]:
+    items = sorted(items, key=lambda i: (i[4], i[5]))  # binding, node id: as SQLite
+    return [DatasetRef(namespace=i[0], name=i[1], version=i[2], kind=i[3], binding=i[4]) for i in items]
+
+
+class Neo4jLineageStore:
+    """`LineageStore` on a Neo4j database; thread-safe (one driver, a session per call)."""
+
+    def __init__(self, config: Neo4jConfig, bounds: LineageBounds | None = None) -> None:
+        self.config = config
+        self.bounds = bounds or LineageBounds()
+        auth = None if config.password is None else neo4j.basic_auth(config.user, config.password)
+        with _translated(f"connect to {config.uri}"):
+            self._driver = neo4j.GraphDatabase.driver(
+                config.uri, auth=auth, connection_timeout=config.connection_timeout_s
+            )
+            try:
+                self._driver.verify_connectivity()
+                self._ensure_schema()
+            except BaseException:
+                self._driver.close()
+                raise
+
+    def _session(self) -> neo4j.Session:
+        return self._driver.session(database=self.config.database)
+
+    def _ensure_schema(self) -> None:
+        with self._session() as s:
+            for stmt in _SCHEMA:
+                s.run(stmt).consume()
+            s.run("CALL db.awaitIndexes(300)").consume()
+
+    def _query(self, cypher: LiteralString, **params: Any) -> list[Row]:
+        records, _, _ = self._driver.execute_query(
+            cypher, params, database_=self.config.database, routing_=neo4j.RoutingControl.READ
+        )
+        return [r.data() for r in records]
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    @_guarded("write")
+    def apply(self, events: Sequence[RunEvent]) -> None:
+        """Project the events in one transaction (retried by the driver on transient errors)."""
+        if not events:
+            return
+        batch = rows_for(events)
+        run_ids = [r["run_id"] for r in batch["runs"]]
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            for name, stmt in _WRITES:
+                if batch[name]:
+                    tx.run(stmt, rows=batch[name]).consume()
+            tx.run(_LINK_RUNS, ids=run_ids).consume()
+
+        with self._session() as s:
+            s.execute_write(work)
+
+    @_guarded("reset")
+    def reset(self) -> None:
+        """Delete every node and edge (in batches); constraints and indexes stay."""
+        with self._session() as s:
+            s.run(_RESET).consume()
+
+    def close(self) -> None:
+        self._driver.close()
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _run_view(self, rec: Row, *, detail: bool) -> RunView:
+        r = rec["run"]
+        metrics = {m[0]: m[2] for m in sorted(rec["metrics"], key=lambda m: (m[0], m[1]))}
+        repro = _loads(r.get("reproduces"))
+        jv = rec.get("job_version") if detail and r.get("code_hash") is not None else None
+        return RunView(
+            run_id=r["run_id"],
+            namespace=r["namespace"],
+            job_name=r["job_name"],
+            state=r["state"],
+            started_at=_dt(r.get("started_at")),
+            ended_at=_dt(r.get("ended_at")),
+            code_hash=r.get("code_hash"),
+            params=_loads(r.get("params")) or {},
+            results=_loads(r.get("results")) or {},
+            metrics=metrics,
+            runtime=_loads(r.get("runtime")) or {},
+            error=r.get("error"),
+            parent_run_id=r.get("parent_run_id"),
+            reproduces=ReproductionView(
+                original_run_id=repro["run_id"],
+                verdict=repro["verdict"],
+                differences=repro.get("differences", []),
+                environment=repro.get("environment", {}),
+            )
+            if repro
+            else None,
+            inputs=_refs(rec["inputs"]) if detail else [],
+            outputs=_refs(rec["outputs"]) if detail else [],
+            job_version=_job_version_view(jv) if jv else None,
+        )
+
+    @_guarded("read")
+    def run(self, run_id: str) -> RunView | None:
+        rows = self._query(_RUN_DETAIL, run_id=run_id)
+        return self._run_view(rows[0], detail=True) if rows else None
+
+    @_guarded("read")
+    def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
+        where = where or RunFilter()
+        clauses: list[LiteralString] = []
+        params: dict[str, Any] = {"first": max(0, first)}
+        for clause, name, value in (
+            ("r.namespace = $project", "project", where.project),
+            ("r.job_name = $job", "job", where.job),
+            ("r.state = $state", "state", where.state),
+            ("r.started_at >= $since", "since", where.since.isoformat() if where.since else None),
+            ("r.started_at < $until", "until", where.until.isoformat() if where.until else None),
+        ):
+            if value is not None:
+                clauses.append(cast(LiteralString, clause))
+                params[name] = value
+        cypher: LiteralString = "MATCH (r:Run)"
+        if after is not None:
+            # As in SQLite: an unknown `after` run yields an empty page.
+            cypher = "MATCH (a:Run {run_id: $after}) MATCH (r:Run)"
+            clauses.append("(r.started_at < a.started_at OR (r.started_at = a.started_at AND r.run_id < a.run_id))")
+            params["after"] = after
+        if clauses:
+            cypher += " WHERE " + " AND ".join(clauses)
+        cypher += " WITH r ORDER BY r.started_at DESC, r.run_id DESC LIMIT $first" + _RUN_VIEW
+        return [self._run_view(rec, detail=False) for rec in self._query(cypher, **params)]
+
+    @_guarded("read")
+    def job(self, namespace: str, name: str) -> JobView | None:
+        rows = self._query(
+            "MATCH (j:Job {namespace: $ns, name: $name})"
+            " RETURN COLLECT { MATCH (v:JobVersion {namespace: $ns, name: $name}) RETURN v {.*} } AS versions,"
+            " COUNT { MATCH (r:Run {namespace: $ns, job_name: $name}) } AS runs",
+            ns=namespace,
+            name=name,
+        )
+        if not rows:
+            return None
+        versions = sorted(rows[0]["versions"], key=lambda v: v["code_hash"])
+        return JobView(
+            namespace=namespace,
+            name=name,
+            versions=[_job_version_view(v) for v in versions],
+            run_count=int(rows[0]["runs"]),
+        )
+
+    @_guarded("read")
+    def dataset(self, namespace: str, name: str) -> DatasetView | None:
+        rows = self._query(
+            "MATCH (d:Dataset {namespace: $ns, name: $name})"
+            " RETURN d.kind AS kind, COLLECT { MATCH (d)-[:HAS_VERSION]->(v:DatasetVersion) RETURN v {.*} } AS versions",
+            ns=namespace,
+            name=name,
+        )
+        if not rows:
+            return None
+        versions = sorted(rows[0]["versions"], key=lambda v: (v["created_at"], v["version"]))
+        return DatasetView(
+            namespace=namespace, name=name, kind=rows[0]["kind"], versions=[_dsv_view(v) for v in versions]
+        )
+
+    @_guarded("read")
+    def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
+        rows = self._query(
+            "MATCH (v:DatasetVersion {node_id: $id}) RETURN v {.*} AS v",
+            id=dataset_node_id(namespace, name, version),
+        )
+        return _dsv_view(rows[0]["v"]) if rows else None
+
+    @_guarded("read")
+    def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
+        rows = self._query(
+            "MATCH (v:DatasetVersion {namespace: $ns, name: $name})"
+            " RETURN v {.*} AS v ORDER BY v.created_at DESC, v.version DESC LIMIT 1",
+            ns=namespace,
+            name=name,
+        )
+        return _dsv_view(rows[0]["v"]) if rows else None
+
+    @_guarded("read")
+    def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
+        rows = self._query(
+            "MATCH (r:Run)-[:WROTE]->(:DatasetVersion {node_id: $id})"
+            " WITH DISTINCT r ORDER BY r.started_at, r.run_id LIMIT 1"
+            " OPTIONAL MATCH (v:JobVersion {namespace: r.namespace, name: r.job_name, code_hash: r.code_hash})"
+            " WITH r, v"
+            + _RUN_VIEW
+            + ", v {.*} AS job_version,"
+            " COLLECT { MATCH (r)-[e:READ]->(d:DatasetVersion)"
+            "   RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] } AS inputs,"
+            " COLLECT { MATCH (r)-[e:WROTE]->(d:DatasetVersion)"
+            "   RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] } AS outputs",
+            id=dataset_node_id(namespace, name, version),
+        )
+        return self._run_view(rows[0], detail=True) if rows else None
+
+    @_guarded("read")
+    def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
+        needle = text.lower()
+        found: list[str] = []
+        if "job" in kinds:
+            found += [
+                f"job:{r['ns']}:{r['name']}"
+                for r in self._query(
+                    "MATCH (j:Job) WHERE toLower(j.name) CONTAINS $t"
+                    " RETURN j.namespace AS ns, j.name AS name ORDER BY ns, name LIMIT $limit",
+                    t=needle,
+                    limit=limit,
+                )
+            ]
+        if "run" in kinds:
+            found += [
+                f"run:{r['id']}"
+                for r in self._query(
+                    "MATCH (r:Run) WHERE toLower(r.job_name) CONTAINS $t OR toLower(r.run_id) CONTAINS $t"
+                    " RETURN r.run_id AS id ORDER BY r.started_at DESC, r.run_id DESC LIMIT $limit",
+                    t=needle,
+                    limit=limit,
+                )
+            ]
+        if "dataset" in kinds:
+            found += [
+                f"dataset:{r['ns']}:{r['name']}"
+                for r in self._query(
+                    "MATCH (d:Dataset) WHERE toLower(d.name) CONTAINS $t"
+                    " RETURN d.namespace AS ns, d.name AS name ORDER BY ns, name LIMIT $limit",
+                    t=needle,
+                    limit=limit,
+                )
+            ]
+        return found[:limit]
+
+    # -- lineage --------------------------------------------------------------------------------
+
+    @_guarded("lineage query")
+    def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph:
+        depth, fan_out = self.bounds.clamp(depth, fan_out)
+        deadline = time.monotonic() + self.bounds.time_budget_s
+        upstream = direction == Direction.UPSTREAM
+        nodes: dict[str, LineageNode] = {}
+        edges: dict[tuple[str, str, str, str], LineageEdge] = {}
+        reasons: list[str] = []
+        with self._session() as s:
+            tx = s.begin_transaction()
+            try:
+                start = self._start(tx, node, fan_out, reasons)
+                if not start:
+                    raise NotFound(f"no such node: {node}")
+                for n in start:
+                    nodes[n.id] = n
+                frontier = [n.id for n in start]
+                hop = 0
+                while frontier and hop < depth:
+                    if time.monotonic() > deadline:
+                        reasons.append(f"time budget of {self.bounds.time_budget_s}s spent after hop {hop}")
+                        break
+                    hop += 1
+                    found, new_nodes = self._expand(tx, frontier, upstream, fan_out, hop, reasons)
+                    for e in found:
+                        edges[(e.source, e.target, e.kind, e.binding)] = e
+                    next_ids = [i for i in new_nodes if i not in nodes]
+                    room = self.bounds.max_nodes - len(nodes)
+                    if len(next_ids) > room:
+                        reasons.append(f"node limit of {self.bounds.max_nodes} reached at hop {hop}")
+                        next_ids = next_ids[:room]
+                    for i in next_ids:
+                        nodes[i] = new_nodes[i]
+                    frontier = next_ids
+            finally:
+                tx.close()
+        kept = [e for e in edges.values() if e.source in nodes and e.target in nodes]
+        return LineageGraph(
+            root=str(node),
+            direction=direction,
+            depth=depth,
+            nodes=sorted(nodes.values(), key=lambda n: (n.hop, n.id)),
+            edges=sorted(kept, key=lambda e: (e.source, e.target, e.kind, e.binding)),
+            partial=bool(reasons),
+            cut_reasons=reasons,
+        )
+
+    @staticmethod
+    def _start(tx: neo4j.Transaction, node: NodeId, fan_out: int, reasons: list[str]) -> list[LineageNode]:
+        run_ret: LiteralString = f"RETURN [{', '.join('r.' + p for p in _RUN_PROPS.split(', '))}] AS n"
+        dsv_ret: LiteralString = f"RETURN [{', '.join('d.' + p for p in _DSV_PROPS.split(', '))}] AS n"
+        if node.kind == "run":
+            rows = list(tx.run("MATCH (r:Run {run_id: $id}) " + run_ret, id=node.key[0]))
+            return [_run_node(0, r["n"]) for r in rows]
+        if node.kind == "datasetVersion":
+            rows = list(tx.run("MATCH (d:DatasetVersion {node_id: $id}) " + dsv_ret, id=dataset_node_id(*node.key)))
+            return [_dsv_node(0, r["n"]) for r in rows]
+        ns, name = node.key
+        if node.kind == "dataset":
+            rows = list(
+                tx.run(
+                    "MATCH (d:DatasetVersion {namespace: $ns, name: $name}) WITH d ORDER BY d.created_at DESC"
+                    " LIMIT $cap " + dsv_ret,
+                    ns=ns,
+                    name=name,
+                    cap=fan_out + 1,
+                )
+            )
+            make = _dsv_node
+        else:
+            rows = list(
+                tx.run(
+                    "MATCH (r:Run {namespace: $ns, job_name: $name}) WITH r ORDER BY r.started_at DESC"
+                    " LIMIT $cap " + run_ret,
+                    ns=ns,
+                    name=name,
+                    cap=fan_out + 1,
+                )
+            )
+            make = _run_node
+        if len(rows) > fan_out:
+            reasons.append(f"fan-out limit of {fan_out} cut the start node {node}")
+            rows = rows[:fan_out]
+        return [make(0, r["n"]) for r in rows]
+
+    @staticmethod
+    def _expand(
+        tx: neo4j.Transaction, frontier: list[str], upstream: bool, fan_out: int, hop: int, reasons: list[str]
+    ) -> tuple[list[LineageEdge], dict[str, LineageNode]]:
+        """One hop from every frontier node: runs step to dataset versions, dataset versions to runs."""
+        runs = [f[4:] for f in frontier if f.startswith("run:")]
+        dsvs = [f for f in frontier if not f.startswith("run:")]
+        edges: list[LineageEdge] = []
+        found: dict[str, LineageNode] = {}
+        # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
+        for kind, ids in (("run", runs), ("dsv", dsvs)):
+            if not ids:
+                continue
+            edge_kind = "READ" if (kind == "run") == upstream else "WROTE"
+            cut: list[str] = []
+            for rec in tx.run(_HOP[(kind, upstream)], ids=ids, cap=fan_out + 1):
+                hits = rec["hits"]
+                if len(hits) > fan_out:
+                    cut.append(rec["id"])
+                    hits = hits[:fan_out]
+                for h in hits:
+                    if kind == "run":
+                        n = _dsv_node(hop, h[1:])
+                        edges.append(LineageEdge(source=f"run:{rec['id']}", target=n.id, kind=edge_kind, binding=h[0]))
+                    else:
+                        n = _run_node(hop, h[1:])
+                        edges.append(LineageEdge(source=n.id, target=rec["id"], kind=edge_kind, binding=h[0]))
+                    found.setdefault(n.id, n)
+            reasons += [f"fan-out limit of {fan_out} cut the neighbours of {source}" for source in sorted(cut)]
+        return edges, found
+
+    # -- canonical dump -------------------------------------------------------------------------
+
+    @_guarded("dump")
+    def dump(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for table, cypher in _DUMP.items():
+            rows = self._query(cypher)
+            out[table] = sorted(rows, key=lambda d: json.dumps(d, sort_keys=True, default=str))
+        return out
+
+    # -- operations -------------------------------------------------------------------------------
+
+    @_guarded("count")
+    def count(self) -> dict[str, int]:
+        """Nodes per label (for progress reports and benchmarks)."""
+        rows = self._query(
+            "UNWIND ['Project', 'Job', 'JobVersion', 'Run', 'Metric', 'Dataset', 'DatasetVersion'] AS label"
+            " CALL (label) { MATCH (n) WHERE label IN labels(n) RETURN count(n) AS n }"
+            " RETURN label, n"
+        )
+        return {r["label"]: int(r["n"]) for r in rows}

@@ -1,0 +1,96 @@
+"""Content-addressed artifact store over fsspec: outputs and code snapshots, keyed by sha256.
+
+Layout: `<root>/objects/sha256/<first 2 hex>/<hex>`. Writing the same bytes twice is a no-op, so
+a path names its content forever and `reproduce` can fetch exactly what a run used or made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+CHUNK = 1 << 20
+
+
+def sha256_bytes(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def sha256_stream(stream: IO[bytes]) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    while chunk := stream.read(CHUNK):
+        h.update(chunk)
+        size += len(chunk)
+    return "sha256:" + h.hexdigest(), size
+
+
+def storage_options(url: str, s3_endpoint_url: str | None) -> dict[str, Any]:
+    """fsspec options for a URL: the S3 endpoint applies to s3:// URLs only."""
+    if url.startswith(("s3://", "s3a://")) and s3_endpoint_url:
+        return {"client_kwargs": {"endpoint_url": s3_endpoint_url}}
+    return {}
+
+
+class ArtifactStore:
+    def __init__(self, url: str, s3_endpoint_url: str | None = None) -> None:
+        import fsspec  # lazy: keeps `import provgraph` fast
+
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options(self.url, s3_endpoint_url))
+        self._local = self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+
+    def _path(self, digest: str) -> str:
+        algo, _, hexd = digest.partition(":")
+        return f"{self.root}/objects/{algo}/{hexd[:2]}/{hexd}"
+
+    def uri(self, digest: str) -> str:
+        """The fsspec URL of a stored object (what DataItems and `provgraph exec` open)."""
+        path = self._path(digest)
+        return path if self._local else self.fs.unstrip_protocol(path)
+
+    def exists(self, digest: str) -> bool:
+        return bool(self.fs.exists(self._path(digest)))
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        digest = sha256_bytes(data)
+        path = self._path(digest)
+        if not self.fs.exists(path):
+            if self._local:
+                _atomic_local_write(Path(path), data)
+            else:
+                self.fs.pipe_file(path, data)
+        return digest, len(data)
+
+    def put_file(self, local_path: str | os.PathLike[str]) -> tuple[str, int]:
+        with open(local_path, "rb") as f:
+            digest, size = sha256_stream(f)
+        path = self._path(digest)
+        if not self.fs.exists(path):
+            if self._local:
+                _atomic_local_write(Path(path), Path(local_path).read_bytes())
+            else:
+                self.fs.put_file(str(local_path), path)
+        return digest, size
+
+    def get_bytes(self, digest: str) -> bytes:
+        data: bytes = self.fs.cat_file(self._path(digest))
+        return data
+
+    @contextmanager
+    def open(self, digest: str) -> Iterator[IO[bytes]]:
+        with self.fs.open(self._path(digest), "rb") as f:
+            yield f
+
+
+def _atomic_local_write(path: Path, data: bytes) -> None:
+    """Write then rename, so a reader never sees half an object under its final name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

@@ -1,0 +1,75 @@
+"""Wires settings to the parts a run needs: the event transport, the artifact store, the graph.
+
+Heavy clients (Kafka, Neo4j) are created on first use only, so `import provgraph` stays fast and
+an embedded user never loads them.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from provgraph._artifacts import ArtifactStore
+from provgraph.config import Settings, load_settings
+from provgraph.events.transport.base import Transport
+
+if TYPE_CHECKING:
+    from provgraph.graph.contract import LineageStore
+    from provgraph.graph.embedded import EmbeddedProjector
+
+
+class Backend:
+    def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self._transport = transport
+
+    @functools.cached_property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            from provgraph.events.transport.factory import create_transport
+
+            self._transport = create_transport(self.settings)
+        return self._transport
+
+    @functools.cached_property
+    def artifacts(self) -> ArtifactStore:
+        return ArtifactStore(self.settings.artifact_url, self.settings.s3_endpoint_url)
+
+    def graph(self) -> LineageStore:
+        """The configured lineage store, caught up with the event log when embedded."""
+        return open_graph(self.settings)
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+def open_graph(settings: Settings, *, sync: bool = True) -> LineageStore:
+    """The configured store; the embedded one first projects any events not yet in the graph."""
+    if settings.store == "neo4j":
+        from provgraph.graph.neo4j_store import Neo4jLineageStore
+
+        return Neo4jLineageStore.from_settings(settings)
+    store = embedded_projector(settings)
+    if sync:
+        store.sync()
+    return store.store
+
+
+def embedded_projector(settings: Settings) -> EmbeddedProjector:
+    from provgraph.events.transport.sqlite import SqliteEventLog
+    from provgraph.graph.embedded import EmbeddedProjector
+    from provgraph.graph.sqlite_store import SqliteLineageStore
+
+    return EmbeddedProjector(SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db))
+
+
+_default: Backend | None = None
+
+
+def default_backend() -> Backend:
+    """The process-wide backend built from the environment (created on first use)."""
+    global _default
+    if _default is None:
+        _default = Backend(load_settings())
+    return _default

@@ -1,0 +1,132 @@
+"""`DataItem`: a handler's view of one input, over any fsspec URL, with tracked access.
+
+The first access (get, open, local, as_df) computes the content hash and size and reports them to
+the run, which records a READ of that exact dataset version. Nothing is recorded for an input
+the handler never touches until the run ends, when untouched inputs are recorded too, so a run's
+provenance always lists everything it was given.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from provgraph._artifacts import sha256_bytes, sha256_stream, storage_options
+from provgraph._naming import dataset_identity
+from provgraph.events.errors import ConfigError, NotFound
+
+if TYPE_CHECKING:
+    import pandas
+
+Recorder = Callable[["DataItem"], None]
+
+
+class DataItem:
+    """One input: `key` is the handler's name for it, `url` what the user passed."""
+
+    def __init__(
+        self,
+        key: str,
+        url: str,
+        *,
+        physical_url: str | None = None,
+        s3_endpoint_url: str | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.key = key
+        self.url = url
+        self.namespace, self.name = dataset_identity(url)
+        self._physical = physical_url or url
+        self._options = storage_options(self._physical, s3_endpoint_url)
+        self._recorder = recorder
+        self._hash: str | None = None
+        self._size: int | None = None
+        self._recorded = False
+
+    def __repr__(self) -> str:
+        return f"DataItem(key={self.key!r}, url={self.url!r})"
+
+    @property
+    def _fs_path(self) -> tuple[Any, str]:
+        import fsspec  # lazy: keeps `import provgraph` fast
+
+        try:
+            return fsspec.core.url_to_fs(self._physical, **self._options)
+        except (ValueError, ImportError) as exc:
+            raise ConfigError(f"input {self.key!r}: cannot open {self.url!r}: {exc}") from exc
+
+    @property
+    def hash(self) -> str:
+        """`sha256:<hex>` of the content (read once, then cached)."""
+        self._ensure_hashed()
+        assert self._hash is not None
+        return self._hash
+
+    @property
+    def size(self) -> int:
+        self._ensure_hashed()
+        assert self._size is not None
+        return self._size
+
+    def _ensure_hashed(self, data: bytes | None = None) -> None:
+        if self._hash is None:
+            if data is not None:
+                self._hash, self._size = sha256_bytes(data), len(data)
+            else:
+                fs, path = self._fs_path
+                try:
+                    with fs.open(path, "rb") as f:
+                        self._hash, self._size = sha256_stream(f)
+                except FileNotFoundError as exc:
+                    raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
+        if not self._recorded and self._recorder is not None:
+            self._recorded = True
+            self._recorder(self)
+
+    def get(self) -> bytes:
+        """The whole content as bytes."""
+        fs, path = self._fs_path
+        try:
+            data: bytes = fs.cat_file(path)
+        except FileNotFoundError as exc:
+            raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
+        self._ensure_hashed(data)
+        return data
+
+    def open(self, mode: str = "rb") -> IO[Any]:
+        """A file object; read-only, since inputs are pinned by content."""
+        if any(c in mode for c in "wax+"):
+            raise ConfigError(f"input {self.key!r} is read-only (mode {mode!r}); log outputs with ctx.log_artifact")
+        self._ensure_hashed()
+        fs, path = self._fs_path
+        f: IO[Any] = fs.open(path, mode)
+        return f
+
+    def local(self) -> str:
+        """A local file path with the content (downloaded to a temp file for remote URLs)."""
+        self._ensure_hashed()
+        fs, path = self._fs_path
+        if "file" in fs.protocol or "local" in fs.protocol:
+            return str(path)
+        suffix = Path(path).suffix
+        fd, tmp = tempfile.mkstemp(prefix="provgraph-", suffix=suffix)
+        os.close(fd)
+        fs.get_file(path, tmp)
+        return tmp
+
+    def as_df(self, **kwargs: Any) -> pandas.DataFrame:
+        """A pandas DataFrame, by file suffix (csv, parquet, json); needs `provgraph[pandas]`."""
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ConfigError("as_df() needs pandas: pip install 'provgraph[pandas]'") from exc
+        suffix = Path(self.name).suffix.lower()
+        with self.open() as f:
+            if suffix in (".parquet", ".pq"):
+                return pd.read_parquet(f, **kwargs)
+            if suffix in (".json", ".jsonl"):
+                return pd.read_json(f, lines=suffix == ".jsonl", **kwargs)
+            return pd.read_csv(f, **kwargs)

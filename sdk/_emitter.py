@@ -1,0 +1,121 @@
+"""Builds a run's events in order (START, RUNNING…, COMPLETE/FAIL/ABORT) and hands them to a transport.
+
+Every event carries `provgraph_event` {eventId = "<runId>:<seq>", seq}: the id is stable, so a
+re-sent event is recognised as a duplicate; the sequence orders the run's events anywhere.
+Metric points are buffered and sent with the next event (or every `METRIC_BATCH` points), so a
+training loop logging thousands of steps does not send thousands of events.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from provgraph.events.facets import (
+    CodeJobFacet,
+    ErrorMessageRunFacet,
+    EventRunFacet,
+    JobRef,
+    MetricPoint,
+    MetricsRunFacet,
+    ParamsRunFacet,
+    ParentRunFacet,
+    ReproducesRunFacet,
+    ResultsRunFacet,
+    RunRef,
+    RuntimeRunFacet,
+)
+from provgraph.events.facets.standard import RootRef
+from provgraph.events.model import Dataset, EventType, Job, JobFacets, Run, RunEvent, RunFacets
+from provgraph.events.transport.base import Transport
+
+METRIC_BATCH = 500
+
+
+class RunEmitter:
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        run_id: str,
+        namespace: str,
+        job_name: str,
+        code: CodeJobFacet | None,
+        parent: tuple[str, str, str] | None = None,
+        root: tuple[str, str, str] | None = None,
+    ) -> None:
+        self.transport = transport
+        self.run_id = run_id
+        self._job = Job(namespace=namespace, name=job_name, facets=JobFacets(code=code))
+        self._parent = None
+        if parent is not None:
+            p_run, p_ns, p_job = parent
+            r_run, r_ns, r_job = root or parent
+            self._parent = ParentRunFacet(
+                run=RunRef(run_id=p_run),
+                job=JobRef(namespace=p_ns, name=p_job),
+                root=RootRef(run=RunRef(run_id=r_run), job=JobRef(namespace=r_ns, name=r_job)),
+            )
+        self._seq = 0
+        self._metrics: list[MetricPoint] = []
+        self._lock = threading.Lock()
+        self.finished: EventType | None = None
+
+    def _emit(
+        self, kind: EventType, facets: dict[str, Any], inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()
+    ) -> RunEvent:
+        with self._lock:
+            self._seq += 1
+            if self._metrics:
+                facets["metrics"] = MetricsRunFacet(metrics=self._metrics)
+                self._metrics = []
+            facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{self._seq}", seq=self._seq)
+            if self._parent is not None:
+                facets["parent"] = self._parent
+            event = RunEvent(
+                event_type=kind,
+                event_time=datetime.now(UTC),
+                run=Run(run_id=self.run_id, facets=RunFacets(**facets)),
+                job=self._job,
+                inputs=list(inputs),
+                outputs=list(outputs),
+            )
+        self.transport.emit(event)
+        return event
+
+    def start(
+        self, params: dict[str, Any], runtime: RuntimeRunFacet, reproduces: ReproducesRunFacet | None = None
+    ) -> RunEvent:
+        facets: dict[str, Any] = {"params": ParamsRunFacet(params=params), "runtime": runtime}
+        if reproduces is not None:
+            facets["reproduces"] = reproduces
+        return self._emit(EventType.START, facets)
+
+    def running(self, inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()) -> RunEvent:
+        return self._emit(EventType.RUNNING, {}, inputs, outputs)
+
+    def metric(self, key: str, value: float, step: int) -> None:
+        with self._lock:
+            self._metrics.append(MetricPoint(key=key, value=value, step=step))
+            full = len(self._metrics) >= METRIC_BATCH
+        if full:
+            self._emit(EventType.RUNNING, {})
+
+    def complete(self, results: dict[str, Any], reproduces: ReproducesRunFacet | None = None) -> RunEvent:
+        facets: dict[str, Any] = {"results": ResultsRunFacet(results=results)}
+        if reproduces is not None:
+            facets["reproduces"] = reproduces
+        self.finished = EventType.COMPLETE
+        return self._emit(EventType.COMPLETE, facets)
+
+    def fail(self, error: BaseException | str, kind: EventType = EventType.FAIL) -> RunEvent:
+        if isinstance(error, BaseException):
+            message = f"{type(error).__name__}: {error}"
+            trace = "".join(traceback.format_exception(error))
+        else:
+            message, trace = error, None
+        self.finished = kind
+        return self._emit(kind, {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)})

@@ -1,0 +1,16 @@
+"""The software environment a run executed in, summarised for reproduce's comparison."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from importlib import metadata
+
+
+@functools.cache
+def packages_digest() -> str:
+    """sha256 over the sorted `name==version` of every installed distribution (computed once per process)."""
+    names = sorted(
+        f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions() if d.metadata["Name"]
+    )
+    return "sha256:" + hashlib.sha256("\n".join(names).encode()).hexdigest()

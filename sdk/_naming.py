@@ -1,0 +1,77 @@
+"""OpenLineage dataset naming for the URIs users pass, and provgraph's own `store://` URIs.
+
+/abs/path or file:///abs/path   -> namespace "file",           name "/abs/path"
+s3://bucket/key (gs, az, ...)   -> namespace "s3://bucket",    name "key"
+https://host/path               -> namespace "https://host",   name "/path"
+memory://path                   -> namespace "memory",         name "/path"
+store://project/key[@version]   -> namespace "store://project", name "key" (a logged artifact)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from provgraph.events.errors import ConfigError
+
+STORE_SCHEME = "store"
+_PATH_NAMED = {"file", "local", "memory"}
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRef:
+    """`store://<project>/<key>[@<version>]`: an artifact logged by a run, optionally pinned."""
+
+    project: str
+    key: str
+    version: str | None = None
+
+    @property
+    def namespace(self) -> str:
+        return f"{STORE_SCHEME}://{self.project}"
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.key}" + (f"@{self.version}" if self.version else "")
+
+
+def parse_store_uri(uri: str) -> StoreRef:
+    rest = uri[len(f"{STORE_SCHEME}://") :]
+    project, _, key = rest.partition("/")
+    version = None
+    if "@" in key:
+        key, _, version = key.rpartition("@")
+    if not project or not key:
+        raise ConfigError(f"bad artifact URI {uri!r}: expected store://<project>/<key>[@<version>]")
+    return StoreRef(project, key, version or None)
+
+
+def is_store_uri(uri: str) -> bool:
+    return uri.startswith(f"{STORE_SCHEME}://")
+
+
+def normalise(uri: str) -> str:
+    """Local paths become absolute (so the same file always has the same dataset name)."""
+    if "://" not in uri:
+        return os.path.abspath(os.path.expanduser(uri))
+    if uri.startswith("file://"):
+        return os.path.abspath(uri[len("file://") :])
+    return uri
+
+
+def dataset_identity(uri: str) -> tuple[str, str]:
+    """(namespace, name) of the dataset a URI points at."""
+    if is_store_uri(uri):
+        ref = parse_store_uri(uri)
+        return ref.namespace, ref.key
+    uri = normalise(uri)
+    if "://" not in uri:
+        return "file", uri
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    if scheme in _PATH_NAMED:
+        return scheme, "/" + (parts.netloc + parts.path).lstrip("/")
+    if not parts.netloc:
+        raise ConfigError(f"cannot name the dataset at {uri!r}: no host or bucket")
+    name = parts.path if scheme in ("http", "https") else parts.path.lstrip("/")
+    return f"{scheme}://{parts.netloc}", name or "/"

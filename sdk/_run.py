@@ -1,0 +1,70 @@
+"""`provgraph.run`: call a handler as a tracked run, locally or on Kubernetes, with the same call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import uuid6
+
+from provgraph._backend import Backend, default_backend
+from provgraph._code import Handler, load_handler, snapshot
+from provgraph._execute import RunResult, effective_params
+from provgraph._naming import is_store_uri, normalise
+from provgraph.config import Settings
+from provgraph.events.errors import ConfigError
+from provgraph.events.request import RunRequest
+from provgraph.runtimes.local import code_facet, run_local
+
+RUNTIMES = ("local", "kubernetes")
+
+
+def new_run_id() -> str:
+    """A UUIDv7: unique, and sortable by creation time."""
+    return str(uuid6.uuid7())
+
+
+def run(
+    handler: Handler | str,
+    params: dict[str, Any] | None = None,
+    inputs: dict[str, str] | None = None,
+    *,
+    project: str | None = None,
+    name: str | None = None,
+    runtime: str = "local",
+    image: str | None = None,
+    resources: dict[str, str] | None = None,
+    settings: Settings | None = None,
+    backend: Backend | None = None,
+) -> RunResult:
+    """Run `handler` (a function, or "path/file.py:function") as a tracked run.
+
+    `params` are passed by name; `inputs` map parameter names to URIs (any fsspec URL, a local
+    path, or an artifact `store://project/key[@sha256:…]`) and arrive as `DataItem`s. The handler
+    may take a `Context` first to log results, metrics and outputs. The return value (a dict, or
+    any JSON value) becomes the run's results. A handler that raises ends the run FAIL; the result
+    says so (`raise_for_state()` turns it into an exception).
+    """
+    if runtime not in RUNTIMES:
+        raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
+    backend = backend or (Backend(settings) if settings is not None else default_backend())
+    func = load_handler(handler) if isinstance(handler, str) else handler
+    snap = snapshot(func)
+    code = code_facet(snap, backend)
+    pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
+    request = RunRequest(
+        run_id=new_run_id(),
+        project=project or backend.settings.project,
+        job=name or getattr(func, "__name__", "handler"),
+        entrypoint=snap.entrypoint,
+        code_hash=code.code_hash,
+        params=effective_params(func, params or {}, pinned),
+        inputs=pinned,
+        runtime=runtime,
+        image=image,
+        resources=resources or {},
+    )
+    if runtime == "kubernetes":
+        from provgraph.runtimes.kubernetes import submit
+
+        return submit(request, code, backend)
+    return run_local(request, func, code, backend)

@@ -1,0 +1,51 @@
+"""The typer application and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from provgraph.config import Settings, load_settings
+from provgraph.events.errors import ConfigError
+
+app = typer.Typer(
+    name="provgraph",
+    help="Track every run, explain every result, reproduce it from the graph.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def parse_pairs(pairs: list[str] | None, what: str, *, json_values: bool) -> dict[str, Any]:
+    """`key=value` options; with `json_values` a value that parses as JSON is taken as JSON."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"cannot parse {what} {pair!r}: expected key=value")
+        if json_values:
+            try:
+                out[key.strip()] = json.loads(value)
+            except json.JSONDecodeError:
+                out[key.strip()] = value
+        else:
+            out[key.strip()] = value
+    return out
+
+
+def short(digest: str | None, n: int = 12) -> str:
+    if not digest:
+        return "-"
+    algo, _, hexd = digest.partition(":")
+    return f"{algo}:{hexd[:n]}" if hexd else digest[:n]

@@ -1,0 +1,46 @@
+"""Operating commands: `replay` rebuilds the graph from the event log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from provgraph._backend import embedded_projector
+from provgraph.cli._app import app, console, settings
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command("replay")
+def replay_cmd(
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation")] = False,
+) -> None:
+    """Drop the lineage graph and rebuild it by replaying every event from the log."""
+    cfg = settings()
+    where = "Neo4j" if cfg.store == "neo4j" else str(cfg.graph_db)
+    if not yes and not typer.confirm(f"Rebuild the graph in {where} from the event log?", default=True):
+        raise typer.Abort()
+    with _progress() as progress:
+        task = progress.add_task("replaying", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        if cfg.store == "neo4j":
+            from provgraph.services.projector import replay_neo4j
+
+            count = replay_neo4j(cfg, report)
+        else:
+            count = embedded_projector(cfg).replay(report)
+    console.print(f"replayed {count} events into {where}")

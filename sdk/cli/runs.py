@@ -1,0 +1,134 @@
+"""`provgraph run`, `runs`, `show`: start runs and look at them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from provgraph._backend import Backend, open_graph
+from provgraph._execute import RunResult
+from provgraph._run import run as run_handler
+from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
+from provgraph.events.errors import NotFound
+from provgraph.graph.contract import RunFilter
+from provgraph.graph.views import RunView
+
+STATE_STYLE = {"COMPLETE": "green", "FAIL": "red", "ABORT": "yellow", "RUNNING": "cyan", "START": "cyan"}
+
+
+@app.command("run")
+def run_cmd(
+    handler: Annotated[str, typer.Argument(help="The handler to run: path/to/file.py:function")],
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value (JSON values allowed)")] = None,
+    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="name=URI (path, s3://, store://…)")] = None,
+    project: Annotated[str | None, typer.Option(help="Project (job namespace); default from settings")] = None,
+    name: Annotated[str | None, typer.Option(help="Job name; default the function name")] = None,
+    runtime: Annotated[str, typer.Option(help="local or kubernetes")] = "local",
+    image: Annotated[str | None, typer.Option(help="Container image (kubernetes runtime)")] = None,
+) -> None:
+    """Run a handler as a tracked run and print what it recorded."""
+    cfg = settings()
+    backend = Backend(cfg)
+    try:
+        result = run_handler(
+            handler,
+            parse_pairs(param, "param", json_values=True),
+            parse_pairs(input, "input", json_values=False),
+            project=project,
+            name=name,
+            runtime=runtime,
+            image=image,
+            backend=backend,
+        )
+    finally:
+        backend.close()
+    print_result(result)
+    if result.state == "FAIL":
+        raise typer.Exit(1)
+
+
+def print_result(result: RunResult) -> None:
+    style = STATE_STYLE.get(result.state, "white")
+    console.print(f"run [bold]{result.run_id}[/]  {result.project}/{result.job}  [{style}]{result.state}[/]")
+    for key, value in result.results.items():
+        console.print(f"  result  {key} = {json.dumps(value)}")
+    for key, uri in result.outputs.items():
+        console.print(f"  output  {key} -> {uri}")
+    if result.error:
+        err_console.print(f"[bold red]error:[/] {result.error}", highlight=False)
+
+
+@app.command("runs")
+def runs_cmd(
+    project: Annotated[str | None, typer.Option(help="Only this project")] = None,
+    job: Annotated[str | None, typer.Option(help="Only this job")] = None,
+    state: Annotated[str | None, typer.Option(help="COMPLETE, FAIL, ABORT, RUNNING…")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Started at or after (ISO time)")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+) -> None:
+    """List runs, newest first."""
+    graph = open_graph(settings())
+    rows = graph.runs(
+        RunFilter(project=project, job=job, state=state.upper() if state else None, since=since), first=limit
+    )
+    table = Table("run id", "project", "job", "state", "started", "code", "results")
+    for r in rows:
+        style = STATE_STYLE.get(r.state, "white")
+        table.add_row(
+            r.run_id,
+            r.namespace,
+            r.job_name,
+            f"[{style}]{r.state}[/]",
+            r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-",
+            short(r.code_hash, 8),
+            _brief(r.results),
+        )
+    console.print(table)
+    if not rows:
+        console.print("no runs yet: try `provgraph demo`")
+
+
+def _brief(values: dict[str, object], limit: int = 60) -> str:
+    text = ", ".join(f"{k}={v}" for k, v in values.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@app.command("show")
+def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")]) -> None:
+    """Everything recorded about one run."""
+    run = open_graph(settings()).run(run_id.removeprefix("run:"))
+    if run is None:
+        raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
+    print_run(run)
+
+
+def print_run(run: RunView) -> None:
+    style = STATE_STYLE.get(run.state, "white")
+    console.print(f"[bold]run {run.run_id}[/]  {run.namespace}/{run.job_name}  [{style}]{run.state}[/]")
+    console.print(f"  started   {run.started_at}   ended {run.ended_at or '-'}")
+    jv = run.job_version
+    if jv is not None:
+        git = f"  git {jv.git_commit[:10]}{' (dirty)' if jv.git_dirty else ''}" if jv.git_commit else ""
+        console.print(f"  code      {jv.code_hash}  {jv.entrypoint}{git}")
+    rt = run.runtime
+    if rt:
+        console.print(
+            f"  runtime   {rt.get('kind')} on {rt.get('host')}  python {rt.get('python')}"
+            + (f"  image {rt['image']}" if rt.get("image") else "")
+        )
+    for title, values in (("params", run.params), ("results", run.results), ("metrics", run.metrics)):
+        if values:
+            console.print(f"  {title:<9} " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
+    for title, refs in (("input", run.inputs), ("output", run.outputs)):
+        for ref in refs:
+            console.print(f"  {title:<9} {ref.binding or '-'}: {ref.namespace} {ref.name}  {short(ref.version, 16)}")
+    if run.reproduces:
+        console.print(f"  reproduces {run.reproduces.original_run_id}: [bold]{run.reproduces.verdict}[/]")
+        for diff in run.reproduces.differences:
+            console.print(f"    differs: {json.dumps(diff)}")
+    if run.error:
+        console.print(f"  [red]error[/]     {run.error}")
