@@ -19,7 +19,7 @@ from provgraph._dataitem import DataItem
 from provgraph._emitter import RunEmitter
 from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
 from provgraph.events.errors import ConfigError, NotFound
-from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, DatasetVersionDatasetFacet
+from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
 from provgraph.events.model import Dataset, DatasetFacets
 
 log = logging.getLogger("provgraph")
@@ -38,7 +38,7 @@ class Artifact:
 
 
 def _dataset(namespace: str, name: str, digest: str, binding: str, *, output: bool, **artifact: Any) -> Dataset:
-    bind = {"provgraph_binding": {"name": binding}}
+    bind = {BindingFacet.FACET_NAME: BindingFacet(name=binding).model_dump(mode="json", by_alias=True)}
     return Dataset(
         namespace=namespace,
         name=name,
