@@ -1,17 +1,7 @@
 """The provgraph event contract: OpenLineage 2-0-x RunEvents plus provgraph facets.
 
-`events/` knows nothing about graphs or the SDK: it defines the wire format (`model`, `facets`),
-the one serialiser (`serde`), topic names (`topics`) and the transports that carry events.
+`events/` knows nothing about graphs or the SDK: it defines the wire format (`model`, `facets`,
+`request`), the one serialiser (`serde`), topic names (`topics`), the error tree (`errors`) and
+the transports that carry events (`transport/`). Import from those modules directly; this
+package stays empty so importing one of them does not load the others.
 """
-
-from provgraph.events.model import (
-    PRODUCER,
-    Dataset,
-    EventType,
-    Job,
-    Run,
-    RunEvent,
-)
-from provgraph.events.serde import dumps, event_id, loads
-
-__all__ = ["PRODUCER", "Dataset", "EventType", "Job", "Run", "RunEvent", "dumps", "event_id", "loads"]

@@ -48,7 +48,7 @@ def dataset(
         name=name,
         facets=DatasetFacets(
             version=DatasetVersionDatasetFacet(dataset_version=version),
-            artifact=ArtifactDatasetFacet(kind=kind, size=size),  # type: ignore[arg-type]
+            artifact=ArtifactDatasetFacet(kind=kind, size=size),
         ),
         output_facets=bind if output else None,
         input_facets=None if output else bind,

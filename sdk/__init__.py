@@ -13,21 +13,67 @@ Everything here is the public surface (see `__all__`); modules starting with `_`
 Heavy clients (Kafka, Neo4j, Kubernetes, GraphQL) load only when a feature needs them.
 """
 
-from provgraph._backend import Backend
-from provgraph._context import Artifact, Context
-from provgraph._dataitem import DataItem
-from provgraph._execute import RunFailed, RunResult
-from provgraph._run import run
-from provgraph.config import Settings, load_settings
-from provgraph.events.errors import (
-    ConfigError,
-    ContractError,
-    NotFound,
-    ProjectionError,
-    ProvgraphError,
-    ReproduceRefused,
-    TransportError,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provgraph._backend import Backend
+    from provgraph._context import Artifact, Context
+    from provgraph._dataitem import DataItem
+    from provgraph._execute import RunFailed, RunResult
+    from provgraph._run import run
+    from provgraph.config import Settings, load_settings
+    from provgraph.events.errors import (
+        ConfigError,
+        ContractError,
+        NotFound,
+        ProjectionError,
+        ProvgraphError,
+        ReproduceRefused,
+        TransportError,
+    )
+
+# Public name -> defining module. Resolved on first access (PEP 562) so `import provgraph` costs
+# almost nothing; pydantic and the event models load when the SDK is first used.
+_EXPORTS = {
+    "Backend": "provgraph._backend",
+    "Artifact": "provgraph._context",
+    "Context": "provgraph._context",
+    "DataItem": "provgraph._dataitem",
+    "RunFailed": "provgraph._execute",
+    "RunResult": "provgraph._execute",
+    "run": "provgraph._run",
+    "Settings": "provgraph.config",
+    "load_settings": "provgraph.config",
+    **dict.fromkeys(
+        [
+            "ConfigError",
+            "ContractError",
+            "NotFound",
+            "ProjectionError",
+            "ProvgraphError",
+            "ReproduceRefused",
+            "TransportError",
+        ],
+        "provgraph.events.errors",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provgraph' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __version__ = "0.1.0"
 

@@ -54,7 +54,8 @@ class DataItem:
         import fsspec  # lazy: keeps `import provgraph` fast
 
         try:
-            return fsspec.core.url_to_fs(self._physical, **self._options)
+            fs_path: tuple[Any, str] = fsspec.core.url_to_fs(self._physical, **self._options)
+            return fs_path
         except (ValueError, ImportError) as exc:
             raise ConfigError(f"input {self.key!r}: cannot open {self.url!r}: {exc}") from exc
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from importlib import metadata
 
 
 @functools.cache
 def packages_digest() -> str:
     """sha256 over the sorted `name==version` of every installed distribution (computed once per process)."""
+    from importlib import metadata  # lazy: ~20 ms, only needed once a run starts
+
     names = sorted(
         f"{(d.metadata['Name'] or '').lower()}=={d.version}" for d in metadata.distributions() if d.metadata["Name"]
     )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from typing import Any
-
-import uuid6
 
 from provgraph._backend import Backend, default_backend
 from provgraph._code import Handler, load_handler, snapshot
@@ -19,8 +20,14 @@ RUNTIMES = ("local", "kubernetes")
 
 
 def new_run_id() -> str:
-    """A UUIDv7: unique, and sortable by creation time."""
-    return str(uuid6.uuid7())
+    """A UUIDv7 (RFC 9562): 48-bit millisecond time, then random bits, so ids sort by creation time.
+
+    Only uniqueness is promised; do not parse the time back out of a run id.
+    """
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (1 << 48) - 1) << 80 | 0x7 << 76 | (rand >> 62 & 0xFFF) << 64 | 0b10 << 62 | rand & (1 << 62) - 1
+    return str(uuid.UUID(int=value))
 
 
 def run(

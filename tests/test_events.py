@@ -52,15 +52,19 @@ def as_openlineage(event: dict[str, Any]) -> RunEvent:
             if kind is InputDataset
             else {"outputFacets": facet_objects(d.get("outputFacets"), OutputDatasetFacet)}
         )
-        return kind(namespace=d["namespace"], name=d["name"], facets=facet_objects(d.get("facets"), DatasetFacet),
-                    **extra)
+        return kind(
+            namespace=d["namespace"], name=d["name"], facets=facet_objects(d.get("facets"), DatasetFacet), **extra
+        )
 
     return RunEvent(
         eventType=RunState(event["eventType"]),
         eventTime=event["eventTime"],
         run=Run(runId=event["run"]["runId"], facets=facet_objects(event["run"].get("facets"), RunFacet)),
-        job=Job(namespace=event["job"]["namespace"], name=event["job"]["name"],
-                facets=facet_objects(event["job"].get("facets"), JobFacet)),
+        job=Job(
+            namespace=event["job"]["namespace"],
+            name=event["job"]["name"],
+            facets=facet_objects(event["job"].get("facets"), JobFacet),
+        ),
         inputs=[dataset(d, InputDataset) for d in event.get("inputs", [])],
         outputs=[dataset(d, OutputDataset) for d in event.get("outputs", [])],
         producer=event["producer"],
@@ -107,19 +111,36 @@ def test_an_openlineage_client_event_is_accepted_and_round_trips() -> None:
     event = RunEvent(
         eventType=RunState.FAIL,
         eventTime="2026-03-01T10:00:00.000+01:00",
-        run=Run(runId=run_id, facets={
-            "parent": parent_run.ParentRunFacet(
-                run=parent_run.Run(runId=parent_id), job=parent_run.Job(namespace="airflow", name="dag")),
-            "errorMessage": error_message_run.ErrorMessageRunFacet(message="oom", programmingLanguage="python"),
-        }),
-        job=Job(namespace="airflow", name="dag.task", facets={
-            "sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(
-                type="git", url="https://example.com/repo.git"),
-        }),
-        inputs=[InputDataset(namespace="s3://lake", name="orders", facets={
-            "schema": schema_dataset.SchemaDatasetFacet(fields=[schema_dataset.SchemaDatasetFacetFields(name="id")]),
-            "version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion="v42"),
-        })],
+        run=Run(
+            runId=run_id,
+            facets={
+                "parent": parent_run.ParentRunFacet(
+                    run=parent_run.Run(runId=parent_id), job=parent_run.Job(namespace="airflow", name="dag")
+                ),
+                "errorMessage": error_message_run.ErrorMessageRunFacet(message="oom", programmingLanguage="python"),
+            },
+        ),
+        job=Job(
+            namespace="airflow",
+            name="dag.task",
+            facets={
+                "sourceCodeLocation": source_code_location_job.SourceCodeLocationJobFacet(
+                    type="git", url="https://example.com/repo.git"
+                ),
+            },
+        ),
+        inputs=[
+            InputDataset(
+                namespace="s3://lake",
+                name="orders",
+                facets={
+                    "schema": schema_dataset.SchemaDatasetFacet(
+                        fields=[schema_dataset.SchemaDatasetFacetFields(name="id")]
+                    ),
+                    "version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion="v42"),
+                },
+            )
+        ],
         outputs=[OutputDataset(namespace="s3://lake", name="totals")],
         producer="https://github.com/apache/airflow",
     )
@@ -139,7 +160,10 @@ def test_an_openlineage_client_event_is_accepted_and_round_trips() -> None:
 
 
 def test_serialisation_is_stable_bytes() -> None:
-    raw = b'{"eventType":"START","eventTime":"2026-01-01T00:00:00Z","run":{"runId":"r","facets":{"zz":{"b":1,"a":2}}},"job":{"namespace":"n","name":"j"},"producer":"p"}'
+    raw = (
+        b'{"eventType":"START","eventTime":"2026-01-01T00:00:00Z","run":{"runId":"r","facets":{"zz":{"b":1,"a":2}}},'
+        b'"job":{"namespace":"n","name":"j"},"producer":"p"}'
+    )
     first = dumps(loads(raw))
     assert dumps(loads(first)) == first
     assert b'"zz":{"a":2,"b":1}' in first
@@ -151,8 +175,11 @@ def test_serialisation_is_stable_bytes() -> None:
         (b"not json", "not a valid OpenLineage RunEvent"),
         (b'{"eventTime":"2026-01-01T00:00:00Z","job":{"namespace":"n","name":"j"}}', "run: Field required"),
         (b'{"eventTime":"yesterday","run":{"runId":"r"},"job":{"namespace":"n","name":"j"}}', "eventTime"),
-        (b'{"eventTime":"2026-01-01T00:00:00Z","run":{"runId":"r","facets":{"provgraph_params":{"params":3}}},'
-         b'"job":{"namespace":"n","name":"j"}}', "provgraph_params"),
+        (
+            b'{"eventTime":"2026-01-01T00:00:00Z","run":{"runId":"r","facets":{"provgraph_params":{"params":3}}},'
+            b'"job":{"namespace":"n","name":"j"}}',
+            "provgraph_params",
+        ),
     ],
 )
 def test_invalid_events_raise_contract_errors_that_say_where(payload: bytes, message: str) -> None:

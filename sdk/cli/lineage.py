@@ -18,7 +18,7 @@ from provgraph.graph.views import Direction, LineageGraph, LineageNode
 
 def resolve_target(target: str) -> NodeId:
     """A node id, a store:// artifact URI, a local file path, or a bare run id."""
-    if target.startswith(("run:", "job:", "dataset:")):
+    if ":" in target and "://" not in target:
         return parse_node_id(target)
     if is_store_uri(target):
         ref = parse_store_uri(target)

@@ -1,0 +1,111 @@
+"""The CLI as a user meets it: a real `provgraph` process, real files, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "provgraph"
+
+
+@pytest.fixture
+def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env.update(PROVGRAPH_HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1")
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        if ok:
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc
+
+    return run
+
+
+def test_demo_answers_both_lineage_questions(cli) -> None:  # type: ignore[no-untyped-def]
+    out = cli("demo").stdout
+    upstream = out[out.index("What produced this model?") : out.index("What did the raw dataset feed?")]
+    downstream = out[out.index("What did the raw dataset feed?") :]
+    # upstream of the model: train, then the train set, then prepare, then the raw file
+    order = [
+        upstream.index(s)
+        for s in (
+            "store://demo model",
+            "produced by train",
+            "read as train_set",
+            "produced by prepare",
+            "read as raw: file",
+        )
+    ]
+    assert order == sorted(order)
+    for s in ("read by prepare", "wrote train_set", "read by train", "wrote model", "read by evaluate", "wrote report"):
+        assert s in downstream
+    runs = cli("runs").stdout
+    assert runs.count("COMPLETE") == 3 and "evaluate" in runs and "prepare" in runs
+
+
+def test_run_show_and_lineage_of_a_script(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "job.py").write_text(
+        "def main(ctx, data, factor: int = 1):\n"
+        "    ctx.log_artifact('doubled', body=data.get() * factor)\n"
+        "    return {'factor': factor}\n"
+    )
+    (tmp_path / "in.txt").write_text("abc")
+    out = cli("run", "job.py:main", "-p", "factor=2", "-i", "data=in.txt").stdout
+    assert "COMPLETE" in out and "result  factor = 2" in out
+    run_id = out.split()[1]
+    shown = cli("show", run_id).stdout
+    assert "params    factor=2" in shown and f"data: file {tmp_path / 'in.txt'}" in shown
+    lineage = cli("lineage", str(tmp_path / "in.txt"), "--downstream").stdout
+    assert "read by main" in lineage and "wrote doubled" in lineage
+    as_json = cli("lineage", f"run:{run_id}", "--json").stdout
+    assert '"partial": false' in as_json
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "missing.py:main"), "handler file not found: missing.py"),
+        (("run", "job.py:nope"), "job.py has no function 'nope'"),
+        (("run", "job.py:main", "-p", "novalue"), "cannot parse param 'novalue': expected key=value"),
+        (("run", "job.py:main", "-p", "n=abc"), "param n='abc' is not a valid int"),
+        (("run", "job.py:main", "-i", "data=store://p/none"), "no artifact 'none' in project 'p'"),
+        (("show", "0000-no-such-run"), "no run '0000-no-such-run'"),
+        (("lineage", "run:ghost"), "no such node: run:ghost"),
+        (("lineage", "bogus:thing"), "unknown node kind 'bogus'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(cli, tmp_path: Path, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "job.py").write_text("def main(n: int = 1, data=None):\n    return n\n")
+    proc = cli(*args, ok=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+
+
+def test_a_failing_handler_exits_non_zero_and_is_recorded(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "job.py").write_text("def main():\n    raise KeyError('gone')\n")
+    proc = cli("run", "job.py:main", ok=False)
+    assert proc.returncode == 1 and "FAIL" in proc.stdout and "KeyError" in proc.stderr
+    assert "FAIL" in cli("runs", "--state", "fail").stdout
+
+
+def test_replay_rebuilds_the_same_graph(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cli("demo")
+    before = cli("lineage", "--downstream", "--json", str(tmp_path / "home" / "demo" / "raw.csv")).stdout
+    (tmp_path / "home" / "graph.db").unlink()
+    out = cli("replay", "--yes").stdout
+    assert "replayed 14 events" in out or "replayed" in out
+    after = cli("lineage", "--downstream", "--json", str(tmp_path / "home" / "demo" / "raw.csv")).stdout
+    assert before == after
+
+
+def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
+    out = cli("--help").stdout
+    for command in ("run", "runs", "show", "lineage", "replay", "demo"):
+        assert command in out
