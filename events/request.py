@@ -13,6 +13,15 @@ from pydantic import Field
 from provgraph.events.facets.base import WireModel
 
 
+class Expectation(WireModel):
+    """What the original run produced; a reproduction compares itself against this on completion."""
+
+    outputs: dict[str, str] = Field(default_factory=dict, description="output key -> content hash")
+    results: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    environment: dict[str, Any] = Field(default_factory=dict, description="python, packages_digest, image")
+
+
 class RunRequest(WireModel):
     run_id: str = Field(min_length=1)
     project: str = Field(min_length=1)
@@ -28,6 +37,11 @@ class RunRequest(WireModel):
     resources: dict[str, str] = Field(default_factory=dict)
     namespace: str | None = Field(default=None, description="Kubernetes namespace; the launcher's default when unset")
     image_pull_secret: str | None = None
+    input_snapshots: dict[str, str] = Field(
+        default_factory=dict,
+        description="input name -> content hash: read this input from the artifact store's snapshot of that version",
+    )
     reproduces: str | None = Field(default=None, description="run id this run re-executes")
+    expected: Expectation | None = None
     artifact_store: str | None = None
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

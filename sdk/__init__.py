@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from provgraph._context import Artifact, Context
     from provgraph._dataitem import DataItem
     from provgraph._execute import RunFailed, RunResult
+    from provgraph._reproduce import reproduce
     from provgraph._run import run
     from provgraph.config import Settings, load_settings
     from provgraph.events.errors import (
@@ -45,6 +46,7 @@ _EXPORTS = {
     "RunFailed": "provgraph._execute",
     "RunResult": "provgraph._execute",
     "run": "provgraph._run",
+    "reproduce": "provgraph._reproduce",
     "Settings": "provgraph.config",
     "load_settings": "provgraph.config",
     **dict.fromkeys(
@@ -94,5 +96,6 @@ __all__ = [
     "TransportError",
     "__version__",
     "load_settings",
+    "reproduce",
     "run",
 ]

@@ -12,8 +12,10 @@ import functools
 import hashlib
 import importlib.util
 import inspect
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,3 +108,21 @@ def _git_state(path: Path) -> tuple[str | None, bool | None]:
         return None, None
     status = git("status", "--porcelain", "--", path.name)
     return commit, bool(status)
+
+
+def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str) -> Handler:
+    """Load the handler from a stored source snapshot, after checking the bytes are the ones hashed."""
+    actual = "sha256:" + hashlib.sha256(source).hexdigest()
+    if actual != code_hash:
+        raise ConfigError(f"code snapshot is corrupt: expected {code_hash}, got {actual}")
+    file_name, sep, func_name = entrypoint.rpartition(":")
+    if not sep or not file_name.endswith(".py"):
+        raise ConfigError(f"entrypoint {entrypoint!r} must look like file.py:function")
+    folder = Path(tempfile.gettempdir()) / "provgraph-code" / code_hash.removeprefix("sha256:")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / Path(file_name).name
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(source)
+        tmp.replace(path)
+    return load_from_file(path, func_name, entrypoint)

@@ -63,12 +63,17 @@ class Context:
         s3_endpoint_url: str | None = None,
         latest_version: Any = None,
         snapshot_inputs_max_bytes: int = 0,
+        input_snapshots: dict[str, str] | None = None,
     ) -> None:
         self.run_id = run_id
         self.project = project
         self.parameters: dict[str, Any] = dict(params)
         self.results: dict[str, Any] = {}
         self.outputs: dict[str, Artifact] = {}
+        self.metrics: dict[str, float] = {}
+        """Latest value of each metric (by step), as the graph will show it."""
+        self._metric_steps: dict[str, int] = {}
+        self._input_snapshots = dict(input_snapshots or {})
         self.logger = log
         self._emitter = emitter
         self._artifacts = artifacts
@@ -101,12 +106,21 @@ class Context:
             url = self._input_urls[key]
         self._input_urls.setdefault(key, url)
         item = DataItem(
-            key, url, physical_url=self._physical(url), s3_endpoint_url=self._s3, recorder=self._record_read
+            key,
+            url,
+            physical_url=self._physical(url, self._input_snapshots.get(key)),
+            s3_endpoint_url=self._s3,
+            recorder=self._record_read,
         )
         self._items[key] = item
         return item
 
-    def _physical(self, url: str) -> str:
+    def _physical(self, url: str, snapshot: str | None = None) -> str:
+        """Where to read `url` from: itself, its artifact-store object, or a pinned snapshot of it."""
+        if snapshot is not None:
+            if not self._artifacts.exists(snapshot):
+                raise NotFound(f"snapshot {snapshot} of {url} is not in the artifact store {self._artifacts.url}")
+            return self._artifacts.uri(snapshot)
         if not is_store_uri(url):
             return url
         ref = parse_store_uri(url)
@@ -159,7 +173,10 @@ class Context:
             self.log_result(key, value)
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
-        self._emitter.metric(key, float(value), int(step))
+        value, step = float(value), int(step)
+        if step >= self._metric_steps.get(key, step):
+            self.metrics[key], self._metric_steps[key] = value, step
+        self._emitter.metric(key, value, step)
 
     def log_artifact(
         self,

@@ -14,7 +14,7 @@ from typing import Any
 
 from provgraph._backend import Backend
 from provgraph._code import Handler
-from provgraph._context import Context
+from provgraph._context import Artifact, Context
 from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -35,6 +35,7 @@ class RunResult:
     state: str
     results: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     verdict: ReproducesRunFacet | None = None
 
@@ -51,9 +52,6 @@ class RunResult:
 
 class RunFailed(ProvgraphError):
     pass
-
-
-Verifier = Callable[[RunResult], ReproducesRunFacet]
 
 
 def bind_arguments(handler: Handler, ctx: Context, params: dict[str, Any], inputs: dict[str, str]) -> dict[str, Any]:
@@ -130,9 +128,9 @@ def execute(
     handler: Handler,
     code: CodeJobFacet,
     backend: Backend,
-    *,
-    verify: Verifier | None = None,
 ) -> RunResult:
+    """Run `handler` for `request`: START, tracked reads and writes, then COMPLETE or FAIL (ABORT on
+    Ctrl-C). A request that reproduces another run gets its verdict on the COMPLETE event."""
     emitter = RunEmitter(
         backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
     )
@@ -146,6 +144,7 @@ def execute(
         s3_endpoint_url=backend.settings.s3_endpoint_url,
         latest_version=_latest_version(backend),
         snapshot_inputs_max_bytes=backend.settings.snapshot_inputs_max_bytes,
+        input_snapshots=request.input_snapshots,
     )
     kwargs = bind_arguments(handler, ctx, request.params, request.inputs)
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None
@@ -169,13 +168,43 @@ def execute(
     elif returned is not None:
         ctx.log_result("return", returned)
     ctx.record_untouched_inputs()
-    result.state, result.results = "COMPLETE", ctx.results
+    result.state, result.results, result.metrics = "COMPLETE", ctx.results, ctx.metrics
     result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
-    if verify is not None:
-        result.verdict = verify(result)
+    if request.reproduces is not None:
+        result.verdict = verdict(request, result, ctx.outputs)
     emitter.complete(ctx.results, reproduces=result.verdict)
     backend.transport.flush()
     return result
+
+
+def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]) -> ReproducesRunFacet:
+    """REPRODUCED when every output has the original's content hash and results and metrics match."""
+    assert request.reproduces is not None
+    expected = request.expected
+    differences: list[dict[str, Any]] = []
+    environment: dict[str, Any] = {}
+    if expected is not None:
+        got = {key: a.digest for key, a in outputs.items()}
+        for key in sorted(expected.outputs.keys() | got.keys()):
+            if expected.outputs.get(key) != got.get(key):
+                differences.append({"output": key, "original": expected.outputs.get(key), "reproduced": got.get(key)})
+        for kind, before, after in (
+            ("result", expected.results, result.results),
+            ("metric", expected.metrics, result.metrics),
+        ):
+            for key in sorted(before.keys() | after.keys()):
+                if before.get(key) != after.get(key):
+                    differences.append({kind: key, "original": before.get(key), "reproduced": after.get(key)})
+        now = runtime_facet(request)
+        for key in ("python", "packages_digest", "image"):
+            was, is_ = expected.environment.get(key), getattr(now, key)
+            environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
+    return ReproducesRunFacet(
+        run_id=request.reproduces,
+        verdict="DIVERGED" if differences else "REPRODUCED",
+        differences=differences,
+        environment=environment,
+    )
 
 
 def _latest_version(backend: Backend) -> Callable[[str, str], str | None]:

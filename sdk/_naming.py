@@ -75,3 +75,14 @@ def dataset_identity(uri: str) -> tuple[str, str]:
         raise ConfigError(f"cannot name the dataset at {uri!r}: no host or bucket")
     name = parts.path if scheme in ("http", "https") else parts.path.lstrip("/")
     return f"{scheme}://{parts.netloc}", name or "/"
+
+
+def uri_of(namespace: str, name: str) -> str:
+    """The URI a dataset identity came from: the inverse of `dataset_identity`."""
+    if namespace == "file":
+        return name
+    if namespace in _PATH_NAMED:
+        return f"{namespace}:/{name}"
+    if namespace.startswith(("http://", "https://")):
+        return namespace + name
+    return f"{namespace}/{name}"

@@ -58,6 +58,15 @@ class Settings(BaseModel):
 
     api_url: str = "http://127.0.0.1:8765"
 
+    api_host: str = "127.0.0.1"
+    """Interface `provgraph serve` listens on; anything but loopback needs API tokens."""
+    api_port: int = Field(default=8765, ge=0, le=65535)
+    """TCP port of `provgraph serve` (0 picks a free one)."""
+    api_tokens_db: Path | None = None
+    """SQLite file holding the API tokens (hashed); default `<home>/tokens.db`."""
+    api_query_timeout_s: float = Field(default=10.0, gt=0)
+    """Time budget of one GraphQL request; store calls still running at the deadline end it with an error."""
+
     @property
     def events_db(self) -> Path:
         return self.home / "events.db"
@@ -73,6 +82,10 @@ class Settings(BaseModel):
     @property
     def artifact_url(self) -> str:
         return self.artifact_store or str(self.home / "artifacts")
+
+    @property
+    def tokens_db(self) -> Path:
+        return self.api_tokens_db or self.home / "tokens.db"
 
 
 def _from_file(path: Path) -> dict[str, Any]:

@@ -8,9 +8,11 @@ import typer
 
 from provgraph import demo_flow
 from provgraph._backend import Backend
+from provgraph._reproduce import reproduce
 from provgraph._run import run
 from provgraph.cli._app import app, console, settings
 from provgraph.cli.lineage import render
+from provgraph.cli.reproduce import print_verdict
 from provgraph.cli.runs import print_result
 from provgraph.graph.ids import NodeId
 from provgraph.graph.views import Direction
@@ -60,6 +62,12 @@ def demo_cmd(
     )
     console.print("\n[bold]What did the raw dataset feed?[/]")
     console.print(render(graph.lineage(NodeId.dataset("file", str(raw)), Direction.DOWNSTREAM, depth=6)))
+    console.print(
+        f"\n[bold]Can the model be reproduced from the graph alone?[/]  (provgraph reproduce {trained.run_id})"
+    )
+    again = reproduce(trained.run_id, backend=backend)
+    print_result(again)
+    print_verdict(again)
     console.print(
         f"\nnext: [bold]provgraph runs[/], [bold]provgraph show {trained.run_id}[/], "
         f"[bold]provgraph lineage {model_ref}[/]"

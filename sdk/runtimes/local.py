@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from provgraph._backend import Backend
 from provgraph._code import CodeSnapshot, Handler
-from provgraph._execute import RunResult, Verifier, execute
+from provgraph._execute import RunResult, execute
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.request import RunRequest
 
@@ -21,7 +21,5 @@ def code_facet(snap: CodeSnapshot, backend: Backend) -> CodeJobFacet:
     )
 
 
-def run_local(
-    request: RunRequest, handler: Handler, code: CodeJobFacet, backend: Backend, verify: Verifier | None = None
-) -> RunResult:
-    return execute(request, handler, code, backend, verify=verify)
+def run_local(request: RunRequest, handler: Handler, code: CodeJobFacet, backend: Backend) -> RunResult:
+    return execute(request, handler, code, backend)
