@@ -22,6 +22,7 @@ from provgraph.events.facets import (
     ParamsRunFacet,
     ParentRunFacet,
     ReproducesRunFacet,
+    RequestedRunFacet,
     ResultsRunFacet,
     RuntimeRunFacet,
     SourceCodeLocationJobFacet,
@@ -54,6 +55,7 @@ class RunFacets(WireModel):
     runtime: RuntimeRunFacet | None = Field(default=None, alias="provgraph_runtime")
     event: EventRunFacet | None = Field(default=None, alias="provgraph_event")
     reproduces: ReproducesRunFacet | None = Field(default=None, alias="provgraph_reproduces")
+    requested: RequestedRunFacet | None = Field(default=None, alias="provgraph_requested")
 
 
 class JobFacets(WireModel):

@@ -5,6 +5,8 @@ keyed by run id, and stored content-addressed in the artifact store so a pod can
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +30,8 @@ class RunRequest(WireModel):
     job: str = Field(min_length=1)
     entrypoint: str = Field(description="<file name>:<function> inside the code snapshot")
     code_hash: str = Field(pattern=r"^sha256:[0-9a-f]{64}$")
+    git_commit: str | None = None
+    git_dirty: bool | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, str] = Field(
         default_factory=dict, description="input name -> URI (store:// pinned or any fsspec URL)"
@@ -45,3 +49,14 @@ class RunRequest(WireModel):
     expected: Expectation | None = None
     artifact_store: str | None = None
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+
+def dumps_request(request: RunRequest) -> bytes:
+    """Stable bytes: the Kafka message value and the stored object are the same bytes, so the
+    launcher can name the stored request by hashing the message."""
+    body = request.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def request_hash(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()

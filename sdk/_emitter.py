@@ -24,6 +24,7 @@ from provgraph.events.facets import (
     ParamsRunFacet,
     ParentRunFacet,
     ReproducesRunFacet,
+    RequestedRunFacet,
     ResultsRunFacet,
     RunRef,
     RuntimeRunFacet,
@@ -65,14 +66,22 @@ class RunEmitter:
         self.finished: EventType | None = None
 
     def _emit(
-        self, kind: EventType, facets: dict[str, Any], inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()
+        self,
+        kind: EventType,
+        facets: dict[str, Any],
+        inputs: Sequence[Dataset] = (),
+        outputs: Sequence[Dataset] = (),
+        *,
+        seq: int | None = None,
     ) -> RunEvent:
         with self._lock:
-            self._seq += 1
+            if seq is None:
+                self._seq += 1
+                seq = self._seq
             if self._metrics:
                 facets["metrics"] = MetricsRunFacet(metrics=self._metrics)
                 self._metrics = []
-            facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{self._seq}", seq=self._seq)
+            facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq)
             if self._parent is not None:
                 facets["parent"] = self._parent
             event = RunEvent(
@@ -85,6 +94,11 @@ class RunEmitter:
             )
         self.transport.emit(event)
         return event
+
+    def requested(self, params: dict[str, Any], runtime: RuntimeRunFacet, requested: RequestedRunFacet) -> RunEvent:
+        """The OTHER event a remote submission emits at once; sequence 0, so the run's own START wins."""
+        facets = {"params": ParamsRunFacet(params=params), "runtime": runtime, "requested": requested}
+        return self._emit(EventType.OTHER, facets, seq=0)
 
     def start(
         self, params: dict[str, Any], runtime: RuntimeRunFacet, reproduces: ReproducesRunFacet | None = None

@@ -26,6 +26,7 @@ MARKER = {
 }
 
 _started: dict[str, dict[str, str]] = {}
+_reused: dict[str, dict[str, str]] = {}
 
 
 def _script(name: str, *args: str, timeout: float = 1800) -> str:
@@ -52,11 +53,23 @@ def ensure(name: str) -> dict[str, str]:
     marker = MARKER[name]
     if marker in os.environ:
         return {marker: os.environ[marker]}
-    if name not in _started:
-        _script(name, "start")
-        _started[name] = _parse_env(_script(name, "env"))
-        atexit.register(stop, name)
+    if name in _started:
+        return _started[name]
+    if name in _reused:
+        return _reused[name]
+    if _running(name):  # started by someone else (a developer, another session): use it, leave it
+        _reused[name] = _parse_env(_script(name, "env"))
+        return _reused[name]
+    _script(name, "start")
+    _started[name] = _parse_env(_script(name, "env"))
+    atexit.register(stop, name)
     return _started[name]
+
+
+def _running(name: str) -> bool:
+    env = {**os.environ, "PYTHON": str(REPO / ".venv" / "bin" / "python")}
+    proc = subprocess.run([str(SCRIPTS / f"{name}.sh"), "status"], capture_output=True, env=env, check=False)
+    return proc.returncode == 0
 
 
 def stop(name: str) -> None:

@@ -9,6 +9,7 @@ from provgraph.events.facets.event_run import EventRunFacet
 from provgraph.events.facets.metrics_run import MetricPoint, MetricsRunFacet
 from provgraph.events.facets.params_run import ParamsRunFacet
 from provgraph.events.facets.reproduces_run import ReproducesRunFacet, Verdict
+from provgraph.events.facets.requested_run import RequestedRunFacet
 from provgraph.events.facets.results_run import ResultsRunFacet
 from provgraph.events.facets.runtime_run import RuntimeRunFacet
 from provgraph.events.facets.standard import (
@@ -27,6 +28,7 @@ CUSTOM_FACETS: tuple[type[Facet], ...] = (
     RuntimeRunFacet,
     EventRunFacet,
     ReproducesRunFacet,
+    RequestedRunFacet,
     CodeJobFacet,
     ArtifactDatasetFacet,
     BindingFacet,
@@ -48,6 +50,7 @@ __all__ = [
     "ParamsRunFacet",
     "ParentRunFacet",
     "ReproducesRunFacet",
+    "RequestedRunFacet",
     "ResultsRunFacet",
     "RunRef",
     "RuntimeRunFacet",

@@ -132,3 +132,20 @@ def print_run(run: RunView) -> None:
             console.print(f"    differs: {json.dumps(diff)}")
     if run.error:
         console.print(f"  [red]error[/]     {run.error}")
+
+
+@app.command("exec")
+def exec_cmd(
+    request: Annotated[str, typer.Argument(help="Hash of a stored run request (sha256:…)")],
+) -> None:
+    """Execute a stored run request (what a Kubernetes pod runs); exits 1 if the handler fails."""
+    from provgraph._exec import exec_request
+
+    backend = Backend(settings())
+    try:
+        result = exec_request(request, backend)
+    finally:
+        backend.close()
+    print_result(result)
+    if result.state != "COMPLETE":
+        raise typer.Exit(1)

@@ -1,0 +1,453 @@
+"""Kafka transport: events to `<prefix>provgraph.lineage.v1`, and to the local spool when Kafka is down.
+
+Key = the event's root run id (`RunEvent.root_run_id`: the pipeline's run, else the run itself).
+Kafka orders records only within a partition and picks the partition from the key, so keying by the
+root keeps a whole run chain (a pipeline and its steps) in one partition, in emit order; keying by
+the run id would let a step's events overtake its pipeline's. OpenLineage's Kafka transport keys
+the same way (`_get_run_message_key`).
+
+Delivery contract: when `emit` returns, the event is either acknowledged by Kafka (`acks="all"`,
+idempotent producer) or fsynced in the spool (`spool.py`); `emit` never raises into user code.
+
+- Direct path: while the spool is empty and Kafka healthy, each event is sent synchronously and
+  waited for, at most `delivery_timeout_s`.
+- Fallback: a failed or timed-out send puts the event in the spool, closes the producer (its
+  buffered state is unreliable after a failure), logs one warning for the outage, and marks Kafka
+  down. While down, `emit` goes straight to the spool without touching the network; after a backoff
+  (`retry_interval_s`, doubling up to `retry_max_s`) the next `emit` tries again, first with a TCP
+  connect to the bootstrap servers (milliseconds when the port is closed) and only then with Kafka.
+- Order: once anything is in the spool, new events are appended behind it until it is drained, so
+  a run's events reach Kafka in emit order. Re-sending happens automatically at the next `emit` /
+  `flush` that finds Kafka reachable (a bounded slice per `emit`), or explicitly via `flush()` /
+  `provgraph spool flush` (`factory.spool_flush`).
+- At-least-once: a send that timed out may still have reached the broker, and a crash between a
+  re-send and its `ack` re-sends those records, so Kafka may hold duplicates. That is safe:
+  projections de-duplicate by event id (`provgraph_event.eventId`) and are order-independent, so a
+  duplicate changes nothing in the graph.
+
+kafka-python is imported only when a `KafkaTransport` is created, so `import provgraph` stays light;
+without it the constructor raises `ConfigError` naming the `provgraph[kafka]` extra. Every
+kafka-python error is translated to `TransportError` inside this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from itertools import islice
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from provgraph.events import topics
+from provgraph.events.errors import ConfigError, TransportError
+from provgraph.events.model import RunEvent
+from provgraph.events.serde import dumps, event_id
+from provgraph.events.transport.base import Transport
+from provgraph.events.transport.spool import Record, Spool
+
+log = logging.getLogger(__name__)
+
+ALL_TOPICS = (topics.LINEAGE, topics.REQUESTS, topics.DLQ)
+RESEND_BATCH = 500
+"""Records re-sent from the spool per producer flush."""
+
+_ensured: set[tuple[str, str]] = set()
+"""(bootstrap servers, topic) pairs this process has already ensured, so each is checked once."""
+_ensured_lock = threading.Lock()
+
+
+class KafkaConfig(BaseModel):
+    """Where and how the Kafka transport sends. `producer` passes extra options to kafka-python."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bootstrap_servers: str = Field(min_length=1)
+    spool_dir: Path
+    topic_prefix: str = ""
+    partitions: int = Field(default=3, ge=1)
+    """Partition count for topics this transport creates (existing topics are left as they are)."""
+    replication_factor: int = Field(default=-1, ge=-1)
+    """For created topics; -1 = the broker's `default.replication.factor`."""
+    delivery_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest an `emit` waits for Kafka before it spools the event."""
+    retry_interval_s: float = Field(default=1.0, gt=0)
+    """After a failure, `emit` spools without trying Kafka for this long, doubling per failure …"""
+    retry_max_s: float = Field(default=60.0, gt=0)
+    """… up to this. `flush()` always tries."""
+    create_topics: bool = True
+    client_id: str = "provgraph"
+    producer: dict[str, Any] = Field(default_factory=dict)
+    """Pass-through kafka-python `KafkaProducer` options (security, compression …); they win."""
+
+    @property
+    def topic(self) -> str:
+        return topics.topic(topics.LINEAGE, self.topic_prefix)
+
+
+def _import_kafka() -> Any:
+    """The kafka-python package (untyped, hence Any), or `ConfigError` naming the extra to install."""
+    try:
+        import kafka  # lazy: `import provgraph` must not load kafka-python
+    except ImportError as exc:
+        raise ConfigError(
+            f"the Kafka transport needs kafka-python: pip install 'provgraph[kafka]' (import failed: {exc})"
+        ) from exc
+    return kafka
+
+
+def _kafka_major() -> int:
+    from kafka.version import __version__
+
+    return int(str(__version__).split(".")[0])
+
+
+@contextmanager
+def _translated(what: str, servers: str) -> Iterator[None]:
+    """Any kafka-python failure (KafkaError, but also OSError, AssertionError …) → TransportError."""
+    try:
+        yield
+    except (TransportError, ConfigError):
+        raise
+    except Exception as exc:
+        raise TransportError(f"{what} via Kafka at {servers} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _timeout_option(cls: Any, ms: int) -> dict[str, int]:
+    """The bootstrap timeout knob, renamed between kafka-python 2.x and 3.x."""
+    for name in ("bootstrap_timeout_ms", "api_version_auto_timeout_ms"):
+        if name in cls.DEFAULT_CONFIG:
+            return {name: ms}
+    return {}
+
+
+def reachable(servers: str, timeout_s: float) -> bool:
+    """True when a TCP connection to any bootstrap server opens within `timeout_s` (a cheap probe)."""
+    for server in servers.split(","):
+        server = server.strip().rpartition("://")[2]
+        host, sep, port = server.rpartition(":")
+        if not sep or not port.isdigit():
+            host, port = server, "9092"
+        try:
+            socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=timeout_s).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def ensure_topics(
+    config: KafkaConfig, names: Iterable[str] = ALL_TOPICS, *, timeout_s: float | None = None
+) -> list[str]:
+    """Create the topics that do not exist yet, with `config.partitions` partitions; returns those created.
+
+    `names` are the logical names from `provgraph.events.topics`; `config.topic_prefix` is applied
+    here. Existing topics are left untouched (even with another partition count). Waits until the
+    created topics have leaders, so a producer can use them at once. Raises `TransportError`.
+    Services call this at start-up; the Kafka transport calls it once per process and bootstrap.
+    """
+    kafka = _import_kafka()
+    timeout_ms = int((timeout_s if timeout_s is not None else max(config.delivery_timeout_s, 10.0)) * 1000)
+    wanted = [topics.topic(n, config.topic_prefix) for n in names]
+    with _translated("creating topics", config.bootstrap_servers):
+        admin = kafka.KafkaAdminClient(
+            bootstrap_servers=config.bootstrap_servers,
+            client_id=f"{config.client_id}-admin",
+            request_timeout_ms=timeout_ms,
+            **_timeout_option(kafka.KafkaAdminClient, timeout_ms),
+            **{k: v for k, v in config.producer.items() if k in kafka.KafkaAdminClient.DEFAULT_CONFIG},
+        )
+        try:
+            existing = set(admin.list_topics())
+            missing = [t for t in wanted if t not in existing]
+            created = _create(kafka, admin, config, missing, timeout_ms) if missing else []
+        finally:
+            admin.close()
+    if created:
+        log.info("created Kafka topics %s with %d partitions", ", ".join(created), config.partitions)
+    return created
+
+
+def _create(kafka: Any, admin: Any, config: KafkaConfig, names: list[str], timeout_ms: int) -> list[str]:
+    if _kafka_major() < 3:  # kafka-python 2.x: NewTopic objects and an explicit replication factor
+        created = []
+        for name in names:
+            try:
+                new = kafka.admin.NewTopic(name, config.partitions, max(config.replication_factor, 1))
+                admin.create_topics([new], timeout_ms=timeout_ms)
+                created.append(name)
+            except kafka.errors.TopicAlreadyExistsError:
+                pass  # created concurrently by another process: fine
+        return created
+    spec = {n: {"num_partitions": config.partitions, "replication_factor": config.replication_factor} for n in names}
+    result = admin.create_topics(spec, timeout_ms=timeout_ms, raise_errors=False)
+    created, errors = [], []
+    for topic in result["topics"]:
+        code = topic.get("error_code", 0)
+        if code == 0:
+            created.append(topic["name"])
+        elif code != kafka.errors.TopicAlreadyExistsError.errno:  # concurrent creation is fine
+            reason = topic.get("error_message") or kafka.errors.for_code(code).__name__
+            errors.append(f"{topic['name']}: {reason}")
+    if errors:
+        raise TransportError(f"creating topics via Kafka at {config.bootstrap_servers} failed: {'; '.join(errors)}")
+    if created:
+        admin.wait_for_topics(created, timeout_ms=timeout_ms)
+    return created
+
+
+class KafkaTransport(Transport):
+    """Sends events to Kafka keyed by root run id; spools them locally while Kafka is unreachable."""
+
+    kind = "kafka"
+    config_class: ClassVar[type[KafkaConfig]] = KafkaConfig
+
+    def __init__(self, config: KafkaConfig, *, spool: Spool | None = None) -> None:
+        self.config = config
+        self._kafka = _import_kafka()
+        self.spool = spool if spool is not None else Spool(config.spool_dir)
+        self._lock = threading.RLock()
+        self._producer: Any = None
+        self._down = False
+        self._failures = 0
+        self._retry_at = 0.0
+        self.last_error: TransportError | None = None
+        """Why Kafka was last found unreachable (None once it worked again)."""
+
+    # -- public API ------------------------------------------------------------------------------
+
+    def emit(self, event: RunEvent) -> None:
+        """Deliver to Kafka or keep in the spool; never raises, waits at most ~`delivery_timeout_s`."""
+        try:
+            key, value = event.root_run_id.encode(), dumps(event)
+        except Exception:
+            log.exception("provgraph: cannot serialise event of run %s; it is NOT recorded", event.run.run_id)
+            return
+        try:
+            with self._lock:
+                self._emit(key, value)
+        except Exception:
+            # Last resort (the spool itself failed: disk full, permissions …): say loudly what is lost.
+            log.exception(
+                "provgraph: event %s of run %s could not be sent to Kafka nor spooled in %s; it is NOT recorded",
+                event_id(event, value),
+                event.run.run_id,
+                self.spool.directory,
+            )
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Re-send the spool now (ignoring the backoff); True when nothing is pending.
+
+        `timeout` bounds the whole call; None = as long as Kafka keeps accepting, each step bounded
+        by `delivery_timeout_s`. Never raises for a delivery failure.
+        """
+        with self._lock:
+            self._drain(timeout)
+            return self.spool.is_empty()
+
+    def drain(self, timeout: float | None = None) -> tuple[int, int]:
+        """Like `flush`, with counts: (records re-sent now, records still pending; O(spool size))."""
+        with self._lock:
+            return self._drain(timeout), len(self.spool)
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Flush, then release the producer and the spool's locks; True when nothing is pending."""
+        with self._lock:
+            done = self.flush(timeout)
+            self._drop_producer(timeout=0 if not done else 1.0)
+            self.spool.close()
+            return done
+
+    @property
+    def pending(self) -> int:
+        """Events waiting in the spool (reads the spool: O(its size))."""
+        return len(self.spool)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _emit(self, key: bytes, value: bytes) -> None:
+        now = time.monotonic()
+        may_try = not self._down or now >= self._retry_at
+        if self.spool.is_empty():
+            if may_try:
+                try:
+                    self._send_now(key, value, now + self.config.delivery_timeout_s)
+                    self._mark_up(0)
+                    return
+                except TransportError as exc:
+                    self._mark_down(exc)
+            self.spool.append(key, value)
+            return
+        # Something is already spooled: queue behind it, then try to catch up within the budget.
+        self.spool.append(key, value)
+        if may_try:
+            sent, error = self._resend(now + self.config.delivery_timeout_s)
+            if error is not None:
+                self._mark_down(error)
+            elif sent:
+                self._mark_up(sent)
+
+    def _drain(self, timeout: float | None) -> int:
+        if self.spool.is_empty():
+            return 0
+        sent, error = self._resend(None if timeout is None else time.monotonic() + timeout)
+        if error is not None:
+            self._mark_down(error)
+        elif sent:
+            self._mark_up(sent)
+        return sent
+
+    def _connect(self, deadline: float | None) -> Any:
+        """The producer, created (and topics ensured) when needed. Raises `TransportError`."""
+        if self._producer is not None:
+            return self._producer
+        servers = self.config.bootstrap_servers
+        budget = self._remaining(deadline)
+        if not reachable(servers, min(1.0, budget)):
+            raise TransportError(f"no Kafka broker accepts connections at {servers}")
+        if self.config.create_topics:
+            self._ensure_topics_once(deadline)
+        producer_cls = self._kafka.KafkaProducer
+        defaults = producer_cls.DEFAULT_CONFIG
+        timeout_ms = int(self.config.delivery_timeout_s * 1000)
+        options: dict[str, Any] = {
+            "bootstrap_servers": servers,
+            "client_id": self.config.client_id,
+            "acks": "all",
+            "linger_ms": 0,
+            "max_block_ms": timeout_ms,
+            **_timeout_option(producer_cls, int(self._remaining(deadline) * 1000)),
+        }
+        if (
+            "enable_idempotence" in defaults
+        ):  # the client has an idempotent producer: retries neither duplicate nor reorder
+            options["enable_idempotence"] = True
+        else:  # older kafka-python: retries keep the order only with one request in flight
+            options["max_in_flight_requests_per_connection"] = 1
+            options["retries"] = 5
+        if "delivery_timeout_ms" in defaults:
+            options["delivery_timeout_ms"] = timeout_ms
+            options["request_timeout_ms"] = max(timeout_ms - 1, 1)
+        else:
+            options["request_timeout_ms"] = timeout_ms
+        options.update(self.config.producer)
+        with _translated("connecting", servers):
+            self._producer = producer_cls(**options)
+        return self._producer
+
+    def _ensure_topics_once(self, deadline: float | None) -> None:
+        """Create missing topics once per process and bootstrap. A failure is logged, not fatal: the
+        broker answered the probe, topics may exist already, and creating them may simply not be
+        allowed to this client (ACLs); a real outage fails the producer next anyway."""
+        servers = self.config.bootstrap_servers
+        with _ensured_lock:
+            if (servers, self.config.topic) in _ensured:
+                return
+            try:
+                ensure_topics(self.config, timeout_s=self._remaining(deadline))
+            except TransportError as exc:
+                log.warning("provgraph: could not check or create the Kafka topics (%s); sending anyway", exc)
+                return
+            _ensured.update((servers, topics.topic(n, self.config.topic_prefix)) for n in ALL_TOPICS)
+
+    def _send_now(self, key: bytes, value: bytes, deadline: float) -> None:
+        producer = self._connect(deadline)
+        with _translated("sending an event", self.config.bootstrap_servers):
+            future = producer.send(self.config.topic, key=key, value=value)
+            future.get(timeout=self._remaining(deadline))
+
+    def _resend(self, deadline: float | None) -> tuple[int, TransportError | None]:
+        """Send the spool in order, acking what Kafka acknowledged: (how many were sent, the failure).
+
+        Stops at the first failure (what was acknowledged before it stays acked), at `deadline`, or
+        at once when another thread or process is already re-sending this spool.
+        """
+        sent = 0
+        if deadline is not None and time.monotonic() >= deadline:
+            return 0, None  # no time to try (e.g. `close(timeout=0)`): not a sign that Kafka is down
+        with self.spool.draining() as mine:
+            if not mine:
+                return 0, None
+            try:
+                producer = self._connect(deadline)
+                while deadline is None or time.monotonic() < deadline:
+                    batch = list(islice(self.spool.pending(), RESEND_BATCH))
+                    if not batch:
+                        break
+                    done, error = self._send_batch(producer, batch, deadline)
+                    sent += done
+                    if error is not None:
+                        return sent, error
+            except TransportError as exc:  # connecting, or recording the acknowledged position
+                return sent, exc
+        return sent, None
+
+    def _send_batch(
+        self, producer: Any, batch: list[Record], deadline: float | None
+    ) -> tuple[int, TransportError | None]:
+        """Send a batch, wait for it, ack the acknowledged prefix: (records acked, the failure)."""
+        servers = self.config.bootstrap_servers
+        futures: list[Any] = []
+        error: TransportError | None = None
+        try:
+            with _translated("re-sending spooled events", servers):
+                for rec in batch:
+                    futures.append(producer.send(self.config.topic, key=rec.key, value=rec.value))
+                producer.flush(timeout=self._remaining(deadline))
+        except TransportError as exc:
+            error = exc
+        done = 0
+        for future in futures:
+            if not (future.is_done and future.succeeded()):
+                break
+            done += 1
+        if done:
+            self.spool.ack(batch[done - 1].pos)
+        if done < len(batch) and error is None:
+            future = futures[done]
+            reason = future.exception if future.is_done else "not acknowledged in time"
+            error = TransportError(f"re-sending spooled events via Kafka at {servers} failed: {reason}")
+        return done, error
+
+    def _remaining(self, deadline: float | None) -> float:
+        if deadline is None:
+            return self.config.delivery_timeout_s
+        return max(0.0, min(deadline - time.monotonic(), self.config.delivery_timeout_s))
+
+    def _mark_down(self, exc: TransportError) -> None:
+        self._drop_producer(timeout=0)
+        self._failures += 1
+        backoff = min(self.config.retry_max_s, self.config.retry_interval_s * 2 ** min(self._failures - 1, 30))
+        self._retry_at = time.monotonic() + backoff
+        self.last_error = exc
+        if not self._down:
+            self._down = True
+            log.warning(
+                "provgraph: Kafka is unreachable (%s); events are kept in the spool %s and re-sent in order"
+                " when it is back (or run `provgraph spool flush`)",
+                exc,
+                self.spool.directory,
+            )
+
+    def _mark_up(self, resent: int) -> None:
+        if self._down:
+            log.info("provgraph: Kafka at %s is reachable again", self.config.bootstrap_servers)
+        if resent:
+            log.info("provgraph: re-sent %d spooled events to %s", resent, self.config.topic)
+        self._down = False
+        self._failures = 0
+        self.last_error = None
+
+    def _drop_producer(self, timeout: float) -> None:
+        """Close the producer. After a failure its buffered state is unreliable: abort (timeout=0)."""
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                producer.close(timeout=timeout)
+            except Exception as exc:  # closing a broken client must not hide the original failure
+                log.debug("closing the Kafka producer failed: %s", exc)

@@ -1,0 +1,39 @@
+"""`provgraph exec`: what a Kubernetes pod runs. Fetch the request and the code by hash, check both
+hashes, and execute with the normal SDK, so the pod's events are exactly those of a local run."""
+
+from __future__ import annotations
+
+from provgraph._backend import Backend
+from provgraph._code import handler_from_snapshot
+from provgraph._execute import RunResult, execute
+from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.facets import CodeJobFacet
+from provgraph.events.request import RunRequest, request_hash
+
+
+def load_request(ref: str, backend: Backend) -> RunRequest:
+    """The stored request named by `ref` (its `sha256:` hash), verified against that hash."""
+    digest = ref if ref.startswith("sha256:") else f"sha256:{ref}"
+    if not backend.artifacts.exists(digest):
+        raise NotFound(f"run request {digest} is not in the artifact store {backend.artifacts.url}")
+    body = backend.artifacts.get_bytes(digest)
+    if request_hash(body) != digest:
+        raise ConfigError(f"run request {digest} is corrupt: its bytes hash to {request_hash(body)}")
+    return RunRequest.model_validate_json(body)
+
+
+def exec_request(ref: str, backend: Backend) -> RunResult:
+    request = load_request(ref, backend)
+    if not backend.artifacts.exists(request.code_hash):
+        raise NotFound(f"code snapshot {request.code_hash} of run {request.run_id} is not in {backend.artifacts.url}")
+    handler = handler_from_snapshot(
+        backend.artifacts.get_bytes(request.code_hash), request.code_hash, request.entrypoint
+    )
+    code = CodeJobFacet(
+        code_hash=request.code_hash,
+        entrypoint=request.entrypoint,
+        source_uri=backend.artifacts.uri(request.code_hash),
+        git_commit=request.git_commit,
+        git_dirty=request.git_dirty,
+    )
+    return execute(request, handler, code, backend)

@@ -1,0 +1,68 @@
+"""The kubernetes runtime, client side: store the request, publish it for the launcher, record the run.
+
+The handler's source snapshot is already in the artifact store (by hash); the request is stored
+there too, content-addressed, and published on `provgraph.requests.v1` keyed by run id. The
+launcher turns it into a Job whose pod runs `provgraph exec <request hash>`. The run appears in the
+graph at once in state REQUESTED.
+"""
+
+from __future__ import annotations
+
+from provgraph._backend import Backend
+from provgraph._emitter import RunEmitter
+from provgraph._execute import RunResult
+from provgraph.events import topics
+from provgraph.events.errors import ConfigError, TransportError
+from provgraph.events.facets import CodeJobFacet, RequestedRunFacet, RuntimeRunFacet
+from provgraph.events.request import RunRequest, dumps_request
+from provgraph.events.transport.factory import kafka_config
+from provgraph.events.transport.kafka import KafkaConfig, ensure_topics
+
+
+def submit(request: RunRequest, code: CodeJobFacet, backend: Backend) -> RunResult:
+    settings = backend.settings
+    if not request.image:
+        raise ConfigError("the kubernetes runtime needs a container image: pass image=... (or --image)")
+    if not settings.kafka_bootstrap_servers:
+        raise ConfigError("the kubernetes runtime sends run requests over Kafka: set PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS")
+    request = request.model_copy(
+        update={
+            "runtime": "kubernetes",
+            "git_commit": code.git_commit,
+            "git_dirty": code.git_dirty,
+            "artifact_store": settings.artifact_url,
+        }
+    )
+    body = dumps_request(request)
+    digest, _ = backend.artifacts.put_bytes(body)
+    publish_request(kafka_config(settings), request.run_id, body)
+    emitter = RunEmitter(
+        backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
+    )
+    emitter.requested(
+        request.params,
+        RuntimeRunFacet(kind="kubernetes", image=request.image, resources=request.resources),
+        RequestedRunFacet(request_hash=digest, runtime="kubernetes"),
+    )
+    backend.transport.flush()
+    return RunResult(request.run_id, request.project, request.job, "REQUESTED")
+
+
+def publish_request(config: KafkaConfig, run_id: str, body: bytes) -> None:
+    """Send one run request (acks=all) and wait for the broker; `TransportError` if it cannot.
+
+    Unlike lineage events, a request is not spooled: if it cannot be submitted now the caller is
+    told at once, since nothing has run yet and retrying is the caller's decision.
+    """
+    from kafka import KafkaProducer  # lazy: only remote runs need kafka-python
+
+    ensure_topics(config, [topics.REQUESTS])
+    name = topics.topic(topics.REQUESTS, config.topic_prefix)
+    try:
+        producer = KafkaProducer(bootstrap_servers=config.bootstrap_servers, acks="all", client_id="provgraph-submit")
+        try:
+            producer.send(name, key=run_id.encode(), value=body).get(timeout=config.delivery_timeout_s)
+        finally:
+            producer.close(timeout=config.delivery_timeout_s)
+    except Exception as exc:
+        raise TransportError(f"submitting run {run_id} to {name} at {config.bootstrap_servers} failed: {exc}") from exc
