@@ -26,3 +26,41 @@ def backend(settings: Settings) -> Iterator[Backend]:
     b = Backend(settings)
     yield b
     b.close()
+
+
+# -- Kafka (real broker) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def kafka() -> str:
+    """Bootstrap servers of the real Kafka broker: started once per session, stopped at exit."""
+    from tests.services import ensure
+
+    return ensure("kafka")["PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS"]
+
+
+# -- Neo4j (real server) ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def neo4j() -> str:
+    """Bolt URI of the real Neo4j server (auth off): started once per session, stopped at exit."""
+    from tests.services import ensure
+
+    return ensure("neo4j")["PROVGRAPH_NEO4J_URI"]
+
+
+# -- S3 (moto server) ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def s3() -> str:
+    """Endpoint URL of the S3-compatible test server (moto), with test credentials in the environment."""
+    import os
+
+    from tests.services import ensure
+
+    env = ensure("s3")
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        os.environ.setdefault(key, env.get(key, "testing" if "REGION" not in key else "us-east-1"))
+    return env["PROVGRAPH_S3_ENDPOINT_URL"]

@@ -20,8 +20,15 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> LineageStore:
     return SqliteLineageStore(tmp_path / "graph.db")
 
 
+def _neo4j(request: pytest.FixtureRequest, tmp_path: Path) -> LineageStore:
+    from provgraph.graph.neo4j_store import Neo4jConfig, Neo4jLineageStore
+
+    return Neo4jLineageStore(Neo4jConfig(uri=request.getfixturevalue("neo4j")))
+
+
 STORE_FACTORIES: dict[str, tuple[Callable[[pytest.FixtureRequest, Path], LineageStore], list[Any]]] = {
     "sqlite": (_sqlite, []),
+    "neo4j": (_neo4j, [pytest.mark.neo4j]),
 }
 
 
