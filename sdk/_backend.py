@@ -22,6 +22,8 @@ class Backend:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
         self._transport = transport
+        self._graph: LineageStore | None = None
+        self._projector: EmbeddedProjector | None = None
 
     @functools.cached_property
     def transport(self) -> Transport:
@@ -36,12 +38,26 @@ class Backend:
         return ArtifactStore(self.settings.artifact_url, self.settings.s3_endpoint_url)
 
     def graph(self) -> LineageStore:
-        """The configured lineage store, caught up with the event log when embedded."""
-        return open_graph(self.settings)
+        """The configured lineage store (opened once), caught up with the event log when embedded."""
+        if self._graph is None:
+            if self.settings.store == "neo4j":
+                self._graph = open_graph(self.settings)
+            else:
+                self._projector = embedded_projector(self.settings)
+                self._graph = self._projector.store
+        if self._projector is not None:
+            self._projector.sync()
+        return self._graph
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+        if self._graph is not None:
+            self._graph.close()
+            self._graph = None
+        if self._projector is not None:
+            self._projector.log.close()
+            self._projector = None
 
 
 def open_graph(settings: Settings, *, sync: bool = True) -> LineageStore:
@@ -50,10 +66,10 @@ def open_graph(settings: Settings, *, sync: bool = True) -> LineageStore:
         from provgraph.graph.neo4j_store import Neo4jLineageStore
 
         return Neo4jLineageStore.from_settings(settings)
-    store = embedded_projector(settings)
+    projector = embedded_projector(settings)
     if sync:
-        store.sync()
-    return store.store
+        projector.sync()
+    return projector.store
 
 
 def embedded_projector(settings: Settings) -> EmbeddedProjector:

@@ -1,0 +1,99 @@
+"""(b) Emit -> queryable latency through Kafka and the projector into Neo4j, at a steady 500 events/s.
+
+Needs the real services (`scripts/infra/services.sh up kafka neo4j`). Starts a projector process,
+emits realistic runs (START, reads, writes, metrics, COMPLETE) at 500 events/s for DURATION seconds
+through the SDK's Kafka transport, and for each run measures the time from emitting its COMPLETE
+event until Neo4j answers that the run is COMPLETE. Target: p99 < 250 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from provgraph.events.synthetic import workload
+from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
+from provgraph.graph.neo4j_store import Neo4jConfig, Neo4jLineageStore
+
+RATE = 500
+DURATION = float(os.environ.get("BENCH_SECONDS", "20"))
+
+
+def main() -> None:
+    kafka = os.environ.get("PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:39092")
+    neo4j_uri = os.environ.get("PROVGRAPH_NEO4J_URI", "bolt://127.0.0.1:37687")
+    prefix = f"lat{uuid.uuid4().hex[:6]}."
+    store = Neo4jLineageStore(Neo4jConfig(uri=neo4j_uri))
+    store.reset()
+    env = {
+        **os.environ,
+        "PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "PROVGRAPH_NEO4J_URI": neo4j_uri,
+        "PROVGRAPH_KAFKA_TOPIC_PREFIX": prefix,
+        "PROVGRAPH_STORE": "neo4j",
+    }
+    projector = subprocess.Popen(
+        [sys.executable, "-m", "provgraph.services.projector"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    transport = KafkaTransport(
+        KafkaConfig(bootstrap_servers=kafka, topic_prefix=prefix, spool_dir=Path(f"/tmp/{prefix}spool"))
+    )
+    latencies: list[float] = []
+    pending: dict[str, float] = {}
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set() or pending:
+            with lock:
+                ids = list(pending)
+            for run_id in ids:
+                run = store.run(run_id)
+                if run is not None and run.state == "COMPLETE":
+                    with lock:
+                        latencies.append(time.perf_counter() - pending.pop(run_id))
+            time.sleep(0.002)
+
+    try:
+        time.sleep(8)  # let the projector join its group before the clock starts
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        events = workload(int(RATE * DURATION / 6) + 1, namespace=prefix.rstrip("."))
+        start = time.perf_counter()
+        for i, event in enumerate(events):
+            target = start + i / RATE
+            if (delay := target - time.perf_counter()) > 0:
+                time.sleep(delay)
+            transport.emit(event)
+            if event.event_type.is_terminal:
+                transport.flush()
+                with lock:
+                    pending[event.run.run_id] = time.perf_counter()
+            if time.perf_counter() - start > DURATION:
+                break
+        sent_rate = (i + 1) / (time.perf_counter() - start)
+        done.set()
+        watcher.join(timeout=60)
+    finally:
+        projector.terminate()
+        projector.wait(timeout=60)
+        transport.close()
+        store.close()
+    q = statistics.quantiles(latencies, n=100)
+    print(f"{len(latencies)} runs, {sent_rate:.0f} events/s emitted", file=sys.stderr)
+    print(
+        f"emit -> queryable: p50 {q[49] * 1e3:.0f} ms, p99 {q[98] * 1e3:.0f} ms at {RATE} events/s (target p99 < 250 ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
