@@ -32,13 +32,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, LiteralString, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, LiteralString, ParamSpec, TypeVar
 
 import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 from pydantic import BaseModel, ConfigDict
 
-from provgraph.events.errors import NotFound, ProjectionError
+from provgraph.events.errors import ConfigError, NotFound, ProjectionError
 from provgraph.events.model import RunEvent
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
@@ -56,6 +56,9 @@ from provgraph.graph.views import (
     ReproductionView,
     RunView,
 )
+
+if TYPE_CHECKING:
+    from provgraph.config import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -77,6 +80,17 @@ class Neo4jConfig(BaseModel):
     database: str | None = None
     """None: the server's default database."""
     connection_timeout_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Neo4jConfig:
+        if not settings.neo4j_uri:
+            raise ConfigError("the Neo4j store needs a server: set PROVGRAPH_NEO4J_URI (e.g. bolt://127.0.0.1:7687)")
+        return cls(
+            uri=settings.neo4j_uri,
+            user=settings.neo4j_user,
+            password=settings.neo4j_password,
+            database=settings.neo4j_database,
+        )
 
 
 # -- schema -----------------------------------------------------------------------------------------
@@ -111,9 +125,7 @@ def _max(var: str, prop: str) -> str:
 def _newer(prop: str, *carried: str) -> str:
     """SET items: take `prop` (and props carried with it) when the incoming order key is greater."""
     win = f"coalesce(row.{prop}_key > coalesce(r.{prop}_key, ''), false)"
-    return ", ".join(
-        f"r.{p} = CASE WHEN {win} THEN row.{p} ELSE r.{p} END" for p in (prop, *carried, f"{prop}_key")
-    )
+    return ", ".join(f"r.{p} = CASE WHEN {win} THEN row.{p} ELSE r.{p} END" for p in (prop, *carried, f"{prop}_key"))
 
 
 # Every statement below is built once, from constants; user data only ever travels in $rows.
@@ -132,7 +144,21 @@ SET {_max("v", "entrypoint")}, {_max("v", "source_uri")}, {_max("v", "git_commit
 MERGE (j)-[:HAS_VERSION]->(v)
 """
 
-# The run's state, ended_at and state_key move together, decided once in WITH (before any SET).
+# A dataset's kind is the MAX over its versions' kinds, so one row per version also folds the dataset.
+_MERGE_DATASET_VERSIONS = f"""
+UNWIND $rows AS row
+MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
+SET {_max("d", "kind")}
+MERGE (v:DatasetVersion {{node_id: row.node_id}})
+ON CREATE SET v.namespace = row.namespace, v.name = row.name, v.version = row.version
+SET {_max("v", "kind")}, {_max("v", "size")}, {_max("v", "uri")}, {_max("v", "format")}, {_max("v", "framework")},
+    v.created_at = CASE WHEN v.created_at IS NULL OR row.created_at < v.created_at
+                        THEN row.created_at ELSE v.created_at END
+MERGE (d)-[:HAS_VERSION]->(v)
+"""
+
+# One row per run, carrying its metrics and edges. The run's state, ended_at and state_key move
+# together, decided once in WITH (before any SET). Dataset versions and job versions exist already.
 _MERGE_RUNS = f"""
 UNWIND $rows AS row
 MERGE (r:Run {{run_id: row.run_id}})
@@ -146,6 +172,29 @@ SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
     {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
     {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")},
     {_newer("reproduces", "reproduces_of", "reproduces_verdict")}
+WITH r, row
+CALL (r, row) {{
+  UNWIND row.code_hashes AS code_hash
+  MATCH (v:JobVersion {{namespace: row.namespace, name: row.job_name, code_hash: code_hash}})
+  MERGE (r)-[:EXECUTED]->(v)
+}}
+CALL (r, row) {{
+  UNWIND row.reads AS e
+  MATCH (v:DatasetVersion {{node_id: e.dsv}})
+  MERGE (r)-[:READ {{binding: e.binding}}]->(v)
+}}
+CALL (r, row) {{
+  UNWIND row.wrote AS e
+  MATCH (v:DatasetVersion {{node_id: e.dsv}})
+  MERGE (r)-[:WROTE {{binding: e.binding}}]->(v)
+}}
+CALL (r, row) {{
+  UNWIND row.metrics AS p
+  MERGE (m:Metric {{run_id: row.run_id, key: p.key, step: p.step}})
+  WITH m, p, p.okey > coalesce(m.okey, '') AS wins
+  SET m.value = CASE WHEN wins THEN p.value ELSE m.value END,
+      m.okey = CASE WHEN wins THEN p.okey ELSE m.okey END
+}}
 """
 
 # Links between runs: made when both ends exist, from whichever end arrives last.
@@ -164,52 +213,6 @@ CALL (r) {
 CALL (r) {
   MATCH (c:Run {reproduces_of: r.run_id}) MERGE (c)-[e:REPRODUCES]->(r) SET e.verdict = c.reproduces_verdict
 }
-"""
-
-_MERGE_EXECUTED = """
-UNWIND $rows AS row
-MATCH (r:Run {run_id: row.run_id})
-MATCH (v:JobVersion {namespace: row.namespace, name: row.name, code_hash: row.code_hash})
-MERGE (r)-[:EXECUTED]->(v)
-"""
-
-_MERGE_METRICS = """
-UNWIND $rows AS row
-MERGE (m:Metric {run_id: row.run_id, key: row.key, step: row.step})
-WITH m, row, row.okey > coalesce(m.okey, '') AS wins
-SET m.value = CASE WHEN wins THEN row.value ELSE m.value END,
-    m.okey = CASE WHEN wins THEN row.okey ELSE m.okey END
-"""
-
-_MERGE_DATASETS = f"""
-UNWIND $rows AS row
-MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
-SET {_max("d", "kind")}
-"""
-
-_MERGE_DATASET_VERSIONS = f"""
-UNWIND $rows AS row
-MATCH (d:Dataset {{namespace: row.namespace, name: row.name}})
-MERGE (v:DatasetVersion {{node_id: row.node_id}})
-ON CREATE SET v.namespace = row.namespace, v.name = row.name, v.version = row.version
-SET {_max("v", "kind")}, {_max("v", "size")}, {_max("v", "uri")}, {_max("v", "format")}, {_max("v", "framework")},
-    v.created_at = CASE WHEN v.created_at IS NULL OR row.created_at < v.created_at
-                        THEN row.created_at ELSE v.created_at END
-MERGE (d)-[:HAS_VERSION]->(v)
-"""
-
-_MERGE_READS = """
-UNWIND $rows AS row
-MATCH (r:Run {run_id: row.run_id})
-MATCH (v:DatasetVersion {node_id: row.dsv})
-MERGE (r)-[:READ {binding: row.binding}]->(v)
-"""
-
-_MERGE_WROTE = """
-UNWIND $rows AS row
-MATCH (r:Run {run_id: row.run_id})
-MATCH (v:DatasetVersion {node_id: row.dsv})
-MERGE (r)-[:WROTE {binding: row.binding}]->(v)
 """
 
 # -- canonical dump: the SQLite tables, column for column ------------------------------------------
@@ -242,24 +245,27 @@ _DUMP: dict[str, LiteralString] = {
 _RUN_PROPS = "run_id, namespace, job_name, state, code_hash, params, started_at"
 _DSV_PROPS = "node_id, namespace, name, version, kind, size"
 
-_RUN_VIEW = """
+_RUN_VIEW: LiteralString = """
 RETURN r {.*} AS run,
   COLLECT { MATCH (m:Metric {run_id: r.run_id}) RETURN [m.key, m.step, m.value] } AS metrics
 """
 
-_RUN_DETAIL = (
+_REFS: LiteralString = "RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id]"
+
+# Everything a RunView shows, for the run bound to `r`.
+_RUN_DETAIL: LiteralString = (
     """
-MATCH (r:Run {run_id: $run_id})
 OPTIONAL MATCH (v:JobVersion {namespace: r.namespace, name: r.job_name, code_hash: r.code_hash})
 WITH r, v
 """
     + _RUN_VIEW
-    + """, v {.*} AS job_version,
-  COLLECT { MATCH (r)-[e:READ]->(d:DatasetVersion) RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] }
-    AS inputs,
-  COLLECT { MATCH (r)-[e:WROTE]->(d:DatasetVersion) RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] }
-    AS outputs
-"""
+    + ", v {.*} AS job_version,"
+    + " COLLECT { MATCH (r)-[e:READ]->(d:DatasetVersion) "
+    + _REFS
+    + " } AS inputs,"
+    + " COLLECT { MATCH (r)-[e:WROTE]->(d:DatasetVersion) "
+    + _REFS
+    + " } AS outputs"
 )
 
 # One hop of a lineage walk for the whole frontier. The cap is fan_out + 1 so overflow shows.
@@ -287,6 +293,16 @@ CALL (d) { MATCH (r:Run)-[e:READ]->(d) WITH e, r ORDER BY r.run_id, e.binding LI
   RETURN collect([e.binding, r.run_id, r.namespace, r.job_name, r.state, r.code_hash, r.params, r.started_at])
     AS hits }
 RETURN id, hits""",
+}
+
+_COUNTS: dict[str, LiteralString] = {
+    "Run": "MATCH (n:Run) RETURN count(n) AS n",
+    "DatasetVersion": "MATCH (n:DatasetVersion) RETURN count(n) AS n",
+    "Dataset": "MATCH (n:Dataset) RETURN count(n) AS n",
+    "Metric": "MATCH (n:Metric) RETURN count(n) AS n",
+    "Job": "MATCH (n:Job) RETURN count(n) AS n",
+    "JobVersion": "MATCH (n:JobVersion) RETURN count(n) AS n",
+    "Project": "MATCH (n:Project) RETURN count(n) AS n",
 }
 
 _RESET = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
@@ -357,7 +373,13 @@ def _run_row(f: RunFacts) -> Row:
     return row
 
 
-_KEYED = {"params": (), "results": (), "runtime": (), "error": (), "reproduces": ("reproduces_of", "reproduces_verdict")}
+_KEYED = {
+    "params": (),
+    "results": (),
+    "runtime": (),
+    "error": (),
+    "reproduces": ("reproduces_of", "reproduces_verdict"),
+}
 
 
 def _fold_run(old: Row, new: Row) -> None:
@@ -385,16 +407,16 @@ def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mi
 
 
 def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
-    """The batch folded into one row per node or edge: what `apply` sends, statement by statement."""
+    """The batch folded into one row per node: what `apply` sends, statement by statement."""
     runs: dict[str, Row] = {}
     jobs: dict[tuple[str, str], Row] = {}
     job_versions: dict[tuple[str, str, str], Row] = {}
-    executed: dict[tuple[str, str], Row] = {}
-    metrics: dict[tuple[str, str, int], Row] = {}
-    datasets: dict[tuple[str, str], Row] = {}
     dsvs: dict[str, Row] = {}
-    reads: dict[tuple[str, str, str], Row] = {}
-    wrote: dict[tuple[str, str, str], Row] = {}
+    # per run: code hashes, (key, step) -> metric, and (dsv, binding) edges
+    code_hashes: dict[str, set[str]] = {}
+    metrics: dict[str, dict[tuple[str, int], Row]] = {}
+    reads: dict[str, dict[tuple[str, str], Row]] = {}
+    wrote: dict[str, dict[tuple[str, str], Row]] = {}
     for event in events:
         f = facts(event)
         row = _run_row(f)
@@ -419,24 +441,16 @@ def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
                 },
                 ("entrypoint", "source_uri", "git_commit", "git_dirty"),
             )
-            executed.setdefault(
-                (f.run_id, c.code_hash),
-                {"run_id": f.run_id, "namespace": f.namespace, "name": f.job_name, "code_hash": c.code_hash},
-            )
+            code_hashes.setdefault(f.run_id, set()).add(c.code_hash)
+        run_metrics = metrics.setdefault(f.run_id, {})
         for key, step, value in f.metrics:
-            m = metrics.get((f.run_id, key, step))
+            m = run_metrics.get((key, step))
             if m is None or f.order_key > m["okey"]:
-                metrics[(f.run_id, key, step)] = {
-                    "run_id": f.run_id,
-                    "key": key,
-                    "step": step,
-                    "value": float(value),
-                    "okey": f.order_key,
-                }
+                run_metrics[(key, step)] = {"key": key, "step": step, "value": float(value), "okey": f.order_key}
         for edges, found in ((reads, f.reads), (wrote, f.writes)):
+            run_edges = edges.setdefault(f.run_id, {})
             for d in found:
                 node_id = d.node_id
-                _fold_max(datasets, (d.namespace, d.name), {"namespace": d.namespace, "name": d.name, "kind": d.kind}, ("kind",))
                 _fold_max(
                     dsvs,
                     node_id,
@@ -455,31 +469,26 @@ def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
                     ("kind", "size", "uri", "format", "framework"),
                     ("created_at",),
                 )
-                edges.setdefault((f.run_id, node_id, d.binding), {"run_id": f.run_id, "dsv": node_id, "binding": d.binding})
+                run_edges.setdefault((node_id, d.binding), {"dsv": node_id, "binding": d.binding})
+    for run_id, row in runs.items():
+        row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
+        row["metrics"] = list(metrics[run_id].values())
+        row["reads"] = list(reads[run_id].values())
+        row["wrote"] = list(wrote[run_id].values())
     return {
         "jobs": list(jobs.values()),
         "job_versions": list(job_versions.values()),
-        "runs": list(runs.values()),
-        "executed": list(executed.values()),
-        "metrics": list(metrics.values()),
-        "datasets": list(datasets.values()),
         "dataset_versions": list(dsvs.values()),
-        "reads": list(reads.values()),
-        "wrote": list(wrote.values()),
+        "runs": list(runs.values()),
     }
 
 
-# Statement order matters only for MATCHes: endpoints are merged before the edges that need them.
+# Endpoints are merged before the statements that MATCH them.
 _WRITES: tuple[tuple[str, LiteralString], ...] = (
     ("jobs", _MERGE_JOBS),
     ("job_versions", _MERGE_JOB_VERSIONS),
-    ("runs", _MERGE_RUNS),
-    ("executed", _MERGE_EXECUTED),
-    ("metrics", _MERGE_METRICS),
-    ("datasets", _MERGE_DATASETS),
     ("dataset_versions", _MERGE_DATASET_VERSIONS),
-    ("reads", _MERGE_READS),
-    ("wrote", _MERGE_WROTE),
+    ("runs", _MERGE_RUNS),
 )
 
 
@@ -551,7 +560,11 @@ class Neo4jLineageStore:
         auth = None if config.password is None else neo4j.basic_auth(config.user, config.password)
         with _translated(f"connect to {config.uri}"):
             self._driver = neo4j.GraphDatabase.driver(
-                config.uri, auth=auth, connection_timeout=config.connection_timeout_s
+                config.uri,
+                auth=auth,
+                connection_timeout=config.connection_timeout_s,
+                # Warnings such as "property key does not exist" (for props no event has set yet) are noise.
+                notifications_min_severity="OFF",
             )
             try:
                 self._driver.verify_connectivity()
@@ -559,6 +572,10 @@ class Neo4jLineageStore:
             except BaseException:
                 self._driver.close()
                 raise
+
+    @classmethod
+    def from_settings(cls, settings: Settings, bounds: LineageBounds | None = None) -> Neo4jLineageStore:
+        return cls(Neo4jConfig.from_settings(settings), bounds)
 
     def _session(self) -> neo4j.Session:
         return self._driver.session(database=self.config.database)
@@ -639,7 +656,7 @@ class Neo4jLineageStore:
 
     @_guarded("read")
     def run(self, run_id: str) -> RunView | None:
-        rows = self._query(_RUN_DETAIL, run_id=run_id)
+        rows = self._query("MATCH (r:Run {run_id: $run_id})" + _RUN_DETAIL, run_id=run_id)
         return self._run_view(rows[0], detail=True) if rows else None
 
     @_guarded("read")
@@ -655,7 +672,7 @@ class Neo4jLineageStore:
             ("r.started_at < $until", "until", where.until.isoformat() if where.until else None),
         ):
             if value is not None:
-                clauses.append(cast(LiteralString, clause))
+                clauses.append(clause)
                 params[name] = value
         cypher: LiteralString = "MATCH (r:Run)"
         if after is not None:
@@ -691,7 +708,8 @@ class Neo4jLineageStore:
     def dataset(self, namespace: str, name: str) -> DatasetView | None:
         rows = self._query(
             "MATCH (d:Dataset {namespace: $ns, name: $name})"
-            " RETURN d.kind AS kind, COLLECT { MATCH (d)-[:HAS_VERSION]->(v:DatasetVersion) RETURN v {.*} } AS versions",
+            " RETURN d.kind AS kind,"
+            " COLLECT { MATCH (d)-[:HAS_VERSION]->(v:DatasetVersion) RETURN v {.*} } AS versions",
             ns=namespace,
             name=name,
         )
@@ -724,15 +742,7 @@ class Neo4jLineageStore:
     def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
         rows = self._query(
             "MATCH (r:Run)-[:WROTE]->(:DatasetVersion {node_id: $id})"
-            " WITH DISTINCT r ORDER BY r.started_at, r.run_id LIMIT 1"
-            " OPTIONAL MATCH (v:JobVersion {namespace: r.namespace, name: r.job_name, code_hash: r.code_hash})"
-            " WITH r, v"
-            + _RUN_VIEW
-            + ", v {.*} AS job_version,"
-            " COLLECT { MATCH (r)-[e:READ]->(d:DatasetVersion)"
-            "   RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] } AS inputs,"
-            " COLLECT { MATCH (r)-[e:WROTE]->(d:DatasetVersion)"
-            "   RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id] } AS outputs",
+            " WITH DISTINCT r ORDER BY r.started_at, r.run_id LIMIT 1" + _RUN_DETAIL,
             id=dataset_node_id(namespace, name, version),
         )
         return self._run_view(rows[0], detail=True) if rows else None
@@ -905,10 +915,5 @@ class Neo4jLineageStore:
 
     @_guarded("count")
     def count(self) -> dict[str, int]:
-        """Nodes per label (for progress reports and benchmarks)."""
-        rows = self._query(
-            "UNWIND ['Project', 'Job', 'JobVersion', 'Run', 'Metric', 'Dataset', 'DatasetVersion'] AS label"
-            " CALL (label) { MATCH (n) WHERE label IN labels(n) RETURN count(n) AS n }"
-            " RETURN label, n"
-        )
-        return {r["label"]: int(r["n"]) for r in rows}
+        """Nodes per label, from Neo4j's count store (constant time; for progress and benchmarks)."""
+        return {label: int(self._query(cypher)[0]["n"]) for label, cypher in _COUNTS.items()}

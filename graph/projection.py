@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provgraph.events.facets import CodeJobFacet
-from provgraph.events.model import Dataset, RunEvent
+from provgraph.events.model import Dataset, EventType, RunEvent
 
 
 def canonical_json(value: Any) -> str:
@@ -97,7 +97,7 @@ def facts(event: RunEvent) -> RunFacts:
         job_name=event.job.name,
         event_time=when,
         order_key=order_key,
-        state=event.event_type.value,
+        state="REQUESTED" if event.event_type == EventType.OTHER and rf.requested else event.event_type.value,
         state_key=f"{int(terminal)}|{order_key}",
         ended_at=when if terminal else None,
         code=event.job.facets.code,

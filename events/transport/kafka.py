@@ -134,7 +134,8 @@ def reachable(servers: str, timeout_s: float) -> bool:
         if not sep or not port.isdigit():
             host, port = server, "9092"
         try:
-            socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=timeout_s).close()
+            address = (host.strip("[]") or "localhost", int(port))
+            socket.create_connection(address, timeout=max(timeout_s, 0.05)).close()
             return True
         except OSError:
             continue
@@ -152,16 +153,18 @@ def ensure_topics(
     Services call this at start-up; the Kafka transport calls it once per process and bootstrap.
     """
     kafka = _import_kafka()
-    timeout_ms = int((timeout_s if timeout_s is not None else max(config.delivery_timeout_s, 10.0)) * 1000)
+    timeout_ms = max(int((timeout_s if timeout_s is not None else max(config.delivery_timeout_s, 10.0)) * 1000), 500)
     wanted = [topics.topic(n, config.topic_prefix) for n in names]
     with _translated("creating topics", config.bootstrap_servers):
-        admin = kafka.KafkaAdminClient(
-            bootstrap_servers=config.bootstrap_servers,
-            client_id=f"{config.client_id}-admin",
-            request_timeout_ms=timeout_ms,
-            **_timeout_option(kafka.KafkaAdminClient, timeout_ms),
-            **{k: v for k, v in config.producer.items() if k in kafka.KafkaAdminClient.DEFAULT_CONFIG},
-        )
+        admin_cls = kafka.KafkaAdminClient
+        options = {  # the connection options (security …) of `producer` apply to the admin client too
+            **{k: v for k, v in config.producer.items() if k in admin_cls.DEFAULT_CONFIG},
+            "bootstrap_servers": config.bootstrap_servers,
+            "client_id": f"{config.client_id}-admin",
+            "request_timeout_ms": timeout_ms,
+            **_timeout_option(admin_cls, timeout_ms),
+        }
+        admin = admin_cls(**options)
         try:
             existing = set(admin.list_topics())
             missing = [t for t in wanted if t not in existing]

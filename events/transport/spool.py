@@ -19,9 +19,10 @@ Layout of the directory::
 
 A record is a 14-byte header ``magic "PS" | crc32 | key length | value length`` (big-endian), then
 the key and value bytes; the CRC covers both lengths, the key and the value. A write torn by a crash
-shows up as a short or mismatching record at the end of the last segment: readers stop there (or,
-in an older segment, which can only mean damage, skip the rest of it with a warning) and never
-raise; the next writer truncates the torn bytes before appending, under the lock.
+shows up as invalid bytes at the very end of the last segment: readers stop there and never raise,
+and the next writer (or the next `Spool(...)`) truncates them, under the lock. Invalid bytes with
+valid records after them can only be damage (fsync per append means a torn record is always the
+last): readers log a warning and resynchronise on the next valid record.
 
 Guarantees: `append` returns only after the record and (for a new segment) its directory entry are
 fsynced. `pending()` yields each unacknowledged record once per call, oldest first. `ack` never
@@ -76,9 +77,38 @@ class SpoolStats(NamedTuple):
 
 def encode(key: bytes, value: bytes) -> bytes:
     """One record as stored on disk (header + key + value)."""
-    lengths = _LENGTHS.pack(len(key), len(value))
-    crc = zlib.crc32(value, zlib.crc32(key, zlib.crc32(lengths)))
-    return _HEADER.pack(_MAGIC, crc, len(key), len(value)) + key + value
+    return _HEADER.pack(_MAGIC, _crc(key, value), len(key), len(value)) + key + value
+
+
+def _crc(key: bytes, value: bytes) -> int:
+    return zlib.crc32(value, zlib.crc32(key, zlib.crc32(_LENGTHS.pack(len(key), len(value)))))
+
+
+def _decode(buf: bytes, i: int) -> tuple[bytes, bytes, int] | None:
+    """The record starting at `buf[i]` as (key, value, end index); None if no valid record starts there."""
+    if len(buf) - i < _HEADER.size:
+        return None
+    magic, crc, klen, vlen = _HEADER.unpack_from(buf, i)
+    body = i + _HEADER.size
+    end = body + klen + vlen
+    if magic != _MAGIC or end > len(buf):
+        return None
+    key, value = buf[body : body + klen], buf[body + klen : end]
+    return (key, value, end) if _crc(key, value) == crc else None
+
+
+def _resync(buf: bytes, i: int) -> int | None:
+    """The index of the first valid record after the invalid bytes at `buf[i]`; None if none follows.
+
+    None means the invalid bytes run to the end: a write torn by a crash (fsync per append makes a
+    torn record always the last one). A valid record after them means damage in the middle.
+    """
+    j = buf.find(_MAGIC, i + 1)
+    while j != -1:
+        if _decode(buf, j) is not None:
+            return j
+        j = buf.find(_MAGIC, j + 1)
+    return None
 
 
 def _read_record(f: IO[bytes], offset: int, size: int) -> tuple[bytes, bytes, int] | None:
@@ -97,22 +127,32 @@ def _read_record(f: IO[bytes], offset: int, size: int) -> tuple[bytes, bytes, in
     if len(body) < klen + vlen:
         return None
     key, value = body[:klen], body[klen:]
-    if zlib.crc32(value, zlib.crc32(key, zlib.crc32(_LENGTHS.pack(klen, vlen)))) != crc:
-        return None
-    return key, value, end
+    return (key, value, end) if _crc(key, value) == crc else None
 
 
 def _valid_end(path: Path, start: int = 0) -> tuple[int, int]:
-    """(end of the last valid record from `start`, file size) for one segment."""
+    """(end of the last valid record at or after `start`, file size) for one segment.
+
+    Damaged bytes followed by valid records are stepped over (readers skip them too); only invalid
+    bytes at the very end (a torn write) lie beyond the returned end.
+    """
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            end = start
-            while (rec := _read_record(f, end, size)) is not None:
-                end = rec[2]
-            return end, size
+            f.seek(start)
+            buf = f.read()
     except FileNotFoundError:
         return 0, 0
+    i = end = 0
+    while i < len(buf):
+        rec = _decode(buf, i)
+        if rec is not None:
+            i = end = rec[2]
+            continue
+        nxt = _resync(buf, i)
+        if nxt is None:
+            break
+        i = nxt
+    return start + end, start + len(buf)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -338,17 +378,22 @@ class Spool:
                         rec = _read_record(f, offset, size)
                         is_last = self._segments()[-1:] == [segment]
                     if rec is None:
-                        if is_last and offset < size:
-                            return offset, False  # torn tail; the next append truncates it
-                        if offset < size:
-                            log.warning(
-                                "spool %s: segment %d is damaged at byte %d; skipping its last %d bytes",
-                                self.directory,
-                                segment,
-                                offset,
-                                size - offset,
-                            )
-                        return offset, offset < size
+                        f.seek(offset)
+                        nxt = _resync(f.read(size - offset), 0)
+                        if nxt is None and is_last:
+                            return offset, False  # a torn tail; the next append truncates it
+                        skipped = (size - offset) if nxt is None else nxt
+                        log.warning(
+                            "spool %s: segment %d is damaged at byte %d; skipping %d bytes",
+                            self.directory,
+                            segment,
+                            offset,
+                            skipped,
+                        )
+                        if nxt is None:
+                            return offset, True
+                        offset += nxt
+                        continue
                 key, value, offset = rec
                 yield Record(SpoolPos(segment, offset), key, value)
 
