@@ -91,7 +91,8 @@ def main() -> None:
     q = statistics.quantiles(latencies, n=100)
     print(f"{len(latencies)} runs, {sent_rate:.0f} events/s emitted", file=sys.stderr)
     print(
-        f"emit -> queryable: p50 {q[49] * 1e3:.0f} ms, p99 {q[98] * 1e3:.0f} ms at {RATE} events/s (target p99 < 250 ms)"
+        f"emit -> queryable: p50 {q[49] * 1e3:.0f} ms, p99 {q[98] * 1e3:.0f} ms at {RATE} events/s"
+        " (target p99 < 250 ms)"
     )
 
 
