@@ -224,3 +224,42 @@ mvn_copy_deps() {
   mv "$out.tmp" "$out"
   touch "$out/.complete"
 }
+
+# Subcommands shared by the single-process services (kafka, neo4j, s3). The calling script sets
+# RUN and PIDFILE and defines `_start_locked` (start, then wait for `probe`) and `probe`.
+service_start() {
+  with_lock "$RUN.lock" _start_locked
+}
+
+# shellcheck disable=SC2153  # PIDFILE is set by the calling script
+service_stop() {
+  local pid t0
+  if ! pid="$(pid_of "$PIDFILE")"; then
+    rm -f "$PIDFILE" "$PIDFILE.start"
+    log "not running"
+    return 0
+  fi
+  t0="$(now)"
+  stop_pidfile "$PIDFILE" "${PROVGRAPH_INFRA_STOP_TIMEOUT:-30}"
+  if [[ "$STOP_FORCED" == 1 ]]; then
+    log "stopped (pid $pid, killed) in $(elapsed_since "$t0")s"
+  else
+    log "stopped (pid $pid) in $(elapsed_since "$t0")s"
+  fi
+}
+
+# service_status ADDRESS: exit 0 when the process runs and answers `probe`, else 3.
+# shellcheck disable=SC2153
+service_status() {
+  local pid
+  if ! pid="$(pid_of "$PIDFILE")"; then
+    log "stopped"
+    return 3
+  fi
+  if probe >/dev/null 2>&1; then
+    log "running (pid $pid, rss $(rss_mib "$pid") MiB) on $1"
+    return 0
+  fi
+  log "process running (pid $pid) but not answering on $1"
+  return 3
+}

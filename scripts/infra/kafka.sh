@@ -250,39 +250,9 @@ _start_locked() {
   log "ready on $BOOTSTRAP in $(elapsed_since "$t0")s (pid $pid, rss $(rss_mib "$pid") MiB)"
 }
 
-cmd_start() {
-  with_lock "$RUN.lock" _start_locked
-}
-
-cmd_stop() {
-  local pid t0
-  if ! pid="$(pid_of "$PIDFILE")"; then
-    rm -f "$PIDFILE" "$PIDFILE.start"
-    log "not running"
-    return 0
-  fi
-  t0="$(now)"
-  stop_pidfile "$PIDFILE" "${PROVGRAPH_INFRA_STOP_TIMEOUT:-30}"
-  if [[ "$STOP_FORCED" == 1 ]]; then
-    log "stopped (pid $pid, killed) in $(elapsed_since "$t0")s"
-  else
-    log "stopped (pid $pid) in $(elapsed_since "$t0")s"
-  fi
-}
-
-cmd_status() {
-  local pid
-  if ! pid="$(pid_of "$PIDFILE")"; then
-    log "stopped"
-    return 3
-  fi
-  if probe >/dev/null 2>&1; then
-    log "running (pid $pid, rss $(rss_mib "$pid") MiB) on $BOOTSTRAP"
-    return 0
-  fi
-  log "process running (pid $pid) but not answering on $BOOTSTRAP"
-  return 3
-}
+cmd_start() { service_start; }
+cmd_stop() { service_stop; }
+cmd_status() { service_status "$BOOTSTRAP"; }
 
 cmd_env() {
   printf 'export PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS=%s\n' "$BOOTSTRAP"
