@@ -324,11 +324,10 @@ class KafkaTransport(Transport):
             "acks": "all",
             "linger_ms": 0,
             "max_block_ms": timeout_ms,
-            **_timeout_option(producer_cls, int(self._remaining(deadline) * 1000)),
+            **_timeout_option(producer_cls, max(int(self._remaining(deadline) * 1000), 500)),
         }
-        if (
-            "enable_idempotence" in defaults
-        ):  # the client has an idempotent producer: retries neither duplicate nor reorder
+        if "enable_idempotence" in defaults:
+            # The client has an idempotent producer: its retries neither duplicate nor reorder.
             options["enable_idempotence"] = True
         else:  # older kafka-python: retries keep the order only with one request in flight
             options["max_in_flight_requests_per_connection"] = 1

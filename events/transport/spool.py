@@ -41,7 +41,7 @@ import struct
 import threading
 import zlib
 from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO, NamedTuple
 
@@ -337,7 +337,7 @@ class Spool:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def pending(self) -> Iterator[Record]:
+    def pending(self) -> Generator[Record, None, None]:
         """Unacknowledged records, oldest first, as (position to `ack`, key, value).
 
         Reads without the lock; records appended while iterating are included. A record that does
@@ -398,14 +398,14 @@ class Spool:
                 yield Record(SpoolPos(segment, offset), key, value)
 
     def is_empty(self) -> bool:
-        """True when nothing is pending. Cheap (no record is read): safe to call on every emit."""
+        """True when nothing is pending. Cheap (file sizes, at most one record read): call it per emit."""
         acked = self.acked()
-        for s in self._segments():
-            if s > acked.segment and self._size(s) > 0:
-                return False
-            if s == acked.segment and self._size(s) > acked.offset:
-                return False
-        return True
+        if all(
+            s < acked.segment or self._size(s) <= (acked.offset if s == acked.segment else 0) for s in self._segments()
+        ):
+            return True
+        with closing(self.pending()) as records:  # bytes beyond the ack may be only a torn write
+            return next(records, None) is None
 
     def __bool__(self) -> bool:
         return not self.is_empty()
