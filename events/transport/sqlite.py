@@ -26,8 +26,13 @@ CREATE TABLE IF NOT EXISTS events (
     event_time  TEXT NOT NULL,
     body        BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_run ON events(run_id);
 """
+
+
+_INSERT = (
+    "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 class LogRecord(NamedTuple):
@@ -68,17 +73,16 @@ class SqliteEventLog:
         ]
         with self._lock:
             before = self._conn.total_changes
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.executemany(
-                    "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+            if len(rows) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
+                self._conn.execute(_INSERT, rows[0])
+            else:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(_INSERT, rows)
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
             return self._conn.total_changes - before
 
     def read(self, after: int = 0, limit: int = 10_000) -> list[LogRecord]:
