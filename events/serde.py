@@ -1,8 +1,8 @@
 """The one serialiser: stable bytes for every event, so a replay can be byte-identical.
 
-`None`s are dropped, keys sorted, no whitespace (orjson: the same bytes as `json.dumps` with sorted
-keys and compact separators, five times faster on the SDK's hot path). `loads` is the only way bytes become a `RunEvent`;
-it raises `ContractError` with the validation message.
+`None`s are dropped, keys sorted, no whitespace (orjson: the bytes `json.dumps` gives with sorted keys
+and compact separators, five times faster on the SDK's hot path). `loads` is the only way bytes
+become a `RunEvent`; it raises `ContractError` with the validation message.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 from typing import Any
 
 import orjson
-
 from pydantic import ValidationError
 
 from provgraph.events.errors import ContractError
