@@ -8,12 +8,13 @@ With no configuration at all provgraph is embedded: SQLite event log and graph u
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from provgraph.events.errors import ConfigError
 
@@ -66,6 +67,43 @@ class Settings(BaseModel):
     """SQLite file holding the API tokens (hashed); default `<home>/tokens.db`."""
     api_query_timeout_s: float = Field(default=10.0, gt=0)
     """Time budget of one GraphQL request; store calls still running at the deadline end it with an error."""
+
+    k8s_kubeconfig: Path | None = None
+    """Kubeconfig the launcher uses; unset: $KUBECONFIG or ~/.kube/config, else the pod's service account."""
+    k8s_namespace: str = "default"
+    """Namespace of the Jobs for run requests that name none; the launcher watches it."""
+    k8s_namespaces: list[str] = Field(default_factory=list)
+    """Further namespaces run requests may name (comma-separated); `*` = any (needs cluster-wide RBAC)."""
+    k8s_backoff_limit: int = Field(default=0, ge=0)
+    """Job `backoffLimit`. A retried pod re-runs the handler under the same run id, so 0 (no retry) is the
+    safe default."""
+    k8s_ttl_seconds_after_finished: int | None = Field(default=86400, ge=0)
+    """Job `ttlSecondsAfterFinished`: Kubernetes deletes finished Jobs after this long; unset keeps them."""
+    k8s_active_deadline_seconds: int | None = Field(default=None, gt=0)
+    """Job `activeDeadlineSeconds`: a run still going after this long fails (DeadlineExceeded)."""
+    k8s_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    """`imagePullPolicy` of the run container; unset: Kubernetes' default for the image's tag."""
+    k8s_service_account: str | None = None
+    """Service account of run pods; unset: the namespace's `default`."""
+    k8s_pod_annotations: dict[str, str] = Field(default_factory=dict)
+    """Extra annotations on run pods (a JSON object in the environment), e.g. for a mesh or an autoscaler."""
+    k8s_job_finalizer: bool = True
+    """Jobs carry the launcher's finalizer, so a Job deleted while the launcher is down is still reported
+    (ABORT) when it comes back; switch off only if launchers are removed without cleaning up their Jobs."""
+    launcher_concurrency: int = Field(default=16, ge=1)
+    """Run requests the launcher turns into Jobs at the same time."""
+
+    @field_validator("k8s_namespaces", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """`PROVGRAPH_K8S_NAMESPACES=a,b` arrives as text."""
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("k8s_pod_annotations", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        """`PROVGRAPH_K8S_POD_ANNOTATIONS='{"a": "b"}'` arrives as text."""
+        return json.loads(value) if isinstance(value, str) else value
 
     @property
     def events_db(self) -> Path:

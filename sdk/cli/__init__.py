@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from provgraph.cli import admin, demo, lineage, reproduce, runs, serve  # noqa: F401  (registers commands)
+from provgraph.cli import admin, demo, lineage, reproduce, runs, serve, services  # noqa: F401  (registers commands)
 from provgraph.cli._app import app, err_console
 from provgraph.events.errors import ProvgraphError
 

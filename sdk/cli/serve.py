@@ -38,7 +38,9 @@ def serve_cmd(
 
 @token_app.command("create")
 def token_create(
-    project: Annotated[list[str], typer.Option("--project", "-p", help="Project the token may read and write")],
+    project: Annotated[
+        list[str] | None, typer.Option("--project", "-p", help="Project the token may read and write (repeatable)")
+    ] = None,
     name: Annotated[str, typer.Option(help="A label to recognise the token by")] = "",
 ) -> None:
     """Create a token and print it once; only its hash is kept."""
@@ -46,7 +48,7 @@ def token_create(
 
     store = TokenStore(settings().tokens_db)
     try:
-        info, token = store.create(project, name=name)
+        info, token = store.create(project or [], name=name)
     finally:
         store.close()
     err_console.print(

@@ -1,0 +1,148 @@
+"""`create_app(settings)`: the ASGI application `provgraph serve` runs under uvicorn.
+
+    /graphql            GraphQL (POST, or GET with ?query=); GET without a query serves GraphiQL
+    /api/v1/lineage     OpenLineage ingest (POST), see ingest.py
+    /healthz            liveness, no token needed
+
+Layers, outermost first: `Authenticate` (bearer token → `Scope`, or 401), `BodyLimit`
+(413 past MAX_BODY_BYTES), the routes. The store and the transport are opened once, at startup,
+and closed at shutdown; tests may pass their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from provgraph.api.auth import SCOPE_KEY, Authenticate, TokenStore
+from provgraph.api.context import GraphService, RequestContext
+from provgraph.api.guards import Budget
+from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
+from provgraph.api.schema import build_schema
+from provgraph.api.scope import Scope as Visibility
+from provgraph.config import Settings
+from provgraph.events.errors import ProvgraphError
+from provgraph.events.transport.base import Transport
+
+log = logging.getLogger("provgraph.api")
+
+MAX_BODY_BYTES = MAX_EVENT_BYTES
+
+
+class GraphQLApp(GraphQL[RequestContext, None]):
+    """strawberry's ASGI GraphQL app with provgraph's per-request context."""
+
+    def __init__(self, graph: GraphService, settings: Settings) -> None:
+        super().__init__(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True, subscription_protocols=())
+        self.graph = graph
+        self.settings = settings
+
+    async def get_context(self, request: Any, response: Any = None) -> RequestContext:
+        budget = Budget(self.settings.api_query_timeout_s)
+        if self.graph.embedded:
+            try:
+                await budget.call(self.graph.sync)
+            except ProvgraphError as exc:  # answer from the graph as it is rather than not at all
+                log.warning("graph sync before a request failed: %s", exc)
+        scope = request.scope.get(SCOPE_KEY, Visibility(frozenset()))
+        return RequestContext(graph=self.graph, scope=scope, budget=budget)
+
+
+class BodyLimit:
+    """ASGI middleware: 413 for request bodies larger than `max_bytes` (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await JSONResponse({"error": f"request body larger than {self.max_bytes} bytes"}, 413)(
+                    scope, receive, send
+                )
+                return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # Starlette's exception middleware turns this into the response.
+                    raise HTTPException(413, f"request body larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited, send)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def create_app(
+    settings: Settings,
+    *,
+    insecure_local: bool = False,
+    graph: GraphService | None = None,
+    transport: Transport | None = None,
+    tokens: TokenStore | None = None,
+) -> Starlette:
+    """The API for `settings`: the store `settings.store`, ingest to `settings.transport`.
+
+    `insecure_local=True` serves without tokens; the caller must bind to loopback only
+    (`server.serve` checks), and the app itself refuses non-loopback clients.
+    """
+    graph = graph or GraphService.from_settings(settings)
+    if transport is None:
+        from provgraph.events.transport.factory import create_transport
+
+        transport = create_transport(settings)
+    if tokens is None and not insecure_local:
+        tokens = TokenStore(settings.tokens_db)
+    token_store = None if insecure_local else tokens
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(graph.sync)  # embedded: catch up with the log before serving
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(transport.close)
+            graph.close()
+            if tokens is not None:
+                tokens.close()
+
+    graphql = GraphQLApp(graph, settings)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
+        return JSONResponse({"error": detail}, status_code=status)
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/api/v1/lineage", IngestEndpoint(transport).handle, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        middleware=[Middleware(Authenticate, tokens=token_store), Middleware(BodyLimit)],
+        exception_handlers={HTTPException: http_error},
+        lifespan=lifespan,
+    )

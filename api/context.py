@@ -1,0 +1,99 @@
+"""The graph behind the API, and what each request carries to the resolvers.
+
+`GraphService` holds one store for the server's lifetime, opened from settings (`settings.store`:
+the embedded SQLite projection or Neo4j), so the schema only ever talks to the `LineageStore`
+contract. Embedded, the SDK and the ingest endpoint write only to the event log; `sync()` projects
+what was appended since the last request before each request reads, so a POSTed event (or a
+`pg.run` in another process) is visible to the next query.
+
+`RequestContext` is strawberry's per-request context: the caller's `Scope`, the request's time
+`Budget` (every store call goes through `ctx.call`, in a worker thread) and a batching loader for
+run details.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from provgraph.api.guards import LINEAGE_BOUNDS, Budget
+from provgraph.api.scope import Scope
+from provgraph.graph.contract import LineageStore
+from provgraph.graph.views import RunView
+
+if TYPE_CHECKING:
+    from provgraph.config import Settings
+    from provgraph.graph.embedded import EmbeddedProjector
+
+T = TypeVar("T")
+
+
+class GraphService:
+    """The configured lineage store, shared by all requests (both stores are thread-safe)."""
+
+    def __init__(self, store: LineageStore, projector: EmbeddedProjector | None = None) -> None:
+        self.store = store
+        self._projector = projector
+        self._sync_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GraphService:
+        if settings.store == "neo4j":
+            from provgraph.graph.neo4j_store import Neo4jLineageStore
+
+            return cls(Neo4jLineageStore.from_settings(settings, LINEAGE_BOUNDS))
+        from provgraph.events.transport.sqlite import SqliteEventLog
+        from provgraph.graph.embedded import EmbeddedProjector
+        from provgraph.graph.sqlite_store import SqliteLineageStore
+
+        projector = EmbeddedProjector(
+            SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db, LINEAGE_BOUNDS)
+        )
+        return cls(projector.store, projector)
+
+    @property
+    def embedded(self) -> bool:
+        """True when reads come from the embedded projection, which `sync` keeps up to date."""
+        return self._projector is not None
+
+    def sync(self) -> int:
+        """Embedded: project events appended to the log since the last call (no-op for Neo4j)."""
+        if self._projector is None:
+            return 0
+        with self._sync_lock:
+            return self._projector.sync()
+
+    def close(self) -> None:
+        self.store.close()
+        if self._projector is not None:
+            self._projector.log.close()
+
+
+@dataclass
+class RequestContext:
+    graph: GraphService
+    scope: Scope
+    budget: Budget
+    _runs: DataLoader[str, RunView | None] | None = field(default=None, repr=False)
+
+    @property
+    def store(self) -> LineageStore:
+        return self.graph.store
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A blocking store call in a worker thread, within the request's time budget."""
+        return await self.budget.call(fn, *args, **kwargs)
+
+    async def run_detail(self, run_id: str) -> RunView | None:
+        """A run with inputs, outputs and job version, batched per request (lists of runs need it)."""
+        if self._runs is None:
+            self._runs = DataLoader(load_fn=self._load_runs)
+        return await self._runs.load(run_id)
+
+    async def _load_runs(self, run_ids: Sequence[str]) -> list[RunView | None]:
+        store = self.store
+        return await self.call(lambda: [store.run(r) for r in run_ids])

@@ -1,0 +1,624 @@
+"""The GraphQL schema: types mirror `graph/views.py`, resolvers speak only the `LineageStore` contract.
+
+So the same schema serves the embedded SQLite graph and Neo4j. Every resolver:
+- calls the store through `ctx.call` (worker thread, request time budget);
+- applies the caller's `Scope` (see `scope.py`) before returning anything;
+- raises `ProvgraphError`s for what the client got wrong; their messages reach the client.
+
+Node ids are those of `graph/ids.py` (`run:<id>`, `job:<ns>:<name>`, `dataset:<ns>:<name>[@<version>]`).
+To add a query: a resolver on `Query`, its cost in `guards.FIELD_COST` when it calls the store,
+and a test in tests/test_api.py. Mutations live in `mutations.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any, NewType, TypeVar, cast
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext, Info
+
+from provgraph.api.context import RequestContext
+from provgraph.api.guards import (
+    LINEAGE_BOUNDS,
+    MAX_PAGE,
+    MAX_TOKENS,
+    MaskAndLabelErrors,
+    log_errors,
+    page_size,
+    validation_rules,
+)
+from provgraph.api.mutations import mutation_root
+from provgraph.events.errors import ConfigError, NotFound
+from provgraph.graph.contract import RunFilter
+from provgraph.graph.ids import NodeId, parse_node_id
+from provgraph.graph.views import (
+    DatasetRef as DatasetRefView,
+)
+from provgraph.graph.views import (
+    DatasetVersionView,
+    DatasetView,
+    Direction,
+    JobVersionView,
+    JobView,
+    LineageGraph,
+    RunView,
+)
+
+Ctx = Info[RequestContext, None]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def resolver(description: str) -> Callable[[F], F]:
+    """`@strawberry.field(description=…)` that keeps the resolver's type for mypy."""
+
+    def wrap(fn: F) -> F:
+        return cast(F, strawberry.field(fn, description=description))
+
+    return wrap
+
+
+Long = NewType("Long", int)
+LONG = strawberry.scalar(
+    name="Long", serialize=int, parse_value=int, description="A 64-bit integer (byte sizes), sent as a JSON number."
+)
+
+
+@strawberry.enum(name="Direction", description="Where a lineage walk goes from its start node.")
+class LineageDirection(Enum):
+    UPSTREAM = "UPSTREAM"
+    DOWNSTREAM = "DOWNSTREAM"
+
+
+@strawberry.enum(
+    description="A run's state: the latest of its events (terminal events win); REQUESTED = launched, not started."
+)
+class RunState(Enum):
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    ABORT = "ABORT"
+    OTHER = "OTHER"
+    REQUESTED = "REQUESTED"
+
+    @staticmethod
+    def of(value: str) -> RunState:
+        try:
+            return RunState(value)
+        except ValueError:
+            return RunState.OTHER
+
+
+@strawberry.enum(description="What a node id names.")
+class NodeKind(Enum):
+    RUN = "run"
+    JOB = "job"
+    DATASET = "dataset"
+    DATASET_VERSION = "datasetVersion"
+
+
+@strawberry.enum(description="What `search` looks through.")
+class SearchKind(Enum):
+    JOB = "job"
+    RUN = "run"
+    DATASET = "dataset"
+
+
+@strawberry.enum(description="READ: the run used the dataset version; WROTE: the run generated it.")
+class EdgeKind(Enum):
+    READ = "READ"
+    WROTE = "WROTE"
+
+
+# -- object types ------------------------------------------------------------------------------
+
+
+@strawberry.type(description="A version of a job: the code that ran, by content hash.")
+class JobVersion:
+    namespace: str
+    name: str
+    code_hash: str
+    entrypoint: str | None
+    source_uri: str | None
+    git_commit: str | None
+    git_dirty: bool | None
+
+    @staticmethod
+    def of(v: JobVersionView) -> JobVersion:
+        return JobVersion(
+            namespace=v.namespace,
+            name=v.name,
+            code_hash=v.code_hash,
+            entrypoint=v.entrypoint,
+            source_uri=v.source_uri,
+            git_commit=v.git_commit,
+            git_dirty=v.git_dirty,
+        )
+
+
+@strawberry.type(description="A job (namespace = project, name = function) and its code versions.")
+class Job:
+    namespace: str
+    name: str
+    run_count: int
+    versions: list[JobVersion]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(NodeId.job(self.namespace, self.name)))
+
+    @staticmethod
+    def of(v: JobView) -> Job:
+        return Job(
+            namespace=v.namespace, name=v.name, run_count=v.run_count, versions=[JobVersion.of(x) for x in v.versions]
+        )
+
+
+@strawberry.type(description="One version of a dataset, identified by its content hash.")
+class DatasetVersion:
+    namespace: str
+    name: str
+    version: str
+    kind: str | None
+    size: Long | None
+    uri: str | None
+    created_at: datetime | None
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(NodeId.dataset(self.namespace, self.name, self.version)))
+
+    @resolver("The run that wrote this version (the earliest you may see).")
+    async def produced_by(self, info: Ctx) -> Run | None:
+        return await _producer(info.context, self.namespace, self.name, self.version)
+
+    @staticmethod
+    def of(v: DatasetVersionView) -> DatasetVersion:
+        return DatasetVersion(
+            namespace=v.namespace,
+            name=v.name,
+            version=v.version,
+            kind=v.kind,
+            size=None if v.size is None else Long(v.size),
+            uri=v.uri,
+            created_at=v.created_at,
+        )
+
+
+@strawberry.type(description="A dataset (all its versions); external data or a logged artifact (store://project).")
+class Dataset:
+    namespace: str
+    name: str
+    kind: str | None
+    versions: list[DatasetVersion]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(NodeId.dataset(self.namespace, self.name)))
+
+    @resolver("The newest version, or null when none is known.")
+    def latest(self) -> DatasetVersion | None:
+        return self.versions[-1] if self.versions else None
+
+    @staticmethod
+    def of(v: DatasetView) -> Dataset:
+        return Dataset(
+            namespace=v.namespace, name=v.name, kind=v.kind, versions=[DatasetVersion.of(x) for x in v.versions]
+        )
+
+
+@strawberry.type(description="A dataset version as a run saw it, with the name the run bound it to.")
+class DatasetRef:
+    namespace: str
+    name: str
+    version: str
+    binding: str
+    kind: str | None
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(NodeId.dataset(self.namespace, self.name, self.version)))
+
+    @resolver("The run that wrote this version (the earliest you may see).")
+    async def produced_by(self, info: Ctx) -> Run | None:
+        return await _producer(info.context, self.namespace, self.name, self.version)
+
+    @staticmethod
+    def of(v: DatasetRefView) -> DatasetRef:
+        return DatasetRef(namespace=v.namespace, name=v.name, version=v.version, binding=v.binding, kind=v.kind)
+
+
+@strawberry.type(description="The outcome of reproducing another run.")
+class Reproduction:
+    original_run_id: str
+    verdict: str
+    differences: JSON
+    environment: JSON
+
+
+@strawberry.type(description="One execution of a job: code version, params, inputs, outputs, results, metrics.")
+class Run:
+    run_id: str
+    project: str
+    job_name: str
+    state: RunState
+    started_at: datetime | None
+    ended_at: datetime | None
+    code_hash: str | None
+    params: JSON
+    results: JSON
+    metrics: JSON = strawberry.field(description="Latest value of each metric (by step).")
+    runtime: JSON
+    error: str | None
+    parent_run_id: str | None
+    reproduces: Reproduction | None
+    view: strawberry.Private[RunView]
+    detailed: strawberry.Private[bool]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(f"run:{self.run_id}")
+
+    async def _detail(self, info: Ctx) -> RunView:
+        if self.detailed:
+            return self.view
+        return await info.context.run_detail(self.run_id) or self.view
+
+    @resolver("Dataset versions the run read, with their content hashes.")
+    async def inputs(self, info: Ctx) -> list[DatasetRef]:
+        return [DatasetRef.of(d) for d in (await self._detail(info)).inputs]
+
+    @resolver("Dataset versions the run wrote.")
+    async def outputs(self, info: Ctx) -> list[DatasetRef]:
+        return [DatasetRef.of(d) for d in (await self._detail(info)).outputs]
+
+    @resolver("The job version (code hash, git commit) the run executed.")
+    async def job_version(self, info: Ctx) -> JobVersion | None:
+        jv = (await self._detail(info)).job_version
+        return JobVersion.of(jv) if jv else None
+
+    @resolver("The job this run belongs to.")
+    async def job(self, info: Ctx) -> Job | None:
+        view = await info.context.call(info.context.store.job, self.project, self.job_name)
+        return Job.of(view) if view else None
+
+    @resolver("The pipeline run this run is a step of.")
+    async def parent(self, info: Ctx) -> Run | None:
+        if self.parent_run_id is None:
+            return None
+        return await _visible_run(info.context, self.parent_run_id)
+
+    @staticmethod
+    def of(v: RunView, *, detailed: bool) -> Run:
+        repro = v.reproduces
+        return Run(
+            run_id=v.run_id,
+            project=v.namespace,
+            job_name=v.job_name,
+            state=RunState.of(v.state),
+            started_at=v.started_at,
+            ended_at=v.ended_at,
+            code_hash=v.code_hash,
+            params=JSON(v.params),
+            results=JSON(v.results),
+            metrics=JSON(v.metrics),
+            runtime=JSON(v.runtime),
+            error=v.error,
+            parent_run_id=v.parent_run_id,
+            reproduces=Reproduction(
+                original_run_id=repro.original_run_id,
+                verdict=repro.verdict,
+                differences=JSON(repro.differences),
+                environment=JSON(repro.environment),
+            )
+            if repro
+            else None,
+            view=v,
+            detailed=detailed,
+        )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class RunEdge:
+    cursor: str
+    node: Run
+
+
+@strawberry.type(description="A page of runs, newest first; pass `pageInfo.endCursor` as `after` for the next.")
+class RunConnection:
+    edges: list[RunEdge]
+    page_info: PageInfo
+
+    @strawberry.field
+    def nodes(self) -> list[Run]:
+        return [e.node for e in self.edges]
+
+
+@strawberry.type(description="A run or a dataset version reached by a lineage walk.")
+class LineageNode:
+    id: strawberry.ID
+    kind: NodeKind
+    hop: int = strawberry.field(description="Hops from the start node (0 = a start node).")
+    label: str
+    props: JSON
+
+
+@strawberry.type(description="Always points from the run to the dataset version, whatever the walk's direction.")
+class LineageEdge:
+    source: strawberry.ID
+    target: strawberry.ID
+    kind: EdgeKind
+    binding: str
+
+
+@strawberry.type(description="A bounded walk; `partial` says a bound (depth excepted) cut it, `cutReasons` which.")
+class Lineage:
+    root: strawberry.ID
+    direction: LineageDirection
+    depth: int = strawberry.field(description="The depth actually used (requests are capped server-side).")
+    fan_out_limit: int = strawberry.field(description="The fan-out limit actually used.")
+    nodes: list[LineageNode]
+    edges: list[LineageEdge]
+    partial: bool
+    cut_reasons: list[str]
+
+    @staticmethod
+    def of(g: LineageGraph, fan_out: int) -> Lineage:
+        return Lineage(
+            root=strawberry.ID(g.root),
+            direction=LineageDirection(g.direction.value),
+            depth=g.depth,
+            fan_out_limit=fan_out,
+            nodes=[
+                LineageNode(
+                    id=strawberry.ID(n.id), kind=NodeKind(n.kind), hop=n.hop, label=n.label, props=JSON(n.props)
+                )
+                for n in g.nodes
+            ],
+            edges=[
+                LineageEdge(
+                    source=strawberry.ID(e.source),
+                    target=strawberry.ID(e.target),
+                    kind=EdgeKind(e.kind),
+                    binding=e.binding,
+                )
+                for e in g.edges
+            ],
+            partial=g.partial,
+            cut_reasons=list(g.cut_reasons),
+        )
+
+
+@strawberry.type
+class SearchHit:
+    id: strawberry.ID
+    kind: NodeKind
+    label: str
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+_CURSOR_PREFIX = "run:"
+
+
+def encode_cursor(run_id: str) -> str:
+    return base64.urlsafe_b64encode((_CURSOR_PREFIX + run_id).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode("ascii")).decode()
+    except (binascii.Error, UnicodeError, ValueError):
+        text = ""
+    if not text.startswith(_CURSOR_PREFIX) or len(text) == len(_CURSOR_PREFIX):
+        raise ConfigError(f"invalid cursor {cursor!r}: pass a pageInfo.endCursor or an edge cursor from `runs`")
+    return text[len(_CURSOR_PREFIX) :]
+
+
+def _utc(value: datetime | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ConfigError(f"{what} {value.isoformat()} is out of range once converted to UTC") from None
+
+
+def _run_key(run: RunView) -> tuple[datetime, str]:
+    return (run.started_at or datetime.min.replace(tzinfo=UTC), run.run_id)
+
+
+async def _visible_run(ctx: RequestContext, run_id: str) -> Run | None:
+    view = await ctx.run_detail(run_id)
+    return Run.of(view, detailed=True) if view is not None and ctx.scope.run_visible(view) else None
+
+
+async def _producer(ctx: RequestContext, namespace: str, name: str, version: str) -> Run | None:
+    """The earliest visible run that wrote this dataset version."""
+    if not ctx.scope.dataset_visible(namespace):
+        return None
+    run = await ctx.call(ctx.store.produced_by, namespace, name, version)
+    if run is None or ctx.scope.run_visible(run):
+        return Run.of(run, detailed=True) if run else None
+    # The earliest writer belongs to another project: look for a later one this caller may see.
+    graph = await ctx.call(
+        ctx.store.lineage, NodeId.dataset(namespace, name, version), Direction.UPSTREAM, 1, LINEAGE_BOUNDS.max_fan_out
+    )
+    writers = [n for n in graph.nodes if n.kind == "run" and ctx.scope.node_visible(n)]
+    if not writers:
+        return None
+    first = min(writers, key=lambda n: (str(n.props.get("started_at") or ""), n.id))
+    return await _visible_run(ctx, first.id.removeprefix("run:"))
+
+
+async def _check_start(ctx: RequestContext, node: NodeId, text: str) -> None:
+    """A lineage walk may start only where the caller may look; elsewhere it is 'no such node'."""
+    if ctx.scope.unrestricted:
+        return
+    if node.kind == "run":
+        visible = ctx.scope.run_visible(await ctx.run_detail(node.key[0]))
+    elif node.kind == "job":
+        visible = ctx.scope.allows(node.key[0])
+    else:
+        visible = ctx.scope.dataset_visible(node.key[0])
+    if not visible:
+        raise NotFound(f"no such node: {text}")
+
+
+def _hit_label(node: NodeId) -> str:
+    return node.key[0] if node.kind == "run" else node.key[1]
+
+
+# -- queries -----------------------------------------------------------------------------------
+
+
+@strawberry.type
+class Query:
+    @resolver("A run by id (`<runId>` or `run:<runId>`); null when unknown or not yours.")
+    async def run(self, info: Ctx, id: strawberry.ID) -> Run | None:
+        return await _visible_run(info.context, str(id).removeprefix("run:"))
+
+    @resolver("Runs newest first, filtered; cursor pagination (`first` is capped at 500).")
+    async def runs(
+        self,
+        info: Ctx,
+        project: str | None = None,
+        job: str | None = None,
+        state: RunState | None = None,
+        since: Annotated[datetime | None, strawberry.argument(description="started at or after")] = None,
+        until: Annotated[datetime | None, strawberry.argument(description="started before")] = None,
+        first: int | None = 50,
+        after: str | None = None,
+    ) -> RunConnection:
+        ctx = info.context
+        size = page_size(first)
+        after_id = decode_cursor(after) if after else None
+        if project is not None:
+            projects: list[str | None] = [project] if ctx.scope.allows(project) else []
+        elif ctx.scope.projects is None:
+            projects = [None]
+        else:
+            projects = [*sorted(ctx.scope.projects)]
+        since, until = _utc(since, "since"), _utc(until, "until")
+        found: list[RunView] = []
+        for p in projects:
+            where = RunFilter(project=p, job=job, state=state.value if state else None, since=since, until=until)
+            found += await ctx.call(ctx.store.runs, where, first=size + 1, after=after_id)
+        # One page per project, each newest first from the same cursor: merging them is exact.
+        found.sort(key=_run_key, reverse=True)
+        page = found[:size]
+        edges = [RunEdge(cursor=encode_cursor(r.run_id), node=Run.of(r, detailed=False)) for r in page]
+        return RunConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(found) > size, end_cursor=edges[-1].cursor if edges else None),
+        )
+
+    @resolver("A job and its code versions.")
+    async def job(self, info: Ctx, namespace: str, name: str) -> Job | None:
+        ctx = info.context
+        if not ctx.scope.allows(namespace):
+            return None
+        view = await ctx.call(ctx.store.job, namespace, name)
+        return Job.of(view) if view else None
+
+    @resolver("A dataset and its versions (oldest first).")
+    async def dataset(self, info: Ctx, namespace: str, name: str) -> Dataset | None:
+        ctx = info.context
+        if not ctx.scope.dataset_visible(namespace):
+            return None
+        view = await ctx.call(ctx.store.dataset, namespace, name)
+        return Dataset.of(view) if view else None
+
+    @resolver("One dataset version (version = content hash, e.g. sha256:…).")
+    async def dataset_version(self, info: Ctx, namespace: str, name: str, version: str) -> DatasetVersion | None:
+        ctx = info.context
+        if not ctx.scope.dataset_visible(namespace):
+            return None
+        view = await ctx.call(ctx.store.dataset_version, namespace, name, version)
+        return DatasetVersion.of(view) if view else None
+
+    @resolver("What produced this dataset version: the run, with its job version, params and inputs.")
+    async def produced_by(self, info: Ctx, namespace: str, name: str, version: str) -> Run | None:
+        return await _producer(info.context, namespace, name, version)
+
+    @resolver(
+        "Walk the graph from a node id (run:…, job:…, dataset:…[@version]); depth and fanOutLimit"
+        f" are capped at {LINEAGE_BOUNDS.max_depth} and {LINEAGE_BOUNDS.max_fan_out}."
+    )
+    async def lineage(
+        self,
+        info: Ctx,
+        node: strawberry.ID,
+        direction: LineageDirection = LineageDirection.UPSTREAM,
+        depth: int = 3,
+        fan_out_limit: int = 100,
+    ) -> Lineage:
+        ctx = info.context
+        start = parse_node_id(str(node))
+        depth, fan_out = LINEAGE_BOUNDS.clamp(depth, fan_out_limit)
+        await _check_start(ctx, start, str(node))
+        graph = await ctx.call(ctx.store.lineage, start, Direction(direction.value), depth, fan_out)
+        return Lineage.of(ctx.scope.prune(graph), fan_out)
+
+    @resolver(f"Jobs, runs and datasets whose names contain `text` (case-insensitive); limit ≤ {MAX_PAGE}.")
+    async def search(
+        self, info: Ctx, text: str, kinds: list[SearchKind] | None = None, limit: int = 20
+    ) -> list[SearchHit]:
+        ctx = info.context
+        limit = page_size(limit, "limit")
+        wanted = kinds if kinds is not None else list(SearchKind)
+        # Ask for more than `limit` when some hits may be hidden, so they do not starve the page.
+        ask = limit if ctx.scope.unrestricted else min(MAX_PAGE, limit * 4)
+        hits: list[SearchHit] = []
+        for kind in dict.fromkeys(wanted):
+            ids = [parse_node_id(i) for i in await ctx.call(ctx.store.search, text, [kind.value], ask)]
+            for node in ids:
+                if kind == SearchKind.JOB:
+                    visible = ctx.scope.allows(node.key[0])
+                elif kind == SearchKind.DATASET:
+                    visible = ctx.scope.dataset_visible(node.key[0])
+                else:
+                    visible = ctx.scope.unrestricted or ctx.scope.run_visible(await ctx.run_detail(node.key[0]))
+                if visible:
+                    hits.append(
+                        SearchHit(id=strawberry.ID(str(node)), kind=NodeKind(node.kind), label=_hit_label(node))
+                    )
+        return hits[:limit]
+
+
+class Schema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        """Runs before `MaskErrors`: logs what clients will not see (strawberry would log every error)."""
+        log_errors(errors)
+
+
+def build_schema() -> Schema:
+    """The schema with every guardrail of `guards.py` installed."""
+    return Schema(
+        query=Query,
+        mutation=mutation_root(),
+        config=StrawberryConfig(scalar_map={Long: LONG}),
+        # Factories, not instances: strawberry builds fresh extensions for every request.
+        extensions=[
+            lambda: ParserCache(maxsize=256),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: AddValidationRules([*validation_rules()]),
+            lambda: ValidationCache(maxsize=256),
+            MaskAndLabelErrors,
+        ],
+    )

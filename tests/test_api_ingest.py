@@ -1,0 +1,215 @@
+"""POST /api/v1/lineage with OpenLineage's own client and HTTP transport, and SDK runs: what any
+producer writes shows up in the graph the API reads (embedded store)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import dataset_version_dataset, error_message_run
+from openlineage.client.transport.http import ApiKeyTokenProvider, HttpCompression, HttpConfig, HttpTransport
+
+import provgraph as pg
+from provgraph.api.app import create_app
+from provgraph.api.auth import TokenStore
+from provgraph.api.ingest import MAX_EVENT_BYTES
+from provgraph.api.server import ServerThread
+from provgraph.config import Settings
+from provgraph.events.transport.sqlite import SqliteEventLog
+
+RUN_QUERY = """query($id: ID!) { run(id: $id) { runId project jobName state error
+  inputs { namespace name version } outputs { namespace name version } } }"""
+
+
+class Server:
+    def __init__(self, url: str, settings: Settings, token: str) -> None:
+        self.url, self.settings, self.token = url, settings, token
+
+    def query(self, query: str, **variables: Any) -> dict[str, Any]:
+        response = httpx.post(
+            self.url + "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        )
+        body = response.json()
+        assert response.status_code == 200 and not body.get("errors"), body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    def events(self) -> int:
+        log = SqliteEventLog(self.settings.events_db)
+        try:
+            return log.count()
+        finally:
+            log.close()
+
+    def client(self, *, gzip: bool = False) -> OpenLineageClient:
+        config = HttpConfig(
+            url=self.url,
+            auth=ApiKeyTokenProvider({"apiKey": self.token}),
+            compression=HttpCompression.GZIP if gzip else None,
+            timeout=30,
+        )
+        return OpenLineageClient(transport=HttpTransport(config))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    settings = Settings(home=tmp_path / "home")
+    store = TokenStore(settings.tokens_db)
+    _, token = store.create(["airflow", "demo"], name="producer")
+    store.close()
+    with ServerThread(create_app(settings)) as url:
+        yield Server(url, settings, token)
+
+
+def airflow_events(run_id: str, *, fail: bool = False) -> list[RunEvent]:
+    job = Job(namespace="airflow", name="orders_dag.aggregate")
+    version = dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion="sha256:" + "ab" * 32)
+    start = RunEvent(
+        eventType=RunState.START,
+        eventTime="2026-03-01T10:00:00.000+01:00",
+        run=Run(runId=run_id),
+        job=job,
+        inputs=[InputDataset(namespace="s3://lake", name="raw/orders", facets={"version": version})],
+        producer="https://github.com/apache/airflow",
+    )
+    end = RunEvent(
+        eventType=RunState.FAIL if fail else RunState.COMPLETE,
+        eventTime="2026-03-01T10:05:00.000+01:00",
+        run=Run(
+            runId=run_id,
+            facets={"errorMessage": error_message_run.ErrorMessageRunFacet(message="oom", programmingLanguage="py")}
+            if fail
+            else {},
+        ),
+        job=job,
+        outputs=[OutputDataset(namespace="s3://lake", name="agg/orders_daily")],
+        producer="https://github.com/apache/airflow",
+    )
+    return [start, end]
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["json", "gzip"])
+def test_openlineage_http_transport_events_appear_in_the_graph(server: Server, compressed: bool) -> None:
+    run_id = str(uuid.uuid4())
+    client = server.client(gzip=compressed)
+    for event in airflow_events(run_id, fail=compressed):
+        client.emit(event)  # raises on any non-2xx answer
+    client.close()
+
+    run = server.query(RUN_QUERY, id=run_id)["run"]
+    assert run["project"] == "airflow" and run["jobName"] == "orders_dag.aggregate"
+    assert run["state"] == ("FAIL" if compressed else "COMPLETE")
+    assert run["error"] == ("oom" if compressed else None)
+    assert run["inputs"] == [{"namespace": "s3://lake", "name": "raw/orders", "version": "sha256:" + "ab" * 32}]
+    assert run["outputs"] == [{"namespace": "s3://lake", "name": "agg/orders_daily", "version": "unversioned"}]
+    upstream = server.query(
+        "query($n: ID!) { lineage(node: $n, direction: UPSTREAM) { nodes { id } } }",
+        n="dataset:s3://lake:agg/orders_daily@unversioned",
+    )["lineage"]
+    assert {n["id"] for n in upstream["nodes"]} == {
+        "dataset:s3://lake:agg/orders_daily@unversioned",
+        f"run:{run_id}",
+        "dataset:s3://lake:raw/orders@sha256:" + "ab" * 32,
+    }
+
+
+def post_event(server: Server, body: bytes | dict[str, Any], **headers: str) -> httpx.Response:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return httpx.post(
+        server.url + "/api/v1/lineage",
+        content=content,
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json", **headers},
+        timeout=30,
+    )
+
+
+def valid_event(namespace: str = "airflow") -> dict[str, Any]:
+    return {
+        "eventType": "START",
+        "eventTime": "2026-03-01T10:00:00Z",
+        "run": {"runId": str(uuid.uuid4())},
+        "job": {"namespace": namespace, "name": "job"},
+        "producer": "https://example.com/producer",
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+    }
+
+
+def test_invalid_events_get_400_with_the_validation_message_and_are_not_forwarded(server: Server) -> None:
+    before = server.events()
+    no_run = valid_event()
+    del no_run["run"]
+    bad_time = {**valid_event(), "eventTime": "yesterday-ish"}
+    for body, expected in (
+        (no_run, "run: Field required"),
+        (bad_time, "eventTime"),
+        (b"{not json", "not a valid OpenLineage RunEvent"),
+        (b"", "not a valid OpenLineage RunEvent"),
+        ({**valid_event(), "job": {"namespace": "", "name": "x"}}, "job.namespace"),
+    ):
+        response = post_event(server, body)
+        assert response.status_code == 400, response.text
+        assert expected in response.json()["error"]
+    assert post_event(server, b"\x1f\x8bnot gzip", **{"Content-Encoding": "gzip"}).status_code == 400
+    assert server.events() == before
+
+
+def test_events_outside_the_tokens_projects_are_403_and_not_forwarded(server: Server) -> None:
+    before = server.events()
+    response = post_event(server, valid_event(namespace="finance"))
+    assert response.status_code == 403
+    assert "project 'finance'" in response.json()["error"]
+    assert server.events() == before
+    accepted = post_event(server, valid_event(namespace="demo"))
+    assert accepted.status_code == 201 and accepted.json()["eventType"] == "START"
+    assert server.events() == before + 1
+
+
+def test_oversized_bodies_are_413(server: Server) -> None:
+    event = valid_event()
+    event["run"]["facets"] = {"big": {"blob": "x" * (MAX_EVENT_BYTES + 10)}}
+    assert post_event(server, event).status_code == 413
+    bomb = gzip.compress(json.dumps(event).encode())  # small on the wire, too large inflated
+    assert len(bomb) < MAX_EVENT_BYTES
+    assert post_event(server, bomb, **{"Content-Encoding": "gzip"}).status_code == 413
+
+
+def copy_upper(ctx: pg.Context, src: pg.DataItem, suffix: str = "!") -> dict[str, int]:
+    data = src.get()
+    ctx.log_model("upper", body=data.upper() + suffix.encode(), framework="none")
+    return {"size": len(data)}
+
+
+def test_sdk_runs_are_answered_by_the_api(server: Server, tmp_path: Path) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_bytes(b"hello")
+    settings = server.settings.model_copy(update={"project": "demo"})
+    result = pg.run(copy_upper, params={"suffix": "?"}, inputs={"src": str(raw)}, backend=pg.Backend(settings))
+    uri = result.outputs["upper"]  # store://demo/upper@sha256:…
+    version = uri.rpartition("@")[2]
+    run = server.query(
+        'query($v: String!) { producedBy(namespace: "store://demo", name: "upper", version: $v) {'
+        " runId state params results jobVersion { codeHash entrypoint gitCommit }"
+        " inputs { namespace name version } } }",
+        v=version,
+    )["producedBy"]
+    assert run["runId"] == result.run_id and run["state"] == "COMPLETE"
+    assert run["params"] == {"suffix": "?"} and run["results"] == {"size": 5}
+    assert run["jobVersion"]["codeHash"].startswith("sha256:")
+    assert run["jobVersion"]["entrypoint"].endswith(":copy_upper")
+    assert run["inputs"] == [{"namespace": "file", "name": str(raw.resolve()), "version": pg_sha(b"hello")}]
+
+
+def pg_sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
