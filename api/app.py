@@ -57,7 +57,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             except ProvgraphError as exc:  # answer from the graph as it is rather than not at all
                 log.warning("graph sync before a request failed: %s", exc)
         scope = request.scope.get(SCOPE_KEY, Visibility(frozenset()))
-        return RequestContext(graph=self.graph, scope=scope, budget=budget)
+        return RequestContext(graph=self.graph, scope=scope, budget=budget, settings=self.settings)
 
 
 class BodyLimit:

@@ -78,6 +78,8 @@ class RequestContext:
     graph: GraphService
     scope: Scope
     budget: Budget
+    settings: Settings | None = None
+    """What mutations need to act (e.g. start a reproduction); queries only read `graph`."""
     _runs: DataLoader[str, RunView | None] | None = field(default=None, repr=False)
 
     @property

@@ -178,6 +178,7 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Run", "outputs"): 2,
     ("Run", "jobVersion"): 2,
     ("Run", "parent"): 10,
+    ("Mutation", "reproduce"): 500,
     ("Run", "job"): 10,
     ("DatasetVersion", "producedBy"): 10,
     ("DatasetRef", "producedBy"): 10,

@@ -1,0 +1,75 @@
+"""The `reproduce` mutation: returns the new run id, and the verdict once the run completes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import provgraph as pg
+from provgraph.api.app import create_app
+from provgraph.api.auth import TokenStore
+from provgraph.api.server import ServerThread
+from provgraph.events.synthetic import run_events
+
+MUTATION = """
+mutation($id: ID!) { reproduce(runId: $id) { runId originalRunId state verdict differences } }
+"""
+REPRODUCES = "query($id: ID!) { run(id: $id) { state reproduces { originalRunId verdict differences } } }"
+
+
+def copy(ctx: pg.Context, data: pg.DataItem) -> dict[str, int]:
+    body = data.get()
+    ctx.log_artifact("copy", body=body)
+    return {"n": len(body)}
+
+
+@pytest.fixture
+def server(settings: pg.Settings, tmp_path: Path) -> Iterator[tuple[str, dict[str, str], str]]:
+    (tmp_path / "in.txt").write_text("hello")
+    backend = pg.Backend(settings.model_copy(update={"project": "demo"}))
+    original = pg.run(copy, inputs={"data": str(tmp_path / "in.txt")}, backend=backend).raise_for_state()
+    for event in run_events("synthetic-1", namespace="demo", job="imported"):
+        backend.transport.emit(event)
+    backend.close()
+    tokens = TokenStore(settings.tokens_db)
+    issued = {"demo": tokens.create(["demo"])[1], "other": tokens.create(["other"])[1]}
+    tokens.close()
+    with ServerThread(create_app(settings)) as url:
+        yield url, issued, original.run_id
+
+
+def call(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    response = httpx.post(
+        f"{url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def test_reproduce_mutation_returns_the_new_run_and_its_verdict(server: tuple[str, dict[str, str], str]) -> None:
+    url, tokens, original = server
+    body = call(url, tokens["demo"], MUTATION, id=f"run:{original}")
+    assert "errors" not in body, body
+    result = body["data"]["reproduce"]
+    assert result["originalRunId"] == original and result["runId"] != original
+    assert (result["state"], result["verdict"], result["differences"]) == ("COMPLETE", "REPRODUCED", [])
+    run = call(url, tokens["demo"], REPRODUCES, id=result["runId"])["data"]["run"]
+    assert run["state"] == "COMPLETE"
+    assert run["reproduces"] == {"originalRunId": original, "verdict": "REPRODUCED", "differences": []}
+
+
+def test_reproduce_is_scoped_and_refusals_are_clear(server: tuple[str, dict[str, str], str]) -> None:
+    url, tokens, original = server
+    body = call(url, tokens["other"], MUTATION, id=original)
+    assert body["data"] is None and f"no such run: {original}" in body["errors"][0]["message"]
+    body = call(url, tokens["demo"], MUTATION, id="synthetic-1")
+    assert body["data"] is None
+    assert "source snapshot" in body["errors"][0]["message"] or "not in" in body["errors"][0]["message"]
