@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS run (
     error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
+CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
     PRIMARY KEY (run_id, key, step));
