@@ -36,10 +36,6 @@ class ReproduceResult:
     differences: JSON = strawberry.field(description="Outputs, results and metrics that differ from the original.")
 
 
-@strawberry.mutation(
-    description="Re-run a run from the graph alone (its code snapshot, params and inputs pinned by content hash)"
-    " and compare the outputs with the original's."
-)
 async def reproduce(
     info: Info[RequestContext, None], run_id: strawberry.ID, runtime: str | None = None
 ) -> ReproduceResult:
@@ -73,7 +69,13 @@ def _reproduce(settings: Settings, run_id: str, runtime: str | None) -> RunResul
         backend.close()
 
 
-MUTATIONS: list[StrawberryField] = [reproduce]
+MUTATIONS: list[StrawberryField] = [
+    strawberry.mutation(
+        reproduce,
+        description="Re-run a run from the graph alone (its code snapshot, params and inputs pinned by content"
+        " hash) and compare the outputs with the original's.",
+    )
+]
 
 
 def mutation_root() -> type | None:
