@@ -57,8 +57,6 @@ class Settings(BaseModel):
     s3_endpoint_url: str | None = None
     """Endpoint for s3:// artifact stores and inputs (e.g. a local S3-compatible server)."""
 
-    api_url: str = "http://127.0.0.1:8765"
-
     api_host: str = "127.0.0.1"
     """Interface `provgraph serve` listens on; anything but loopback needs API tokens."""
     api_port: int = Field(default=8765, ge=0, le=65535)
