@@ -10,12 +10,13 @@ Properties carry the same names, values and types as the SQLite columns (ISO str
 JSON text for params/results/runtime, the `*_key` order keys, `git_dirty` as 0/1), so `dump()`
 equals `SqliteLineageStore.dump()` for the same events.
 
-Writes: `apply(events)` folds the batch's facts in Python with the merge rules of
+Writes: `apply(events)` folds the batch's facts in Python (`rows_for`) with the merge rules of
 `projection.py` (greater order key wins, terminal state beats non-terminal, MAX of non-NULL for
-descriptive properties, MIN for first-seen times, unions for edges and metrics), then runs a fixed
-set of parameterised `UNWIND $rows ... MERGE` statements in one transaction. The same rules run
-again in Cypher against what is stored, so batches commute: any order, any duplication, same graph.
-Every label, relationship type and property name is fixed in this file; values are parameters.
+descriptive properties, MIN for first-seen times, unions for edges and metrics) into one row per
+node, then runs five parameterised `UNWIND $rows ... MERGE` statements in one transaction (batches
+of more than `MAX_ROWS_PER_TX` runs are split, see `apply_rows`). The same rules run again in
+Cypher against what is stored, so batches commute: any order, any duplication, same graph. Every
+label, relationship type and property name is fixed in this file; values are parameters.
 
 Reads: lineage is a bounded breadth-first walk driven from Python, one query per hop for the whole
 frontier, with the per-node fan-out cut inside the query (ORDER BY ... LIMIT cap+1 per node).
@@ -92,6 +93,14 @@ class Neo4jConfig(BaseModel):
             database=settings.neo4j_database,
         )
 
+
+MAX_ROWS_PER_TX = 5000
+"""Runs (or dataset versions) per transaction; ~13 KB of server transaction memory each, so the
+default `dbms.memory.transaction.total.max` of 256 MiB is never reached. A projector batch of
+5,000 events holds at most 5,000 runs, so it is always one transaction."""
+
+RESET_BATCH = 20_000
+"""Edges, then nodes, deleted per transaction by `reset`."""
 
 # -- schema -----------------------------------------------------------------------------------------
 
@@ -305,19 +314,46 @@ _COUNTS: dict[str, LiteralString] = {
     "Project": "MATCH (n:Project) RETURN count(n) AS n",
 }
 
-_RESET = "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+# Bounded transactions, repeated until nothing is left: edges first, so no single delete drags a
+# hub's 10^4 edges along (`CALL { } IN TRANSACTIONS` over a million nodes still ran out of memory).
+_RESET_EDGES = "MATCH ()-[e]->() WITH e LIMIT $batch DELETE e RETURN count(*) AS deleted"
+_RESET_NODES = "MATCH (n) WITH n LIMIT $batch DELETE n RETURN count(*) AS deleted"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+class _TooLarge(Exception):
+    """A transaction hit the server's memory limit: retrying it unchanged cannot succeed, so it is
+    raised past the driver's retry loop (which retries every `TransientError`) as this."""
+
+    def __init__(self, cause: Neo4jError) -> None:
+        super().__init__(cause.message or str(cause))
+        self.cause = cause
+
+
+_TOO_LARGE = "Neo.TransientError.General.MemoryPoolOutOfMemoryError"
+# Not the data's fault: wait and retry rather than dead-letter (wrong credentials, missing database).
+_NOT_THE_DATA = ("Neo.ClientError.Security.", "Neo.ClientError.Database.DatabaseNotFound")
+
+
 @contextmanager
 def _translated(what: str) -> Iterator[None]:
-    """Driver errors leave this module as provgraph errors, naming what was being done."""
+    """Driver errors leave this module as provgraph errors, naming what was being done.
+
+    `Neo4jUnavailable`: retrying later may succeed (server down, transient, auth or database
+    misconfigured). `ProjectionError`: this request cannot succeed (a refused value, too large).
+    """
     try:
         yield
+    except _TooLarge as exc:
+        raise ProjectionError(
+            f"Neo4j {what} failed: the transaction is too large for the server's memory limit ({exc});"
+            " write fewer events at once"
+        ) from exc.cause
     except (Neo4jError, DriverError) as exc:
-        retryable = exc.is_retryable()
+        code = getattr(exc, "code", None) or ""
+        retryable = exc.is_retryable() or code.startswith(_NOT_THE_DATA)
         kind = Neo4jUnavailable if retryable else ProjectionError
         detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         raise kind(f"Neo4j {what} failed ({type(exc).__name__}): {detail}") from exc
@@ -597,25 +633,53 @@ class Neo4jLineageStore:
     @_guarded("write")
     def apply(self, events: Sequence[RunEvent]) -> None:
         """Project the events in one transaction (retried by the driver on transient errors)."""
-        if not events:
-            return
-        batch = rows_for(events)
-        run_ids = [r["run_id"] for r in batch["runs"]]
+        self.apply_rows(rows_for(events))
 
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for name, stmt in _WRITES:
-                if batch[name]:
-                    tx.run(stmt, rows=batch[name]).consume()
-            tx.run(_LINK_RUNS, ids=run_ids).consume()
+    @_guarded("write")
+    def apply_rows(self, batch: dict[str, list[Row]]) -> None:
+        """`apply` for rows already folded by `rows_for` (so a caller can fold the next batch meanwhile).
+
+        One transaction, unless the batch holds more than `MAX_ROWS_PER_TX` runs or dataset
+        versions: then the statements run in order in chunks of that size, one transaction each.
+        A failure part-way leaves some chunks applied; applying the batch again completes it (writes
+        are idempotent), which is what every caller does after an error.
+        """
+        if not batch["runs"]:
+            return
+        big = max(len(batch["runs"]), len(batch["dataset_versions"])) > MAX_ROWS_PER_TX
+        steps: list[tuple[LiteralString, dict[str, Any]]] = []
+        for name, stmt in _WRITES:
+            rows = batch[name]
+            for i in range(0, len(rows), MAX_ROWS_PER_TX if big else max(len(rows), 1)):
+                steps.append((stmt, {"rows": rows[i : i + MAX_ROWS_PER_TX] if big else rows}))
+        run_ids = [r["run_id"] for r in batch["runs"]]
+        for i in range(0, len(run_ids), MAX_ROWS_PER_TX):
+            steps.append((_LINK_RUNS, {"ids": run_ids[i : i + MAX_ROWS_PER_TX]}))
+
+        def work(tx: neo4j.ManagedTransaction, todo: list[tuple[LiteralString, dict[str, Any]]]) -> None:
+            try:
+                for stmt, params in todo:
+                    if next(iter(params.values())):
+                        tx.run(stmt, params).consume()
+            except Neo4jError as exc:
+                if exc.code == _TOO_LARGE:
+                    raise _TooLarge(exc) from exc
+                raise
 
         with self._session() as s:
-            s.execute_write(work)
+            if not big:
+                s.execute_write(work, steps)
+            else:
+                for step in steps:
+                    s.execute_write(work, [step])
 
     @_guarded("reset")
     def reset(self) -> None:
         """Delete every node and edge (in batches); constraints and indexes stay."""
         with self._session() as s:
-            s.run(_RESET).consume()
+            for stmt in (_RESET_EDGES, _RESET_NODES):
+                while s.run(stmt, batch=RESET_BATCH).single(strict=True)["deleted"]:
+                    pass
 
     def close(self) -> None:
         self._driver.close()

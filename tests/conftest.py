@@ -64,3 +64,15 @@ def s3() -> str:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
         os.environ.setdefault(key, env.get(key, "testing" if "REGION" not in key else "us-east-1"))
     return env["PROVGRAPH_S3_ENDPOINT_URL"]
+
+
+# -- Kubernetes (real API server, KWOK nodes) -----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def k8s() -> Path:
+    """Kubeconfig of the real Kubernetes control plane (pods simulated by KWOK): started once per
+    session, stopped at exit. See scripts/infra/k8s.sh for the pod annotations that make pods fail."""
+    from tests.services import ensure
+
+    return Path(ensure("k8s")["KUBECONFIG"])

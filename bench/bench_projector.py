@@ -1,0 +1,155 @@
+"""Graph projector throughput, Kafka → Neo4j, and full replay time.
+
+(a) events/s: a topic already holding >= 200,000 synthetic events (`events.synthetic.workload`),
+    an empty graph, the projector started as its own process (`python -m provgraph.services.projector`,
+    exactly what `provgraph projector` runs); timed from process start until the consumer group has
+    committed the end offsets of every partition (commits follow the writes). The figure after the
+    slash excludes start-up (import, Neo4j schema check, group join), timed from the first commit.
+(d) replay: `replay_neo4j` (reset + re-read the whole topic with a fresh consumer) of the same events.
+
+Neo4j is warmed up first (60,000 other events applied, then the graph reset), as a long-running
+server would be: a cold JVM spends about twice the CPU on its first ~100,000 events.
+
+CPU seconds of the projector process and of Neo4j (when its pid file is found) say what bounds (a).
+Uses the services named by PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS / PROVGRAPH_NEO4J_URI, else starts the
+repo's own (scripts/infra/) and stops them at exit. Set BENCH_RUNS to change the size (6 events a run).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from provgraph.config import load_settings
+from provgraph.events import serde, topics
+from provgraph.events.synthetic import workload
+from provgraph.graph.neo4j_store import Neo4jLineageStore
+from provgraph.services.projector import replay_neo4j
+from provgraph.services.projector.app import ensure_topics, tune_gc
+from provgraph.services.projector.handlers import group_id
+
+REPO = Path(__file__).resolve().parent.parent
+RUNS = int(os.environ.get("BENCH_RUNS", "34000"))  # 6 events a run: 204,000 events
+WARMUP_RUNS = 10_000
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _neo4j_pid() -> int | None:
+    infra = Path(os.environ.get("PROVGRAPH_INFRA_DIR", REPO / ".infra"))
+    try:
+        return int((infra / "run" / "neo4j" / "neo4j.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _produce(servers: str, topic: str) -> int:
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=50, batch_size=1 << 20)
+    n = 0
+    for event in workload(RUNS, namespace="bench"):
+        producer.send(topic, serde.dumps(event), key=event.root_run_id.encode())
+        n += 1
+    producer.flush()
+    producer.close()
+    return n
+
+
+def _lag(watcher: KafkaConsumer, tps: list[TopicPartition]) -> int:
+    """Records not yet committed by the watcher's group (it never joins the group, it only asks)."""
+    ends = watcher.end_offsets(tps)
+    return sum(ends[tp] - (watcher.committed(tp, metadata=False) or 0) for tp in tps)
+
+
+def main() -> None:
+    sys.path.insert(0, str(REPO))  # for tests.services
+    from tests.services import ensure
+
+    servers = ensure("kafka")["PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS"]
+    uri = ensure("neo4j")["PROVGRAPH_NEO4J_URI"]
+    prefix = f"bench-{uuid.uuid4().hex[:8]}."
+    env = {
+        **os.environ,
+        "PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS": servers,
+        "PROVGRAPH_NEO4J_URI": uri,
+        "PROVGRAPH_KAFKA_TOPIC_PREFIX": prefix,
+        "PROVGRAPH_STORE": "neo4j",
+        "PROVGRAPH_HOME": str(REPO / ".infra" / "bench-home"),
+    }
+    settings = load_settings(
+        kafka_bootstrap_servers=servers, neo4j_uri=uri, kafka_topic_prefix=prefix, home=env["PROVGRAPH_HOME"]
+    )
+    ensure_topics(settings)
+    topic = topics.topic(topics.LINEAGE, prefix)
+    t0 = time.perf_counter()
+    n = _produce(servers, topic)
+    print(f"filled {topic} with {n:,} events in {time.perf_counter() - t0:.1f}s", flush=True)
+
+    store = Neo4jLineageStore.from_settings(settings)
+    # Warm the server (JIT-compiled Cypher runtime, plan cache) as a long-running Neo4j would be;
+    # a cold JVM spends twice the CPU on the first ~100k events.
+    warm = list(workload(WARMUP_RUNS, namespace="warm-up"))
+    for i in range(0, len(warm), 5000):
+        store.apply(warm[i : i + 5000])
+    store.reset()
+    watcher = KafkaConsumer(bootstrap_servers=servers, group_id=group_id(settings), enable_auto_commit=False)
+    tps = [TopicPartition(topic, p) for p in sorted(watcher.partitions_for_topic(topic) or ())]
+    neo4j_pid = _neo4j_pid()
+    neo4j_cpu0 = _cpu_s(neo4j_pid) if neo4j_pid else float("nan")
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provgraph.services.projector"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    first: float | None = None
+    try:
+        while (lag := _lag(watcher, tps)) > 0:
+            if first is None and lag < n:
+                first = time.perf_counter()
+            if proc.poll() is not None:
+                raise SystemExit(f"projector exited with {proc.returncode}")
+            time.sleep(0.1)
+        wall = time.perf_counter() - t0
+        steady = time.perf_counter() - (first or t0)
+        projector_cpu = _cpu_s(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    neo4j_cpu = (_cpu_s(neo4j_pid) - neo4j_cpu0) if neo4j_pid else float("nan")
+    counts = store.count()
+    assert counts["Run"] == RUNS, counts
+
+    tune_gc()
+    t0 = time.perf_counter()
+    replayed = replay_neo4j(settings, store=store)
+    replay_s = time.perf_counter() - t0
+    assert replayed == n and store.count() == counts
+    store.close()
+    watcher.close()
+
+    print(
+        f"(a) projector: {n:,} events in {wall:.1f}s = {n / wall:,.0f} ev/s"
+        f" / {n / steady:,.0f} ev/s without start-up (cpu: projector {projector_cpu:.0f}s, neo4j {neo4j_cpu:.0f}s,"
+        f" {os.cpu_count()} cores) | (d) replay of {replayed:,} events: {replay_s:.1f}s"
+        f" = {replayed / replay_s:,.0f} ev/s | graph: {counts['Run']:,} runs,"
+        f" {counts['DatasetVersion']:,} dataset versions"
+    )
+
+
+if __name__ == "__main__":
+    main()

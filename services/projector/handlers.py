@@ -1,0 +1,272 @@
+"""The projector's handler: a batch of lineage records in, one graph write out, refusals to the DLQ.
+
+`BatchProjector` is the synchronous core, shared by the Kafka consumer and by `replay_neo4j`:
+
+1. `prepare`: every record is validated with `events.serde.loads` (a refusal becomes a dead letter
+   with stage `validate`) and the valid events are folded into rows (`neo4j_store.rows_for`);
+2. `write`: the rows go to the store in ONE transaction;
+3. if the store refuses the batch for a reason that retrying cannot fix (`ProjectionError`, e.g. a
+   value too large to index), the batch is bisected until the refused events are isolated; each
+   becomes a dead letter with stage `project`, the rest is written;
+4. if the store is unavailable (`Neo4jUnavailable`), nothing is dead-lettered: the error propagates
+   and the same records are consumed again after a pause.
+
+`Pipeline` runs it for the Kafka subscriber with one batch in the store while the next is prepared
+(the client's CPU work overlaps Neo4j's). Offsets are committed by hand (`AckPolicy.MANUAL`),
+explicitly per partition, only after the batch is in the graph and its dead letters are acknowledged
+by Kafka; a failed write rewinds the partitions to the failed batch's first offsets. A crash anywhere
+replays uncommitted batches: harmless, since writes are idempotent (a dead letter may repeat).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+from aiokafka import TopicPartition
+from faststream.kafka import KafkaRouter
+from faststream.kafka.annotations import Consumer
+from faststream.middlewares import AckPolicy
+from faststream.params import NoCast
+
+from provgraph.events import topics
+from provgraph.events.errors import ContractError, ProjectionError
+from provgraph.events.model import RunEvent
+from provgraph.events.serde import loads
+from provgraph.graph.contract import LineageStore
+from provgraph.graph.neo4j_store import Neo4jLineageStore, Neo4jUnavailable, Row, rows_for
+from provgraph.services.projector.dead_letters import DeadLetter, Stage
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+    from faststream.message import StreamMessage
+
+    from provgraph.config import Settings
+
+log = logging.getLogger(__name__)
+
+MAX_RECORDS = 5000
+"""Records per batch (one transaction)."""
+RETRY_PAUSE_S = 2.0
+"""Pause before records the store could not take are consumed again."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """The parts of a Kafka record the projector needs."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+
+
+Dead = list[tuple[Record, DeadLetter]]
+
+
+@dataclass
+class Prepared:
+    """A validated batch: its events, their folded rows (for Neo4j) and the records refused so far."""
+
+    records: Sequence[Record]
+    valid: list[tuple[Record, RunEvent]] = field(default_factory=list)
+    rows: dict[str, list[Row]] | None = None
+    dead: Dead = field(default_factory=list)
+
+    def first_offsets(self) -> dict[tuple[str, int], int]:
+        first: dict[tuple[str, int], int] = {}
+        for r in self.records:
+            tp = (r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        return first
+
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        """What to commit once the batch is in: per partition, one past its last record."""
+        last: dict[tuple[str, int], int] = {}
+        for r in self.records:
+            tp = (r.topic, r.partition)
+            last[tp] = max(last.get(tp, r.offset), r.offset + 1)
+        return last
+
+
+class BatchProjector:
+    """Validate and project batches of records. Synchronous; safe to prepare one batch while writing another."""
+
+    def __init__(self, store: LineageStore) -> None:
+        self.store = store
+
+    def project(self, records: Sequence[Record]) -> Dead:
+        """Prepare and write one batch; returns its dead letters."""
+        return self.write(self.prepare(records))
+
+    def prepare(self, records: Sequence[Record]) -> Prepared:
+        batch = Prepared(records)
+        for r in records:
+            try:
+                batch.valid.append((r, loads(r.value)))
+            except ContractError as exc:
+                batch.dead.append((r, _letter(r, "validate", str(exc))))
+        if isinstance(self.store, Neo4jLineageStore):
+            batch.rows = rows_for([e for _, e in batch.valid])
+        return batch
+
+    def write(self, batch: Prepared) -> Dead:
+        try:
+            if batch.rows is not None and isinstance(self.store, Neo4jLineageStore):
+                self.store.apply_rows(batch.rows)
+            else:
+                self.store.apply([e for _, e in batch.valid])
+            return batch.dead
+        except Neo4jUnavailable:
+            raise
+        except ProjectionError:
+            return batch.dead + self._bisect(batch.valid)
+
+    def _bisect(self, items: list[tuple[Record, RunEvent]]) -> Dead:
+        if not items:
+            return []
+        try:
+            self.store.apply([e for _, e in items])
+            return []
+        except Neo4jUnavailable:
+            raise
+        except ProjectionError as exc:
+            if len(items) == 1:
+                r = items[0][0]
+                log.warning("record %s/%d@%d refused by the graph store: %s", r.topic, r.partition, r.offset, exc)
+                return [(r, _letter(r, "project", str(exc)))]
+            mid = len(items) // 2
+            return self._bisect(items[:mid]) + self._bisect(items[mid:])
+
+
+def _letter(r: Record, stage: Stage, error: str) -> DeadLetter:
+    return DeadLetter.of(error, stage, r.topic, r.partition, r.offset, r.value)
+
+
+class Pipeline:
+    """One batch in the store while the next is prepared; commits each batch once it is in the graph.
+
+    Called by the subscriber for each consumed batch, in order. At most one write is in flight:
+    `handle(k)` prepares batch k, waits for batch k-1's write (and commit), then starts k's write and
+    returns. If k-1's write failed, the partitions were rewound to k-1's first records, so batch k,
+    consumed after them, is dropped here and consumed again.
+    """
+
+    def __init__(self, projector: BatchProjector, publish_dead: Callable[[Dead], Awaitable[None]]) -> None:
+        self.projector = projector
+        self.publish_dead = publish_dead
+        self.closing = False
+        self._inflight: asyncio.Task[dict[tuple[str, int], int] | None] | None = None
+
+    async def handle(self, records: list[Record], consumer: AIOKafkaConsumer) -> None:
+        batch = Prepared(records)
+        started = time.perf_counter()
+        try:
+            batch = await anyio.to_thread.run_sync(self.projector.prepare, records)
+            log.debug("prepared %d records in %.3fs", len(records), time.perf_counter() - started)
+        except Exception:
+            log.exception("could not prepare a batch of %d records; it will be consumed again", len(records))
+            earlier = await self.drain() or {}
+            _rewind(consumer, {tp: o for tp, o in batch.first_offsets().items() if tp not in earlier})
+            return
+        rewound = await self.drain()
+        if rewound is not None:
+            # Consumed after the failed batch: consumed again after it. Partitions the failed batch
+            # did not touch would otherwise keep their advanced positions and skip these records.
+            _rewind(consumer, {tp: o for tp, o in batch.first_offsets().items() if tp not in rewound})
+            return
+        self._inflight = asyncio.create_task(self._finish(batch, consumer))
+        if self.closing:
+            await self.drain()
+
+    async def drain(self) -> dict[tuple[str, int], int] | None:
+        """Wait for the write in flight; when it failed, the offsets its partitions were rewound to."""
+        task, self._inflight = self._inflight, None
+        return None if task is None else await task
+
+    async def close(self) -> None:
+        """From now on every batch is written and committed before `handle` returns."""
+        self.closing = True
+        await self.drain()
+
+    async def _finish(self, batch: Prepared, consumer: AIOKafkaConsumer) -> dict[tuple[str, int], int] | None:
+        started = time.perf_counter()
+        try:
+            dead = await anyio.to_thread.run_sync(self.projector.write, batch)
+            log.debug("wrote %d records in %.3fs", len(batch.records), time.perf_counter() - started)
+            if dead:
+                await self.publish_dead(dead)
+                log.warning("%d of %d records dead-lettered", len(dead), len(batch.records))
+        except Exception as exc:
+            log.warning("batch of %d records not projected, consuming it again: %s", len(batch.records), exc)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            first = batch.first_offsets()
+            _rewind(consumer, first)
+            return first
+        offsets = {TopicPartition(t, p): o for (t, p), o in batch.next_offsets().items()}
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:  # e.g. the partitions moved to another member meanwhile: it re-projects them
+            log.warning("could not commit offsets %s: %s", offsets, exc)
+        return None
+
+
+def _rewind(consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]) -> None:
+    for (t, p), offset in offsets.items():
+        try:
+            consumer.seek(TopicPartition(t, p), offset)
+        except Exception as exc:  # not assigned any more: its new owner starts from the committed offset
+            log.info("not rewinding %s/%d: %s", t, p, exc)
+
+
+def group_id(settings: Settings) -> str:
+    """The projector's consumer group; one per topic prefix, so prefixed deployments never share offsets."""
+    return f"{settings.kafka_topic_prefix}provgraph-projector"
+
+
+async def _records(msg: StreamMessage[Any]) -> list[Record]:
+    """Decoder: the raw batch as `Record`s (no JSON decoding here; `serde.loads` validates bytes directly)."""
+    return [Record(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in msg.raw_message]
+
+
+def projector_router(
+    settings: Settings, projector: BatchProjector, *, max_records: int = MAX_RECORDS
+) -> tuple[KafkaRouter, Pipeline]:
+    """The lineage-topic subscriber (a consumer group reading in batches) and the DLQ publisher."""
+    prefix = settings.kafka_topic_prefix
+    router = KafkaRouter()
+    dlq = router.publisher(
+        topics.topic(topics.DLQ, prefix), title="dead letters", description="records the projector refused"
+    )
+
+    async def publish_dead(dead: Dead) -> None:
+        await asyncio.gather(*(dlq.publish(d.to_bytes(), key=r.key) for r, d in dead))
+
+    pipeline = Pipeline(projector, publish_dead)
+
+    @router.subscriber(
+        topics.topic(topics.LINEAGE, prefix),
+        group_id=group_id(settings),
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=200,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        decoder=_records,
+        # one fetch may hold a whole batch (events are ~1 KB)
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_poll_interval_ms=15 * 60 * 1000,
+        title="graph projector",
+    )
+    async def project(records: NoCast[list[Record]], consumer: Consumer) -> None:
+        """Project a batch into the graph; its offsets are committed once it is there."""
+        await pipeline.handle(records, consumer)
+
+    return router, pipeline

@@ -1,0 +1,155 @@
+"""Neo4j store beyond the shared contract: SQLite parity of the canonical dump, the graph model's
+links between runs, schema, and driver errors translated at the module edge."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from provgraph.events.errors import ProjectionError
+from provgraph.events.facets import ReproducesRunFacet
+from provgraph.events.facets.standard import JobRef, ParentRunFacet, RunRef
+from provgraph.events.model import Run, RunEvent
+from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events, workload
+from provgraph.graph import neo4j_store
+from provgraph.graph.contract import LineageBounds
+from provgraph.graph.ids import NodeId
+from provgraph.graph.neo4j_store import Neo4jConfig, Neo4jLineageStore, Neo4jUnavailable
+from provgraph.graph.sqlite_store import SqliteLineageStore
+from provgraph.graph.views import Direction
+
+pytestmark = pytest.mark.neo4j
+
+
+@pytest.fixture
+def graph(neo4j: str) -> Iterator[Neo4jLineageStore]:
+    store = Neo4jLineageStore(Neo4jConfig(uri=neo4j))
+    store.reset()
+    yield store
+    store.close()
+
+
+def _with_facets(event: RunEvent, **facets: object) -> RunEvent:
+    return event.model_copy(
+        update={"run": Run(run_id=event.run.run_id, facets=event.run.facets.model_copy(update=facets))}
+    )
+
+
+def test_sqlite_and_neo4j_dumps_are_equal_for_the_same_workload(graph: Neo4jLineageStore) -> None:
+    events = list(workload(300))
+    random.Random(7).shuffle(events)
+    sqlite = SqliteLineageStore(":memory:")
+    for i in range(0, len(events), 250):  # different batch boundaries on each side
+        graph.apply(events[i : i + 250])
+    for i in range(0, len(events), 700):
+        sqlite.apply(events[i : i + 700])
+    expected = sqlite.dump()
+    assert len(expected["run"]) == 300 and len(expected["read"]) == 600
+    assert graph.dump() == expected
+    # and the views built on top agree too
+    some = expected["run"][17]["run_id"]
+    assert graph.run(some) == sqlite.run(some)
+    start = NodeId.dataset("file", "/data/out299.parquet", content_hash("synthetic-out299"))
+    assert graph.lineage(start, Direction.UPSTREAM, depth=10) == sqlite.lineage(start, Direction.UPSTREAM, depth=10)
+
+
+def test_a_batch_too_large_for_one_transaction_is_written_in_chunks(
+    graph: Neo4jLineageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(neo4j_store, "MAX_ROWS_PER_TX", 7)
+    events = list(workload(40))
+    random.Random(5).shuffle(events)
+    graph.apply(events)
+    sqlite = SqliteLineageStore(":memory:")
+    sqlite.apply(events)
+    assert graph.dump() == sqlite.dump()
+
+
+def test_dump_types_match_sqlite_for_every_column(graph: Neo4jLineageStore) -> None:
+    """NULLs as None, git_dirty as 0/1, integer sizes and steps, float metric values."""
+    events = run_events(
+        "typed-1",
+        inputs=[dataset("file", "/t/in.csv", content_hash("in"), "data", size=12)],
+        metrics=[("loss", 1, 3)],  # an int value is stored as a float, as SQLite's REAL does
+    )
+    code = events[0].job.facets.code
+    assert code is not None
+    job_facets = events[0].job.facets.model_copy(update={"code": code.model_copy(update={"git_dirty": True})})
+    events = [e.model_copy(update={"job": e.job.model_copy(update={"facets": job_facets})}) for e in events]
+    sqlite = SqliteLineageStore(":memory:")
+    sqlite.apply(events)
+    graph.apply(events)
+    got, want = graph.dump(), sqlite.dump()
+    assert got == want
+    assert got["job_version"][0]["git_dirty"] == 1 and got["job_version"][0]["git_commit"] is None
+    assert type(got["metric"][0]["value"]) is float and type(got["metric"][0]["step"]) is int
+    assert graph.run("typed-1").job_version.git_dirty is True  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("child_first", [True, False])
+def test_child_and_reproduction_links_whichever_run_arrives_first(graph: Neo4jLineageStore, child_first: bool) -> None:
+    parent = run_events("pipe-1", job="pipeline", start=EPOCH)
+    child = [
+        _with_facets(
+            e, parent=ParentRunFacet(run=RunRef(run_id="pipe-1"), job=JobRef(namespace="synthetic", name="pipeline"))
+        )
+        for e in run_events("step-1", job="step", start=EPOCH + timedelta(seconds=1))
+    ]
+    repro = run_events("pipe-1-r", job="pipeline", start=EPOCH + timedelta(hours=1))
+    repro[-1] = _with_facets(repro[-1], reproduces=ReproducesRunFacet(run_id="pipe-1", verdict="REPRODUCED"))
+    batches = [child, repro, parent] if child_first else [parent, child, repro]
+    for batch in batches:
+        graph.apply(batch)
+    rows = graph._query(
+        "MATCH (c:Run)-[:CHILD_OF]->(p:Run) RETURN c.run_id AS c, p.run_id AS p"
+        " UNION ALL MATCH (c:Run)-[e:REPRODUCES]->(p:Run) RETURN c.run_id + ':' + e.verdict AS c, p.run_id AS p"
+    )
+    assert sorted((r["c"], r["p"]) for r in rows) == [("pipe-1-r:REPRODUCED", "pipe-1"), ("step-1", "pipe-1")]
+    assert graph.run("step-1").parent_run_id == "pipe-1"  # type: ignore[union-attr]
+    model = graph._query(
+        "MATCH (:Project {name: 'synthetic'})-[:HAS_JOB]->(j:Job {name: 'step'})-[:HAS_VERSION]->(v:JobVersion)"
+        "<-[:EXECUTED]-(r:Run) RETURN r.run_id AS run"
+    )
+    assert [r["run"] for r in model] == ["step-1"]
+
+
+def test_schema_has_uniqueness_constraints_on_natural_keys(graph: Neo4jLineageStore) -> None:
+    rows = graph._query("SHOW CONSTRAINTS YIELD labelsOrTypes, properties, type RETURN *")
+    unique = {(r["labelsOrTypes"][0], tuple(r["properties"])) for r in rows if r["type"] == "UNIQUENESS"}
+    assert {
+        ("Project", ("name",)),
+        ("Job", ("namespace", "name")),
+        ("JobVersion", ("namespace", "name", "code_hash")),
+        ("Run", ("run_id",)),
+        ("Dataset", ("namespace", "name")),
+        ("DatasetVersion", ("node_id",)),
+    } <= unique
+    Neo4jLineageStore(graph.config).close()  # creating the schema again is a no-op
+
+
+def test_node_limit_and_time_budget_mark_the_walk_partial(graph: Neo4jLineageStore) -> None:
+    graph.apply(chain(6))
+    end = NodeId.run("r-000005")
+    graph.bounds = LineageBounds(max_nodes=4)
+    g = graph.lineage(end, Direction.UPSTREAM, depth=10)
+    assert g.partial and len(g.nodes) == 4 and any("node limit" in r for r in g.cut_reasons)
+    graph.bounds = LineageBounds(time_budget_s=0.0)
+    g = graph.lineage(end, Direction.UPSTREAM, depth=10)
+    assert g.partial and [n.id for n in g.nodes] == ["run:r-000005"] and "time budget" in g.cut_reasons[0]
+
+
+def test_a_refused_write_is_a_projection_error_and_writes_nothing(graph: Neo4jLineageStore) -> None:
+    ok = run_events("ok-1")
+    huge = run_events("huge-1", inputs=[dataset("file", "/x" * 20_000, content_hash("x"), "data")])
+    with pytest.raises(ProjectionError, match="too large") as info:
+        graph.apply(ok + huge)
+    assert not isinstance(info.value, Neo4jUnavailable)
+    assert graph.run("ok-1") is None  # one transaction: all or nothing
+
+
+def test_an_unreachable_server_is_neo4j_unavailable() -> None:
+    with pytest.raises(Neo4jUnavailable, match=r"Neo4j connect to bolt://127\.0\.0\.1:1 failed"):
+        Neo4jLineageStore(Neo4jConfig(uri="bolt://127.0.0.1:1", connection_timeout_s=2))
