@@ -28,14 +28,18 @@ def double(ctx: pg.Context, data: pg.DataItem, times: int = 2) -> dict[str, int]
 
 @pytest.fixture
 def k8s_settings(settings: pg.Settings, kafka: str) -> pg.Settings:
-    return settings.model_copy(update={"kafka_bootstrap_servers": kafka,
-                                       "kafka_topic_prefix": f"t{uuid.uuid4().hex[:8]}."})
+    return settings.model_copy(
+        update={"kafka_bootstrap_servers": kafka, "kafka_topic_prefix": f"t{uuid.uuid4().hex[:8]}."}
+    )
 
 
 def read_requests(settings: pg.Settings) -> list[tuple[bytes, bytes]]:
     consumer = KafkaConsumer(
-        topics.topic(topics.REQUESTS, settings.kafka_topic_prefix), bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest", consumer_timeout_ms=3000, enable_auto_commit=False,
+        topics.topic(topics.REQUESTS, settings.kafka_topic_prefix),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+        enable_auto_commit=False,
     )
     try:
         return [(m.key, m.value) for m in consumer]
@@ -46,8 +50,15 @@ def read_requests(settings: pg.Settings) -> list[tuple[bytes, bytes]]:
 def test_submit_publishes_a_stored_request_and_records_the_run(k8s_settings: pg.Settings, tmp_path: Path) -> None:
     (tmp_path / "in.txt").write_bytes(b"abc")
     backend = pg.Backend(k8s_settings)
-    result = pg.run(double, params={"times": 3}, inputs={"data": str(tmp_path / "in.txt")}, runtime="kubernetes",
-                    image="registry.local/provgraph:dev", resources={"cpu": "500m"}, backend=backend)
+    result = pg.run(
+        double,
+        params={"times": 3},
+        inputs={"data": str(tmp_path / "in.txt")},
+        runtime="kubernetes",
+        image="registry.local/provgraph:dev",
+        resources={"cpu": "500m"},
+        backend=backend,
+    )
     assert result.state == "REQUESTED"
     run = backend.graph().run(result.run_id)
     assert run is not None and run.state == "REQUESTED" and run.params == {"times": 3}
@@ -56,8 +67,11 @@ def test_submit_publishes_a_stored_request_and_records_the_run(k8s_settings: pg.
     [(key, body)] = read_requests(k8s_settings)
     assert key == result.run_id.encode()
     request = RunRequest.model_validate_json(body)
-    assert (request.run_id, request.image, request.resources) == (result.run_id, "registry.local/provgraph:dev",
-                                                                  {"cpu": "500m"})
+    assert (request.run_id, request.image, request.resources) == (
+        result.run_id,
+        "registry.local/provgraph:dev",
+        {"cpu": "500m"},
+    )
     assert load_request(request_hash(body), backend) == request  # the message is the stored object
 
     # what the pod does: execute the stored request with the normal SDK
