@@ -1,0 +1,100 @@
+"""Service commands: `launcher`, `projector` (long-running, stop with SIGTERM/Ctrl-C), `dlq list`
+(the dead-letter topic) and `spool flush|status` (events waiting for Kafka on this machine).
+
+The services' modules (faststream, aiokafka, kubernetes, neo4j) load only when a command runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from provgraph.cli._app import app, console, err_console, settings
+
+dlq_app = typer.Typer(help="The dead-letter topic: records the services refused, and why.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+spool_app = typer.Typer(help="The local spool: events kept while Kafka was unreachable.", no_args_is_help=True)
+app.add_typer(spool_app, name="spool")
+
+
+def _service_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@app.command("launcher")
+def launcher_cmd() -> None:
+    """Run the Kubernetes launcher: run requests from Kafka become Jobs; failed or deleted Jobs are reported."""
+    from provgraph.services.launcher import run_launcher
+
+    cfg = settings()
+    _service_logging()
+    kafka = cfg.kafka_bootstrap_servers or "(PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS unset)"
+    err_console.print(f"provgraph launcher: requests from {kafka} → Jobs in namespace {cfg.k8s_namespace}")
+    run_launcher(cfg)
+
+
+@app.command("projector")
+def projector_cmd() -> None:
+    """Run the graph projector: the Kafka lineage topic into Neo4j, refusals to the dead-letter topic."""
+    from provgraph.services.projector import run_projector
+
+    cfg = settings()
+    _service_logging()
+    err_console.print(f"provgraph projector: {cfg.kafka_bootstrap_servers} → {cfg.neo4j_uri}")
+    run_projector(cfg)
+
+
+@dlq_app.command("list")
+def dlq_list(
+    limit: Annotated[int, typer.Option("--limit", "-n", help="Newest N dead letters")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, original bytes in base64")] = False,
+) -> None:
+    """List dead letters, oldest first: where the record was, which stage refused it, and why."""
+    from provgraph.services.projector import list_dlq
+
+    letters = list_dlq(settings(), limit)
+    for letter in letters:
+        if as_json:
+            console.print(letter.to_bytes().decode(), soft_wrap=True)
+            continue
+        original = letter.original_bytes[:80]
+        try:
+            shown = json.dumps(original.decode())
+        except UnicodeDecodeError:
+            shown = "base64:" + base64.b64encode(original).decode()
+        console.print(
+            f"{letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.topic}/{letter.partition}@{letter.offset}"
+            f"  [bold]{letter.stage}[/]  {escape(letter.error)}\n    {escape(shown)}",
+            soft_wrap=True,
+        )
+    if not letters and not as_json:
+        err_console.print("no dead letters")
+
+
+@spool_app.command("status")
+def spool_status_cmd() -> None:
+    """What is waiting in this machine's spool (no network)."""
+    from provgraph.events.transport.factory import spool_status
+
+    status = spool_status(settings())
+    console.print(
+        f"{status.records} event(s) waiting in {status.directory} ({status.bytes} bytes, {status.segments} segment(s))"
+    )
+
+
+@spool_app.command("flush")
+def spool_flush_cmd(
+    timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds")] = None,
+) -> None:
+    """Re-send the spool to Kafka now, in order; exits 1 if events are still waiting."""
+    from provgraph.events.transport.factory import spool_flush
+
+    sent, remaining = spool_flush(settings(), timeout)
+    console.print(f"sent {sent} event(s); {remaining} still waiting")
+    if remaining:
+        raise typer.Exit(1)
