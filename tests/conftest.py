@@ -3,20 +3,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import tests.services  # noqa: F401  (records the environment before any fixture changes it)
 from provgraph import Backend, Settings, load_settings
 
 
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Embedded settings in a fresh home; the environment cannot leak into unit tests."""
+    for name in [n for n in os.environ if n.startswith("PROVGRAPH_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("PROVGRAPH_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("PROVGRAPH_TRANSPORT", raising=False)
-    monkeypatch.delenv("PROVGRAPH_STORE", raising=False)
     monkeypatch.chdir(tmp_path)
     return load_settings()
 

@@ -25,6 +25,8 @@ MARKER = {
     "k8s": "KUBECONFIG",
 }
 
+# The environment as the session found it: unit-test fixtures clear PROVGRAPH_* variables later.
+_ENV = dict(os.environ)
 _started: dict[str, dict[str, str]] = {}
 _reused: dict[str, dict[str, str]] = {}
 
@@ -51,8 +53,8 @@ def _parse_env(text: str) -> dict[str, str]:
 
 def ensure(name: str) -> dict[str, str]:
     marker = MARKER[name]
-    if marker in os.environ:
-        return {marker: os.environ[marker]}
+    if marker in _ENV:
+        return {marker: _ENV[marker]}
     if name in _started:
         return _started[name]
     if name in _reused:
