@@ -2,7 +2,7 @@
 
     app.py        create_app(settings): routes, middleware, lifespan
     schema.py     types and resolvers over the LineageStore contract (SQLite or Neo4j)
-    mutations.py  the Mutation root (empty until `reproduce`)
+    mutations.py  the Mutation root: `reproduce`
     context.py    the store behind the API and the per-request context
     scope.py      what a token's projects may see
     auth.py       API tokens (hashed) and the bearer-token middleware

@@ -43,7 +43,7 @@ from provgraph.events.errors import ConfigError, NotFound, ProjectionError
 from provgraph.events.model import RunEvent
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
-from provgraph.graph.projection import RunFacts, dataset_node_id, facts
+from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
 from provgraph.graph.views import (
     DatasetRef,
     DatasetVersionView,
@@ -388,21 +388,7 @@ def _dt(text: str | None) -> datetime | None:
 
 
 def _run_row(f: RunFacts) -> Row:
-    row: Row = {
-        "run_id": f.run_id,
-        "namespace": f.namespace,
-        "job_name": f.job_name,
-        "code_hash": f.code_hash,
-        "state": f.state,
-        "state_key": f.state_key,
-        "started_at": f.event_time,
-        "ended_at": f.ended_at,
-        "parent_run_id": f.parent_run_id,
-    }
-    for col in ("params", "results", "runtime", "error", "reproduces"):
-        value = getattr(f, col)
-        row[col] = value
-        row[f"{col}_key"] = None if value is None else f.order_key
+    row: Row = run_row(f)
     repro = _loads(f.reproduces)
     row["reproduces_of"] = repro.get("run_id") if repro else None
     row["reproduces_verdict"] = repro.get("verdict") if repro else None

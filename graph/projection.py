@@ -113,3 +113,27 @@ def facts(event: RunEvent) -> RunFacts:
         reads=[DatasetFacts.of(d) for d in event.inputs],
         writes=[DatasetFacts.of(d) for d in event.outputs],
     )
+
+
+KEYED_RUN_PROPS = ("params", "results", "runtime", "error", "reproduces")
+"""Run properties replaced only by an event with a greater order key (stored beside `<prop>_key`)."""
+
+
+def run_row(f: RunFacts) -> dict[str, Any]:
+    """The run's columns/properties as both stores write them."""
+    row: dict[str, Any] = {
+        "run_id": f.run_id,
+        "namespace": f.namespace,
+        "job_name": f.job_name,
+        "code_hash": f.code_hash,
+        "state": f.state,
+        "state_key": f.state_key,
+        "started_at": f.event_time,
+        "ended_at": f.ended_at,
+        "parent_run_id": f.parent_run_id,
+    }
+    for col in KEYED_RUN_PROPS:
+        value = getattr(f, col)
+        row[col] = value
+        row[f"{col}_key"] = None if value is None else f.order_key
+    return row

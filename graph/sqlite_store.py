@@ -22,7 +22,7 @@ from provgraph.events.model import RunEvent
 from provgraph.events.transport.sqlite import connect
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
-from provgraph.graph.projection import RunFacts, dataset_node_id, facts
+from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
 from provgraph.graph.views import (
     DatasetRef,
     DatasetVersionView,
@@ -91,7 +91,7 @@ _UPSERT_RUN = f"""
 INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, ended_at,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
                  reproduces, reproduces_key, parent_run_id)
-VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :event_time, :ended_at,
+VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :ended_at,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
         :reproduces, :reproduces_key, :parent_run_id)
 ON CONFLICT (run_id) DO UPDATE SET
@@ -129,25 +129,6 @@ INSERT INTO metric (run_id, key, step, value, okey) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET value = CASE WHEN excluded.okey > metric.okey THEN excluded.value ELSE metric.value END,
     okey = MAX(metric.okey, excluded.okey)
 """
-
-
-def _run_row(f: RunFacts) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "run_id": f.run_id,
-        "namespace": f.namespace,
-        "job_name": f.job_name,
-        "code_hash": f.code_hash,
-        "state": f.state,
-        "state_key": f.state_key,
-        "event_time": f.event_time,
-        "ended_at": f.ended_at,
-        "parent_run_id": f.parent_run_id,
-    }
-    for col in ("params", "results", "runtime", "error", "reproduces"):
-        value = getattr(f, col)
-        row[col] = value
-        row[f"{col}_key"] = None if value is None else f.order_key
-    return row
 
 
 def _loads(text: str | None) -> Any:
@@ -216,7 +197,7 @@ class SqliteLineageStore:
                 if f.code is not None
             ],
         )
-        c.executemany(_UPSERT_RUN, [_run_row(f) for f in all_facts])
+        c.executemany(_UPSERT_RUN, [run_row(f) for f in all_facts])
         c.executemany(
             _UPSERT_METRIC,
             [(f.run_id, k, step, v, f.order_key) for f in all_facts for (k, step, v) in f.metrics],

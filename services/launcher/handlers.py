@@ -26,7 +26,7 @@ import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from faststream.kafka import KafkaRouter
 from faststream.middlewares import AckPolicy
@@ -41,10 +41,9 @@ from provgraph.services.launcher.jobs import RunIdentity, build_job, check_reque
 from provgraph.services.launcher.kube import JobRefused, Kube, KubeUnavailable
 from provgraph.services.launcher.reports import launcher_event
 from provgraph.services.projector.dead_letters import DeadLetter
+from provgraph.services.records import Record, decode_batch, service_group
 
 if TYPE_CHECKING:
-    from faststream.message import StreamMessage
-
     from provgraph.config import Settings
 
 log = logging.getLogger(__name__)
@@ -53,17 +52,6 @@ MAX_RECORDS = 200
 """Requests per batch (one commit)."""
 RETRY_PAUSE_S = 2.0
 """Pause before a batch the API server could not take is handed back for redelivery."""
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """The parts of a Kafka record the launcher needs."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +133,7 @@ class Launcher:
 
 
 def group_id(settings: Settings) -> str:
-    """The launcher's consumer group; one per topic prefix."""
-    return f"{settings.kafka_topic_prefix}provgraph-launcher"
-
-
-async def _records(msg: StreamMessage[Any]) -> list[Record]:
-    """Decoder: the raw batch as `Record`s (validation happens in `Launcher.launch`)."""
-    return [Record(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in msg.raw_message]
+    return service_group(settings, "launcher")
 
 
 def launcher_router(
@@ -172,7 +154,7 @@ def launcher_router(
         batch_timeout_ms=100,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=_records,
+        decoder=decode_batch,
         max_poll_interval_ms=15 * 60 * 1000,
         title="launcher",
     )

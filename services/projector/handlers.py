@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio.to_thread
 from aiokafka import TopicPartition
@@ -41,10 +41,10 @@ from provgraph.events.serde import loads
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.neo4j_store import Neo4jLineageStore, Neo4jUnavailable, Row, rows_for
 from provgraph.services.projector.dead_letters import DeadLetter, Stage
+from provgraph.services.records import Record, decode_batch, service_group
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
-    from faststream.message import StreamMessage
 
     from provgraph.config import Settings
 
@@ -54,17 +54,6 @@ MAX_RECORDS = 5000
 """Records per batch (one transaction)."""
 RETRY_PAUSE_S = 2.0
 """Pause before records the store could not take are consumed again."""
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """The parts of a Kafka record the projector needs."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
 
 
 Dead = list[tuple[Record, DeadLetter]]
@@ -226,13 +215,7 @@ def _rewind(consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]) -> 
 
 
 def group_id(settings: Settings) -> str:
-    """The projector's consumer group; one per topic prefix, so prefixed deployments never share offsets."""
-    return f"{settings.kafka_topic_prefix}provgraph-projector"
-
-
-async def _records(msg: StreamMessage[Any]) -> list[Record]:
-    """Decoder: the raw batch as `Record`s (no JSON decoding here; `serde.loads` validates bytes directly)."""
-    return [Record(r.topic, r.partition, r.offset, r.key, r.value or b"") for r in msg.raw_message]
+    return service_group(settings, "projector")
 
 
 def projector_router(
@@ -258,7 +241,7 @@ def projector_router(
         batch_timeout_ms=200,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
-        decoder=_records,
+        decoder=decode_batch,
         # one fetch may hold a whole batch (events are ~1 KB)
         max_partition_fetch_bytes=8 * 1024 * 1024,
         fetch_max_bytes=64 * 1024 * 1024,

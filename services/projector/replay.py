@@ -22,7 +22,8 @@ from provgraph.events.errors import ConfigError, TransportError
 from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.app import ensure_topics, tune_gc
 from provgraph.services.projector.dead_letters import DeadLetter, read_dlq
-from provgraph.services.projector.handlers import MAX_RECORDS, BatchProjector, Dead, Record
+from provgraph.services.projector.handlers import MAX_RECORDS, BatchProjector, Dead
+from provgraph.services.records import Record
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
@@ -136,12 +137,7 @@ class _Replay:
         writing: asyncio.Task[Dead] | None = None
         while any([await consumer.position(tp) < ends[tp] for tp in tps]):
             polled = await consumer.getmany(timeout_ms=1000, max_records=self.batch)
-            records = [
-                Record(r.topic, r.partition, r.offset, r.key, r.value or b"")
-                for tp, rs in polled.items()
-                for r in rs
-                if r.offset < ends[tp]
-            ]
+            records = [Record.of(r) for tp, rs in polled.items() for r in rs if r.offset < ends[tp]]
             if not records:
                 continue
             prepared = await anyio.to_thread.run_sync(self.projector.prepare, records)
