@@ -97,7 +97,7 @@ def neo4j_uri() -> Iterator[str]:
     if not running:
         subprocess.run([script, "start"], check=True, capture_output=True)
     try:
-        yield "bolt://127.0.0.1:37687"
+        yield "bolt://127.0.0.1:17687"
     finally:
         if not running:
             subprocess.run([script, "stop"], check=False, capture_output=True)

@@ -26,8 +26,8 @@ DURATION = float(os.environ.get("BENCH_SECONDS", "20"))
 
 
 def main() -> None:
-    kafka = os.environ.get("PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:39092")
-    neo4j_uri = os.environ.get("PROVGRAPH_NEO4J_URI", "bolt://127.0.0.1:37687")
+    kafka = os.environ.get("PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    neo4j_uri = os.environ.get("PROVGRAPH_NEO4J_URI", "bolt://127.0.0.1:17687")
     prefix = f"lat{uuid.uuid4().hex[:6]}."
     store = Neo4jLineageStore(Neo4jConfig(uri=neo4j_uri))
     store.reset()

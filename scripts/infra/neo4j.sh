@@ -10,7 +10,7 @@
 #   env     print `export PROVGRAPH_NEO4J_URI=...`
 #   reset   stop and delete the data dir
 #
-# Env: PROVGRAPH_NEO4J_BOLT_PORT (37687), PROVGRAPH_NEO4J_HTTP_PORT (37474; "0" disables HTTP),
+# Env: PROVGRAPH_NEO4J_BOLT_PORT (17687), PROVGRAPH_NEO4J_HTTP_PORT (17474; "0" disables HTTP),
 #      PROVGRAPH_NEO4J_VERSION (5.26.30), PROVGRAPH_NEO4J_START_TIMEOUT (180),
 #      PROVGRAPH_INFRA_DIR, PYTHON.
 set -euo pipefail
@@ -20,8 +20,8 @@ SVC=neo4j
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 NEO4J_VERSION="${PROVGRAPH_NEO4J_VERSION:-5.26.30}"
-BOLT_PORT="${PROVGRAPH_NEO4J_BOLT_PORT:-37687}"
-HTTP_PORT="${PROVGRAPH_NEO4J_HTTP_PORT:-37474}"
+BOLT_PORT="${PROVGRAPH_NEO4J_BOLT_PORT:-17687}"
+HTTP_PORT="${PROVGRAPH_NEO4J_HTTP_PORT:-17474}"
 START_TIMEOUT="${PROVGRAPH_NEO4J_START_TIMEOUT:-180}"
 URI="bolt://127.0.0.1:$BOLT_PORT"
 
@@ -84,7 +84,7 @@ write_config() {
   local http_enabled=true http_port="$HTTP_PORT"
   if [[ "$HTTP_PORT" == 0 ]]; then
     http_enabled=false
-    http_port=37474 # unused, but the key must still be a valid address
+    http_port=17474 # unused, but the key must still be a valid address
   fi
   # strict validation is on: every key below must be known to 5.26
   cat >"$CONF/neo4j.conf" <<EOF

@@ -9,7 +9,7 @@
 #   env     print the endpoint and dummy AWS credential exports
 # State between tests can be wiped with: POST $PROVGRAPH_S3_ENDPOINT_URL/moto-api/reset
 #
-# Env: PROVGRAPH_S3_PORT (35555), PROVGRAPH_S3_START_TIMEOUT (60), PROVGRAPH_INFRA_DIR, PYTHON
+# Env: PROVGRAPH_S3_PORT (15555), PROVGRAPH_S3_START_TIMEOUT (60), PROVGRAPH_INFRA_DIR, PYTHON
 #      (an interpreter with `moto[server]` installed).
 set -euo pipefail
 
@@ -17,7 +17,7 @@ SVC=s3
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-PORT="${PROVGRAPH_S3_PORT:-35555}"
+PORT="${PROVGRAPH_S3_PORT:-15555}"
 START_TIMEOUT="${PROVGRAPH_S3_START_TIMEOUT:-60}"
 URL="http://127.0.0.1:$PORT"
 
