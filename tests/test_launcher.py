@@ -540,6 +540,20 @@ def test_the_watch_lists_again_after_410_gone(
         lists.append(label_selector)
         return ([], "1") if len(lists) == 1 else real_list(ns, label_selector)
 
+    def compacted() -> bool:
+        """True once the API server answers a watch from resourceVersion 1 with 410 Gone."""
+        from kubernetes import watch as k8s_watch
+
+        from provgraph.services.launcher.kube import Gone
+
+        try:
+            for _ in kube.watch_jobs(k8s_watch.Watch(return_type=object), namespace, selector(cfg), "1", 1):
+                pass
+        except Gone:
+            return True
+        return False
+
+    wait_for("etcd to compact resourceVersion 1", compacted, timeout=90)
     kube.list_jobs = stale_first  # type: ignore[method-assign]
     memory = MemoryTransport()
     watcher = JobWatcher(kube, JobReconciler(kube, memory), namespace, selector(cfg))
