@@ -563,7 +563,7 @@ cmd_of() {
         --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key"
         --service-cluster-ip-range=10.96.0.0/16
         --endpoint-reconciler-type=none --enable-priority-and-fairness=false --profiling=false
-        --etcd-compaction-interval=10s)  # compact often, so tests meet real 410 Gone on old watches
+        --etcd-compaction-interval=10s --watch-cache=false)  # tests meet real 410 Gone on old watches
       ;;
     kube-controller-manager)
       CMD=("$B/kube-controller-manager" "${common[@]}" --secure-port="$KCM_PORT"
