@@ -712,7 +712,9 @@ class Neo4jLineageStore:
     @_guarded("read")
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         where = where or RunFilter()
-        clauses: list[LiteralString] = []
+        # Always true (started_at is set on every run), but it lets the planner read runs in
+        # started_at order from the range index instead of sorting them all.
+        clauses: list[LiteralString] = ["r.started_at IS NOT NULL"]
         params: dict[str, Any] = {"first": max(0, first)}
         for clause, name, value in (
             ("r.namespace = $project", "project", where.project),
@@ -726,10 +728,13 @@ class Neo4jLineageStore:
                 params[name] = value
         cypher: LiteralString = "MATCH (r:Run)"
         if after is not None:
-            # As in SQLite: an unknown `after` run yields an empty page.
-            cypher = "MATCH (a:Run {run_id: $after}) MATCH (r:Run)"
-            clauses.append("(r.started_at < a.started_at OR (r.started_at = a.started_at AND r.run_id < a.run_id))")
-            params["after"] = after
+            anchor = self._query("MATCH (a:Run {run_id: $after}) RETURN a.started_at AS started_at", after=after)
+            if not anchor:
+                return []  # as in SQLite: an unknown `after` run yields an empty page
+            # The first conjunct is a range the started_at index answers; the second breaks ties.
+            clauses.append("r.started_at <= $after_started")
+            clauses.append("(r.started_at < $after_started OR r.run_id < $after)")
+            params["after"], params["after_started"] = after, anchor[0]["started_at"]
         if clauses:
             cypher += " WHERE " + " AND ".join(clauses)
         cypher += " WITH r ORDER BY r.started_at DESC, r.run_id DESC LIMIT $first" + _RUN_VIEW
