@@ -19,10 +19,14 @@ if TYPE_CHECKING:
 
 
 class Backend:
-    def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
+    def __init__(
+        self, settings: Settings, transport: Transport | None = None, graph: LineageStore | None = None
+    ) -> None:
+        """`transport` and `graph` replace the ones settings would choose (embedding, tests)."""
         self.settings = settings
         self._transport = transport
-        self._graph: LineageStore | None = None
+        self._graph: LineageStore | None = graph
+        self._owns_graph = graph is None
         self._projector: EmbeddedProjector | None = None
 
     @functools.cached_property
@@ -52,7 +56,7 @@ class Backend:
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
-        if self._graph is not None:
+        if self._graph is not None and self._owns_graph:
             self._graph.close()
             self._graph = None
         if self._projector is not None:

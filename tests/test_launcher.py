@@ -482,6 +482,43 @@ def test_end_to_end_the_pod_command_and_env_run_the_request(
     assert [r.run_id for r in lineage.store.runs()] == [result.run_id]  # ONE run: requested, then executed
 
 
+def run_like_the_pod(job: dict[str, Any], home: Path) -> pg.RunResult:
+    """Execute what the Job's pod would run, with only the Job's command and environment."""
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    _, _, ref = container["command"]
+    env = {e["name"].removeprefix("PROVGRAPH_").lower(): e["value"] for e in container["env"]}
+    pod = pg.Backend(pg.Settings.model_validate({"home": home, **env}))
+    try:
+        return exec_request(ref, pod)
+    finally:
+        pod.close()
+
+
+def test_reproducing_a_kubernetes_run_on_kubernetes(
+    lsettings: pg.Settings, cluster: Cluster, namespace: str, lineage: Lineage, tmp_path: Path
+) -> None:
+    """reproduce() plans from the graph, submits to the launcher; the pod-side run carries the verdict."""
+    with launcher(lsettings):
+        original = submit(lsettings, tmp_path)
+        job = wait_for("the Job", lambda: cluster.job(namespace, job_name(original.run_id)))
+        run_like_the_pod(job, tmp_path / "pod-1")
+        lineage.run(original.run_id, lambda r: r.state == "COMPLETE")
+
+        backend = pg.Backend(lsettings, graph=lineage.store)  # the graph the Kafka events feed
+        try:
+            again = pg.reproduce(original.run_id, backend=backend)
+        finally:
+            backend.close()
+        assert again.state == "REQUESTED" and again.verdict is None
+        job = wait_for("the reproduction's Job", lambda: cluster.job(namespace, job_name(again.run_id)))
+        done = run_like_the_pod(job, tmp_path / "pod-2")
+    assert done.verdict is not None and done.verdict.verdict == "REPRODUCED"
+    run = lineage.run(again.run_id, lambda r: r.state == "COMPLETE")
+    assert run.runtime["kind"] == "kubernetes" and run.params == {"times": 3}
+    assert run.reproduces is not None
+    assert (run.reproduces.original_run_id, run.reproduces.verdict) == (original.run_id, "REPRODUCED")
+
+
 def test_the_launcher_command_stops_gracefully_on_sigterm(
     lsettings: pg.Settings, cluster: Cluster, namespace: str, tmp_path: Path
 ) -> None:
