@@ -263,3 +263,25 @@ service_status() {
   log "process running (pid $pid) but not answering on $1"
   return 3
 }
+
+# fetch_jars WHAT LOCKFILE: resolve the calling script's `write_pom` (into $DIST/pom.xml) to jars in
+# $LIB with Maven, once: `.complete` marks a finished fetch, the lock keeps two fetches apart.
+fetch_jars() {
+  if [[ -f "$LIB/.complete" ]]; then
+    log "jars present: $LIB"
+    return 0
+  fi
+  FETCH_WHAT="$1" with_lock "$2" _fetch_jars_locked
+}
+
+_fetch_jars_locked() {
+  if [[ -f "$LIB/.complete" ]]; then
+    return 0
+  fi
+  local t0
+  t0="$(now)"
+  log "fetching $FETCH_WHAT jars from Maven Central into $LIB"
+  write_pom
+  mvn_copy_deps "$DIST/pom.xml" "$LIB" || die "fetch failed (see $DIST/mvn.log)"
+  log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars in $(elapsed_since "$t0")s"
+}

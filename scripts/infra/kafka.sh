@@ -73,25 +73,7 @@ write_pom() {
 EOF
 }
 
-_fetch_locked() {
-  if [[ -f "$LIB/.complete" ]]; then
-    return 0
-  fi
-  local t0
-  t0="$(now)"
-  log "fetching Kafka $KAFKA_VERSION (log4j $LOG4J_VERSION) jars from Maven Central into $LIB"
-  write_pom
-  mvn_copy_deps "$DIST/pom.xml" "$LIB" || die "fetch failed (see $DIST/mvn.log)"
-  log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars in $(elapsed_since "$t0")s"
-}
-
-cmd_fetch() {
-  if [[ -f "$LIB/.complete" ]]; then
-    log "jars present: $LIB"
-    return 0
-  fi
-  with_lock "$INFRA/kafka-$KAFKA_VERSION.lock" _fetch_locked
-}
+cmd_fetch() { fetch_jars "Kafka $KAFKA_VERSION (log4j $LOG4J_VERSION)" "$INFRA/kafka-$KAFKA_VERSION.lock"; }
 
 write_config() {
   mkdir -p "$DATA" "$LOGS"
@@ -230,7 +212,7 @@ _start_locked() {
     fi
   done
   need_cmd java
-  _fetch_locked
+  cmd_fetch
   t0="$(now)"
   write_config
   format_storage

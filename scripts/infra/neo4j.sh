@@ -59,25 +59,7 @@ write_pom() {
 EOF
 }
 
-_fetch_locked() {
-  if [[ -f "$LIB/.complete" ]]; then
-    return 0
-  fi
-  local t0
-  t0="$(now)"
-  log "fetching Neo4j $NEO4J_VERSION jars from Maven Central into $LIB"
-  write_pom
-  mvn_copy_deps "$DIST/pom.xml" "$LIB" || die "fetch failed (see $DIST/mvn.log)"
-  log "fetched $(find "$LIB" -name '*.jar' | wc -l) jars in $(elapsed_since "$t0")s"
-}
-
-cmd_fetch() {
-  if [[ -f "$LIB/.complete" ]]; then
-    log "jars present: $LIB"
-    return 0
-  fi
-  with_lock "$INFRA/neo4j-$NEO4J_VERSION.lock" _fetch_locked
-}
+cmd_fetch() { fetch_jars "Neo4j $NEO4J_VERSION" "$INFRA/neo4j-$NEO4J_VERSION.lock"; }
 
 write_config() {
   mkdir -p "$CONF" "$DATA" "$LOGS" "$RUN/plugins" "$RUN/import" "$RUN/run"
@@ -155,7 +137,7 @@ _start_locked() {
     fi
   done
   need_cmd java
-  _fetch_locked
+  cmd_fetch
   t0="$(now)"
   write_config
   stat -c %s "$LOGFILE" >"$RUN/neo4j.logoffset" 2>/dev/null || echo 0 >"$RUN/neo4j.logoffset"
