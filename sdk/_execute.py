@@ -63,7 +63,7 @@ def bind_arguments(handler: Handler, ctx: Context, params: dict[str, Any], input
         if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
             continue
         annotation = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
-        if (i == 0 and (name in CONTEXT_NAMES or annotation.endswith("Context"))) or annotation.endswith("Context"):
+        if annotation.endswith("Context") or (i == 0 and name in CONTEXT_NAMES):
             kwargs[name] = ctx
         elif name in inputs:
             kwargs[name] = ctx.get_input(name)
