@@ -22,7 +22,6 @@
 # Pod simulation (KWOK stages written to $RUN/kwok-stages.yaml). A pod bound to kwok-node-0 becomes
 # Running at once; then, by pod annotation (on a Job: spec.template.metadata.annotations):
 #   (none), pod owned by a Job      -> Succeeded (exit 0) after 1 s  => the Job reaches Complete
-#   provgraph.dev/simulate: succeed -> Succeeded (any pod, also bare pods)
 #   provgraph.dev/simulate: fail    -> Failed, container exit code provgraph.dev/exit-code (default 1)
 #                                      => a Job with backoffLimit: 0 reaches Failed
 #   provgraph.dev/simulate: running -> stays Running until deleted
@@ -151,7 +150,7 @@ EOF
 
 write_stages() {
   # Node stages = kwok's node/fast/node-initialize + node/heartbeat-with-lease (v0.8.0).
-  # Pod stages: kwok's pod/fast pod-ready and pod-delete, plus provgraph's complete/succeed/fail.
+  # Pod stages: kwok's pod/fast pod-ready and pod-delete, plus provgraph's complete/fail.
   cat >"$STAGES" <<'EOF'
 apiVersion: kwok.x-k8s.io/v1alpha1
 kind: Stage
@@ -359,61 +358,6 @@ spec:
       values: ['Job']
     - key: '.metadata.annotations["provgraph.dev/simulate"]'
       operator: 'DoesNotExist'
-  delay:
-    durationMilliseconds: 1000
-    durationFrom:
-      expressionFrom: '.metadata.annotations["provgraph.dev/run-duration"]'
-  next:
-    statusTemplate: |
-      {{ $now := Now }}
-      {{ $started := or .status.startTime $now }}
-      conditions:
-      - lastTransitionTime: {{ $now | Quote }}
-        status: "True"
-        type: Initialized
-      - lastTransitionTime: {{ $now | Quote }}
-        reason: PodCompleted
-        status: "False"
-        type: Ready
-      - lastTransitionTime: {{ $now | Quote }}
-        reason: PodCompleted
-        status: "False"
-        type: ContainersReady
-      containerStatuses:
-      {{ range .spec.containers }}
-      - image: {{ .image | Quote }}
-        name: {{ .name | Quote }}
-        ready: false
-        restartCount: 0
-        started: false
-        state:
-          terminated:
-            exitCode: 0
-            finishedAt: {{ $now | Quote }}
-            reason: Completed
-            startedAt: {{ $started | Quote }}
-      {{ end }}
-      phase: Succeeded
----
-# provgraph.dev/simulate: succeed -> Succeeded (any pod, e.g. bare pods with restartPolicy Never).
-apiVersion: kwok.x-k8s.io/v1alpha1
-kind: Stage
-metadata:
-  name: provgraph-pod-succeed
-spec:
-  resourceRef:
-    apiGroup: v1
-    kind: Pod
-  selector:
-    matchExpressions:
-    - key: '.metadata.deletionTimestamp'
-      operator: 'DoesNotExist'
-    - key: '.status.phase'
-      operator: 'In'
-      values: ['Running']
-    - key: '.metadata.annotations["provgraph.dev/simulate"]'
-      operator: 'In'
-      values: ['succeed']
   delay:
     durationMilliseconds: 1000
     durationFrom:
@@ -663,7 +607,7 @@ _start_locked() {
 do_start() { with_lock "$RUN.lock" _start_locked; }
 
 do_stop() {
-  local c pid i any=0
+  local c pid group any=0
   # SIGTERM clients first (in parallel), then the apiserver, then etcd
   for group in "kwok kube-scheduler kube-controller-manager" "kube-apiserver" "etcd"; do
     for c in $group; do
