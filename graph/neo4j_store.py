@@ -29,34 +29,39 @@ from __future__ import annotations
 
 import functools
 import json
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString, ParamSpec, TypeVar
 
 import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 from pydantic import BaseModel, ConfigDict
 
-from provgraph.events.errors import ConfigError, NotFound, ProjectionError
+from provgraph.events.errors import ConfigError, ProjectionError
 from provgraph.events.model import RunEvent
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
 from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
+from provgraph.graph.rows import (
+    dataset_version_node,
+    dataset_version_view,
+    job_version_view,
+    loads_json,
+    run_node,
+    run_view,
+)
 from provgraph.graph.views import (
     DatasetRef,
     DatasetVersionView,
     DatasetView,
     Direction,
-    JobVersionView,
     JobView,
     LineageEdge,
     LineageGraph,
     LineageNode,
-    ReproductionView,
     RunView,
 )
+from provgraph.graph.walk import Hop, bounded_walk
 
 if TYPE_CHECKING:
     from provgraph.config import Settings
@@ -379,17 +384,9 @@ def _max_nn(a: Any, b: Any) -> Any:
     return a if a >= b else b
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
-
-
 def _run_row(f: RunFacts) -> Row:
     row: Row = run_row(f)
-    repro = _loads(f.reproduces)
+    repro = loads_json(f.reproduces)
     row["reproduces_of"] = repro.get("run_id") if repro else None
     row["reproduces_verdict"] = repro.get("verdict") if repro else None
     return row
@@ -514,60 +511,6 @@ _WRITES: tuple[tuple[str, LiteralString], ...] = (
 )
 
 
-def _run_node(hop: int, r: Sequence[Any]) -> LineageNode:
-    run_id, namespace, job, state, code_hash, params, started_at = r
-    return LineageNode(
-        id=f"run:{run_id}",
-        kind="run",
-        hop=hop,
-        label=f"{job} ({state.lower()})",
-        props={
-            "namespace": namespace,
-            "job": job,
-            "state": state,
-            "code_hash": code_hash,
-            "params": _loads(params) or {},
-            "started_at": started_at,
-        },
-    )
-
-
-def _dsv_node(hop: int, r: Sequence[Any]) -> LineageNode:
-    node_id, namespace, name, version, kind, size = r
-    return LineageNode(
-        id=node_id,
-        kind="datasetVersion",
-        hop=hop,
-        label=f"{name}@{version[:15]}",
-        props={"namespace": namespace, "name": name, "version": version, "kind": kind, "size": size},
-    )
-
-
-def _dsv_view(v: Row) -> DatasetVersionView:
-    return DatasetVersionView(
-        namespace=v["namespace"],
-        name=v["name"],
-        version=v["version"],
-        kind=v.get("kind"),
-        size=v.get("size"),
-        uri=v.get("uri"),
-        created_at=_dt(v.get("created_at")),
-    )
-
-
-def _job_version_view(v: Row) -> JobVersionView:
-    dirty = v.get("git_dirty")
-    return JobVersionView(
-        namespace=v["namespace"],
-        name=v["name"],
-        code_hash=v["code_hash"],
-        entrypoint=v.get("entrypoint"),
-        source_uri=v.get("source_uri"),
-        git_commit=v.get("git_commit"),
-        git_dirty=None if dirty is None else bool(dirty),
-    )
-
-
 def _refs(items: list[list[Any]]) -> list[DatasetRef]:
     items = sorted(items, key=lambda i: (i[4], i[5]))  # binding, node id: as SQLite
     return [DatasetRef(namespace=i[0], name=i[1], version=i[2], kind=i[3], binding=i[4]) for i in items]
@@ -672,36 +615,19 @@ class Neo4jLineageStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def _run_view(self, rec: Row, *, detail: bool) -> RunView:
+    @staticmethod
+    def _run_view(rec: Row, *, detail: bool) -> RunView:
         r = rec["run"]
         metrics = {m[0]: m[2] for m in sorted(rec["metrics"], key=lambda m: (m[0], m[1]))}
-        repro = _loads(r.get("reproduces"))
-        jv = rec.get("job_version") if detail and r.get("code_hash") is not None else None
-        return RunView(
-            run_id=r["run_id"],
-            namespace=r["namespace"],
-            job_name=r["job_name"],
-            state=r["state"],
-            started_at=_dt(r.get("started_at")),
-            ended_at=_dt(r.get("ended_at")),
-            code_hash=r.get("code_hash"),
-            params=_loads(r.get("params")) or {},
-            results=_loads(r.get("results")) or {},
+        if not detail:
+            return run_view(r, metrics=metrics)
+        jv = rec.get("job_version") if r.get("code_hash") is not None else None
+        return run_view(
+            r,
             metrics=metrics,
-            runtime=_loads(r.get("runtime")) or {},
-            error=r.get("error"),
-            parent_run_id=r.get("parent_run_id"),
-            reproduces=ReproductionView(
-                original_run_id=repro["run_id"],
-                verdict=repro["verdict"],
-                differences=repro.get("differences", []),
-                environment=repro.get("environment", {}),
-            )
-            if repro
-            else None,
-            inputs=_refs(rec["inputs"]) if detail else [],
-            outputs=_refs(rec["outputs"]) if detail else [],
-            job_version=_job_version_view(jv) if jv else None,
+            inputs=_refs(rec["inputs"]),
+            outputs=_refs(rec["outputs"]),
+            job_version=job_version_view(jv) if jv else None,
         )
 
     @_guarded("read")
@@ -755,7 +681,7 @@ class Neo4jLineageStore:
         return JobView(
             namespace=namespace,
             name=name,
-            versions=[_job_version_view(v) for v in versions],
+            versions=[job_version_view(v) for v in versions],
             run_count=int(rows[0]["runs"]),
         )
 
@@ -772,7 +698,7 @@ class Neo4jLineageStore:
             return None
         versions = sorted(rows[0]["versions"], key=lambda v: (v["created_at"], v["version"]))
         return DatasetView(
-            namespace=namespace, name=name, kind=rows[0]["kind"], versions=[_dsv_view(v) for v in versions]
+            namespace=namespace, name=name, kind=rows[0]["kind"], versions=[dataset_version_view(v) for v in versions]
         )
 
     @_guarded("read")
@@ -781,7 +707,7 @@ class Neo4jLineageStore:
             "MATCH (v:DatasetVersion {node_id: $id}) RETURN v {.*} AS v",
             id=dataset_node_id(namespace, name, version),
         )
-        return _dsv_view(rows[0]["v"]) if rows else None
+        return dataset_version_view(rows[0]["v"]) if rows else None
 
     @_guarded("read")
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
@@ -791,7 +717,7 @@ class Neo4jLineageStore:
             ns=namespace,
             name=name,
         )
-        return _dsv_view(rows[0]["v"]) if rows else None
+        return dataset_version_view(rows[0]["v"]) if rows else None
 
     @_guarded("read")
     def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
@@ -843,49 +769,19 @@ class Neo4jLineageStore:
     @_guarded("lineage query")
     def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph:
         depth, fan_out = self.bounds.clamp(depth, fan_out)
-        deadline = time.monotonic() + self.bounds.time_budget_s
         upstream = direction == Direction.UPSTREAM
-        nodes: dict[str, LineageNode] = {}
-        edges: dict[tuple[str, str, str, str], LineageEdge] = {}
         reasons: list[str] = []
         with self._session() as s:
             tx = s.begin_transaction()
             try:
                 start = self._start(tx, node, fan_out, reasons)
-                if not start:
-                    raise NotFound(f"no such node: {node}")
-                for n in start:
-                    nodes[n.id] = n
-                frontier = [n.id for n in start]
-                hop = 0
-                while frontier and hop < depth:
-                    if time.monotonic() > deadline:
-                        reasons.append(f"time budget of {self.bounds.time_budget_s}s spent after hop {hop}")
-                        break
-                    hop += 1
-                    found, new_nodes = self._expand(tx, frontier, upstream, fan_out, hop, reasons)
-                    for e in found:
-                        edges[(e.source, e.target, e.kind, e.binding)] = e
-                    next_ids = [i for i in new_nodes if i not in nodes]
-                    room = self.bounds.max_nodes - len(nodes)
-                    if len(next_ids) > room:
-                        reasons.append(f"node limit of {self.bounds.max_nodes} reached at hop {hop}")
-                        next_ids = next_ids[:room]
-                    for i in next_ids:
-                        nodes[i] = new_nodes[i]
-                    frontier = next_ids
+
+                def expand(frontier: list[str], hop: int, known: Collection[str]) -> Hop:
+                    return self._expand(tx, frontier, upstream, fan_out, hop, reasons)
+
+                return bounded_walk(node, direction, depth, self.bounds, start, expand, reasons)
             finally:
                 tx.close()
-        kept = [e for e in edges.values() if e.source in nodes and e.target in nodes]
-        return LineageGraph(
-            root=str(node),
-            direction=direction,
-            depth=depth,
-            nodes=sorted(nodes.values(), key=lambda n: (n.hop, n.id)),
-            edges=sorted(kept, key=lambda e: (e.source, e.target, e.kind, e.binding)),
-            partial=bool(reasons),
-            cut_reasons=reasons,
-        )
 
     @staticmethod
     def _start(tx: neo4j.Transaction, node: NodeId, fan_out: int, reasons: list[str]) -> list[LineageNode]:
@@ -893,10 +789,10 @@ class Neo4jLineageStore:
         dsv_ret: LiteralString = f"RETURN [{', '.join('d.' + p for p in _DSV_PROPS.split(', '))}] AS n"
         if node.kind == "run":
             rows = list(tx.run("MATCH (r:Run {run_id: $id}) " + run_ret, id=node.key[0]))
-            return [_run_node(0, r["n"]) for r in rows]
+            return [run_node(0, r["n"]) for r in rows]
         if node.kind == "datasetVersion":
             rows = list(tx.run("MATCH (d:DatasetVersion {node_id: $id}) " + dsv_ret, id=dataset_node_id(*node.key)))
-            return [_dsv_node(0, r["n"]) for r in rows]
+            return [dataset_version_node(0, r["n"]) for r in rows]
         ns, name = node.key
         if node.kind == "dataset":
             rows = list(
@@ -908,7 +804,7 @@ class Neo4jLineageStore:
                     cap=fan_out + 1,
                 )
             )
-            make = _dsv_node
+            make = dataset_version_node
         else:
             rows = list(
                 tx.run(
@@ -919,7 +815,7 @@ class Neo4jLineageStore:
                     cap=fan_out + 1,
                 )
             )
-            make = _run_node
+            make = run_node
         if len(rows) > fan_out:
             reasons.append(f"fan-out limit of {fan_out} cut the start node {node}")
             rows = rows[:fan_out]
@@ -947,10 +843,10 @@ class Neo4jLineageStore:
                     hits = hits[:fan_out]
                 for h in hits:
                     if kind == "run":
-                        n = _dsv_node(hop, h[1:])
+                        n = dataset_version_node(hop, h[1:])
                         edges.append(LineageEdge(source=f"run:{rec['id']}", target=n.id, kind=edge_kind, binding=h[0]))
                     else:
-                        n = _run_node(hop, h[1:])
+                        n = run_node(hop, h[1:])
                         edges.append(LineageEdge(source=n.id, target=rec["id"], kind=edge_kind, binding=h[0]))
                     found.setdefault(n.id, n)
             reasons += [f"fan-out limit of {fan_out} cut the neighbours of {source}" for source in sorted(cut)]

@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,15 @@ from provgraph.events.transport.sqlite import connect
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
 from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
+from provgraph.graph.rows import (
+    DATASET_VERSION_NODE_FIELDS,
+    RUN_NODE_FIELDS,
+    dataset_version_node,
+    dataset_version_view,
+    job_version_view,
+    run_node,
+    run_view,
+)
 from provgraph.graph.views import (
     DatasetRef,
     DatasetVersionView,
@@ -33,9 +40,9 @@ from provgraph.graph.views import (
     LineageEdge,
     LineageGraph,
     LineageNode,
-    ReproductionView,
     RunView,
 )
+from provgraph.graph.walk import Hop, bounded_walk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -131,12 +138,14 @@ ON CONFLICT DO UPDATE SET value = CASE WHEN excluded.okey > metric.okey THEN exc
 """
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
-
-
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+_RUN_NODES = (
+    f"SELECT {', '.join(RUN_NODE_FIELDS)} FROM run"  # noqa: S608 (fixed column names)
+    " WHERE run_id IN (SELECT value FROM json_each(?))"
+)
+_DSV_NODES = (
+    f"SELECT {', '.join(DATASET_VERSION_NODE_FIELDS)} FROM dataset_version"  # noqa: S608 (fixed column names)
+    " WHERE node_id IN (SELECT value FROM json_each(?))"
+)
 
 
 class SqliteLineageStore:
@@ -256,38 +265,21 @@ class SqliteLineageStore:
         return [DatasetRef(namespace=r[0], name=r[1], version=r[2], kind=r[3], binding=r[4]) for r in rows]
 
     def _run_view(self, row: sqlite3.Row, *, detail: bool = True) -> RunView:
+        run_id = row["run_id"]
         metrics = {
             m[0]: m[1]
-            for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (row["run_id"],))
+            for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (run_id,))
         }
+        if not detail:
+            return run_view(dict(row), metrics=metrics)
         job_version = None
-        if detail and row["code_hash"] is not None:
+        if row["code_hash"] is not None:
             job_version = self._job_version(row["namespace"], row["job_name"], row["code_hash"])
-        repro = _loads(row["reproduces"])
-        return RunView(
-            run_id=row["run_id"],
-            namespace=row["namespace"],
-            job_name=row["job_name"],
-            state=row["state"],
-            started_at=_dt(row["started_at"]),
-            ended_at=_dt(row["ended_at"]),
-            code_hash=row["code_hash"],
-            params=_loads(row["params"]) or {},
-            results=_loads(row["results"]) or {},
+        return run_view(
+            dict(row),
             metrics=metrics,
-            runtime=_loads(row["runtime"]) or {},
-            error=row["error"],
-            parent_run_id=row["parent_run_id"],
-            reproduces=ReproductionView(
-                original_run_id=repro["run_id"],
-                verdict=repro["verdict"],
-                differences=repro.get("differences", []),
-                environment=repro.get("environment", {}),
-            )
-            if repro
-            else None,
-            inputs=self._refs("read", row["run_id"]) if detail else [],
-            outputs=self._refs("wrote", row["run_id"]) if detail else [],
+            inputs=self._refs("read", run_id),
+            outputs=self._refs("wrote", run_id),
             job_version=job_version,
         )
 
@@ -296,19 +288,7 @@ class SqliteLineageStore:
             "SELECT * FROM job_version WHERE namespace = ? AND name = ? AND code_hash = ?",
             (namespace, name, code_hash),
         )
-        return self._job_version_view(rows[0]) if rows else None
-
-    @staticmethod
-    def _job_version_view(r: sqlite3.Row) -> JobVersionView:
-        return JobVersionView(
-            namespace=r["namespace"],
-            name=r["name"],
-            code_hash=r["code_hash"],
-            entrypoint=r["entrypoint"],
-            source_uri=r["source_uri"],
-            git_commit=r["git_commit"],
-            git_dirty=None if r["git_dirty"] is None else bool(r["git_dirty"]),
-        )
+        return job_version_view(dict(rows[0])) if rows else None
 
     def run(self, run_id: str) -> RunView | None:
         rows = self._all("SELECT * FROM run WHERE run_id = ?", (run_id,))
@@ -346,20 +326,8 @@ class SqliteLineageStore:
         return JobView(
             namespace=namespace,
             name=name,
-            versions=[self._job_version_view(v) for v in versions],
+            versions=[job_version_view(dict(v)) for v in versions],
             run_count=int(count[0][0]),
-        )
-
-    @staticmethod
-    def _dsv_view(r: sqlite3.Row) -> DatasetVersionView:
-        return DatasetVersionView(
-            namespace=r["namespace"],
-            name=r["name"],
-            version=r["version"],
-            kind=r["kind"],
-            size=r["size"],
-            uri=r["uri"],
-            created_at=_dt(r["created_at"]),
         )
 
     def dataset(self, namespace: str, name: str) -> DatasetView | None:
@@ -371,14 +339,14 @@ class SqliteLineageStore:
             (namespace, name),
         )
         return DatasetView(
-            namespace=namespace, name=name, kind=rows[0][0], versions=[self._dsv_view(v) for v in versions]
+            namespace=namespace, name=name, kind=rows[0][0], versions=[dataset_version_view(dict(v)) for v in versions]
         )
 
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
         rows = self._all(
             "SELECT * FROM dataset_version WHERE node_id = ?", (dataset_node_id(namespace, name, version),)
         )
-        return self._dsv_view(rows[0]) if rows else None
+        return dataset_version_view(dict(rows[0])) if rows else None
 
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
         rows = self._all(
@@ -386,7 +354,7 @@ class SqliteLineageStore:
             " ORDER BY created_at DESC, version DESC LIMIT 1",
             (namespace, name),
         )
-        return self._dsv_view(rows[0]) if rows else None
+        return dataset_version_view(dict(rows[0])) if rows else None
 
     def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
         rows = self._all(
@@ -430,43 +398,18 @@ class SqliteLineageStore:
 
     def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph:
         depth, fan_out = self.bounds.clamp(depth, fan_out)
-        deadline = time.monotonic() + self.bounds.time_budget_s
-        nodes: dict[str, LineageNode] = {}
-        edges: dict[tuple[str, str, str, str], LineageEdge] = {}
         reasons: list[str] = []
-        frontier = self._start(node, fan_out, reasons)
-        if not frontier:
-            from provgraph.events.errors import NotFound
+        ids = self._start(node, fan_out, reasons)
+        loaded = self._nodes(ids, 0)
+        start = [loaded[i] for i in ids if i in loaded]
 
-            raise NotFound(f"no such node: {node}")
-        self._add_nodes(nodes, frontier, 0)
-        hop = 0
-        while frontier and hop < depth:
-            if time.monotonic() > deadline:
-                reasons.append(f"time budget of {self.bounds.time_budget_s}s spent after hop {hop}")
-                break
-            hop += 1
+        def expand(frontier: list[str], hop: int, known: Collection[str]) -> Hop:
             found = self._expand(frontier, direction, fan_out, reasons)
-            for e in found:
-                edges[(e.source, e.target, e.kind, e.binding)] = e
-            next_ids = [i for e in found for i in (e.source, e.target) if i not in nodes]
-            next_ids = list(dict.fromkeys(next_ids))
-            room = self.bounds.max_nodes - len(nodes)
-            if len(next_ids) > room:
-                reasons.append(f"node limit of {self.bounds.max_nodes} reached at hop {hop}")
-                next_ids = next_ids[:room]
-            self._add_nodes(nodes, next_ids, hop)
-            frontier = next_ids
-        kept = [e for e in edges.values() if e.source in nodes and e.target in nodes]
-        return LineageGraph(
-            root=str(node),
-            direction=direction,
-            depth=depth,
-            nodes=sorted(nodes.values(), key=lambda n: (n.hop, n.id)),
-            edges=sorted(kept, key=lambda e: (e.source, e.target, e.kind, e.binding)),
-            partial=bool(reasons),
-            cut_reasons=reasons,
-        )
+            reached = dict.fromkeys(i for e in found for i in (e.source, e.target) if i not in known)
+            loaded = self._nodes(list(reached), hop)
+            return found, {i: loaded[i] for i in reached if i in loaded}
+
+        return bounded_walk(node, direction, depth, self.bounds, start, expand, reasons)
 
     def _start(self, node: NodeId, fan_out: int, reasons: list[str]) -> list[str]:
         if node.kind == "run":
@@ -518,43 +461,20 @@ class SqliteLineageStore:
             ]
         return out
 
-    def _add_nodes(self, nodes: dict[str, LineageNode], ids: list[str], hop: int) -> None:
+    def _nodes(self, ids: list[str], hop: int) -> dict[str, LineageNode]:
+        """Lineage nodes for these ids (unknown ids are left out), all at `hop`."""
         runs = [i[4:] for i in ids if i.startswith("run:")]
         dsvs = [i for i in ids if not i.startswith("run:")]
+        out: dict[str, LineageNode] = {}
         if runs:
-            for r in self._all(
-                "SELECT run_id, namespace, job_name, state, code_hash, params, started_at FROM run"
-                " WHERE run_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(runs),),
-            ):
-                nid = f"run:{r[0]}"
-                nodes[nid] = LineageNode(
-                    id=nid,
-                    kind="run",
-                    hop=hop,
-                    label=f"{r[2]} ({r[3].lower()})",
-                    props={
-                        "namespace": r[1],
-                        "job": r[2],
-                        "state": r[3],
-                        "code_hash": r[4],
-                        "params": _loads(r[5]) or {},
-                        "started_at": r[6],
-                    },
-                )
+            for r in self._all(_RUN_NODES, (json.dumps(runs),)):
+                n = run_node(hop, tuple(r))
+                out[n.id] = n
         if dsvs:
-            for r in self._all(
-                "SELECT node_id, namespace, name, version, kind, size FROM dataset_version"
-                " WHERE node_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(dsvs),),
-            ):
-                nodes[r[0]] = LineageNode(
-                    id=r[0],
-                    kind="datasetVersion",
-                    hop=hop,
-                    label=f"{r[2]}@{r[3][:15]}",
-                    props={"namespace": r[1], "name": r[2], "version": r[3], "kind": r[4], "size": r[5]},
-                )
+            for r in self._all(_DSV_NODES, (json.dumps(dsvs),)):
+                n = dataset_version_node(hop, tuple(r))
+                out[n.id] = n
+        return out
 
     # -- canonical dump -------------------------------------------------------------------------
 

@@ -1,0 +1,123 @@
+"""From stored rows to views, shared by the stores so their answers cannot drift.
+
+Both stores keep the same columns/properties (`projection.run_row` and friends): JSON values as
+canonical JSON text, times as ISO text, `git_dirty` as 0/1. A row is any mapping with `.get`
+(a Neo4j record's dict, or `dict(sqlite3.Row)`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from provgraph.graph.views import DatasetRef, DatasetVersionView, JobVersionView, LineageNode, ReproductionView, RunView
+
+Row = Mapping[str, Any]
+
+RUN_NODE_FIELDS = ("run_id", "namespace", "job_name", "state", "code_hash", "params", "started_at")
+"""What a run lineage node shows, in the order `run_node` takes them."""
+DATASET_VERSION_NODE_FIELDS = ("node_id", "namespace", "name", "version", "kind", "size")
+"""What a dataset version lineage node shows, in the order `dataset_version_node` takes them."""
+
+
+def loads_json(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def run_view(
+    r: Row,
+    *,
+    metrics: dict[str, float],
+    inputs: Sequence[DatasetRef] = (),
+    outputs: Sequence[DatasetRef] = (),
+    job_version: JobVersionView | None = None,
+) -> RunView:
+    repro = loads_json(r.get("reproduces"))
+    return RunView(
+        run_id=r["run_id"],
+        namespace=r["namespace"],
+        job_name=r["job_name"],
+        state=r["state"],
+        started_at=parse_time(r.get("started_at")),
+        ended_at=parse_time(r.get("ended_at")),
+        code_hash=r.get("code_hash"),
+        params=loads_json(r.get("params")) or {},
+        results=loads_json(r.get("results")) or {},
+        metrics=metrics,
+        runtime=loads_json(r.get("runtime")) or {},
+        error=r.get("error"),
+        parent_run_id=r.get("parent_run_id"),
+        reproduces=ReproductionView(
+            original_run_id=repro["run_id"],
+            verdict=repro["verdict"],
+            differences=repro.get("differences", []),
+            environment=repro.get("environment", {}),
+        )
+        if repro
+        else None,
+        inputs=list(inputs),
+        outputs=list(outputs),
+        job_version=job_version,
+    )
+
+
+def job_version_view(r: Row) -> JobVersionView:
+    dirty = r.get("git_dirty")
+    return JobVersionView(
+        namespace=r["namespace"],
+        name=r["name"],
+        code_hash=r["code_hash"],
+        entrypoint=r.get("entrypoint"),
+        source_uri=r.get("source_uri"),
+        git_commit=r.get("git_commit"),
+        git_dirty=None if dirty is None else bool(dirty),
+    )
+
+
+def dataset_version_view(r: Row) -> DatasetVersionView:
+    return DatasetVersionView(
+        namespace=r["namespace"],
+        name=r["name"],
+        version=r["version"],
+        kind=r.get("kind"),
+        size=r.get("size"),
+        uri=r.get("uri"),
+        created_at=parse_time(r.get("created_at")),
+    )
+
+
+def run_node(hop: int, values: Sequence[Any]) -> LineageNode:
+    """A run in a lineage answer, from the `RUN_NODE_FIELDS` values."""
+    run_id, namespace, job, state, code_hash, params, started_at = values
+    return LineageNode(
+        id=f"run:{run_id}",
+        kind="run",
+        hop=hop,
+        label=f"{job} ({state.lower()})",
+        props={
+            "namespace": namespace,
+            "job": job,
+            "state": state,
+            "code_hash": code_hash,
+            "params": loads_json(params) or {},
+            "started_at": started_at,
+        },
+    )
+
+
+def dataset_version_node(hop: int, values: Sequence[Any]) -> LineageNode:
+    """A dataset version in a lineage answer, from the `DATASET_VERSION_NODE_FIELDS` values."""
+    node_id, namespace, name, version, kind, size = values
+    return LineageNode(
+        id=node_id,
+        kind="datasetVersion",
+        hop=hop,
+        label=f"{name}@{version[:15]}",
+        props={"namespace": namespace, "name": name, "version": version, "kind": kind, "size": size},
+    )
