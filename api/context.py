@@ -42,17 +42,11 @@ class GraphService:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GraphService:
+        from provgraph._backend import embedded_projector, open_graph
+
         if settings.store == "neo4j":
-            from provgraph.graph.neo4j_store import Neo4jLineageStore
-
-            return cls(Neo4jLineageStore.from_settings(settings, LINEAGE_BOUNDS))
-        from provgraph.events.transport.sqlite import SqliteEventLog
-        from provgraph.graph.embedded import EmbeddedProjector
-        from provgraph.graph.sqlite_store import SqliteLineageStore
-
-        projector = EmbeddedProjector(
-            SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db, LINEAGE_BOUNDS)
-        )
+            return cls(open_graph(settings, bounds=LINEAGE_BOUNDS))
+        projector = embedded_projector(settings, LINEAGE_BOUNDS)
         return cls(projector.store, projector)
 
     @property

@@ -14,7 +14,7 @@ from provgraph.config import Settings, load_settings
 from provgraph.events.transport.base import Transport
 
 if TYPE_CHECKING:
-    from provgraph.graph.contract import LineageStore
+    from provgraph.graph.contract import LineageBounds, LineageStore
     from provgraph.graph.embedded import EmbeddedProjector
 
 
@@ -64,24 +64,24 @@ class Backend:
             self._projector = None
 
 
-def open_graph(settings: Settings, *, sync: bool = True) -> LineageStore:
+def open_graph(settings: Settings, *, sync: bool = True, bounds: LineageBounds | None = None) -> LineageStore:
     """The configured store; the embedded one first projects any events not yet in the graph."""
     if settings.store == "neo4j":
         from provgraph.graph.neo4j_store import Neo4jLineageStore
 
-        return Neo4jLineageStore.from_settings(settings)
-    projector = embedded_projector(settings)
+        return Neo4jLineageStore.from_settings(settings, bounds)
+    projector = embedded_projector(settings, bounds)
     if sync:
         projector.sync()
     return projector.store
 
 
-def embedded_projector(settings: Settings) -> EmbeddedProjector:
+def embedded_projector(settings: Settings, bounds: LineageBounds | None = None) -> EmbeddedProjector:
     from provgraph.events.transport.sqlite import SqliteEventLog
     from provgraph.graph.embedded import EmbeddedProjector
     from provgraph.graph.sqlite_store import SqliteLineageStore
 
-    return EmbeddedProjector(SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db))
+    return EmbeddedProjector(SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db, bounds))
 
 
 _default: Backend | None = None
