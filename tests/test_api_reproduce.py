@@ -72,4 +72,5 @@ def test_reproduce_is_scoped_and_refusals_are_clear(server: tuple[str, dict[str,
     assert body["data"] is None and f"no such run: {original}" in body["errors"][0]["message"]
     body = call(url, tokens["demo"], MUTATION, id="synthetic-1")
     assert body["data"] is None
-    assert "source snapshot" in body["errors"][0]["message"] or "not in" in body["errors"][0]["message"]
+    message = body["errors"][0]["message"]
+    assert "the source snapshot" in message and "of run synthetic-1 is not in" in message
