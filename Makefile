@@ -7,15 +7,25 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test infra lint typecheck schema bench services-up services-down clean
+.PHONY: demo test unit infra lint fmt typecheck schema bench services-up services-down clean FORCE
 
 $(UV):
 	$(PY_BOOT) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-# Installs provgraph (editable) with every extra and the dev group, exactly as pinned in uv.lock.
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --all-extras --quiet
+# The package's files, listed: the strict editable install links each file, so adding or removing
+# one must re-sync. This stamp changes only when the list does.
+PKG_DIRS := sdk cli events graph api services
+$(VENV)/.files: FORCE
+	@mkdir -p $(VENV)
+	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.json' -o -name py.typed \) -not -path '*/__pycache__/*' \
+		| sort > $@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+# Installs provgraph (strict editable: see pyproject's [tool.uv]) with every extra and the dev group,
+# exactly as pinned in uv.lock.
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock $(VENV)/.files
+	$(UV) sync --frozen --all-extras --quiet --reinstall-package provgraph
 	touch $@
 
 demo: $(VENV)/.synced
@@ -27,19 +37,30 @@ demo: $(VENV)/.synced
 test: $(VENV)/.synced lint typecheck infra
 	$(BIN)/pytest
 
+# Everything that needs no service (Kafka, Neo4j, Kubernetes, S3): the inner loop, under a minute.
+unit: $(VENV)/.synced
+	$(BIN)/pytest -q -m "not kafka and not neo4j and not k8s and not s3 and not slow"
+
 infra:
 	scripts/infra/kafka.sh fetch
 	scripts/infra/neo4j.sh fetch
 	scripts/infra/k8s-build.sh build
 
+SOURCES := $(PKG_DIRS) tests bench
+
+# Style, and the layer contract (pyproject's [tool.importlinter]): a wrong-way import fails here.
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check sdk events graph api services tests bench
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/lint-imports
 
-# mypy cannot follow setuptools' editable finder, so it checks an installed copy of the package.
+fmt: $(VENV)/.synced
+	$(BIN)/ruff check --fix-only --quiet .
+	$(BIN)/ruff format $(SOURCES)
+
+# The package and its tests, through the strict editable install (no copy).
 typecheck: $(VENV)/.synced
-	rm -rf .typecheck && $(UV) pip install --quiet --no-deps --target .typecheck . --python $(BIN)/python
-	cd .typecheck && ../$(BIN)/mypy -p provgraph
+	$(BIN)/mypy -p provgraph -p tests
 
 schema: $(VENV)/.synced
 	$(BIN)/python -m provgraph.events.schema export
@@ -54,4 +75,4 @@ services-down:
 	scripts/infra/services.sh down
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .typecheck .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) build .pytest_cache .mypy_cache .ruff_cache

@@ -27,14 +27,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from provgraph.api.auth import SCOPE_KEY, Authenticate, TokenStore
-from provgraph.api.context import GraphService, RequestContext
+from provgraph.api.context import RequestContext, open_graph_service
 from provgraph.api.guards import Budget
 from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
 from provgraph.api.schema import build_schema
 from provgraph.api.scope import Scope as Visibility
-from provgraph.config import Settings
 from provgraph.events.errors import ProvgraphError
+from provgraph.events.settings import Settings
 from provgraph.events.transport.base import Transport
+from provgraph.graph.factory import StoreHandle
 
 log = logging.getLogger("provgraph.api")
 
@@ -44,7 +45,7 @@ MAX_BODY_BYTES = MAX_EVENT_BYTES
 class GraphQLApp(GraphQL[RequestContext, None]):
     """strawberry's ASGI GraphQL app with provgraph's per-request context."""
 
-    def __init__(self, graph: GraphService, settings: Settings) -> None:
+    def __init__(self, graph: StoreHandle, settings: Settings) -> None:
         super().__init__(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True, subscription_protocols=())
         self.graph = graph
         self.settings = settings
@@ -100,7 +101,7 @@ def create_app(
     settings: Settings,
     *,
     insecure_local: bool = False,
-    graph: GraphService | None = None,
+    graph: StoreHandle | None = None,
     transport: Transport | None = None,
     tokens: TokenStore | None = None,
 ) -> Starlette:
@@ -109,7 +110,7 @@ def create_app(
     `insecure_local=True` serves without tokens; the caller must bind to loopback only
     (`server.serve` checks), and the app itself refuses non-loopback clients.
     """
-    graph = graph or GraphService.from_settings(settings)
+    graph = graph or open_graph_service(settings)
     if transport is None:
         from provgraph.events.transport.factory import create_transport
 

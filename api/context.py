@@ -1,8 +1,8 @@
 """The graph behind the API, and what each request carries to the resolvers.
 
-`GraphService` holds one store for the server's lifetime, opened from settings (`settings.store`:
-the embedded SQLite projection or Neo4j), so the schema only ever talks to the `LineageStore`
-contract. Embedded, the SDK and the ingest endpoint write only to the event log; `sync()` projects
+The server holds one `StoreHandle` for its lifetime, opened from settings (`settings.store`:
+the embedded SQLite projection or Neo4j, see graph/factory.py), so the schema only ever talks to the
+`LineageStore` contract. Embedded, the SDK and the ingest endpoint write only to the event log; `sync()` projects
 what was appended since the last request before each request reads, so a POSTed event (or a
 `pg.run` in another process) is visible to the next query.
 
@@ -13,7 +13,6 @@ run details.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -23,53 +22,23 @@ from strawberry.dataloader import DataLoader
 from provgraph.api.guards import LINEAGE_BOUNDS, Budget
 from provgraph.api.scope import Scope
 from provgraph.graph.contract import LineageStore
+from provgraph.graph.factory import StoreHandle, open_store
 from provgraph.graph.views import RunView
 
 if TYPE_CHECKING:
-    from provgraph.config import Settings
-    from provgraph.graph.embedded import EmbeddedProjector
+    from provgraph.events.settings import Settings
 
 T = TypeVar("T")
 
 
-class GraphService:
-    """The configured lineage store, shared by all requests (both stores are thread-safe)."""
-
-    def __init__(self, store: LineageStore, projector: EmbeddedProjector | None = None) -> None:
-        self.store = store
-        self._projector = projector
-        self._sync_lock = threading.Lock()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GraphService:
-        from provgraph._backend import embedded_projector, open_graph
-
-        if settings.store == "neo4j":
-            return cls(open_graph(settings, bounds=LINEAGE_BOUNDS))
-        projector = embedded_projector(settings, LINEAGE_BOUNDS)
-        return cls(projector.store, projector)
-
-    @property
-    def embedded(self) -> bool:
-        """True when reads come from the embedded projection, which `sync` keeps up to date."""
-        return self._projector is not None
-
-    def sync(self) -> int:
-        """Embedded: project events appended to the log since the last call (no-op for Neo4j)."""
-        if self._projector is None:
-            return 0
-        with self._sync_lock:
-            return self._projector.sync()
-
-    def close(self) -> None:
-        self.store.close()
-        if self._projector is not None:
-            self._projector.log.close()
+def open_graph_service(settings: Settings) -> StoreHandle:
+    """The server's store for its lifetime, with the API's lineage bounds."""
+    return open_store(settings, bounds=LINEAGE_BOUNDS)
 
 
 @dataclass
 class RequestContext:
-    graph: GraphService
+    graph: StoreHandle
     scope: Scope
     budget: Budget
     settings: Settings | None = None

@@ -22,7 +22,7 @@ from provgraph.events.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
     from provgraph._execute import RunResult
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 
 @strawberry.type(description="A reproduction: the new run, and its verdict once the run has completed.")

@@ -17,8 +17,8 @@ from types import TracebackType
 import uvicorn
 from starlette.types import ASGIApp
 
-from provgraph.config import Settings
 from provgraph.events.errors import ConfigError
+from provgraph.events.settings import Settings
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 

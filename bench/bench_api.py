@@ -36,7 +36,7 @@ import httpx
 
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import free_port
-from provgraph.config import Settings
+from provgraph.events.settings import Settings
 from provgraph.events.synthetic import content_hash, workload
 from provgraph.events.transport.sqlite import SqliteEventLog
 
@@ -70,7 +70,7 @@ def load_sqlite(settings: Settings) -> None:
     for batch in batches():
         log.append(batch)
     log.close()
-    from provgraph._backend import embedded_projector
+    from provgraph.graph.factory import embedded_projector
 
     embedded_projector(settings).sync()
 

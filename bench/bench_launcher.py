@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.ser
 from kafka import KafkaProducer
 from kubernetes import client, config, watch
 
-from provgraph.config import Settings
 from provgraph.events import topics
 from provgraph.events.request import RunRequest, dumps_request
+from provgraph.events.settings import Settings
 from provgraph.events.transport.factory import kafka_config
 from provgraph.events.transport.kafka import ensure_topics
 from provgraph.services.launcher import create_app, job_name

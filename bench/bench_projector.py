@@ -26,8 +26,8 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from provgraph.config import load_settings
 from provgraph.events import serde, topics
+from provgraph.events.settings import load_settings
 from provgraph.events.synthetic import workload
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.services.projector import replay_neo4j

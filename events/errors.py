@@ -5,6 +5,7 @@
     ├── ContractError(ValueError)  an event (or request) breaks the contract: goes to the dead-letter topic
     ├── TransportError             an event could not be delivered (the spool keeps it)
     ├── ProjectionError            the graph store refused a write or a query
+    │   └── StoreUnavailable       the store cannot be reached now: retry later, dead-letter nothing
     ├── NotFound(LookupError)      an unknown run, dataset, job or node id
     └── ReproduceRefused           a run cannot be reproduced faithfully; the message says why
 
@@ -30,6 +31,10 @@ class TransportError(ProvgraphError):
 
 
 class ProjectionError(ProvgraphError):
+    pass
+
+
+class StoreUnavailable(ProjectionError):
     pass
 
 

@@ -54,6 +54,13 @@ class LineageStore(Protocol):
     def apply(self, events: Sequence[RunEvent]) -> None:
         """Project events into the graph; idempotent and independent of order."""
 
+    def prepare(self, events: Sequence[RunEvent]) -> Any:
+        """Fold events into what `apply_prepared` writes: CPU only, no I/O, so a projector may
+        prepare one batch while the previous one is written. `apply` = `apply_prepared(prepare(…))`."""
+
+    def apply_prepared(self, batch: Any) -> None:
+        """Write a batch made by `prepare`; raises `StoreUnavailable` when retrying later may succeed."""
+
     def reset(self) -> None:
         """Drop the whole projection (before a replay)."""
 

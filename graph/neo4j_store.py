@@ -14,7 +14,7 @@ Writes: `apply(events)` folds the batch's facts in Python (`rows_for`) with the 
 `projection.py` (greater order key wins, terminal state beats non-terminal, MAX of non-NULL for
 descriptive properties, MIN for first-seen times, unions for edges and metrics) into one row per
 node, then runs five parameterised `UNWIND $rows ... MERGE` statements in one transaction (batches
-of more than `MAX_ROWS_PER_TX` runs are split, see `apply_rows`). The same rules run again in
+of more than `MAX_ROWS_PER_TX` runs are split, see `apply_prepared`). The same rules run again in
 Cypher against what is stored, so batches commute: any order, any duplication, same graph. Every
 label, relationship type and property name is fixed in this file; values are parameters.
 
@@ -37,7 +37,7 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 from pydantic import BaseModel, ConfigDict
 
-from provgraph.events.errors import ConfigError, ProjectionError
+from provgraph.events.errors import ConfigError, ProjectionError, StoreUnavailable
 from provgraph.events.model import RunEvent
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
@@ -64,14 +64,14 @@ from provgraph.graph.views import (
 from provgraph.graph.walk import Hop, bounded_walk
 
 if TYPE_CHECKING:
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
 Row = dict[str, Any]
 
 
-class Neo4jUnavailable(ProjectionError):
+class Neo4jUnavailable(StoreUnavailable):
     """Neo4j could not be reached, or asked for a retry; the same call may succeed later."""
 
 
@@ -559,14 +559,16 @@ class Neo4jLineageStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    @_guarded("write")
     def apply(self, events: Sequence[RunEvent]) -> None:
         """Project the events in one transaction (retried by the driver on transient errors)."""
-        self.apply_rows(rows_for(events))
+        self.apply_prepared(self.prepare(events))
+
+    def prepare(self, events: Sequence[RunEvent]) -> dict[str, list[Row]]:
+        return rows_for(events)
 
     @_guarded("write")
-    def apply_rows(self, batch: dict[str, list[Row]]) -> None:
-        """`apply` for rows already folded by `rows_for` (so a caller can fold the next batch meanwhile).
+    def apply_prepared(self, batch: dict[str, list[Row]]) -> None:
+        """`apply` for rows already folded by `prepare` (so a caller can fold the next batch meanwhile).
 
         One transaction, unless the batch holds more than `MAX_ROWS_PER_TX` runs or dataset
         versions: then the statements run in order in chunks of that size, one transaction each.

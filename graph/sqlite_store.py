@@ -172,9 +172,17 @@ class SqliteLineageStore:
                 raise
             self._conn.execute("COMMIT")
 
+    def prepare(self, events: Sequence[RunEvent]) -> list[RunFacts]:
+        return [facts(e) for e in events]
+
+    def apply_prepared(self, batch: list[RunFacts]) -> None:
+        self._apply_facts(batch, None)
+
     def apply(self, events: Sequence[RunEvent], *, offset: int | None = None) -> None:
         """Project events in one transaction; `offset` (embedded log position) is saved with them."""
-        all_facts = [facts(e) for e in events]
+        self._apply_facts(self.prepare(events), offset)
+
+    def _apply_facts(self, all_facts: list[RunFacts], offset: int | None) -> None:
         with self._tx() as c:
             self._write(c, all_facts)
             if offset is not None:

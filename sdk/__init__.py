@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from provgraph._execute import RunFailed, RunResult
     from provgraph._reproduce import reproduce
     from provgraph._run import run
-    from provgraph.config import Settings, load_settings
     from provgraph.events.errors import (
         ConfigError,
         ContractError,
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
         ReproduceRefused,
         TransportError,
     )
+    from provgraph.events.settings import Settings, load_settings
 
 # Public name -> defining module. Resolved on first access (PEP 562) so `import provgraph` costs
 # almost nothing; pydantic and the event models load when the SDK is first used.
@@ -47,8 +47,8 @@ _EXPORTS = {
     "RunResult": "provgraph._execute",
     "run": "provgraph._run",
     "reproduce": "provgraph._reproduce",
-    "Settings": "provgraph.config",
-    "load_settings": "provgraph.config",
+    "Settings": "provgraph.events.settings",
+    "load_settings": "provgraph.events.settings",
     **dict.fromkeys(
         [
             "ConfigError",

@@ -10,12 +10,12 @@ import functools
 from typing import TYPE_CHECKING
 
 from provgraph._artifacts import ArtifactStore
-from provgraph.config import Settings, load_settings
+from provgraph.events.settings import Settings, load_settings
 from provgraph.events.transport.base import Transport
 
 if TYPE_CHECKING:
-    from provgraph.graph.contract import LineageBounds, LineageStore
-    from provgraph.graph.embedded import EmbeddedProjector
+    from provgraph.graph.contract import LineageStore
+    from provgraph.graph.factory import StoreHandle
 
 
 class Backend:
@@ -25,9 +25,8 @@ class Backend:
         """`transport` and `graph` replace the ones settings would choose (embedding, tests)."""
         self.settings = settings
         self._transport = transport
-        self._graph: LineageStore | None = graph
-        self._owns_graph = graph is None
-        self._projector: EmbeddedProjector | None = None
+        self._graph = graph
+        self._handle: StoreHandle | None = None
 
     @functools.cached_property
     def transport(self) -> Transport:
@@ -43,45 +42,20 @@ class Backend:
 
     def graph(self) -> LineageStore:
         """The configured lineage store (opened once), caught up with the event log when embedded."""
-        if self._graph is None:
-            if self.settings.store == "neo4j":
-                self._graph = open_graph(self.settings)
-            else:
-                self._projector = embedded_projector(self.settings)
-                self._graph = self._projector.store
-        if self._projector is not None:
-            self._projector.sync()
-        return self._graph
+        if self._graph is not None:
+            return self._graph
+        if self._handle is None:
+            from provgraph.graph.factory import open_store
+
+            self._handle = open_store(self.settings)
+        return self._handle.fresh()
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
-        if self._graph is not None and self._owns_graph:
-            self._graph.close()
-            self._graph = None
-        if self._projector is not None:
-            self._projector.log.close()
-            self._projector = None
-
-
-def open_graph(settings: Settings, *, sync: bool = True, bounds: LineageBounds | None = None) -> LineageStore:
-    """The configured store; the embedded one first projects any events not yet in the graph."""
-    if settings.store == "neo4j":
-        from provgraph.graph.neo4j_store import Neo4jLineageStore
-
-        return Neo4jLineageStore.from_settings(settings, bounds)
-    projector = embedded_projector(settings, bounds)
-    if sync:
-        projector.sync()
-    return projector.store
-
-
-def embedded_projector(settings: Settings, bounds: LineageBounds | None = None) -> EmbeddedProjector:
-    from provgraph.events.transport.sqlite import SqliteEventLog
-    from provgraph.graph.embedded import EmbeddedProjector
-    from provgraph.graph.sqlite_store import SqliteLineageStore
-
-    return EmbeddedProjector(SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db, bounds))
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
 
 
 _default: Backend | None = None

@@ -14,11 +14,11 @@ from provgraph._dataitem import DataItem
 from provgraph._execute import RunResult
 from provgraph._naming import is_store_uri, uri_of
 from provgraph._run import RUNTIMES, new_run_id
-from provgraph.config import Settings
 from provgraph.events.errors import ConfigError, NotFound, ReproduceRefused
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import UNVERSIONED
 from provgraph.events.request import Expectation, RunRequest
+from provgraph.events.settings import Settings
 from provgraph.graph.views import RunView
 from provgraph.runtimes.local import run_local
 

@@ -11,9 +11,9 @@ from provgraph._backend import Backend, default_backend
 from provgraph._code import Handler, load_handler, snapshot
 from provgraph._execute import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
-from provgraph.config import Settings
 from provgraph.events.errors import ConfigError
 from provgraph.events.request import RunRequest
+from provgraph.events.settings import Settings
 from provgraph.runtimes.local import code_facet, run_local
 
 RUNTIMES = ("local", "kubernetes")

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from faststream.message import StreamMessage
 
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,8 +27,8 @@ from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.guards import LINEAGE_BOUNDS, MASKED_MESSAGE
 from provgraph.api.server import ServerThread
-from provgraph.config import Settings
 from provgraph.events.model import EventType, RunEvent
+from provgraph.events.settings import Settings
 from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events
 from provgraph.events.transport.sqlite import SqliteEventLog
 
@@ -360,9 +360,12 @@ def test_another_projects_run_is_null_and_runs_are_filtered(api: Api) -> None:
     q = "query($id: ID!) { run(id: $id) { runId project } }"
     assert api.data(q, id="other-1")["run"] is None
     assert api.data(q, id="other-1", token="other")["run"] == {"runId": "other-1", "project": "other"}
-    projects = lambda token: {  # noqa: E731
-        n["project"] for n in api.data("{ runs(first: 500) { nodes { project } } }", token=token)["runs"]["nodes"]
-    }
+
+    def projects(token: str) -> set[str]:
+        return {
+            n["project"] for n in api.data("{ runs(first: 500) { nodes { project } } }", token=token)["runs"]["nodes"]
+        }
+
     assert projects("demo") == {"demo"}
     assert projects("other") == {"other"}
     assert projects("both") == {"demo", "other"}

@@ -16,7 +16,7 @@ import pytest
 from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread, free_port
-from provgraph.config import Settings
+from provgraph.events.settings import Settings
 from provgraph.events.synthetic import chain
 from provgraph.events.transport.sqlite import SqliteEventLog
 

@@ -23,7 +23,7 @@ from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.ingest import MAX_EVENT_BYTES
 from provgraph.api.server import ServerThread
-from provgraph.config import Settings
+from provgraph.events.settings import Settings
 from provgraph.events.transport.sqlite import SqliteEventLog
 
 RUN_QUERY = """query($id: ID!) { run(id: $id) { runId project jobName state error

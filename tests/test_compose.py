@@ -10,7 +10,7 @@ import yaml
 from typer.main import get_command
 
 from provgraph.cli import app
-from provgraph.config import ENV_PREFIX, Settings
+from provgraph.events.settings import ENV_PREFIX, Settings
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
 PROVGRAPH_SERVICES = ("projector", "api", "launcher")

@@ -19,7 +19,7 @@ import yaml
 from typer.main import get_command
 
 from provgraph.cli import app
-from provgraph.config import ENV_PREFIX, Settings
+from provgraph.events.settings import ENV_PREFIX, Settings
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 KUSTOMIZATION = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
@@ -90,17 +90,16 @@ def apply(api: Any, doc: dict[str, Any], namespace: str, **kw: Any) -> None:
 def allowed(api: Any, namespace: str, account_ns: str, verb: str, resource: str, group: str = "") -> bool:
     from kubernetes import client
 
-    review: Any = client.AuthorizationV1Api(api).create_subject_access_review(
-        {
-            "apiVersion": "authorization.k8s.io/v1",
-            "kind": "SubjectAccessReview",
-            "spec": {
-                "user": f"system:serviceaccount:{account_ns}:provgraph-launcher",
-                "groups": ["system:serviceaccounts", f"system:serviceaccounts:{account_ns}"],
-                "resourceAttributes": {"namespace": namespace, "verb": verb, "group": group, "resource": resource},
-            },
-        }
-    )
+    body: Any = {
+        "apiVersion": "authorization.k8s.io/v1",
+        "kind": "SubjectAccessReview",
+        "spec": {
+            "user": f"system:serviceaccount:{account_ns}:provgraph-launcher",
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{account_ns}"],
+            "resourceAttributes": {"namespace": namespace, "verb": verb, "group": group, "resource": resource},
+        },
+    }
+    review: Any = client.AuthorizationV1Api(api).create_subject_access_review(body)
     return bool(review.status.allowed)
 
 

@@ -36,7 +36,7 @@ def facet_objects(facets: dict[str, Any] | None, cls: type[BaseFacet]) -> dict[s
     for name, body in (facets or {}).items():
         body = dict(body)
         producer, schema_url = body.pop("_producer"), body.pop("_schemaURL")
-        facet = cls(producer=producer)  # type: ignore[call-arg]
+        facet = cls(producer=producer)
         facet = facet.with_additional_properties(**body) if body else facet
         facet._schemaURL = schema_url  # upstream derives it from the class; keep the event's own
         out[name] = facet

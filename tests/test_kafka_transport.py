@@ -134,7 +134,7 @@ def test_factory_picks_the_transport(tmp_path: Path) -> None:
 
 
 def test_factory_accepts_provgraph_settings(tmp_path: Path) -> None:
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
     settings = Settings(
         home=tmp_path,

@@ -390,7 +390,11 @@ def test_deleting_a_running_job_aborts_the_run_even_while_the_launcher_is_down(
         first = submit(running, tmp_path)
         second = submit(running, tmp_path)
         for r in (first, second):
-            wait_for("a running pod", lambda r=r: cluster.pod_phases(namespace, job_name(r.run_id)) == ["Running"])
+
+            def pod_running(name: str = job_name(r.run_id)) -> bool:
+                return cluster.pod_phases(namespace, name) == ["Running"]
+
+            wait_for("a running pod", pod_running)
         cluster.batch.delete_namespaced_job(job_name(first.run_id), namespace, propagation_policy="Background")
         run = lineage.run(first.run_id, lambda r: r.state == "ABORT")
         assert run.error == f"Kubernetes Job {namespace}/{job_name(first.run_id)} was deleted before it finished"
@@ -567,9 +571,9 @@ def test_the_watch_lists_again_after_410_gone(
     lists: list[str] = []
     real_list = kube.list_jobs
 
-    def stale_first(ns: str | None, label_selector: str) -> tuple[list[dict[str, Any]], str]:
+    def stale_first(namespace: str | None, label_selector: str) -> tuple[list[dict[str, Any]], str]:
         lists.append(label_selector)
-        return ([], "1") if len(lists) == 1 else real_list(ns, label_selector)
+        return ([], "1") if len(lists) == 1 else real_list(namespace, label_selector)
 
     def compacted() -> bool:
         """True once the API server answers a watch from resourceVersion 1 with 410 Gone."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -13,6 +15,7 @@ import provgraph
 REPO = Path(__file__).resolve().parent.parent
 ROOTS = {
     "sdk": "provgraph",
+    "cli": "provgraph.cli",
     "events": "provgraph.events",
     "graph": "provgraph.graph",
     "api": "provgraph.api",
@@ -44,3 +47,40 @@ def test_all_lists_exactly_the_public_names_and_each_resolves() -> None:
     for name in provgraph.__all__:
         assert getattr(provgraph, name) is not None
     assert not any(isinstance(getattr(provgraph, n), types.ModuleType) for n in provgraph.__all__)
+
+
+def test_the_layer_contract_names_every_sdk_module() -> None:
+    """The SDK is the root package, so the import contract lists its modules: none may be missing."""
+    contracts = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    listed = [
+        set(c["source_modules"]) if c["name"].startswith("the SDK") else set(c["forbidden_modules"])
+        for c in contracts
+        if c["type"] == "forbidden"
+    ]
+    on_disk = {
+        f"provgraph.{p.stem if p.is_file() else p.name}"
+        for p in (REPO / "sdk").iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p / "__init__.py").is_file()
+    }
+    assert listed == [on_disk, on_disk]
+
+
+def test_a_wrong_way_import_breaks_the_layer_contract(tmp_path: Path) -> None:
+    """`lint-imports` really fails on an upward import: graph importing the SDK, in a copy of the package."""
+    package = tmp_path / "provgraph"
+    for folder, name in ROOTS.items():
+        target = package.joinpath(*name.split(".")[1:])
+        shutil.copytree(REPO / folder, target, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "graph" / "layer_probe.py").write_text("from provgraph._naming import is_store_uri  # noqa: F401\n")
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stdout
+    assert "graph and events import nothing of the SDK BROKEN" in proc.stdout
+    assert "provgraph.graph.layer_probe -> provgraph._naming" in proc.stdout

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from provgraph.config import Settings
 from provgraph.events import serde, topics
 from provgraph.events.model import RunEvent
+from provgraph.events.settings import Settings
 from provgraph.events.synthetic import EPOCH, content_hash, dataset, run_events, workload
 from provgraph.graph.ids import parse_node_id
 from provgraph.graph.neo4j_store import Neo4jLineageStore

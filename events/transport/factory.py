@@ -1,7 +1,7 @@
 """Pick the transport from settings, and the spool operations behind `provgraph spool …`.
 
 `events/` must not import the SDK, so these functions take any object with the attributes of
-`TransportSettings` — `provgraph.config.Settings` is one; `TransportOptions` is a plain one for
+`TransportSettings` — `provgraph.events.settings.Settings` is one; `TransportOptions` is a plain one for
 code that has no Settings (services, tests)::
 
     transport = create_transport(settings)            # settings.transport: sqlite | memory | kafka
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 
 class TransportSettings(Protocol):
-    """What the transport choice reads from settings (a subset of `provgraph.config.Settings`)."""
+    """What the transport choice reads from settings (a subset of `provgraph.events.settings.Settings`)."""
 
     @property
     def transport(self) -> str: ...

@@ -2,7 +2,7 @@
 
 import logging
 
-from provgraph.config import load_settings
+from provgraph.events.settings import load_settings
 from provgraph.services.launcher.app import run_launcher
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from provgraph.services.launcher.kube import Kube
 from provgraph.services.launcher.watcher import JobReconciler, JobWatcher
 
 if TYPE_CHECKING:
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,7 @@ from provgraph.services.projector.dead_letters import DeadLetter
 from provgraph.services.records import Record, decode_batch, service_group
 
 if TYPE_CHECKING:
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 log = logging.getLogger(__name__)
 

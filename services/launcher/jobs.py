@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from provgraph.events.request import RunRequest
 
 if TYPE_CHECKING:
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 PREFIX = "provgraph.dev/"
 LABEL_RUN = PREFIX + "run-id"

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from provgraph.events.errors import ConfigError, ProvgraphError, TransportError
 
 if TYPE_CHECKING:
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.handlers import MAX_RECORDS, BatchProjector, group_id, projector_router
 
 if TYPE_CHECKING:
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 log = logging.getLogger(__name__)
 

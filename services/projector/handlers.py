@@ -8,7 +8,7 @@
 3. if the store refuses the batch for a reason that retrying cannot fix (`ProjectionError`, e.g. a
    value too large to index), the batch is bisected until the refused events are isolated; each
    becomes a dead letter with stage `project`, the rest is written;
-4. if the store is unavailable (`Neo4jUnavailable`), nothing is dead-lettered: the error propagates
+4. if the store is unavailable (`StoreUnavailable`), nothing is dead-lettered: the error propagates
    and the same records are consumed again after a pause.
 
 `Pipeline` runs it for the Kafka subscriber with one batch in the store while the next is prepared
@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from aiokafka import TopicPartition
@@ -35,18 +35,17 @@ from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
 
 from provgraph.events import topics
-from provgraph.events.errors import ContractError, ProjectionError
+from provgraph.events.errors import ContractError, ProjectionError, StoreUnavailable
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.graph.contract import LineageStore
-from provgraph.graph.neo4j_store import Neo4jLineageStore, Neo4jUnavailable, Row, rows_for
 from provgraph.services.projector.dead_letters import DeadLetter, Stage
 from provgraph.services.records import Record, decode_batch, service_group
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
 
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +60,11 @@ Dead = list[tuple[Record, DeadLetter]]
 
 @dataclass
 class Prepared:
-    """A validated batch: its events, their folded rows (for Neo4j) and the records refused so far."""
+    """A validated batch: its events, what the store folded them into, and the records refused so far."""
 
     records: Sequence[Record]
     valid: list[tuple[Record, RunEvent]] = field(default_factory=list)
-    rows: dict[str, list[Row]] | None = None
+    folded: Any = None
     dead: Dead = field(default_factory=list)
 
     def first_offsets(self) -> dict[tuple[str, int], int]:
@@ -101,18 +100,14 @@ class BatchProjector:
                 batch.valid.append((r, loads(r.value)))
             except ContractError as exc:
                 batch.dead.append((r, _letter(r, "validate", str(exc))))
-        if isinstance(self.store, Neo4jLineageStore):
-            batch.rows = rows_for([e for _, e in batch.valid])
+        batch.folded = self.store.prepare([e for _, e in batch.valid])
         return batch
 
     def write(self, batch: Prepared) -> Dead:
         try:
-            if batch.rows is not None and isinstance(self.store, Neo4jLineageStore):
-                self.store.apply_rows(batch.rows)
-            else:
-                self.store.apply([e for _, e in batch.valid])
+            self.store.apply_prepared(batch.folded)
             return batch.dead
-        except Neo4jUnavailable:
+        except StoreUnavailable:
             raise
         except ProjectionError:
             return batch.dead + self._bisect(batch.valid)
@@ -123,7 +118,7 @@ class BatchProjector:
         try:
             self.store.apply([e for _, e in items])
             return []
-        except Neo4jUnavailable:
+        except StoreUnavailable:
             raise
         except ProjectionError as exc:
             if len(items) == 1:

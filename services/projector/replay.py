@@ -28,7 +28,7 @@ from provgraph.services.records import Record
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
-    from provgraph.config import Settings
+    from provgraph.events.settings import Settings
 
 Progress = Callable[[int, int], None]
 """Called with (records done, records in total) after each batch."""

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 from rich.tree import Tree
 
-from provgraph._backend import open_graph
 from provgraph._naming import is_store_uri, parse_store_uri
 from provgraph.cli._app import app, console, settings, short
+from provgraph.graph.factory import open_store
 from provgraph.graph.ids import NodeId, parse_node_id
 from provgraph.graph.views import Direction, LineageGraph, LineageNode
 
@@ -39,8 +39,10 @@ def lineage_cmd(
 ) -> None:
     """Walk the lineage graph from TARGET and print it as a tree."""
     node = resolve_target(target)
-    graph = open_graph(settings()).lineage(
-        node, Direction.UPSTREAM if upstream else Direction.DOWNSTREAM, depth=depth, fan_out=fan_out
+    graph = (
+        open_store(settings())
+        .fresh()
+        .lineage(node, Direction.UPSTREAM if upstream else Direction.DOWNSTREAM, depth=depth, fan_out=fan_out)
     )
     if as_json:
         console.print_json(graph.model_dump_json())

@@ -9,12 +9,13 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from provgraph._backend import Backend, open_graph
+from provgraph._backend import Backend
 from provgraph._execute import RunResult
 from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
 from provgraph.events.errors import NotFound
 from provgraph.graph.contract import RunFilter
+from provgraph.graph.factory import open_store
 from provgraph.graph.views import RunView
 
 STATE_STYLE = {"COMPLETE": "green", "FAIL": "red", "ABORT": "yellow", "RUNNING": "cyan", "START": "cyan"}
@@ -71,7 +72,7 @@ def runs_cmd(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
 ) -> None:
     """List runs, newest first."""
-    graph = open_graph(settings())
+    graph = open_store(settings()).fresh()
     rows = graph.runs(
         RunFilter(project=project, job=job, state=state.upper() if state else None, since=since), first=limit
     )
@@ -100,7 +101,7 @@ def _brief(values: dict[str, object], limit: int = 60) -> str:
 @app.command("show")
 def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")]) -> None:
     """Everything recorded about one run."""
-    run = open_graph(settings()).run(run_id.removeprefix("run:"))
+    run = open_store(settings()).fresh().run(run_id.removeprefix("run:"))
     if run is None:
         raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
     print_run(run)

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from provgraph._backend import embedded_projector
 from provgraph.cli._app import app, console, settings
+from provgraph.graph.factory import embedded_projector
 
 
 def _progress() -> Progress:

@@ -8,8 +8,8 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from provgraph.config import Settings, load_settings
 from provgraph.events.errors import ConfigError
+from provgraph.events.settings import Settings, load_settings
 
 app = typer.Typer(
     name="provgraph",

@@ -1,0 +1,72 @@
+"""Which lineage store to open: decided here, from settings, and nowhere else.
+
+    handle = open_store(settings)          # Neo4j, or the embedded SQLite projection of the event log
+    handle.fresh().runs()                  # embedded: first projects what the log gained since last time
+    handle.close()
+
+Embedded, the SDK writes only to the event log; the graph is its projection, so every reader goes
+through `fresh()` (or calls `sync()` itself) to see events appended by other processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from provgraph.graph.contract import LineageBounds, LineageStore
+
+if TYPE_CHECKING:
+    from provgraph.events.settings import Settings
+    from provgraph.graph.embedded import EmbeddedProjector
+
+
+class StoreHandle:
+    """The configured store and, when embedded, the projector that keeps it caught up (thread-safe)."""
+
+    def __init__(self, store: LineageStore, projector: EmbeddedProjector | None = None, *, owned: bool = True) -> None:
+        self.store = store
+        self.projector = projector
+        self._owned = owned
+        self._sync_lock = threading.Lock()
+
+    @property
+    def embedded(self) -> bool:
+        """True when reads come from the embedded projection, which `sync` keeps up to date."""
+        return self.projector is not None
+
+    def sync(self) -> int:
+        """Embedded: project the events appended to the log since the last call (no-op for Neo4j)."""
+        if self.projector is None:
+            return 0
+        with self._sync_lock:
+            return self.projector.sync()
+
+    def fresh(self) -> LineageStore:
+        """The store, caught up with the event log."""
+        self.sync()
+        return self.store
+
+    def close(self) -> None:
+        if self._owned:
+            self.store.close()
+        if self.projector is not None:
+            self.projector.log.close()
+
+
+def open_store(settings: Settings, *, bounds: LineageBounds | None = None) -> StoreHandle:
+    """The store `settings.store` names: Neo4j, or the embedded SQLite graph with its projector."""
+    if settings.store == "neo4j":
+        from provgraph.graph.neo4j_store import Neo4jLineageStore
+
+        return StoreHandle(Neo4jLineageStore.from_settings(settings, bounds))
+    projector = embedded_projector(settings, bounds)
+    return StoreHandle(projector.store, projector)
+
+
+def embedded_projector(settings: Settings, bounds: LineageBounds | None = None) -> EmbeddedProjector:
+    """The embedded projector alone (replay, benchmarks): the SQLite log and the SQLite graph."""
+    from provgraph.events.transport.sqlite import SqliteEventLog
+    from provgraph.graph.embedded import EmbeddedProjector
+    from provgraph.graph.sqlite_store import SqliteLineageStore
+
+    return EmbeddedProjector(SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db, bounds))
