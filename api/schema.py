@@ -79,7 +79,8 @@ class LineageDirection(Enum):
 
 
 @strawberry.enum(
-    description="A run's state: the latest of its events (terminal events win); REQUESTED = launched, not started."
+    description="A run's state: the latest of its events (terminal events win); REQUESTED = launched, not started;"
+    " LOST = START/RUNNING but its process is gone or silent (the run's error says why)."
 )
 class RunState(Enum):
     START = "START"
@@ -89,6 +90,7 @@ class RunState(Enum):
     ABORT = "ABORT"
     OTHER = "OTHER"
     REQUESTED = "REQUESTED"
+    LOST = "LOST"
 
     @staticmethod
     def of(value: str) -> RunState:

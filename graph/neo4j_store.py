@@ -41,6 +41,7 @@ from provgraph.events.errors import ConfigError, ProjectionError
 from provgraph.events.model import RunEvent
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
+from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
 from provgraph.graph.rows import (
     dataset_version_node,
@@ -183,7 +184,7 @@ SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
     r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
     r.started_at = CASE WHEN r.started_at IS NULL OR row.started_at < r.started_at
                         THEN row.started_at ELSE r.started_at END,
-    {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+    {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
     {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")},
     {_newer("reproduces", "reproduces_of", "reproduces_verdict")}
 WITH r, row
@@ -238,9 +239,9 @@ _DUMP: dict[str, LiteralString] = {
     " n.entrypoint AS entrypoint, n.source_uri AS source_uri, n.git_commit AS git_commit, n.git_dirty AS git_dirty",
     "run": "MATCH (n:Run) RETURN n.run_id AS run_id, n.namespace AS namespace, n.job_name AS job_name,"
     " n.code_hash AS code_hash, n.state AS state, n.state_key AS state_key, n.started_at AS started_at,"
-    " n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key, n.results AS results,"
-    " n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key, n.error AS error,"
-    " n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
+    " n.last_event_at AS last_event_at, n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key,"
+    " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
+    " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
     " n.parent_run_id AS parent_run_id",
     "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
     " n.okey AS okey",
@@ -406,6 +407,7 @@ def _fold_run(old: Row, new: Row) -> None:
     if new["state_key"] > old["state_key"]:
         old["state"], old["ended_at"], old["state_key"] = new["state"], new["ended_at"], new["state_key"]
     old["started_at"] = min(old["started_at"], new["started_at"])
+    old["last_event_at"] = max(old["last_event_at"], new["last_event_at"])
     old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
     old["parent_run_id"] = _max_nn(old["parent_run_id"], new["parent_run_id"])
     for col, carried in _KEYED.items():
@@ -519,9 +521,12 @@ def _refs(items: list[list[Any]]) -> list[DatasetRef]:
 class Neo4jLineageStore:
     """`LineageStore` on a Neo4j database; thread-safe (one driver, a session per call)."""
 
-    def __init__(self, config: Neo4jConfig, bounds: LineageBounds | None = None) -> None:
+    def __init__(
+        self, config: Neo4jConfig, bounds: LineageBounds | None = None, liveness: Liveness | None = None
+    ) -> None:
         self.config = config
         self.bounds = bounds or LineageBounds()
+        self.liveness = liveness or Liveness()
         auth = None if config.password is None else neo4j.basic_auth(config.user, config.password)
         with _translated(f"connect to {config.uri}"):
             self._driver = neo4j.GraphDatabase.driver(
@@ -540,7 +545,7 @@ class Neo4jLineageStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, bounds: LineageBounds | None = None) -> Neo4jLineageStore:
-        return cls(Neo4jConfig.from_settings(settings), bounds)
+        return cls(Neo4jConfig.from_settings(settings), bounds, Liveness(settings.heartbeat_timeout_s))
 
     def _session(self) -> neo4j.Session:
         return self._driver.session(database=self.config.database)
@@ -615,12 +620,11 @@ class Neo4jLineageStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _run_view(rec: Row, *, detail: bool) -> RunView:
+    def _run_view(self, rec: Row, *, detail: bool) -> RunView:
         r = rec["run"]
         metrics = {m[0]: m[2] for m in sorted(rec["metrics"], key=lambda m: (m[0], m[1]))}
         if not detail:
-            return run_view(r, metrics=metrics)
+            return run_view(r, metrics=metrics, liveness=self.liveness)
         jv = rec.get("job_version") if r.get("code_hash") is not None else None
         return run_view(
             r,
@@ -628,6 +632,7 @@ class Neo4jLineageStore:
             inputs=_refs(rec["inputs"]),
             outputs=_refs(rec["outputs"]),
             job_version=job_version_view(jv) if jv else None,
+            liveness=self.liveness,
         )
 
     @_guarded("read")
@@ -637,7 +642,9 @@ class Neo4jLineageStore:
 
     @_guarded("read")
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
-        where = where or RunFilter()
+        return runs_in_state(self._runs, where or RunFilter(), first, after)
+
+    def _runs(self, where: RunFilter, states: tuple[str, ...] | None, first: int, after: str | None) -> list[RunView]:
         # Always true (started_at is set on every run), but it lets the planner read runs in
         # started_at order from the range index instead of sorting them all.
         clauses: list[LiteralString] = ["r.started_at IS NOT NULL"]
@@ -645,7 +652,7 @@ class Neo4jLineageStore:
         for clause, name, value in (
             ("r.namespace = $project", "project", where.project),
             ("r.job_name = $job", "job", where.job),
-            ("r.state = $state", "state", where.state),
+            ("r.state IN $states", "states", list(states) if states else None),
             ("r.started_at >= $since", "since", where.since.isoformat() if where.since else None),
             ("r.started_at < $until", "until", where.until.isoformat() if where.until else None),
         ):

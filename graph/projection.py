@@ -3,7 +3,9 @@
 Order independence: each run-level property remembers the `order_key` of the event it came from
 and is replaced only by an event with a greater key; the run's state uses a key in which terminal
 events (COMPLETE/FAIL/ABORT) beat any START/RUNNING. Sets (edges, versions, metrics) are unions.
-Any arrival order, and any number of duplicates, yields the same graph.
+Any arrival order, and any number of duplicates, yields the same graph. `started_at` is the
+earliest event time of a run, `last_event_at` the latest (what the heartbeat check reads, see
+`liveness.py`).
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "state": f.state,
         "state_key": f.state_key,
         "started_at": f.event_time,
+        "last_event_at": f.event_time,
         "ended_at": f.ended_at,
         "parent_run_id": f.parent_run_id,
     }

@@ -20,6 +20,7 @@ from provgraph.events.model import RunEvent
 from provgraph.events.transport.sqlite import connect
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
+from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
@@ -54,7 +55,7 @@ CREATE TABLE IF NOT EXISTS job_version (
     PRIMARY KEY (namespace, name, code_hash));
 CREATE TABLE IF NOT EXISTS run (
     run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
-    state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
+    state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
     error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
@@ -95,10 +96,10 @@ def _max(table: str, col: str) -> str:
 
 
 _UPSERT_RUN = f"""
-INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, ended_at,
+INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
                  reproduces, reproduces_key, parent_run_id)
-VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :ended_at,
+VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
         :reproduces, :reproduces_key, :parent_run_id)
 ON CONFLICT (run_id) DO UPDATE SET
@@ -107,6 +108,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     ended_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_at ELSE run.ended_at END,
     state_key = MAX(run.state_key, excluded.state_key),
     started_at = MIN(run.started_at, excluded.started_at),
+    last_event_at = MAX(run.last_event_at, excluded.last_event_at),
     {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")}, {_newer("reproduces")}
 """  # noqa: S608 (fixed SQL built from constants)
 
@@ -151,13 +153,24 @@ _DSV_NODES = (
 class SqliteLineageStore:
     """`LineageStore` on one SQLite file (or `:memory:`)."""
 
-    def __init__(self, path: Path | str, bounds: LineageBounds | None = None) -> None:
+    def __init__(self, path: Path | str, bounds: LineageBounds | None = None, liveness: Liveness | None = None) -> None:
         self.path = path
         self.bounds = bounds or LineageBounds()
+        self.liveness = liveness or Liveness()
         self._conn = connect(path)
         self._conn.row_factory = sqlite3.Row
-        self._conn.executescript(_SCHEMA)
         self._lock = threading.RLock()
+        self._conn.executescript(_SCHEMA)
+        with self._tx() as c:
+            self._migrate(c)
+
+    def _migrate(self, c: sqlite3.Connection) -> None:
+        """A graph projected before `run.last_event_at` existed gets the column and is emptied, so the
+        next `sync()` projects the log again from the start and fills it."""
+        if "last_event_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
+            c.execute("ALTER TABLE run ADD COLUMN last_event_at TEXT")
+            for table in (*_TABLES, "meta"):
+                c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -168,7 +181,8 @@ class SqliteLineageStore:
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
@@ -271,7 +285,7 @@ class SqliteLineageStore:
             for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (run_id,))
         }
         if not detail:
-            return run_view(dict(row), metrics=metrics)
+            return run_view(dict(row), metrics=metrics, liveness=self.liveness)
         job_version = None
         if row["code_hash"] is not None:
             job_version = self._job_version(row["namespace"], row["job_name"], row["code_hash"])
@@ -281,6 +295,7 @@ class SqliteLineageStore:
             inputs=self._refs("read", run_id),
             outputs=self._refs("wrote", run_id),
             job_version=job_version,
+            liveness=self.liveness,
         )
 
     def _job_version(self, namespace: str, name: str, code_hash: str) -> JobVersionView | None:
@@ -295,12 +310,14 @@ class SqliteLineageStore:
         return self._run_view(rows[0]) if rows else None
 
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
-        where = where or RunFilter()
+        return runs_in_state(self._runs, where or RunFilter(), first, after)
+
+    def _runs(self, where: RunFilter, states: tuple[str, ...] | None, first: int, after: str | None) -> list[RunView]:
         clauses, params = [], []
         for sql, value in (
             ("namespace = ?", where.project),
             ("job_name = ?", where.job),
-            ("state = ?", where.state),
+            ("state IN (SELECT value FROM json_each(?))", json.dumps(states) if states else None),
             ("started_at >= ?", where.since.isoformat() if where.since else None),
             ("started_at < ?", where.until.isoformat() if where.until else None),
         ):

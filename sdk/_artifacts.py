@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from provgraph.events.atomic import write_atomic
 
 CHUNK = 1 << 20
 
@@ -89,8 +90,7 @@ class ArtifactStore:
 
 
 def _atomic_local_write(path: Path, data: bytes) -> None:
-    """Write then rename, so a reader never sees half an object under its final name."""
+    """Write then rename, so a reader never sees half an object under its final name (and a failed
+    write leaves no partial file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, data)

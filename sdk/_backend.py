@@ -79,9 +79,11 @@ def open_graph(settings: Settings, *, sync: bool = True, bounds: LineageBounds |
 def embedded_projector(settings: Settings, bounds: LineageBounds | None = None) -> EmbeddedProjector:
     from provgraph.events.transport.sqlite import SqliteEventLog
     from provgraph.graph.embedded import EmbeddedProjector
+    from provgraph.graph.liveness import Liveness
     from provgraph.graph.sqlite_store import SqliteLineageStore
 
-    return EmbeddedProjector(SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db, bounds))
+    store = SqliteLineageStore(settings.graph_db, bounds, Liveness(settings.heartbeat_timeout_s))
+    return EmbeddedProjector(SqliteEventLog(settings.events_db), store)
 
 
 _default: Backend | None = None

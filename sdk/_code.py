@@ -12,7 +12,6 @@ import functools
 import hashlib
 import importlib.util
 import inspect
-import os
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError
 
 Handler = Callable[..., Any]
@@ -122,7 +122,5 @@ def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str) -> Han
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / Path(file_name).name
     if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(source)
-        tmp.replace(path)
+        write_atomic(path, source)
     return load_from_file(path, func_name, entrypoint)

@@ -7,9 +7,11 @@ stored content-addressed and recorded as a WROTE of that exact version.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +20,23 @@ from provgraph._artifacts import ArtifactStore
 from provgraph._dataitem import DataItem
 from provgraph._emitter import RunEmitter
 from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
-from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.errors import ConfigError, NotFound, ProvgraphError
 from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
 from provgraph.events.model import Dataset, DatasetFacets
 
 log = logging.getLogger("provgraph")
+
+
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+"""Why storing bytes fails on the store's side (not a missing or unreadable source file)."""
+
+
+class ArtifactWriteError(ProvgraphError, OSError):
+    """Storing an output failed (disk full, file too large …); the message names the artifact."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 @dataclass(frozen=True)
@@ -192,10 +206,23 @@ class Context:
         """Store `body` (or the file at `local_path`) content-addressed and record it as an output."""
         if (body is None) == (local_path is None):
             raise ConfigError(f"log_artifact({key!r}) needs exactly one of body= or local_path=")
-        if body is not None:
-            digest, size = self._artifacts.put_bytes(body.encode() if isinstance(body, str) else body)
-        else:
-            digest, size = self._artifacts.put_file(str(local_path))
+        data = body.encode() if isinstance(body, str) else body
+        try:
+            if data is not None:
+                digest, size = self._artifacts.put_bytes(data)
+            else:
+                digest, size = self._artifacts.put_file(str(local_path))
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS:
+                raise
+            size = len(data) if data is not None else Path(str(local_path)).stat().st_size
+            error = ArtifactWriteError(
+                f"{os.strerror(exc.errno).lower()} writing artifact {key!r} ({_megabytes(size)})"
+                f" to {self._artifacts.url}"
+            )
+            error.errno = exc.errno
+            raise error from exc
+        if local_path is not None:
             format = format or (Path(str(local_path)).suffix.lstrip(".") or None)
         ref = StoreRef(self.project, key, digest)
         physical = self._artifacts.uri(digest)

@@ -125,11 +125,14 @@ class RunEmitter:
         self.finished = EventType.COMPLETE
         return self._emit(EventType.COMPLETE, facets)
 
-    def fail(self, error: BaseException | str, kind: EventType = EventType.FAIL) -> RunEvent:
+    def fail(
+        self, error: BaseException | str, kind: EventType = EventType.FAIL, *, message: str | None = None
+    ) -> RunEvent:
+        """FAIL (or ABORT) with `error`'s text, or `message` when given, and its traceback."""
         if isinstance(error, BaseException):
-            message = f"{type(error).__name__}: {error}"
+            message = message or f"{type(error).__name__}: {error}"
             trace = "".join(traceback.format_exception(error))
         else:
-            message, trace = error, None
+            message, trace = message or error, None
         self.finished = kind
         return self._emit(kind, {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)})

@@ -4,10 +4,13 @@ in a Kubernetes pod, and reproductions, so their events are indistinguishable.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import logging
 import platform
-import socket
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +20,14 @@ from provgraph._code import Handler
 from provgraph._context import Artifact, Context
 from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
+from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRunFacet
 from provgraph.events.model import EventType
 from provgraph.events.request import RunRequest
+from provgraph.graph.liveness import this_process
+
+log = logging.getLogger(__name__)
 
 CONTEXT_NAMES = ("context", "ctx")
 
@@ -113,13 +120,14 @@ def effective_params(handler: Handler, params: dict[str, Any], inputs: dict[str,
 
 
 def runtime_facet(request: RunRequest) -> RuntimeRunFacet:
+    """Where the run executes, including this process's identity (for LOST, see `graph/liveness.py`)."""
     return RuntimeRunFacet(
         kind=request.runtime,
-        host=socket.gethostname(),
         image=request.image,
         resources=request.resources,
         python=platform.python_version(),
         packages_digest=packages_digest(),
+        **this_process(),
     )
 
 
@@ -129,8 +137,9 @@ def execute(
     code: CodeJobFacet,
     backend: Backend,
 ) -> RunResult:
-    """Run `handler` for `request`: START, tracked reads and writes, then COMPLETE or FAIL (ABORT on
-    Ctrl-C). A request that reproduces another run gets its verdict on the COMPLETE event."""
+    """Run `handler` for `request`: START, tracked reads and writes, heartbeats, then COMPLETE or
+    FAIL, or ABORT on Ctrl-C, SIGTERM or SIGHUP (re-raised after it is recorded, see `_lifeline`).
+    A request that reproduces another run gets its verdict on the COMPLETE event."""
     emitter = RunEmitter(
         backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
     )
@@ -150,31 +159,69 @@ def execute(
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None
     emitter.start(request.params, runtime_facet(request), reproduces=pending)
     result = RunResult(request.run_id, request.project, request.job, "RUNNING")
-    try:
-        returned = handler(**kwargs)
-    except KeyboardInterrupt as exc:
-        ctx.record_untouched_inputs()
-        emitter.fail(exc, kind=EventType.ABORT)
-        backend.transport.flush()
-        raise
-    except Exception as exc:
-        ctx.record_untouched_inputs()
-        emitter.fail(exc)
-        backend.transport.flush()
-        result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
-        return result
-    if isinstance(returned, dict):
-        ctx.log_results(returned)
-    elif returned is not None:
-        ctx.log_result("return", returned)
-    ctx.record_untouched_inputs()
-    result.state, result.results, result.metrics = "COMPLETE", ctx.results, ctx.metrics
-    result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
-    if request.reproduces is not None:
-        result.verdict = verdict(request, result, ctx.outputs)
-    emitter.complete(ctx.results, reproduces=result.verdict)
-    backend.transport.flush()
+    with EndingSignals() as signals:
+        heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)
+        ended = False
+        try:
+            returned = handler(**kwargs)
+            heartbeat.stop()
+            if isinstance(returned, dict):
+                ctx.log_results(returned)
+            elif returned is not None:
+                ctx.log_result("return", returned)
+            ctx.record_untouched_inputs()
+            result.state, result.results, result.metrics = "COMPLETE", ctx.results, ctx.metrics
+            result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
+            if request.reproduces is not None:
+                result.verdict = verdict(request, result, ctx.outputs)
+            with signals.held():
+                _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
+                ended = True
+        except Exception as exc:
+            heartbeat.stop()
+            _record_untouched(ctx)
+            with signals.held():
+                _record_end(functools.partial(emitter.fail, exc), backend)
+            result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
+            heartbeat.stop()
+            if not ended:
+                _record_untouched(ctx)
+                reason = abort_reason(exc)
+                kind = EventType.FAIL if reason is None else EventType.ABORT
+                message = reason or f"run ended by {type(exc).__name__}({exc}) before returning"
+                with signals.held():
+                    _record_end(functools.partial(emitter.fail, exc, kind=kind, message=message), backend)
+            raise
     return result
+
+
+END_ATTEMPTS = 4
+"""Tries to write a run's terminal event. A full disk is the usual reason a try fails, and the
+failure that caused it (an artifact write) has removed its partial file by then."""
+
+
+def _record_end(send: Callable[[], object], backend: Backend) -> None:
+    """Send the terminal event and flush, retrying a few times: a run left START/RUNNING
+    because one write failed would otherwise only be found LOST later."""
+    for attempt in range(END_ATTEMPTS):
+        try:
+            send()
+            backend.transport.flush()
+            return
+        except (OSError, sqlite3.Error, ProvgraphError) as exc:
+            if attempt == END_ATTEMPTS - 1:
+                raise
+            log.warning("recording the end of the run failed (%s); retrying", exc)
+            time.sleep(0.25 * 2**attempt)
+
+
+def _record_untouched(ctx: Context) -> None:
+    """`record_untouched_inputs` on the way out of a failed run: its own failure must not hide the run's."""
+    try:
+        ctx.record_untouched_inputs()
+    except Exception as exc:
+        log.warning("recording the inputs the run never read failed: %s", exc)
 
 
 def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]) -> ReproducesRunFacet:

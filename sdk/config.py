@@ -44,6 +44,12 @@ class Settings(BaseModel):
     """Inputs up to this size are copied into the artifact store when read, so `reproduce` can use
     them after the original data changed; 0 turns snapshots off."""
 
+    heartbeat_interval_s: float = Field(default=30.0, ge=0)
+    """A running run sends a RUNNING heartbeat this often (0 = never), so readers elsewhere can tell it is alive."""
+    heartbeat_timeout_s: float = Field(default=90.0, ge=0)
+    """Readers show a START/RUNNING run with no event for this long as LOST (0 = never); on the run's own
+    machine its process is checked instead."""
+
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1)

@@ -80,7 +80,8 @@ class SqliteEventLog:
                 try:
                     self._conn.executemany(_INSERT, rows)
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    if self._conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                        self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
             return self._conn.total_changes - before

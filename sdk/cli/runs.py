@@ -17,7 +17,14 @@ from provgraph.events.errors import NotFound
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.views import RunView
 
-STATE_STYLE = {"COMPLETE": "green", "FAIL": "red", "ABORT": "yellow", "RUNNING": "cyan", "START": "cyan"}
+STATE_STYLE = {
+    "COMPLETE": "green",
+    "FAIL": "red",
+    "ABORT": "yellow",
+    "RUNNING": "cyan",
+    "START": "cyan",
+    "LOST": "magenta",
+}
 
 
 @app.command("run")
@@ -66,7 +73,7 @@ def print_result(result: RunResult) -> None:
 def runs_cmd(
     project: Annotated[str | None, typer.Option(help="Only this project")] = None,
     job: Annotated[str | None, typer.Option(help="Only this job")] = None,
-    state: Annotated[str | None, typer.Option(help="COMPLETE, FAIL, ABORT, RUNNING…")] = None,
+    state: Annotated[str | None, typer.Option(help="COMPLETE, FAIL, ABORT, RUNNING, LOST…")] = None,
     since: Annotated[datetime | None, typer.Option(help="Started at or after (ISO time)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
 ) -> None:
@@ -132,6 +139,28 @@ def print_run(run: RunView) -> None:
             console.print(f"    differs: {json.dumps(diff)}")
     if run.error:
         console.print(f"  [red]error[/]     {run.error}")
+
+
+@app.command("abort")
+def abort_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the run's error")] = None,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds a live local process gets to end itself")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON")] = False,
+) -> None:
+    """End a run that is still going or LOST: its live local process gets SIGTERM, else an ABORT is recorded."""
+    from provgraph._abort import abort
+
+    backend = Backend(settings())
+    try:
+        done = abort(run_id.removeprefix("run:"), backend, reason=reason, wait_s=wait)
+    finally:
+        backend.close()
+    if as_json:
+        print(json.dumps({"run_id": done.run_id, "state": done.state, "how": done.how, "message": done.message}))
+        return
+    how = "ended itself after SIGTERM" if done.how == "signal" else "ABORT recorded"
+    console.print(f"run [bold]{done.run_id}[/]  [yellow]{done.state}[/]  {how}: {done.message}")
 
 
 @app.command("exec")
