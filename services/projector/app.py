@@ -53,7 +53,7 @@ def create_app(settings: Settings, *, store: LineageStore | None = None, max_rec
         graceful_timeout=GRACEFUL_TIMEOUT_S,
         log_level=logging.DEBUG,  # one line per batch is noise at INFO
     )
-    router, pipeline = projector_router(settings, BatchProjector(store), max_records=max_records)
+    router, pipeline = projector_router(settings, BatchProjector.for_settings(store, settings), max_records=max_records)
     broker.include_router(router)
 
     async def start() -> None:
