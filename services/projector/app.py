@@ -6,6 +6,10 @@
 `run_projector(settings)` is what `provgraph projector` calls. On SIGTERM FastStream stops the
 subscriber, waiting up to `GRACEFUL_TIMEOUT_S` for the batch in hand; a batch cut short is not
 committed and is projected again by the next consumer (idempotently).
+
+The projector looks up logged-artifact outputs in `settings.artifact_url` (with
+`s3_endpoint_url`): it must be the artifact store the producers write to, or every output is
+dead-lettered (see docs/SECURITY.md).
 """
 
 from __future__ import annotations
