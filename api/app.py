@@ -33,6 +33,7 @@ from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
 from provgraph.api.schema import build_schema
 from provgraph.api.scope import Scope as Visibility
 from provgraph.config import Settings
+from provgraph.events.admission import KnownObjects
 from provgraph.events.errors import ProvgraphError
 from provgraph.events.transport.base import Transport
 
@@ -96,6 +97,16 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+def _ingest(settings: Settings, transport: Transport, graph: GraphService) -> IngestEndpoint:
+    """Ingest checking run owners where events land first: the embedded log itself, else the graph."""
+    from provgraph._artifacts import ArtifactStore
+    from provgraph.events.transport.sqlite import SqliteTransport
+
+    owners = transport.log.owners if isinstance(transport, SqliteTransport) else graph.store.run_owners
+    objects = KnownObjects(ArtifactStore(settings.artifact_url, settings.s3_endpoint_url))
+    return IngestEndpoint(transport, owners, objects)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -139,7 +150,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/api/v1/lineage", IngestEndpoint(transport).handle, methods=["POST"]),
+            Route("/api/v1/lineage", _ingest(settings, transport, graph).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[Middleware(Authenticate, tokens=token_store), Middleware(BodyLimit)],

@@ -52,7 +52,11 @@ class LineageStore(Protocol):
     bounds: LineageBounds
 
     def apply(self, events: Sequence[RunEvent]) -> None:
-        """Project events into the graph; idempotent and independent of order."""
+        """Project events into the graph; idempotent and independent of order. A batch with an event
+        the write rules refuse (`projection.admit`) raises `Inadmissible` and writes nothing."""
+
+    def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The project (namespace) of each of these runs the graph holds; unknown ids are left out."""
 
     def reset(self) -> None:
         """Drop the whole projection (before a replay)."""

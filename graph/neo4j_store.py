@@ -37,12 +37,13 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 from pydantic import BaseModel, ConfigDict
 
-from provgraph.events.errors import ConfigError, ProjectionError
+from provgraph.events.admission import owner_conflict
+from provgraph.events.errors import ConfigError, Inadmissible, ProjectionError
 from provgraph.events.model import RunEvent
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
 from provgraph.graph.liveness import Liveness, runs_in_state
-from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
+from provgraph.graph.projection import RunFacts, admit, dataset_node_id, facts, run_row
 from provgraph.graph.rows import (
     dataset_version_node,
     dataset_version_view,
@@ -210,6 +211,14 @@ CALL (r, row) {{
   SET m.value = CASE WHEN wins THEN p.value ELSE m.value END,
       m.okey = CASE WHEN wins THEN p.okey ELSE m.okey END
 }}
+"""
+
+# Runs of the rows stored under another namespace. Run in the transaction that merged them: the
+# MERGE waited for a concurrent creator to commit, so this sees the run's one and only namespace.
+_FOREIGN_RUNS = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id}) WHERE r.namespace <> row.namespace
+RETURN r.run_id AS run_id, r.namespace AS owner, row.namespace AS namespace LIMIT 1
 """
 
 # Links between runs: made when both ends exist, from whichever end arrives last.
@@ -428,7 +437,12 @@ def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mi
 
 
 def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
-    """The batch folded into one row per node: what `apply` sends, statement by statement."""
+    """The batch folded into one row per node: what `apply` sends, statement by statement.
+
+    `Inadmissible` when the batch breaks a write rule by itself; the runs' stored namespaces are
+    checked by `apply_rows`, in the write transaction.
+    """
+    admit(events, {})
     runs: dict[str, Row] = {}
     jobs: dict[tuple[str, str], Row] = {}
     job_versions: dict[tuple[str, str, str], Row] = {}
@@ -586,6 +600,8 @@ class Neo4jLineageStore:
             rows = batch[name]
             for i in range(0, len(rows), MAX_ROWS_PER_TX if big else max(len(rows), 1)):
                 steps.append((stmt, {"rows": rows[i : i + MAX_ROWS_PER_TX] if big else rows}))
+                if stmt is _MERGE_RUNS:
+                    steps.append((_FOREIGN_RUNS, steps[-1][1]))
         run_ids = [r["run_id"] for r in batch["runs"]]
         for i in range(0, len(run_ids), MAX_ROWS_PER_TX):
             steps.append((_LINK_RUNS, {"ids": run_ids[i : i + MAX_ROWS_PER_TX]}))
@@ -593,8 +609,16 @@ class Neo4jLineageStore:
         def work(tx: neo4j.ManagedTransaction, todo: list[tuple[LiteralString, dict[str, Any]]]) -> None:
             try:
                 for stmt, params in todo:
-                    if next(iter(params.values())):
-                        tx.run(stmt, params).consume()
+                    if not next(iter(params.values())):
+                        continue
+                    result = tx.run(stmt, params)
+                    foreign = result.single() if stmt is _FOREIGN_RUNS else None
+                    result.consume()
+                    if foreign is not None:  # raised inside: the transaction rolls back, not retried
+                        raise Inadmissible(
+                            "event refused by the graph: "
+                            + owner_conflict(foreign["run_id"], foreign["owner"], foreign["namespace"])
+                        )
             except Neo4jError as exc:
                 if exc.code == _TOO_LARGE:
                     raise _TooLarge(exc) from exc
@@ -603,9 +627,18 @@ class Neo4jLineageStore:
         with self._session() as s:
             if not big:
                 s.execute_write(work, steps)
-            else:
-                for step in steps:
-                    s.execute_write(work, [step])
+            else:  # each runs chunk with its owner check, which must share its transaction
+                for i, step in enumerate(steps):
+                    if step[0] is not _FOREIGN_RUNS:
+                        s.execute_write(work, steps[i : i + 2] if step[0] is _MERGE_RUNS else [step])
+
+    @_guarded("read")
+    def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (r:Run {run_id: id}) RETURN r.run_id AS run_id, r.namespace AS namespace",
+            ids=sorted(set(run_ids)),
+        )
+        return {r["run_id"]: r["namespace"] for r in rows}
 
     @_guarded("reset")
     def reset(self) -> None:

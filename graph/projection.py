@@ -6,14 +6,21 @@ events (COMPLETE/FAIL/ABORT) beat any START/RUNNING. Sets (edges, versions, metr
 Any arrival order, and any number of duplicates, yields the same graph. `started_at` is the
 earliest event time of a run, `last_event_at` the latest (what the heartbeat check reads, see
 `liveness.py`).
+
+Admission (`admit`): a store refuses a batch holding an event the write rules of
+`events/admission.py` forbid (a run changing project, another project's artifact, a malformed
+`store://` version) with `Inadmissible`, before writing anything, so a run's namespace never changes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgraph.events import admission
+from provgraph.events.errors import ContractError, Forbidden, Inadmissible
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import Dataset, EventType, RunEvent
 
@@ -82,6 +89,14 @@ class RunFacts:
     @property
     def code_hash(self) -> str | None:
         return self.code.code_hash if self.code else None
+
+
+def admit(events: Sequence[RunEvent], owners: Mapping[str, str]) -> None:
+    """`admission.admit` for a store: `owners` are the stored namespaces of the batch's runs."""
+    try:
+        admission.admit(events, owners)
+    except (Forbidden, ContractError) as exc:
+        raise Inadmissible(f"event refused by the graph: {exc}") from exc
 
 
 def facts(event: RunEvent) -> RunFacts:

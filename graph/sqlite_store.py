@@ -21,7 +21,7 @@ from provgraph.events.transport.sqlite import connect
 from provgraph.graph.contract import LineageBounds, RunFilter
 from provgraph.graph.ids import NodeId
 from provgraph.graph.liveness import Liveness, runs_in_state
-from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
+from provgraph.graph.projection import RunFacts, admit, dataset_node_id, facts, run_row
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
@@ -190,6 +190,7 @@ class SqliteLineageStore:
         """Project events in one transaction; `offset` (embedded log position) is saved with them."""
         all_facts = [facts(e) for e in events]
         with self._tx() as c:
+            admit(events, self._run_owners(c, [f.run_id for f in all_facts]))
             self._write(c, all_facts)
             if offset is not None:
                 c.execute(
@@ -250,6 +251,18 @@ class SqliteLineageStore:
                 f"INSERT OR IGNORE INTO {table}(run_id, dsv, binding) VALUES (?, ?, ?)",  # noqa: S608 (fixed names)
                 [(f.run_id, d.node_id, d.binding) for f in all_facts for d in getattr(f, attr)],
             )
+
+    @staticmethod
+    def _run_owners(c: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, str]:
+        rows = c.execute(
+            "SELECT run_id, namespace FROM run WHERE run_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(run_ids))),),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return self._run_owners(self._conn, run_ids)
 
     def projected_offset(self) -> int:
         with self._lock:

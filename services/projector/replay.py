@@ -67,7 +67,7 @@ def replay_neo4j(
         known: set[tuple[str, int, int, str]] = {
             (*d.source, d.stage) for d in read_dlq(servers, settings.kafka_topic_prefix)
         }
-        replay = _Replay(settings, servers, BatchProjector(store), known, progress, batch)
+        replay = _Replay(settings, servers, BatchProjector.for_settings(store, settings), known, progress, batch)
         return asyncio.run(replay.run())
     finally:
         gc.set_threshold(*thresholds)

@@ -15,8 +15,6 @@ from provgraph.events.model import EventType, Job, Run, RunEvent, RunFacets
 from provgraph.graph.contract import LineageStore, RunFilter
 from provgraph.graph.liveness import process_start, this_process
 
-NOW = datetime.now(UTC)
-
 
 def event(
     run_id: str,
@@ -48,10 +46,11 @@ def dead_process() -> dict[str, Any]:
 
 
 def test_a_run_whose_local_process_is_gone_is_lost(store: LineageStore, dead_process: dict[str, Any]) -> None:
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
     store.apply(
         [
-            event("gone", EventType.START, 1, NOW, runtime=dead_process),
-            event("alive", EventType.START, 1, NOW, runtime=this_process()),
+            event("gone", EventType.START, 1, now, runtime=dead_process),
+            event("alive", EventType.START, 1, now, runtime=this_process()),
         ]
     )
     lost = store.run("gone")
@@ -64,22 +63,24 @@ def test_a_run_whose_local_process_is_gone_is_lost(store: LineageStore, dead_pro
 
 def test_a_reused_pid_does_not_keep_a_run_alive(store: LineageStore) -> None:
     """Our own pid, but a different start time: another process now has the run's pid."""
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
     me = this_process()
-    store.apply([event("reused", EventType.RUNNING, 2, NOW, runtime={**me, "pid_start": me["pid_start"] - 1})])
+    store.apply([event("reused", EventType.RUNNING, 2, now, runtime={**me, "pid_start": me["pid_start"] - 1})])
     run = store.run("reused")
     assert run is not None
     assert (run.state, run.error) == ("LOST", f"process {os.getpid()} on host {me['host']} is gone")
 
 
 def test_a_silent_run_elsewhere_is_lost_after_the_heartbeat_timeout(store: LineageStore) -> None:
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
     elsewhere = {"kind": "kubernetes", "host": "pod-7", "pid": 1, "pid_start": 5, "boot_id": "other"}
-    old = NOW - timedelta(minutes=10)
+    old = now - timedelta(minutes=10)
     store.apply(
         [
             event("silent", EventType.START, 1, old - timedelta(minutes=1), runtime=elsewhere),
             event("silent", EventType.RUNNING, 2, old),
             event("beating", EventType.START, 1, old, runtime=elsewhere),
-            event("beating", EventType.RUNNING, 2, NOW - timedelta(seconds=5)),
+            event("beating", EventType.RUNNING, 2, now - timedelta(seconds=5)),
         ]
     )
     silent = store.run("silent")
@@ -91,14 +92,15 @@ def test_a_silent_run_elsewhere_is_lost_after_the_heartbeat_timeout(store: Linea
 
 
 def test_runs_filter_on_the_derived_state(store: LineageStore, dead_process: dict[str, Any]) -> None:
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
     store.apply(
         [
-            event("lost-1", EventType.START, 1, NOW - timedelta(seconds=3), runtime=dead_process),
-            event("live-1", EventType.START, 1, NOW - timedelta(seconds=2), runtime=this_process()),
-            event("live-1", EventType.RUNNING, 2, NOW - timedelta(seconds=2)),
-            event("lost-2", EventType.RUNNING, 2, NOW - timedelta(seconds=1), runtime=dead_process),
-            event("done", EventType.START, 1, NOW, runtime=dead_process),
-            event("done", EventType.COMPLETE, 2, NOW),
+            event("lost-1", EventType.START, 1, now - timedelta(seconds=3), runtime=dead_process),
+            event("live-1", EventType.START, 1, now - timedelta(seconds=2), runtime=this_process()),
+            event("live-1", EventType.RUNNING, 2, now - timedelta(seconds=2)),
+            event("lost-2", EventType.RUNNING, 2, now - timedelta(seconds=1), runtime=dead_process),
+            event("done", EventType.START, 1, now, runtime=dead_process),
+            event("done", EventType.COMPLETE, 2, now),
         ]
     )
 
@@ -123,20 +125,22 @@ def test_an_explicit_abort_beats_running_but_not_the_runs_own_end(
 ) -> None:
     """`provgraph abort` sends seq 0 (as the launcher): it ends a LOST run, yet a terminal event the
     run itself sends later (seq >= 1) wins, whatever the arrival order."""
-    abort = event("r", EventType.ABORT, 0, NOW, error="aborted by u@h: stuck", event_id="r:abort")
-    store.apply([event("r", EventType.START, 1, NOW, runtime=dead_process), event("r", EventType.RUNNING, 7, NOW)])
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
+    abort = event("r", EventType.ABORT, 0, now, error="aborted by u@h: stuck", event_id="r:abort")
+    store.apply([event("r", EventType.START, 1, now, runtime=dead_process), event("r", EventType.RUNNING, 7, now)])
     store.apply([abort])
     run = store.run("r")
     assert run is not None
     assert (run.state, run.error) == ("ABORT", "aborted by u@h: stuck")
-    store.apply([event("r", EventType.COMPLETE, 8, NOW + timedelta(seconds=1)), abort])
+    store.apply([event("r", EventType.COMPLETE, 8, now + timedelta(seconds=1)), abort])
     run = store.run("r")
     assert run is not None
     assert run.state == "COMPLETE"
 
 
 def test_last_event_time_is_the_latest_whatever_the_arrival_order(store: LineageStore) -> None:
-    t0 = NOW - timedelta(hours=1)
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
+    t0 = now - timedelta(hours=1)
     events = [event("o", EventType.START, 1, t0), event("o", EventType.RUNNING, 3, t0 + timedelta(minutes=5))]
     events.append(event("o", EventType.RUNNING, 2, t0 + timedelta(minutes=2)))
     store.apply(list(reversed(events)))
