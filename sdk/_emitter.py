@@ -125,11 +125,22 @@ class RunEmitter:
         self.finished = EventType.COMPLETE
         return self._emit(EventType.COMPLETE, facets)
 
-    def fail(self, error: BaseException | str, kind: EventType = EventType.FAIL) -> RunEvent:
+    def fail(
+        self,
+        error: BaseException | str,
+        kind: EventType = EventType.FAIL,
+        reproduces: ReproducesRunFacet | None = None,
+        *,
+        seq: int | None = None,
+    ) -> RunEvent:
+        """FAIL/ABORT; `seq` overrides the sequence (a supervisor reporting a run whose process died)."""
         if isinstance(error, BaseException):
             message = f"{type(error).__name__}: {error}"
             trace = "".join(traceback.format_exception(error))
         else:
             message, trace = error, None
+        facets: dict[str, Any] = {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)}
+        if reproduces is not None:
+            facets["reproduces"] = reproduces
         self.finished = kind
-        return self._emit(kind, {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)})
+        return self._emit(kind, facets, seq=seq)

@@ -15,6 +15,7 @@ from typing import Any
 from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
+from provgraph._dataitem import ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -112,8 +113,9 @@ def effective_params(handler: Handler, params: dict[str, Any], inputs: dict[str,
     return out
 
 
-def runtime_facet(request: RunRequest) -> RuntimeRunFacet:
+def runtime_facet(request: RunRequest, code_unknown: str | None = None) -> RuntimeRunFacet:
     return RuntimeRunFacet(
+        code_unknown=code_unknown,
         kind=request.runtime,
         host=socket.gethostname(),
         image=request.image,
@@ -126,11 +128,13 @@ def runtime_facet(request: RunRequest) -> RuntimeRunFacet:
 def execute(
     request: RunRequest,
     handler: Handler,
-    code: CodeJobFacet,
+    code: CodeJobFacet | None,
     backend: Backend,
+    code_unknown: str | None = None,
 ) -> RunResult:
     """Run `handler` for `request`: START, tracked reads and writes, then COMPLETE or FAIL (ABORT on
-    Ctrl-C). A request that reproduces another run gets its verdict on the COMPLETE event."""
+    Ctrl-C). A request that reproduces another run gets its verdict on the COMPLETE event.
+    `code=None` with `code_unknown` (the reason) records a run whose code version is not known."""
     emitter = RunEmitter(
         backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
     )
@@ -145,21 +149,24 @@ def execute(
         latest_version=_latest_version(backend),
         snapshot_inputs_max_bytes=backend.settings.snapshot_inputs_max_bytes,
         input_snapshots=request.input_snapshots,
+        input_versions=request.input_versions,
+        protected=ProtectedFiles.of(backend.settings),
     )
     kwargs = bind_arguments(handler, ctx, request.params, request.inputs)
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None
-    emitter.start(request.params, runtime_facet(request), reproduces=pending)
+    emitter.start(request.params, runtime_facet(request, code_unknown), reproduces=pending)
     result = RunResult(request.run_id, request.project, request.job, "RUNNING")
     try:
         returned = handler(**kwargs)
     except KeyboardInterrupt as exc:
         ctx.record_untouched_inputs()
-        emitter.fail(exc, kind=EventType.ABORT)
+        emitter.fail(exc, kind=EventType.ABORT, reproduces=failed_verdict(request))
         backend.transport.flush()
         raise
     except Exception as exc:
         ctx.record_untouched_inputs()
-        emitter.fail(exc)
+        result.verdict = failed_verdict(request)
+        emitter.fail(exc, reproduces=result.verdict)
         backend.transport.flush()
         result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
         return result
@@ -177,12 +184,35 @@ def execute(
     return result
 
 
+def failed_verdict(request: RunRequest) -> ReproducesRunFacet | None:
+    """FAILED, with the environment comparison, for a reproduction that could not finish; None otherwise."""
+    if request.reproduces is None:
+        return None
+    return ReproducesRunFacet(
+        run_id=request.reproduces,
+        verdict="FAILED",
+        environment=environment_diff(request),
+        snapshot_inputs=sorted(request.input_snapshots),
+    )
+
+
+def environment_diff(request: RunRequest) -> dict[str, Any]:
+    """python, packages digest and image: the original's (from the request) against this process's."""
+    if request.expected is None:
+        return {}
+    now = runtime_facet(request)
+    environment: dict[str, Any] = {}
+    for key in ("python", "packages_digest", "image"):
+        was, is_ = request.expected.environment.get(key), getattr(now, key)
+        environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
+    return environment
+
+
 def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]) -> ReproducesRunFacet:
     """REPRODUCED when every output has the original's content hash and results and metrics match."""
     assert request.reproduces is not None
     expected = request.expected
     differences: list[dict[str, Any]] = []
-    environment: dict[str, Any] = {}
     if expected is not None:
         got = {key: a.digest for key, a in outputs.items()}
         for key in sorted(expected.outputs.keys() | got.keys()):
@@ -195,15 +225,12 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
             for key in sorted(before.keys() | after.keys()):
                 if before.get(key) != after.get(key):
                     differences.append({kind: key, "original": before.get(key), "reproduced": after.get(key)})
-        now = runtime_facet(request)
-        for key in ("python", "packages_digest", "image"):
-            was, is_ = expected.environment.get(key), getattr(now, key)
-            environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
     return ReproducesRunFacet(
         run_id=request.reproduces,
         verdict="DIVERGED" if differences else "REPRODUCED",
         differences=differences,
-        environment=environment,
+        environment=environment_diff(request),
+        snapshot_inputs=sorted(request.input_snapshots),
     )
 
 

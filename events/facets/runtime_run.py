@@ -17,3 +17,8 @@ class RuntimeRunFacet(Facet):
     resources: dict[str, str] = Field(default_factory=dict)
     python: str | None = None
     packages_digest: str | None = None
+    code_unknown: str | None = Field(
+        default=None,
+        description="Set when the code that ran is not known (its file was edited after it was imported):"
+        " the run then has no code version and cannot be reproduced",
+    )

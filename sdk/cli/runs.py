@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -137,8 +138,11 @@ def print_run(run: RunView) -> None:
 @app.command("exec")
 def exec_cmd(
     request: Annotated[str, typer.Argument(help="Hash of a stored run request (sha256:…)")],
+    result_file: Annotated[
+        Path | None, typer.Option("--result", help="Write the run's result here as JSON instead of printing it")
+    ] = None,
 ) -> None:
-    """Execute a stored run request (what a Kubernetes pod runs); exits 1 if the handler fails."""
+    """Execute a stored run request (what a Kubernetes pod and a reproduction run); exits 1 if the handler fails."""
     from provgraph._exec import exec_request
 
     backend = Backend(settings())
@@ -146,6 +150,11 @@ def exec_cmd(
         result = exec_request(request, backend)
     finally:
         backend.close()
-    print_result(result)
+    if result_file is not None:
+        from provgraph.runtimes.process import write_result
+
+        write_result(result, result_file)
+    else:
+        print_result(result)
     if result.state != "COMPLETE":
         raise typer.Exit(1)
