@@ -127,10 +127,17 @@ def print_run(run: RunView) -> None:
     for title, refs in (("input", run.inputs), ("output", run.outputs)):
         for ref in refs:
             console.print(f"  {title:<9} {ref.binding or '-'}: {ref.namespace} {ref.name}  {short(ref.version, 16)}")
+    if rt.get("code_unknown"):
+        console.print(f"  [yellow]code      unknown[/]: {rt['code_unknown']}")
     if run.reproduces:
         console.print(f"  reproduces {run.reproduces.original_run_id}: [bold]{run.reproduces.verdict}[/]")
         for diff in run.reproduces.differences:
             console.print(f"    differs: {json.dumps(diff)}")
+        for key, env in run.reproduces.environment.items():
+            same = "same" if env.get("same") else "[yellow]changed[/]"
+            console.print(f"    {key:<16} {same}  original {env.get('original')}  reproduced {env.get('reproduced')}")
+        snapshots = run.reproduces.snapshot_inputs
+        console.print(f"    inputs read from snapshots: {', '.join(snapshots) if snapshots else 'none'}")
     if run.error:
         console.print(f"  [red]error[/]     {run.error}")
 
