@@ -60,7 +60,7 @@ def wait_for_end(url: str, token: str, run_id: str, timeout: float = 60) -> dict
     deadline = time.monotonic() + timeout
     while True:
         run: dict[str, Any] = call(url, token, REPRODUCES, id=run_id)["data"]["run"]
-        if run is not None and run["state"] in ("COMPLETE", "FAIL", "ABORT") or time.monotonic() > deadline:
+        if (run is not None and run["state"] in ("COMPLETE", "FAIL", "ABORT")) or time.monotonic() > deadline:
             return run
         time.sleep(0.2)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -92,7 +93,7 @@ def test_a_traversal_version_in_the_graph_is_refused(backend: pg.Backend, tmp_pa
     with pytest.raises(pg.ReproduceRefused, match=r"input 'k' \(store://default/k\): not an artifact name"):
         pg.reproduce("forged", backend=backend)
     # and as an input URI a run is given: refused before the run starts
-    with pytest.raises(ConfigError, match="not an artifact name: 'sha256:/../../../../tokens.db'"):
+    with pytest.raises(ConfigError, match=re.escape(f"not an artifact name: {TRAVERSAL!r}")):
         pg.run(copy, inputs={"data": f"store://default/k@{TRAVERSAL}"}, backend=backend)
 
 
@@ -165,7 +166,8 @@ def test_the_mutation_runs_the_handler_in_another_process_with_a_clean_env(
             time.sleep(0.2)
     seen = json.loads(ArtifactStore(settings.artifact_url).get_bytes(run["outputs"][0]["version"]))
     assert seen["pid"] != os.getpid()
-    allowed = {"PATH", "HOME", "LANG", "LC_CTYPE", "PROVGRAPH_CONFIG", *(f"PROVGRAPH_{s.upper()}" for s in RUN_SETTINGS)}
+    allowed = {"PATH", "HOME", "LANG", "LC_CTYPE", "PROVGRAPH_CONFIG"}
+    allowed |= {f"PROVGRAPH_{n.upper()}" for n in RUN_SETTINGS}
     assert set(seen["env"]) <= allowed, set(seen["env"]) - allowed
     assert run["reproduces"]["verdict"] == "DIVERGED"  # another pid: and said so
 
