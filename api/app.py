@@ -45,10 +45,11 @@ MAX_BODY_BYTES = MAX_EVENT_BYTES
 class GraphQLApp(GraphQL[RequestContext, None]):
     """strawberry's ASGI GraphQL app with provgraph's per-request context."""
 
-    def __init__(self, graph: GraphService, settings: Settings) -> None:
+    def __init__(self, graph: GraphService, settings: Settings, transport: Transport) -> None:
         super().__init__(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True, subscription_protocols=())
         self.graph = graph
         self.settings = settings
+        self.transport = transport
 
     async def get_context(self, request: Any, response: Any = None) -> RequestContext:
         budget = Budget(self.settings.api_query_timeout_s)
@@ -58,7 +59,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             except ProvgraphError as exc:  # answer from the graph as it is rather than not at all
                 log.warning("graph sync before a request failed: %s", exc)
         scope = request.scope.get(SCOPE_KEY, Visibility(frozenset()))
-        return RequestContext(graph=self.graph, scope=scope, budget=budget, settings=self.settings)
+        return RequestContext(
+            graph=self.graph, scope=scope, budget=budget, settings=self.settings, transport=self.transport
+        )
 
 
 class BodyLimit:
@@ -121,6 +124,11 @@ def create_app(
     (`server.serve` checks), and the app itself refuses non-loopback clients.
     """
     graph = graph or GraphService.from_settings(settings)
+    if transport is None and settings.transport == "sqlite" and graph.event_log is not None:
+        from provgraph.events.transport.sqlite import SqliteTransport
+
+        # One connection to events.db per process: the log the graph reads is the one ingest writes.
+        transport = SqliteTransport(graph.event_log)
     if transport is None:
         from provgraph.events.transport.factory import create_transport
 
@@ -140,7 +148,7 @@ def create_app(
             if tokens is not None:
                 tokens.close()
 
-    graphql = GraphQLApp(graph, settings)
+    graphql = GraphQLApp(graph, settings, transport)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

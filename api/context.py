@@ -27,6 +27,8 @@ from provgraph.graph.views import RunView
 
 if TYPE_CHECKING:
     from provgraph.config import Settings
+    from provgraph.events.transport.base import Transport
+    from provgraph.events.transport.sqlite import SqliteEventLog
     from provgraph.graph.embedded import EmbeddedProjector
 
 T = TypeVar("T")
@@ -61,6 +63,11 @@ class GraphService:
         with self._sync_lock:
             return self._projector.sync()
 
+    @property
+    def event_log(self) -> SqliteEventLog | None:
+        """Embedded: the connection to the event log this service reads (the app writes through it too)."""
+        return self._projector.log if self._projector is not None else None
+
     def close(self) -> None:
         self.store.close()
         if self._projector is not None:
@@ -74,6 +81,8 @@ class RequestContext:
     budget: Budget
     settings: Settings | None = None
     """What mutations need to act (e.g. start a reproduction); queries only read `graph`."""
+    transport: Transport | None = None
+    """The server's one transport (embedded: its one connection to the event log), for mutations."""
     _runs: DataLoader[str, RunView | None] | None = field(default=None, repr=False)
 
     @property

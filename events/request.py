@@ -45,6 +45,10 @@ class RunRequest(WireModel):
         default_factory=dict,
         description="input name -> content hash: read this input from the artifact store's snapshot of that version",
     )
+    input_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="input name -> content hash the input must have (a reproduction's pins); verified on read",
+    )
     reproduces: str | None = Field(default=None, description="run id this run re-executes")
     expected: Expectation | None = None
     artifact_store: str | None = None

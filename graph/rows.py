@@ -67,6 +67,7 @@ def run_view(
             verdict=repro["verdict"],
             differences=repro.get("differences", []),
             environment=repro.get("environment", {}),
+            snapshot_inputs=repro.get("snapshot_inputs", []),
         )
         if repro
         else None,

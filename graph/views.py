@@ -44,6 +44,7 @@ class ReproductionView(View):
     verdict: str
     differences: list[dict[str, Any]] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)
+    snapshot_inputs: list[str] = Field(default_factory=list)
 
 
 class RunView(View):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from provgraph._artifacts import ArtifactStore
-from provgraph._dataitem import DataItem
+from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
 from provgraph.events.errors import ConfigError, NotFound, ProvgraphError
@@ -78,6 +78,8 @@ class Context:
         latest_version: Any = None,
         snapshot_inputs_max_bytes: int = 0,
         input_snapshots: dict[str, str] | None = None,
+        input_versions: dict[str, str] | None = None,
+        protected: ProtectedFiles | None = None,
     ) -> None:
         self.run_id = run_id
         self.project = project
@@ -88,6 +90,8 @@ class Context:
         """Latest value of each metric (by step), as the graph will show it."""
         self._metric_steps: dict[str, int] = {}
         self._input_snapshots = dict(input_snapshots or {})
+        self._input_versions = dict(input_versions or {})
+        self._protected = protected
         self.logger = log
         self._emitter = emitter
         self._artifacts = artifacts
@@ -119,29 +123,33 @@ class Context:
                 raise ConfigError(f"no input named {key!r} (inputs: {known})")
             url = self._input_urls[key]
         self._input_urls.setdefault(key, url)
+        physical, expected = self._physical(url, self._input_snapshots.get(key))
         item = DataItem(
             key,
             url,
-            physical_url=self._physical(url, self._input_snapshots.get(key)),
+            physical_url=physical,
             s3_endpoint_url=self._s3,
             recorder=self._record_read,
+            expected=expected or self._input_versions.get(key),
+            protected=self._protected,
         )
         self._items[key] = item
         return item
 
-    def _physical(self, url: str, snapshot: str | None = None) -> str:
-        """Where to read `url` from: itself, its artifact-store object, or a pinned snapshot of it."""
+    def _physical(self, url: str, snapshot: str | None = None) -> tuple[str, str | None]:
+        """Where to read `url` from (itself, its artifact-store object, or a pinned snapshot of it),
+        and the content hash those bytes must have when they are pinned."""
         if snapshot is not None:
             if not self._artifacts.exists(snapshot):
                 raise NotFound(f"snapshot {snapshot} of {url} is not in the artifact store {self._artifacts.url}")
-            return self._artifacts.uri(snapshot)
+            return self._artifacts.uri(snapshot), snapshot
         if not is_store_uri(url):
-            return url
+            return url, None
         ref = parse_store_uri(url)
         version = ref.version or self._resolve_latest(ref)
         if not self._artifacts.exists(version):
             raise NotFound(f"artifact {url} ({version}) is not in the artifact store {self._artifacts.url}")
-        return self._artifacts.uri(version)
+        return self._artifacts.uri(version), version
 
     def _resolve_latest(self, ref: StoreRef) -> str:
         found = self._latest_version(ref.namespace, ref.key) if self._latest_version else None

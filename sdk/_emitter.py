@@ -126,13 +126,23 @@ class RunEmitter:
         return self._emit(EventType.COMPLETE, facets)
 
     def fail(
-        self, error: BaseException | str, kind: EventType = EventType.FAIL, *, message: str | None = None
+        self,
+        error: BaseException | str,
+        kind: EventType = EventType.FAIL,
+        reproduces: ReproducesRunFacet | None = None,
+        *,
+        message: str | None = None,
+        seq: int | None = None,
     ) -> RunEvent:
-        """FAIL (or ABORT) with `error`'s text, or `message` when given, and its traceback."""
+        """FAIL/ABORT with `error`'s text, or `message` when given, and its traceback; `seq` overrides
+        the sequence (a supervisor reporting a run whose process died)."""
         if isinstance(error, BaseException):
             message = message or f"{type(error).__name__}: {error}"
             trace = "".join(traceback.format_exception(error))
         else:
             message, trace = message or error, None
+        facets: dict[str, Any] = {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)}
+        if reproduces is not None:
+            facets["reproduces"] = reproduces
         self.finished = kind
-        return self._emit(kind, {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)})
+        return self._emit(kind, facets, seq=seq)

@@ -18,6 +18,7 @@ from typing import Any
 from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
+from provgraph._dataitem import ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
@@ -119,9 +120,10 @@ def effective_params(handler: Handler, params: dict[str, Any], inputs: dict[str,
     return out
 
 
-def runtime_facet(request: RunRequest) -> RuntimeRunFacet:
+def runtime_facet(request: RunRequest, code_unknown: str | None = None) -> RuntimeRunFacet:
     """Where the run executes, including this process's identity (for LOST, see `graph/liveness.py`)."""
     return RuntimeRunFacet(
+        code_unknown=code_unknown,
         kind=request.runtime,
         image=request.image,
         resources=request.resources,
@@ -134,12 +136,15 @@ def runtime_facet(request: RunRequest) -> RuntimeRunFacet:
 def execute(
     request: RunRequest,
     handler: Handler,
-    code: CodeJobFacet,
+    code: CodeJobFacet | None,
     backend: Backend,
+    code_unknown: str | None = None,
 ) -> RunResult:
     """Run `handler` for `request`: START, tracked reads and writes, heartbeats, then COMPLETE or
     FAIL, or ABORT on Ctrl-C, SIGTERM or SIGHUP (re-raised after it is recorded, see `_lifeline`).
-    A request that reproduces another run gets its verdict on the COMPLETE event."""
+    A request that reproduces another run gets its verdict on the COMPLETE event (FAILED when the
+    run does not complete). `code=None` with `code_unknown` (the reason) records a run whose code
+    version is not known."""
     emitter = RunEmitter(
         backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
     )
@@ -154,10 +159,12 @@ def execute(
         latest_version=_latest_version(backend),
         snapshot_inputs_max_bytes=backend.settings.snapshot_inputs_max_bytes,
         input_snapshots=request.input_snapshots,
+        input_versions=request.input_versions,
+        protected=ProtectedFiles.of(backend.settings),
     )
     kwargs = bind_arguments(handler, ctx, request.params, request.inputs)
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None
-    emitter.start(request.params, runtime_facet(request), reproduces=pending)
+    emitter.start(request.params, runtime_facet(request, code_unknown), reproduces=pending)
     result = RunResult(request.run_id, request.project, request.job, "RUNNING")
     with EndingSignals() as signals:
         heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)
@@ -180,8 +187,9 @@ def execute(
         except Exception as exc:
             heartbeat.stop()
             _record_untouched(ctx)
+            result.verdict = failed_verdict(request)
             with signals.held():
-                _record_end(functools.partial(emitter.fail, exc), backend)
+                _record_end(functools.partial(emitter.fail, exc, reproduces=result.verdict), backend)
             result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
         except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
             heartbeat.stop()
@@ -191,7 +199,10 @@ def execute(
                 kind = EventType.FAIL if reason is None else EventType.ABORT
                 message = reason or f"run ended by {type(exc).__name__}({exc}) before returning"
                 with signals.held():
-                    _record_end(functools.partial(emitter.fail, exc, kind=kind, message=message), backend)
+                    fail = functools.partial(
+                        emitter.fail, exc, kind=kind, message=message, reproduces=failed_verdict(request)
+                    )
+                    _record_end(fail, backend)
             raise
     return result
 
@@ -229,7 +240,6 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
     assert request.reproduces is not None
     expected = request.expected
     differences: list[dict[str, Any]] = []
-    environment: dict[str, Any] = {}
     if expected is not None:
         got = {key: a.digest for key, a in outputs.items()}
         for key in sorted(expected.outputs.keys() | got.keys()):
@@ -242,16 +252,37 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
             for key in sorted(before.keys() | after.keys()):
                 if before.get(key) != after.get(key):
                     differences.append({kind: key, "original": before.get(key), "reproduced": after.get(key)})
-        now = runtime_facet(request)
-        for key in ("python", "packages_digest", "image"):
-            was, is_ = expected.environment.get(key), getattr(now, key)
-            environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
     return ReproducesRunFacet(
         run_id=request.reproduces,
         verdict="DIVERGED" if differences else "REPRODUCED",
         differences=differences,
-        environment=environment,
+        environment=environment_diff(request),
+        snapshot_inputs=sorted(request.input_snapshots),
     )
+
+
+def failed_verdict(request: RunRequest) -> ReproducesRunFacet | None:
+    """FAILED, with the environment comparison, for a reproduction that could not finish; None otherwise."""
+    if request.reproduces is None:
+        return None
+    return ReproducesRunFacet(
+        run_id=request.reproduces,
+        verdict="FAILED",
+        environment=environment_diff(request),
+        snapshot_inputs=sorted(request.input_snapshots),
+    )
+
+
+def environment_diff(request: RunRequest) -> dict[str, Any]:
+    """python, packages digest and image: the original's (from the request) against this process's."""
+    if request.expected is None:
+        return {}
+    now = runtime_facet(request)
+    environment: dict[str, Any] = {}
+    for key in ("python", "packages_digest", "image"):
+        was, is_ = request.expected.environment.get(key), getattr(now, key)
+        environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
+    return environment
 
 
 def _latest_version(backend: Backend) -> Callable[[str, str], str | None]:

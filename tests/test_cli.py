@@ -99,12 +99,12 @@ def test_a_failing_handler_exits_non_zero_and_is_recorded(cli, tmp_path: Path) -
 
 def test_replay_rebuilds_the_same_graph(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
-    before = cli("lineage", "--downstream", "--json", str(tmp_path / "home" / "demo" / "raw.csv")).stdout
+    before = cli("lineage", "--downstream", "--json", str(tmp_path / "home-demo" / "raw.csv")).stdout
     (tmp_path / "home" / "graph.db").unlink()
     out = cli("replay", "--yes").stdout
     logged = sqlite3.connect(tmp_path / "home" / "events.db").execute("SELECT COUNT(*) FROM events").fetchone()[0]
     assert logged > 10 and f"replayed {logged} events" in out
-    after = cli("lineage", "--downstream", "--json", str(tmp_path / "home" / "demo" / "raw.csv")).stdout
+    after = cli("lineage", "--downstream", "--json", str(tmp_path / "home-demo" / "raw.csv")).stdout
     assert before == after
 
 

@@ -26,3 +26,8 @@ class RuntimeRunFacet(Facet):
     pid_start: int | None = None
     boot_id: str | None = None
     pid_namespace: str | None = None
+    code_unknown: str | None = Field(
+        default=None,
+        description="Set when the code that ran is not known (its file was edited after it was imported):"
+        " the run then has no code version and cannot be reproduced",
+    )

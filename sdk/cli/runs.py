@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -133,10 +134,17 @@ def print_run(run: RunView) -> None:
     for title, refs in (("input", run.inputs), ("output", run.outputs)):
         for ref in refs:
             console.print(f"  {title:<9} {ref.binding or '-'}: {ref.namespace} {ref.name}  {short(ref.version, 16)}")
+    if rt.get("code_unknown"):
+        console.print(f"  [yellow]code      unknown[/]: {rt['code_unknown']}")
     if run.reproduces:
         console.print(f"  reproduces {run.reproduces.original_run_id}: [bold]{run.reproduces.verdict}[/]")
         for diff in run.reproduces.differences:
             console.print(f"    differs: {json.dumps(diff)}")
+        for key, env in run.reproduces.environment.items():
+            same = "same" if env.get("same") else "[yellow]changed[/]"
+            console.print(f"    {key:<16} {same}  original {env.get('original')}  reproduced {env.get('reproduced')}")
+        snapshots = run.reproduces.snapshot_inputs
+        console.print(f"    inputs read from snapshots: {', '.join(snapshots) if snapshots else 'none'}")
     if run.error:
         console.print(f"  [red]error[/]     {run.error}")
 
@@ -166,8 +174,11 @@ def abort_cmd(
 @app.command("exec")
 def exec_cmd(
     request: Annotated[str, typer.Argument(help="Hash of a stored run request (sha256:…)")],
+    result_file: Annotated[
+        Path | None, typer.Option("--result", help="Write the run's result here as JSON instead of printing it")
+    ] = None,
 ) -> None:
-    """Execute a stored run request (what a Kubernetes pod runs); exits 1 if the handler fails."""
+    """Execute a stored run request (what a Kubernetes pod and a reproduction run); exits 1 if the handler fails."""
     from provgraph._exec import exec_request
 
     backend = Backend(settings())
@@ -175,6 +186,11 @@ def exec_cmd(
         result = exec_request(request, backend)
     finally:
         backend.close()
-    print_result(result)
+    if result_file is not None:
+        from provgraph.runtimes.process import write_result
+
+        write_result(result, result_file)
+    else:
+        print_result(result)
     if result.state != "COMPLETE":
         raise typer.Exit(1)
