@@ -108,6 +108,16 @@ class Settings(BaseModel):
     """SQLite file holding the API tokens (hashed); default `<home>/tokens.db`."""
     api_query_timeout_s: float = Field(default=10.0, gt=0)
     """Time budget of one GraphQL request; store calls still running at the deadline end it with an error."""
+    api_costly_cost: int = Field(default=200, ge=0)
+    """GraphQL operations estimated at this cost or more are costly (any `lineage` is); cheaper ones bypass
+    the fair-share limits below (see api/limits.py)."""
+    api_client_costly_cost: int = Field(default=5000, ge=1)
+    """Estimated cost of the costly operations one client (API token; address with --insecure-local) may
+    have in flight at once."""
+    api_costly_wait_s: float = Field(default=2.0, ge=0)
+    """How long a costly operation waits for its client's share before HTTP 429 (RATE_LIMITED)."""
+    api_costly_store_calls: int = Field(default=2, ge=1)
+    """Lineage walks running at once in the whole server (worker threads share the GIL and the cores)."""
 
     k8s_kubeconfig: Path | None = None
     """Kubeconfig the launcher uses; unset: $KUBECONFIG or ~/.kube/config, else the pod's service account."""
