@@ -13,7 +13,7 @@ Errors: `ProvgraphError`s (bad id, unknown node, timeout …) and GraphQL's own 
 reach the client as they are; anything else raised while resolving a field is logged with its
 traceback and shown as "internal error" (see `should_mask`). Every error carries
 `extensions.code`: BAD_USER_INPUT, QUERY_TIMEOUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED
-or INTERNAL_SERVER_ERROR (see `MaskAndLabelErrors`).
+or INTERNAL_SERVER_ERROR (see `MaskAndLabelErrors`); RATE_LIMITED comes from limits.py.
 """
 
 from __future__ import annotations

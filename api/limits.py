@@ -8,7 +8,7 @@ refuses at 5,000) picks its lane:
   (a single operation is counted at no more than that, so it can always run alone). An operation
   that cannot start within `api_costly_wait_s` is refused: HTTP 429 with `Retry-After`, one GraphQL
   error with `extensions.code` RATE_LIMITED, nothing executed. Its lineage walks then also share
-  `api_costly_store_calls` worker threads with every other client's (`guards.StoreSlots`).
+  `api_costly_store_calls` (1) worker threads with every other client's (`guards.StoreSlots`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,10 @@ class Lanes:
     async def admit(self, client: str, cost: int) -> bool:
         """Reserve `cost` of the client's share, waiting at most `wait_s`; False if it did not fit."""
         cost = min(cost, self.client_cost)
-        fits = lambda: self._in_flight.get(client, 0) + cost <= self.client_cost  # noqa: E731
+
+        def fits() -> bool:
+            return self._in_flight.get(client, 0) + cost <= self.client_cost
+
         async with self._changed:
             if not fits():
                 try:
@@ -69,7 +72,7 @@ class Lanes:
 class FairShare(SchemaExtension):
     """Admits costly operations through `Lanes` after validation, before anything executes."""
 
-    async def on_execute(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_execute(self) -> AsyncIterator[None]:
         ec = self.execution_context
         ctx: RequestContext = ec.context
         document = ec.graphql_document

@@ -116,7 +116,7 @@ class Settings(BaseModel):
     have in flight at once."""
     api_costly_wait_s: float = Field(default=2.0, ge=0)
     """How long a costly operation waits for its client's share before HTTP 429 (RATE_LIMITED)."""
-    api_costly_store_calls: int = Field(default=2, ge=1)
+    api_costly_store_calls: int = Field(default=1, ge=1)
     """Lineage walks running at once in the whole server (worker threads share the GIL and the cores)."""
 
     k8s_kubeconfig: Path | None = None
