@@ -30,6 +30,7 @@ from provgraph.api.auth import SCOPE_KEY, Authenticate, TokenStore
 from provgraph.api.context import GraphService, RequestContext
 from provgraph.api.guards import Budget
 from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
+from provgraph.api.limits import Lanes
 from provgraph.api.schema import build_schema
 from provgraph.api.scope import Scope as Visibility
 from provgraph.config import Settings
@@ -50,6 +51,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self.graph = graph
         self.settings = settings
         self.transport = transport
+        self.lanes = Lanes(settings)
 
     async def get_context(self, request: Any, response: Any = None) -> RequestContext:
         budget = Budget(self.settings.api_query_timeout_s)
@@ -59,8 +61,18 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             except ProvgraphError as exc:  # answer from the graph as it is rather than not at all
                 log.warning("graph sync before a request failed: %s", exc)
         scope = request.scope.get(SCOPE_KEY, Visibility(frozenset()))
+        client = (
+            f"token:{scope.token_id}" if scope.token_id else f"address:{request.client.host if request.client else ''}"
+        )
         return RequestContext(
-            graph=self.graph, scope=scope, budget=budget, settings=self.settings, transport=self.transport
+            graph=self.graph,
+            scope=scope,
+            budget=budget,
+            lanes=self.lanes,
+            client=client,
+            settings=self.settings,
+            response=response,
+            transport=self.transport,
         )
 
 

@@ -36,6 +36,7 @@ from provgraph.api.guards import (
     page_size,
     validation_rules,
 )
+from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.contract import RunFilter
@@ -458,9 +459,7 @@ async def _producer(ctx: RequestContext, namespace: str, name: str, version: str
     if run is None or ctx.scope.run_visible(run):
         return Run.of(run, detailed=True) if run else None
     # The earliest writer belongs to another project: look for a later one this caller may see.
-    graph = await ctx.call(
-        ctx.store.lineage, NodeId.dataset(namespace, name, version), Direction.UPSTREAM, 1, LINEAGE_BOUNDS.max_fan_out
-    )
+    graph = await ctx.walk(NodeId.dataset(namespace, name, version), Direction.UPSTREAM, 1, LINEAGE_BOUNDS.max_fan_out)
     writers = [n for n in graph.nodes if n.kind == "run" and ctx.scope.node_visible(n)]
     if not writers:
         return None
@@ -574,7 +573,7 @@ class Query:
         start = parse_node_id(str(node))
         depth, fan_out = LINEAGE_BOUNDS.clamp(depth, fan_out_limit)
         await _check_start(ctx, start, str(node))
-        graph = await ctx.call(ctx.store.lineage, start, Direction(direction.value), depth, fan_out)
+        graph = await ctx.walk(start, Direction(direction.value), depth, fan_out)
         return Lineage.of(ctx.scope.prune(graph), fan_out)
 
     @resolver(f"Jobs, runs and datasets whose names contain `text` (case-insensitive); limit ≤ {MAX_PAGE}.")
@@ -621,6 +620,7 @@ def build_schema() -> Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: AddValidationRules([*validation_rules()]),
             lambda: ValidationCache(maxsize=256),
+            FairShare,
             MaskAndLabelErrors,
         ],
     )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from provgraph._backend import embedded_projector
-from provgraph.cli._app import app, console, settings
+from provgraph.cli._app import UsageProblem, app, console, settings
 
 
 def _progress() -> Progress:
@@ -29,6 +30,8 @@ def replay_cmd(
     """Drop the lineage graph and rebuild it by replaying every event from the log."""
     cfg = settings()
     where = "Neo4j" if cfg.store == "neo4j" else str(cfg.graph_db)
+    if not yes and not (sys.stdin and sys.stdin.isatty()):
+        raise UsageProblem("replay drops the graph and asks for confirmation, but stdin is not a terminal; pass --yes")
     if not yes and not typer.confirm(f"Rebuild the graph in {where} from the event log?", default=True):
         raise typer.Abort()
     with _progress() as progress:

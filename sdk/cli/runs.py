@@ -18,6 +18,7 @@ from provgraph.events.errors import NotFound
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.views import RunView
 
+RUN_STATES = ("START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER", "REQUESTED", "LOST")
 STATE_STYLE = {
     "COMPLETE": "green",
     "FAIL": "red",
@@ -70,19 +71,24 @@ def print_result(result: RunResult) -> None:
         err_console.print(f"[bold red]error:[/] {result.error}", highlight=False)
 
 
+def _state(value: str | None) -> str | None:
+    """A run state in any case; anything else is a usage error rather than an empty list."""
+    if value is None or value.upper() in RUN_STATES:
+        return value.upper() if value else None
+    raise typer.BadParameter(f"{value!r} is not a run state; use one of {', '.join(RUN_STATES)}")
+
+
 @app.command("runs")
 def runs_cmd(
     project: Annotated[str | None, typer.Option(help="Only this project")] = None,
     job: Annotated[str | None, typer.Option(help="Only this job")] = None,
-    state: Annotated[str | None, typer.Option(help="COMPLETE, FAIL, ABORT, RUNNING, LOST…")] = None,
+    state: Annotated[str | None, typer.Option(help=", ".join(RUN_STATES) + " (any case)", callback=_state)] = None,
     since: Annotated[datetime | None, typer.Option(help="Started at or after (ISO time)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
 ) -> None:
     """List runs, newest first."""
     graph = open_graph(settings())
-    rows = graph.runs(
-        RunFilter(project=project, job=job, state=state.upper() if state else None, since=since), first=limit
-    )
+    rows = graph.runs(RunFilter(project=project, job=job, state=state, since=since), first=limit)
     table = Table("run id", "project", "job", "state", "started", "code", "results")
     for r in rows:
         style = STATE_STYLE.get(r.state, "white")
