@@ -16,9 +16,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import RunEvent
 from provgraph.events.transport.sqlite import connect
-from provgraph.graph.contract import LineageBounds, RunFilter
+from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId
 from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
 from provgraph.graph.rows import (
@@ -209,7 +210,8 @@ class SqliteLineageStore:
         c.executemany(_UPSERT_RUN, [run_row(f) for f in all_facts])
         c.executemany(
             _UPSERT_METRIC,
-            [(f.run_id, k, step, v, f.order_key) for f in all_facts for (k, step, v) in f.metrics],
+            # encoded: SQLite stores NaN as NULL, so non-finite values are kept as "NaN"/"Infinity" text
+            [(f.run_id, k, step, encode_float(v), f.order_key) for f in all_facts for (k, step, v) in f.metrics],
         )
         datasets = [(f, d) for f in all_facts for d in (*f.reads, *f.writes)]
         c.executemany(_UPSERT_DATASET, [(d.namespace, d.name, d.kind) for _, d in datasets])
@@ -267,7 +269,7 @@ class SqliteLineageStore:
     def _run_view(self, row: sqlite3.Row, *, detail: bool = True) -> RunView:
         run_id = row["run_id"]
         metrics = {
-            m[0]: m[1]
+            m[0]: decode_float(m[1])
             for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (run_id,))
         }
         if not detail:
@@ -365,13 +367,16 @@ class SqliteLineageStore:
         return self._run_view(rows[0]) if rows else None
 
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
-        pattern = f"%{text.lower()}%"
+        # LIKE's wildcards are escaped: `%` and `_` in the text match only themselves
+        needle = search_needle(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{needle}%"
         found: list[str] = []
         if "job" in kinds:
             found += [
                 f"job:{r[0]}:{r[1]}"
                 for r in self._all(
-                    "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ESCAPE '\\'"
+                    " ORDER BY namespace, name LIMIT ?",
                     (pattern, limit),
                 )
             ]
@@ -379,7 +384,7 @@ class SqliteLineageStore:
             found += [
                 f"run:{r[0]}"
                 for r in self._all(
-                    "SELECT run_id FROM run WHERE lower(job_name) LIKE ? OR run_id LIKE ?"
+                    "SELECT run_id FROM run WHERE lower(job_name) LIKE ? ESCAPE '\\' OR run_id LIKE ? ESCAPE '\\'"
                     " ORDER BY started_at DESC LIMIT ?",
                     (pattern, pattern, limit),
                 )
@@ -388,7 +393,8 @@ class SqliteLineageStore:
             found += [
                 f"dataset:{r[0]}:{r[1]}"
                 for r in self._all(
-                    "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ESCAPE '\\'"
+                    " ORDER BY namespace, name LIMIT ?",
                     (pattern, limit),
                 )
             ]

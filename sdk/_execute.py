@@ -19,6 +19,7 @@ from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRunFacet
+from provgraph.events.facets.values import encode_float
 from provgraph.events.model import EventType
 from provgraph.events.request import RunRequest
 
@@ -152,6 +153,11 @@ def execute(
     result = RunResult(request.run_id, request.project, request.job, "RUNNING")
     try:
         returned = handler(**kwargs)
+        # inside the try: a result the contract refuses (NaN, a 2**70 integer) fails the run, saying why
+        if isinstance(returned, dict):
+            ctx.log_results(returned)
+        elif returned is not None:
+            ctx.log_result("return", returned)
     except KeyboardInterrupt as exc:
         ctx.record_untouched_inputs()
         emitter.fail(exc, kind=EventType.ABORT)
@@ -163,10 +169,6 @@ def execute(
         backend.transport.flush()
         result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
         return result
-    if isinstance(returned, dict):
-        ctx.log_results(returned)
-    elif returned is not None:
-        ctx.log_result("return", returned)
     ctx.record_untouched_inputs()
     result.state, result.results, result.metrics = "COMPLETE", ctx.results, ctx.metrics
     result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
@@ -190,7 +192,8 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
                 differences.append({"output": key, "original": expected.outputs.get(key), "reproduced": got.get(key)})
         for kind, before, after in (
             ("result", expected.results, result.results),
-            ("metric", expected.metrics, result.metrics),
+            # encoded, so NaN equals NaN and the differences stay JSON
+            ("metric", _encoded(expected.metrics), _encoded(result.metrics)),
         ):
             for key in sorted(before.keys() | after.keys()):
                 if before.get(key) != after.get(key):
@@ -205,6 +208,10 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
         differences=differences,
         environment=environment,
     )
+
+
+def _encoded(metrics: dict[str, float]) -> dict[str, float | str]:
+    return {key: encode_float(value) for key, value in metrics.items()}
 
 
 def _latest_version(backend: Backend) -> Callable[[str, str], str | None]:
