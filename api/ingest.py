@@ -10,6 +10,8 @@ log the API reads). Answers:
     400  not a valid RunEvent: the validation message; nothing is forwarded
     401  no or bad token (see auth.py)
     403  the event's job namespace is not one of the token's projects
+    409  the event id is already recorded with different content (both digests in the message;
+         detected by the embedded log; with Kafka the conflict is found later, see docs/DESIGN.md)
     413  body (or decompressed body) larger than MAX_EVENT_BYTES
     503  the transport refused the event (the message says why)
 """
@@ -25,7 +27,7 @@ from starlette.responses import JSONResponse
 
 from provgraph.api.auth import SCOPE_KEY
 from provgraph.api.scope import Scope
-from provgraph.events.errors import ContractError, ProvgraphError
+from provgraph.events.errors import ContractError, EventConflict, ProvgraphError
 from provgraph.events.serde import loads
 from provgraph.events.transport.base import Transport
 
@@ -61,6 +63,8 @@ class IngestEndpoint:
             return _error(403, f"this token may not write to project {event.job.namespace!r} (the job namespace)")
         try:
             await anyio.to_thread.run_sync(self.transport.emit, event)
+        except EventConflict as exc:
+            return _error(409, str(exc))
         except ProvgraphError as exc:
             return _error(503, f"event not accepted by the {self.transport.kind} transport: {exc}")
         except Exception:

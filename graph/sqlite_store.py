@@ -14,8 +14,9 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import RunEvent
 from provgraph.events.transport.sqlite import connect
@@ -76,6 +77,9 @@ CREATE INDEX IF NOT EXISTS read_dsv ON read(dsv);
 CREATE TABLE IF NOT EXISTS wrote (
     run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, PRIMARY KEY (run_id, dsv, binding));
 CREATE INDEX IF NOT EXISTS wrote_dsv ON wrote(dsv);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    log_offset INTEGER PRIMARY KEY, stage TEXT NOT NULL, error TEXT NOT NULL, original BLOB NOT NULL,
+    failed_at TEXT NOT NULL);
 """
 
 _TABLES = ("project", "job", "job_version", "run", "metric", "dataset", "dataset_version", "read", "wrote")
@@ -149,15 +153,33 @@ _DSV_NODES = (
 )
 
 
+class DeadLetter(NamedTuple):
+    """An event of the embedded log the projection refused: the graph goes on without it."""
+
+    log_offset: int
+    stage: str
+    """`validate` (not a valid RunEvent any more) or `project` (the store refused it)."""
+    error: str
+    original: bytes
+    failed_at: str
+
+
 class SqliteLineageStore:
     """`LineageStore` on one SQLite file (or `:memory:`)."""
 
     def __init__(self, path: Path | str, bounds: LineageBounds | None = None) -> None:
         self.path = path
         self.bounds = bounds or LineageBounds()
-        self._conn = connect(path)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._conn = connect(path)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError:  # locked, I/O error: not the file's content
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise ProjectionError(
+                f"the lineage graph {path} is damaged ({exc}); rebuild it from the event log with `provgraph replay`"
+            ) from exc
         self._lock = threading.RLock()
 
     # -- writes ---------------------------------------------------------------------------------
@@ -173,15 +195,18 @@ class SqliteLineageStore:
                 raise
             self._conn.execute("COMMIT")
 
-    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None) -> None:
-        """Project events in one transaction; `offset` (embedded log position) is saved with them."""
+    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None, dead: Sequence[DeadLetter] = ()) -> None:
+        """Project events in one transaction; `offset` (embedded log position) and the batch's dead
+        letters are saved with them. The offset only moves forward (a slower concurrent sync of
+        events already in the graph cannot move it back)."""
         all_facts = [facts(e) for e in events]
         with self._tx() as c:
             self._write(c, all_facts)
+            c.executemany("INSERT OR IGNORE INTO dead_letter VALUES (?, ?, ?, ?, ?)", dead)
             if offset is not None:
                 c.execute(
-                    "INSERT INTO meta(key, value) VALUES ('projected_offset', ?)"
-                    " ON CONFLICT DO UPDATE SET value = excluded.value",
+                    "INSERT INTO meta(key, value) VALUES ('projected_offset', ?) ON CONFLICT DO UPDATE"
+                    " SET value = MAX(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER))",
                     (str(offset),),
                 )
 
@@ -244,9 +269,17 @@ class SqliteLineageStore:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'projected_offset'").fetchone()
         return int(row[0]) if row else 0
 
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """The events the projection refused, oldest first (the newest `limit` when given)."""
+        rows = self._all(
+            "SELECT * FROM (SELECT * FROM dead_letter ORDER BY log_offset DESC LIMIT ?) ORDER BY log_offset",
+            (-1 if limit is None else max(0, limit),),
+        )
+        return [DeadLetter(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+
     def reset(self) -> None:
         with self._tx() as c:
-            for table in (*_TABLES, "meta"):
+            for table in (*_TABLES, "meta", "dead_letter"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def close(self) -> None:

@@ -1,17 +1,22 @@
 """The embedded event log: an append-only SQLite table, the source of truth with no servers.
 
-Offsets are dense and increase with every new event; a redelivered event (same event id) is
-ignored, so appending is idempotent. Projections read forward from an offset they remember.
+Offsets are dense and increase with every new event; a redelivered event (same event id, same
+bytes) is ignored, so appending is idempotent, while the same event id with different content is
+refused (`EventConflict`, naming both digests): an id stands for one event. Projections read forward
+from an offset they remember.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from provgraph.events.errors import EventConflict
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
 from provgraph.events.transport.base import Transport
@@ -33,6 +38,10 @@ _INSERT = (
     "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+
+
+def _digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 class LogRecord(NamedTuple):
@@ -75,15 +84,35 @@ class SqliteEventLog:
             before = self._conn.total_changes
             if len(rows) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
                 self._conn.execute(_INSERT, rows[0])
+                if self._conn.total_changes == before:  # a known id: fine only if it is the same event
+                    self._refuse_conflicts(rows)
             else:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
+                    self._refuse_conflicts(rows)
                     self._conn.executemany(_INSERT, rows)
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
             return self._conn.total_changes - before
+
+    def _refuse_conflicts(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> None:
+        """`EventConflict` when a row's event id is already stored (or repeated) with other bytes."""
+        seen = {
+            eid: bytes(b)
+            for eid, b in self._conn.execute(
+                "SELECT event_id, body FROM events WHERE event_id IN (SELECT value FROM json_each(?))",
+                (json.dumps([r[0] for r in rows]),),
+            )
+        }
+        for eid, *_, body in rows:
+            stored = seen.setdefault(eid, body)
+            if stored != body:
+                raise EventConflict(
+                    f"event id {eid!r} is already recorded with different content (stored {_digest(stored)},"
+                    f" new {_digest(body)}); a different event needs its own event id"
+                )
 
     def read(self, after: int = 0, limit: int = 10_000) -> list[LogRecord]:
         with self._lock:
