@@ -68,10 +68,11 @@ clients recurse too)."""
 def storable_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
     """Why `value` (a model, or free JSON inside one) cannot be stored as it is, or None.
 
-    Free JSON (params, results, unknown facets) must be plain JSON: string keys, strings without
-    lone surrogates (not UTF-8), signed 64-bit integers, finite floats. NaN/Infinity are refused
-    there rather than encoded, because a string "NaN" in free JSON is a legitimate different value;
-    only `WireFloat` fields (metric values) carry non-finite floats. The answer names the path.
+    No string anywhere may hold NUL (U+0000) or a lone surrogate (not UTF-8). Free JSON (params,
+    results, unknown facets) must be plain JSON: string keys, signed 64-bit integers, finite
+    floats. NaN/Infinity are refused there rather than encoded, because a string "NaN" in free
+    JSON is a legitimate different value; only `WireFloat` fields (metric values) carry non-finite
+    floats. The answer names the path.
     """
     from pydantic import BaseModel
 
@@ -80,6 +81,8 @@ def storable_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
+        if "\x00" in value:  # SQLite's JSON and string functions stop at NUL: ids would not be found
+            return f"{path}: string contains a NUL character (U+0000)"
         return None if value.isascii() or _utf8(value) else f"{path}: string is not valid UTF-8 (lone surrogate)"
     if isinstance(value, int):
         if INT64_MIN <= value <= INT64_MAX:
@@ -106,6 +109,8 @@ def storable_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
         for key in value:
             if not isinstance(key, str):
                 return f"{path}: key {key!r} is not a string"
+            if problem := storable_problem(key, f"{path} (a key)", depth):
+                return problem
         return _first(list(value.items()), path, depth)
     if isinstance(value, list | tuple):
         return _first([(str(i), v) for i, v in enumerate(value)], path, depth)

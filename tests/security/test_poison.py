@@ -209,6 +209,11 @@ OUT_OF_RANGE = [
         {"run.facets.vendor_x": {"deep": {"n": -(2**64)}}},
         "run.facets.vendor_x.deep.n: integer -18446744073709551616 is outside the signed 64-bit range",
     ),
+    ({"run.runId": "run\x00id"}, "run.runId: string contains a NUL character (U+0000)"),
+    (
+        {"run.facets.vendor_x": {"a\x00": 1}},
+        "run.facets.vendor_x (a key): string contains a NUL character (U+0000)",
+    ),
     (
         {"run.facets.provgraph_metrics": {"metrics": [{"key": "l", "value": "nan"}]}},
         "run.facets.provgraph_metrics.metrics.0.value: Value error,"
