@@ -14,6 +14,8 @@ log the API reads). Before that, the write rules of `events/admission.py`, plus 
          project (the run's owner: the embedded log's record, in Kafka mode the graph); it writes a
          `store://` output outside its own project, or names a `store://` input of a project the
          token does not have
+    409  the event id is already recorded with different content (both digests in the message;
+         detected by the embedded log; with Kafka the conflict is found later, see docs/DESIGN.md)
     413  body (or decompressed body) larger than MAX_EVENT_BYTES
     503  the transport, the graph or the artifact store could not answer (the message says why)
 
@@ -34,7 +36,7 @@ from starlette.responses import JSONResponse
 from provgraph.api.auth import SCOPE_KEY
 from provgraph.api.scope import Scope
 from provgraph.events.admission import KnownObjects, check_datasets, owner_conflict, store_datasets
-from provgraph.events.errors import ContractError, Forbidden, ProvgraphError
+from provgraph.events.errors import ContractError, EventConflict, Forbidden, ProvgraphError
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.events.transport.base import Transport
@@ -89,6 +91,8 @@ class IngestEndpoint:
             await anyio.to_thread.run_sync(self.transport.emit, event)
         except Forbidden:  # the run was claimed by another project since `_refusal` looked
             return _error(403, f"run {event.run.run_id!r} belongs to another project")
+        except EventConflict as exc:
+            return _error(409, str(exc))
         except ProvgraphError as exc:
             return _error(503, f"event not accepted by the {self.transport.kind} transport: {exc}")
         except Exception:

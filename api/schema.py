@@ -39,6 +39,7 @@ from provgraph.api.guards import (
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.facets.values import encode_float
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.ids import NodeId, parse_node_id
 from provgraph.graph.views import (
@@ -313,7 +314,7 @@ class Run:
             code_hash=v.code_hash,
             params=JSON(v.params),
             results=JSON(v.results),
-            metrics=JSON(v.metrics),
+            metrics=JSON({k: encode_float(x) for k, x in v.metrics.items()}),  # NaN is "NaN", as in events
             runtime=JSON(v.runtime),
             error=v.error,
             parent_run_id=v.parent_run_id,

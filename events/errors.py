@@ -3,6 +3,7 @@
     ProvgraphError                 anything provgraph raises on purpose; the CLI prints it as one line
     ├── ConfigError(ValueError)    bad settings or arguments: fix the input
     ├── ContractError(ValueError)  an event (or request) breaks the contract: goes to the dead-letter topic
+    │   └── EventConflict          an event id already recorded with different content (HTTP 409)
     ├── Forbidden(PermissionError) a write into another project: its run or its logged artifact (HTTP 403)
     ├── TransportError             an event could not be delivered (the spool keeps it)
     ├── ProjectionError            the graph store refused a write or a query
@@ -24,6 +25,10 @@ class ConfigError(ProvgraphError, ValueError):
 
 
 class ContractError(ProvgraphError, ValueError):
+    pass
+
+
+class EventConflict(ContractError):
     pass
 
 

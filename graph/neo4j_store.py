@@ -39,8 +39,9 @@ from pydantic import BaseModel, ConfigDict
 
 from provgraph.events.admission import owner_conflict
 from provgraph.events.errors import ConfigError, Inadmissible, ProjectionError
+from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import RunEvent
-from provgraph.graph.contract import LineageBounds, RunFilter
+from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import RunFacts, admit, dataset_node_id, facts, run_row
@@ -481,7 +482,7 @@ def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
         for key, step, value in f.metrics:
             m = run_metrics.get((key, step))
             if m is None or f.order_key > m["okey"]:
-                run_metrics[(key, step)] = {"key": key, "step": step, "value": float(value), "okey": f.order_key}
+                run_metrics[(key, step)] = {"key": key, "step": step, "value": encode_float(value), "okey": f.order_key}
         for edges, found in ((reads, f.reads), (wrote, f.writes)):
             run_edges = edges.setdefault(f.run_id, {})
             for d in found:
@@ -655,7 +656,7 @@ class Neo4jLineageStore:
 
     def _run_view(self, rec: Row, *, detail: bool) -> RunView:
         r = rec["run"]
-        metrics = {m[0]: m[2] for m in sorted(rec["metrics"], key=lambda m: (m[0], m[1]))}
+        metrics = {m[0]: decode_float(m[2]) for m in sorted(rec["metrics"], key=lambda m: (m[0], m[1]))}
         if not detail:
             return run_view(r, metrics=metrics, liveness=self.liveness)
         jv = rec.get("job_version") if r.get("code_hash") is not None else None
@@ -770,7 +771,7 @@ class Neo4jLineageStore:
 
     @_guarded("read")
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
-        needle = text.lower()
+        needle = search_needle(text)  # CONTAINS has no wildcards: nothing to escape
         found: list[str] = []
         if "job" in kinds:
             found += [

@@ -14,11 +14,13 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from provgraph.events.errors import ProjectionError
+from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import RunEvent
 from provgraph.events.transport.sqlite import connect
-from provgraph.graph.contract import LineageBounds, RunFilter
+from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import RunFacts, admit, dataset_node_id, facts, run_row
@@ -76,6 +78,9 @@ CREATE INDEX IF NOT EXISTS read_dsv ON read(dsv);
 CREATE TABLE IF NOT EXISTS wrote (
     run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, PRIMARY KEY (run_id, dsv, binding));
 CREATE INDEX IF NOT EXISTS wrote_dsv ON wrote(dsv);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    log_offset INTEGER PRIMARY KEY, stage TEXT NOT NULL, error TEXT NOT NULL, original BLOB NOT NULL,
+    failed_at TEXT NOT NULL);
 """
 
 _TABLES = ("project", "job", "job_version", "run", "metric", "dataset", "dataset_version", "read", "wrote")
@@ -150,6 +155,17 @@ _DSV_NODES = (
 )
 
 
+class DeadLetter(NamedTuple):
+    """An event of the embedded log the projection refused: the graph goes on without it."""
+
+    log_offset: int
+    stage: str
+    """`validate` (not a valid RunEvent any more) or `project` (the store refused it)."""
+    error: str
+    original: bytes
+    failed_at: str
+
+
 class SqliteLineageStore:
     """`LineageStore` on one SQLite file (or `:memory:`)."""
 
@@ -157,10 +173,17 @@ class SqliteLineageStore:
         self.path = path
         self.bounds = bounds or LineageBounds()
         self.liveness = liveness or Liveness()
-        self._conn = connect(path)
-        self._conn.row_factory = sqlite3.Row
+        try:
+            self._conn = connect(path)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError:  # locked, I/O error: not the file's content
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise ProjectionError(
+                f"the lineage graph {path} is damaged ({exc}); rebuild it from the event log with `provgraph replay`"
+            ) from exc
         self._lock = threading.RLock()
-        self._conn.executescript(_SCHEMA)
         with self._tx() as c:
             self._migrate(c)
 
@@ -186,16 +209,19 @@ class SqliteLineageStore:
                 raise
             self._conn.execute("COMMIT")
 
-    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None) -> None:
-        """Project events in one transaction; `offset` (embedded log position) is saved with them."""
+    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None, dead: Sequence[DeadLetter] = ()) -> None:
+        """Project events in one transaction; `offset` (embedded log position) and the batch's dead
+        letters are saved with them. The offset only moves forward (a slower concurrent sync of
+        events already in the graph cannot move it back)."""
         all_facts = [facts(e) for e in events]
         with self._tx() as c:
             admit(events, self._run_owners(c, [f.run_id for f in all_facts]))
             self._write(c, all_facts)
+            c.executemany("INSERT OR IGNORE INTO dead_letter VALUES (?, ?, ?, ?, ?)", dead)
             if offset is not None:
                 c.execute(
-                    "INSERT INTO meta(key, value) VALUES ('projected_offset', ?)"
-                    " ON CONFLICT DO UPDATE SET value = excluded.value",
+                    "INSERT INTO meta(key, value) VALUES ('projected_offset', ?) ON CONFLICT DO UPDATE"
+                    " SET value = MAX(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER))",
                     (str(offset),),
                 )
 
@@ -224,7 +250,8 @@ class SqliteLineageStore:
         c.executemany(_UPSERT_RUN, [run_row(f) for f in all_facts])
         c.executemany(
             _UPSERT_METRIC,
-            [(f.run_id, k, step, v, f.order_key) for f in all_facts for (k, step, v) in f.metrics],
+            # encoded: SQLite stores NaN as NULL, so non-finite values are kept as "NaN"/"Infinity" text
+            [(f.run_id, k, step, encode_float(v), f.order_key) for f in all_facts for (k, step, v) in f.metrics],
         )
         datasets = [(f, d) for f in all_facts for d in (*f.reads, *f.writes)]
         c.executemany(_UPSERT_DATASET, [(d.namespace, d.name, d.kind) for _, d in datasets])
@@ -269,9 +296,17 @@ class SqliteLineageStore:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'projected_offset'").fetchone()
         return int(row[0]) if row else 0
 
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """The events the projection refused, oldest first (the newest `limit` when given)."""
+        rows = self._all(
+            "SELECT * FROM (SELECT * FROM dead_letter ORDER BY log_offset DESC LIMIT ?) ORDER BY log_offset",
+            (-1 if limit is None else max(0, limit),),
+        )
+        return [DeadLetter(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+
     def reset(self) -> None:
         with self._tx() as c:
-            for table in (*_TABLES, "meta"):
+            for table in (*_TABLES, "meta", "dead_letter"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def close(self) -> None:
@@ -294,7 +329,7 @@ class SqliteLineageStore:
     def _run_view(self, row: sqlite3.Row, *, detail: bool = True) -> RunView:
         run_id = row["run_id"]
         metrics = {
-            m[0]: m[1]
+            m[0]: decode_float(m[1])
             for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (run_id,))
         }
         if not detail:
@@ -395,13 +430,16 @@ class SqliteLineageStore:
         return self._run_view(rows[0]) if rows else None
 
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
-        pattern = f"%{text.lower()}%"
+        # LIKE's wildcards are escaped: `%` and `_` in the text match only themselves
+        needle = search_needle(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{needle}%"
         found: list[str] = []
         if "job" in kinds:
             found += [
                 f"job:{r[0]}:{r[1]}"
                 for r in self._all(
-                    "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ESCAPE '\\'"
+                    " ORDER BY namespace, name LIMIT ?",
                     (pattern, limit),
                 )
             ]
@@ -409,7 +447,7 @@ class SqliteLineageStore:
             found += [
                 f"run:{r[0]}"
                 for r in self._all(
-                    "SELECT run_id FROM run WHERE lower(job_name) LIKE ? OR run_id LIKE ?"
+                    "SELECT run_id FROM run WHERE lower(job_name) LIKE ? ESCAPE '\\' OR run_id LIKE ? ESCAPE '\\'"
                     " ORDER BY started_at DESC LIMIT ?",
                     (pattern, pattern, limit),
                 )
@@ -418,7 +456,8 @@ class SqliteLineageStore:
             found += [
                 f"dataset:{r[0]}:{r[1]}"
                 for r in self._all(
-                    "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ESCAPE '\\'"
+                    " ORDER BY namespace, name LIMIT ?",
                     (pattern, limit),
                 )
             ]

@@ -20,8 +20,9 @@ from provgraph._artifacts import ArtifactStore
 from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
-from provgraph.events.errors import ConfigError, NotFound, ProvgraphError
+from provgraph.events.errors import ConfigError, ContractError, NotFound, ProvgraphError
 from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
+from provgraph.events.facets.values import storable_problem
 from provgraph.events.model import Dataset, DatasetFacets
 
 log = logging.getLogger("provgraph")
@@ -188,7 +189,12 @@ class Context:
     # -- results, metrics, outputs --------------------------------------------------------------
 
     def log_result(self, key: str, value: Any) -> None:
-        self.results[key] = _jsonable(value)
+        """Record a result; NaN/Infinity and integers beyond 64 bits are refused here (ContractError)."""
+        value = _jsonable(value)
+        problem = storable_problem(value, f"results.{key}")
+        if problem:
+            raise ContractError(problem)
+        self.results[key] = value
 
     def log_results(self, results: dict[str, Any]) -> None:
         for key, value in results.items():
@@ -196,9 +202,9 @@ class Context:
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
         value, step = float(value), int(step)
+        self._emitter.metric(key, value, step)
         if step >= self._metric_steps.get(key, step):
             self.metrics[key], self._metric_steps[key] = value, step
-        self._emitter.metric(key, value, step)
 
     def log_artifact(
         self,

@@ -24,6 +24,7 @@ from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRunFacet
+from provgraph.events.facets.values import encode_float
 from provgraph.events.model import EventType
 from provgraph.events.request import RunRequest
 from provgraph.graph.liveness import this_process
@@ -247,7 +248,8 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
                 differences.append({"output": key, "original": expected.outputs.get(key), "reproduced": got.get(key)})
         for kind, before, after in (
             ("result", expected.results, result.results),
-            ("metric", expected.metrics, result.metrics),
+            # encoded, so NaN equals NaN and the differences stay JSON
+            ("metric", _encoded(expected.metrics), _encoded(result.metrics)),
         ):
             for key in sorted(before.keys() | after.keys()):
                 if before.get(key) != after.get(key):
@@ -283,6 +285,8 @@ def environment_diff(request: RunRequest) -> dict[str, Any]:
         was, is_ = request.expected.environment.get(key), getattr(now, key)
         environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
     return environment
+def _encoded(metrics: dict[str, float]) -> dict[str, float | str]:
+    return {key: encode_float(value) for key, value in metrics.items()}
 
 
 def _latest_version(backend: Backend) -> Callable[[str, str], str | None]:

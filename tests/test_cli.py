@@ -136,7 +136,7 @@ def _alone(env: dict[str, str], *args: str, closed_stdin: bool = False) -> subpr
     )
 
 
-STATES = "START, RUNNING, COMPLETE, FAIL, ABORT, OTHER, REQUESTED"
+STATES = "START, RUNNING, COMPLETE, FAIL, ABORT, OTHER, REQUESTED, LOST"
 
 
 @pytest.mark.parametrize(

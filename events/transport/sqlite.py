@@ -1,7 +1,9 @@
 """The embedded event log: an append-only SQLite table, the source of truth with no servers.
 
-Offsets are dense and increase with every new event; a redelivered event (same event id) is
-ignored, so appending is idempotent. Projections read forward from an offset they remember.
+Offsets are dense and increase with every new event; a redelivered event (same event id, same
+bytes) is ignored, so appending is idempotent, while the same event id with different content is
+refused (`EventConflict`, naming both digests): an id stands for one event. Projections read forward
+from an offset they remember.
 
 The log also enforces the write rules of `events/admission.py`: `run_owner` records the project
 (job namespace) of each run's first event, written in the same transaction as the append, so no
@@ -12,6 +14,7 @@ owner is the job namespace of its lowest-offset event, the same event the projec
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from provgraph.events.admission import admit
+from provgraph.events.errors import EventConflict
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
 from provgraph.events.transport.base import Transport
@@ -49,6 +53,10 @@ _INSERT = (
     "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+
+
+def _digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 class LogRecord(NamedTuple):
@@ -120,6 +128,7 @@ class SqliteEventLog:
             claimed = admit(events, self._owners(e.run.run_id for e in events))
             self._conn.executemany("INSERT INTO run_owner(run_id, namespace) VALUES (?, ?)", claimed.items())
             before = self._conn.total_changes
+            self._refuse_conflicts(rows)
             self._conn.executemany(_INSERT, rows)
             return self._conn.total_changes - before
 
@@ -134,6 +143,23 @@ class SqliteEventLog:
             (json.dumps(sorted(set(run_ids))),),
         ).fetchall()
         return {str(r): str(ns) for r, ns in rows}
+
+    def _refuse_conflicts(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> None:
+        """`EventConflict` when a row's event id is already stored (or repeated) with other bytes."""
+        seen = {
+            eid: bytes(b)
+            for eid, b in self._conn.execute(
+                "SELECT event_id, body FROM events WHERE event_id IN (SELECT value FROM json_each(?))",
+                (json.dumps([r[0] for r in rows]),),
+            )
+        }
+        for eid, *_, body in rows:
+            stored = seen.setdefault(eid, body)
+            if stored != body:
+                raise EventConflict(
+                    f"event id {eid!r} is already recorded with different content (stored {_digest(stored)},"
+                    f" new {_digest(body)}); a different event needs its own event id"
+                )
 
     def read(self, after: int = 0, limit: int = 10_000) -> list[LogRecord]:
         with self._lock:

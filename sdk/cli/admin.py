@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from provgraph._backend import embedded_projector
 from provgraph.cli._app import UsageProblem, app, console, settings
 
 
@@ -44,6 +43,13 @@ def replay_cmd(
             from provgraph.services.projector import replay_neo4j
 
             count = replay_neo4j(cfg, report)
-        else:
-            count = embedded_projector(cfg).replay(report)
+        else:  # without opening the graph first: a damaged one is what replay repairs
+            from provgraph.events.transport.sqlite import SqliteEventLog
+            from provgraph.graph.embedded import rebuild
+
+            log = SqliteEventLog(cfg.events_db)
+            try:
+                count = rebuild(log, cfg.graph_db, report)
+            finally:
+                log.close()
     console.print(f"replayed {count} events into {where}")
