@@ -30,8 +30,10 @@ from provgraph.api.auth import SCOPE_KEY, Authenticate, TokenStore
 from provgraph.api.context import RequestContext, open_graph_service
 from provgraph.api.guards import Budget
 from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
+from provgraph.api.limits import Lanes
 from provgraph.api.schema import build_schema
 from provgraph.api.scope import Scope as Visibility
+from provgraph.events.admission import KnownObjects
 from provgraph.events.errors import ProvgraphError
 from provgraph.events.settings import Settings
 from provgraph.events.transport.base import Transport
@@ -45,10 +47,12 @@ MAX_BODY_BYTES = MAX_EVENT_BYTES
 class GraphQLApp(GraphQL[RequestContext, None]):
     """strawberry's ASGI GraphQL app with provgraph's per-request context."""
 
-    def __init__(self, graph: StoreHandle, settings: Settings) -> None:
+    def __init__(self, graph: StoreHandle, settings: Settings, transport: Transport) -> None:
         super().__init__(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True, subscription_protocols=())
         self.graph = graph
         self.settings = settings
+        self.transport = transport
+        self.lanes = Lanes(settings)
 
     async def get_context(self, request: Any, response: Any = None) -> RequestContext:
         budget = Budget(self.settings.api_query_timeout_s)
@@ -58,7 +62,19 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             except ProvgraphError as exc:  # answer from the graph as it is rather than not at all
                 log.warning("graph sync before a request failed: %s", exc)
         scope = request.scope.get(SCOPE_KEY, Visibility(frozenset()))
-        return RequestContext(graph=self.graph, scope=scope, budget=budget, settings=self.settings)
+        client = (
+            f"token:{scope.token_id}" if scope.token_id else f"address:{request.client.host if request.client else ''}"
+        )
+        return RequestContext(
+            graph=self.graph,
+            scope=scope,
+            budget=budget,
+            lanes=self.lanes,
+            client=client,
+            settings=self.settings,
+            response=response,
+            transport=self.transport,
+        )
 
 
 class BodyLimit:
@@ -97,6 +113,16 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
+def _ingest(settings: Settings, transport: Transport, graph: StoreHandle) -> IngestEndpoint:
+    """Ingest checking run owners where events land first: the embedded log itself, else the graph."""
+    from provgraph.events.artifacts import ArtifactStore
+    from provgraph.events.transport.sqlite import SqliteTransport
+
+    owners = transport.log.owners if isinstance(transport, SqliteTransport) else graph.store.run_owners
+    objects = KnownObjects(ArtifactStore(settings.artifact_url, settings.s3_endpoint_url))
+    return IngestEndpoint(transport, owners, objects)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -111,6 +137,11 @@ def create_app(
     (`server.serve` checks), and the app itself refuses non-loopback clients.
     """
     graph = graph or open_graph_service(settings)
+    if transport is None and settings.transport == "sqlite" and graph.event_log is not None:
+        from provgraph.events.transport.sqlite import SqliteTransport
+
+        # One connection to events.db per process: the log the graph reads is the one ingest writes.
+        transport = SqliteTransport(graph.event_log)
     if transport is None:
         from provgraph.events.transport.factory import create_transport
 
@@ -130,7 +161,7 @@ def create_app(
             if tokens is not None:
                 tokens.close()
 
-    graphql = GraphQLApp(graph, settings)
+    graphql = GraphQLApp(graph, settings, transport)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -140,7 +171,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/api/v1/lineage", IngestEndpoint(transport).handle, methods=["POST"]),
+            Route("/api/v1/lineage", _ingest(settings, transport, graph).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         middleware=[Middleware(Authenticate, tokens=token_store), Middleware(BodyLimit)],

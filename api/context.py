@@ -23,10 +23,12 @@ from provgraph.api.guards import LINEAGE_BOUNDS, Budget
 from provgraph.api.scope import Scope
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.factory import StoreHandle, open_store
-from provgraph.graph.views import RunView
+from provgraph.graph.views import LineageGraph, RunView
 
 if TYPE_CHECKING:
+    from provgraph.api.limits import Lanes
     from provgraph.events.settings import Settings
+    from provgraph.events.transport.base import Transport
 
 T = TypeVar("T")
 
@@ -41,9 +43,22 @@ class RequestContext:
     graph: StoreHandle
     scope: Scope
     budget: Budget
+    lanes: Lanes
+    client: str
+    """Who the fair shares count against: `token:<id>`, or `address:<ip>` without tokens."""
     settings: Settings | None = None
     """What mutations need to act (e.g. start a reproduction); queries only read `graph`."""
+    transport: Transport | None = None
+    """The server's one transport (embedded: its one connection to the event log), for mutations."""
+    response: Any = None
+    """strawberry's sub-response (status and headers of the HTTP answer), see `refuse`."""
     _runs: DataLoader[str, RunView | None] | None = field(default=None, repr=False)
+
+    def refuse(self, status: int, headers: dict[str, str]) -> None:
+        """Answer with HTTP `status` (e.g. 429) and these headers instead of 200."""
+        if self.response is not None:
+            self.response.status_code = status
+            self.response.headers.update(headers)
 
     @property
     def store(self) -> LineageStore:
@@ -52,6 +67,10 @@ class RequestContext:
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store call in a worker thread, within the request's time budget."""
         return await self.budget.call(fn, *args, **kwargs)
+
+    async def walk(self, *args: Any) -> LineageGraph:
+        """`store.lineage(*args)`, in one of the server's few walk slots (see `guards.StoreSlots`)."""
+        return await self.budget.call(self.store.lineage, *args, slots=self.lanes.store_slots)
 
     async def run_detail(self, run_id: str) -> RunView | None:
         """A run with inputs, outputs and job version, batched per request (lists of runs need it)."""

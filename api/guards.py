@@ -13,7 +13,7 @@ Errors: `ProvgraphError`s (bad id, unknown node, timeout …) and GraphQL's own 
 reach the client as they are; anything else raised while resolving a field is logged with its
 traceback and shown as "internal error" (see `should_mask`). Every error carries
 `extensions.code`: BAD_USER_INPUT, QUERY_TIMEOUT, GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED
-or INTERNAL_SERVER_ERROR (see `MaskAndLabelErrors`).
+or INTERNAL_SERVER_ERROR (see `MaskAndLabelErrors`); RATE_LIMITED comes from limits.py.
 """
 
 from __future__ import annotations
@@ -21,23 +21,27 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import anyio.to_thread
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLNamedType,
     GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    TypeInfo,
     ValidationContext,
     ValidationRule,
     get_named_type,
@@ -75,26 +79,75 @@ class Budget:
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
 
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def call(self, fn: Callable[..., T], *args: Any, slots: StoreSlots | None = None, **kwargs: Any) -> T:
         """`fn(*args, **kwargs)` in a thread; `QueryTimeout` if the budget ends first.
 
         The thread is abandoned, not killed: stores bound their own work (the lineage walk has a
-        time budget of its own), so an abandoned call still ends soon after.
+        time budget of its own), so an abandoned call still ends soon after. With `slots` the call
+        first waits (within the budget) for one of them, and holds it until the thread really ends.
         """
+        call = functools.partial(fn, *args, **kwargs)
+        try:
+            if slots is None:
+                return await asyncio.wait_for(self._thread(call), self._left())
+            async with asyncio.timeout(self._left()):
+                return await slots.run(call)
+        except TimeoutError:
+            raise self._timeout() from None
+
+    def _left(self) -> float:
         remaining = self.remaining()
         if remaining <= 0:
             raise self._timeout()
-        call = functools.partial(fn, *args, **kwargs)
-        try:
-            return await asyncio.wait_for(anyio.to_thread.run_sync(call, abandon_on_cancel=True), remaining)
-        except TimeoutError:
-            raise self._timeout() from None
+        return remaining
+
+    @staticmethod
+    async def _thread(call: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
     def _timeout(self) -> QueryTimeout:
         return QueryTimeout(
             f"query exceeded its time budget of {self.seconds:g} s; ask for less"
             " (smaller depth, fanOutLimit, first or fewer fields)"
         )
+
+
+class StoreSlots:
+    """At most `n` costly store calls (lineage walks) run at once in the whole server.
+
+    Walks are CPU-bound Python in worker threads; with the GIL, every extra concurrent walk slows
+    every other request, cheap ones included. A slot is held until the thread ends, not until its
+    request gives up, so abandoned calls count too.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._free = asyncio.Semaphore(n)
+
+    async def run(self, call: Callable[[], T]) -> T:
+        await self._free.acquire()
+        loop = asyncio.get_running_loop()
+        lock = threading.Lock()
+        state = "waiting"  # -> "running" in the thread, or -> "dropped" if cancelled before it starts
+
+        def in_thread() -> T:
+            nonlocal state
+            with lock:
+                if state == "dropped":
+                    raise asyncio.CancelledError
+                state = "running"
+            try:
+                return call()
+            finally:
+                loop.call_soon_threadsafe(self._free.release)
+
+        try:
+            return await Budget._thread(in_thread)
+        except BaseException:
+            with lock:
+                if state == "waiting":  # the thread never ran and never will: the slot is ours to free
+                    state = "dropped"
+                    self._free.release()
+            raise
 
 
 def should_mask(error: GraphQLError) -> bool:
@@ -206,16 +259,17 @@ class ComplexityRule(ValidationRule):
         }
         self._fragment_cost: dict[str, int] = {}
 
-    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+    def operation_cost(self, node: OperationDefinitionNode) -> int:
         schema = self.context.schema
         root = {
             OperationType.QUERY: schema.query_type,
             OperationType.MUTATION: schema.mutation_type,
             OperationType.SUBSCRIPTION: schema.subscription_type,
         }[node.operation]
-        if root is None:
-            return
-        cost = self._selection_cost(root, node.selection_set, set())
+        return 0 if root is None else self._selection_cost(root, node.selection_set, set())
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+        cost = self.operation_cost(node)
         if cost > MAX_COMPLEXITY:
             name = f" {node.name.value}" if node.name else ""
             self.report_error(
@@ -270,6 +324,14 @@ class ComplexityRule(ValidationRule):
                     )
         children = self._selection_cost(get_named_type(field.type), node.selection_set, seen)
         return 1 + FIELD_COST.get(key, 0) + repeat * children
+
+
+def operation_cost(schema: GraphQLSchema, document: DocumentNode, operation_name: str | None) -> int:
+    """The estimated cost (as `ComplexityRule` computes it) of the operation a request executes."""
+    rule = ComplexityRule(ValidationContext(schema, document, TypeInfo(schema), lambda _: None))
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    chosen = [o for o in operations if operation_name is None or (o.name and o.name.value == operation_name)]
+    return max((rule.operation_cost(o) for o in chosen), default=0)
 
 
 def validation_rules() -> list[type[ValidationRule]]:

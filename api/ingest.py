@@ -4,20 +4,30 @@ HttpTransport use), so any OpenLineage producer can write into provgraph.
 The body is one OpenLineage RunEvent as JSON (gzip allowed: `Content-Encoding: gzip`, which the
 OpenLineage client sends with `compression: gzip`). It is validated with `events.serde.loads`, the
 same contract every event passes, then handed to the configured transport (Kafka, or the embedded
-log the API reads). Answers:
+log the API reads). Before that, the write rules of `events/admission.py`, plus the token's projects:
 
     201  accepted and handed to the transport            {"runId", "eventType"}
-    400  not a valid RunEvent: the validation message; nothing is forwarded
+    400  not a valid RunEvent: the validation message; or a `store://` version that is not a
+         content hash, or an output whose object is not in the artifact store; nothing is forwarded
     401  no or bad token (see auth.py)
-    403  the event's job namespace is not one of the token's projects
+    403  the event's job namespace is not one of the token's projects; its run id belongs to another
+         project (the run's owner: the embedded log's record, in Kafka mode the graph); it writes a
+         `store://` output outside its own project, or names a `store://` input of a project the
+         token does not have
+    409  the event id is already recorded with different content (both digests in the message;
+         detected by the embedded log; with Kafka the conflict is found later, see docs/DESIGN.md)
     413  body (or decompressed body) larger than MAX_EVENT_BYTES
-    503  the transport refused the event (the message says why)
+    503  the transport, the graph or the artifact store could not answer (the message says why)
+
+In Kafka mode a run not yet in the graph has no known owner here; the projector settles it (the
+run's first event keeps it, a later one from another project is dead-lettered).
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
+from collections.abc import Callable, Sequence
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -25,7 +35,9 @@ from starlette.responses import JSONResponse
 
 from provgraph.api.auth import SCOPE_KEY
 from provgraph.api.scope import Scope
-from provgraph.events.errors import ContractError, ProvgraphError
+from provgraph.events.admission import KnownObjects, check_datasets, owner_conflict, store_datasets
+from provgraph.events.errors import ContractError, EventConflict, Forbidden, ProvgraphError
+from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.events.transport.base import Transport
 
@@ -38,11 +50,19 @@ class BodyTooLarge(Exception):
     pass
 
 
+Owners = Callable[[Sequence[str]], dict[str, str]]
+"""Run id -> owning project, for the runs known (the embedded log's, or the graph's)."""
+
+
 class IngestEndpoint:
     """A starlette endpoint forwarding valid, in-scope RunEvents to `transport`."""
 
-    def __init__(self, transport: Transport, max_bytes: int = MAX_EVENT_BYTES) -> None:
+    def __init__(
+        self, transport: Transport, owners: Owners, objects: KnownObjects, max_bytes: int = MAX_EVENT_BYTES
+    ) -> None:
         self.transport = transport
+        self.owners = owners
+        self.objects = objects
         self.max_bytes = max_bytes
 
     async def handle(self, request: Request) -> JSONResponse:
@@ -60,13 +80,48 @@ class IngestEndpoint:
         if not scope.allows(event.job.namespace):
             return _error(403, f"this token may not write to project {event.job.namespace!r} (the job namespace)")
         try:
+            refusal = await anyio.to_thread.run_sync(self._refusal, scope, event)
+        except ProvgraphError as exc:
+            return _error(503, f"could not check the event: {exc}")
+        except OSError as exc:
+            return _error(503, f"could not check the event's outputs in the artifact store: {exc}")
+        if refusal is not None:
+            return refusal
+        try:
             await anyio.to_thread.run_sync(self.transport.emit, event)
+        except Forbidden:  # the run was claimed by another project since `_refusal` looked
+            return _error(403, f"run {event.run.run_id!r} belongs to another project")
+        except EventConflict as exc:
+            return _error(409, str(exc))
         except ProvgraphError as exc:
             return _error(503, f"event not accepted by the {self.transport.kind} transport: {exc}")
         except Exception:
             log.exception("transport %s failed on event %s", self.transport.kind, event.run.run_id)
             return _error(500, "internal error (logged on the server)")
         return JSONResponse({"runId": event.run.run_id, "eventType": event.event_type.value}, status_code=201)
+
+    def _refusal(self, scope: Scope, event: RunEvent) -> JSONResponse | None:
+        """The answer refusing `event` (blocking: asks the run's owner and the artifact store), or None."""
+        try:
+            check_datasets(event)
+        except ContractError as exc:
+            return _error(400, str(exc))
+        except Forbidden as exc:
+            return _error(403, str(exc))
+        for role, d, project in store_datasets(event):
+            if not scope.allows(project):
+                return _error(403, f"this token may not use {role} {d.namespace}/{d.name}: project {project!r}")
+        run_id, namespace = event.run.run_id, event.job.namespace
+        owner = self.owners([run_id]).get(run_id)
+        if owner is not None and owner != namespace:
+            if not scope.allows(owner):  # say no more: the token may not know that project
+                return _error(403, f"run {run_id!r} belongs to a project this token may not write to")
+            return _error(403, owner_conflict(run_id, owner, namespace))
+        try:
+            self.objects.check_outputs(event)
+        except ContractError as exc:
+            return _error(400, str(exc))
+        return None
 
     async def _body(self, request: Request) -> bytes:
         length = request.headers.get("content-length", "")

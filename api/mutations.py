@@ -8,7 +8,6 @@ tests/test_api.py; the fuzz test (tests/test_api_fuzz.py) picks it up from the s
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import strawberry
@@ -21,19 +20,24 @@ from provgraph.api.context import RequestContext
 from provgraph.events.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
-    from provgraph._execute import RunResult
     from provgraph.events.settings import Settings
+    from provgraph.events.transport.base import Transport
+    from provgraph.graph.contract import LineageStore
 
 
-@strawberry.type(description="A reproduction: the new run, and its verdict once the run has completed.")
+@strawberry.type(
+    description="A reproduction just requested: the new run's id. It runs in its own process (local) or"
+    " pod (kubernetes), never in the API server; its state and verdict appear on `run(id)`."
+)
 class ReproduceResult:
     run_id: strawberry.ID
     original_run_id: strawberry.ID
-    state: str = strawberry.field(description="COMPLETE or FAIL on the local runtime; REQUESTED on kubernetes.")
+    state: str = strawberry.field(description="REQUESTED: the run has been recorded and is starting.")
     verdict: str | None = strawberry.field(
-        description="REPRODUCED or DIVERGED; null until the run completes (then `run(id).reproduces` has it)."
+        description="Always null here; `run(id).reproduces.verdict` says REPRODUCED, DIVERGED or FAILED once"
+        " the run has ended (PENDING until then)."
     )
-    differences: JSON = strawberry.field(description="Outputs, results and metrics that differ from the original.")
+    differences: JSON = strawberry.field(description="Always empty here; see `run(id).reproduces.differences`.")
 
 
 async def reproduce(
@@ -44,36 +48,32 @@ async def reproduce(
     run = await ctx.run_detail(original)
     if run is None or not ctx.scope.run_visible(run):
         raise NotFound(f"no such run: {run_id}")
-    if ctx.settings is None:
+    if ctx.settings is None or ctx.transport is None:
         raise ConfigError("this server was started without settings; it cannot start runs")
-    # Not within the query budget: a local reproduction runs the handler, which takes what it takes.
-    result = await asyncio.to_thread(_reproduce, ctx.settings, original, runtime)
-    verdict = result.verdict
+    new_run_id = await ctx.call(_start, ctx.settings, ctx.store, ctx.transport, original, runtime)
     return ReproduceResult(
-        run_id=strawberry.ID(result.run_id),
+        run_id=strawberry.ID(new_run_id),
         original_run_id=strawberry.ID(original),
-        state=result.state,
-        verdict=verdict.verdict if verdict else None,
-        differences=JSON(verdict.differences if verdict else []),
+        state="REQUESTED",
+        verdict=None,
+        differences=JSON([]),
     )
 
 
-def _reproduce(settings: Settings, run_id: str, runtime: str | None) -> RunResult:
-    from provgraph._backend import Backend
-    from provgraph._reproduce import reproduce as reproduce_run
+def _start(settings: Settings, store: LineageStore, transport: Transport, run_id: str, runtime: str | None) -> str:
+    """The server's own transport and store are lent to the SDK: no second connection to its files."""
+    import provgraph
 
-    backend = Backend(settings)
-    try:
-        return reproduce_run(run_id, runtime=runtime, backend=backend)
-    finally:
-        backend.close()
+    backend = provgraph.Backend(settings, transport=transport, graph=store)  # not closed: it owns neither
+    return provgraph.request_reproduction(run_id, backend, runtime=runtime)
 
 
 MUTATIONS: list[StrawberryField] = [
     strawberry.mutation(
         reproduce,
         description="Re-run a run from the graph alone (its code snapshot, params and inputs pinned by content"
-        " hash) and compare the outputs with the original's.",
+        " hash) in a fresh process or pod, and compare its outputs with the original's. Returns at once with"
+        " the new run (REQUESTED); the verdict appears on `run(id).reproduces` when it ends.",
     )
 ]
 

@@ -36,8 +36,10 @@ from provgraph.api.guards import (
     page_size,
     validation_rules,
 )
+from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.facets.values import encode_float
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.ids import NodeId, parse_node_id
 from provgraph.graph.views import (
@@ -79,7 +81,8 @@ class LineageDirection(Enum):
 
 
 @strawberry.enum(
-    description="A run's state: the latest of its events (terminal events win); REQUESTED = launched, not started."
+    description="A run's state: the latest of its events (terminal events win); REQUESTED = launched, not started;"
+    " LOST = START/RUNNING but its process is gone or silent (the run's error says why)."
 )
 class RunState(Enum):
     START = "START"
@@ -89,6 +92,7 @@ class RunState(Enum):
     ABORT = "ABORT"
     OTHER = "OTHER"
     REQUESTED = "REQUESTED"
+    LOST = "LOST"
 
     @staticmethod
     def of(value: str) -> RunState:
@@ -310,7 +314,7 @@ class Run:
             code_hash=v.code_hash,
             params=JSON(v.params),
             results=JSON(v.results),
-            metrics=JSON(v.metrics),
+            metrics=JSON({k: encode_float(x) for k, x in v.metrics.items()}),  # NaN is "NaN", as in events
             runtime=JSON(v.runtime),
             error=v.error,
             parent_run_id=v.parent_run_id,
@@ -456,9 +460,7 @@ async def _producer(ctx: RequestContext, namespace: str, name: str, version: str
     if run is None or ctx.scope.run_visible(run):
         return Run.of(run, detailed=True) if run else None
     # The earliest writer belongs to another project: look for a later one this caller may see.
-    graph = await ctx.call(
-        ctx.store.lineage, NodeId.dataset(namespace, name, version), Direction.UPSTREAM, 1, LINEAGE_BOUNDS.max_fan_out
-    )
+    graph = await ctx.walk(NodeId.dataset(namespace, name, version), Direction.UPSTREAM, 1, LINEAGE_BOUNDS.max_fan_out)
     writers = [n for n in graph.nodes if n.kind == "run" and ctx.scope.node_visible(n)]
     if not writers:
         return None
@@ -572,7 +574,7 @@ class Query:
         start = parse_node_id(str(node))
         depth, fan_out = LINEAGE_BOUNDS.clamp(depth, fan_out_limit)
         await _check_start(ctx, start, str(node))
-        graph = await ctx.call(ctx.store.lineage, start, Direction(direction.value), depth, fan_out)
+        graph = await ctx.walk(start, Direction(direction.value), depth, fan_out)
         return Lineage.of(ctx.scope.prune(graph), fan_out)
 
     @resolver(f"Jobs, runs and datasets whose names contain `text` (case-insensitive); limit ≤ {MAX_PAGE}.")
@@ -619,6 +621,7 @@ def build_schema() -> Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: AddValidationRules([*validation_rules()]),
             lambda: ValidationCache(maxsize=256),
+            FairShare,
             MaskAndLabelErrors,
         ],
     )

@@ -11,6 +11,10 @@ returned, so they hold for every store:
   the nodes still reachable from the start along the walk's direction (hops are recounted), so
   nothing is reached through a hidden run. Cut reasons that name a hidden node are dropped.
 
+Writes follow `events/admission.py` (a run stays in its project, `store://<p>` is written only by
+runs of `p`); `api/ingest.py` adds that every `store://` dataset an event names is in the token's
+projects (docs/SECURITY.md).
+
 Hidden things look exactly like missing ones (null, empty, "no such node"), so a token cannot
 probe for another project's run ids.
 """

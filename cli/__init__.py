@@ -1,7 +1,11 @@
 """The `provgraph` command line (typer + rich).
 
-Errors a user can fix (bad input, unknown ids, unreachable services) print one line and exit 1;
-`--debug` (or PROVGRAPH_DEBUG=1) shows the traceback instead.
+Every failure is one line on stderr (`--debug`, or PROVGRAPH_DEBUG=1, shows the traceback instead):
+    exit 2   usage: unknown command or option, missing argument, unparsable option value
+    exit 1   bad input: unknown file, function or run, a bad setting, an unreachable service
+    exit 130 interrupted (Ctrl-C, or "no" to a confirmation)
+Usage errors are typer's exceptions (`typer.TyperException`; typer vendors its own click, so
+`click.exceptions` would never match them).
 """
 
 from __future__ import annotations
@@ -9,13 +13,18 @@ from __future__ import annotations
 import os
 import sys
 
-import click
+import typer
 
 from provgraph.cli import admin, demo, lineage, reproduce, runs, serve, services  # noqa: F401  (registers commands)
-from provgraph.cli._app import app, err_console
+from provgraph.cli._app import UsageProblem, app, err_console
 from provgraph.events.errors import ProvgraphError
 
 __all__ = ["app", "main"]
+
+
+def _fail(message: str, code: int, label: str = "error") -> None:
+    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 def main() -> None:
@@ -23,24 +32,33 @@ def main() -> None:
     args = [a for a in sys.argv[1:] if a != "--debug"]
     try:
         code = app(args=args, prog_name="provgraph", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except click.exceptions.ClickException as exc:
-        exc.show()
+    except typer.TyperException as exc:
+        # Parsing failed (typer.Exit is not one of these). With no arguments at all typer has
+        # already printed the help, and the message is empty.
+        message = exc.format_message()
+        if message:
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            _fail(_escape(message) + hint, exc.exit_code)
         sys.exit(exc.exit_code)
+    except UsageProblem as exc:
+        _fail(_escape(str(exc)), 2)
     except (ProvgraphError, OSError) as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _fail(_escape(str(exc)), 1)
     except Exception as exc:
         if debug:
             raise
-        err_console.print(
-            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-            highlight=False,
-            soft_wrap=True,
-        )
-        sys.exit(2)
+        _fail(f"{type(exc).__name__}: {_escape(str(exc))} (run with --debug for the traceback)", 2, "internal error")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _escape(text: str) -> str:
+    """User text printed verbatim: `[...]` in a message is not rich markup, and it stays one line."""
+    from rich.markup import escape
+
+    return escape(" ".join(text.splitlines()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,6 +21,28 @@ app = typer.Typer(
 )
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+class UsageProblem(Exception):
+    """The command was called in a way it cannot work (exit 2), e.g. a confirmation without a terminal."""
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from provgraph import __version__
+
+        console.print(f"provgraph {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    """Track every run, explain every result, reproduce it from the graph."""
 
 
 def settings() -> Settings:

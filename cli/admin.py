@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from provgraph.cli._app import app, console, settings
-from provgraph.graph.factory import embedded_projector
+from provgraph.cli._app import UsageProblem, app, console, settings
 
 
 def _progress() -> Progress:
@@ -29,6 +29,8 @@ def replay_cmd(
     """Drop the lineage graph and rebuild it by replaying every event from the log."""
     cfg = settings()
     where = "Neo4j" if cfg.store == "neo4j" else str(cfg.graph_db)
+    if not yes and not (sys.stdin and sys.stdin.isatty()):
+        raise UsageProblem("replay drops the graph and asks for confirmation, but stdin is not a terminal; pass --yes")
     if not yes and not typer.confirm(f"Rebuild the graph in {where} from the event log?", default=True):
         raise typer.Abort()
     with _progress() as progress:
@@ -41,6 +43,13 @@ def replay_cmd(
             from provgraph.services.projector import replay_neo4j
 
             count = replay_neo4j(cfg, report)
-        else:
-            count = embedded_projector(cfg).replay(report)
+        else:  # without opening the graph first: a damaged one is what replay repairs
+            from provgraph.events.transport.sqlite import SqliteEventLog
+            from provgraph.graph.embedded import rebuild
+
+            log = SqliteEventLog(cfg.events_db)
+            try:
+                count = rebuild(log, cfg.graph_db, report)
+            finally:
+                log.close()
     console.print(f"replayed {count} events into {where}")

@@ -25,7 +25,7 @@ def demo_cmd(
     """Run prepare -> train -> evaluate on the embedded default and show the lineage."""
     cfg = settings()
     backend = Backend(cfg)
-    data_dir = cfg.home / "demo"
+    data_dir = cfg.home.with_name(cfg.home.name + "-demo")  # beside, not inside: the home is never an input
     data_dir.mkdir(parents=True, exist_ok=True)
     raw = data_dir / "raw.csv"
     raw.write_bytes(demo_flow.make_raw_csv())

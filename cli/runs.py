@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,7 +19,15 @@ from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
 from provgraph.graph.views import RunView
 
-STATE_STYLE = {"COMPLETE": "green", "FAIL": "red", "ABORT": "yellow", "RUNNING": "cyan", "START": "cyan"}
+RUN_STATES = ("START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER", "REQUESTED", "LOST")
+STATE_STYLE = {
+    "COMPLETE": "green",
+    "FAIL": "red",
+    "ABORT": "yellow",
+    "RUNNING": "cyan",
+    "START": "cyan",
+    "LOST": "magenta",
+}
 
 
 @app.command("run")
@@ -63,19 +72,24 @@ def print_result(result: RunResult) -> None:
         err_console.print(f"[bold red]error:[/] {result.error}", highlight=False)
 
 
+def _state(value: str | None) -> str | None:
+    """A run state in any case; anything else is a usage error rather than an empty list."""
+    if value is None or value.upper() in RUN_STATES:
+        return value.upper() if value else None
+    raise typer.BadParameter(f"{value!r} is not a run state; use one of {', '.join(RUN_STATES)}")
+
+
 @app.command("runs")
 def runs_cmd(
     project: Annotated[str | None, typer.Option(help="Only this project")] = None,
     job: Annotated[str | None, typer.Option(help="Only this job")] = None,
-    state: Annotated[str | None, typer.Option(help="COMPLETE, FAIL, ABORT, RUNNING…")] = None,
+    state: Annotated[str | None, typer.Option(help=", ".join(RUN_STATES) + " (any case)", callback=_state)] = None,
     since: Annotated[datetime | None, typer.Option(help="Started at or after (ISO time)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
 ) -> None:
     """List runs, newest first."""
     graph = open_store(settings()).fresh()
-    rows = graph.runs(
-        RunFilter(project=project, job=job, state=state.upper() if state else None, since=since), first=limit
-    )
+    rows = graph.runs(RunFilter(project=project, job=job, state=state, since=since), first=limit)
     table = Table("run id", "project", "job", "state", "started", "code", "results")
     for r in rows:
         style = STATE_STYLE.get(r.state, "white")
@@ -127,19 +141,51 @@ def print_run(run: RunView) -> None:
     for title, refs in (("input", run.inputs), ("output", run.outputs)):
         for ref in refs:
             console.print(f"  {title:<9} {ref.binding or '-'}: {ref.namespace} {ref.name}  {short(ref.version, 16)}")
+    if rt.get("code_unknown"):
+        console.print(f"  [yellow]code      unknown[/]: {rt['code_unknown']}")
     if run.reproduces:
         console.print(f"  reproduces {run.reproduces.original_run_id}: [bold]{run.reproduces.verdict}[/]")
         for diff in run.reproduces.differences:
             console.print(f"    differs: {json.dumps(diff)}")
+        for key, env in run.reproduces.environment.items():
+            same = "same" if env.get("same") else "[yellow]changed[/]"
+            console.print(f"    {key:<16} {same}  original {env.get('original')}  reproduced {env.get('reproduced')}")
+        snapshots = run.reproduces.snapshot_inputs
+        console.print(f"    inputs read from snapshots: {', '.join(snapshots) if snapshots else 'none'}")
     if run.error:
         console.print(f"  [red]error[/]     {run.error}")
+
+
+@app.command("abort")
+def abort_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
+    reason: Annotated[str | None, typer.Option(help="Why; recorded in the run's error")] = None,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds a live local process gets to end itself")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON")] = False,
+) -> None:
+    """End a run that is still going or LOST: its live local process gets SIGTERM, else an ABORT is recorded."""
+    from provgraph._abort import abort
+
+    backend = Backend(settings())
+    try:
+        done = abort(run_id.removeprefix("run:"), backend, reason=reason, wait_s=wait)
+    finally:
+        backend.close()
+    if as_json:
+        print(json.dumps({"run_id": done.run_id, "state": done.state, "how": done.how, "message": done.message}))
+        return
+    how = "ended itself after SIGTERM" if done.how == "signal" else "ABORT recorded"
+    console.print(f"run [bold]{done.run_id}[/]  [yellow]{done.state}[/]  {how}: {done.message}")
 
 
 @app.command("exec")
 def exec_cmd(
     request: Annotated[str, typer.Argument(help="Hash of a stored run request (sha256:…)")],
+    result_file: Annotated[
+        Path | None, typer.Option("--result", help="Write the run's result here as JSON instead of printing it")
+    ] = None,
 ) -> None:
-    """Execute a stored run request (what a Kubernetes pod runs); exits 1 if the handler fails."""
+    """Execute a stored run request (what a Kubernetes pod and a reproduction run); exits 1 if the handler fails."""
     from provgraph._exec import exec_request
 
     backend = Backend(settings())
@@ -147,6 +193,11 @@ def exec_cmd(
         result = exec_request(request, backend)
     finally:
         backend.close()
-    print_result(result)
+    if result_file is not None:
+        from provgraph.runtimes.process import write_result
+
+        write_result(result, result_file)
+    else:
+        print_result(result)
     if result.state != "COMPLETE":
         raise typer.Exit(1)

@@ -54,19 +54,22 @@ def dlq_list(
     limit: Annotated[int, typer.Option("--limit", "-n", help="Newest N dead letters")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line, original bytes in base64")] = False,
 ) -> None:
-    """List dead letters, oldest first: where the record was, which stage refused it, and why."""
+    """List dead letters, oldest first: where the record was, which stage refused it, and why.
+
+    Embedded (`PROVGRAPH_STORE=sqlite`): the events of the local log the projection refused.
+    """
+    cfg = settings()
+    if cfg.store != "neo4j":
+        _embedded_dlq_list(limit, as_json)
+        return
     from provgraph.services.projector import list_dlq
 
-    letters = list_dlq(settings(), limit)
+    letters = list_dlq(cfg, limit)
     for letter in letters:
         if as_json:
             console.print(letter.to_bytes().decode(), soft_wrap=True)
             continue
-        original = letter.original_bytes[:80]
-        try:
-            shown = json.dumps(original.decode())
-        except UnicodeDecodeError:
-            shown = "base64:" + base64.b64encode(original).decode()
+        shown = _shown(letter.original_bytes)
         console.print(
             f"{letter.failed_at:%Y-%m-%d %H:%M:%S}  {letter.topic}/{letter.partition}@{letter.offset}"
             f"  [bold]{letter.stage}[/]  {escape(letter.error)}\n    {escape(shown)}",
@@ -74,6 +77,45 @@ def dlq_list(
         )
     if not letters and not as_json:
         err_console.print("no dead letters")
+
+
+def _embedded_dlq_list(limit: int, as_json: bool) -> None:
+    from provgraph.graph.factory import open_store
+    from provgraph.graph.sqlite_store import SqliteLineageStore
+
+    store = open_store(settings()).fresh()  # syncs first, so what is listed is current
+    assert isinstance(store, SqliteLineageStore)
+    try:
+        letters = store.dead_letters(limit)
+    finally:
+        store.close()
+    where = str(settings().events_db)
+    for d in letters:
+        if as_json:
+            record = {
+                "error": d.error,
+                "stage": d.stage,
+                "log": where,
+                "offset": d.log_offset,
+                "original": base64.b64encode(d.original).decode("ascii"),
+                "failed_at": d.failed_at,
+            }
+            console.print(json.dumps(record, sort_keys=True, separators=(",", ":")), soft_wrap=True)
+            continue
+        console.print(
+            f"{d.failed_at[:19].replace('T', ' ')}  {where}@{d.log_offset}  [bold]{d.stage}[/]  {escape(d.error)}\n"
+            f"    {escape(_shown(d.original))}",
+            soft_wrap=True,
+        )
+    if not letters and not as_json:
+        err_console.print("no dead letters")
+
+
+def _shown(original: bytes) -> str:
+    try:
+        return json.dumps(original[:80].decode())
+    except UnicodeDecodeError:
+        return "base64:" + base64.b64encode(original[:80]).decode()
 
 
 @spool_app.command("status")

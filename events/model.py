@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from provgraph.events.facets import (
     ArtifactDatasetFacet,
@@ -28,6 +28,7 @@ from provgraph.events.facets import (
     SourceCodeLocationJobFacet,
 )
 from provgraph.events.facets.base import PRODUCER, WireModel
+from provgraph.events.facets.values import storable_problem
 
 OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 UNVERSIONED = "unversioned"
@@ -115,10 +116,22 @@ class RunEvent(WireModel):
     @field_validator("event_time")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        """OpenLineage times carry an offset; a naive time is taken as UTC, then normalised to UTC."""
+        """OpenLineage times carry an offset; a naive time is taken as UTC, then normalised to UTC,
+        which must stay within years 1..9999 (Python's, and so both stores', range)."""
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is outside years 1..9999 once converted to UTC") from None
+
+    @model_validator(mode="after")
+    def _storable(self) -> RunEvent:
+        """Anything accepted here can be serialised and projected by every store (see `facets.values`)."""
+        problem = storable_problem(self)
+        if problem:
+            raise ValueError(problem)
+        return self
 
     @property
     def seq(self) -> int:
@@ -138,6 +151,9 @@ class RunEvent(WireModel):
         """Sortable key ordering a run's events: sequence number first, then event time.
 
         Projections keep, for each run-level property, the value from the event with the greatest
-        key, so the result does not depend on arrival order or duplication.
+        key, so the result does not depend on arrival order or duplication. The sequence number is
+        12 digits wide; larger ones (up to 2^63-1) are "~" and 19 digits, which sorts after every
+        12-digit key, so keys already stored keep their order.
         """
-        return f"{self.seq:012d}|{self.event_time.strftime('%Y-%m-%dT%H:%M:%S.%f')}"
+        seq = f"{self.seq:012d}" if self.seq < 10**12 else f"~{self.seq:019d}"
+        return f"{seq}|{self.event_time.replace(tzinfo=None).isoformat(timespec='microseconds')}"

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from provgraph.events.facets.base import WireModel
+from provgraph.events.facets.values import WireFloat
 
 
 class Expectation(WireModel):
@@ -20,7 +21,7 @@ class Expectation(WireModel):
 
     outputs: dict[str, str] = Field(default_factory=dict, description="output key -> content hash")
     results: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, WireFloat] = Field(default_factory=dict)
     environment: dict[str, Any] = Field(default_factory=dict, description="python, packages_digest, image")
 
 
@@ -44,6 +45,10 @@ class RunRequest(WireModel):
     input_snapshots: dict[str, str] = Field(
         default_factory=dict,
         description="input name -> content hash: read this input from the artifact store's snapshot of that version",
+    )
+    input_versions: dict[str, str] = Field(
+        default_factory=dict,
+        description="input name -> content hash the input must have (a reproduction's pins); verified on read",
     )
     reproduces: str | None = Field(default=None, description="run id this run re-executes")
     expected: Expectation | None = None

@@ -31,7 +31,12 @@ def loads(data: bytes | str | dict[str, Any]) -> RunEvent:
             return RunEvent.model_validate(data)
         return RunEvent.model_validate_json(data)
     except ValidationError as exc:
-        raise ContractError(f"not a valid OpenLineage RunEvent: {_first_errors(exc)}") from exc
+        raise refusal(exc) from exc
+
+
+def refusal(exc: ValidationError, what: str = "OpenLineage RunEvent") -> ContractError:
+    """The `ContractError` for a validation failure, naming the first fields at fault."""
+    return ContractError(f"not a valid {what}: {_first_errors(exc)}")
 
 
 def event_id(event: RunEvent, raw: bytes | None = None) -> str:
@@ -44,6 +49,9 @@ def event_id(event: RunEvent, raw: bytes | None = None) -> str:
 def _first_errors(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for err in exc.errors()[:limit]:
+        if not err["loc"] and err["type"] == "value_error":
+            parts.append(str(err["ctx"]["error"]))  # a whole-event check: its message names the path
+            continue
         where = ".".join(str(p) for p in err["loc"]) or "(root)"
         parts.append(f"{where}: {err['msg']}")
     more = exc.error_count() - limit

@@ -2,12 +2,15 @@
 
 Precedence, highest first: arguments to `Settings(...)` > environment variables `PROVGRAPH_<FIELD>`
 (e.g. `PROVGRAPH_TRANSPORT=kafka`) > the TOML file named by `PROVGRAPH_CONFIG`, else
-`./provgraph.toml` > defaults. Unknown keys are an error, so a typo never silently falls back.
+`./provgraph.toml` > defaults. Unknown keys are an error, so a typo never silently falls back: an
+unknown key in the file, a `PROVGRAPH_*` variable that is neither a setting nor in `NOT_SETTINGS`,
+and a file named by `PROVGRAPH_CONFIG` that does not exist.
 With no configuration at all provgraph is embedded: SQLite event log and graph under `home`.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
@@ -18,12 +21,55 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from provgraph.events.errors import ConfigError
 
-
-def _config_file() -> Path:
-    return Path(os.environ.get("PROVGRAPH_CONFIG", "provgraph.toml"))
-
-
 ENV_PREFIX = "PROVGRAPH_"
+
+NOT_SETTINGS = frozenset(
+    {
+        "PROVGRAPH_CONFIG",  # the settings file itself
+        "PROVGRAPH_DEBUG",  # CLI: tracebacks instead of one-line errors
+        "PROVGRAPH_TOKEN",  # docs/API.md's examples keep an API token in it (read by curl, not by us)
+        # scripts/infra/*.sh and tests/services.py: the test services, their versions, ports and timeouts
+        "PROVGRAPH_INFRA_DIR",
+        "PROVGRAPH_INFRA_STOP_TIMEOUT",
+        "PROVGRAPH_MVN_DEP_PLUGIN",
+        "PROVGRAPH_KAFKA_VERSION",
+        "PROVGRAPH_KAFKA_LOG4J_VERSION",
+        "PROVGRAPH_KAFKA_PORT",
+        "PROVGRAPH_KAFKA_CONTROLLER_PORT",
+        "PROVGRAPH_KAFKA_START_TIMEOUT",
+        "PROVGRAPH_NEO4J_VERSION",
+        "PROVGRAPH_NEO4J_BOLT_PORT",
+        "PROVGRAPH_NEO4J_HTTP_PORT",
+        "PROVGRAPH_NEO4J_START_TIMEOUT",
+        "PROVGRAPH_S3_PORT",
+        "PROVGRAPH_S3_START_TIMEOUT",
+        "PROVGRAPH_K8S_VERSION",
+        "PROVGRAPH_K8S_PORT",
+        "PROVGRAPH_K8S_START_TIMEOUT",
+        "PROVGRAPH_K8S_STOP_TIMEOUT",
+        "PROVGRAPH_KWOK_VERSION",
+        "PROVGRAPH_ETCD_VERSION",
+        "PROVGRAPH_ETCD_PORT",
+        "PROVGRAPH_ETCD_PEER_PORT",
+        "PROVGRAPH_KCM_PORT",
+        "PROVGRAPH_SCHEDULER_PORT",
+    }
+)
+"""`PROVGRAPH_*` variables that are not settings (so not typos); every such name used in this
+repository must be listed here (tests/test_config.py checks)."""
+
+
+def _config_file() -> Path | None:
+    """The file named by `PROVGRAPH_CONFIG` (which must exist; set but empty: no file at all), else
+    `./provgraph.toml` if present."""
+    named = os.environ.get("PROVGRAPH_CONFIG")
+    if named is None:
+        return Path("provgraph.toml")
+    if named == "":
+        return None
+    if not Path(named).is_file():
+        raise ConfigError(f"PROVGRAPH_CONFIG names {named!r}, which is not a file")
+    return Path(named)
 
 
 class Settings(BaseModel):
@@ -43,6 +89,12 @@ class Settings(BaseModel):
     snapshot_inputs_max_bytes: int = Field(default=0, ge=0)
     """Inputs up to this size are copied into the artifact store when read, so `reproduce` can use
     them after the original data changed; 0 turns snapshots off."""
+
+    heartbeat_interval_s: float = Field(default=30.0, ge=0)
+    """A running run sends a RUNNING heartbeat this often (0 = never), so readers elsewhere can tell it is alive."""
+    heartbeat_timeout_s: float = Field(default=90.0, ge=0)
+    """Readers show a START/RUNNING run with no event for this long as LOST (0 = never); on the run's own
+    machine its process is checked instead."""
 
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = ""
@@ -65,6 +117,16 @@ class Settings(BaseModel):
     """SQLite file holding the API tokens (hashed); default `<home>/tokens.db`."""
     api_query_timeout_s: float = Field(default=10.0, gt=0)
     """Time budget of one GraphQL request; store calls still running at the deadline end it with an error."""
+    api_costly_cost: int = Field(default=200, ge=0)
+    """GraphQL operations estimated at this cost or more are costly (any `lineage` is); cheaper ones bypass
+    the fair-share limits below (see api/limits.py)."""
+    api_client_costly_cost: int = Field(default=5000, ge=1)
+    """Estimated cost of the costly operations one client (API token; address with --insecure-local) may
+    have in flight at once."""
+    api_costly_wait_s: float = Field(default=2.0, ge=0)
+    """How long a costly operation waits for its client's share before HTTP 429 (RATE_LIMITED)."""
+    api_costly_store_calls: int = Field(default=1, ge=1)
+    """Lineage walks running at once in the whole server (worker threads share the GIL and the cores)."""
 
     k8s_kubeconfig: Path | None = None
     """Kubeconfig the launcher uses; unset: $KUBECONFIG or ~/.kube/config, else the pod's service account."""
@@ -124,8 +186,8 @@ class Settings(BaseModel):
         return self.api_tokens_db or self.home / "tokens.db"
 
 
-def _from_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+def _from_file(path: Path | None) -> dict[str, Any]:
+    if path is None or not path.is_file():
         return {}
     try:
         with path.open("rb") as f:
@@ -136,6 +198,13 @@ def _from_file(path: Path) -> dict[str, Any]:
 
 
 def _from_env() -> dict[str, Any]:
+    fields = [name.upper() for name in Settings.model_fields]
+    known = {ENV_PREFIX + field for field in fields} | NOT_SETTINGS
+    unknown = sorted(v for v in os.environ if v.startswith(ENV_PREFIX) and v not in known)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0].removeprefix(ENV_PREFIX), fields, n=1)
+        hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "see the configuration table in the README"
+        raise ConfigError(f"unknown environment variable {', '.join(unknown)}: not a provgraph setting ({hint})")
     return {
         name: os.environ[ENV_PREFIX + name.upper()]
         for name in Settings.model_fields

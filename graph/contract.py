@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from provgraph.events.errors import ConfigError
 from provgraph.events.model import RunEvent
 from provgraph.graph.ids import NodeId
 from provgraph.graph.views import (
@@ -38,6 +39,17 @@ class LineageBounds:
         return max(0, min(depth, self.max_depth)), max(1, min(fan_out, self.max_fan_out))
 
 
+MAX_SEARCH_TEXT = 1000
+"""Characters in a `search` text (SQLite refuses LIKE patterns over 50,000 bytes; nobody types more)."""
+
+
+def search_needle(text: str) -> str:
+    """The lower-cased text a store looks for, or `ConfigError` when it is too long."""
+    if len(text) > MAX_SEARCH_TEXT:
+        raise ConfigError(f"search text is {len(text)} characters long; the limit is {MAX_SEARCH_TEXT}")
+    return text.lower()
+
+
 @dataclass(frozen=True)
 class RunFilter:
     project: str | None = None
@@ -52,7 +64,11 @@ class LineageStore(Protocol):
     bounds: LineageBounds
 
     def apply(self, events: Sequence[RunEvent]) -> None:
-        """Project events into the graph; idempotent and independent of order."""
+        """Project events into the graph; idempotent and independent of order. A batch with an event
+        the write rules refuse (`projection.admit`) raises `Inadmissible` and writes nothing."""
+
+    def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """The project (namespace) of each of these runs the graph holds; unknown ids are left out."""
 
     def prepare(self, events: Sequence[RunEvent]) -> Any:
         """Fold events into what `apply_prepared` writes: CPU only, no I/O, so a projector may
@@ -83,7 +99,8 @@ class LineageStore(Protocol):
     def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph: ...
 
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
-        """Node ids whose names contain `text` (case-insensitive)."""
+        """Node ids whose names contain `text` literally (case-insensitive; `%` and `_` are plain
+        characters); a text longer than `MAX_SEARCH_TEXT` is refused with `ConfigError`."""
 
     def dump(self) -> dict[str, Any]:
         """A canonical, sorted dump of every node and edge: equal dumps mean equal graphs."""

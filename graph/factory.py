@@ -17,6 +17,7 @@ from provgraph.graph.contract import LineageBounds, LineageStore
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
+    from provgraph.events.transport.sqlite import SqliteEventLog
     from provgraph.graph.embedded import EmbeddedProjector
 
 
@@ -33,6 +34,12 @@ class StoreHandle:
     def embedded(self) -> bool:
         """True when reads come from the embedded projection, which `sync` keeps up to date."""
         return self.projector is not None
+
+    @property
+    def event_log(self) -> SqliteEventLog | None:
+        """Embedded: the connection to the event log this handle reads; a server writes through it too,
+        so a process holds one connection to events.db."""
+        return self.projector.log if self.projector is not None else None
 
     def sync(self) -> int:
         """Embedded: project the events appended to the log since the last call (no-op for Neo4j)."""
@@ -67,6 +74,8 @@ def embedded_projector(settings: Settings, bounds: LineageBounds | None = None) 
     """The embedded projector alone (replay, benchmarks): the SQLite log and the SQLite graph."""
     from provgraph.events.transport.sqlite import SqliteEventLog
     from provgraph.graph.embedded import EmbeddedProjector
+    from provgraph.graph.liveness import Liveness
     from provgraph.graph.sqlite_store import SqliteLineageStore
 
-    return EmbeddedProjector(SqliteEventLog(settings.events_db), SqliteLineageStore(settings.graph_db, bounds))
+    store = SqliteLineageStore(settings.graph_db, bounds, Liveness(settings.heartbeat_timeout_s))
+    return EmbeddedProjector(SqliteEventLog(settings.events_db), store)

@@ -37,11 +37,14 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 from pydantic import BaseModel, ConfigDict
 
-from provgraph.events.errors import ConfigError, ProjectionError, StoreUnavailable
+from provgraph.events.admission import owner_conflict
+from provgraph.events.errors import ConfigError, Inadmissible, ProjectionError, StoreUnavailable
+from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import RunEvent
-from provgraph.graph.contract import LineageBounds, RunFilter
+from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId
-from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
+from provgraph.graph.liveness import Liveness, runs_in_state
+from provgraph.graph.projection import RunFacts, admit, dataset_node_id, facts, run_row
 from provgraph.graph.rows import (
     dataset_version_node,
     dataset_version_view,
@@ -183,7 +186,7 @@ SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
     r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
     r.started_at = CASE WHEN r.started_at IS NULL OR row.started_at < r.started_at
                         THEN row.started_at ELSE r.started_at END,
-    {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+    {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
     {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")},
     {_newer("reproduces", "reproduces_of", "reproduces_verdict")}
 WITH r, row
@@ -209,6 +212,14 @@ CALL (r, row) {{
   SET m.value = CASE WHEN wins THEN p.value ELSE m.value END,
       m.okey = CASE WHEN wins THEN p.okey ELSE m.okey END
 }}
+"""
+
+# Runs of the rows stored under another namespace. Run in the transaction that merged them: the
+# MERGE waited for a concurrent creator to commit, so this sees the run's one and only namespace.
+_FOREIGN_RUNS = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id}) WHERE r.namespace <> row.namespace
+RETURN r.run_id AS run_id, r.namespace AS owner, row.namespace AS namespace LIMIT 1
 """
 
 # Links between runs: made when both ends exist, from whichever end arrives last.
@@ -238,9 +249,9 @@ _DUMP: dict[str, LiteralString] = {
     " n.entrypoint AS entrypoint, n.source_uri AS source_uri, n.git_commit AS git_commit, n.git_dirty AS git_dirty",
     "run": "MATCH (n:Run) RETURN n.run_id AS run_id, n.namespace AS namespace, n.job_name AS job_name,"
     " n.code_hash AS code_hash, n.state AS state, n.state_key AS state_key, n.started_at AS started_at,"
-    " n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key, n.results AS results,"
-    " n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key, n.error AS error,"
-    " n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
+    " n.last_event_at AS last_event_at, n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key,"
+    " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
+    " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
     " n.parent_run_id AS parent_run_id",
     "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
     " n.okey AS okey",
@@ -406,6 +417,7 @@ def _fold_run(old: Row, new: Row) -> None:
     if new["state_key"] > old["state_key"]:
         old["state"], old["ended_at"], old["state_key"] = new["state"], new["ended_at"], new["state_key"]
     old["started_at"] = min(old["started_at"], new["started_at"])
+    old["last_event_at"] = max(old["last_event_at"], new["last_event_at"])
     old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
     old["parent_run_id"] = _max_nn(old["parent_run_id"], new["parent_run_id"])
     for col, carried in _KEYED.items():
@@ -426,7 +438,12 @@ def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mi
 
 
 def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
-    """The batch folded into one row per node: what `apply` sends, statement by statement."""
+    """The batch folded into one row per node: what `apply` sends, statement by statement.
+
+    `Inadmissible` when the batch breaks a write rule by itself; the runs' stored namespaces are
+    checked by `apply_rows`, in the write transaction.
+    """
+    admit(events, {})
     runs: dict[str, Row] = {}
     jobs: dict[tuple[str, str], Row] = {}
     job_versions: dict[tuple[str, str, str], Row] = {}
@@ -465,7 +482,7 @@ def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
         for key, step, value in f.metrics:
             m = run_metrics.get((key, step))
             if m is None or f.order_key > m["okey"]:
-                run_metrics[(key, step)] = {"key": key, "step": step, "value": float(value), "okey": f.order_key}
+                run_metrics[(key, step)] = {"key": key, "step": step, "value": encode_float(value), "okey": f.order_key}
         for edges, found in ((reads, f.reads), (wrote, f.writes)):
             run_edges = edges.setdefault(f.run_id, {})
             for d in found:
@@ -519,9 +536,12 @@ def _refs(items: list[list[Any]]) -> list[DatasetRef]:
 class Neo4jLineageStore:
     """`LineageStore` on a Neo4j database; thread-safe (one driver, a session per call)."""
 
-    def __init__(self, config: Neo4jConfig, bounds: LineageBounds | None = None) -> None:
+    def __init__(
+        self, config: Neo4jConfig, bounds: LineageBounds | None = None, liveness: Liveness | None = None
+    ) -> None:
         self.config = config
         self.bounds = bounds or LineageBounds()
+        self.liveness = liveness or Liveness()
         auth = None if config.password is None else neo4j.basic_auth(config.user, config.password)
         with _translated(f"connect to {config.uri}"):
             self._driver = neo4j.GraphDatabase.driver(
@@ -540,7 +560,7 @@ class Neo4jLineageStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, bounds: LineageBounds | None = None) -> Neo4jLineageStore:
-        return cls(Neo4jConfig.from_settings(settings), bounds)
+        return cls(Neo4jConfig.from_settings(settings), bounds, Liveness(settings.heartbeat_timeout_s))
 
     def _session(self) -> neo4j.Session:
         return self._driver.session(database=self.config.database)
@@ -583,6 +603,8 @@ class Neo4jLineageStore:
             rows = batch[name]
             for i in range(0, len(rows), MAX_ROWS_PER_TX if big else max(len(rows), 1)):
                 steps.append((stmt, {"rows": rows[i : i + MAX_ROWS_PER_TX] if big else rows}))
+                if stmt is _MERGE_RUNS:
+                    steps.append((_FOREIGN_RUNS, steps[-1][1]))
         run_ids = [r["run_id"] for r in batch["runs"]]
         for i in range(0, len(run_ids), MAX_ROWS_PER_TX):
             steps.append((_LINK_RUNS, {"ids": run_ids[i : i + MAX_ROWS_PER_TX]}))
@@ -590,8 +612,16 @@ class Neo4jLineageStore:
         def work(tx: neo4j.ManagedTransaction, todo: list[tuple[LiteralString, dict[str, Any]]]) -> None:
             try:
                 for stmt, params in todo:
-                    if next(iter(params.values())):
-                        tx.run(stmt, params).consume()
+                    if not next(iter(params.values())):
+                        continue
+                    result = tx.run(stmt, params)
+                    foreign = result.single() if stmt is _FOREIGN_RUNS else None
+                    result.consume()
+                    if foreign is not None:  # raised inside: the transaction rolls back, not retried
+                        raise Inadmissible(
+                            "event refused by the graph: "
+                            + owner_conflict(foreign["run_id"], foreign["owner"], foreign["namespace"])
+                        )
             except Neo4jError as exc:
                 if exc.code == _TOO_LARGE:
                     raise _TooLarge(exc) from exc
@@ -600,9 +630,18 @@ class Neo4jLineageStore:
         with self._session() as s:
             if not big:
                 s.execute_write(work, steps)
-            else:
-                for step in steps:
-                    s.execute_write(work, [step])
+            else:  # each runs chunk with its owner check, which must share its transaction
+                for i, step in enumerate(steps):
+                    if step[0] is not _FOREIGN_RUNS:
+                        s.execute_write(work, steps[i : i + 2] if step[0] is _MERGE_RUNS else [step])
+
+    @_guarded("read")
+    def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
+        rows = self._query(
+            "UNWIND $ids AS id MATCH (r:Run {run_id: id}) RETURN r.run_id AS run_id, r.namespace AS namespace",
+            ids=sorted(set(run_ids)),
+        )
+        return {r["run_id"]: r["namespace"] for r in rows}
 
     @_guarded("reset")
     def reset(self) -> None:
@@ -617,12 +656,11 @@ class Neo4jLineageStore:
 
     # -- reads ----------------------------------------------------------------------------------
 
-    @staticmethod
-    def _run_view(rec: Row, *, detail: bool) -> RunView:
+    def _run_view(self, rec: Row, *, detail: bool) -> RunView:
         r = rec["run"]
-        metrics = {m[0]: m[2] for m in sorted(rec["metrics"], key=lambda m: (m[0], m[1]))}
+        metrics = {m[0]: decode_float(m[2]) for m in sorted(rec["metrics"], key=lambda m: (m[0], m[1]))}
         if not detail:
-            return run_view(r, metrics=metrics)
+            return run_view(r, metrics=metrics, liveness=self.liveness)
         jv = rec.get("job_version") if r.get("code_hash") is not None else None
         return run_view(
             r,
@@ -630,6 +668,7 @@ class Neo4jLineageStore:
             inputs=_refs(rec["inputs"]),
             outputs=_refs(rec["outputs"]),
             job_version=job_version_view(jv) if jv else None,
+            liveness=self.liveness,
         )
 
     @_guarded("read")
@@ -639,7 +678,9 @@ class Neo4jLineageStore:
 
     @_guarded("read")
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
-        where = where or RunFilter()
+        return runs_in_state(self._runs, where or RunFilter(), first, after)
+
+    def _runs(self, where: RunFilter, states: tuple[str, ...] | None, first: int, after: str | None) -> list[RunView]:
         # Always true (started_at is set on every run), but it lets the planner read runs in
         # started_at order from the range index instead of sorting them all.
         clauses: list[LiteralString] = ["r.started_at IS NOT NULL"]
@@ -647,7 +688,7 @@ class Neo4jLineageStore:
         for clause, name, value in (
             ("r.namespace = $project", "project", where.project),
             ("r.job_name = $job", "job", where.job),
-            ("r.state = $state", "state", where.state),
+            ("r.state IN $states", "states", list(states) if states else None),
             ("r.started_at >= $since", "since", where.since.isoformat() if where.since else None),
             ("r.started_at < $until", "until", where.until.isoformat() if where.until else None),
         ):
@@ -732,7 +773,7 @@ class Neo4jLineageStore:
 
     @_guarded("read")
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
-        needle = text.lower()
+        needle = search_needle(text)  # CONTAINS has no wildcards: nothing to escape
         found: list[str] = []
         if "job" in kinds:
             found += [

@@ -3,15 +3,24 @@
 Order independence: each run-level property remembers the `order_key` of the event it came from
 and is replaced only by an event with a greater key; the run's state uses a key in which terminal
 events (COMPLETE/FAIL/ABORT) beat any START/RUNNING. Sets (edges, versions, metrics) are unions.
-Any arrival order, and any number of duplicates, yields the same graph.
+Any arrival order, and any number of duplicates, yields the same graph. `started_at` is the
+earliest event time of a run, `last_event_at` the latest (what the heartbeat check reads, see
+`liveness.py`).
+
+Admission (`admit`): a store refuses a batch holding an event the write rules of
+`events/admission.py` forbid (a run changing project, another project's artifact, a malformed
+`store://` version) with `Inadmissible`, before writing anything, so a run's namespace never changes.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from provgraph.events import admission
+from provgraph.events.errors import ContractError, Forbidden, Inadmissible
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import Dataset, EventType, RunEvent
 
@@ -82,6 +91,14 @@ class RunFacts:
         return self.code.code_hash if self.code else None
 
 
+def admit(events: Sequence[RunEvent], owners: Mapping[str, str]) -> None:
+    """`admission.admit` for a store: `owners` are the stored namespaces of the batch's runs."""
+    try:
+        admission.admit(events, owners)
+    except (Forbidden, ContractError) as exc:
+        raise Inadmissible(f"event refused by the graph: {exc}") from exc
+
+
 def facts(event: RunEvent) -> RunFacts:
     rf = event.run.facets
     order_key = event.order_key
@@ -129,6 +146,7 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "state": f.state,
         "state_key": f.state_key,
         "started_at": f.event_time,
+        "last_event_at": f.event_time,
         "ended_at": f.ended_at,
         "parent_run_id": f.parent_run_id,
     }

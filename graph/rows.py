@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from provgraph.graph.liveness import LOST, Liveness
 from provgraph.graph.views import DatasetRef, DatasetVersionView, JobVersionView, LineageNode, ReproductionView, RunView
 
 Row = Mapping[str, Any]
@@ -37,27 +38,36 @@ def run_view(
     inputs: Sequence[DatasetRef] = (),
     outputs: Sequence[DatasetRef] = (),
     job_version: JobVersionView | None = None,
+    liveness: Liveness,
 ) -> RunView:
+    """The run as stored, except that a START/RUNNING run whose process is gone shows as LOST,
+    with the reason as its error (see `liveness.py`)."""
     repro = loads_json(r.get("reproduces"))
+    runtime = loads_json(r.get("runtime")) or {}
+    state, error = r["state"], r.get("error")
+    lost = liveness.lost(state, runtime, parse_time(r.get("last_event_at") or r.get("started_at")))
+    if lost is not None:
+        state, error = LOST, lost
     return RunView(
         run_id=r["run_id"],
         namespace=r["namespace"],
         job_name=r["job_name"],
-        state=r["state"],
+        state=state,
         started_at=parse_time(r.get("started_at")),
         ended_at=parse_time(r.get("ended_at")),
         code_hash=r.get("code_hash"),
         params=loads_json(r.get("params")) or {},
         results=loads_json(r.get("results")) or {},
         metrics=metrics,
-        runtime=loads_json(r.get("runtime")) or {},
-        error=r.get("error"),
+        runtime=runtime,
+        error=error,
         parent_run_id=r.get("parent_run_id"),
         reproduces=ReproductionView(
             original_run_id=repro["run_id"],
             verdict=repro["verdict"],
             differences=repro.get("differences", []),
             environment=repro.get("environment", {}),
+            snapshot_inputs=repro.get("snapshot_inputs", []),
         )
         if repro
         else None,

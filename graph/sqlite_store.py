@@ -14,13 +14,16 @@ import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from provgraph.events.errors import ProjectionError
+from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import RunEvent
 from provgraph.events.transport.sqlite import connect
-from provgraph.graph.contract import LineageBounds, RunFilter
+from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId
-from provgraph.graph.projection import RunFacts, dataset_node_id, facts, run_row
+from provgraph.graph.liveness import Liveness, runs_in_state
+from provgraph.graph.projection import RunFacts, admit, dataset_node_id, facts, run_row
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
@@ -54,7 +57,7 @@ CREATE TABLE IF NOT EXISTS job_version (
     PRIMARY KEY (namespace, name, code_hash));
 CREATE TABLE IF NOT EXISTS run (
     run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
-    state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT,
+    state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
     error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
@@ -75,6 +78,9 @@ CREATE INDEX IF NOT EXISTS read_dsv ON read(dsv);
 CREATE TABLE IF NOT EXISTS wrote (
     run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, PRIMARY KEY (run_id, dsv, binding));
 CREATE INDEX IF NOT EXISTS wrote_dsv ON wrote(dsv);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    log_offset INTEGER PRIMARY KEY, stage TEXT NOT NULL, error TEXT NOT NULL, original BLOB NOT NULL,
+    failed_at TEXT NOT NULL);
 """
 
 _TABLES = ("project", "job", "job_version", "run", "metric", "dataset", "dataset_version", "read", "wrote")
@@ -95,10 +101,10 @@ def _max(table: str, col: str) -> str:
 
 
 _UPSERT_RUN = f"""
-INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, ended_at,
+INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
                  reproduces, reproduces_key, parent_run_id)
-VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :ended_at,
+VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
         :reproduces, :reproduces_key, :parent_run_id)
 ON CONFLICT (run_id) DO UPDATE SET
@@ -107,6 +113,7 @@ ON CONFLICT (run_id) DO UPDATE SET
     ended_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_at ELSE run.ended_at END,
     state_key = MAX(run.state_key, excluded.state_key),
     started_at = MIN(run.started_at, excluded.started_at),
+    last_event_at = MAX(run.last_event_at, excluded.last_event_at),
     {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")}, {_newer("reproduces")}
 """  # noqa: S608 (fixed SQL built from constants)
 
@@ -148,16 +155,45 @@ _DSV_NODES = (
 )
 
 
+class DeadLetter(NamedTuple):
+    """An event of the embedded log the projection refused: the graph goes on without it."""
+
+    log_offset: int
+    stage: str
+    """`validate` (not a valid RunEvent any more) or `project` (the store refused it)."""
+    error: str
+    original: bytes
+    failed_at: str
+
+
 class SqliteLineageStore:
     """`LineageStore` on one SQLite file (or `:memory:`)."""
 
-    def __init__(self, path: Path | str, bounds: LineageBounds | None = None) -> None:
+    def __init__(self, path: Path | str, bounds: LineageBounds | None = None, liveness: Liveness | None = None) -> None:
         self.path = path
         self.bounds = bounds or LineageBounds()
-        self._conn = connect(path)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.executescript(_SCHEMA)
+        self.liveness = liveness or Liveness()
+        try:
+            self._conn = connect(path)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError:  # locked, I/O error: not the file's content
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise ProjectionError(
+                f"the lineage graph {path} is damaged ({exc}); rebuild it from the event log with `provgraph replay`"
+            ) from exc
         self._lock = threading.RLock()
+        with self._tx() as c:
+            self._migrate(c)
+
+    def _migrate(self, c: sqlite3.Connection) -> None:
+        """A graph projected before `run.last_event_at` existed gets the column and is emptied, so the
+        next `sync()` projects the log again from the start and fills it."""
+        if "last_event_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
+            c.execute("ALTER TABLE run ADD COLUMN last_event_at TEXT")
+            for table in (*_TABLES, "meta"):
+                c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -168,27 +204,31 @@ class SqliteLineageStore:
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                    self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
 
-    def prepare(self, events: Sequence[RunEvent]) -> list[RunFacts]:
-        return [facts(e) for e in events]
+    def prepare(self, events: Sequence[RunEvent]) -> Sequence[RunEvent]:
+        """Nothing to fold ahead: SQLite writes within one process, checking owners in the write."""
+        return events
 
-    def apply_prepared(self, batch: list[RunFacts]) -> None:
-        self._apply_facts(batch, None)
+    def apply_prepared(self, batch: Sequence[RunEvent]) -> None:
+        self.apply(batch)
 
-    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None) -> None:
-        """Project events in one transaction; `offset` (embedded log position) is saved with them."""
-        self._apply_facts(self.prepare(events), offset)
-
-    def _apply_facts(self, all_facts: list[RunFacts], offset: int | None) -> None:
+    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None, dead: Sequence[DeadLetter] = ()) -> None:
+        """Project events in one transaction; `offset` (embedded log position) and the batch's dead
+        letters are saved with them. The offset only moves forward (a slower concurrent sync of
+        events already in the graph cannot move it back)."""
+        all_facts = [facts(e) for e in events]
         with self._tx() as c:
+            admit(events, self._run_owners(c, [f.run_id for f in all_facts]))
             self._write(c, all_facts)
+            c.executemany("INSERT OR IGNORE INTO dead_letter VALUES (?, ?, ?, ?, ?)", dead)
             if offset is not None:
                 c.execute(
-                    "INSERT INTO meta(key, value) VALUES ('projected_offset', ?)"
-                    " ON CONFLICT DO UPDATE SET value = excluded.value",
+                    "INSERT INTO meta(key, value) VALUES ('projected_offset', ?) ON CONFLICT DO UPDATE"
+                    " SET value = MAX(CAST(meta.value AS INTEGER), CAST(excluded.value AS INTEGER))",
                     (str(offset),),
                 )
 
@@ -217,7 +257,8 @@ class SqliteLineageStore:
         c.executemany(_UPSERT_RUN, [run_row(f) for f in all_facts])
         c.executemany(
             _UPSERT_METRIC,
-            [(f.run_id, k, step, v, f.order_key) for f in all_facts for (k, step, v) in f.metrics],
+            # encoded: SQLite stores NaN as NULL, so non-finite values are kept as "NaN"/"Infinity" text
+            [(f.run_id, k, step, encode_float(v), f.order_key) for f in all_facts for (k, step, v) in f.metrics],
         )
         datasets = [(f, d) for f in all_facts for d in (*f.reads, *f.writes)]
         c.executemany(_UPSERT_DATASET, [(d.namespace, d.name, d.kind) for _, d in datasets])
@@ -245,14 +286,34 @@ class SqliteLineageStore:
                 [(f.run_id, d.node_id, d.binding) for f in all_facts for d in getattr(f, attr)],
             )
 
+    @staticmethod
+    def _run_owners(c: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, str]:
+        rows = c.execute(
+            "SELECT run_id, namespace FROM run WHERE run_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(run_ids))),),
+        ).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
+        with self._lock:
+            return self._run_owners(self._conn, run_ids)
+
     def projected_offset(self) -> int:
         with self._lock:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'projected_offset'").fetchone()
         return int(row[0]) if row else 0
 
+    def dead_letters(self, limit: int | None = None) -> list[DeadLetter]:
+        """The events the projection refused, oldest first (the newest `limit` when given)."""
+        rows = self._all(
+            "SELECT * FROM (SELECT * FROM dead_letter ORDER BY log_offset DESC LIMIT ?) ORDER BY log_offset",
+            (-1 if limit is None else max(0, limit),),
+        )
+        return [DeadLetter(r[0], r[1], r[2], bytes(r[3]), r[4]) for r in rows]
+
     def reset(self) -> None:
         with self._tx() as c:
-            for table in (*_TABLES, "meta"):
+            for table in (*_TABLES, "meta", "dead_letter"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def close(self) -> None:
@@ -275,11 +336,11 @@ class SqliteLineageStore:
     def _run_view(self, row: sqlite3.Row, *, detail: bool = True) -> RunView:
         run_id = row["run_id"]
         metrics = {
-            m[0]: m[1]
+            m[0]: decode_float(m[1])
             for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (run_id,))
         }
         if not detail:
-            return run_view(dict(row), metrics=metrics)
+            return run_view(dict(row), metrics=metrics, liveness=self.liveness)
         job_version = None
         if row["code_hash"] is not None:
             job_version = self._job_version(row["namespace"], row["job_name"], row["code_hash"])
@@ -289,6 +350,7 @@ class SqliteLineageStore:
             inputs=self._refs("read", run_id),
             outputs=self._refs("wrote", run_id),
             job_version=job_version,
+            liveness=self.liveness,
         )
 
     def _job_version(self, namespace: str, name: str, code_hash: str) -> JobVersionView | None:
@@ -303,12 +365,14 @@ class SqliteLineageStore:
         return self._run_view(rows[0]) if rows else None
 
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
-        where = where or RunFilter()
+        return runs_in_state(self._runs, where or RunFilter(), first, after)
+
+    def _runs(self, where: RunFilter, states: tuple[str, ...] | None, first: int, after: str | None) -> list[RunView]:
         clauses, params = [], []
         for sql, value in (
             ("namespace = ?", where.project),
             ("job_name = ?", where.job),
-            ("state = ?", where.state),
+            ("state IN (SELECT value FROM json_each(?))", json.dumps(states) if states else None),
             ("started_at >= ?", where.since.isoformat() if where.since else None),
             ("started_at < ?", where.until.isoformat() if where.until else None),
         ):
@@ -373,13 +437,16 @@ class SqliteLineageStore:
         return self._run_view(rows[0]) if rows else None
 
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
-        pattern = f"%{text.lower()}%"
+        # LIKE's wildcards are escaped: `%` and `_` in the text match only themselves
+        needle = search_needle(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{needle}%"
         found: list[str] = []
         if "job" in kinds:
             found += [
                 f"job:{r[0]}:{r[1]}"
                 for r in self._all(
-                    "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ESCAPE '\\'"
+                    " ORDER BY namespace, name LIMIT ?",
                     (pattern, limit),
                 )
             ]
@@ -387,7 +454,7 @@ class SqliteLineageStore:
             found += [
                 f"run:{r[0]}"
                 for r in self._all(
-                    "SELECT run_id FROM run WHERE lower(job_name) LIKE ? OR run_id LIKE ?"
+                    "SELECT run_id FROM run WHERE lower(job_name) LIKE ? ESCAPE '\\' OR run_id LIKE ? ESCAPE '\\'"
                     " ORDER BY started_at DESC LIMIT ?",
                     (pattern, pattern, limit),
                 )
@@ -396,7 +463,8 @@ class SqliteLineageStore:
             found += [
                 f"dataset:{r[0]}:{r[1]}"
                 for r in self._all(
-                    "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ORDER BY namespace, name LIMIT ?",
+                    "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ESCAPE '\\'"
+                    " ORDER BY namespace, name LIMIT ?",
                     (pattern, limit),
                 )
             ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from provgraph.events.facets.values import WireFloat
 from provgraph.graph.ids import NodeKind
 
 
@@ -44,6 +45,7 @@ class ReproductionView(View):
     verdict: str
     differences: list[dict[str, Any]] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)
+    snapshot_inputs: list[str] = Field(default_factory=list)
 
 
 class RunView(View):
@@ -56,7 +58,8 @@ class RunView(View):
     code_hash: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     results: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, WireFloat] = Field(default_factory=dict)
+    """Floats here; as JSON, non-finite values are "NaN", "Infinity", "-Infinity"."""
     runtime: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     parent_run_id: str | None = None

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from provgraph._context import Artifact, Context
     from provgraph._dataitem import DataItem
     from provgraph._execute import RunFailed, RunResult
-    from provgraph._reproduce import reproduce
+    from provgraph._reproduce import reproduce, request_reproduction
     from provgraph._run import run
     from provgraph.events.errors import (
         ConfigError,
@@ -47,6 +47,7 @@ _EXPORTS = {
     "RunResult": "provgraph._execute",
     "run": "provgraph._run",
     "reproduce": "provgraph._reproduce",
+    "request_reproduction": "provgraph._reproduce",
     "Settings": "provgraph.events.settings",
     "load_settings": "provgraph.events.settings",
     **dict.fromkeys(
@@ -97,5 +98,6 @@ __all__ = [
     "__version__",
     "load_settings",
     "reproduce",
+    "request_reproduction",
     "run",
 ]

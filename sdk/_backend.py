@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from provgraph._artifacts import ArtifactStore
+from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.settings import Settings, load_settings
 from provgraph.events.transport.base import Transport
 

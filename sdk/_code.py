@@ -8,19 +8,24 @@ recorded when the file is in a repository; they are informative, the hash is the
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import functools
 import hashlib
 import importlib.util
 import inspect
 import os
+import stat
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 from typing import Any
 
+from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError
 
 Handler = Callable[..., Any]
@@ -35,6 +40,8 @@ class CodeSnapshot:
     source_path: str | None
     git_commit: str | None
     git_dirty: bool | None
+    unknown: str | None = None
+    """Why the loaded code is not `source` (the file was edited after it was imported), else None."""
 
 
 def load_handler(spec: str) -> Handler:
@@ -48,7 +55,9 @@ def load_handler(spec: str) -> Handler:
     return load_from_file(path, func_name, spec)
 
 
-def load_from_file(path: Path, func_name: str, label: str | None = None) -> Handler:
+def load_from_file(path: Path, func_name: str, label: str | None = None, source: bytes | None = None) -> Handler:
+    """Import `path` as a fresh module and return its `func_name`. With `source`, those (already
+    verified) bytes are compiled instead of whatever the file holds now; `path` names them only."""
     module_name = f"provgraph_handler_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -56,7 +65,10 @@ def load_from_file(path: Path, func_name: str, label: str | None = None) -> Hand
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        if source is None:
+            spec.loader.exec_module(module)
+        else:
+            exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise ConfigError(f"importing {path.name} failed: {type(exc).__name__}: {exc}") from exc
@@ -74,8 +86,10 @@ def snapshot(handler: Handler) -> CodeSnapshot:
         source_file = None
     if source_file and Path(source_file).is_file():
         path = Path(source_file).resolve()
-        stat = path.stat()
-        return _file_snapshot(str(path), stat.st_mtime_ns, stat.st_size, func_name)
+        st = path.stat()
+        snap = _file_snapshot(str(path), st.st_mtime_ns, st.st_size, func_name)
+        changed = _edited_since_import(handler, str(path), st.st_mtime_ns, st.st_size)
+        return dataclasses.replace(snap, unknown=changed) if changed else snap
     try:
         source = inspect.getsource(handler).encode()
     except (OSError, TypeError) as exc:
@@ -91,6 +105,77 @@ def _file_snapshot(path: str, mtime_ns: int, size: int, func_name: str) -> CodeS
     digest = "sha256:" + hashlib.sha256(source).hexdigest()
     commit, dirty = _git_state(Path(path))
     return CodeSnapshot(source, digest, f"{Path(path).name}:{func_name}", path, commit, dirty)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(path: str, mtime_ns: int, size: int) -> tuple[dict[str, CodeType], dict[str, object]]:
+    """The file as it is now: its functions' code objects by qualified name, and its literal constants."""
+    source = Path(path).read_bytes()
+    codes: dict[str, CodeType] = {}
+    pending = [compile(source, path, "exec", dont_inherit=True)]
+    while pending:
+        code = pending.pop()
+        codes[code.co_qualname] = code
+        pending.extend(c for c in code.co_consts if isinstance(c, CodeType))
+    constants: dict[str, object] = {}
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                constants[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return codes, {k: v for k, v in constants.items() if _immutable(v)}
+
+
+def _immutable(value: object) -> bool:
+    if isinstance(value, tuple | frozenset):
+        return all(_immutable(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | complex | str | bytes)
+
+
+def _edited_since_import(handler: Handler, path: str, mtime_ns: int, size: int) -> str | None:
+    """A reason when the file no longer holds the code that runs: the handler, or a function, class
+    or literal constant of its module that it names (transitively), compiles differently now.
+
+    Only what the handler reaches is compared, so code that an import hook rewrote elsewhere in the
+    module (pytest's assertion rewriting, for one) does not make every run's code unknown."""
+    codes, constants = _compiled(path, mtime_ns, size)
+    module = sys.modules.get(getattr(handler, "__module__", "") or "")
+    namespace = vars(module) if module is not None else {}
+    pending: list[object] = [handler]
+    seen: set[int] = set()
+    while pending:
+        item = pending.pop()
+        value = inspect.unwrap(item) if callable(item) else item
+        if value is None or id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, type):
+            if value.__module__ == getattr(module, "__name__", None):
+                pending.extend(vars(value).values())
+            continue
+        if isinstance(value, property):
+            pending.extend((value.fget, value.fset, value.fdel))
+            continue
+        code = getattr(getattr(value, "__func__", value), "__code__", None)  # also classmethod, staticmethod
+        if not isinstance(code, CodeType) or os.path.realpath(code.co_filename) != path:
+            continue
+        if codes.get(code.co_qualname) != code:
+            return f"{Path(path).name} was edited after it was imported ({code.co_qualname} changed)"
+        for name in _names(code):
+            if name in constants and name in namespace and namespace[name] != constants[name]:
+                return f"{Path(path).name} was edited after it was imported ({name} is now {constants[name]!r})"
+            pending.append(namespace.get(name))
+    return None
+
+
+def _names(code: CodeType) -> set[str]:
+    """Global names a code object (or any code nested in it) refers to."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _names(const)
+    return names
 
 
 def _git_state(path: Path) -> tuple[str | None, bool | None]:
@@ -111,18 +196,34 @@ def _git_state(path: Path) -> tuple[str | None, bool | None]:
 
 
 def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str) -> Handler:
-    """Load the handler from a stored source snapshot, after checking the bytes are the ones hashed."""
+    """Load the handler from a stored source snapshot, after checking the bytes are the ones hashed.
+
+    The snapshot is also written to a per-user cache folder so tracebacks and `inspect` show it,
+    but what executes is always the verified `source`: a cached file someone edited is rewritten,
+    never run.
+    """
     actual = "sha256:" + hashlib.sha256(source).hexdigest()
     if actual != code_hash:
         raise ConfigError(f"code snapshot is corrupt: expected {code_hash}, got {actual}")
     file_name, sep, func_name = entrypoint.rpartition(":")
     if not sep or not file_name.endswith(".py"):
         raise ConfigError(f"entrypoint {entrypoint!r} must look like file.py:function")
-    folder = Path(tempfile.gettempdir()) / "provgraph-code" / code_hash.removeprefix("sha256:")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / Path(file_name).name
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(source)
-        tmp.replace(path)
-    return load_from_file(path, func_name, entrypoint)
+    path = code_cache() / code_hash.removeprefix("sha256:") / Path(file_name).name
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        cached = path.read_bytes()
+    except FileNotFoundError:
+        cached = None
+    if cached != source:
+        write_atomic(path, source)
+    return load_from_file(path, func_name, entrypoint, source=source)
+
+
+def code_cache() -> Path:
+    """`$TMPDIR/provgraph-code-<uid>`, private to this user (0700); refuses a folder someone else owns."""
+    folder = Path(tempfile.gettempdir()) / f"provgraph-code-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+        raise ConfigError(f"the code cache {folder} is not a private folder of this user; remove it")
+    return folder

@@ -7,22 +7,37 @@ stored content-addressed and recorded as a WROTE of that exact version.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provgraph._artifacts import ArtifactStore
-from provgraph._dataitem import DataItem
+from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
-from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.artifacts import ArtifactStore
+from provgraph.events.errors import ConfigError, ContractError, NotFound, ProvgraphError
 from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
+from provgraph.events.facets.values import storable_problem
 from provgraph.events.model import Dataset, DatasetFacets
 
 log = logging.getLogger("provgraph")
+
+
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+"""Why storing bytes fails on the store's side (not a missing or unreadable source file)."""
+
+
+class ArtifactWriteError(ProvgraphError, OSError):
+    """Storing an output failed (disk full, file too large …); the message names the artifact."""
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
 
 
 @dataclass(frozen=True)
@@ -64,6 +79,8 @@ class Context:
         latest_version: Any = None,
         snapshot_inputs_max_bytes: int = 0,
         input_snapshots: dict[str, str] | None = None,
+        input_versions: dict[str, str] | None = None,
+        protected: ProtectedFiles | None = None,
     ) -> None:
         self.run_id = run_id
         self.project = project
@@ -74,6 +91,8 @@ class Context:
         """Latest value of each metric (by step), as the graph will show it."""
         self._metric_steps: dict[str, int] = {}
         self._input_snapshots = dict(input_snapshots or {})
+        self._input_versions = dict(input_versions or {})
+        self._protected = protected
         self.logger = log
         self._emitter = emitter
         self._artifacts = artifacts
@@ -105,29 +124,33 @@ class Context:
                 raise ConfigError(f"no input named {key!r} (inputs: {known})")
             url = self._input_urls[key]
         self._input_urls.setdefault(key, url)
+        physical, expected = self._physical(url, self._input_snapshots.get(key))
         item = DataItem(
             key,
             url,
-            physical_url=self._physical(url, self._input_snapshots.get(key)),
+            physical_url=physical,
             s3_endpoint_url=self._s3,
             recorder=self._record_read,
+            expected=expected or self._input_versions.get(key),
+            protected=self._protected,
         )
         self._items[key] = item
         return item
 
-    def _physical(self, url: str, snapshot: str | None = None) -> str:
-        """Where to read `url` from: itself, its artifact-store object, or a pinned snapshot of it."""
+    def _physical(self, url: str, snapshot: str | None = None) -> tuple[str, str | None]:
+        """Where to read `url` from (itself, its artifact-store object, or a pinned snapshot of it),
+        and the content hash those bytes must have when they are pinned."""
         if snapshot is not None:
             if not self._artifacts.exists(snapshot):
                 raise NotFound(f"snapshot {snapshot} of {url} is not in the artifact store {self._artifacts.url}")
-            return self._artifacts.uri(snapshot)
+            return self._artifacts.uri(snapshot), snapshot
         if not is_store_uri(url):
-            return url
+            return url, None
         ref = parse_store_uri(url)
         version = ref.version or self._resolve_latest(ref)
         if not self._artifacts.exists(version):
             raise NotFound(f"artifact {url} ({version}) is not in the artifact store {self._artifacts.url}")
-        return self._artifacts.uri(version)
+        return self._artifacts.uri(version), version
 
     def _resolve_latest(self, ref: StoreRef) -> str:
         found = self._latest_version(ref.namespace, ref.key) if self._latest_version else None
@@ -166,7 +189,12 @@ class Context:
     # -- results, metrics, outputs --------------------------------------------------------------
 
     def log_result(self, key: str, value: Any) -> None:
-        self.results[key] = _jsonable(value)
+        """Record a result; NaN/Infinity and integers beyond 64 bits are refused here (ContractError)."""
+        value = _jsonable(value)
+        problem = storable_problem(value, f"results.{key}")
+        if problem:
+            raise ContractError(problem)
+        self.results[key] = value
 
     def log_results(self, results: dict[str, Any]) -> None:
         for key, value in results.items():
@@ -174,9 +202,9 @@ class Context:
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
         value, step = float(value), int(step)
+        self._emitter.metric(key, value, step)
         if step >= self._metric_steps.get(key, step):
             self.metrics[key], self._metric_steps[key] = value, step
-        self._emitter.metric(key, value, step)
 
     def log_artifact(
         self,
@@ -192,10 +220,23 @@ class Context:
         """Store `body` (or the file at `local_path`) content-addressed and record it as an output."""
         if (body is None) == (local_path is None):
             raise ConfigError(f"log_artifact({key!r}) needs exactly one of body= or local_path=")
-        if body is not None:
-            digest, size = self._artifacts.put_bytes(body.encode() if isinstance(body, str) else body)
-        else:
-            digest, size = self._artifacts.put_file(str(local_path))
+        data = body.encode() if isinstance(body, str) else body
+        try:
+            if data is not None:
+                digest, size = self._artifacts.put_bytes(data)
+            else:
+                digest, size = self._artifacts.put_file(str(local_path))
+        except OSError as exc:
+            if exc.errno not in WRITE_ERRORS:
+                raise
+            size = len(data) if data is not None else Path(str(local_path)).stat().st_size
+            error = ArtifactWriteError(
+                f"{os.strerror(exc.errno).lower()} writing artifact {key!r} ({_megabytes(size)})"
+                f" to {self._artifacts.url}"
+            )
+            error.errno = exc.errno
+            raise error from exc
+        if local_path is not None:
             format = format or (Path(str(local_path)).suffix.lstrip(".") or None)
         ref = StoreRef(self.project, key, digest)
         physical = self._artifacts.uri(digest)

@@ -4,6 +4,11 @@ The first access (get, open, local, as_df) computes the content hash and size an
 the run, which records a READ of that exact dataset version. Nothing is recorded for an input
 the handler never touches until the run ends, when untouched inputs are recorded too, so a run's
 provenance always lists everything it was given.
+
+A pinned input (an artifact `store://…@sha256:…`, a snapshot, an input of a reproduction) has an
+`expected` hash: the bytes are verified against it before they are handed out. Paths under
+provgraph's own folder are refused (`ProtectedFiles`): opening and closing a database file in a
+process that has it open drops SQLite's POSIX locks, and its secrets are no input.
 """
 
 from __future__ import annotations
@@ -11,17 +16,60 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from provgraph._artifacts import sha256_bytes, sha256_stream, storage_options
-from provgraph._naming import dataset_identity
+from provgraph._naming import dataset_identity, is_store_uri, normalise
+from provgraph.events.artifacts import CorruptArtifact, sha256_bytes, sha256_stream, storage_options
 from provgraph.events.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
     import pandas
 
+    from provgraph.events.settings import Settings
+
 Recorder = Callable[["DataItem"], None]
+
+
+@dataclass(frozen=True)
+class ProtectedFiles:
+    """provgraph's own folder and database files, which no input may name (by path, symlink or hard link)."""
+
+    home: Path
+    files: tuple[Path, ...]
+
+    @classmethod
+    def of(cls, settings: Settings) -> ProtectedFiles:
+        dbs = (settings.events_db, settings.graph_db, settings.tokens_db)
+        return cls(settings.home, tuple(Path(f"{db}{suffix}") for db in dbs for suffix in ("", "-wal", "-shm")))
+
+    def check(self, key: str, url: str) -> None:
+        """`ConfigError` when `url` (or any local part of a chained `a::b` URL) is one of these files."""
+        for part in url.split("::"):
+            if is_store_uri(part) or ("://" in part and not part.startswith("file://")):
+                continue
+            real = Path(os.path.realpath(normalise(part)))
+            home = Path(os.path.realpath(self.home))
+            if real == home or home in real.parents or self._same_file(real):
+                raise ConfigError(
+                    f"input {key!r}: {url!r} is inside provgraph's own folder {self.home} (or one of its"
+                    " database files); provgraph never reads its own state as an input"
+                )
+
+    def _same_file(self, path: Path) -> bool:
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        for f in self.files:
+            try:
+                other = f.stat()
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
+                return True
+        return False
 
 
 class DataItem:
@@ -35,9 +83,15 @@ class DataItem:
         physical_url: str | None = None,
         s3_endpoint_url: str | None = None,
         recorder: Recorder | None = None,
+        expected: str | None = None,
+        protected: ProtectedFiles | None = None,
     ) -> None:
+        """`expected`: the content hash the bytes must have (pinned inputs); `protected`: what to refuse."""
+        if protected is not None:
+            protected.check(key, url)
         self.key = key
         self.url = url
+        self._expected = expected
         self.namespace, self.name = dataset_identity(url)
         self._physical = physical_url or url
         self._options = storage_options(self._physical, s3_endpoint_url)
@@ -73,22 +127,29 @@ class DataItem:
         return self._size
 
     def _ensure_hashed(self, data: bytes | None = None) -> None:
-        if self._hash is None:
-            if data is not None:
-                self._hash, self._size = sha256_bytes(data), len(data)
-            else:
-                fs, path = self._fs_path
-                try:
-                    with fs.open(path, "rb") as f:
-                        self._hash, self._size = sha256_stream(f)
-                except FileNotFoundError as exc:
-                    raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
+        """Hash (once; pinned bytes every time they are read), verify, then report the read."""
+        if data is not None and (self._hash is None or self._expected is not None):
+            self._set_hash(sha256_bytes(data), len(data))
+        elif self._hash is None:
+            fs, path = self._fs_path
+            try:
+                with fs.open(path, "rb") as f:
+                    self._set_hash(*sha256_stream(f))
+            except FileNotFoundError as exc:
+                raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
         if not self._recorded and self._recorder is not None:
             self._recorded = True
             self._recorder(self)
 
+    def _set_hash(self, digest: str, size: int) -> None:
+        if self._expected is not None and digest != self._expected:
+            raise CorruptArtifact(
+                f"input {self.key!r}: the bytes at {self.url!r} hash to {digest}, not the pinned {self._expected}"
+            )
+        self._hash, self._size = digest, size
+
     def get(self) -> bytes:
-        """The whole content as bytes."""
+        """The whole content as bytes (read once; a pinned input is verified before it is returned)."""
         fs, path = self._fs_path
         try:
             data: bytes = fs.cat_file(path)
@@ -107,15 +168,20 @@ class DataItem:
         return f
 
     def local(self) -> str:
-        """A local file path with the content (downloaded to a temp file for remote URLs)."""
-        self._ensure_hashed()
+        """A local file path with the content (downloaded to a temp file for remote URLs, which is
+        what gets hashed and verified)."""
         fs, path = self._fs_path
         if "file" in fs.protocol or "local" in fs.protocol:
+            self._ensure_hashed()
             return str(path)
         suffix = Path(path).suffix
         fd, tmp = tempfile.mkstemp(prefix="provgraph-", suffix=suffix)
         os.close(fd)
         fs.get_file(path, tmp)
+        if self._hash is None or self._expected is not None:
+            with open(tmp, "rb") as f:
+                self._set_hash(*sha256_stream(f))
+        self._ensure_hashed()
         return tmp
 
     def as_df(self, **kwargs: Any) -> pandas.DataFrame:

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from provgraph.events.facets import (
     CodeJobFacet,
     ErrorMessageRunFacet,
@@ -31,6 +33,7 @@ from provgraph.events.facets import (
 )
 from provgraph.events.facets.standard import RootRef
 from provgraph.events.model import Dataset, EventType, Job, JobFacets, Run, RunEvent, RunFacets
+from provgraph.events.serde import refusal
 from provgraph.events.transport.base import Transport
 
 METRIC_BATCH = 500
@@ -84,14 +87,17 @@ class RunEmitter:
             facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq)
             if self._parent is not None:
                 facets["parent"] = self._parent
-            event = RunEvent(
-                event_type=kind,
-                event_time=datetime.now(UTC),
-                run=Run(run_id=self.run_id, facets=RunFacets(**facets)),
-                job=self._job,
-                inputs=list(inputs),
-                outputs=list(outputs),
-            )
+            try:
+                event = RunEvent(
+                    event_type=kind,
+                    event_time=datetime.now(UTC),
+                    run=Run(run_id=self.run_id, facets=RunFacets(**facets)),
+                    job=self._job,
+                    inputs=list(inputs),
+                    outputs=list(outputs),
+                )
+            except ValidationError as exc:  # e.g. NaN in params: refused here, before any transport sees it
+                raise refusal(exc, f"{kind.value} event") from exc
         self.transport.emit(event)
         return event
 
@@ -112,8 +118,12 @@ class RunEmitter:
         return self._emit(EventType.RUNNING, {}, inputs, outputs)
 
     def metric(self, key: str, value: float, step: int) -> None:
+        try:
+            point = MetricPoint(key=key, value=value, step=step)
+        except ValidationError as exc:
+            raise refusal(exc, f"metric point {key!r}") from exc
         with self._lock:
-            self._metrics.append(MetricPoint(key=key, value=value, step=step))
+            self._metrics.append(point)
             full = len(self._metrics) >= METRIC_BATCH
         if full:
             self._emit(EventType.RUNNING, {})
@@ -125,11 +135,24 @@ class RunEmitter:
         self.finished = EventType.COMPLETE
         return self._emit(EventType.COMPLETE, facets)
 
-    def fail(self, error: BaseException | str, kind: EventType = EventType.FAIL) -> RunEvent:
+    def fail(
+        self,
+        error: BaseException | str,
+        kind: EventType = EventType.FAIL,
+        reproduces: ReproducesRunFacet | None = None,
+        *,
+        message: str | None = None,
+        seq: int | None = None,
+    ) -> RunEvent:
+        """FAIL/ABORT with `error`'s text, or `message` when given, and its traceback; `seq` overrides
+        the sequence (a supervisor reporting a run whose process died)."""
         if isinstance(error, BaseException):
-            message = f"{type(error).__name__}: {error}"
+            message = message or f"{type(error).__name__}: {error}"
             trace = "".join(traceback.format_exception(error))
         else:
-            message, trace = error, None
+            message, trace = message or error, None
+        facets: dict[str, Any] = {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)}
+        if reproduces is not None:
+            facets["reproduces"] = reproduces
         self.finished = kind
-        return self._emit(kind, {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)})
+        return self._emit(kind, facets, seq=seq)

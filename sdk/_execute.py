@@ -4,10 +4,13 @@ in a Kubernetes pod, and reproductions, so their events are indistinguishable.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
+import logging
 import platform
-import socket
+import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,12 +18,18 @@ from typing import Any
 from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
+from provgraph._dataitem import ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
+from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRunFacet
+from provgraph.events.facets.values import encode_float
 from provgraph.events.model import EventType
 from provgraph.events.request import RunRequest
+from provgraph.graph.liveness import this_process
+
+log = logging.getLogger(__name__)
 
 CONTEXT_NAMES = ("context", "ctx")
 
@@ -112,25 +121,31 @@ def effective_params(handler: Handler, params: dict[str, Any], inputs: dict[str,
     return out
 
 
-def runtime_facet(request: RunRequest) -> RuntimeRunFacet:
+def runtime_facet(request: RunRequest, code_unknown: str | None = None) -> RuntimeRunFacet:
+    """Where the run executes, including this process's identity (for LOST, see `graph/liveness.py`)."""
     return RuntimeRunFacet(
+        code_unknown=code_unknown,
         kind=request.runtime,
-        host=socket.gethostname(),
         image=request.image,
         resources=request.resources,
         python=platform.python_version(),
         packages_digest=packages_digest(),
+        **this_process(),
     )
 
 
 def execute(
     request: RunRequest,
     handler: Handler,
-    code: CodeJobFacet,
+    code: CodeJobFacet | None,
     backend: Backend,
+    code_unknown: str | None = None,
 ) -> RunResult:
-    """Run `handler` for `request`: START, tracked reads and writes, then COMPLETE or FAIL (ABORT on
-    Ctrl-C). A request that reproduces another run gets its verdict on the COMPLETE event."""
+    """Run `handler` for `request`: START, tracked reads and writes, heartbeats, then COMPLETE or
+    FAIL, or ABORT on Ctrl-C, SIGTERM or SIGHUP (re-raised after it is recorded, see `_lifeline`).
+    A request that reproduces another run gets its verdict on the COMPLETE event (FAILED when the
+    run does not complete). `code=None` with `code_unknown` (the reason) records a run whose code
+    version is not known."""
     emitter = RunEmitter(
         backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
     )
@@ -145,36 +160,80 @@ def execute(
         latest_version=_latest_version(backend),
         snapshot_inputs_max_bytes=backend.settings.snapshot_inputs_max_bytes,
         input_snapshots=request.input_snapshots,
+        input_versions=request.input_versions,
+        protected=ProtectedFiles.of(backend.settings),
     )
     kwargs = bind_arguments(handler, ctx, request.params, request.inputs)
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None
-    emitter.start(request.params, runtime_facet(request), reproduces=pending)
+    emitter.start(request.params, runtime_facet(request, code_unknown), reproduces=pending)
     result = RunResult(request.run_id, request.project, request.job, "RUNNING")
-    try:
-        returned = handler(**kwargs)
-    except KeyboardInterrupt as exc:
-        ctx.record_untouched_inputs()
-        emitter.fail(exc, kind=EventType.ABORT)
-        backend.transport.flush()
-        raise
-    except Exception as exc:
-        ctx.record_untouched_inputs()
-        emitter.fail(exc)
-        backend.transport.flush()
-        result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
-        return result
-    if isinstance(returned, dict):
-        ctx.log_results(returned)
-    elif returned is not None:
-        ctx.log_result("return", returned)
-    ctx.record_untouched_inputs()
-    result.state, result.results, result.metrics = "COMPLETE", ctx.results, ctx.metrics
-    result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
-    if request.reproduces is not None:
-        result.verdict = verdict(request, result, ctx.outputs)
-    emitter.complete(ctx.results, reproduces=result.verdict)
-    backend.transport.flush()
+    with EndingSignals() as signals:
+        heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)
+        ended = False
+        try:
+            returned = handler(**kwargs)
+            heartbeat.stop()
+            if isinstance(returned, dict):
+                ctx.log_results(returned)
+            elif returned is not None:
+                ctx.log_result("return", returned)
+            ctx.record_untouched_inputs()
+            result.state, result.results, result.metrics = "COMPLETE", ctx.results, ctx.metrics
+            result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
+            if request.reproduces is not None:
+                result.verdict = verdict(request, result, ctx.outputs)
+            with signals.held():
+                _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
+                ended = True
+        except Exception as exc:
+            heartbeat.stop()
+            _record_untouched(ctx)
+            result.verdict = failed_verdict(request)
+            with signals.held():
+                _record_end(functools.partial(emitter.fail, exc, reproduces=result.verdict), backend)
+            result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
+            heartbeat.stop()
+            if not ended:
+                _record_untouched(ctx)
+                reason = abort_reason(exc)
+                kind = EventType.FAIL if reason is None else EventType.ABORT
+                message = reason or f"run ended by {type(exc).__name__}({exc}) before returning"
+                with signals.held():
+                    fail = functools.partial(
+                        emitter.fail, exc, kind=kind, message=message, reproduces=failed_verdict(request)
+                    )
+                    _record_end(fail, backend)
+            raise
     return result
+
+
+END_ATTEMPTS = 4
+"""Tries to write a run's terminal event. A full disk is the usual reason a try fails, and the
+failure that caused it (an artifact write) has removed its partial file by then."""
+
+
+def _record_end(send: Callable[[], object], backend: Backend) -> None:
+    """Send the terminal event and flush, retrying a few times: a run left START/RUNNING
+    because one write failed would otherwise only be found LOST later."""
+    for attempt in range(END_ATTEMPTS):
+        try:
+            send()
+            backend.transport.flush()
+            return
+        except (OSError, sqlite3.Error, ProvgraphError) as exc:
+            if attempt == END_ATTEMPTS - 1:
+                raise
+            log.warning("recording the end of the run failed (%s); retrying", exc)
+            time.sleep(0.25 * 2**attempt)
+
+
+def _record_untouched(ctx: Context) -> None:
+    """`record_untouched_inputs` on the way out of a failed run: its own failure must not hide the run's."""
+    try:
+        ctx.record_untouched_inputs()
+    except Exception as exc:
+        log.warning("recording the inputs the run never read failed: %s", exc)
 
 
 def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]) -> ReproducesRunFacet:
@@ -182,7 +241,6 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
     assert request.reproduces is not None
     expected = request.expected
     differences: list[dict[str, Any]] = []
-    environment: dict[str, Any] = {}
     if expected is not None:
         got = {key: a.digest for key, a in outputs.items()}
         for key in sorted(expected.outputs.keys() | got.keys()):
@@ -190,21 +248,47 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
                 differences.append({"output": key, "original": expected.outputs.get(key), "reproduced": got.get(key)})
         for kind, before, after in (
             ("result", expected.results, result.results),
-            ("metric", expected.metrics, result.metrics),
+            # encoded, so NaN equals NaN and the differences stay JSON
+            ("metric", _encoded(expected.metrics), _encoded(result.metrics)),
         ):
             for key in sorted(before.keys() | after.keys()):
                 if before.get(key) != after.get(key):
                     differences.append({kind: key, "original": before.get(key), "reproduced": after.get(key)})
-        now = runtime_facet(request)
-        for key in ("python", "packages_digest", "image"):
-            was, is_ = expected.environment.get(key), getattr(now, key)
-            environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
     return ReproducesRunFacet(
         run_id=request.reproduces,
         verdict="DIVERGED" if differences else "REPRODUCED",
         differences=differences,
-        environment=environment,
+        environment=environment_diff(request),
+        snapshot_inputs=sorted(request.input_snapshots),
     )
+
+
+def failed_verdict(request: RunRequest) -> ReproducesRunFacet | None:
+    """FAILED, with the environment comparison, for a reproduction that could not finish; None otherwise."""
+    if request.reproduces is None:
+        return None
+    return ReproducesRunFacet(
+        run_id=request.reproduces,
+        verdict="FAILED",
+        environment=environment_diff(request),
+        snapshot_inputs=sorted(request.input_snapshots),
+    )
+
+
+def environment_diff(request: RunRequest) -> dict[str, Any]:
+    """python, packages digest and image: the original's (from the request) against this process's."""
+    if request.expected is None:
+        return {}
+    now = runtime_facet(request)
+    environment: dict[str, Any] = {}
+    for key in ("python", "packages_digest", "image"):
+        was, is_ = request.expected.environment.get(key), getattr(now, key)
+        environment[key] = {"original": was, "reproduced": is_, "same": was == is_}
+    return environment
+
+
+def _encoded(metrics: dict[str, float]) -> dict[str, float | str]:
+    return {key: encode_float(value) for key, value in metrics.items()}
 
 
 def _latest_version(backend: Backend) -> Callable[[str, str], str | None]:

@@ -2,18 +2,26 @@
 
 The plan uses only what the graph recorded: the job version's source snapshot (by hash), the
 exact params, every input pinned by content hash, and the original runtime and image. An input
-whose data changed is read from its snapshot when one exists; otherwise the reproduction is refused
-with both hashes, never silently run on different data.
+is read from its stored snapshot when one exists (same bytes, verified); otherwise from where it
+was, and its bytes must hash to the recorded version (checked when planning, and again on every
+read), so a reproduction never silently runs on different data.
+
+By default the reproduction runs in a fresh interpreter (`provgraph exec`, see runtimes/process.py):
+a handler whose result depends on the process (hash seed, imported state) then diverges as it
+would for anyone else. `in_process=True` runs it in the caller's interpreter: faster, weaker.
 """
 
 from __future__ import annotations
 
+import os
+
 from provgraph._backend import Backend, default_backend
 from provgraph._code import handler_from_snapshot
-from provgraph._dataitem import DataItem
+from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._execute import RunResult
 from provgraph._naming import is_store_uri, uri_of
 from provgraph._run import RUNTIMES, new_run_id
+from provgraph.events.artifacts import check_digest
 from provgraph.events.errors import ConfigError, NotFound, ReproduceRefused
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import UNVERSIONED
@@ -24,23 +32,36 @@ from provgraph.runtimes.local import run_local
 
 
 def plan(
-    run_id: str, backend: Backend, *, runtime: str | None = None, image: str | None = None
+    run_id: str,
+    backend: Backend,
+    *,
+    runtime: str | None = None,
+    image: str | None = None,
+    check_inputs: bool = True,
 ) -> tuple[RunRequest, CodeJobFacet]:
-    """The run request (and code version) that re-executes `run_id` exactly, or `ReproduceRefused`."""
+    """The run request (and code version) that re-executes `run_id` exactly, or `ReproduceRefused`.
+
+    `check_inputs=False` skips hashing the inputs' current data now (the API server reads no user
+    data); the run still refuses bytes that do not hash to the recorded version when it reads them.
+    """
     run = backend.graph().run(run_id)
     if run is None:
         raise NotFound(f"no run {run_id!r}")
+    unknown = run.runtime.get("code_unknown")
+    if unknown:
+        raise ReproduceRefused(f"run {run_id} ({run.namespace}/{run.job_name}) has no known code version: {unknown}")
     jv = run.job_version
     if jv is None or jv.entrypoint is None:
         raise ReproduceRefused(
             f"run {run_id} ({run.namespace}/{run.job_name}) has no source snapshot: it was not recorded by"
             " provgraph's SDK (e.g. another OpenLineage producer), so there is no code to re-run"
         )
+    _pinned(jv.code_hash, f"the source snapshot of run {run_id}")
     if not backend.artifacts.exists(jv.code_hash):
         raise ReproduceRefused(f"the source snapshot {jv.code_hash} of run {run_id} is not in {backend.artifacts.url}")
     if run.state != "COMPLETE":
         raise ReproduceRefused(f"run {run_id} ended {run.state}; only completed runs can be reproduced")
-    inputs, snapshots = _pinned_inputs(run, backend)
+    inputs, snapshots, versions = _pinned_inputs(run, backend, check_inputs)
     kind = runtime or str(run.runtime.get("kind") or "local")
     if kind not in RUNTIMES:
         raise ConfigError(f"unknown runtime {kind!r} (choose from {', '.join(RUNTIMES)})")
@@ -60,6 +81,7 @@ def plan(
         params=run.params,
         inputs=inputs,
         input_snapshots=snapshots,
+        input_versions=versions,
         runtime=kind,
         image=image or run.runtime.get("image"),
         resources=dict(run.runtime.get("resources") or {}),
@@ -74,32 +96,48 @@ def plan(
     return request, code
 
 
-def _pinned_inputs(run: RunView, backend: Backend) -> tuple[dict[str, str], dict[str, str]]:
+def _pinned(digest: str, what: str) -> str:
+    """`digest` if it is a well-formed content hash; a graph any producer writes to may say anything."""
+    try:
+        return check_digest(digest)
+    except ConfigError as exc:
+        raise ReproduceRefused(f"{what}: {exc}") from exc
+
+
+def _pinned_inputs(
+    run: RunView, backend: Backend, check_inputs: bool
+) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """Input URIs, the inputs to read from their snapshots, and the version every input must have."""
     inputs: dict[str, str] = {}
     snapshots: dict[str, str] = {}
+    versions: dict[str, str] = {}
+    protected = ProtectedFiles.of(backend.settings)
     for ref in run.inputs:
         name = ref.binding or ref.name
         uri = uri_of(ref.namespace, ref.name)
         if ref.version == UNVERSIONED:
             raise ReproduceRefused(f"input {name!r} ({uri}) was recorded without a content hash; cannot pin it")
+        version = _pinned(ref.version, f"input {name!r} ({uri})")
         if is_store_uri(uri):
-            if not backend.artifacts.exists(ref.version):
-                raise ReproduceRefused(f"input {name!r}: artifact {uri}@{ref.version} is no longer in the store")
-            inputs[name] = f"{uri}@{ref.version}"
+            if not backend.artifacts.exists(version):
+                raise ReproduceRefused(f"input {name!r}: artifact {uri}@{version} is no longer in the store")
+            inputs[name] = f"{uri}@{version}"
             continue
-        inputs[name] = uri
+        protected.check(name, uri)
+        inputs[name], versions[name] = uri, version
+        if backend.artifacts.exists(version):
+            snapshots[name] = version
+            continue
+        if not check_inputs:
+            continue
         current = _current_hash(uri, backend)
-        if current == ref.version:
-            continue
-        if backend.artifacts.exists(ref.version):
-            snapshots[name] = ref.version
-            continue
-        raise ReproduceRefused(
-            f"input {name!r} ({uri}) changed since run {run.run_id}: recorded {ref.version},"
-            f" now {current or 'missing'}; no snapshot of the recorded version exists"
-            " (set PROVGRAPH_SNAPSHOT_INPUTS_MAX_BYTES to keep them)"
-        )
-    return inputs, snapshots
+        if current != version:
+            raise ReproduceRefused(
+                f"input {name!r} ({uri}) changed since run {run.run_id}: recorded {version},"
+                f" now {current or 'missing'}; no snapshot of the recorded version exists"
+                " (set PROVGRAPH_SNAPSHOT_INPUTS_MAX_BYTES to keep them)"
+            )
+    return inputs, snapshots, versions
 
 
 def _current_hash(uri: str, backend: Backend) -> str | None:
@@ -114,13 +152,17 @@ def reproduce(
     *,
     runtime: str | None = None,
     image: str | None = None,
+    in_process: bool = False,
     settings: Settings | None = None,
     backend: Backend | None = None,
 ) -> RunResult:
-    """Re-run `run_id` from the graph and compare: `result.verdict.verdict` is REPRODUCED or DIVERGED.
+    """Re-run `run_id` from the graph and compare: `result.verdict.verdict` is REPRODUCED or DIVERGED
+    (FAILED when the reproduction could not finish).
 
-    On the kubernetes runtime the run is submitted and the verdict arrives with its COMPLETE event;
-    the returned result is then in state REQUESTED.
+    The local runtime runs it in a fresh interpreter and waits for it; `in_process=True` runs it in
+    this one, which cannot notice results that depend on the process (hash seed, state left by
+    earlier imports). On the kubernetes runtime the run is submitted and the verdict arrives with
+    its COMPLETE event; the returned result is then in state REQUESTED.
     """
     backend = backend or (Backend(settings) if settings is not None else default_backend())
     request, code = plan(run_id, backend, runtime=runtime, image=image)
@@ -128,7 +170,34 @@ def reproduce(
         from provgraph.runtimes.kubernetes import submit
 
         return submit(request, code, backend)
-    handler = handler_from_snapshot(
-        backend.artifacts.get_bytes(request.code_hash), request.code_hash, request.entrypoint
-    )
-    return run_local(request, handler, code, backend)
+    if in_process:
+        handler = handler_from_snapshot(
+            backend.artifacts.get_bytes(request.code_hash), request.code_hash, request.entrypoint
+        )
+        return run_local(request, handler, code, backend)
+    from provgraph.runtimes.process import launch, settings_env, supervise
+
+    env = {**os.environ, **settings_env(backend.settings)}
+    child = launch(request, code, backend, backend.transport, env=env, cwd=os.getcwd())
+    return supervise(child, backend.transport)
+
+
+def request_reproduction(run_id: str, backend: Backend, *, runtime: str | None = None) -> str:
+    """Start a reproduction of `run_id` elsewhere and return its run id at once (for servers).
+
+    Nothing of the run executes in this process and no user data is read here (the run verifies
+    every input against its recorded hash when it reads it). Local: `provgraph exec` in a new
+    session with a minimal environment (no API tokens, no database credentials), watched by a thread
+    that reports it FAIL if it dies without saying so. Kubernetes: submitted to the launcher.
+    """
+    from provgraph.runtimes.process import clean_env, launch, supervise_in_background
+
+    request, code = plan(run_id, backend, runtime=runtime, check_inputs=False)
+    if request.runtime == "kubernetes":
+        from provgraph.runtimes.kubernetes import submit
+
+        return submit(request, code, backend).run_id
+    transport = backend.transport
+    child = launch(request, code, backend, transport, env=clean_env(backend.settings), capture_stderr=True)
+    supervise_in_background(child, transport)
+    return request.run_id

@@ -9,6 +9,7 @@ from typing import Any
 
 from provgraph._backend import Backend, default_backend
 from provgraph._code import Handler, load_handler, snapshot
+from provgraph._dataitem import ProtectedFiles
 from provgraph._execute import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
@@ -58,6 +59,9 @@ def run(
     snap = snapshot(func)
     code = code_facet(snap, backend)
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
+    protected = ProtectedFiles.of(backend.settings)
+    for key, uri in pinned.items():
+        protected.check(key, uri)
     request = RunRequest(
         run_id=new_run_id(),
         project=project or backend.settings.project,
@@ -74,4 +78,4 @@ def run(
         from provgraph.runtimes.kubernetes import submit
 
         return submit(request, code, backend)
-    return run_local(request, func, code, backend)
+    return run_local(request, func, code, backend, code_unknown=snap.unknown)

@@ -1,7 +1,8 @@
-"""The `reproduce` mutation: returns the new run id, and the verdict once the run completes."""
+"""The `reproduce` mutation: returns the new run id at once (REQUESTED); the verdict appears on the run."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,14 +55,24 @@ def call(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
     return body
 
 
+def wait_for_end(url: str, token: str, run_id: str, timeout: float = 60) -> dict[str, Any]:
+    """The run once it has ended (the reproduction runs in its own process)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run: dict[str, Any] = call(url, token, REPRODUCES, id=run_id)["data"]["run"]
+        if (run is not None and run["state"] in ("COMPLETE", "FAIL", "ABORT")) or time.monotonic() > deadline:
+            return run
+        time.sleep(0.2)
+
+
 def test_reproduce_mutation_returns_the_new_run_and_its_verdict(server: tuple[str, dict[str, str], str]) -> None:
     url, tokens, original = server
     body = call(url, tokens["demo"], MUTATION, id=f"run:{original}")
     assert "errors" not in body, body
     result = body["data"]["reproduce"]
     assert result["originalRunId"] == original and result["runId"] != original
-    assert (result["state"], result["verdict"], result["differences"]) == ("COMPLETE", "REPRODUCED", [])
-    run = call(url, tokens["demo"], REPRODUCES, id=result["runId"])["data"]["run"]
+    assert (result["state"], result["verdict"], result["differences"]) == ("REQUESTED", None, [])
+    run = wait_for_end(url, tokens["demo"], result["runId"])
     assert run["state"] == "COMPLETE"
     assert run["reproduces"] == {"originalRunId": original, "verdict": "REPRODUCED", "differences": []}
 

@@ -19,7 +19,15 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     env.update(PROVGRAPH_HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1")
 
     def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(BIN), *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+        proc = subprocess.run(
+            [str(BIN), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         if ok:
             assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc
@@ -99,12 +107,12 @@ def test_a_failing_handler_exits_non_zero_and_is_recorded(cli, tmp_path: Path) -
 
 def test_replay_rebuilds_the_same_graph(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
-    before = cli("lineage", "--downstream", "--json", str(tmp_path / "home" / "demo" / "raw.csv")).stdout
+    before = cli("lineage", "--downstream", "--json", str(tmp_path / "home-demo" / "raw.csv")).stdout
     (tmp_path / "home" / "graph.db").unlink()
     out = cli("replay", "--yes").stdout
     logged = sqlite3.connect(tmp_path / "home" / "events.db").execute("SELECT COUNT(*) FROM events").fetchone()[0]
     assert logged > 10 and f"replayed {logged} events" in out
-    after = cli("lineage", "--downstream", "--json", str(tmp_path / "home" / "demo" / "raw.csv")).stdout
+    after = cli("lineage", "--downstream", "--json", str(tmp_path / "home-demo" / "raw.csv")).stdout
     assert before == after
 
 
@@ -112,3 +120,107 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     for command in ("run", "runs", "show", "lineage", "replay", "demo"):
         assert command in out
+
+
+def _alone(env: dict[str, str], *args: str, closed_stdin: bool = False) -> subprocess.CompletedProcess[str]:
+    """`provgraph ARGS` with only `env` of PROVGRAPH_* variables, stdin /dev/null (or closed)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    return subprocess.run(
+        [str(BIN), *args],
+        capture_output=True,
+        text=True,
+        env={**base, "COLUMNS": "200", "NO_COLOR": "1", **env},
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.close(0)) if closed_stdin else None,
+    )
+
+
+STATES = "START, RUNNING, COMPLETE, FAIL, ABORT, OTHER, REQUESTED, LOST"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stderr"),
+    [
+        (("show",), 2, "error: Missing argument 'run_id'. (see `provgraph show --help`)"),
+        (("runs", "--bogus"), 2, "error: No such option: --bogus (see `provgraph runs --help`)"),
+        (("--bogus",), 2, "error: No such option: --bogus (see `provgraph --help`)"),
+        (("bogus",), 2, "error: No such command 'bogus'. (see `provgraph --help`)"),
+        (
+            ("runs", "--since", "notadate"),
+            2,
+            "error: Invalid value for '--since': Input should be a valid datetime or date, input is too short"
+            " (see `provgraph runs --help`)",
+        ),
+        (
+            ("runs", "--state", "bogus"),
+            2,
+            f"error: Invalid value for '--state': 'bogus' is not a run state; use one of {STATES}"
+            " (see `provgraph runs --help`)",
+        ),
+        (
+            ("runs", "--limit", "0"),
+            2,
+            "error: Invalid value for '--limit': Input should be greater than or equal to 1"
+            " (see `provgraph runs --help`)",
+        ),
+        (
+            ("replay",),
+            2,
+            "error: replay drops the graph and asks for confirmation, but stdin is not a terminal; pass --yes",
+        ),
+    ],
+)
+@pytest.mark.parametrize("closed_stdin", [False, True], ids=["devnull", "closed"])
+def test_usage_errors_are_one_line_and_exit_2(
+    tmp_path: Path, args: tuple[str, ...], code: int, stderr: str, closed_stdin: bool
+) -> None:
+    proc = _alone({"PROVGRAPH_HOME": str(tmp_path)}, *args, closed_stdin=closed_stdin)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (code, stderr + "\n", "")
+    assert not (tmp_path / "graph.db").exists()  # replay refused before touching anything
+
+
+def test_version_prints_the_version_and_exits_0(tmp_path: Path) -> None:
+    from provgraph import __version__
+
+    # --version loads no settings, so even a broken environment cannot stop it
+    proc = _alone({"PROVGRAPH_HOME": str(tmp_path), "PROVGRAPH_STOR": "neo4j"}, "--version")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"provgraph {__version__}\n", "")
+
+
+def test_no_arguments_prints_the_help_and_exits_2(tmp_path: Path) -> None:
+    proc = _alone({"PROVGRAPH_HOME": str(tmp_path)})
+    assert proc.returncode == 2 and "Usage: provgraph [OPTIONS] COMMAND" in proc.stdout and proc.stderr == ""
+
+
+def test_state_filter_takes_any_case(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("demo")
+    assert cli("runs", "--state", "Complete").stdout.count("COMPLETE") == 4
+    assert "no runs yet" in cli("runs", "--state", "requested").stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "stderr"),
+    [
+        (
+            {"PROVGRAPH_STOR": "neo4j"},
+            "error: unknown environment variable PROVGRAPH_STOR: not a provgraph setting"
+            " (did you mean PROVGRAPH_STORE?)",
+        ),
+        (
+            {"PROVGRAPH_ZZZ": "1", "PROVGRAPH_TRANSPROT": "kafka"},
+            "error: unknown environment variable PROVGRAPH_TRANSPROT, PROVGRAPH_ZZZ: not a provgraph setting"
+            " (did you mean PROVGRAPH_TRANSPORT?)",
+        ),
+        ({"PROVGRAPH_CONFIG": "nowhere.toml"}, "error: PROVGRAPH_CONFIG names 'nowhere.toml', which is not a file"),
+    ],
+)
+def test_settings_mistakes_are_one_line_and_exit_1(tmp_path: Path, env: dict[str, str], stderr: str) -> None:
+    proc = _alone({"PROVGRAPH_HOME": str(tmp_path), **env}, "runs")
+    assert (proc.returncode, proc.stderr, proc.stdout) == (1, stderr + "\n", "")
+
+
+def test_variables_of_the_test_infrastructure_are_not_settings_mistakes(tmp_path: Path) -> None:
+    env = {"PROVGRAPH_HOME": str(tmp_path), "PROVGRAPH_INFRA_DIR": "/x", "PROVGRAPH_DEBUG": "0"}
+    proc = _alone(env, "runs")
+    assert (proc.returncode, proc.stderr) == (0, "") and "no runs yet" in proc.stdout

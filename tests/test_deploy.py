@@ -40,6 +40,12 @@ def test_every_manifest_file_is_listed_and_namespace_scoped() -> None:
     assert set(of_kind("Deployment")) == {"provgraph-launcher", "provgraph-projector", "provgraph-api"}
 
 
+def test_no_service_links_reach_the_settings() -> None:
+    """Service `provgraph-api` would give every pod PROVGRAPH_API_PORT=tcp://…: an invalid setting."""
+    for deployment in of_kind("Deployment").values():
+        assert deployment["spec"]["template"]["spec"]["enableServiceLinks"] is False
+
+
 def test_settings_and_commands_are_the_codes() -> None:
     config = of_kind("ConfigMap")["provgraph-settings"]["data"]
     commands = set(get_command(app).commands)  # type: ignore[attr-defined]

@@ -136,6 +136,7 @@ def test_job_manifest(settings: pg.Settings) -> None:
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["resources"] == {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}
     assert pod["imagePullSecrets"] == [{"name": "regcred"}] and pod["restartPolicy"] == "Never"
+    assert pod["enableServiceLinks"] is False  # a Service provgraph-* would inject unknown PROVGRAPH_* settings
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env == {
         "PROVGRAPH_TRANSPORT": "kafka",

@@ -54,7 +54,7 @@ def test_ack_is_durable_monotonic_and_atomic(tmp_path: Path) -> None:
 
     reopened = Spool(tmp_path)
     assert _values(reopened) == [f"v{i}".encode() for i in range(4, 10)]
-    assert not list(tmp_path.glob("acked.tmp*")), "the temp file is renamed over `acked`"
+    assert not list(tmp_path.glob("*.tmp")), "the temp file is renamed over `acked`"
     reopened.ack(positions[-1])
     assert reopened.is_empty()
     assert list(reopened.pending()) == []

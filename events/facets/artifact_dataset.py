@@ -3,6 +3,7 @@
 from typing import ClassVar, Literal
 
 from provgraph.events.facets.base import Facet, schema_url
+from provgraph.events.facets.values import NonNegativeInt64
 
 ArtifactKind = Literal["data", "artifact", "model"]
 
@@ -14,7 +15,7 @@ class ArtifactDatasetFacet(Facet):
     kind: ArtifactKind = "data"
     key: str | None = None
     uri: str | None = None
-    size: int | None = None
+    size: NonNegativeInt64 | None = None
     format: str | None = None
     framework: str | None = None
     tag: str | None = None

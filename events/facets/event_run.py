@@ -1,12 +1,13 @@
 """Run facet `provgraph_event`: identity and per-run order of an event.
 
 `eventId` de-duplicates redelivered events; `seq` (1, 2, 3 … per run) orders a run's events
-whatever order they arrive in, and exposes gaps.
+whatever order they arrive in, and exposes gaps. It is a signed 64-bit integer, never negative.
 """
 
 from typing import ClassVar
 
 from provgraph.events.facets.base import Facet, schema_url
+from provgraph.events.facets.values import NonNegativeInt64
 
 
 class EventRunFacet(Facet):
@@ -14,4 +15,4 @@ class EventRunFacet(Facet):
     SCHEMA_URL: ClassVar[str] = schema_url("1-0-0", "EventRunFacet")
 
     event_id: str
-    seq: int
+    seq: NonNegativeInt64

@@ -1,4 +1,10 @@
-"""Run facet `provgraph_reproduces`: this run re-executes `runId`; the verdict arrives on completion."""
+"""Run facet `provgraph_reproduces`: this run re-executes `runId`; the verdict arrives when it ends.
+
+PENDING while it runs; REPRODUCED or DIVERGED on COMPLETE; FAILED when the reproduction could not
+finish (the handler raised, the process died). `environment` compares python, packages digest and
+image with the original's; `snapshotInputs` names the inputs read from a stored snapshot because the
+original data had changed (or was kept).
+"""
 
 from typing import Any, ClassVar, Literal
 
@@ -6,7 +12,7 @@ from pydantic import Field
 
 from provgraph.events.facets.base import Facet, schema_url
 
-Verdict = Literal["PENDING", "REPRODUCED", "DIVERGED"]
+Verdict = Literal["PENDING", "REPRODUCED", "DIVERGED", "FAILED"]
 
 
 class ReproducesRunFacet(Facet):
@@ -17,3 +23,4 @@ class ReproducesRunFacet(Facet):
     verdict: Verdict = "PENDING"
     differences: list[dict[str, Any]] = Field(default_factory=list)
     environment: dict[str, Any] = Field(default_factory=dict)
+    snapshot_inputs: list[str] = Field(default_factory=list)

@@ -1,4 +1,9 @@
-"""Run facet `provgraph_runtime`: where and on what the run executed (reproduce compares these)."""
+"""Run facet `provgraph_runtime`: where and on what the run executed (reproduce compares these).
+
+`pid`, `pid_start` (clock ticks since boot, /proc/<pid>/stat field 22), `boot_id` and
+`pid_namespace` identify the process, so a reader on the same machine can tell a run whose
+process is gone (`graph/liveness.py`), even after its pid was reused.
+"""
 
 from typing import ClassVar, Literal
 
@@ -17,3 +22,12 @@ class RuntimeRunFacet(Facet):
     resources: dict[str, str] = Field(default_factory=dict)
     python: str | None = None
     packages_digest: str | None = None
+    pid: int | None = None
+    pid_start: int | None = None
+    boot_id: str | None = None
+    pid_namespace: str | None = None
+    code_unknown: str | None = Field(
+        default=None,
+        description="Set when the code that ran is not known (its file was edited after it was imported):"
+        " the run then has no code version and cannot be reproduced",
+    )

@@ -45,6 +45,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import IO, NamedTuple
 
+from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import TransportError
 
 log = logging.getLogger(__name__)
@@ -265,13 +266,7 @@ class Spool:
             return SpoolPos(0, 0)
 
     def _write_acked(self, pos: SpoolPos) -> None:
-        tmp = self.directory / f"acked.tmp.{os.getpid()}"
-        with open(tmp, "w") as f:
-            f.write(f"{pos.segment} {pos.offset}\n")
-            f.flush()
-            if self.fsync:
-                os.fsync(f.fileno())
-        tmp.replace(self.directory / "acked")
+        write_atomic(self.directory / "acked", f"{pos.segment} {pos.offset}\n".encode(), fsync=self.fsync)
         if self.fsync:
             _fsync_dir(self.directory)
 

@@ -1,17 +1,30 @@
 """The embedded event log: an append-only SQLite table, the source of truth with no servers.
 
-Offsets are dense and increase with every new event; a redelivered event (same event id) is
-ignored, so appending is idempotent. Projections read forward from an offset they remember.
+Offsets are dense and increase with every new event; a redelivered event (same event id, same
+bytes) is ignored, so appending is idempotent, while the same event id with different content is
+refused (`EventConflict`, naming both digests): an id stands for one event. Projections read forward
+from an offset they remember.
+
+The log also enforces the write rules of `events/admission.py`: `run_owner` records the project
+(job namespace) of each run's first event, written in the same transaction as the append, so no
+writer (the SDK, or the API forwarding here) can add an event to another project's run. A log
+from before this table is backfilled once when opened (`PRAGMA user_version` 0 -> 1): each run's
+owner is the job namespace of its lowest-offset event, the same event the projection applies first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
+from provgraph.events.admission import admit
+from provgraph.events.errors import EventConflict
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
 from provgraph.events.transport.base import Transport
@@ -26,13 +39,24 @@ CREATE TABLE IF NOT EXISTS events (
     event_time  TEXT NOT NULL,
     body        BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS run_owner (
+    run_id      TEXT PRIMARY KEY,
+    namespace   TEXT NOT NULL
+) WITHOUT ROWID;
 """
+
+_OWNERS_VERSION = 1
+"""`PRAGMA user_version` once `run_owner` holds the owner of every run in the log."""
 
 
 _INSERT = (
     "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+
+
+def _digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 class LogRecord(NamedTuple):
@@ -56,9 +80,38 @@ class SqliteEventLog:
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._backfill_owners()
+
+    def _backfill_owners(self) -> None:
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] >= _OWNERS_VERSION:
+            return
+        with self._lock, self._tx():
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] >= _OWNERS_VERSION:
+                return  # another process did it meanwhile
+            self._conn.execute(
+                "INSERT OR IGNORE INTO run_owner(run_id, namespace)"
+                " SELECT run_id, json_extract(CAST(body AS TEXT), '$.job.namespace') FROM events ORDER BY offset"
+            )
+            self._conn.execute(f"PRAGMA user_version = {_OWNERS_VERSION}")
+
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if self._conn.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL)
+                self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
 
     def append(self, events: Iterable[RunEvent]) -> int:
-        """Append events in one transaction; returns how many were new."""
+        """Append events in one transaction; returns how many were new.
+
+        Raises `Forbidden` (nothing appended) when an event's run belongs to another project or it
+        writes another project's artifact, and `ContractError` for a malformed `store://` version.
+        """
+        events = list(events)
         rows = [
             (
                 event_id(e, body),
@@ -71,19 +124,42 @@ class SqliteEventLog:
             for e in events
             for body in (dumps(e),)
         ]
-        with self._lock:
+        with self._lock, self._tx():
+            claimed = admit(events, self._owners(e.run.run_id for e in events))
+            self._conn.executemany("INSERT INTO run_owner(run_id, namespace) VALUES (?, ?)", claimed.items())
             before = self._conn.total_changes
-            if len(rows) == 1:  # one statement is its own transaction: no BEGIN/COMMIT round trips
-                self._conn.execute(_INSERT, rows[0])
-            else:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(_INSERT, rows)
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
+            self._refuse_conflicts(rows)
+            self._conn.executemany(_INSERT, rows)
             return self._conn.total_changes - before
+
+    def owners(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """The project owning each of these runs that the log knows."""
+        with self._lock:
+            return self._owners(run_ids)
+
+    def _owners(self, run_ids: Iterable[str]) -> dict[str, str]:
+        rows = self._conn.execute(
+            "SELECT run_id, namespace FROM run_owner WHERE run_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted(set(run_ids))),),
+        ).fetchall()
+        return {str(r): str(ns) for r, ns in rows}
+
+    def _refuse_conflicts(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> None:
+        """`EventConflict` when a row's event id is already stored (or repeated) with other bytes."""
+        seen = {
+            eid: bytes(b)
+            for eid, b in self._conn.execute(
+                "SELECT event_id, body FROM events WHERE event_id IN (SELECT value FROM json_each(?))",
+                (json.dumps([r[0] for r in rows]),),
+            )
+        }
+        for eid, *_, body in rows:
+            stored = seen.setdefault(eid, body)
+            if stored != body:
+                raise EventConflict(
+                    f"event id {eid!r} is already recorded with different content (stored {_digest(stored)},"
+                    f" new {_digest(body)}); a different event needs its own event id"
+                )
 
     def read(self, after: int = 0, limit: int = 10_000) -> list[LogRecord]:
         with self._lock:

@@ -9,14 +9,14 @@ graph at once in state REQUESTED.
 from __future__ import annotations
 
 from provgraph._backend import Backend
-from provgraph._emitter import RunEmitter
 from provgraph._execute import RunResult
 from provgraph.events import topics
 from provgraph.events.errors import ConfigError, TransportError
-from provgraph.events.facets import CodeJobFacet, RequestedRunFacet, RuntimeRunFacet
+from provgraph.events.facets import CodeJobFacet, RuntimeRunFacet
 from provgraph.events.request import RunRequest, dumps_request
 from provgraph.events.transport.factory import kafka_config
 from provgraph.events.transport.kafka import KafkaConfig, ensure_topics
+from provgraph.runtimes.process import announce
 
 
 def submit(request: RunRequest, code: CodeJobFacet, backend: Backend) -> RunResult:
@@ -34,17 +34,15 @@ def submit(request: RunRequest, code: CodeJobFacet, backend: Backend) -> RunResu
         }
     )
     body = dumps_request(request)
-    digest, _ = backend.artifacts.put_bytes(body)
+    backend.artifacts.put_bytes(body)  # stored before it is published: the pod fetches it by hash
     publish_request(kafka_config(settings), request.run_id, body)
-    emitter = RunEmitter(
-        backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
-    )
-    emitter.requested(
-        request.params,
+    announce(
+        request,
+        code,
+        backend,
+        backend.transport,
         RuntimeRunFacet(kind="kubernetes", image=request.image, resources=request.resources),
-        RequestedRunFacet(request_hash=digest, runtime="kubernetes"),
     )
-    backend.transport.flush()
     return RunResult(request.run_id, request.project, request.job, "REQUESTED")
 
 

@@ -21,5 +21,9 @@ def code_facet(snap: CodeSnapshot, backend: Backend) -> CodeJobFacet:
     )
 
 
-def run_local(request: RunRequest, handler: Handler, code: CodeJobFacet, backend: Backend) -> RunResult:
-    return execute(request, handler, code, backend)
+def run_local(
+    request: RunRequest, handler: Handler, code: CodeJobFacet, backend: Backend, *, code_unknown: str | None = None
+) -> RunResult:
+    """In this process. `code_unknown`: the loaded handler is not the snapshot (its file was edited
+    since it was imported), so the run records no code version rather than a wrong one."""
+    return execute(request, handler, None if code_unknown else code, backend, code_unknown)

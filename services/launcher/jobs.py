@@ -203,7 +203,8 @@ def build_job(request: RunRequest, request_digest: str, settings: Settings) -> d
         container["resources"] = resource_requirements(request.resources)
     if settings.k8s_image_pull_policy:
         container["imagePullPolicy"] = settings.k8s_image_pull_policy
-    pod: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
+    # No service links: a Service named provgraph-* would inject PROVGRAPH_* variables (see config.NOT_SETTINGS).
+    pod: dict[str, Any] = {"restartPolicy": "Never", "enableServiceLinks": False, "containers": [container]}
     if request.image_pull_secret:
         pod["imagePullSecrets"] = [{"name": request.image_pull_secret}]
     if settings.k8s_service_account:

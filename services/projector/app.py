@@ -6,6 +6,10 @@
 `run_projector(settings)` is what `provgraph projector` calls. On SIGTERM FastStream stops the
 subscriber, waiting up to `GRACEFUL_TIMEOUT_S` for the batch in hand; a batch cut short is not
 committed and is projected again by the next consumer (idempotently).
+
+The projector looks up logged-artifact outputs in `settings.artifact_url` (with
+`s3_endpoint_url`): it must be the artifact store the producers write to, or every output is
+dead-lettered (see docs/SECURITY.md).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ def create_app(settings: Settings, *, store: LineageStore | None = None, max_rec
         graceful_timeout=GRACEFUL_TIMEOUT_S,
         log_level=logging.DEBUG,  # one line per batch is noise at INFO
     )
-    router, pipeline = projector_router(settings, BatchProjector(store), max_records=max_records)
+    router, pipeline = projector_router(settings, BatchProjector.for_settings(store, settings), max_records=max_records)
     broker.include_router(router)
 
     async def start() -> None:

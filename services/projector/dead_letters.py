@@ -2,11 +2,12 @@
 
 A record on `<prefix>provgraph.dlq.v1` is one JSON object::
 
-    {"error": "...", "stage": "validate" | "project", "topic": "...", "partition": 0, "offset": 42,
+    {"error": "...", "stage": "validate" | "admit" | "project", "topic": "...", "partition": 0, "offset": 42,
      "original": "<base64 of the original record value>", "failed_at": "2026-01-01T00:00:00+00:00"}
 
 keyed by the original record's key. `stage` says which step refused it: `validate` (not a valid
-OpenLineage RunEvent) or `project` (valid, but the graph store refused it). Nothing is dropped: the
+OpenLineage RunEvent), `admit` (valid, but it breaks a write rule of `events/admission.py`) or
+`project` (the graph store refused it, e.g. an event for a run another project owns). Nothing is dropped: the
 original bytes can be fixed and re-sent to the lineage topic.
 """
 
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from provgraph.events import topics
 from provgraph.events.errors import TransportError
 
-Stage = Literal["validate", "project"]
+Stage = Literal["validate", "admit", "project"]
 
 
 class DeadLetter(BaseModel):

@@ -3,11 +3,16 @@
 `BatchProjector` is the synchronous core, shared by the Kafka consumer and by `replay_neo4j`:
 
 1. `prepare`: every record is validated with `events.serde.loads` (a refusal becomes a dead letter
-   with stage `validate`) and the valid events are folded into rows (`neo4j_store.rows_for`);
+   with stage `validate`), then checked against the write rules of `events/admission.py` that need
+   no graph: `store://` versions are content hashes, outputs are in the run's own project and their
+   objects exist in the artifact store (stage `admit`); the admitted events are folded into rows
+   (`neo4j_store.rows_for`). The topic is trusted like a token for every project, but not to break
+   these rules;
 2. `write`: the rows go to the store in ONE transaction;
 3. if the store refuses the batch for a reason that retrying cannot fix (`ProjectionError`, e.g. a
-   value too large to index), the batch is bisected until the refused events are isolated; each
-   becomes a dead letter with stage `project`, the rest is written;
+   value too large to index, or `Inadmissible`: an event for a run another project owns), the batch
+   is bisected until the refused events are isolated; each becomes a dead letter with stage
+   `project`, the rest is written (in order, so a run's first event keeps it);
 4. if the store is unavailable (`StoreUnavailable`), nothing is dead-lettered: the error propagates
    and the same records are consumed again after a pause.
 
@@ -21,6 +26,7 @@ replays uncommitted batches: harmless, since writes are idempotent (a dead lette
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -35,7 +41,8 @@ from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
 
 from provgraph.events import topics
-from provgraph.events.errors import ContractError, ProjectionError, StoreUnavailable
+from provgraph.events.admission import KnownObjects, check_datasets
+from provgraph.events.errors import ContractError, Forbidden, Inadmissible, ProjectionError, StoreUnavailable
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.graph.contract import LineageStore
@@ -65,6 +72,7 @@ class Prepared:
     records: Sequence[Record]
     valid: list[tuple[Record, RunEvent]] = field(default_factory=list)
     folded: Any = None
+    """What `store.prepare` made of the valid events; None when it refused them (then bisected)."""
     dead: Dead = field(default_factory=list)
 
     def first_offsets(self) -> dict[tuple[str, int], int]:
@@ -86,8 +94,16 @@ class Prepared:
 class BatchProjector:
     """Validate and project batches of records. Synchronous; safe to prepare one batch while writing another."""
 
-    def __init__(self, store: LineageStore) -> None:
+    def __init__(self, store: LineageStore, objects: KnownObjects) -> None:
         self.store = store
+        self.objects = objects
+
+    @classmethod
+    def for_settings(cls, store: LineageStore, settings: Settings) -> BatchProjector:
+        """Output objects are looked up in `settings.artifact_url`: the store producers write to."""
+        from provgraph.events.artifacts import ArtifactStore
+
+        return cls(store, KnownObjects(ArtifactStore(settings.artifact_url, settings.s3_endpoint_url)))
 
     def project(self, records: Sequence[Record]) -> Dead:
         """Prepare and write one batch; returns its dead letters."""
@@ -97,20 +113,33 @@ class BatchProjector:
         batch = Prepared(records)
         for r in records:
             try:
-                batch.valid.append((r, loads(r.value)))
+                event = loads(r.value)
             except ContractError as exc:
                 batch.dead.append((r, _letter(r, "validate", str(exc))))
-        batch.folded = self.store.prepare([e for _, e in batch.valid])
+                continue
+            try:
+                check_datasets(event)
+                self.objects.check_outputs(event)
+            except (ContractError, Forbidden) as exc:
+                log.warning("record %s/%d@%d refused: %s", r.topic, r.partition, r.offset, exc)
+                batch.dead.append((r, _letter(r, "admit", str(exc))))
+                continue
+            batch.valid.append((r, event))
+        # One run claimed by two projects in this batch: nothing folded, so `write` bisects it apart.
+        with contextlib.suppress(Inadmissible):
+            batch.folded = self.store.prepare([e for _, e in batch.valid])
         return batch
 
     def write(self, batch: Prepared) -> Dead:
-        try:
-            self.store.apply_prepared(batch.folded)
-            return batch.dead
-        except StoreUnavailable:
-            raise
-        except ProjectionError:
-            return batch.dead + self._bisect(batch.valid)
+        if batch.folded is not None:
+            try:
+                self.store.apply_prepared(batch.folded)
+                return batch.dead
+            except StoreUnavailable:
+                raise
+            except ProjectionError:
+                pass
+        return batch.dead + self._bisect(batch.valid)
 
     def _bisect(self, items: list[tuple[Record, RunEvent]]) -> Dead:
         if not items:

@@ -1,9 +1,14 @@
 """Rebuild the Neo4j graph from the lineage topic, and read the dead-letter topic.
 
-`replay_neo4j` empties the graph, then reads every partition of the lineage topic from its first
-record with a fresh, group-less consumer (no consumer group's offsets move) up to the end offsets
-seen when it started, projecting batch by batch exactly as the projector does, with one batch
-being written while the next is validated. A projector running meanwhile may keep writing:
+`replay_neo4j` first reads every partition of the lineage topic from its first record, with a
+fresh, group-less consumer (no consumer group's offsets move), up to the end offsets seen when it
+started, and validates every record: only when the whole log could be read does it empty the graph
+and read it again, projecting batch by batch exactly as the projector does, with one batch being
+written while the next is validated. This is as atomic as Neo4j allows without a second database:
+Kafka or Neo4j being unreachable at the start, or a log that cannot be read to its end, leaves the
+graph untouched; a failure after the wipe (Neo4j going down mid-replay) leaves a partial graph that
+running the replay again completes. Records that do not validate are counted and dead-lettered.
+A projector running meanwhile may keep writing:
 projection is idempotent and order-independent, so both converge. Records already on the
 dead-letter topic are not dead-lettered again.
 """
@@ -12,13 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
 from provgraph.events import topics
-from provgraph.events.errors import ConfigError, TransportError
+from provgraph.events.errors import ConfigError, ContractError, TransportError
+from provgraph.events.serde import loads
 from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.app import ensure_topics, tune_gc
 from provgraph.services.projector.dead_letters import DeadLetter, read_dlq
@@ -29,6 +36,8 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
 
     from provgraph.events.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 """Called with (records done, records in total) after each batch."""
@@ -67,7 +76,7 @@ def replay_neo4j(
         known: set[tuple[str, int, int, str]] = {
             (*d.source, d.stage) for d in read_dlq(servers, settings.kafka_topic_prefix)
         }
-        replay = _Replay(settings, servers, BatchProjector(store), known, progress, batch)
+        replay = _Replay(settings, servers, BatchProjector.for_settings(store, settings), known, progress, batch)
         return asyncio.run(replay.run())
     finally:
         gc.set_threshold(*thresholds)
@@ -131,6 +140,8 @@ class _Replay:
         starts = await consumer.beginning_offsets(tps)
         ends = await consumer.end_offsets(tps)
         total = sum(ends[tp] - starts[tp] for tp in tps)
+        await self._read_through(consumer, tps, ends)
+        await consumer.seek_to_beginning(*tps)
         await anyio.to_thread.run_sync(self.projector.store.reset)
         self._report(0, total)
         done = 0
@@ -149,6 +160,23 @@ class _Replay:
         if writing is not None:
             await self._dead_letter(await writing)
         return done
+
+    async def _read_through(self, consumer: Any, tps: list[Any], ends: dict[Any, int]) -> None:
+        """Read and validate the whole log once before anything is wiped (a read failure raises here)."""
+        invalid = 0
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            polled = await consumer.getmany(timeout_ms=1000, max_records=self.batch)
+            for tp, rs in polled.items():
+                for r in rs:
+                    if r.offset < ends[tp]:
+                        try:
+                            loads(r.value)
+                        except ContractError:
+                            invalid += 1
+        if invalid:
+            log.warning(
+                "replay: %d records of %s do not validate; they go to the dead-letter topic", invalid, self.topic
+            )
 
     def _report(self, done: int, total: int) -> None:
         if self.progress is not None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provgraph.events.errors import NotFound
+from provgraph.events.errors import Inadmissible, NotFound
 from provgraph.events.facets import ErrorMessageRunFacet, ReproducesRunFacet
 from provgraph.events.model import Dataset, EventType, Job, Run, RunEvent, RunFacets
 from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events
@@ -75,6 +75,28 @@ def test_run_lookup_has_everything_the_run_recorded(store: LineageStore) -> None
     assert run.started_at is not None and run.ended_at is not None and run.started_at < run.ended_at
     assert run.runtime["kind"] == "local"
     assert store.run("no-such-run") is None
+
+
+def test_a_runs_project_never_changes_and_artifacts_stay_in_theirs(store: LineageStore) -> None:
+    store.apply(_flow())
+    before = store.dump()
+    hijack = run_events("train-1", namespace="mallory", job="train", params={"lr": 9.9}, final=EventType.FAIL)
+    with pytest.raises(
+        Inadmissible,
+        match="event refused by the graph: run 'train-1' belongs to project 'demo';"
+        " an event with job namespace 'mallory' may not write to it",
+    ):
+        store.apply(hijack[-1:])
+    with pytest.raises(Inadmissible, match="run 'new-1' belongs to project 'demo'"):
+        store.apply(run_events("new-1", namespace="demo") + run_events("new-1", namespace="mallory"))
+    planted = dataset("store://demo", "model", content_hash("evil"), "model", output=True)
+    with pytest.raises(Inadmissible, match="run 'm-1' of project 'mallory' may not write store://demo/model"):
+        store.apply(run_events("m-1", namespace="mallory", outputs=[planted]))
+    unpinned = dataset("store://demo", "model", "latest", "model")
+    with pytest.raises(Inadmissible, match="input store://demo/model: version 'latest' is not a content hash"):
+        store.apply(run_events("m-2", namespace="demo", inputs=[unpinned]))
+    assert store.dump() == before
+    assert store.run_owners(["train-1", "prep-1", "new-1", "m-1"]) == {"train-1": "demo", "prep-1": "demo"}
 
 
 def test_failed_run_keeps_its_events_and_error(store: LineageStore) -> None:

@@ -8,13 +8,24 @@ from __future__ import annotations
 
 import hashlib
 import os
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
 from pathlib import Path
 from typing import IO, Any
 
+from provgraph.events.atomic import write_atomic
+from provgraph.events.errors import ConfigError
+
 CHUNK = 1 << 20
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+"""The only artifact names there are: `sha256:` and 64 lowercase hex digits."""
+
+
+def check_digest(digest: str) -> str:
+    """`digest` if it is a well-formed artifact name, else `ConfigError`. Names come from the graph,
+    which any producer can write to, so one is checked before it becomes part of a path."""
+    if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+        raise ConfigError(f"not an artifact name: {str(digest)[:100]!r} (expected sha256: and 64 lowercase hex digits)")
+    return digest
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -46,8 +57,8 @@ class ArtifactStore:
         self._local = self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
 
     def _path(self, digest: str) -> str:
-        algo, _, hexd = digest.partition(":")
-        return f"{self.root}/objects/{algo}/{hexd[:2]}/{hexd}"
+        hexd = check_digest(digest).removeprefix("sha256:")
+        return f"{self.root}/objects/sha256/{hexd[:2]}/{hexd}"
 
     def uri(self, digest: str) -> str:
         """The fsspec URL of a stored object (what DataItems and `provgraph exec` open)."""
@@ -79,18 +90,24 @@ class ArtifactStore:
         return digest, size
 
     def get_bytes(self, digest: str) -> bytes:
+        """The object's bytes, verified against its name (`CorruptArtifact` if they do not hash to it)."""
         data: bytes = self.fs.cat_file(self._path(digest))
+        verify(data, digest, f"artifact {digest} in {self.url}")
         return data
 
-    @contextmanager
-    def open(self, digest: str) -> Iterator[IO[bytes]]:
-        with self.fs.open(self._path(digest), "rb") as f:
-            yield f
+
+class CorruptArtifact(ConfigError):
+    """Stored bytes do not hash to the name they were read under: tampered with or damaged."""
+
+
+def verify(data: bytes, expected: str, what: str) -> None:
+    actual = sha256_bytes(data)
+    if actual != expected:
+        raise CorruptArtifact(f"{what} is corrupt: its bytes hash to {actual}, not {expected}")
 
 
 def _atomic_local_write(path: Path, data: bytes) -> None:
-    """Write then rename, so a reader never sees half an object under its final name."""
+    """Write then rename, so a reader never sees half an object under its final name (and a failed
+    write leaves no partial file behind)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, data)

@@ -1,0 +1,100 @@
+"""Fair shares: a client sending costly queries cannot slow everyone else down.
+
+Every operation's estimated cost (`guards.operation_cost`, the same estimate the complexity rule
+refuses at 5,000) picks its lane:
+- cheap (below `api_costly_cost`): runs at once; `run(id)`, a page of runs, a dataset …
+- costly (lineage walks, big pages): the client — its API token, or its address with
+  `--insecure-local` — may have costly operations worth at most `api_client_costly_cost` in flight
+  (a single operation is counted at no more than that, so it can always run alone). An operation
+  that cannot start within `api_costly_wait_s` is refused: HTTP 429 with `Retry-After`, one GraphQL
+  error with `extensions.code` RATE_LIMITED, nothing executed. Its lineage walks then also share
+  `api_costly_store_calls` (1) worker threads with every other client's (`guards.StoreSlots`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from graphql import ExecutionResult, GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from provgraph.api.guards import StoreSlots, operation_cost
+
+if TYPE_CHECKING:
+    from provgraph.api.context import RequestContext
+    from provgraph.events.settings import Settings
+
+RATE_LIMITED = "RATE_LIMITED"
+
+
+class Lanes:
+    """The server-wide state of the fair shares: what each client has in flight, and the walk slots."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.costly_cost = settings.api_costly_cost
+        self.client_cost = settings.api_client_costly_cost
+        self.wait_s = settings.api_costly_wait_s
+        self.retry_after = max(1, math.ceil(settings.api_costly_wait_s))
+        self.store_slots = StoreSlots(settings.api_costly_store_calls)
+        self._in_flight: dict[str, int] = {}
+        self._changed = asyncio.Condition()
+
+    async def admit(self, client: str, cost: int) -> bool:
+        """Reserve `cost` of the client's share, waiting at most `wait_s`; False if it did not fit."""
+        cost = min(cost, self.client_cost)
+
+        def fits() -> bool:
+            return self._in_flight.get(client, 0) + cost <= self.client_cost
+
+        async with self._changed:
+            if not fits():
+                try:
+                    await asyncio.wait_for(self._changed.wait_for(fits), self.wait_s)
+                except TimeoutError:
+                    return False
+            self._in_flight[client] = self._in_flight.get(client, 0) + cost
+        return True
+
+    async def release(self, client: str, cost: int) -> None:
+        cost = min(cost, self.client_cost)
+        async with self._changed:
+            left = self._in_flight[client] - cost
+            if left:
+                self._in_flight[client] = left
+            else:
+                del self._in_flight[client]  # idle clients leave no state behind
+            self._changed.notify_all()
+
+
+class FairShare(SchemaExtension):
+    """Admits costly operations through `Lanes` after validation, before anything executes."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        ec = self.execution_context
+        ctx: RequestContext = ec.context
+        document = ec.graphql_document
+        cost = 0 if document is None else operation_cost(ec.schema._schema, document, ec.operation_name)
+        if cost < ctx.lanes.costly_cost:
+            yield
+            return
+        if not await ctx.lanes.admit(ctx.client, cost):
+            ctx.refuse(429, {"Retry-After": str(ctx.lanes.retry_after)})
+            ec.result = ExecutionResult(
+                data=None,
+                errors=[
+                    GraphQLError(
+                        f"too many costly queries from this client at once; retry in {ctx.lanes.retry_after} s"
+                        " (or ask for less: fewer aliases, smaller depth or fanOutLimit)",
+                        extensions={"code": RATE_LIMITED, "retryAfter": ctx.lanes.retry_after},
+                    )
+                ],
+            )
+            yield
+            return
+        try:
+            yield
+        finally:
+            await ctx.lanes.release(ctx.client, cost)

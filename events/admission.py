@@ -1,0 +1,115 @@
+"""Who may write what: the rules every layer that accepts events applies, written once.
+
+- **A run belongs to one project**: the job namespace of its first accepted event. An event for
+  that run id with another job namespace is `Forbidden` (it would overwrite another project's run).
+- **A logged artifact is written only by its own project**: an output in `store://<p>` needs job
+  namespace `p` (`Forbidden`). External datasets (any other namespace) are shared by every project.
+- **A `store://` version is a content hash**, `sha256:` + 64 lowercase hex, for inputs and outputs
+  alike (`ContractError`); and an output's object exists in the artifact store (`ContractError`,
+  checked by `KnownObjects` where the store is reachable: the API and the Kafka projector).
+
+Callers: the embedded event log (`events/transport/sqlite.py`, atomically with its run-owner
+table), the API (`api/ingest.py`, which adds the token's projects), both graph stores (through
+`graph.projection.admit`) and the Kafka projector (`services/projector/handlers.py`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Protocol
+
+from provgraph.events.errors import ContractError, Forbidden
+from provgraph.events.model import Dataset, RunEvent
+
+STORE_PREFIX = "store://"
+CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def store_project(namespace: str) -> str | None:
+    """The project of a logged-artifact namespace (`store://<project>`), None for external data."""
+    return namespace[len(STORE_PREFIX) :] if namespace.startswith(STORE_PREFIX) else None
+
+
+def store_datasets(event: RunEvent) -> Iterator[tuple[str, Dataset, str]]:
+    """("input" | "output", dataset, project) for every logged artifact the event names."""
+    for role, datasets in (("input", event.inputs), ("output", event.outputs)):
+        for d in datasets:
+            project = store_project(d.namespace)
+            if project is not None:
+                yield role, d, project
+
+
+def owner_conflict(run_id: str, owner: str, namespace: str) -> str:
+    return f"run {run_id!r} belongs to project {owner!r}; an event with job namespace {namespace!r} may not write to it"
+
+
+def check_datasets(event: RunEvent) -> None:
+    """The rules that need nothing but the event: well-formed versions, outputs in the run's own project."""
+    namespace = event.job.namespace
+    for role, d, project in store_datasets(event):
+        if not CONTENT_HASH.fullmatch(d.version):
+            raise ContractError(
+                f"{role} {d.namespace}/{d.name}: version {d.version!r} is not a content hash"
+                " (sha256: followed by 64 lowercase hex digits)"
+            )
+        if role == "output" and project != namespace:
+            raise Forbidden(
+                f"run {event.run.run_id!r} of project {namespace!r} may not write {d.namespace}/{d.name}:"
+                f" a run writes logged artifacts only in its own project ({STORE_PREFIX}{namespace})"
+            )
+
+
+def admit(events: Iterable[RunEvent], owners: Mapping[str, str]) -> dict[str, str]:
+    """Check events in order against the runs' known `owners`; returns the owners this batch claims.
+
+    The first event of an unknown run claims it for its job namespace, so a batch cannot claim one
+    run for two projects either. Raises on the first refusal (nothing of the batch is admitted).
+    """
+    claimed: dict[str, str] = {}
+    for event in events:
+        check_datasets(event)
+        run_id, namespace = event.run.run_id, event.job.namespace
+        owner = owners.get(run_id) or claimed.setdefault(run_id, namespace)
+        if owner != namespace:
+            raise Forbidden(owner_conflict(run_id, owner, namespace))
+    return {r: ns for r, ns in claimed.items() if r not in owners}
+
+
+class ObjectStore(Protocol):
+    url: str
+
+    def exists(self, digest: str) -> bool: ...
+
+
+class KnownObjects:
+    """Existence of artifact-store objects, positive answers cached: content-addressed objects never
+    change, so a version seen once stays valid. Misses are asked again (the upload may be under way)."""
+
+    def __init__(self, store: ObjectStore, max_cached: int = 100_000) -> None:
+        self.store = store
+        self.max_cached = max_cached
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def exists(self, digest: str) -> bool:
+        with self._lock:
+            if digest in self._seen:
+                return True
+        if not self.store.exists(digest):
+            return False
+        with self._lock:
+            if len(self._seen) >= self.max_cached:
+                self._seen.clear()
+            self._seen.add(digest)
+        return True
+
+    def check_outputs(self, event: RunEvent) -> None:
+        """`ContractError` for a logged-artifact output whose object is not in the artifact store."""
+        for role, d, _ in store_datasets(event):
+            if role == "output" and not self.exists(d.version):
+                raise ContractError(
+                    f"output {d.namespace}/{d.name}@{d.version}: no such object in the artifact store"
+                    f" {self.store.url}; store the bytes before reporting the output"
+                )

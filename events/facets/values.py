@@ -1,0 +1,137 @@
+"""Values every store can hold: signed 64-bit integers, and floats whose non-finite values travel
+as explicit strings.
+
+JSON has no NaN or Infinity (orjson writes them as `null`, SQLite turns NaN into NULL), yet a
+diverging loss is legitimate data. A `WireFloat` is a Python float in the model and, on the wire
+and in both stores, a JSON number when finite, else one of the strings "NaN", "Infinity",
+"-Infinity". Neo4j and SQLite integers are signed 64-bit, so every integer field is bounded to that.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+NonNegativeInt64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+NON_FINITE: dict[str, float] = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def encode_float(value: float) -> float | str:
+    """A JSON-safe float: the number itself when finite, else "NaN", "Infinity" or "-Infinity"."""
+    if math.isfinite(value):
+        return value
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def decode_float(value: float | int | str) -> float:
+    """The inverse of `encode_float`; any other string is refused."""
+    if isinstance(value, str):
+        try:
+            return NON_FINITE[value]
+        except KeyError:
+            raise ValueError(f"expected a number or one of {', '.join(NON_FINITE)}, got {value[:40]!r}") from None
+    return float(value)
+
+
+def _parse(value: Any) -> Any:
+    return decode_float(value) if isinstance(value, str) else value
+
+
+WireFloat = Annotated[
+    float,
+    BeforeValidator(_parse),
+    PlainSerializer(encode_float, return_type=float | str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number"}, {"enum": list(NON_FINITE)}],
+            "description": 'A number; non-finite values are the strings "NaN", "Infinity", "-Infinity".',
+        }
+    ),
+]
+
+
+MAX_JSON_DEPTH = 64
+"""Nesting of an event, models and free JSON together (orjson stops at 255; stores and GraphQL
+clients recurse too)."""
+
+
+def storable_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
+    """Why `value` (a model, or free JSON inside one) cannot be stored as it is, or None.
+
+    No string anywhere may hold NUL (U+0000) or a lone surrogate (not UTF-8). Free JSON (params,
+    results, unknown facets) must be plain JSON: string keys, signed 64-bit integers, finite
+    floats. NaN/Infinity are refused there rather than encoded, because a string "NaN" in free
+    JSON is a legitimate different value; only `WireFloat` fields (metric values) carry non-finite
+    floats. The answer names the path.
+    """
+    from pydantic import BaseModel
+
+    if depth > MAX_JSON_DEPTH:
+        return f"{path}: nested deeper than {MAX_JSON_DEPTH} levels"
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        if "\x00" in value:  # SQLite's JSON and string functions stop at NUL: ids would not be found
+            return f"{path}: string contains a NUL character (U+0000)"
+        return None if value.isascii() or _utf8(value) else f"{path}: string is not valid UTF-8 (lone surrogate)"
+    if isinstance(value, int):
+        if INT64_MIN <= value <= INT64_MAX:
+            return None
+        return f"{path}: integer {_short(value)} is outside the signed 64-bit range the stores hold"
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return (
+            f"{path}: {encode_float(value)} is not a JSON number; record it with log_metric"
+            " (metric values keep NaN and ±Infinity) or pass a string"
+        )
+    if isinstance(value, BaseModel):
+        fields = type(value).model_fields
+        finite_ok: frozenset[str] = getattr(value, "NON_FINITE_FIELDS", frozenset())
+        items: list[tuple[str, Any]] = [
+            (fields[name].alias or name, getattr(value, name))
+            for name in fields
+            if name not in finite_ok and not isinstance(getattr(value, name), datetime)  # typed: validated
+        ]
+        items += list((value.__pydantic_extra__ or {}).items())
+        return _first(items, path, depth)
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str):
+                return f"{path}: key {key!r} is not a string"
+            if problem := storable_problem(key, f"{path} (a key)", depth):
+                return problem
+        return _first(list(value.items()), path, depth)
+    if isinstance(value, list | tuple):
+        return _first([(str(i), v) for i, v in enumerate(value)], path, depth)
+    return f"{path}: a {type(value).__name__} is not JSON (use strings, numbers, booleans, lists, objects)"
+
+
+def _first(items: list[tuple[str, Any]], path: str, depth: int) -> str | None:
+    for key, item in items:
+        problem = storable_problem(item, f"{path}.{key}" if path else key, depth + 1)
+        if problem:
+            return problem
+    return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(number: int) -> str:
+    return str(number) if number.bit_length() <= 128 else f"of {number.bit_length()} bits"

@@ -1,0 +1,213 @@
+"""No run stays RUNNING forever, and faults leave no debris: real processes, real signals, a real full disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provgraph._abort import who
+from provgraph.events.settings import load_settings
+from provgraph.graph.views import RunView
+from tests.test_cli import BIN
+
+SLOW = "import time\n\ndef slow(ctx):\n    time.sleep(120)\n"
+BIG = "def big(ctx):\n    ctx.log_model('model', body=b'x' * 2_000_000)\n"
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env.update(PROVGRAPH_HOME=str(home), COLUMNS="200", NO_COLOR="1")
+    return env
+
+
+class Home:
+    """A provgraph home, its CLI, and its graph as a reader sees it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.path = root / "home"
+        self.env = _env(self.path)
+        (root / "jobs.py").write_text(SLOW + BIG)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(BIN), *args], capture_output=True, text=True, env=self.env, cwd=self.root, timeout=120
+        )
+
+    def start(self, handler: str = "slow") -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(BIN), "run", f"jobs.py:{handler}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env,
+            cwd=self.root,
+        )
+
+    def runs(self) -> list[RunView]:
+        from provgraph.graph.factory import open_store
+
+        store = open_store(load_settings(home=self.path)).fresh()
+        try:
+            return store.runs()
+        finally:
+            store.close()
+
+    def run(self, run_id: str) -> RunView:
+        [found] = [r for r in self.runs() if r.run_id == run_id]
+        return found
+
+    def wait_started(self, proc: subprocess.Popen[str]) -> RunView:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()
+            if self.path.exists() and (runs := self.runs()):
+                [run] = runs
+                assert run.state == "START"
+                assert run.runtime["pid"] == proc.pid
+                return run
+            time.sleep(0.2)
+        raise AssertionError("the run never appeared in the graph")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return Home(tmp_path)
+
+
+@pytest.fixture
+def started(home: Home) -> Iterator[tuple[subprocess.Popen[str], RunView]]:
+    proc = home.start()
+    try:
+        yield proc, home.wait_started(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+@pytest.mark.parametrize(
+    ("signum", "exit_code", "message"),
+    [
+        (signal.SIGTERM, 128 + signal.SIGTERM, "run aborted: terminated by SIGTERM"),
+        (signal.SIGHUP, 128 + signal.SIGHUP, "run aborted: terminated by SIGHUP"),
+        (signal.SIGINT, 130, "run aborted: interrupted by SIGINT"),
+    ],
+)
+def test_a_signal_ends_the_run_abort_and_the_process(
+    home: Home, started: tuple[subprocess.Popen[str], RunView], signum: int, exit_code: int, message: str
+) -> None:
+    proc, run = started
+    proc.send_signal(signum)
+    assert proc.wait(timeout=30) == exit_code
+    ended = home.run(run.run_id)
+    assert (ended.state, ended.error) == ("ABORT", message)
+    assert ended.ended_at is not None
+
+
+def test_a_killed_process_leaves_its_run_lost_with_the_reason(
+    home: Home, started: tuple[subprocess.Popen[str], RunView]
+) -> None:
+    proc, run = started
+    proc.kill()  # SIGKILL: nothing runs in the process any more
+    proc.wait(timeout=30)
+    lost = home.run(run.run_id)
+    assert (lost.state, lost.error) == ("LOST", f"process {proc.pid} on host {socket.gethostname()} is gone")
+    listed = home.cli("runs", "--state", "lost")
+    assert listed.returncode == 0
+    assert run.run_id in listed.stdout and "LOST" in listed.stdout
+    assert "no runs yet" in home.cli("runs", "--state", "running").stdout
+
+
+def test_abort_asks_a_live_local_process_to_end_itself(
+    home: Home, started: tuple[subprocess.Popen[str], RunView]
+) -> None:
+    proc, run = started
+    out = home.cli("abort", run.run_id, "--reason", "wrong data", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {
+        "run_id": run.run_id,
+        "state": "ABORT",
+        "how": "signal",
+        "message": "run aborted: terminated by SIGTERM",
+    }
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert home.run(run.run_id).state == "ABORT"
+
+
+def test_abort_records_the_end_of_a_lost_run_and_refuses_ended_and_unknown_runs(
+    home: Home, started: tuple[subprocess.Popen[str], RunView]
+) -> None:
+    proc, run = started
+    proc.kill()
+    proc.wait(timeout=30)
+    out = home.cli("abort", f"run:{run.run_id}", "--reason", "machine rebooted", "--json")
+    assert out.returncode == 0, out.stderr
+    message = f"aborted by {who()}: machine rebooted"
+    assert json.loads(out.stdout) == {"run_id": run.run_id, "state": "ABORT", "how": "event", "message": message}
+    ended = home.run(run.run_id)
+    assert (ended.state, ended.error) == ("ABORT", message)
+
+    again = home.cli("abort", run.run_id)
+    assert (again.returncode, again.stdout) == (1, "")
+    assert again.stderr == f"error: run {run.run_id} already ended ABORT; nothing to abort\n"
+    unknown = home.cli("abort", "no-such-run")
+    assert (unknown.returncode, unknown.stdout) == (1, "")
+    assert unknown.stderr == "error: no run 'no-such-run' (see `provgraph runs`)\n"
+
+
+def test_heartbeats_are_sent_while_the_handler_runs(tmp_path: Path) -> None:
+    """A run elsewhere is judged by its heartbeats: RUNNING events every interval, stopped at the end."""
+    import provgraph as pg
+    from provgraph._backend import Backend
+    from provgraph.events.transport.memory import MemoryTransport
+
+    transport = MemoryTransport()
+    settings = load_settings(home=tmp_path / "home", heartbeat_interval_s=0.1)
+
+    def sleepy() -> None:
+        time.sleep(0.55)
+
+    pg.run(sleepy, backend=Backend(settings, transport=transport))
+    kinds = [e.event_type.value for e in transport.events]
+    assert kinds[0] == "START" and kinds[-1] == "COMPLETE"
+    assert 4 <= kinds.count("RUNNING") <= 6
+    assert [e.seq for e in transport.events] == list(range(1, len(kinds) + 1))
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (needs root, or CAP_SYS_ADMIN)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a 1 MiB tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def test_a_full_disk_fails_the_run_cleanly_and_leaves_no_debris(full_disk: Path, tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    home.path = full_disk / "home"
+    home.env = _env(home.path)
+    out = home.cli("run", "jobs.py:big")
+    artifacts = full_disk / "home" / "artifacts"
+    message = f"ArtifactWriteError: no space left on device writing artifact 'model' (2.0 MB) to {artifacts}"
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"error: {message}"
+    assert [p for p in full_disk.rglob("*") if p.name.endswith(".tmp")] == []
+    [run] = home.runs()
+    assert (run.state, run.error) == ("FAIL", message)
+    listed = home.cli("runs")
+    assert listed.returncode == 0 and "FAIL" in listed.stdout
