@@ -30,7 +30,7 @@ from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
 from provgraph.events.artifacts import ArtifactStore
-from provgraph.events.errors import ConfigError
+from provgraph.events.errors import ConfigError, ContractError
 from provgraph.events.facets import CodeJobFacet, DatasetVersionDatasetFacet
 from provgraph.events.model import Dataset, DatasetFacets, EventType, Job, JobFacets, Run, RunEvent
 from provgraph.runtimes.process import RUN_SETTINGS
@@ -86,12 +86,18 @@ def test_artifact_names_are_checked_before_any_path_is_built(settings: pg.Settin
             store.uri(bad)
 
 
-def test_a_traversal_version_in_the_graph_is_refused(backend: pg.Backend, tmp_path: Path) -> None:
+def test_a_traversal_version_never_becomes_a_path(backend: pg.Backend, tmp_path: Path) -> None:
+    """The write rules keep such a version out of the record, and the artifact store refuses the name
+    before building any path, whoever asks (a graph written by an older version, a caller's URI)."""
     (tmp_path / "in.txt").write_text("x")
     original = pg.run(copy, inputs={"data": str(tmp_path / "in.txt")}, backend=backend).raise_for_state()
-    backend.transport.emit(forged_run("forged", code_of(backend, original.run_id), "store://default", "k", TRAVERSAL))
-    with pytest.raises(pg.ReproduceRefused, match=r"input 'k' \(store://default/k\): not an artifact name"):
-        pg.reproduce("forged", backend=backend)
+    forged = forged_run("forged", code_of(backend, original.run_id), "store://default", "k", TRAVERSAL)
+    with pytest.raises(ContractError, match=re.escape(f"version {TRAVERSAL!r} is not a content hash")):
+        backend.transport.emit(forged)
+    assert backend.graph().run("forged") is None
+    for use in (backend.artifacts.exists, backend.artifacts.get_bytes, backend.artifacts.uri):
+        with pytest.raises(ConfigError, match=re.escape(f"not an artifact name: {TRAVERSAL!r}")):
+            use(TRAVERSAL)
     # and as an input URI a run is given: refused before the run starts
     with pytest.raises(ConfigError, match=re.escape(f"not an artifact name: {TRAVERSAL!r}")):
         pg.run(copy, inputs={"data": f"store://default/k@{TRAVERSAL}"}, backend=backend)
