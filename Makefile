@@ -16,15 +16,16 @@ $(UV):
 # The package's files, listed: the strict editable install links each file, so adding or removing
 # one must re-sync. This stamp changes only when the list does.
 PKG_DIRS := sdk cli events graph api services
-$(VENV)/.files: FORCE
-	@mkdir -p $(VENV)
+FILE_LIST := build/package-files
+$(FILE_LIST): FORCE
+	@mkdir -p build
 	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.json' -o -name py.typed \) -not -path '*/__pycache__/*' \
 		| sort > $@.new
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 # Installs provgraph (strict editable: see pyproject's [tool.uv]) with every extra and the dev group,
 # exactly as pinned in uv.lock.
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock $(VENV)/.files
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock $(FILE_LIST)
 	$(UV) sync --frozen --all-extras --quiet --reinstall-package provgraph
 	touch $@
 
