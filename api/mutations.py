@@ -18,6 +18,7 @@ from strawberry.types.field import StrawberryField
 
 from provgraph.api.context import RequestContext
 from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.model import RunState
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
@@ -54,7 +55,7 @@ async def reproduce(
     return ReproduceResult(
         run_id=strawberry.ID(new_run_id),
         original_run_id=strawberry.ID(original),
-        state="REQUESTED",
+        state=RunState.REQUESTED,
         verdict=None,
         differences=JSON([]),
     )

@@ -40,6 +40,7 @@ from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
+from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.ids import NodeId, parse_node_id
 from provgraph.graph.views import (
@@ -80,26 +81,11 @@ class LineageDirection(Enum):
     DOWNSTREAM = "DOWNSTREAM"
 
 
-@strawberry.enum(
+strawberry.enum(
+    RunState,
     description="A run's state: the latest of its events (terminal events win); REQUESTED = launched, not started;"
-    " LOST = START/RUNNING but its process is gone or silent (the run's error says why)."
+    " LOST = START/RUNNING but its process is gone or silent (the run's error says why).",
 )
-class RunState(Enum):
-    START = "START"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    FAIL = "FAIL"
-    ABORT = "ABORT"
-    OTHER = "OTHER"
-    REQUESTED = "REQUESTED"
-    LOST = "LOST"
-
-    @staticmethod
-    def of(value: str) -> RunState:
-        try:
-            return RunState(value)
-        except ValueError:
-            return RunState.OTHER
 
 
 @strawberry.enum(description="What a node id names.")
@@ -308,7 +294,7 @@ class Run:
             run_id=v.run_id,
             project=v.namespace,
             job_name=v.job_name,
-            state=RunState.of(v.state),
+            state=v.state,
             started_at=v.started_at,
             ended_at=v.ended_at,
             code_hash=v.code_hash,
@@ -519,7 +505,7 @@ class Query:
         since, until = _utc(since, "since"), _utc(until, "until")
         found: list[RunView] = []
         for p in projects:
-            where = RunFilter(project=p, job=job, state=state.value if state else None, since=since, until=until)
+            where = RunFilter(project=p, job=job, state=state, since=since, until=until)
             found += await ctx.call(ctx.store.runs, where, first=size + 1, after=after_id)
         # One page per project, each newest first from the same cursor: merging them is exact.
         found.sort(key=_run_key, reverse=True)

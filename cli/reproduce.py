@@ -12,6 +12,7 @@ from provgraph._execute import RunResult
 from provgraph._reproduce import reproduce
 from provgraph.cli._app import app, console, settings
 from provgraph.cli.runs import print_result
+from provgraph.events.model import RunState
 
 VERDICT_STYLE = {"REPRODUCED": "bold green", "DIVERGED": "bold red", "PENDING": "yellow"}
 
@@ -32,7 +33,7 @@ def reproduce_cmd(
     print_verdict(result)
     if result.verdict is not None and result.verdict.verdict == "DIVERGED":
         raise typer.Exit(3)
-    if result.state == "FAIL":
+    if result.state == RunState.FAIL:
         raise typer.Exit(1)
 
 

@@ -29,7 +29,7 @@ from neo4j.exceptions import Neo4jError
 from provgraph.events.admission import owner_conflict
 from provgraph.events.errors import Inadmissible
 from provgraph.events.facets.values import decode_float
-from provgraph.events.model import RunEvent
+from provgraph.events.model import RunEvent, RunState
 from provgraph.graph import neo4j_cypher as q
 from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId
@@ -215,7 +215,9 @@ class Neo4jLineageStore:
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         return runs_in_state(self._runs, where or RunFilter(), first, after)
 
-    def _runs(self, where: RunFilter, states: tuple[str, ...] | None, first: int, after: str | None) -> list[RunView]:
+    def _runs(
+        self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
+    ) -> list[RunView]:
         # Always true (started_at is set on every run), but it lets the planner read runs in
         # started_at order from the range index instead of sorting them all.
         clauses: list[LiteralString] = ["r.started_at IS NOT NULL"]
@@ -223,7 +225,7 @@ class Neo4jLineageStore:
         for clause, name, value in (
             ("r.namespace = $project", "project", where.project),
             ("r.job_name = $job", "job", where.job),
-            ("r.state IN $states", "states", list(states) if states else None),
+            ("r.state IN $states", "states", [s.value for s in states] if states else None),
             ("r.started_at >= $since", "since", where.since.isoformat() if where.since else None),
             ("r.started_at < $until", "until", where.until.isoformat() if where.until else None),
         ):

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
-from provgraph.events.model import RunEvent
+from provgraph.events.model import RunEvent, RunState
 from provgraph.events.transport.sqlite import connect
 from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId
@@ -367,7 +367,9 @@ class SqliteLineageStore:
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         return runs_in_state(self._runs, where or RunFilter(), first, after)
 
-    def _runs(self, where: RunFilter, states: tuple[str, ...] | None, first: int, after: str | None) -> list[RunView]:
+    def _runs(
+        self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
+    ) -> list[RunView]:
         clauses, params = [], []
         for sql, value in (
             ("namespace = ?", where.project),

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from provgraph.events.facets.values import WireFloat
+from provgraph.events.model import RunState
 from provgraph.graph.ids import NodeKind
 
 
@@ -52,7 +53,7 @@ class RunView(View):
     run_id: str
     namespace: str
     job_name: str
-    state: str
+    state: RunState
     started_at: datetime | None = None
     ended_at: datetime | None = None
     code_hash: str | None = None
