@@ -42,7 +42,7 @@ from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
-from provgraph.graph.ids import NodeId, parse_node_id
+from provgraph.graph.ids import NodeId, as_run_id, parse_node_id, run_node_id
 from provgraph.graph.views import (
     DatasetRef as DatasetRefView,
 )
@@ -256,7 +256,7 @@ class Run:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(f"run:{self.run_id}")
+        return strawberry.ID(run_node_id(self.run_id))
 
     async def _detail(self, info: Ctx) -> RunView:
         if self.detailed:
@@ -451,7 +451,7 @@ async def _producer(ctx: RequestContext, namespace: str, name: str, version: str
     if not writers:
         return None
     first = min(writers, key=lambda n: (str(n.props.get("started_at") or ""), n.id))
-    return await _visible_run(ctx, first.id.removeprefix("run:"))
+    return await _visible_run(ctx, as_run_id(first.id))
 
 
 async def _check_start(ctx: RequestContext, node: NodeId, text: str) -> None:
@@ -479,7 +479,7 @@ def _hit_label(node: NodeId) -> str:
 class Query:
     @resolver("A run by id (`<runId>` or `run:<runId>`); null when unknown or not yours.")
     async def run(self, info: Ctx, id: strawberry.ID) -> Run | None:
-        return await _visible_run(info.context, str(id).removeprefix("run:"))
+        return await _visible_run(info.context, as_run_id(str(id)))
 
     @resolver("Runs newest first, filtered; cursor pagination (`first` is capped at 500).")
     async def runs(

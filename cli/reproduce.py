@@ -13,6 +13,7 @@ from provgraph._reproduce import reproduce
 from provgraph.cli._app import app, console, settings
 from provgraph.cli.runs import print_result
 from provgraph.events.model import RunState
+from provgraph.graph.ids import as_run_id
 
 VERDICT_STYLE = {"REPRODUCED": "bold green", "DIVERGED": "bold red", "PENDING": "yellow"}
 
@@ -26,7 +27,7 @@ def reproduce_cmd(
     """Re-run RUN_ID with its exact code, params and inputs, and compare the outputs."""
     backend = Backend(settings())
     try:
-        result = reproduce(run_id.removeprefix("run:"), runtime=runtime, image=image, backend=backend)
+        result = reproduce(as_run_id(run_id), runtime=runtime, image=image, backend=backend)
     finally:
         backend.close()
     print_result(result)

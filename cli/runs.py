@@ -18,6 +18,7 @@ from provgraph.events.errors import NotFound
 from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
+from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import RunView
 
 RUN_STATES = tuple(RunState)
@@ -117,7 +118,7 @@ def _brief(values: dict[str, object], limit: int = 60) -> str:
 @app.command("show")
 def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")]) -> None:
     """Everything recorded about one run."""
-    run = open_store(settings()).fresh().run(run_id.removeprefix("run:"))
+    run = open_store(settings()).fresh().run(as_run_id(run_id))
     if run is None:
         raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
     print_run(run)
@@ -170,7 +171,7 @@ def abort_cmd(
 
     backend = Backend(settings())
     try:
-        done = abort(run_id.removeprefix("run:"), backend, reason=reason, wait_s=wait)
+        done = abort(as_run_id(run_id), backend, reason=reason, wait_s=wait)
     finally:
         backend.close()
     if as_json:

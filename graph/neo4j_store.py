@@ -32,11 +32,10 @@ from provgraph.events.facets.values import decode_float
 from provgraph.events.model import RunEvent, RunState
 from provgraph.graph import neo4j_cypher as q
 from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
-from provgraph.graph.ids import NodeId
+from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.neo4j_config import TOO_LARGE, Neo4jConfig, TooLarge, guarded, translated
 from provgraph.graph.neo4j_rows import Row, rows_for
-from provgraph.graph.projection import dataset_node_id
 from provgraph.graph.rows import dataset_version_node, dataset_version_view, job_version_view, run_node, run_view
 from provgraph.graph.views import (
     DatasetRef,
@@ -314,7 +313,7 @@ class Neo4jLineageStore:
         found: list[str] = []
         if "job" in kinds:
             found += [
-                f"job:{r['ns']}:{r['name']}"
+                job_node_id(r["ns"], r["name"])
                 for r in self._query(
                     "MATCH (j:Job) WHERE toLower(j.name) CONTAINS $t"
                     " RETURN j.namespace AS ns, j.name AS name ORDER BY ns, name LIMIT $limit",
@@ -324,7 +323,7 @@ class Neo4jLineageStore:
             ]
         if "run" in kinds:
             found += [
-                f"run:{r['id']}"
+                run_node_id(r["id"])
                 for r in self._query(
                     "MATCH (r:Run) WHERE toLower(r.job_name) CONTAINS $t OR toLower(r.run_id) CONTAINS $t"
                     " RETURN r.run_id AS id ORDER BY r.started_at DESC, r.run_id DESC LIMIT $limit",
@@ -334,7 +333,7 @@ class Neo4jLineageStore:
             ]
         if "dataset" in kinds:
             found += [
-                f"dataset:{r['ns']}:{r['name']}"
+                dataset_node_id(r["ns"], r["name"])
                 for r in self._query(
                     "MATCH (d:Dataset) WHERE toLower(d.name) CONTAINS $t"
                     " RETURN d.namespace AS ns, d.name AS name ORDER BY ns, name LIMIT $limit",
@@ -408,8 +407,7 @@ class Neo4jLineageStore:
         tx: neo4j.Transaction, frontier: list[str], upstream: bool, fan_out: int, hop: int, reasons: list[str]
     ) -> tuple[list[LineageEdge], dict[str, LineageNode]]:
         """One hop from every frontier node: runs step to dataset versions, dataset versions to runs."""
-        runs = [f[4:] for f in frontier if f.startswith("run:")]
-        dsvs = [f for f in frontier if not f.startswith("run:")]
+        runs, dsvs = split_runs(frontier)
         edges: list[LineageEdge] = []
         found: dict[str, LineageNode] = {}
         # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
@@ -426,7 +424,9 @@ class Neo4jLineageStore:
                 for h in hits:
                     if kind == "run":
                         n = dataset_version_node(hop, h[1:])
-                        edges.append(LineageEdge(source=f"run:{rec['id']}", target=n.id, kind=edge_kind, binding=h[0]))
+                        edges.append(
+                            LineageEdge(source=run_node_id(rec["id"]), target=n.id, kind=edge_kind, binding=h[0])
+                        )
                     else:
                         n = run_node(hop, h[1:])
                         edges.append(LineageEdge(source=n.id, target=rec["id"], kind=edge_kind, binding=h[0]))

@@ -23,14 +23,11 @@ from provgraph.events import admission
 from provgraph.events.errors import ContractError, Forbidden, Inadmissible
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import Dataset, EventType, RunEvent, RunState
+from provgraph.graph.ids import dataset_node_id
 
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def dataset_node_id(namespace: str, name: str, version: str) -> str:
-    return f"dataset:{namespace}:{name}@{version}"
 
 
 @dataclass(frozen=True, slots=True)

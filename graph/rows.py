@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from provgraph.events.model import RunState
+from provgraph.graph.ids import run_node_id
 from provgraph.graph.liveness import Liveness
 from provgraph.graph.views import DatasetRef, DatasetVersionView, JobVersionView, LineageNode, ReproductionView, RunView
 
@@ -116,7 +117,7 @@ def run_node(hop: int, values: Sequence[Any]) -> LineageNode:
     """A run in a lineage answer, from the `RUN_NODE_FIELDS` values."""
     run_id, namespace, job, state, code_hash, params, started_at = values
     return LineageNode(
-        id=f"run:{run_id}",
+        id=run_node_id(run_id),
         kind="run",
         hop=hop,
         label=f"{job} ({state.lower()})",

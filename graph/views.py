@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provgraph.events.facets.values import WireFloat
 from provgraph.events.model import RunState
-from provgraph.graph.ids import NodeKind
+from provgraph.graph.ids import NodeKind, dataset_node_id, run_node_id
 
 
 class View(BaseModel):
@@ -28,7 +28,7 @@ class DatasetRef(View):
 
     @property
     def node_id(self) -> str:
-        return f"dataset:{self.namespace}:{self.name}@{self.version}"
+        return dataset_node_id(self.namespace, self.name, self.version)
 
 
 class JobVersionView(View):
@@ -71,7 +71,7 @@ class RunView(View):
 
     @property
     def node_id(self) -> str:
-        return f"run:{self.run_id}"
+        return run_node_id(self.run_id)
 
 
 class DatasetVersionView(View):

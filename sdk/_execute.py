@@ -27,6 +27,7 @@ from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRun
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import EventType, RunState
 from provgraph.events.request import RunRequest
+from provgraph.graph.ids import run_node_id
 from provgraph.graph.liveness import this_process
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class RunResult:
 
     @property
     def node_id(self) -> str:
-        return f"run:{self.run_id}"
+        return run_node_id(self.run_id)
 
     def raise_for_state(self) -> RunResult:
         """Raise `RunFailed` unless the run completed (handy in scripts and tests)."""
