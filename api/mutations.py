@@ -18,6 +18,8 @@ from strawberry.types.field import StrawberryField
 
 from provgraph.api.context import RequestContext
 from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.model import RunState
+from provgraph.graph.ids import as_run_id
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
@@ -44,7 +46,7 @@ async def reproduce(
     info: Info[RequestContext, None], run_id: strawberry.ID, runtime: str | None = None
 ) -> ReproduceResult:
     ctx = info.context
-    original = str(run_id).removeprefix("run:")
+    original = as_run_id(str(run_id))
     run = await ctx.run_detail(original)
     if run is None or not ctx.scope.run_visible(run):
         raise NotFound(f"no such run: {run_id}")
@@ -54,7 +56,7 @@ async def reproduce(
     return ReproduceResult(
         run_id=strawberry.ID(new_run_id),
         original_run_id=strawberry.ID(original),
-        state="REQUESTED",
+        state=RunState.REQUESTED,
         verdict=None,
         differences=JSON([]),
     )

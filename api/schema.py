@@ -40,8 +40,9 @@ from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
+from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
-from provgraph.graph.ids import NodeId, parse_node_id
+from provgraph.graph.ids import NodeId, as_run_id, parse_node_id, run_node_id
 from provgraph.graph.views import (
     DatasetRef as DatasetRefView,
 )
@@ -80,26 +81,11 @@ class LineageDirection(Enum):
     DOWNSTREAM = "DOWNSTREAM"
 
 
-@strawberry.enum(
+strawberry.enum(
+    RunState,
     description="A run's state: the latest of its events (terminal events win); REQUESTED = launched, not started;"
-    " LOST = START/RUNNING but its process is gone or silent (the run's error says why)."
+    " LOST = START/RUNNING but its process is gone or silent (the run's error says why).",
 )
-class RunState(Enum):
-    START = "START"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    FAIL = "FAIL"
-    ABORT = "ABORT"
-    OTHER = "OTHER"
-    REQUESTED = "REQUESTED"
-    LOST = "LOST"
-
-    @staticmethod
-    def of(value: str) -> RunState:
-        try:
-            return RunState(value)
-        except ValueError:
-            return RunState.OTHER
 
 
 @strawberry.enum(description="What a node id names.")
@@ -270,7 +256,7 @@ class Run:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(f"run:{self.run_id}")
+        return strawberry.ID(run_node_id(self.run_id))
 
     async def _detail(self, info: Ctx) -> RunView:
         if self.detailed:
@@ -308,7 +294,7 @@ class Run:
             run_id=v.run_id,
             project=v.namespace,
             job_name=v.job_name,
-            state=RunState.of(v.state),
+            state=v.state,
             started_at=v.started_at,
             ended_at=v.ended_at,
             code_hash=v.code_hash,
@@ -465,7 +451,7 @@ async def _producer(ctx: RequestContext, namespace: str, name: str, version: str
     if not writers:
         return None
     first = min(writers, key=lambda n: (str(n.props.get("started_at") or ""), n.id))
-    return await _visible_run(ctx, first.id.removeprefix("run:"))
+    return await _visible_run(ctx, as_run_id(first.id))
 
 
 async def _check_start(ctx: RequestContext, node: NodeId, text: str) -> None:
@@ -493,7 +479,7 @@ def _hit_label(node: NodeId) -> str:
 class Query:
     @resolver("A run by id (`<runId>` or `run:<runId>`); null when unknown or not yours.")
     async def run(self, info: Ctx, id: strawberry.ID) -> Run | None:
-        return await _visible_run(info.context, str(id).removeprefix("run:"))
+        return await _visible_run(info.context, as_run_id(str(id)))
 
     @resolver("Runs newest first, filtered; cursor pagination (`first` is capped at 500).")
     async def runs(
@@ -519,7 +505,7 @@ class Query:
         since, until = _utc(since, "since"), _utc(until, "until")
         found: list[RunView] = []
         for p in projects:
-            where = RunFilter(project=p, job=job, state=state.value if state else None, since=since, until=until)
+            where = RunFilter(project=p, job=job, state=state, since=since, until=until)
             found += await ctx.call(ctx.store.runs, where, first=size + 1, after=after_id)
         # One page per project, each newest first from the same cursor: merging them is exact.
         found.sort(key=_run_key, reverse=True)

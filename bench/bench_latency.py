@@ -22,7 +22,8 @@ import neo4j
 
 from provgraph.events.synthetic import workload
 from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
-from provgraph.graph.neo4j_store import Neo4jConfig, Neo4jLineageStore
+from provgraph.graph.neo4j_config import Neo4jConfig
+from provgraph.graph.neo4j_store import Neo4jLineageStore
 
 RATE = 500
 DURATION = float(os.environ.get("BENCH_SECONDS", "20"))

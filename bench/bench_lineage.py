@@ -27,7 +27,8 @@ from provgraph.events.model import Dataset, DatasetFacets, EventType, Job, JobFa
 from provgraph.events.synthetic import EPOCH, content_hash
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.ids import NodeId
-from provgraph.graph.neo4j_store import Neo4jConfig, Neo4jLineageStore
+from provgraph.graph.neo4j_config import Neo4jConfig
+from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from provgraph.graph.views import Direction
 

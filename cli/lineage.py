@@ -12,7 +12,7 @@ from rich.tree import Tree
 from provgraph._naming import is_store_uri, parse_store_uri
 from provgraph.cli._app import app, console, settings, short
 from provgraph.graph.factory import open_store
-from provgraph.graph.ids import NodeId, parse_node_id
+from provgraph.graph.ids import NodeId, as_run_id, parse_node_id
 from provgraph.graph.views import Direction, LineageGraph, LineageNode
 
 
@@ -91,7 +91,7 @@ def _label(node: LineageNode, binding: str, upstream: bool) -> str:
         verb = "" if not binding else ("produced by " if upstream else "read by ")
         params = ", ".join(f"{k}={json.dumps(v)}" for k, v in (p.get("params") or {}).items())
         return (
-            f"{verb}[bold cyan]{p.get('job')}[/] run {node.id[4:]} [{p.get('state', '').lower()}]"
+            f"{verb}[bold cyan]{p.get('job')}[/] run {as_run_id(node.id)} [{p.get('state', '').lower()}]"
             f"  code {short(p.get('code_hash'), 10)}" + (f"  params {params}" if params else "")
         )
     verb = "" if not binding else (f"read as [italic]{binding}[/]: " if upstream else f"wrote [italic]{binding}[/]: ")

@@ -12,6 +12,8 @@ from provgraph._execute import RunResult
 from provgraph._reproduce import reproduce
 from provgraph.cli._app import app, console, settings
 from provgraph.cli.runs import print_result
+from provgraph.events.model import RunState
+from provgraph.graph.ids import as_run_id
 
 VERDICT_STYLE = {"REPRODUCED": "bold green", "DIVERGED": "bold red", "PENDING": "yellow"}
 
@@ -25,14 +27,14 @@ def reproduce_cmd(
     """Re-run RUN_ID with its exact code, params and inputs, and compare the outputs."""
     backend = Backend(settings())
     try:
-        result = reproduce(run_id.removeprefix("run:"), runtime=runtime, image=image, backend=backend)
+        result = reproduce(as_run_id(run_id), runtime=runtime, image=image, backend=backend)
     finally:
         backend.close()
     print_result(result)
     print_verdict(result)
     if result.verdict is not None and result.verdict.verdict == "DIVERGED":
         raise typer.Exit(3)
-    if result.state == "FAIL":
+    if result.state == RunState.FAIL:
         raise typer.Exit(1)
 
 

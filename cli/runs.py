@@ -15,18 +15,20 @@ from provgraph._execute import RunResult
 from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
 from provgraph.events.errors import NotFound
+from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
+from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import RunView
 
-RUN_STATES = ("START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER", "REQUESTED", "LOST")
+RUN_STATES = tuple(RunState)
 STATE_STYLE = {
-    "COMPLETE": "green",
-    "FAIL": "red",
-    "ABORT": "yellow",
-    "RUNNING": "cyan",
-    "START": "cyan",
-    "LOST": "magenta",
+    RunState.COMPLETE: "green",
+    RunState.FAIL: "red",
+    RunState.ABORT: "yellow",
+    RunState.RUNNING: "cyan",
+    RunState.START: "cyan",
+    RunState.LOST: "magenta",
 }
 
 
@@ -57,7 +59,7 @@ def run_cmd(
     finally:
         backend.close()
     print_result(result)
-    if result.state == "FAIL":
+    if result.state == RunState.FAIL:
         raise typer.Exit(1)
 
 
@@ -89,7 +91,8 @@ def runs_cmd(
 ) -> None:
     """List runs, newest first."""
     graph = open_store(settings()).fresh()
-    rows = graph.runs(RunFilter(project=project, job=job, state=state, since=since), first=limit)
+    where = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
+    rows = graph.runs(where, first=limit)
     table = Table("run id", "project", "job", "state", "started", "code", "results")
     for r in rows:
         style = STATE_STYLE.get(r.state, "white")
@@ -115,7 +118,7 @@ def _brief(values: dict[str, object], limit: int = 60) -> str:
 @app.command("show")
 def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")]) -> None:
     """Everything recorded about one run."""
-    run = open_store(settings()).fresh().run(run_id.removeprefix("run:"))
+    run = open_store(settings()).fresh().run(as_run_id(run_id))
     if run is None:
         raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
     print_run(run)
@@ -168,7 +171,7 @@ def abort_cmd(
 
     backend = Backend(settings())
     try:
-        done = abort(run_id.removeprefix("run:"), backend, reason=reason, wait_s=wait)
+        done = abort(as_run_id(run_id), backend, reason=reason, wait_s=wait)
     finally:
         backend.close()
     if as_json:
@@ -199,5 +202,5 @@ def exec_cmd(
         write_result(result, result_file)
     else:
         print_result(result)
-    if result.state != "COMPLETE":
+    if result.state != RunState.COMPLETE:
         raise typer.Exit(1)

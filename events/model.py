@@ -47,6 +47,29 @@ class EventType(StrEnum):
         return self in (EventType.COMPLETE, EventType.FAIL, EventType.ABORT)
 
 
+class RunState(StrEnum):
+    """A run's state: its latest event's type (terminal events win), or one of two derived states.
+
+    REQUESTED: stored for a run launched but not started (an OTHER event with the requested facet).
+    LOST: never stored; a reader shows a START/RUNNING run whose process is gone or silent as LOST
+    (see graph/liveness.py). A StrEnum, so it compares equal to, and serialises as, its name.
+    """
+
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    ABORT = "ABORT"
+    OTHER = "OTHER"
+    REQUESTED = "REQUESTED"
+    LOST = "LOST"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Set by a terminal event (COMPLETE, FAIL, ABORT)."""
+        return self.name in EventType.__members__ and EventType[self.name].is_terminal
+
+
 class RunFacets(WireModel):
     parent: ParentRunFacet | None = Field(default=None, alias="parent")
     error_message: ErrorMessageRunFacet | None = Field(default=None, alias="errorMessage")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from provgraph.events.errors import ConfigError
-from provgraph.events.model import RunEvent
+from provgraph.events.model import RunEvent, RunState
 from provgraph.graph.ids import NodeId
 from provgraph.graph.views import (
     DatasetVersionView,
@@ -54,7 +54,7 @@ def search_needle(text: str) -> str:
 class RunFilter:
     project: str | None = None
     job: str | None = None
-    state: str | None = None
+    state: RunState | None = None
     since: datetime | None = None
     until: datetime | None = None
 

@@ -8,16 +8,52 @@
 A namespace may itself contain "://" (e.g. `s3://bucket`), so the namespace ends at the first
 ":" that is not the start of "://". A name may contain "@"; only a trailing "@<version>" without
 "/" is read as a version.
+
+Every id is built here (`NodeId`, or the `*_node_id` functions where a store makes many of them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from provgraph.events.errors import ConfigError
 
 NodeKind = Literal["run", "job", "dataset", "datasetVersion"]
+
+_RUN = "run:"
+
+
+def run_node_id(run_id: str) -> str:
+    return _RUN + run_id
+
+
+def job_node_id(namespace: str, name: str) -> str:
+    return f"job:{namespace}:{name}"
+
+
+def dataset_node_id(namespace: str, name: str, version: str | None = None) -> str:
+    """A dataset's id, or one version's when `version` is given."""
+    base = f"dataset:{namespace}:{name}"
+    return base if version is None else f"{base}@{version}"
+
+
+def split_runs(node_ids: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The run ids of the runs among `node_ids`, and the other node ids, each in order."""
+    runs: list[str] = []
+    others: list[str] = []
+    for node_id in node_ids:
+        if node_id.startswith(_RUN):
+            runs.append(node_id[len(_RUN) :])
+        else:
+            others.append(node_id)
+    return runs, others
+
+
+def as_run_id(text: str) -> str:
+    """A run id given bare or as its node id (`run:<id>`): users may type either."""
+    return text.removeprefix(_RUN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,12 +63,10 @@ class NodeId:
 
     def __str__(self) -> str:
         if self.kind == "run":
-            return f"run:{self.key[0]}"
+            return run_node_id(self.key[0])
         if self.kind == "job":
-            return f"job:{self.key[0]}:{self.key[1]}"
-        if self.kind == "dataset":
-            return f"dataset:{self.key[0]}:{self.key[1]}"
-        return f"dataset:{self.key[0]}:{self.key[1]}@{self.key[2]}"
+            return job_node_id(*self.key)
+        return dataset_node_id(*self.key)
 
     @staticmethod
     def run(run_id: str) -> NodeId:

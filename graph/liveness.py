@@ -25,12 +25,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.views import RunView
 
-LIVE_STATES = ("START", "RUNNING")
+LIVE_STATES = (RunState.START, RunState.RUNNING)
 """Stored states a process may have left behind; only these can be derived LOST."""
-LOST = "LOST"
 
 
 def _read(path: str) -> str | None:
@@ -107,7 +107,7 @@ class Liveness:
 
     timeout_s: float = 90.0
 
-    def lost(self, state: str, runtime: dict[str, Any], last_event_at: datetime | None) -> str | None:
+    def lost(self, state: RunState, runtime: dict[str, Any], last_event_at: datetime | None) -> str | None:
         """Why a run in `state` is lost, or None when it is not (or cannot be judged)."""
         if state not in LIVE_STATES:
             return None
@@ -122,7 +122,7 @@ class Liveness:
         return f"no heartbeat since {last_event_at.isoformat(timespec='seconds')}"
 
 
-RunsPage = Callable[[RunFilter, tuple[str, ...] | None, int, str | None], list[RunView]]
+RunsPage = Callable[[RunFilter, tuple[RunState, ...] | None, int, str | None], list[RunView]]
 """A store's page of runs: its filter except the state, the stored states to match (None: any),
 how many, and the run id the previous page ended with."""
 
@@ -132,9 +132,9 @@ def runs_in_state(page: RunsPage, where: RunFilter, first: int, after: str | Non
     state a reader sees (derived), not the stored one, so it pages through the live runs."""
     wanted = where.state
     rest = replace(where, state=None)
-    if wanted not in (*LIVE_STATES, LOST):
+    if wanted not in (*LIVE_STATES, RunState.LOST):
         return page(rest, (wanted,) if wanted else None, first, after)
-    stored = LIVE_STATES if wanted == LOST else (wanted,)
+    stored = LIVE_STATES if wanted == RunState.LOST else (wanted,)
     size = max(first, 100)
     found: list[RunView] = []
     while len(found) < first:

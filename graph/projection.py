@@ -22,15 +22,12 @@ from typing import Any
 from provgraph.events import admission
 from provgraph.events.errors import ContractError, Forbidden, Inadmissible
 from provgraph.events.facets import CodeJobFacet
-from provgraph.events.model import Dataset, EventType, RunEvent
+from provgraph.events.model import Dataset, EventType, RunEvent, RunState
+from provgraph.graph.ids import dataset_node_id
 
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def dataset_node_id(namespace: str, name: str, version: str) -> str:
-    return f"dataset:{namespace}:{name}@{version}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +69,7 @@ class RunFacts:
     job_name: str
     event_time: str
     order_key: str
-    state: str
+    state: RunState
     state_key: str
     ended_at: str | None
     code: CodeJobFacet | None
@@ -114,7 +111,9 @@ def facts(event: RunEvent) -> RunFacts:
         job_name=event.job.name,
         event_time=when,
         order_key=order_key,
-        state="REQUESTED" if event.event_type == EventType.OTHER and rf.requested else event.event_type.value,
+        state=RunState.REQUESTED
+        if event.event_type == EventType.OTHER and rf.requested
+        else RunState(event.event_type.value),
         state_key=f"{int(terminal)}|{order_key}",
         ended_at=when if terminal else None,
         code=event.job.facets.code,
@@ -143,7 +142,7 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "namespace": f.namespace,
         "job_name": f.job_name,
         "code_hash": f.code_hash,
-        "state": f.state,
+        "state": f.state.value,
         "state_key": f.state_key,
         "started_at": f.event_time,
         "last_event_at": f.event_time,

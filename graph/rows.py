@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from provgraph.graph.liveness import LOST, Liveness
+from provgraph.events.model import RunState
+from provgraph.graph.ids import run_node_id
+from provgraph.graph.liveness import Liveness
 from provgraph.graph.views import DatasetRef, DatasetVersionView, JobVersionView, LineageNode, ReproductionView, RunView
 
 Row = Mapping[str, Any]
@@ -31,6 +33,15 @@ def parse_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
+def stored_state(value: str) -> RunState:
+    """A stored state; OTHER for a value no event can produce (a foreign or older writer's), so
+    one odd row cannot stop a page of runs from being read."""
+    try:
+        return RunState(value)
+    except ValueError:
+        return RunState.OTHER
+
+
 def run_view(
     r: Row,
     *,
@@ -44,10 +55,10 @@ def run_view(
     with the reason as its error (see `liveness.py`)."""
     repro = loads_json(r.get("reproduces"))
     runtime = loads_json(r.get("runtime")) or {}
-    state, error = r["state"], r.get("error")
+    state, error = stored_state(r["state"]), r.get("error")
     lost = liveness.lost(state, runtime, parse_time(r.get("last_event_at") or r.get("started_at")))
     if lost is not None:
-        state, error = LOST, lost
+        state, error = RunState.LOST, lost
     return RunView(
         run_id=r["run_id"],
         namespace=r["namespace"],
@@ -106,7 +117,7 @@ def run_node(hop: int, values: Sequence[Any]) -> LineageNode:
     """A run in a lineage answer, from the `RUN_NODE_FIELDS` values."""
     run_id, namespace, job, state, code_hash, params, started_at = values
     return LineageNode(
-        id=f"run:{run_id}",
+        id=run_node_id(run_id),
         kind="run",
         hop=hop,
         label=f"{job} ({state.lower()})",

@@ -18,12 +18,12 @@ from typing import Any, NamedTuple
 
 from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
-from provgraph.events.model import RunEvent
+from provgraph.events.model import RunEvent, RunState
 from provgraph.events.transport.sqlite import connect
 from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
-from provgraph.graph.ids import NodeId
+from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
-from provgraph.graph.projection import RunFacts, admit, dataset_node_id, facts, run_row
+from provgraph.graph.projection import RunFacts, admit, facts, run_row
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
@@ -367,7 +367,9 @@ class SqliteLineageStore:
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         return runs_in_state(self._runs, where or RunFilter(), first, after)
 
-    def _runs(self, where: RunFilter, states: tuple[str, ...] | None, first: int, after: str | None) -> list[RunView]:
+    def _runs(
+        self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
+    ) -> list[RunView]:
         clauses, params = [], []
         for sql, value in (
             ("namespace = ?", where.project),
@@ -443,7 +445,7 @@ class SqliteLineageStore:
         found: list[str] = []
         if "job" in kinds:
             found += [
-                f"job:{r[0]}:{r[1]}"
+                job_node_id(r[0], r[1])
                 for r in self._all(
                     "SELECT namespace, name FROM job WHERE lower(name) LIKE ? ESCAPE '\\'"
                     " ORDER BY namespace, name LIMIT ?",
@@ -452,7 +454,7 @@ class SqliteLineageStore:
             ]
         if "run" in kinds:
             found += [
-                f"run:{r[0]}"
+                run_node_id(r[0])
                 for r in self._all(
                     "SELECT run_id FROM run WHERE lower(job_name) LIKE ? ESCAPE '\\' OR run_id LIKE ? ESCAPE '\\'"
                     " ORDER BY started_at DESC LIMIT ?",
@@ -461,7 +463,7 @@ class SqliteLineageStore:
             ]
         if "dataset" in kinds:
             found += [
-                f"dataset:{r[0]}:{r[1]}"
+                dataset_node_id(r[0], r[1])
                 for r in self._all(
                     "SELECT namespace, name FROM dataset WHERE lower(name) LIKE ? ESCAPE '\\'"
                     " ORDER BY namespace, name LIMIT ?",
@@ -489,7 +491,7 @@ class SqliteLineageStore:
 
     def _start(self, node: NodeId, fan_out: int, reasons: list[str]) -> list[str]:
         if node.kind == "run":
-            return [f"run:{r[0]}" for r in self._all("SELECT run_id FROM run WHERE run_id = ?", node.key)]
+            return [run_node_id(r[0]) for r in self._all("SELECT run_id FROM run WHERE run_id = ?", node.key)]
         if node.kind == "datasetVersion":
             ns, name, version = node.key
             rows = self._all(
@@ -501,20 +503,18 @@ class SqliteLineageStore:
                 "SELECT node_id FROM dataset_version WHERE namespace = ? AND name = ? ORDER BY created_at DESC LIMIT ?"
             )
             rows = self._all(sql, (*node.key, fan_out + 1))
-            prefix = ""
         else:
             sql = "SELECT run_id FROM run WHERE namespace = ? AND job_name = ? ORDER BY started_at DESC LIMIT ?"
             rows = self._all(sql, (*node.key, fan_out + 1))
-            prefix = "run:"
         if len(rows) > fan_out:
             reasons.append(f"fan-out limit of {fan_out} cut the start node {node}")
             rows = rows[:fan_out]
-        return [prefix + r[0] for r in rows]
+        found = [r[0] for r in rows]
+        return found if node.kind == "dataset" else [run_node_id(i) for i in found]
 
     def _expand(self, frontier: list[str], direction: Direction, fan_out: int, reasons: list[str]) -> list[LineageEdge]:
         """One hop from every frontier node: runs step to datasets, datasets step to runs."""
-        runs = [f[4:] for f in frontier if f.startswith("run:")]
-        dsvs = [f for f in frontier if not f.startswith("run:")]
+        runs, dsvs = split_runs(frontier)
         upstream = direction == Direction.UPSTREAM
         # Upstream: a run's inputs, and the runs that wrote a dataset. Downstream: the reverse.
         run_table, dsv_table = ("read", "wrote") if upstream else ("wrote", "read")
@@ -533,14 +533,15 @@ class SqliteLineageStore:
                 reasons.append(f"fan-out limit of {fan_out} cut the neighbours of {source}")
             kind = "READ" if table == "read" else "WROTE"
             out += [
-                LineageEdge(source=f"run:{r[0]}", target=r[1], kind=kind, binding=r[2]) for r in rows if r[3] <= fan_out
+                LineageEdge(source=run_node_id(r[0]), target=r[1], kind=kind, binding=r[2])
+                for r in rows
+                if r[3] <= fan_out
             ]
         return out
 
     def _nodes(self, ids: list[str], hop: int) -> dict[str, LineageNode]:
         """Lineage nodes for these ids (unknown ids are left out), all at `hop`."""
-        runs = [i[4:] for i in ids if i.startswith("run:")]
-        dsvs = [i for i in ids if not i.startswith("run:")]
+        runs, dsvs = split_runs(ids)
         out: dict[str, LineageNode] = {}
         if runs:
             for r in self._all(_RUN_NODES, (json.dumps(runs),)):

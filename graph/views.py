@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from provgraph.events.facets.values import WireFloat
-from provgraph.graph.ids import NodeKind
+from provgraph.events.model import RunState
+from provgraph.graph.ids import NodeKind, dataset_node_id, run_node_id
 
 
 class View(BaseModel):
@@ -27,7 +28,7 @@ class DatasetRef(View):
 
     @property
     def node_id(self) -> str:
-        return f"dataset:{self.namespace}:{self.name}@{self.version}"
+        return dataset_node_id(self.namespace, self.name, self.version)
 
 
 class JobVersionView(View):
@@ -52,7 +53,7 @@ class RunView(View):
     run_id: str
     namespace: str
     job_name: str
-    state: str
+    state: RunState
     started_at: datetime | None = None
     ended_at: datetime | None = None
     code_hash: str | None = None
@@ -70,7 +71,7 @@ class RunView(View):
 
     @property
     def node_id(self) -> str:
-        return f"run:{self.run_id}"
+        return run_node_id(self.run_id)
 
 
 class DatasetVersionView(View):

@@ -24,11 +24,10 @@ from datetime import UTC, datetime
 from provgraph._backend import Backend
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import ErrorMessageRunFacet, EventRunFacet
-from provgraph.events.model import EventType, Job, Run, RunEvent, RunFacets
+from provgraph.events.model import EventType, Job, Run, RunEvent, RunFacets, RunState
 from provgraph.graph.liveness import LIVE_STATES, process_alive, same_machine
 from provgraph.graph.views import RunView
 
-TERMINAL = {t.value for t in EventType if t.is_terminal}
 SETTLE_S = 2.0
 """After the process exited, how long to wait for its own ABORT to show in the graph."""
 
@@ -36,7 +35,7 @@ SETTLE_S = 2.0
 @dataclass(frozen=True)
 class Aborted:
     run_id: str
-    state: str
+    state: RunState
     how: str
     """`signal`: the process ended itself; `event`: the ABORT was recorded for it."""
     message: str | None
@@ -69,7 +68,7 @@ def abort(run_id: str, backend: Backend, *, reason: str | None = None, wait_s: f
     run = backend.graph().run(run_id)
     if run is None:
         raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
-    if run.state in TERMINAL:
+    if run.state.is_terminal:
         raise ConfigError(f"run {run_id} already ended {run.state}; nothing to abort")
     message = f"aborted by {who()}" + (f": {reason}" if reason else "")
     note = ""
@@ -86,7 +85,7 @@ def abort(run_id: str, backend: Backend, *, reason: str | None = None, wait_s: f
                 note = f" (process {run.runtime['pid']} still running {wait_s:g}s after SIGTERM)"
     backend.transport.emit(abort_event(run, message + note))
     backend.transport.flush()
-    return Aborted(run_id, EventType.ABORT.value, "event", message + note)
+    return Aborted(run_id, RunState.ABORT, "event", message + note)
 
 
 def _signallable(run: RunView) -> bool:
@@ -105,7 +104,7 @@ def _wait_for_end(run: RunView, backend: Backend, wait_s: float) -> RunView | No
         if gone_at is None and not process_alive(run.runtime):
             gone_at = now
         seen = backend.graph().run(run.run_id)
-        if seen is not None and seen.state in TERMINAL:
+        if seen is not None and seen.state.is_terminal:
             return seen
         if (gone_at is not None and now - gone_at > SETTLE_S) or (gone_at is None and now > deadline):
             return None

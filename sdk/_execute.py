@@ -25,8 +25,9 @@ from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRunFacet
 from provgraph.events.facets.values import encode_float
-from provgraph.events.model import EventType
+from provgraph.events.model import EventType, RunState
 from provgraph.events.request import RunRequest
+from provgraph.graph.ids import run_node_id
 from provgraph.graph.liveness import this_process
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class RunResult:
     run_id: str
     project: str
     job: str
-    state: str
+    state: RunState
     results: dict[str, Any] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
@@ -50,11 +51,11 @@ class RunResult:
 
     @property
     def node_id(self) -> str:
-        return f"run:{self.run_id}"
+        return run_node_id(self.run_id)
 
     def raise_for_state(self) -> RunResult:
         """Raise `RunFailed` unless the run completed (handy in scripts and tests)."""
-        if self.state != "COMPLETE":
+        if self.state != RunState.COMPLETE:
             raise RunFailed(f"run {self.run_id} ({self.job}) ended {self.state}: {self.error}")
         return self
 
@@ -166,7 +167,7 @@ def execute(
     kwargs = bind_arguments(handler, ctx, request.params, request.inputs)
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None
     emitter.start(request.params, runtime_facet(request, code_unknown), reproduces=pending)
-    result = RunResult(request.run_id, request.project, request.job, "RUNNING")
+    result = RunResult(request.run_id, request.project, request.job, RunState.RUNNING)
     with EndingSignals() as signals:
         heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)
         ended = False
@@ -178,7 +179,7 @@ def execute(
             elif returned is not None:
                 ctx.log_result("return", returned)
             ctx.record_untouched_inputs()
-            result.state, result.results, result.metrics = "COMPLETE", ctx.results, ctx.metrics
+            result.state, result.results, result.metrics = RunState.COMPLETE, ctx.results, ctx.metrics
             result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
             if request.reproduces is not None:
                 result.verdict = verdict(request, result, ctx.outputs)
@@ -191,7 +192,7 @@ def execute(
             result.verdict = failed_verdict(request)
             with signals.held():
                 _record_end(functools.partial(emitter.fail, exc, reproduces=result.verdict), backend)
-            result.state, result.error = "FAIL", f"{type(exc).__name__}: {exc}"
+            result.state, result.error = RunState.FAIL, f"{type(exc).__name__}: {exc}"
         except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
             heartbeat.stop()
             if not ended:

@@ -24,7 +24,7 @@ from provgraph._run import RUNTIMES, new_run_id
 from provgraph.events.artifacts import check_digest
 from provgraph.events.errors import ConfigError, NotFound, ReproduceRefused
 from provgraph.events.facets import CodeJobFacet
-from provgraph.events.model import UNVERSIONED
+from provgraph.events.model import UNVERSIONED, RunState
 from provgraph.events.request import Expectation, RunRequest
 from provgraph.events.settings import Settings
 from provgraph.graph.views import RunView
@@ -59,7 +59,7 @@ def plan(
     _pinned(jv.code_hash, f"the source snapshot of run {run_id}")
     if not backend.artifacts.exists(jv.code_hash):
         raise ReproduceRefused(f"the source snapshot {jv.code_hash} of run {run_id} is not in {backend.artifacts.url}")
-    if run.state != "COMPLETE":
+    if run.state != RunState.COMPLETE:
         raise ReproduceRefused(f"run {run_id} ended {run.state}; only completed runs can be reproduced")
     inputs, snapshots, versions = _pinned_inputs(run, backend, check_inputs)
     kind = runtime or str(run.runtime.get("kind") or "local")

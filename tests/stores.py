@@ -21,7 +21,8 @@ def _sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> LineageStore:
 
 
 def _neo4j(request: pytest.FixtureRequest, tmp_path: Path) -> LineageStore:
-    from provgraph.graph.neo4j_store import Neo4jConfig, Neo4jLineageStore
+    from provgraph.graph.neo4j_config import Neo4jConfig
+    from provgraph.graph.neo4j_store import Neo4jLineageStore
 
     return Neo4jLineageStore(Neo4jConfig(uri=request.getfixturevalue("neo4j")))
 

@@ -17,7 +17,8 @@ from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_
 from provgraph.graph import neo4j_store
 from provgraph.graph.contract import LineageBounds
 from provgraph.graph.ids import NodeId
-from provgraph.graph.neo4j_store import Neo4jConfig, Neo4jLineageStore, Neo4jUnavailable
+from provgraph.graph.neo4j_config import Neo4jConfig, Neo4jUnavailable
+from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from provgraph.graph.views import Direction
 

@@ -13,6 +13,7 @@ from provgraph._execute import RunResult
 from provgraph.events import topics
 from provgraph.events.errors import ConfigError, TransportError
 from provgraph.events.facets import CodeJobFacet, RuntimeRunFacet
+from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request
 from provgraph.events.transport.factory import kafka_config
 from provgraph.events.transport.kafka import KafkaConfig, ensure_topics
@@ -43,7 +44,7 @@ def submit(request: RunRequest, code: CodeJobFacet, backend: Backend) -> RunResu
         backend.transport,
         RuntimeRunFacet(kind="kubernetes", image=request.image, resources=request.resources),
     )
-    return RunResult(request.run_id, request.project, request.job, "REQUESTED")
+    return RunResult(request.run_id, request.project, request.job, RunState.REQUESTED)
 
 
 def publish_request(config: KafkaConfig, run_id: str, body: bytes) -> None:

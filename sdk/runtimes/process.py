@@ -25,6 +25,7 @@ from provgraph._backend import Backend
 from provgraph._emitter import RunEmitter
 from provgraph._execute import RunResult, failed_verdict
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RequestedRunFacet, RuntimeRunFacet
+from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request
 from provgraph.events.settings import ENV_PREFIX, Settings
 from provgraph.events.transport.base import Transport
@@ -137,7 +138,7 @@ def supervise(child: Child, transport: Transport) -> RunResult:
     result = _read_result(child.result_file)
     stderr = child.stderr_file.read_bytes()[-STDERR_TAIL:] if child.stderr_file and child.stderr_file.is_file() else b""
     shutil.rmtree(child.result_file.parent, ignore_errors=True)
-    if result is not None and result.state in ("COMPLETE", "FAIL", "ABORT"):
+    if result is not None and result.state.is_terminal:
         return result
     request = child.request
     how = f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
@@ -148,7 +149,7 @@ def supervise(child: Child, transport: Transport) -> RunResult:
     emitter = RunEmitter(transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=None)
     emitter.fail(message, reproduces=verdict, seq=SUPERVISOR_SEQ)
     transport.flush()
-    return RunResult(request.run_id, request.project, request.job, "FAIL", error=message, verdict=verdict)
+    return RunResult(request.run_id, request.project, request.job, RunState.FAIL, error=message, verdict=verdict)
 
 
 def supervise_in_background(child: Child, transport: Transport) -> threading.Thread:
@@ -176,6 +177,7 @@ def _read_result(path: Path) -> RunResult | None:
         return None
     verdict = body.pop("verdict", None)
     try:
-        return RunResult(**body, verdict=ReproducesRunFacet.model_validate(verdict) if verdict else None)
+        state = RunState(body.pop("state", None))
+        return RunResult(**body, state=state, verdict=ReproducesRunFacet.model_validate(verdict) if verdict else None)
     except (TypeError, ValueError):
         return None

@@ -6,7 +6,7 @@
    with stage `validate`), then checked against the write rules of `events/admission.py` that need
    no graph: `store://` versions are content hashes, outputs are in the run's own project and their
    objects exist in the artifact store (stage `admit`); the admitted events are folded into rows
-   (`neo4j_store.rows_for`). The topic is trusted like a token for every project, but not to break
+   (`neo4j_rows.rows_for`). The topic is trusted like a token for every project, but not to break
    these rules;
 2. `write`: the rows go to the store in ONE transaction;
 3. if the store refuses the batch for a reason that retrying cannot fix (`ProjectionError`, e.g. a

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from provgraph.events.errors import Inadmissible, NotFound
 from provgraph.events.facets import ErrorMessageRunFacet, ReproducesRunFacet
-from provgraph.events.model import Dataset, EventType, Job, Run, RunEvent, RunFacets
+from provgraph.events.model import Dataset, EventType, Job, Run, RunEvent, RunFacets, RunState
 from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events
 from provgraph.graph.contract import LineageBounds, LineageStore, RunFilter
 from provgraph.graph.ids import NodeId, parse_node_id
@@ -131,7 +131,7 @@ def test_runs_filter_and_paginate_newest_first(store: LineageStore) -> None:
     assert [r.run_id for r in store.runs()] == ["eval-1", "train-1", "prep-1"]
     assert [r.run_id for r in store.runs(RunFilter(job="train"))] == ["train-1"]
     assert [r.run_id for r in store.runs(RunFilter(project="nope"))] == []
-    assert [r.run_id for r in store.runs(RunFilter(state="COMPLETE"), first=2)] == ["eval-1", "train-1"]
+    assert [r.run_id for r in store.runs(RunFilter(state=RunState.COMPLETE), first=2)] == ["eval-1", "train-1"]
     assert [r.run_id for r in store.runs(first=2, after="train-1")] == ["prep-1"]
     since = EPOCH + timedelta(seconds=30)
     assert [r.run_id for r in store.runs(RunFilter(since=since, until=since + timedelta(minutes=1)))] == ["train-1"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from provgraph.events.facets import ErrorMessageRunFacet, EventRunFacet, RuntimeRunFacet
-from provgraph.events.model import EventType, Job, Run, RunEvent, RunFacets
+from provgraph.events.model import EventType, Job, Run, RunEvent, RunFacets, RunState
 from provgraph.graph.contract import LineageStore, RunFilter
 from provgraph.graph.liveness import process_start, this_process
 
@@ -104,14 +104,14 @@ def test_runs_filter_on_the_derived_state(store: LineageStore, dead_process: dic
         ]
     )
 
-    def ids(state: str | None, first: int = 50) -> list[str]:
+    def ids(state: RunState | None, first: int = 50) -> list[str]:
         return [r.run_id for r in store.runs(RunFilter(state=state), first=first)]
 
-    assert ids("LOST") == ["lost-2", "lost-1"]
-    assert ids("LOST", first=1) == ["lost-2"]
-    assert ids("RUNNING") == ["live-1"]
-    assert ids("START") == []
-    assert ids("COMPLETE") == ["done"]
+    assert ids(RunState.LOST) == ["lost-2", "lost-1"]
+    assert ids(RunState.LOST, first=1) == ["lost-2"]
+    assert ids(RunState.RUNNING) == ["live-1"]
+    assert ids(RunState.START) == []
+    assert ids(RunState.COMPLETE) == ["done"]
     assert [(r.run_id, r.state) for r in store.runs()] == [
         ("done", "COMPLETE"),
         ("lost-2", "LOST"),

@@ -1,0 +1,263 @@
+"""Every Cypher statement of the Neo4j store, built once from constants: labels, relationship
+types and property names are fixed here, user data only ever travels as parameters ($rows, $ids).
+
+The graph model:
+
+    (:Project)-[:HAS_JOB]->(:Job)-[:HAS_VERSION]->(:JobVersion)
+    (:Run)-[:EXECUTED]->(:JobVersion)       (:Run)-[:CHILD_OF]->(:Run)      (:Run)-[:REPRODUCES]->(:Run)
+    (:Dataset)-[:HAS_VERSION]->(:DatasetVersion)
+    (:Run)-[:READ {binding}]->(:DatasetVersion)      (:Run)-[:WROTE {binding}]->(:DatasetVersion)
+    (:Metric {run_id, key, step})                    one node per logged metric point
+
+The merge statements apply the rules `neo4j_rows` folds a batch with, against what is stored.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+from provgraph.graph.neo4j_rows import DATASET_VERSION_MAX, JOB_VERSION_MAX, KEYED
+from provgraph.graph.rows import DATASET_VERSION_NODE_FIELDS, RUN_NODE_FIELDS
+
+# -- schema -----------------------------------------------------------------------------------------
+
+SCHEMA: tuple[LiteralString, ...] = (
+    "CREATE CONSTRAINT project_name IF NOT EXISTS FOR (n:Project) REQUIRE n.name IS UNIQUE",
+    "CREATE CONSTRAINT job_key IF NOT EXISTS FOR (n:Job) REQUIRE (n.namespace, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT job_version_key IF NOT EXISTS FOR (n:JobVersion)"
+    " REQUIRE (n.namespace, n.name, n.code_hash) IS UNIQUE",
+    "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (n:Run) REQUIRE n.run_id IS UNIQUE",
+    "CREATE CONSTRAINT metric_key IF NOT EXISTS FOR (n:Metric) REQUIRE (n.run_id, n.key, n.step) IS UNIQUE",
+    "CREATE CONSTRAINT dataset_key IF NOT EXISTS FOR (n:Dataset) REQUIRE (n.namespace, n.name) IS UNIQUE",
+    "CREATE CONSTRAINT dataset_version_id IF NOT EXISTS FOR (n:DatasetVersion) REQUIRE n.node_id IS UNIQUE",
+    # runs of a job, newest first; runs() pages by start time; child/reproduction links in both directions
+    "CREATE INDEX run_job IF NOT EXISTS FOR (n:Run) ON (n.namespace, n.job_name)",
+    "CREATE INDEX run_started IF NOT EXISTS FOR (n:Run) ON (n.started_at)",
+    "CREATE INDEX run_parent IF NOT EXISTS FOR (n:Run) ON (n.parent_run_id)",
+    "CREATE INDEX run_reproduces IF NOT EXISTS FOR (n:Run) ON (n.reproduces_of)",
+    "CREATE INDEX metric_run IF NOT EXISTS FOR (n:Metric) ON (n.run_id)",
+    "CREATE INDEX dataset_version_dataset IF NOT EXISTS FOR (n:DatasetVersion) ON (n.namespace, n.name)",
+)
+
+
+def _max(var: str, prop: str) -> str:
+    """SET item: the greatest non-NULL of stored and incoming (commutative, like SQLite's MAX(COALESCE))."""
+    return (
+        f"{var}.{prop} = CASE WHEN row.{prop} IS NULL OR ({var}.{prop} IS NOT NULL AND {var}.{prop} >= row.{prop})"
+        f" THEN {var}.{prop} ELSE row.{prop} END"
+    )
+
+
+def _newer(prop: str, *carried: str) -> str:
+    """SET items: take `prop` (and props carried with it) when the incoming order key is greater."""
+    win = f"coalesce(row.{prop}_key > coalesce(r.{prop}_key, ''), false)"
+    return ", ".join(f"r.{p} = CASE WHEN {win} THEN row.{p} ELSE r.{p} END" for p in (prop, *carried, f"{prop}_key"))
+
+
+def _max_all(var: str, props: tuple[str, ...]) -> str:
+    return ", ".join(_max(var, p) for p in props)
+
+
+def _props(var: str, props: tuple[str, ...]) -> str:
+    """`var`'s properties, comma-separated in the order given (the inside of a Cypher list)."""
+    return ", ".join(f"{var}.{p}" for p in props)
+
+
+MERGE_JOBS = """
+UNWIND $rows AS row
+MERGE (p:Project {name: row.namespace})
+MERGE (j:Job {namespace: row.namespace, name: row.name})
+MERGE (p)-[:HAS_JOB]->(j)
+"""
+
+MERGE_JOB_VERSIONS = f"""
+UNWIND $rows AS row
+MATCH (j:Job {{namespace: row.namespace, name: row.name}})
+MERGE (v:JobVersion {{namespace: row.namespace, name: row.name, code_hash: row.code_hash}})
+SET {_max_all("v", JOB_VERSION_MAX)}
+MERGE (j)-[:HAS_VERSION]->(v)
+"""
+
+# A dataset's kind is the MAX over its versions' kinds, so one row per version also folds the dataset.
+MERGE_DATASET_VERSIONS = f"""
+UNWIND $rows AS row
+MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
+SET {_max("d", "kind")}
+MERGE (v:DatasetVersion {{node_id: row.node_id}})
+ON CREATE SET v.namespace = row.namespace, v.name = row.name, v.version = row.version
+SET {_max_all("v", DATASET_VERSION_MAX)},
+    v.created_at = CASE WHEN v.created_at IS NULL OR row.created_at < v.created_at
+                        THEN row.created_at ELSE v.created_at END
+MERGE (d)-[:HAS_VERSION]->(v)
+"""
+
+_newer_keyed = ", ".join(_newer(prop, *carried) for prop, carried in KEYED.items())
+
+# One row per run, carrying its metrics and edges. The run's state, ended_at and state_key move
+# together, decided once in WITH (before any SET). Dataset versions and job versions exist already.
+MERGE_RUNS = f"""
+UNWIND $rows AS row
+MERGE (r:Run {{run_id: row.run_id}})
+ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
+WITH r, row, row.state_key > coalesce(r.state_key, '') AS state_wins
+SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
+    r.ended_at = CASE WHEN state_wins THEN row.ended_at ELSE r.ended_at END,
+    r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
+    r.started_at = CASE WHEN r.started_at IS NULL OR row.started_at < r.started_at
+                        THEN row.started_at ELSE r.started_at END,
+    {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+    {_newer_keyed}
+WITH r, row
+CALL (r, row) {{
+  UNWIND row.code_hashes AS code_hash
+  MATCH (v:JobVersion {{namespace: row.namespace, name: row.job_name, code_hash: code_hash}})
+  MERGE (r)-[:EXECUTED]->(v)
+}}
+CALL (r, row) {{
+  UNWIND row.reads AS e
+  MATCH (v:DatasetVersion {{node_id: e.dsv}})
+  MERGE (r)-[:READ {{binding: e.binding}}]->(v)
+}}
+CALL (r, row) {{
+  UNWIND row.wrote AS e
+  MATCH (v:DatasetVersion {{node_id: e.dsv}})
+  MERGE (r)-[:WROTE {{binding: e.binding}}]->(v)
+}}
+CALL (r, row) {{
+  UNWIND row.metrics AS p
+  MERGE (m:Metric {{run_id: row.run_id, key: p.key, step: p.step}})
+  WITH m, p, p.okey > coalesce(m.okey, '') AS wins
+  SET m.value = CASE WHEN wins THEN p.value ELSE m.value END,
+      m.okey = CASE WHEN wins THEN p.okey ELSE m.okey END
+}}
+"""
+
+# Runs of the rows stored under another namespace. Run in the transaction that merged them: the
+# MERGE waited for a concurrent creator to commit, so this sees the run's one and only namespace.
+FOREIGN_RUNS = """
+UNWIND $rows AS row
+MATCH (r:Run {run_id: row.run_id}) WHERE r.namespace <> row.namespace
+RETURN r.run_id AS run_id, r.namespace AS owner, row.namespace AS namespace LIMIT 1
+"""
+
+# Links between runs: made when both ends exist, from whichever end arrives last.
+LINK_RUNS = """
+UNWIND $ids AS id
+MATCH (r:Run {run_id: id})
+CALL (r) {
+  MATCH (p:Run {run_id: r.parent_run_id}) MERGE (r)-[:CHILD_OF]->(p)
+}
+CALL (r) {
+  MATCH (c:Run {parent_run_id: r.run_id}) MERGE (c)-[:CHILD_OF]->(r)
+}
+CALL (r) {
+  MATCH (o:Run {run_id: r.reproduces_of}) MERGE (r)-[e:REPRODUCES]->(o) SET e.verdict = r.reproduces_verdict
+}
+CALL (r) {
+  MATCH (c:Run {reproduces_of: r.run_id}) MERGE (c)-[e:REPRODUCES]->(r) SET e.verdict = c.reproduces_verdict
+}
+"""
+
+# Endpoints are merged before the statements that MATCH them.
+WRITES: tuple[tuple[str, LiteralString], ...] = (
+    ("jobs", MERGE_JOBS),
+    ("job_versions", MERGE_JOB_VERSIONS),
+    ("dataset_versions", MERGE_DATASET_VERSIONS),
+    ("runs", MERGE_RUNS),
+)
+
+# -- canonical dump: the SQLite tables, column for column ------------------------------------------
+
+DUMP: dict[str, LiteralString] = {
+    "project": "MATCH (n:Project) RETURN n.name AS name",
+    "job": "MATCH (n:Job) RETURN n.namespace AS namespace, n.name AS name",
+    "job_version": "MATCH (n:JobVersion) RETURN n.namespace AS namespace, n.name AS name, n.code_hash AS code_hash,"
+    " n.entrypoint AS entrypoint, n.source_uri AS source_uri, n.git_commit AS git_commit, n.git_dirty AS git_dirty",
+    "run": "MATCH (n:Run) RETURN n.run_id AS run_id, n.namespace AS namespace, n.job_name AS job_name,"
+    " n.code_hash AS code_hash, n.state AS state, n.state_key AS state_key, n.started_at AS started_at,"
+    " n.last_event_at AS last_event_at, n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key,"
+    " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
+    " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
+    " n.parent_run_id AS parent_run_id",
+    "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
+    " n.okey AS okey",
+    "dataset": "MATCH (n:Dataset) RETURN n.namespace AS namespace, n.name AS name, n.kind AS kind",
+    "dataset_version": "MATCH (n:DatasetVersion) RETURN n.node_id AS node_id, n.namespace AS namespace,"
+    " n.name AS name, n.version AS version, n.kind AS kind, n.size AS size, n.uri AS uri, n.format AS format,"
+    " n.framework AS framework, n.created_at AS created_at",
+    "read": "MATCH (r:Run)-[e:READ]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"
+    " e.binding AS binding",
+    "wrote": "MATCH (r:Run)-[e:WROTE]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"
+    " e.binding AS binding",
+}
+
+# -- reads ---------------------------------------------------------------------------------------
+
+RUN_NODE: LiteralString = f"RETURN [{_props('r', RUN_NODE_FIELDS)}] AS n"
+"""A lineage node of the run bound to `r`: `RUN_NODE_FIELDS`, the values `rows.run_node` takes."""
+DATASET_VERSION_NODE: LiteralString = f"RETURN [{_props('d', DATASET_VERSION_NODE_FIELDS)}] AS n"
+"""A lineage node of the dataset version bound to `d`: `DATASET_VERSION_NODE_FIELDS`."""
+
+RUN_VIEW: LiteralString = """
+RETURN r {.*} AS run,
+  COLLECT { MATCH (m:Metric {run_id: r.run_id}) RETURN [m.key, m.step, m.value] } AS metrics
+"""
+
+REFS: LiteralString = "RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id]"
+
+# Everything a RunView shows, for the run bound to `r`.
+RUN_DETAIL: LiteralString = (
+    """
+OPTIONAL MATCH (v:JobVersion {namespace: r.namespace, name: r.job_name, code_hash: r.code_hash})
+WITH r, v
+"""
+    + RUN_VIEW
+    + ", v {.*} AS job_version,"
+    + " COLLECT { MATCH (r)-[e:READ]->(d:DatasetVersion) "
+    + REFS
+    + " } AS inputs,"
+    + " COLLECT { MATCH (r)-[e:WROTE]->(d:DatasetVersion) "
+    + REFS
+    + " } AS outputs"
+)
+
+
+def _hop(frontier: str, edge: str) -> str:
+    """One hop of a lineage walk over `edge` for the whole frontier of runs or dataset versions,
+    each neighbour as [binding, *its node fields]. The cap is fan_out + 1 so overflow shows."""
+    if frontier == "run":
+        return f"""
+UNWIND $ids AS id MATCH (r:Run {{run_id: id}})
+CALL (r) {{ MATCH (r)-[e:{edge}]->(d:DatasetVersion) WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, {_props("d", DATASET_VERSION_NODE_FIELDS)}]) AS hits }}
+RETURN id, hits"""
+    return f"""
+UNWIND $ids AS id MATCH (d:DatasetVersion {{node_id: id}})
+CALL (d) {{ MATCH (r:Run)-[e:{edge}]->(d) WITH e, r ORDER BY r.run_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, {_props("r", RUN_NODE_FIELDS)}]) AS hits }}
+RETURN id, hits"""
+
+
+# Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
+HOP: dict[tuple[str, bool], LiteralString] = {
+    # (frontier kind, upstream?) -> query
+    ("run", True): _hop("run", "READ"),
+    ("run", False): _hop("run", "WROTE"),
+    ("dsv", True): _hop("dsv", "WROTE"),
+    ("dsv", False): _hop("dsv", "READ"),
+}
+
+COUNTS: dict[str, LiteralString] = {
+    "Run": "MATCH (n:Run) RETURN count(n) AS n",
+    "DatasetVersion": "MATCH (n:DatasetVersion) RETURN count(n) AS n",
+    "Dataset": "MATCH (n:Dataset) RETURN count(n) AS n",
+    "Metric": "MATCH (n:Metric) RETURN count(n) AS n",
+    "Job": "MATCH (n:Job) RETURN count(n) AS n",
+    "JobVersion": "MATCH (n:JobVersion) RETURN count(n) AS n",
+    "Project": "MATCH (n:Project) RETURN count(n) AS n",
+}
+
+# Bounded transactions, repeated until nothing is left: edges first, so no single delete drags a
+# hub's 10^4 edges along (`CALL { } IN TRANSACTIONS` over a million nodes still ran out of memory).
+RESET_EDGES = "MATCH ()-[e]->() WITH e LIMIT $batch DELETE e RETURN count(*) AS deleted"
+RESET_NODES = "MATCH (n) WITH n LIMIT $batch DELETE n RETURN count(*) AS deleted"

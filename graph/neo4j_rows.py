@@ -1,0 +1,152 @@
+"""A batch of events folded into one row per Neo4j node, with the merge rules of `projection.py`.
+
+Greater order key wins, terminal state beats non-terminal, MAX of non-NULL for descriptive
+properties, MIN for first-seen times, unions for edges and metrics: the same rules `neo4j_cypher`
+applies again against what is stored, so batches commute. The property names here are the ones
+the statements read (`row.<prop>`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from provgraph.events.facets.values import encode_float
+from provgraph.events.model import RunEvent
+from provgraph.graph.projection import KEYED_RUN_PROPS, RunFacts, admit, facts, run_row
+from provgraph.graph.rows import loads_json
+
+Row = dict[str, Any]
+
+KEYED: dict[str, tuple[str, ...]] = {
+    prop: ("reproduces_of", "reproduces_verdict") if prop == "reproduces" else () for prop in KEYED_RUN_PROPS
+}
+"""`KEYED_RUN_PROPS`, each with the properties that move with it (a reproduction's original run
+and verdict, which the REPRODUCES edge is made from)."""
+JOB_VERSION_MAX = ("entrypoint", "source_uri", "git_commit", "git_dirty")
+"""Job version properties folded as the greatest non-NULL value."""
+DATASET_VERSION_MAX = ("kind", "size", "uri", "format", "framework")
+"""Dataset version properties folded as the greatest non-NULL value (a dataset's kind too)."""
+
+
+def _max_nn(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a >= b else b
+
+
+def _run_row(f: RunFacts) -> Row:
+    row: Row = run_row(f)
+    repro = loads_json(f.reproduces)
+    row["reproduces_of"] = repro.get("run_id") if repro else None
+    row["reproduces_verdict"] = repro.get("verdict") if repro else None
+    return row
+
+
+def _fold_run(old: Row, new: Row) -> None:
+    """`old` absorbs `new` with the rules `neo4j_cypher.MERGE_RUNS` applies against the stored node."""
+    if new["state_key"] > old["state_key"]:
+        old["state"], old["ended_at"], old["state_key"] = new["state"], new["ended_at"], new["state_key"]
+    old["started_at"] = min(old["started_at"], new["started_at"])
+    old["last_event_at"] = max(old["last_event_at"], new["last_event_at"])
+    old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
+    old["parent_run_id"] = _max_nn(old["parent_run_id"], new["parent_run_id"])
+    for col, carried in KEYED.items():
+        if new[f"{col}_key"] is not None and new[f"{col}_key"] > (old[f"{col}_key"] or ""):
+            for p in (col, *carried, f"{col}_key"):
+                old[p] = new[p]
+
+
+def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mins: Iterable[str] = ()) -> None:
+    old = rows.get(key)
+    if old is None:
+        rows[key] = row
+        return
+    for p in props:
+        old[p] = _max_nn(old[p], row[p])
+    for p in mins:
+        old[p] = min(old[p], row[p])
+
+
+def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
+    """The batch folded into one row per node: what `apply` sends, statement by statement.
+
+    `Inadmissible` when the batch breaks a write rule by itself; the runs' stored namespaces are
+    checked by `Neo4jLineageStore.apply_prepared`, in the write transaction.
+    """
+    admit(events, {})
+    runs: dict[str, Row] = {}
+    jobs: dict[tuple[str, str], Row] = {}
+    job_versions: dict[tuple[str, str, str], Row] = {}
+    dsvs: dict[str, Row] = {}
+    # per run: code hashes, (key, step) -> metric, and (dsv, binding) edges
+    code_hashes: dict[str, set[str]] = {}
+    metrics: dict[str, dict[tuple[str, int], Row]] = {}
+    reads: dict[str, dict[tuple[str, str], Row]] = {}
+    wrote: dict[str, dict[tuple[str, str], Row]] = {}
+    for event in events:
+        f = facts(event)
+        row = _run_row(f)
+        if f.run_id in runs:
+            _fold_run(runs[f.run_id], row)
+        else:
+            runs[f.run_id] = row
+        jobs.setdefault((f.namespace, f.job_name), {"namespace": f.namespace, "name": f.job_name})
+        if f.code is not None:
+            c = f.code
+            _fold_max(
+                job_versions,
+                (f.namespace, f.job_name, c.code_hash),
+                {
+                    "namespace": f.namespace,
+                    "name": f.job_name,
+                    "code_hash": c.code_hash,
+                    "entrypoint": c.entrypoint,
+                    "source_uri": c.source_uri,
+                    "git_commit": c.git_commit,
+                    "git_dirty": None if c.git_dirty is None else int(c.git_dirty),
+                },
+                JOB_VERSION_MAX,
+            )
+            code_hashes.setdefault(f.run_id, set()).add(c.code_hash)
+        run_metrics = metrics.setdefault(f.run_id, {})
+        for key, step, value in f.metrics:
+            m = run_metrics.get((key, step))
+            if m is None or f.order_key > m["okey"]:
+                run_metrics[(key, step)] = {"key": key, "step": step, "value": encode_float(value), "okey": f.order_key}
+        for edges, found in ((reads, f.reads), (wrote, f.writes)):
+            run_edges = edges.setdefault(f.run_id, {})
+            for d in found:
+                node_id = d.node_id
+                _fold_max(
+                    dsvs,
+                    node_id,
+                    {
+                        "node_id": node_id,
+                        "namespace": d.namespace,
+                        "name": d.name,
+                        "version": d.version,
+                        "kind": d.kind,
+                        "size": d.size,
+                        "uri": d.uri,
+                        "format": d.format,
+                        "framework": d.framework,
+                        "created_at": f.event_time,
+                    },
+                    DATASET_VERSION_MAX,
+                    ("created_at",),
+                )
+                run_edges.setdefault((node_id, d.binding), {"dsv": node_id, "binding": d.binding})
+    for run_id, row in runs.items():
+        row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
+        row["metrics"] = list(metrics[run_id].values())
+        row["reads"] = list(reads[run_id].values())
+        row["wrote"] = list(wrote[run_id].values())
+    return {
+        "jobs": list(jobs.values()),
+        "job_versions": list(job_versions.values()),
+        "dataset_versions": list(dsvs.values()),
+        "runs": list(runs.values()),
+    }

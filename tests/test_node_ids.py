@@ -1,0 +1,33 @@
+"""Node ids are built in one place (`graph/ids.py`) and parse back to what built them."""
+
+from __future__ import annotations
+
+from provgraph.graph.ids import (
+    NodeId,
+    as_run_id,
+    dataset_node_id,
+    job_node_id,
+    parse_node_id,
+    run_node_id,
+    split_runs,
+)
+
+NAMESPACES = ("default", "s3://bucket", "file")
+NAMES = ("train", "/data/raw.csv", "a@b/c")
+
+
+def test_built_ids_parse_back_to_the_node_that_built_them() -> None:
+    assert parse_node_id(run_node_id("r-1")) == NodeId.run("r-1")
+    for ns in NAMESPACES:
+        for name in NAMES:
+            assert parse_node_id(job_node_id(ns, name)) == NodeId.job(ns, name)
+            assert parse_node_id(dataset_node_id(ns, name)) == NodeId.dataset(ns, name)
+            version = "sha256:" + "0" * 64
+            assert parse_node_id(dataset_node_id(ns, name, version)) == NodeId.dataset(ns, name, version)
+            assert str(NodeId.dataset(ns, name, version)) == dataset_node_id(ns, name, version)
+
+
+def test_runs_are_told_from_other_nodes_by_their_id() -> None:
+    dsv = dataset_node_id("file", "/run:x", "v1")
+    assert split_runs([run_node_id("a"), dsv, run_node_id("run:b")]) == (["a", "run:b"], [dsv])
+    assert as_run_id("r-1") == as_run_id(run_node_id("r-1")) == "r-1"
