@@ -111,7 +111,7 @@ def running(settings: Settings) -> Iterator[None]:
     def target() -> None:
         try:
             asyncio.run(serve())
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the thread's failure, re-raised in the test
             failed.append(exc)
 
     thread = threading.Thread(target=target, name="projector", daemon=True)
