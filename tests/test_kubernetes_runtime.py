@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 import provgraph as pg
 from provgraph._exec import exec_request, load_request
@@ -88,5 +89,5 @@ def test_exec_refuses_unknown_or_corrupt_requests(settings: pg.Settings) -> None
     with pytest.raises(pg.NotFound, match="is not in the artifact store"):
         exec_request("sha256:" + "0" * 64, backend)
     digest, _ = backend.artifacts.put_bytes(b'{"not": "a request"}')
-    with pytest.raises(Exception, match="validation error"):
+    with pytest.raises(ValidationError, match=r"^5 validation errors for RunRequest\n"):
         exec_request(digest, backend)
