@@ -186,7 +186,7 @@ def execute(
             with signals.held():
                 _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
                 ended = True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the handler raises is the run's FAIL, recorded
             heartbeat.stop()
             _record_untouched(ctx)
             result.verdict = failed_verdict(request)
@@ -233,7 +233,7 @@ def _record_untouched(ctx: Context) -> None:
     """`record_untouched_inputs` on the way out of a failed run: its own failure must not hide the run's."""
     try:
         ctx.record_untouched_inputs()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the run's own failure is the one to report
         log.warning("recording the inputs the run never read failed: %s", exc)
 
 

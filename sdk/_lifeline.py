@@ -122,7 +122,7 @@ class Heartbeat:
         while not self._stopped.wait(self._interval):
             try:
                 self._beat()
-            except Exception as exc:  # a missed heartbeat must not end the run; the next one may pass
+            except Exception as exc:  # noqa: BLE001 - a missed heartbeat must not end the run; the next may pass
                 log.warning("heartbeat failed: %s", exc)
 
     def stop(self) -> None:

@@ -79,6 +79,11 @@ def stop(name: str) -> None:
         _script(name, "stop", timeout=120)
 
 
+def owns(name: str) -> bool:
+    """Whether this session started `name` (and so may stop it: see `restart`)."""
+    return name in _started
+
+
 def restart(name: str, action: str) -> None:
     """`stop` or `start` a service this session owns (for outage tests); refuses shared services."""
     if name not in _started:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from provgraph.api.server import ServerThread, free_port
 from provgraph.events.settings import Settings
 from provgraph.events.synthetic import chain
 from provgraph.events.transport.sqlite import SqliteEventLog
+from tests.helpers import wait_for
 
 BIN = Path(sys.executable).parent / "provgraph"
 QUERY = {"query": "{ runs(first: 100) { nodes { runId project } } }"}
@@ -138,15 +138,15 @@ def test_insecure_local_serves_without_tokens_on_loopback(home: Path) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
+
+        def healthy() -> bool:
+            assert proc.poll() is None, f"serve exited early: {proc.stdout.read() if proc.stdout else ''}"
             try:
-                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                    break
+                return httpx.get(url + "/healthz", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"serve exited early: {proc.stdout.read() if proc.stdout else ''}")
-            time.sleep(0.05)
+                return False
+
+        wait_for("the server's /healthz", healthy, interval=0.05)
         nodes = post(url).json()["data"]["runs"]["nodes"]
         assert {n["project"] for n in nodes} == {"demo", "other"}
     finally:

@@ -88,7 +88,7 @@ def test_simple_queries_are_served_while_four_clients_hammer_lineage(populated: 
         try:
             while not stop.is_set():
                 outcomes.append(check_costly(post(client, url, COSTLY)))
-        except BaseException as exc:  # reported by the main thread
+        except BaseException as exc:  # noqa: BLE001 - a thread's failure, reported by the main thread
             failures.append(exc)
 
     with server as url:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,12 +56,15 @@ def call(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
 
 def wait_for_end(url: str, token: str, run_id: str, timeout: float = 60) -> dict[str, Any]:
     """The run once it has ended (the reproduction runs in its own process)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        run: dict[str, Any] = call(url, token, REPRODUCES, id=run_id)["data"]["run"]
-        if (run is not None and run["state"] in ("COMPLETE", "FAIL", "ABORT")) or time.monotonic() > deadline:
-            return run
-        time.sleep(0.2)
+    # Imported here, not at the top: this module is also a handler's code snapshot, loaded by a
+    # reproduction in its own process, where the `tests` package is not importable.
+    from tests.helpers import wait_for
+
+    def ended() -> dict[str, Any] | None:
+        run: dict[str, Any] | None = call(url, token, REPRODUCES, id=run_id)["data"]["run"]
+        return run if run is not None and run["state"] in ("COMPLETE", "FAIL", "ABORT") else None
+
+    return wait_for(f"run {run_id} to end", ended, timeout)
 
 
 def test_reproduce_mutation_returns_the_new_run_and_its_verdict(server: tuple[str, dict[str, str], str]) -> None:

@@ -8,9 +8,9 @@ become available (KWOK runs their pods). Settings and commands are checked again
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from typer.main import get_command
 
 from provgraph.cli import app
 from provgraph.events.settings import ENV_PREFIX, Settings
+from tests.helpers import wait_for
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "kubernetes"
 KUSTOMIZATION = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
@@ -130,8 +131,9 @@ def test_the_manifests_are_accepted_and_the_launcher_may_do_its_job_there_only(c
     assert not allowed(api, "default", namespace, "get", "secrets")
 
     apps: Any = client.AppsV1Api(api)
-    deadline = time.monotonic() + 60
+
+    def available(name: str) -> bool:
+        return (apps.read_namespaced_deployment(name, namespace).status.available_replicas or 0) >= 1
+
     for name in ("provgraph-launcher", "provgraph-projector"):
-        while (apps.read_namespaced_deployment(name, namespace).status.available_replicas or 0) < 1:
-            assert time.monotonic() < deadline, f"{name} did not become available"
-            time.sleep(0.5)
+        wait_for(f"deployment {name} to become available", partial(available, name), interval=0.5)

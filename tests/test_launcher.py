@@ -15,12 +15,11 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -39,10 +38,10 @@ from provgraph.services.launcher import create_app, job_name
 from provgraph.services.launcher.handlers import group_id
 from provgraph.services.launcher.jobs import ANNOTATION_REPORTED, FINALIZER
 from provgraph.services.projector.dead_letters import read_dlq
+from tests.helpers import TopicReader, holds_for, read_topic, wait_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.slow]
 
-T = TypeVar("T")
 IMAGE = "registry.local/provgraph-runs:test"
 CODE = "sha256:" + "c" * 64
 
@@ -51,17 +50,6 @@ def double(ctx: pg.Context, data: pg.DataItem, times: int = 2) -> dict[str, int]
     body = data.get()
     ctx.log_artifact("doubled", body=body * times)
     return {"n": len(body) * times}
-
-
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 45.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 # -- Kubernetes ------------------------------------------------------------------------------------
@@ -161,19 +149,15 @@ class Lineage:
 
     def __init__(self, settings: pg.Settings, path: Path) -> None:
         assert settings.kafka_bootstrap_servers
-        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False)
         name = topics.topic(topics.LINEAGE, settings.kafka_topic_prefix)
-        parts = wait_for("lineage partitions", lambda: self.consumer.partitions_for_topic(name))
-        self.consumer.assign([TopicPartition(name, p) for p in sorted(parts)])
-        self.consumer.seek_to_beginning()
+        self.reader = TopicReader(settings.kafka_bootstrap_servers, name)
         self.store = SqliteLineageStore(path)
         self.events: list[Any] = []
 
     def catch_up(self) -> None:
-        for records in self.consumer.poll(timeout_ms=200).values():
-            batch = [loads(r.value) for r in records]
-            self.events += batch
-            self.store.apply(batch)
+        batch = [loads(r.value) for r in self.reader.read()]
+        self.events += batch
+        self.store.apply(batch)
 
     def run(self, run_id: str, until: Callable[[RunView], bool] = lambda r: True, timeout: float = 45.0) -> RunView:
         def probe() -> RunView | None:
@@ -187,7 +171,7 @@ class Lineage:
             raise AssertionError(f"run {run_id} is {self.store.run(run_id)!r}") from None
 
     def close(self) -> None:
-        self.consumer.close()
+        self.reader.close()
         self.store.close()
 
 
@@ -213,17 +197,9 @@ def committed_everything(settings: pg.Settings) -> bool:
 
 
 def published_requests(settings: pg.Settings) -> list[bytes]:
-    consumer = KafkaConsumer(
-        topics.topic(topics.REQUESTS, settings.kafka_topic_prefix),
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=2000,
-        enable_auto_commit=False,
-    )
-    try:
-        return [m.value for m in consumer]
-    finally:
-        consumer.close()
+    assert settings.kafka_bootstrap_servers
+    records = read_topic(settings.kafka_bootstrap_servers, topics.topic(topics.REQUESTS, settings.kafka_topic_prefix))
+    return [r.value for r in records]
 
 
 def publish(settings: pg.Settings, request: RunRequest) -> bytes:
@@ -326,7 +302,12 @@ def test_a_run_request_becomes_a_job_that_kwok_completes(
         wait_for("the Job to complete", lambda: cluster.job_condition(namespace, name, "Complete"))
         assert cluster.pod_phases(namespace, name) == ["Succeeded"]
         wait_for("the offsets to be committed", lambda: committed_everything(lsettings))
-        time.sleep(1.0)  # a completed Job is the pod's to report: the launcher must say nothing
+
+        def silent() -> bool:  # a completed Job is the pod's to report: the launcher must say nothing
+            lineage.catch_up()
+            return not [e for e in lineage.events if e.event_type.is_terminal]
+
+        holds_for("the launcher's silence on a completed Job", silent, 1.0)
         run = lineage.run(result.run_id)
         assert run.state == "REQUESTED"
         assert not [e for e in lineage.events if e.event_type.is_terminal]
@@ -402,9 +383,12 @@ def test_deleting_a_running_job_aborts_the_run_even_while_the_launcher_is_down(
 
     # Deleted while no launcher runs: the finalizer keeps the Job until the next launcher reports it.
     cluster.batch.delete_namespaced_job(job_name(second.run_id), namespace, propagation_policy="Background")
-    time.sleep(1.0)
-    held = cluster.job(namespace, job_name(second.run_id))
-    assert held is not None and held["metadata"].get("deletionTimestamp")
+
+    def held() -> bool:
+        job = cluster.job(namespace, job_name(second.run_id))
+        return job is not None and bool(job["metadata"].get("deletionTimestamp"))
+
+    holds_for("the finalizer's hold on the deleted Job", held, 1.0)
     assert lineage.run(second.run_id).state == "REQUESTED"
     with launcher(running):
         run = lineage.run(second.run_id, lambda r: r.state == "ABORT")

@@ -14,9 +14,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +34,7 @@ from provgraph.graph.views import Direction
 from provgraph.services.projector import create_app, list_dlq, replay_neo4j
 from provgraph.services.projector.app import ensure_topics
 from provgraph.services.projector.handlers import group_id
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.neo4j]
 
@@ -92,16 +92,8 @@ def lag(settings: Settings) -> int:
         watcher.close()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 90, what: str = "condition", poll: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(poll)
-
-
 def caught_up(settings: Settings, timeout: float = 120) -> None:
-    wait_for(lambda: lag(settings) == 0, timeout, "the projector to commit every record")
+    wait_for("the projector to commit every record", lambda: lag(settings) == 0, timeout)
 
 
 @contextmanager
@@ -119,7 +111,7 @@ def running(settings: Settings) -> Iterator[None]:
     def target() -> None:
         try:
             asyncio.run(serve())
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the thread's failure, re-raised in the test
             failed.append(exc)
 
     thread = threading.Thread(target=target, name="projector", daemon=True)
@@ -175,7 +167,7 @@ def test_refused_records_go_to_the_dlq_and_the_rest_lands(settings: Settings, gr
     positions = produce(settings, records)
     with running(settings):
         caught_up(settings)
-        wait_for(lambda: len(list_dlq(settings)) == 3, 30, "three dead letters")
+        wait_for("three dead letters", lambda: len(list_dlq(settings)) == 3, 30)
     letters = list_dlq(settings)
     name = topics.topic(topics.LINEAGE, settings.kafka_topic_prefix)
     expected = {
@@ -201,7 +193,7 @@ def test_replay_rebuilds_an_identical_graph_twice(settings: Settings, graph: Neo
     produce(settings, [(b"bad", b"not json")])
     with running(settings):
         caught_up(settings)
-        wait_for(lambda: len(list_dlq(settings)) == 1, 30, "the dead letter")
+        wait_for("the dead letter", lambda: len(list_dlq(settings)) == 1, 30)
     projected = graph.dump()
     seen: list[tuple[int, int]] = []
     assert replay_neo4j(settings, lambda done, total: seen.append((done, total))) == len(events) + 1
@@ -236,7 +228,7 @@ def test_a_killed_projector_resumes_without_loss_or_change(settings: Settings, g
 
     first = start()
     try:
-        wait_for(lambda: graph.count()["Run"] > 0, 120, "the first batch in the graph", poll=0.02)
+        wait_for("the first batch in the graph", lambda: graph.count()["Run"] > 0, 120, interval=0.02)
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(30)

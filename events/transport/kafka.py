@@ -451,5 +451,5 @@ class KafkaTransport(Transport):
         if producer is not None:
             try:
                 producer.close(timeout=timeout)
-            except Exception as exc:  # closing a broken client must not hide the original failure
+            except Exception as exc:  # noqa: BLE001 - closing a broken client must not hide the original failure
                 log.debug("closing the Kafka producer failed: %s", exc)

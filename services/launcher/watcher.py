@@ -169,7 +169,7 @@ class JobWatcher:
                 pause = RETRY_PAUSE_S
             except Gone:
                 log.info("watch of Jobs in %s expired (410 Gone); listing again", self.where)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - the watch thread logs, pauses and retries, never dies
                 if self._stopping.is_set():
                     break
                 level = logging.WARNING if isinstance(exc, KubeUnavailable) else logging.ERROR

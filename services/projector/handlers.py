@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import Consumer
 from faststream.middlewares import AckPolicy
@@ -216,7 +217,7 @@ class Pipeline:
             if dead:
                 await self.publish_dead(dead)
                 log.warning("%d of %d records dead-lettered", len(dead), len(batch.records))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - service loop: log, rewind, consume the batch again
             log.warning("batch of %d records not projected, consuming it again: %s", len(batch.records), exc)
             await asyncio.sleep(RETRY_PAUSE_S)
             first = batch.first_offsets()
@@ -225,7 +226,7 @@ class Pipeline:
         offsets = {TopicPartition(t, p): o for (t, p), o in batch.next_offsets().items()}
         try:
             await consumer.commit(offsets)
-        except Exception as exc:  # e.g. the partitions moved to another member meanwhile: it re-projects them
+        except Exception as exc:  # noqa: BLE001 - e.g. the partitions moved to another member: it re-projects them
             log.warning("could not commit offsets %s: %s", offsets, exc)
         return None
 
@@ -234,7 +235,7 @@ def _rewind(consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]) -> 
     for (t, p), offset in offsets.items():
         try:
             consumer.seek(TopicPartition(t, p), offset)
-        except Exception as exc:  # not assigned any more: its new owner starts from the committed offset
+        except IllegalStateError as exc:  # not assigned any more: its new owner starts from the committed offset
             log.info("not rewinding %s/%d: %s", t, p, exc)
 
 

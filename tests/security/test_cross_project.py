@@ -356,7 +356,8 @@ def test_the_projector_dead_letters_what_no_producer_may_write(kafka: str, neo4j
     from provgraph.graph.neo4j_store import Neo4jLineageStore
     from provgraph.services.projector import list_dlq
     from provgraph.services.projector.app import ensure_topics
-    from tests.test_projector import caught_up, running, wait_for
+    from tests.helpers import wait_for
+    from tests.test_projector import caught_up, running
 
     settings = Settings(
         home=tmp_path / "home",
@@ -400,7 +401,7 @@ def test_the_projector_dead_letters_what_no_producer_may_write(kafka: str, neo4j
         transport.emit(event("alpha-run", "alpha", outputs=[world.model("alpha", world.alpha_model)]))
         assert transport.close(30)
         caught_up(settings)
-        wait_for(lambda: len(list_dlq(settings)) == len(refused), 30, "the dead letters")
+        wait_for("the dead letters", lambda: len(list_dlq(settings)) == len(refused), 30)
     letters = {d.original_bytes: d for d in list_dlq(settings)}
     for e, (stage, message) in refused:
         letter = letters[serde.dumps(e)]

@@ -152,6 +152,10 @@ def call(url: str, token: str, query: str, **variables: Any) -> httpx.Response:
 def test_the_mutation_runs_the_handler_in_another_process_with_a_clean_env(
     settings: pg.Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Imported here, not at the top: this module is also `who_am_i`'s code snapshot, loaded by the
+    # reproduction in its own process, where the `tests` package is not importable.
+    from tests.helpers import wait_for
+
     monkeypatch.setenv("SERVER_SECRET", "s3cr3t")
     monkeypatch.setenv("PROVGRAPH_NEO4J_PASSWORD", "n30")
     backend = pg.Backend(settings)
@@ -166,10 +170,13 @@ def test_the_mutation_runs_the_handler_in_another_process_with_a_clean_env(
         assert time.monotonic() - started < 10
         assert body["data"]["reproduce"]["state"] == "REQUESTED" and body["data"]["reproduce"]["verdict"] is None
         new = body["data"]["reproduce"]["runId"]
-        deadline = time.monotonic() + 60
-        while (run := call(url, token, RUN, id=new).json()["data"]["run"])["state"] != "COMPLETE":
-            assert run["state"] not in ("FAIL", "ABORT") and time.monotonic() < deadline, run
-            time.sleep(0.2)
+
+        def completed() -> dict[str, Any] | None:
+            run: dict[str, Any] = call(url, token, RUN, id=new).json()["data"]["run"]
+            assert run["state"] not in ("FAIL", "ABORT"), run
+            return run if run["state"] == "COMPLETE" else None
+
+        run = wait_for(f"the reproduction {new} to complete", completed)
     seen = json.loads(ArtifactStore(settings.artifact_url).get_bytes(run["outputs"][0]["version"]))
     assert seen["pid"] != os.getpid()
     allowed = {"PATH", "HOME", "LANG", "LC_CTYPE", "PROVGRAPH_CONFIG"}
@@ -185,10 +192,16 @@ def provgraph(settings: pg.Settings, *args: str) -> subprocess.CompletedProcess[
 
 
 def wait_for_status(url: str, token: str, status: int, within: float) -> float:
+    """Seconds until the API answers `token` with `status` (at most `within`)."""
+    from tests.helpers import wait_for  # not at the top: see test_the_mutation_runs_the_handler_in_…
+
     started = time.monotonic()
-    while (got := call(url, token, "{ runs(first: 1) { nodes { runId } } }").status_code) != status:
-        assert time.monotonic() - started < within, f"still {got} after {within} s"
-        time.sleep(0.05)
+    wait_for(
+        f"HTTP {status}",
+        lambda: call(url, token, "{ runs(first: 1) { nodes { runId } } }").status_code == status,
+        within,
+        interval=0.05,
+    )
     return time.monotonic() - started
 
 

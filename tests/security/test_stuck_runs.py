@@ -16,6 +16,7 @@ import pytest
 from provgraph._abort import who
 from provgraph.events.settings import load_settings
 from provgraph.graph.views import RunView
+from tests.helpers import wait_for
 from tests.test_cli import BIN
 
 SLOW = "import time\n\ndef slow(ctx):\n    time.sleep(120)\n"
@@ -66,16 +67,15 @@ class Home:
         return found
 
     def wait_started(self, proc: subprocess.Popen[str]) -> RunView:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def appeared() -> list[RunView]:
             assert proc.poll() is None, proc.communicate()
-            if self.path.exists() and (runs := self.runs()):
-                [run] = runs
-                assert run.state == "START"
-                assert run.runtime["pid"] == proc.pid
-                return run
-            time.sleep(0.2)
-        raise AssertionError("the run never appeared in the graph")
+            return self.runs() if self.path.exists() else []
+
+        [run] = wait_for("the run in the graph", appeared, interval=0.2)
+        assert run.state == "START"
+        assert run.runtime["pid"] == proc.pid
+        return run
 
 
 @pytest.fixture
