@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from provgraph._backend import Backend
     from provgraph._context import Artifact, Context
     from provgraph._dataitem import DataItem
-    from provgraph._execute import RunFailed, RunResult
+    from provgraph._execution import RunFailed, RunResult
     from provgraph._reproduce import reproduce, request_reproduction
     from provgraph._run import run
     from provgraph.events.errors import (
@@ -43,8 +43,8 @@ _EXPORTS = {
     "Artifact": "provgraph._context",
     "Context": "provgraph._context",
     "DataItem": "provgraph._dataitem",
-    "RunFailed": "provgraph._execute",
-    "RunResult": "provgraph._execute",
+    "RunFailed": "provgraph._execution",
+    "RunResult": "provgraph._execution",
     "run": "provgraph._run",
     "reproduce": "provgraph._reproduce",
     "request_reproduction": "provgraph._reproduce",

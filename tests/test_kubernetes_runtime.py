@@ -13,7 +13,7 @@ import pytest
 from kafka import KafkaConsumer
 
 import provgraph as pg
-from provgraph._exec import exec_request, load_request
+from provgraph._stored_request import exec_request, load_request
 from provgraph.events import topics
 from provgraph.events.request import RunRequest, request_hash
 

@@ -26,7 +26,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 import provgraph as pg
-from provgraph._exec import exec_request
+from provgraph._stored_request import exec_request
 from provgraph.events import topics
 from provgraph.events.request import RunRequest, dumps_request, request_hash
 from provgraph.events.serde import loads

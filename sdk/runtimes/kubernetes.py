@@ -9,7 +9,7 @@ graph at once in state REQUESTED.
 from __future__ import annotations
 
 from provgraph._backend import Backend
-from provgraph._execute import RunResult
+from provgraph._execution import RunResult
 from provgraph.events import topics
 from provgraph.events.errors import ConfigError, TransportError
 from provgraph.events.facets import CodeJobFacet, RuntimeRunFacet
