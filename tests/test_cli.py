@@ -220,6 +220,20 @@ def test_settings_mistakes_are_one_line_and_exit_1(tmp_path: Path, env: dict[str
     assert (proc.returncode, proc.stderr, proc.stdout) == (1, stderr + "\n", "")
 
 
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("launcher",), {}), (("projector",), {}), (("dlq", "list"), {"PROVGRAPH_STORE": "neo4j"})],
+    ids=["launcher", "projector", "dlq"],
+)
+def test_every_kafka_command_without_kafka_says_the_same_line(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    from provgraph.events.settings import KAFKA_UNSET
+
+    proc = _alone({"PROVGRAPH_HOME": str(tmp_path), **env}, *args)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (1, f"error: {KAFKA_UNSET}\n", "")
+
+
 def test_variables_of_the_test_infrastructure_are_not_settings_mistakes(tmp_path: Path) -> None:
     env = {"PROVGRAPH_HOME": str(tmp_path), "PROVGRAPH_INFRA_DIR": "/x", "PROVGRAPH_DEBUG": "0"}
     proc = _alone(env, "runs")

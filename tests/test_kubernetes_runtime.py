@@ -16,6 +16,7 @@ import provgraph as pg
 from provgraph._stored_request import exec_request, load_request
 from provgraph.events import topics
 from provgraph.events.request import RunRequest, request_hash
+from provgraph.events.settings import KAFKA_UNSET
 
 pytestmark = pytest.mark.kafka
 
@@ -87,8 +88,10 @@ def test_kubernetes_runtime_needs_an_image_and_kafka(settings: pg.Settings) -> N
     backend = pg.Backend(settings)
     with pytest.raises(pg.ConfigError, match="needs a container image"):
         pg.run(double, runtime="kubernetes", backend=backend)
-    with pytest.raises(pg.ConfigError, match="PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS"):
+    with pytest.raises(pg.ConfigError) as unset:
         pg.run(double, runtime="kubernetes", image="x", backend=backend)
+    assert str(unset.value) == KAFKA_UNSET
+    assert backend.graph().runs() == []  # refused before the run was recorded
 
 
 def test_exec_refuses_unknown_or_corrupt_requests(settings: pg.Settings) -> None:
