@@ -9,7 +9,7 @@ from provgraph._code import handler_from_snapshot
 from provgraph._execution import RunResult, execute
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import CodeJobFacet
-from provgraph.events.request import RunRequest, request_hash
+from provgraph.events.request import RunRequest, loads_request, request_hash
 
 
 def load_request(ref: str, backend: Backend) -> RunRequest:
@@ -20,7 +20,7 @@ def load_request(ref: str, backend: Backend) -> RunRequest:
     body = backend.artifacts.get_bytes(digest)
     if request_hash(body) != digest:
         raise ConfigError(f"run request {digest} is corrupt: its bytes hash to {request_hash(body)}")
-    return RunRequest.model_validate_json(body)
+    return loads_request(body)
 
 
 def exec_request(ref: str, backend: Backend) -> RunResult:

@@ -15,7 +15,7 @@ from kafka import KafkaConsumer
 import provgraph as pg
 from provgraph._stored_request import exec_request, load_request
 from provgraph.events import topics
-from provgraph.events.request import RunRequest, request_hash
+from provgraph.events.request import loads_request, request_hash
 from provgraph.events.settings import KAFKA_UNSET
 
 pytestmark = pytest.mark.kafka
@@ -67,7 +67,7 @@ def test_submit_publishes_a_stored_request_and_records_the_run(k8s_settings: pg.
 
     [(key, body)] = read_requests(k8s_settings)
     assert key == result.run_id.encode()
-    request = RunRequest.model_validate_json(body)
+    request = loads_request(body)
     assert (request.run_id, request.image, request.resources) == (
         result.run_id,
         "registry.local/provgraph:dev",
@@ -99,5 +99,8 @@ def test_exec_refuses_unknown_or_corrupt_requests(settings: pg.Settings) -> None
     with pytest.raises(pg.NotFound, match="is not in the artifact store"):
         exec_request("sha256:" + "0" * 64, backend)
     digest, _ = backend.artifacts.put_bytes(b'{"not": "a request"}')
-    with pytest.raises(Exception, match="validation error"):
+    with pytest.raises(pg.ContractError) as refused:
         exec_request(digest, backend)
+    assert str(refused.value) == (
+        "not a valid run request: runId: Field required; project: Field required; job: Field required (+2 more)"
+    )

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Literal
 from faststream.kafka import KafkaRouter
 from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
-from pydantic import ValidationError
 
 from provgraph.events import topics
+from provgraph.events.errors import ContractError
 from provgraph.events.model import EventType
-from provgraph.events.request import RunRequest, request_hash
+from provgraph.events.request import RunRequest, loads_request, request_hash
 from provgraph.events.transport.base import Transport
 from provgraph.services.launcher.jobs import RunIdentity, build_job, check_request, namespace_of
 from provgraph.services.launcher.kube import JobRefused, Kube, KubeUnavailable
@@ -76,11 +76,9 @@ class Launcher:
     def launch(self, record: Record) -> Outcome:
         """Handle one record; raises only `KubeUnavailable` (retry later)."""
         try:
-            request = RunRequest.model_validate_json(record.value)
-        except ValidationError as exc:
-            error = f"not a valid run request: {exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
-            if exc.errors()[0]["loc"]:
-                error += " at " + ".".join(str(p) for p in exc.errors()[0]["loc"])
+            request = loads_request(record.value)
+        except ContractError as exc:
+            error = str(exc)
             letter = DeadLetter.of(error, "validate", record.topic, record.partition, record.offset, record.value)
             log.warning("request at %s/%d@%d dead-lettered: %s", record.topic, record.partition, record.offset, error)
             return Outcome("dead", error=error, letter=letter)
