@@ -25,7 +25,7 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 import provgraph as pg
-from provgraph.events import schema as schema_export
+from provgraph.events import schema_export
 from provgraph.events.errors import ContractError
 from provgraph.events.request import RunRequest, dumps_request, loads_request
 from provgraph.events.serde import dumps, loads, to_dict
