@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         TransportError,
     )
     from provgraph.events.settings import Settings, load_settings
+    from provgraph.events.version import __version__
 
 # Public name -> defining module. Resolved on first access (PEP 562) so `import provgraph` costs
 # almost nothing; pydantic and the event models load when the SDK is first used.
@@ -50,6 +51,7 @@ _EXPORTS = {
     "request_reproduction": "provgraph._reproduce",
     "Settings": "provgraph.events.settings",
     "load_settings": "provgraph.events.settings",
+    "__version__": "provgraph.events.version",
     **dict.fromkeys(
         [
             "ConfigError",
@@ -77,8 +79,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Artifact",

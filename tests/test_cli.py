@@ -6,11 +6,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 BIN = Path(sys.executable).parent / "provgraph"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -181,11 +183,10 @@ def test_usage_errors_are_one_line_and_exit_2(
 
 
 def test_version_prints_the_version_and_exits_0(tmp_path: Path) -> None:
-    from provgraph import __version__
-
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     # --version loads no settings, so even a broken environment cannot stop it
     proc = _alone({"PROVGRAPH_HOME": str(tmp_path), "PROVGRAPH_STOR": "neo4j"}, "--version")
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"provgraph {__version__}\n", "")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"provgraph {version}\n", "")
 
 
 def test_no_arguments_prints_the_help_and_exits_2(tmp_path: Path) -> None:
