@@ -24,7 +24,9 @@ $(VENV)/.files: FORCE
 
 # Installs provgraph (strict editable: see pyproject's [tool.uv]) with every extra and the dev group,
 # exactly as pinned in uv.lock.
+# (The stamp above creates .venv/ before uv does, and uv refuses a folder without a Python: make one.)
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock $(VENV)/.files
+	test -x $(BIN)/python || $(UV) venv --quiet --allow-existing $(VENV)
 	$(UV) sync --frozen --all-extras --quiet --reinstall-package provgraph
 	touch $@
 
