@@ -64,7 +64,7 @@ typecheck: $(VENV)/.synced
 	$(BIN)/mypy -p provgraph -p tests
 
 schema: $(VENV)/.synced
-	$(BIN)/python -m provgraph.events.schema export
+	$(BIN)/python -m provgraph.events.schema_export export
 
 bench: $(VENV)/.synced
 	for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

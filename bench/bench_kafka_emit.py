@@ -19,8 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.services
 
 from provgraph.events.serde import dumps
+from provgraph.events.settings import Settings
 from provgraph.events.synthetic import workload
-from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
+from provgraph.events.transport.factory import kafka_config
+from provgraph.events.transport.kafka import KafkaTransport
 from provgraph.events.transport.spool import Spool
 from tests.services import ensure
 
@@ -33,7 +35,7 @@ def main() -> None:
     n = len(events)
     with tempfile.TemporaryDirectory(dir=Path(__file__).resolve().parent.parent) as tmp:
         prefix = f"bench-{uuid.uuid4().hex[:8]}."
-        config = KafkaConfig(bootstrap_servers=servers, spool_dir=Path(tmp) / "spool", topic_prefix=prefix)
+        config = kafka_config(Settings(home=Path(tmp), kafka_bootstrap_servers=servers, kafka_topic_prefix=prefix))
         transport = KafkaTransport(config)
         transport.emit(events[0])  # connect and create topics outside the measurement
         t0 = time.perf_counter()

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import neo4j
 
+from provgraph.events.settings import Settings
 from provgraph.events.synthetic import workload
-from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
+from provgraph.events.transport.factory import kafka_config
+from provgraph.events.transport.kafka import KafkaTransport
 from provgraph.graph.neo4j_config import Neo4jConfig
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 
@@ -51,7 +53,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     transport = KafkaTransport(
-        KafkaConfig(bootstrap_servers=kafka, topic_prefix=prefix, spool_dir=Path(f"/tmp/{prefix}spool"))
+        kafka_config(Settings(home=Path(f"/tmp/{prefix}"), kafka_bootstrap_servers=kafka, kafka_topic_prefix=prefix))
     )
     latencies: list[float] = []
     pending: dict[str, float] = {}

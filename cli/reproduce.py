@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from provgraph._backend import Backend
-from provgraph._execute import RunResult
+from provgraph._execution import RunResult
 from provgraph._reproduce import reproduce
 from provgraph.cli._app import app, console, settings
 from provgraph.cli.runs import print_result

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from provgraph._backend import Backend
-from provgraph._execute import RunResult
+from provgraph._execution import RunResult
 from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
 from provgraph.events.errors import NotFound
@@ -189,7 +189,7 @@ def exec_cmd(
     ] = None,
 ) -> None:
     """Execute a stored run request (what a Kubernetes pod and a reproduction run); exits 1 if the handler fails."""
-    from provgraph._exec import exec_request
+    from provgraph._stored_request import exec_request
 
     backend = Backend(settings())
     try:

@@ -15,6 +15,7 @@ import typer
 from rich.markup import escape
 
 from provgraph.cli._app import app, console, err_console, settings
+from provgraph.events.settings import require_kafka
 
 dlq_app = typer.Typer(help="The dead-letter topic: records the services refused, and why.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
@@ -33,8 +34,7 @@ def launcher_cmd() -> None:
 
     cfg = settings()
     _service_logging()
-    kafka = cfg.kafka_bootstrap_servers or "(PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS unset)"
-    err_console.print(f"provgraph launcher: requests from {kafka} → Jobs in namespace {cfg.k8s_namespace}")
+    err_console.print(f"provgraph launcher: requests from {require_kafka(cfg)} → Jobs in namespace {cfg.k8s_namespace}")
     run_launcher(cfg)
 
 
@@ -45,7 +45,7 @@ def projector_cmd() -> None:
 
     cfg = settings()
     _service_logging()
-    err_console.print(f"provgraph projector: {cfg.kafka_bootstrap_servers} → {cfg.neo4j_uri}")
+    err_console.print(f"provgraph projector: {require_kafka(cfg)} → {cfg.neo4j_uri}")
     run_projector(cfg)
 
 

@@ -10,10 +10,11 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from provgraph.events.facets.base import WireModel
 from provgraph.events.facets.values import WireFloat
+from provgraph.events.serde import refusal
 
 
 class Expectation(WireModel):
@@ -61,6 +62,15 @@ def dumps_request(request: RunRequest) -> bytes:
     launcher can name the stored request by hashing the message."""
     body = request.model_dump(mode="json", by_alias=True, exclude_none=True)
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def loads_request(body: bytes | str) -> RunRequest:
+    """The request in `body` (what `dumps_request` wrote); `ContractError` naming the fields at fault,
+    like `serde.loads` for events, so every reader refuses a bad request the same way."""
+    try:
+        return RunRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise refusal(exc, "run request") from exc
 
 
 def request_hash(body: bytes) -> str:

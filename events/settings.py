@@ -186,6 +186,17 @@ class Settings(BaseModel):
         return self.api_tokens_db or self.home / "tokens.db"
 
 
+KAFKA_UNSET = "no Kafka servers configured: set PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092)"
+
+
+def require_kafka(settings: Settings) -> str:
+    """The Kafka bootstrap servers; every Kafka user (transport, services, kubernetes runtime) fails
+    with the same `ConfigError` when none are set."""
+    if not settings.kafka_bootstrap_servers:
+        raise ConfigError(KAFKA_UNSET)
+    return settings.kafka_bootstrap_servers
+
+
 def _from_file(path: Path | None) -> dict[str, Any]:
     if path is None or not path.is_file():
         return {}

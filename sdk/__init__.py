@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from provgraph._backend import Backend
     from provgraph._context import Artifact, Context
     from provgraph._dataitem import DataItem
-    from provgraph._execute import RunFailed, RunResult
+    from provgraph._execution import RunFailed, RunResult
     from provgraph._reproduce import reproduce, request_reproduction
     from provgraph._run import run
     from provgraph.events.errors import (
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         TransportError,
     )
     from provgraph.events.settings import Settings, load_settings
+    from provgraph.events.version import __version__
 
 # Public name -> defining module. Resolved on first access (PEP 562) so `import provgraph` costs
 # almost nothing; pydantic and the event models load when the SDK is first used.
@@ -43,13 +44,14 @@ _EXPORTS = {
     "Artifact": "provgraph._context",
     "Context": "provgraph._context",
     "DataItem": "provgraph._dataitem",
-    "RunFailed": "provgraph._execute",
-    "RunResult": "provgraph._execute",
+    "RunFailed": "provgraph._execution",
+    "RunResult": "provgraph._execution",
     "run": "provgraph._run",
     "reproduce": "provgraph._reproduce",
     "request_reproduction": "provgraph._reproduce",
     "Settings": "provgraph.events.settings",
     "load_settings": "provgraph.events.settings",
+    "__version__": "provgraph.events.version",
     **dict.fromkeys(
         [
             "ConfigError",
@@ -77,8 +79,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted([*globals(), *_EXPORTS])
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Artifact",

@@ -18,7 +18,7 @@ import os
 from provgraph._backend import Backend, default_backend
 from provgraph._code import handler_from_snapshot
 from provgraph._dataitem import DataItem, ProtectedFiles
-from provgraph._execute import RunResult
+from provgraph._execution import RunResult
 from provgraph._naming import is_store_uri, uri_of
 from provgraph._run import RUNTIMES, new_run_id
 from provgraph.events.artifacts import check_digest

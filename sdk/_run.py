@@ -10,7 +10,7 @@ from typing import Any
 from provgraph._backend import Backend, default_backend
 from provgraph._code import Handler, load_handler, snapshot
 from provgraph._dataitem import ProtectedFiles
-from provgraph._execute import RunResult, effective_params
+from provgraph._execution import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
 from provgraph.events.request import RunRequest

@@ -8,12 +8,14 @@ import re
 import sqlite3
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 BIN = Path(sys.executable).parent / "provgraph"
 UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -194,11 +196,10 @@ def test_usage_errors_are_one_line_and_exit_2(
 
 
 def test_version_prints_the_version_and_exits_0(tmp_path: Path) -> None:
-    from provgraph import __version__
-
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
     # --version loads no settings, so even a broken environment cannot stop it
     proc = _alone({"PROVGRAPH_HOME": str(tmp_path), "PROVGRAPH_STOR": "neo4j"}, "--version")
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"provgraph {__version__}\n", "")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"provgraph {version}\n", "")
 
 
 def test_no_arguments_prints_the_help_and_exits_2(tmp_path: Path) -> None:
@@ -231,6 +232,20 @@ def test_state_filter_takes_any_case(cli) -> None:  # type: ignore[no-untyped-de
 def test_settings_mistakes_are_one_line_and_exit_1(tmp_path: Path, env: dict[str, str], stderr: str) -> None:
     proc = _alone({"PROVGRAPH_HOME": str(tmp_path), **env}, "runs")
     assert (proc.returncode, proc.stderr, proc.stdout) == (1, stderr + "\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("launcher",), {}), (("projector",), {}), (("dlq", "list"), {"PROVGRAPH_STORE": "neo4j"})],
+    ids=["launcher", "projector", "dlq"],
+)
+def test_every_kafka_command_without_kafka_says_the_same_line(
+    tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
+) -> None:
+    from provgraph.events.settings import KAFKA_UNSET
+
+    proc = _alone({"PROVGRAPH_HOME": str(tmp_path), **env}, *args)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (1, f"error: {KAFKA_UNSET}\n", "")
 
 
 def test_variables_of_the_test_infrastructure_are_not_settings_mistakes(tmp_path: Path) -> None:

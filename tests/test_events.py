@@ -25,8 +25,9 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 import provgraph as pg
-from provgraph.events import schema as schema_export
+from provgraph.events import schema_export
 from provgraph.events.errors import ContractError
+from provgraph.events.request import RunRequest, dumps_request, loads_request
 from provgraph.events.serde import dumps, loads, to_dict
 from provgraph.events.transport.memory import MemoryTransport
 
@@ -185,6 +186,35 @@ def test_serialisation_is_stable_bytes() -> None:
 def test_invalid_events_raise_contract_errors_that_say_where(payload: bytes, message: str) -> None:
     with pytest.raises(ContractError, match=message):
         loads(payload)
+
+
+REQUEST = RunRequest(run_id="r", project="p", job="j", entrypoint="f.py:f", code_hash="sha256:" + "0" * 64)
+
+
+def test_a_request_round_trips_through_its_bytes() -> None:
+    assert loads_request(dumps_request(REQUEST)) == REQUEST
+    assert dumps_request(loads_request(dumps_request(REQUEST))) == dumps_request(REQUEST)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"this is not a run request", "(root): Invalid JSON: expected ident at line 1 column 2"),
+        (b"[1]", "(root): Input should be an object"),
+        (
+            b'{"not": "a request"}',
+            "runId: Field required; project: Field required; job: Field required (+2 more)",
+        ),
+        (
+            dumps_request(REQUEST).replace(b"sha256:", b"md5:"),
+            "codeHash: String should match pattern '^sha256:[0-9a-f]{64}$'",
+        ),
+    ],
+)
+def test_invalid_requests_raise_contract_errors_that_say_where(payload: bytes, message: str) -> None:
+    with pytest.raises(ContractError) as refused:
+        loads_request(payload)
+    assert str(refused.value) == f"not a valid run request: {message}"
 
 
 def test_exported_json_schemas_are_current() -> None:

@@ -24,8 +24,9 @@ from provgraph.events.facets import ParentRunFacet
 from provgraph.events.facets.standard import JobRef, RootRef, RunRef
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id, loads
+from provgraph.events.settings import KAFKA_UNSET, Settings
 from provgraph.events.synthetic import run_events, workload
-from provgraph.events.transport.factory import TransportOptions, create_transport, spool_flush, spool_status
+from provgraph.events.transport.factory import create_transport, kafka_config, spool_flush, spool_status
 from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
 from provgraph.events.transport.memory import MemoryTransport
 from provgraph.events.transport.sqlite import SqliteTransport
@@ -41,7 +42,8 @@ def _prefix() -> str:
 
 
 def _config(servers: str, tmp_path: Path, **kw: Any) -> KafkaConfig:
-    return KafkaConfig(bootstrap_servers=servers, spool_dir=tmp_path / "spool", **kw)
+    """The config `settings` give (spool under `tmp_path`), with `kw` instead of Settings' defaults."""
+    return kafka_config(Settings(home=tmp_path, kafka_bootstrap_servers=servers)).model_copy(update=kw)
 
 
 def _partitions(servers: str, topic: str) -> set[int]:
@@ -98,23 +100,31 @@ def test_missing_kafka_python_names_the_extra(tmp_path: Path, monkeypatch: pytes
 
 
 def test_factory_picks_the_transport(tmp_path: Path) -> None:
-    assert isinstance(create_transport(TransportOptions(transport="memory")), MemoryTransport)
-    sqlite = create_transport(TransportOptions(transport="sqlite", events_db=tmp_path / "events.db"))
+    assert isinstance(create_transport(Settings(home=tmp_path, transport="memory")), MemoryTransport)
+    sqlite = create_transport(Settings(home=tmp_path, transport="sqlite"))
     assert isinstance(sqlite, SqliteTransport)
-    kafka = create_transport(
-        TransportOptions(transport="kafka", kafka_bootstrap_servers=CLOSED_PORT, spool_dir=tmp_path / "spool")
-    )
+    kafka = create_transport(Settings(home=tmp_path, transport="kafka", kafka_bootstrap_servers=CLOSED_PORT))
     assert isinstance(kafka, KafkaTransport)
     assert kafka.spool.directory == tmp_path / "spool"
-    with pytest.raises(ConfigError, match="PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS"):
-        create_transport(TransportOptions(transport="kafka", spool_dir=tmp_path / "spool"))
+    with pytest.raises(ConfigError) as unset:
+        create_transport(Settings(home=tmp_path, transport="kafka"))
+    assert str(unset.value) == KAFKA_UNSET
     with pytest.raises(ConfigError, match=r"unknown transport 'carrier-pigeon'.*kafka, memory, sqlite"):
-        create_transport(TransportOptions(), kind="carrier-pigeon")
+        create_transport(Settings(home=tmp_path), kind="carrier-pigeon")
+
+
+def test_the_kafka_transport_takes_its_defaults_from_settings(tmp_path: Path) -> None:
+    """`Settings` holds the only defaults: the transport built from bare settings has exactly them."""
+    config = kafka_config(Settings(home=tmp_path, kafka_bootstrap_servers=CLOSED_PORT))
+    defaults = Settings.model_fields
+    assert (config.topic_prefix, config.partitions, config.delivery_timeout_s) == (
+        defaults["kafka_topic_prefix"].default,
+        defaults["kafka_partitions"].default,
+        defaults["kafka_delivery_timeout_s"].default,
+    )
 
 
 def test_factory_accepts_provgraph_settings(tmp_path: Path) -> None:
-    from provgraph.events.settings import Settings
-
     settings = Settings(
         home=tmp_path,
         transport="kafka",
@@ -151,13 +161,14 @@ def test_unreachable_kafka_spools_fast_and_never_raises(tmp_path: Path, caplog: 
     assert transport.flush(timeout=1) is False
     assert transport.close(timeout=1) is False
 
-    options = TransportOptions(kafka_bootstrap_servers=CLOSED_PORT, spool_dir=tmp_path / "spool")
+    options = Settings(home=tmp_path, kafka_bootstrap_servers=CLOSED_PORT)
     status = spool_status(options)
     assert (status.records, status.segments) == (len(events), 1)
     assert spool_flush(options, timeout=1) == (0, len(events))
-    with pytest.raises(ConfigError, match="PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS"):
-        spool_flush(TransportOptions(spool_dir=tmp_path / "spool"))
-    assert spool_flush(TransportOptions(spool_dir=tmp_path / "empty")) == (0, 0)
+    with pytest.raises(ConfigError) as unset:
+        spool_flush(Settings(home=tmp_path))
+    assert str(unset.value) == KAFKA_UNSET
+    assert spool_flush(Settings(home=tmp_path / "empty")) == (0, 0)
 
 
 # -- real broker --------------------------------------------------------------------------------
@@ -291,9 +302,7 @@ def test_spool_flush_resends_what_an_earlier_process_left(kafka: str, tmp_path: 
         offline.emit(e)
     offline.close(timeout=0)
 
-    options = TransportOptions(
-        kafka_bootstrap_servers=kafka, kafka_topic_prefix=_prefix(), spool_dir=tmp_path / "spool"
-    )
+    options = Settings(home=tmp_path, kafka_bootstrap_servers=kafka, kafka_topic_prefix=_prefix())
     assert spool_status(options).records == len(events)
     assert spool_flush(options) == (len(events), 0)
     assert spool_status(options).records == 0

@@ -43,10 +43,23 @@ def test_import_provgraph_loads_no_heavy_client() -> None:
 
 
 def test_all_lists_exactly_the_public_names_and_each_resolves() -> None:
-    assert set(provgraph.__all__) == set(provgraph._EXPORTS) | {"__version__"}
+    assert set(provgraph.__all__) == set(provgraph._EXPORTS)
     for name in provgraph.__all__:
         assert getattr(provgraph, name) is not None
     assert not any(isinstance(getattr(provgraph, n), types.ModuleType) for n in provgraph.__all__)
+
+
+def test_the_version_is_written_once_in_pyproject() -> None:
+    """`provgraph.__version__` and the producer URL of every event come from the installed metadata."""
+    from provgraph.events.facets.base import PRODUCER
+
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert provgraph.__version__ == version
+    assert f"https://github.com/provgraph/provgraph/tree/{version}" == PRODUCER
+    sources = [p for folder in ROOTS for p in (REPO / folder).rglob("*.py")]
+    assert [p for p in sources if f'"{version}"' in p.read_text()] == [], "a second copy of the version"
+    # the manifests deploy the image of this version (a release bumps both)
+    assert f'newTag: "{version}"' in (REPO / "deploy" / "kubernetes" / "kustomization.yaml").read_text()
 
 
 def test_the_layer_contract_names_every_sdk_module() -> None:

@@ -2,7 +2,7 @@
 
 To add a facet: create `<name>_<entity>.py` beside this file with a subclass of `Facet`,
 give it `FACET_NAME` (the key it is stored under) and a versioned `SCHEMA_URL`, register it in
-`facets/__init__.py`, then run `provgraph-schema export` (tests fail until the exported schema is current).
+`facets/__init__.py`, then run `make schema` (tests fail until the exported schema is current).
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-PRODUCER = "https://github.com/provgraph/provgraph/tree/0.1.0"
+from provgraph.events.version import __version__
+
+PRODUCER = f"https://github.com/provgraph/provgraph/tree/{__version__}"
 SCHEMA_BASE = "https://provgraph.dev/spec/facets"
 
 

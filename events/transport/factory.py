@@ -1,8 +1,4 @@
-"""Pick the transport from settings, and the spool operations behind `provgraph spool …`.
-
-`events/` must not import the SDK, so these functions take any object with the attributes of
-`TransportSettings` — `provgraph.events.settings.Settings` is one; `TransportOptions` is a plain one for
-code that has no Settings (services, tests)::
+"""Pick the transport from settings, and the spool operations behind `provgraph spool …`::
 
     transport = create_transport(settings)            # settings.transport: sqlite | memory | kafka
     sent, remaining = spool_flush(settings)           # `provgraph spool flush`
@@ -14,11 +10,11 @@ To add a transport: write `<kind>.py` (see `base.py`), then add a builder to `_B
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple
 
 from provgraph.events.errors import ConfigError
+from provgraph.events.settings import Settings, require_kafka
 from provgraph.events.transport.base import Transport
 from provgraph.events.transport.spool import Spool
 
@@ -26,53 +22,12 @@ if TYPE_CHECKING:
     from provgraph.events.transport.kafka import KafkaConfig
 
 
-class TransportSettings(Protocol):
-    """What the transport choice reads from settings (a subset of `provgraph.events.settings.Settings`)."""
-
-    @property
-    def transport(self) -> str: ...
-    @property
-    def events_db(self) -> Path: ...
-    @property
-    def spool_dir(self) -> Path: ...
-    @property
-    def kafka_bootstrap_servers(self) -> str | None: ...
-    @property
-    def kafka_topic_prefix(self) -> str: ...
-    @property
-    def kafka_partitions(self) -> int: ...
-    @property
-    def kafka_delivery_timeout_s(self) -> float: ...
-
-
-def _home() -> Path:
-    return Path.home() / ".provgraph"
-
-
-@dataclass(frozen=True)
-class TransportOptions:
-    """A `TransportSettings` without pydantic-settings: explicit values, Settings' defaults."""
-
-    transport: str = "sqlite"
-    events_db: Path = field(default_factory=lambda: _home() / "events.db")
-    spool_dir: Path = field(default_factory=lambda: _home() / "spool")
-    kafka_bootstrap_servers: str | None = None
-    kafka_topic_prefix: str = ""
-    kafka_partitions: int = 3
-    kafka_delivery_timeout_s: float = 5.0
-
-
-def kafka_config(settings: TransportSettings) -> KafkaConfig:
+def kafka_config(settings: Settings) -> KafkaConfig:
     """The Kafka transport's config from settings; `ConfigError` when no bootstrap servers are set."""
     from provgraph.events.transport.kafka import KafkaConfig
 
-    if not settings.kafka_bootstrap_servers:
-        raise ConfigError(
-            "the kafka transport needs Kafka bootstrap servers: set PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS"
-            " (e.g. 127.0.0.1:9092)"
-        )
     return KafkaConfig(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        bootstrap_servers=require_kafka(settings),
         topic_prefix=settings.kafka_topic_prefix,
         partitions=settings.kafka_partitions,
         delivery_timeout_s=settings.kafka_delivery_timeout_s,
@@ -80,32 +35,32 @@ def kafka_config(settings: TransportSettings) -> KafkaConfig:
     )
 
 
-def _memory(settings: TransportSettings) -> Transport:
+def _memory(settings: Settings) -> Transport:
     from provgraph.events.transport.memory import MemoryTransport
 
     return MemoryTransport()
 
 
-def _sqlite(settings: TransportSettings) -> Transport:
+def _sqlite(settings: Settings) -> Transport:
     from provgraph.events.transport.sqlite import SqliteEventLog, SqliteTransport
 
     return SqliteTransport(SqliteEventLog(settings.events_db))
 
 
-def _kafka(settings: TransportSettings) -> Transport:
+def _kafka(settings: Settings) -> Transport:
     from provgraph.events.transport.kafka import KafkaTransport
 
     return KafkaTransport(kafka_config(settings))
 
 
-_BUILDERS: dict[str, Callable[[TransportSettings], Transport]] = {
+_BUILDERS: dict[str, Callable[[Settings], Transport]] = {
     "sqlite": _sqlite,
     "memory": _memory,
     "kafka": _kafka,
 }
 
 
-def create_transport(settings: TransportSettings, *, kind: str | None = None) -> Transport:
+def create_transport(settings: Settings, *, kind: str | None = None) -> Transport:
     """The transport `kind` (default `settings.transport`) configured from `settings`.
 
     Raises `ConfigError` for an unknown kind, a kafka transport without bootstrap servers, or a
@@ -129,14 +84,14 @@ class SpoolStatus(NamedTuple):
     segments: int
 
 
-def spool_status(settings: TransportSettings) -> SpoolStatus:
+def spool_status(settings: Settings) -> SpoolStatus:
     """What is waiting in the local spool (no network)."""
     with Spool(settings.spool_dir) as spool:
         stats = spool.stats()
     return SpoolStatus(settings.spool_dir, stats.records, stats.bytes, stats.segments)
 
 
-def spool_flush(settings: TransportSettings, timeout: float | None = None) -> tuple[int, int]:
+def spool_flush(settings: Settings, timeout: float | None = None) -> tuple[int, int]:
     """Re-send the spool to Kafka in order: (events sent, events still pending).
 
     `remaining > 0` means Kafka was unreachable, or another process is re-sending the same spool

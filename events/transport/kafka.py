@@ -63,18 +63,21 @@ _ensured_lock = threading.Lock()
 
 
 class KafkaConfig(BaseModel):
-    """Where and how the Kafka transport sends. `producer` passes extra options to kafka-python."""
+    """Where and how the Kafka transport sends. `producer` passes extra options to kafka-python.
+
+    The fields that are settings have no default here: build it with `factory.kafka_config(settings)`,
+    so `Settings` holds the only defaults."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     bootstrap_servers: str = Field(min_length=1)
     spool_dir: Path
-    topic_prefix: str = ""
-    partitions: int = Field(default=3, ge=1)
+    topic_prefix: str
+    partitions: int = Field(ge=1)
     """Partition count for topics this transport creates (existing topics are left as they are)."""
     replication_factor: int = Field(default=-1, ge=-1)
     """For created topics; -1 = the broker's `default.replication.factor`."""
-    delivery_timeout_s: float = Field(default=5.0, gt=0)
+    delivery_timeout_s: float = Field(gt=0)
     """Longest an `emit` waits for Kafka before it spools the event."""
     retry_interval_s: float = Field(default=1.0, gt=0)
     """After a failure, `emit` spools without trying Kafka for this long, doubling per failure …"""

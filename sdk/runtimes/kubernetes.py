@@ -9,7 +9,7 @@ graph at once in state REQUESTED.
 from __future__ import annotations
 
 from provgraph._backend import Backend
-from provgraph._execute import RunResult
+from provgraph._execution import RunResult
 from provgraph.events import topics
 from provgraph.events.errors import ConfigError, TransportError
 from provgraph.events.facets import CodeJobFacet, RuntimeRunFacet
@@ -24,8 +24,7 @@ def submit(request: RunRequest, code: CodeJobFacet, backend: Backend) -> RunResu
     settings = backend.settings
     if not request.image:
         raise ConfigError("the kubernetes runtime needs a container image: pass image=... (or --image)")
-    if not settings.kafka_bootstrap_servers:
-        raise ConfigError("the kubernetes runtime sends run requests over Kafka: set PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS")
+    config = kafka_config(settings)  # before anything is stored: no Kafka, no request
     request = request.model_copy(
         update={
             "runtime": "kubernetes",
@@ -36,7 +35,7 @@ def submit(request: RunRequest, code: CodeJobFacet, backend: Backend) -> RunResu
     )
     body = dumps_request(request)
     backend.artifacts.put_bytes(body)  # stored before it is published: the pod fetches it by hash
-    publish_request(kafka_config(settings), request.run_id, body)
+    publish_request(config, request.run_id, body)
     announce(
         request,
         code,

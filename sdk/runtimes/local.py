@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from provgraph._backend import Backend
 from provgraph._code import CodeSnapshot, Handler
-from provgraph._execute import RunResult, execute
+from provgraph._execution import RunResult, execute
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.request import RunRequest
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from provgraph._backend import Backend
 from provgraph._emitter import RunEmitter
-from provgraph._execute import RunResult, failed_verdict
+from provgraph._execution import RunResult, failed_verdict
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RequestedRunFacet, RuntimeRunFacet
 from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request

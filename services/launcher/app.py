@@ -21,7 +21,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from provgraph.events import topics
-from provgraph.events.errors import ConfigError
+from provgraph.events.settings import require_kafka
 from provgraph.events.transport.base import Transport
 from provgraph.events.transport.factory import create_transport, kafka_config
 from provgraph.services.launcher.handlers import MAX_RECORDS, Launcher, group_id, launcher_router
@@ -53,14 +53,13 @@ def create_app(
 ) -> FastStream:
     """The launcher app. `kube` and `transport` default to the ones `settings` describe; the app
     closes them when it stops."""
-    if not settings.kafka_bootstrap_servers:
-        raise ConfigError("the launcher reads Kafka: set PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092)")
+    servers = require_kafka(settings)
     kube = kube or Kube.from_settings(settings)
     transport = transport or create_transport(settings)
     pool = ThreadPoolExecutor(settings.launcher_concurrency, thread_name_prefix="provgraph-launcher")
     launcher = Launcher(settings, kube, transport)
     broker = KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        servers,
         client_id="provgraph-launcher",
         graceful_timeout=GRACEFUL_TIMEOUT_S,
         log_level=logging.DEBUG,  # one line per batch is noise at INFO

@@ -31,23 +31,24 @@ from typing import TYPE_CHECKING, Literal
 from faststream.kafka import KafkaRouter
 from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
-from pydantic import ValidationError
 
 from provgraph.events import topics
+from provgraph.events.errors import ContractError
 from provgraph.events.model import EventType
-from provgraph.events.request import RunRequest, request_hash
+from provgraph.events.request import RunRequest, loads_request, request_hash
 from provgraph.events.transport.base import Transport
 from provgraph.services.launcher.jobs import RunIdentity, build_job, check_request, namespace_of
 from provgraph.services.launcher.kube import JobRefused, Kube, KubeUnavailable
 from provgraph.services.launcher.reports import launcher_event
 from provgraph.services.projector.dead_letters import DeadLetter
-from provgraph.services.records import Record, decode_batch, service_group
+from provgraph.services.records import Record, batch_subscriber, dead_letter_publisher, service_group
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SERVICE = "launcher"
 MAX_RECORDS = 200
 """Requests per batch (one commit)."""
 RETRY_PAUSE_S = 2.0
@@ -75,11 +76,9 @@ class Launcher:
     def launch(self, record: Record) -> Outcome:
         """Handle one record; raises only `KubeUnavailable` (retry later)."""
         try:
-            request = RunRequest.model_validate_json(record.value)
-        except ValidationError as exc:
-            error = f"not a valid run request: {exc.error_count()} error(s), first: {exc.errors()[0]['msg']}"
-            if exc.errors()[0]["loc"]:
-                error += " at " + ".".join(str(p) for p in exc.errors()[0]["loc"])
+            request = loads_request(record.value)
+        except ContractError as exc:
+            error = str(exc)
             letter = DeadLetter.of(error, "validate", record.topic, record.partition, record.offset, record.value)
             log.warning("request at %s/%d@%d dead-lettered: %s", record.topic, record.partition, record.offset, error)
             return Outcome("dead", error=error, letter=letter)
@@ -133,30 +132,24 @@ class Launcher:
 
 
 def group_id(settings: Settings) -> str:
-    return service_group(settings, "launcher")
+    return service_group(settings, SERVICE)
 
 
 def launcher_router(
     settings: Settings, launcher: Launcher, pool: ThreadPoolExecutor, *, max_records: int = MAX_RECORDS
 ) -> KafkaRouter:
     """The requests-topic subscriber (a consumer group reading in batches) and the DLQ publisher."""
-    prefix = settings.kafka_topic_prefix
     router = KafkaRouter()
-    dlq = router.publisher(
-        topics.topic(topics.DLQ, prefix), title="dead letters", description="records the launcher refused"
-    )
+    dlq = dead_letter_publisher(router, settings, SERVICE)
 
-    @router.subscriber(
-        topics.topic(topics.REQUESTS, prefix),
-        group_id=group_id(settings),
-        batch=True,
+    @batch_subscriber(
+        router,
+        settings,
+        SERVICE,
+        topics.REQUESTS,
         max_records=max_records,
         batch_timeout_ms=100,
-        auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        decoder=decode_batch,
-        max_poll_interval_ms=15 * 60 * 1000,
-        title="launcher",
     )
     async def launch(records: NoCast[list[Record]]) -> None:
         """Create the batch's Jobs; dead letters are acknowledged by Kafka before the batch is."""

@@ -23,7 +23,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from provgraph.events import topics
-from provgraph.events.errors import ConfigError
+from provgraph.events.settings import require_kafka
 from provgraph.events.transport.factory import kafka_config
 from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.handlers import MAX_RECORDS, BatchProjector, group_id, projector_router
@@ -45,14 +45,13 @@ def ensure_topics(settings: Settings) -> None:
 
 def create_app(settings: Settings, *, store: LineageStore | None = None, max_records: int = MAX_RECORDS) -> FastStream:
     """The projector app. `store` (default: Neo4j from settings) is closed when the app stops."""
-    if not settings.kafka_bootstrap_servers:
-        raise ConfigError("the projector reads Kafka: set PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092)")
+    servers = require_kafka(settings)
     if store is None:
         from provgraph.graph.neo4j_store import Neo4jLineageStore
 
         store = Neo4jLineageStore.from_settings(settings)
     broker = KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        servers,
         client_id="provgraph-projector",
         graceful_timeout=GRACEFUL_TIMEOUT_S,
         log_level=logging.DEBUG,  # one line per batch is noise at INFO

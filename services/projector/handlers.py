@@ -48,7 +48,7 @@ from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.dead_letters import DeadLetter, Stage
-from provgraph.services.records import Record, decode_batch, service_group
+from provgraph.services.records import Record, batch_subscriber, dead_letter_publisher, service_group
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVICE = "projector"
 MAX_RECORDS = 5000
 """Records per batch (one transaction)."""
 RETRY_PAUSE_S = 2.0
@@ -240,38 +241,29 @@ def _rewind(consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]) -> 
 
 
 def group_id(settings: Settings) -> str:
-    return service_group(settings, "projector")
+    return service_group(settings, SERVICE)
 
 
 def projector_router(
     settings: Settings, projector: BatchProjector, *, max_records: int = MAX_RECORDS
 ) -> tuple[KafkaRouter, Pipeline]:
     """The lineage-topic subscriber (a consumer group reading in batches) and the DLQ publisher."""
-    prefix = settings.kafka_topic_prefix
     router = KafkaRouter()
-    dlq = router.publisher(
-        topics.topic(topics.DLQ, prefix), title="dead letters", description="records the projector refused"
-    )
+    dlq = dead_letter_publisher(router, settings, SERVICE)
 
     async def publish_dead(dead: Dead) -> None:
         await asyncio.gather(*(dlq.publish(d.to_bytes(), key=r.key) for r, d in dead))
 
     pipeline = Pipeline(projector, publish_dead)
 
-    @router.subscriber(
-        topics.topic(topics.LINEAGE, prefix),
-        group_id=group_id(settings),
-        batch=True,
+    @batch_subscriber(
+        router,
+        settings,
+        SERVICE,
+        topics.LINEAGE,
         max_records=max_records,
         batch_timeout_ms=200,
-        auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
-        decoder=decode_batch,
-        # one fetch may hold a whole batch (events are ~1 KB)
-        max_partition_fetch_bytes=8 * 1024 * 1024,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_poll_interval_ms=15 * 60 * 1000,
-        title="graph projector",
     )
     async def project(records: NoCast[list[Record]], consumer: Consumer) -> None:
         """Project a batch into the graph; its offsets are committed once it is there."""

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from provgraph.events import topics
-from provgraph.events.errors import ConfigError, ContractError, TransportError
+from provgraph.events.errors import ContractError, TransportError
 from provgraph.events.serde import loads
+from provgraph.events.settings import require_kafka
 from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.app import ensure_topics, tune_gc
 from provgraph.services.projector.dead_letters import DeadLetter, read_dlq
@@ -45,15 +46,9 @@ Progress = Callable[[int, int], None]
 ASSIGNMENT_TIMEOUT_S = 30.0
 
 
-def _servers(settings: Settings) -> str:
-    if not settings.kafka_bootstrap_servers:
-        raise ConfigError("the projector's topics are in Kafka: set PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS")
-    return settings.kafka_bootstrap_servers
-
-
 def list_dlq(settings: Settings, limit: int = 50) -> list[DeadLetter]:
     """The newest `limit` dead letters, oldest first."""
-    return read_dlq(_servers(settings), settings.kafka_topic_prefix, limit=limit)
+    return read_dlq(require_kafka(settings), settings.kafka_topic_prefix, limit=limit)
 
 
 def replay_neo4j(
@@ -64,7 +59,7 @@ def replay_neo4j(
     batch: int = MAX_RECORDS,
 ) -> int:
     """Reset the graph and project the whole lineage topic again; returns how many records were read."""
-    servers = _servers(settings)
+    servers = require_kafka(settings)
     owned = store is None
     if store is None:
         from provgraph.graph.neo4j_store import Neo4jLineageStore

@@ -1,6 +1,6 @@
 """Exports the JSON Schema of provgraph's custom facets and of run requests into `events/schema/`.
 
-Non-Python producers validate against these files. `python -m provgraph.events.schema export`
+Non-Python producers validate against these files. `python -m provgraph.events.schema_export export`
 rewrites them; `check` (used by the tests) fails when they are stale.
 """
 
@@ -67,5 +67,5 @@ if __name__ == "__main__":
         print("stale: " + ", ".join(names) if names else "schemas are current")
         sys.exit(1 if names else 0)
     else:
-        print("usage: python -m provgraph.events.schema export|check")
+        print("usage: python -m provgraph.events.schema_export export|check")
         sys.exit(2)

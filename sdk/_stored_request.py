@@ -1,14 +1,15 @@
-"""`provgraph exec`: what a Kubernetes pod runs. Fetch the request and the code by hash, check both
-hashes, and execute with the normal SDK, so the pod's events are exactly those of a local run."""
+"""`provgraph exec`: run a request stored in the artifact store (in a Kubernetes pod, or the fresh
+interpreter of a reproduction). Fetch the request and the code by hash, check both hashes, and
+execute with the normal SDK, so the events are exactly those of a local run."""
 
 from __future__ import annotations
 
 from provgraph._backend import Backend
 from provgraph._code import handler_from_snapshot
-from provgraph._execute import RunResult, execute
+from provgraph._execution import RunResult, execute
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import CodeJobFacet
-from provgraph.events.request import RunRequest, request_hash
+from provgraph.events.request import RunRequest, loads_request, request_hash
 
 
 def load_request(ref: str, backend: Backend) -> RunRequest:
@@ -19,7 +20,7 @@ def load_request(ref: str, backend: Backend) -> RunRequest:
     body = backend.artifacts.get_bytes(digest)
     if request_hash(body) != digest:
         raise ConfigError(f"run request {digest} is corrupt: its bytes hash to {request_hash(body)}")
-    return RunRequest.model_validate_json(body)
+    return loads_request(body)
 
 
 def exec_request(ref: str, backend: Backend) -> RunResult:
