@@ -38,13 +38,23 @@ RATE_LIMITED = "RATE_LIMITED"
 T = TypeVar("T")
 
 
-@functools.lru_cache(maxsize=256)
-def _document(query: str) -> DocumentNode | None:
+CACHED_QUERY_CHARS = 8_192
+"""Query texts up to this long keep their parsed document (256 of them: at most ~2 MiB of keys)."""
+
+
+def _parse(query: str) -> DocumentNode | None:
     """The parsed query (None if it does not parse: execution reports why), bounded like execution's."""
     try:
         return parse(query, max_tokens=MAX_TOKENS)
     except GraphQLError:
         return None
+
+
+_cached_parse = functools.lru_cache(maxsize=256)(_parse)
+
+
+def _document(query: str) -> DocumentNode | None:
+    return _cached_parse(query) if len(query) <= CACHED_QUERY_CHARS else _parse(query)
 
 
 class CostlyLane:
