@@ -12,11 +12,13 @@ and closed at shutdown; tests may pass their own.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import anyio.to_thread
+from cross_web import AsyncHTTPRequestAdapter
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -25,6 +27,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from provgraph.api.auth import SCOPE_KEY, Authenticate, TokenStore
 from provgraph.api.context import RequestContext, open_graph_service
@@ -44,15 +48,65 @@ log = logging.getLogger("provgraph.api")
 MAX_BODY_BYTES = MAX_EVENT_BYTES
 
 
+class EncodedResponse(dict[str, object]):
+    """A GraphQL response already encoded to JSON (on the costly lane): `encode_json` sends `body`."""
+
+    def __init__(self, response: GraphQLHTTPResponse, body: str) -> None:
+        super().__init__(response)
+        self.body = body
+
+
+@dataclasses.dataclass
+class EncodedResult(ExecutionResult):
+    """The result of a costly operation with its encoded response (see `GraphQLApp.execute_single`)."""
+
+    response: EncodedResponse | None = None
+
+
 class GraphQLApp(GraphQL[RequestContext, None]):
-    """strawberry's ASGI GraphQL app with provgraph's per-request context."""
+    """strawberry's ASGI GraphQL app with provgraph's per-request context and the costly lane.
+
+    A costly operation (`Lanes.costly`) executes, and its answer is encoded, on `Lanes.lane`: the
+    event loop only hands it over and sends the bytes back, so cheap operations never queue behind it.
+    """
 
     def __init__(self, graph: StoreHandle, settings: Settings, transport: Transport) -> None:
-        super().__init__(build_schema(), graphql_ide="graphiql", allow_queries_via_get=True, subscription_protocols=())
+        schema = build_schema()
+        super().__init__(schema, graphql_ide="graphiql", allow_queries_via_get=True, subscription_protocols=())
+        self.graphql_schema = schema._schema
         self.graph = graph
         self.settings = settings
         self.transport = transport
         self.lanes = Lanes(settings)
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: RequestContext,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        execution = super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
+        if not self.lanes.costly(self.graphql_schema, request_data.query, request_data.operation_name):
+            return await execution
+
+        async def execute_and_encode() -> ExecutionResult:
+            result = await execution
+            response = await super(GraphQLApp, self).process_result(request, result)
+            encoded = EncodedResponse(response, self.encode_json_string(response))
+            return EncodedResult(result.data, result.errors, result.extensions, response=encoded)
+
+        return await self.lanes.lane.run(execute_and_encode())
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if isinstance(result, EncodedResult) and result.response is not None:
+            return cast(GraphQLHTTPResponse, result.response)
+        return await super().process_result(request, result)
+
+    def encode_json(self, data: object) -> str | bytes:
+        return data.body if isinstance(data, EncodedResponse) else super().encode_json(data)
 
     async def get_context(self, request: Any, response: Any = None) -> RequestContext:
         budget = Budget(self.settings.api_query_timeout_s)
@@ -156,6 +210,7 @@ def create_app(
         try:
             yield
         finally:
+            graphql.lanes.lane.close()
             await anyio.to_thread.run_sync(transport.close)
             graph.close()
             if tokens is not None:

@@ -52,6 +52,8 @@ class RequestContext:
     """The server's one transport (embedded: its one connection to the event log), for mutations."""
     response: Any = None
     """strawberry's sub-response (status and headers of the HTTP answer), see `refuse`."""
+    costly: bool = False
+    """Admitted as a costly operation (`limits.FairShare`): its walks take the server's walk slots."""
     _runs: DataLoader[str, RunView | None] | None = field(default=None, repr=False)
 
     def refuse(self, status: int, headers: dict[str, str]) -> None:
@@ -69,8 +71,11 @@ class RequestContext:
         return await self.budget.call(fn, *args, **kwargs)
 
     async def walk(self, *args: Any) -> LineageGraph:
-        """`store.lineage(*args)`, in one of the server's few walk slots (see `guards.StoreSlots`)."""
-        return await self.budget.call(self.store.lineage, *args, slots=self.lanes.store_slots)
+        """`store.lineage(*args)`; for a costly operation in one of the server's few walk slots
+        (`guards.StoreSlots`, which live on the costly lane's loop). A cheap operation's walks are
+        1 hop (`producedBy`) and few: they run at once."""
+        slots = self.lanes.store_slots if self.costly else None
+        return await self.budget.call(self.store.lineage, *args, slots=slots)
 
     async def run_detail(self, run_id: str) -> RunView | None:
         """A run with inputs, outputs and job version, batched per request (lists of runs need it)."""

@@ -9,25 +9,82 @@ refuses at 5,000) picks its lane:
   that cannot start within `api_costly_wait_s` is refused: HTTP 429 with `Retry-After`, one GraphQL
   error with `extensions.code` RATE_LIMITED, nothing executed. Its lineage walks then also share
   `api_costly_store_calls` (1) worker threads with every other client's (`guards.StoreSlots`).
+
+Costly operations also run off the server's event loop, in `CostlyLane`'s own thread and loop: from
+admission to the encoded JSON answer (resolving, building thousands of lineage nodes, encoding
+them), so the loop that serves cheap operations never waits behind that work, only (briefly) for
+the GIL.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from graphql import ExecutionResult, GraphQLError
+from graphql import DocumentNode, ExecutionResult, GraphQLError, GraphQLSchema, parse
 from strawberry.extensions import SchemaExtension
 
-from provgraph.api.guards import StoreSlots, operation_cost
+from provgraph.api.guards import MAX_TOKENS, StoreSlots, operation_cost
 
 if TYPE_CHECKING:
     from provgraph.api.context import RequestContext
     from provgraph.events.settings import Settings
 
 RATE_LIMITED = "RATE_LIMITED"
+T = TypeVar("T")
+
+
+CACHED_QUERY_CHARS = 8_192
+"""Query texts up to this long keep their parsed document (256 of them: at most ~2 MiB of keys)."""
+
+
+def _parse(query: str) -> DocumentNode | None:
+    """The parsed query (None if it does not parse: execution reports why), bounded like execution's."""
+    try:
+        return parse(query, max_tokens=MAX_TOKENS)
+    except GraphQLError:
+        return None
+
+
+_cached_parse = functools.lru_cache(maxsize=256)(_parse)
+
+
+def _document(query: str) -> DocumentNode | None:
+    return _cached_parse(query) if len(query) <= CACHED_QUERY_CHARS else _parse(query)
+
+
+class CostlyLane:
+    """A thread with its own event loop where costly operations execute, started on first use."""
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=loop.run_forever, name="costly-lane", daemon=True)
+                self._thread.start()
+                self._loop = loop
+            return self._loop
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """`await coro` on the lane's loop; cancelling the caller cancels it there too."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._running_loop()))
+
+    def close(self) -> None:
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=30)
+            loop.close()
 
 
 class Lanes:
@@ -39,8 +96,14 @@ class Lanes:
         self.wait_s = settings.api_costly_wait_s
         self.retry_after = max(1, math.ceil(settings.api_costly_wait_s))
         self.store_slots = StoreSlots(settings.api_costly_store_calls)
+        self.lane = CostlyLane()
         self._in_flight: dict[str, int] = {}
         self._changed = asyncio.Condition()
+
+    def costly(self, schema: GraphQLSchema, query: str | None, operation_name: str | None) -> bool:
+        """Whether this request's operation takes the costly lane (as `FairShare` will count it)."""
+        document = _document(query) if query else None
+        return document is not None and operation_cost(schema, document, operation_name) >= self.costly_cost
 
     async def admit(self, client: str, cost: int) -> bool:
         """Reserve `cost` of the client's share, waiting at most `wait_s`; False if it did not fit."""
@@ -94,6 +157,7 @@ class FairShare(SchemaExtension):
             )
             yield
             return
+        ctx.costly = True
         try:
             yield
         finally:

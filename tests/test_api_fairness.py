@@ -7,6 +7,7 @@ what must hold is what each client is answered (bench/bench_fairness.py measures
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.routing import Route
 
-from provgraph.api.app import create_app
+from provgraph.api.app import GraphQLApp, create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
 from provgraph.events.settings import Settings
@@ -142,3 +144,42 @@ def test_a_client_over_its_share_gets_429_at_once(populated: Path) -> None:
         " (or ask for less: fewer aliases, smaller depth or fanOutLimit)"
     )
     assert refused["extensions"] == {"code": "RATE_LIMITED", "retryAfter": 1}
+
+
+def test_costly_operations_run_on_their_own_lane(populated: Path) -> None:
+    """With the costly lane stuck, cheap queries are still answered; costly ones wait for the lane.
+
+    Before the lane existed, costly operations executed on the event loop: one stuck there would
+    have stuck every request.
+    """
+    settings = Settings(home=populated, api_query_timeout_s=60)
+    tokens = TokenStore(settings.tokens_db)
+    token = tokens.create([NAMESPACE], name="lane")[1]
+    tokens.close()
+    app = create_app(settings)
+    graphql = next(r.endpoint for r in app.routes if isinstance(r, Route) and r.path == "/graphql")
+    assert isinstance(graphql, GraphQLApp)
+    gate = threading.Event()
+    stuck = threading.Event()
+
+    async def block_the_lane() -> None:
+        stuck.set()
+        gate.wait()  # blocks the lane's loop itself, as a long synchronous step would
+
+    costly_answer: list[httpx.Response] = []
+    with ServerThread(app) as url, httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+        blocker = threading.Thread(target=lambda: asyncio.run(graphql.lanes.lane.run(block_the_lane())))
+        blocker.start()
+        costly = threading.Thread(target=lambda: costly_answer.append(post(client, url, COSTLY)))
+        try:
+            assert stuck.wait(60)
+            costly.start()
+            for _ in range(5):
+                answer = post(client, url, SIMPLE)
+                assert answer.status_code == 200 and answer.json()["data"]["run"]["runId"] == "fair-run-00000042"
+            assert costly.is_alive() and not costly_answer  # still queued behind the stuck lane
+        finally:
+            gate.set()
+            blocker.join(timeout=60)
+            costly.join(timeout=300)
+    assert check_costly(costly_answer[0]) == "served"
