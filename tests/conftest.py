@@ -11,6 +11,8 @@ import pytest
 
 import tests.services  # noqa: F401  (records the environment before any fixture changes it)
 from provgraph import Backend, Settings, load_settings
+from provgraph.graph.contract import LineageStore
+from tests.stores import STORE_FACTORIES, store_params
 
 
 @pytest.fixture
@@ -78,3 +80,16 @@ def k8s() -> Path:
     from tests.services import ensure
 
     return Path(ensure("k8s")["KUBECONFIG"])
+
+
+# -- Lineage stores (the contract suite and the security tests) ---------------------------------
+
+
+@pytest.fixture(params=store_params())
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LineageStore]:
+    """An empty store of each kind (SQLite; Neo4j on the real server): one test, every store."""
+    factory, _ = STORE_FACTORIES[request.param]
+    s = factory(request, tmp_path)
+    s.reset()
+    yield s
+    s.close()

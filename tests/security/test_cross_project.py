@@ -37,8 +37,10 @@ from provgraph.events.facets import (
 from provgraph.events.model import Dataset, DatasetFacets, EventType, Job, Run, RunEvent, RunFacets
 from provgraph.events.settings import Settings
 from provgraph.events.synthetic import EPOCH, content_hash
+from provgraph.events.transport.base import Transport
 from provgraph.events.transport.factory import create_transport
 from provgraph.events.transport.sqlite import SqliteEventLog
+from provgraph.graph.contract import LineageStore
 
 BETA_RUN = "beta-run"
 RUN_QUERY = "query($id: ID!) { run(id: $id) { project state params results error outputs { name version } } }"
@@ -310,13 +312,10 @@ def test_api_embedded_refuses_foreign_runs_artifacts_and_bad_versions(
     ]
 
 
-@pytest.mark.kafka
-@pytest.mark.neo4j
-def test_api_with_kafka_and_the_projector_refuses_the_same(kafka: str, neo4j: str, tmp_path: Path) -> None:
+def kafka_world(kafka: str, neo4j: str, tmp_path: Path) -> tuple[Settings, LineageStore, World, Transport]:
+    """Kafka + Neo4j settings on fresh topics and an empty graph, with beta's run already emitted."""
     from provgraph.graph.neo4j_store import Neo4jLineageStore
-    from provgraph.services.projector import list_dlq
     from provgraph.services.projector.app import ensure_topics
-    from tests.test_projector import caught_up, running
 
     settings = Settings(
         home=tmp_path / "home",
@@ -333,6 +332,16 @@ def test_api_with_kafka_and_the_projector_refuses_the_same(kafka: str, neo4j: st
     transport = create_transport(settings)
     for e in world.beta_events:
         transport.emit(e)
+    return settings, graph, world, transport
+
+
+@pytest.mark.kafka
+@pytest.mark.neo4j
+def test_api_with_kafka_and_the_projector_refuses_the_same(kafka: str, neo4j: str, tmp_path: Path) -> None:
+    from provgraph.services.projector import list_dlq
+    from tests.test_projector import caught_up, running
+
+    settings, graph, world, transport = kafka_world(kafka, neo4j, tmp_path)
     assert transport.close(30)
     with running(settings):
         caught_up(settings)
@@ -353,27 +362,11 @@ def test_api_with_kafka_and_the_projector_refuses_the_same(kafka: str, neo4j: st
 @pytest.mark.kafka
 @pytest.mark.neo4j
 def test_the_projector_dead_letters_what_no_producer_may_write(kafka: str, neo4j: str, tmp_path: Path) -> None:
-    from provgraph.graph.neo4j_store import Neo4jLineageStore
     from provgraph.services.projector import list_dlq
-    from provgraph.services.projector.app import ensure_topics
     from tests.helpers import wait_for
     from tests.test_projector import caught_up, running
 
-    settings = Settings(
-        home=tmp_path / "home",
-        store="neo4j",
-        transport="kafka",
-        kafka_bootstrap_servers=kafka,
-        kafka_topic_prefix=f"test-{uuid.uuid4().hex[:10]}.",
-        neo4j_uri=neo4j,
-    )
-    ensure_topics(settings)
-    graph = Neo4jLineageStore.from_settings(settings)
-    graph.reset()
-    world = World(settings)
-    transport = create_transport(settings)
-    for e in world.beta_events:
-        transport.emit(e)
+    settings, graph, world, transport = kafka_world(kafka, neo4j, tmp_path)
     assert transport.flush(30)
     refused = [
         (world.hijack(), ("project", "run 'beta-run' belongs to project 'beta'; an event with job namespace 'alpha'")),

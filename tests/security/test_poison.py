@@ -40,7 +40,6 @@ from provgraph.graph.embedded import EmbeddedProjector, rebuild
 from provgraph.graph.ids import parse_node_id
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from provgraph.graph.views import Direction
-from tests.stores import STORE_FACTORIES, store_params
 
 BIN = Path(sys.executable).parent / "provgraph"
 
@@ -457,15 +456,6 @@ def test_the_log_refuses_a_conflicting_batch_whole(tmp_path: Path) -> None:
 
 
 # -- search is literal and bounded --------------------------------------------------------------
-
-
-@pytest.fixture(params=store_params())
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LineageStore]:
-    factory, _ = STORE_FACTORIES[request.param]
-    s = factory(request, tmp_path)
-    s.reset()
-    yield s
-    s.close()
 
 
 def test_search_treats_wildcards_literally_and_bounds_its_text(store: LineageStore) -> None:
