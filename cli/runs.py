@@ -88,11 +88,20 @@ def runs_cmd(
     state: Annotated[str | None, typer.Option(help=", ".join(RUN_STATES) + " (any case)", callback=_state)] = None,
     since: Annotated[datetime | None, typer.Option(help="Started at or after (ISO time)")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run, one per line")] = False,
 ) -> None:
     """List runs, newest first."""
     graph = open_store(settings()).fresh()
     where = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
     rows = graph.runs(where, first=limit)
+    if as_json:
+        for r in rows:
+            print(r.model_dump_json())
+        return
+    if not rows:
+        filtered = any(v is not None for v in (project, job, state, since))
+        console.print("no runs match" if filtered else "no runs yet: try `provgraph demo`")
+        return
     table = Table("run id", "project", "job", "state", "started", "code", "results")
     for r in rows:
         style = STATE_STYLE.get(r.state, "white")
@@ -106,8 +115,6 @@ def runs_cmd(
             _brief(r.results),
         )
     console.print(table)
-    if not rows:
-        console.print("no runs yet: try `provgraph demo`")
 
 
 def _brief(values: dict[str, object], limit: int = 60) -> str:
@@ -116,12 +123,18 @@ def _brief(values: dict[str, object], limit: int = 60) -> str:
 
 
 @app.command("show")
-def show_cmd(run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")]) -> None:
+def show_cmd(
+    run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
+    as_json: Annotated[bool, typer.Option("--json", help="The run as one JSON object")] = False,
+) -> None:
     """Everything recorded about one run."""
     run = open_store(settings()).fresh().run(as_run_id(run_id))
     if run is None:
         raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
-    print_run(run)
+    if as_json:
+        print(run.model_dump_json())
+    else:
+        print_run(run)
 
 
 def print_run(run: RunView) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sqlite3
@@ -210,7 +211,17 @@ def test_no_arguments_prints_the_help_and_exits_2(tmp_path: Path) -> None:
 def test_state_filter_takes_any_case(cli) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
     assert cli("runs", "--state", "Complete").stdout.count("COMPLETE") == 4
-    assert "no runs yet" in cli("runs", "--state", "requested").stdout
+    assert cli("runs", "--state", "requested").stdout == "no runs match\n"
+
+
+def test_runs_and_show_print_json_for_scripts(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("demo")
+    lines = cli("runs", "--json", "--state", "complete").stdout.splitlines()
+    runs = [json.loads(line) for line in lines]
+    assert len(runs) == 4 and {r["state"] for r in runs} == {"COMPLETE"}
+    shown = json.loads(cli("show", runs[0]["run_id"], "--json").stdout)
+    assert (shown["run_id"], shown["state"], shown["job_name"]) == (runs[0]["run_id"], "COMPLETE", runs[0]["job_name"])
+    assert cli("runs", "--json", "--job", "nope").stdout == ""
 
 
 @pytest.mark.parametrize(
@@ -251,4 +262,4 @@ def test_every_kafka_command_without_kafka_says_the_same_line(
 def test_variables_of_the_test_infrastructure_are_not_settings_mistakes(tmp_path: Path) -> None:
     env = {"PROVGRAPH_HOME": str(tmp_path), "PROVGRAPH_INFRA_DIR": "/x", "PROVGRAPH_DEBUG": "0"}
     proc = _alone(env, "runs")
-    assert (proc.returncode, proc.stderr) == (0, "") and "no runs yet" in proc.stdout
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "no runs yet: try `provgraph demo`\n")
