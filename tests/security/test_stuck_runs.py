@@ -124,7 +124,7 @@ def test_a_killed_process_leaves_its_run_lost_with_the_reason(
     listed = home.cli("runs", "--state", "lost")
     assert listed.returncode == 0
     assert run.run_id in listed.stdout and "LOST" in listed.stdout
-    assert "no runs yet" in home.cli("runs", "--state", "running").stdout
+    assert home.cli("runs", "--state", "running").stdout == "no runs match\n"
 
 
 def test_abort_asks_a_live_local_process_to_end_itself(
