@@ -38,9 +38,10 @@ demo: $(VENV)/.synced
 test: $(VENV)/.synced lint typecheck infra
 	$(BIN)/pytest
 
-# Everything that needs no service (Kafka, Neo4j, Kubernetes, S3): the inner loop, under a minute.
+# The inner loop, about a minute on 2 cores: every test that needs no service (Kafka, Neo4j,
+# Kubernetes, S3) and is not marked slow (those start servers or chains of CLI processes), in parallel.
 unit: $(VENV)/.synced
-	$(BIN)/pytest -q -m "not kafka and not neo4j and not k8s and not s3 and not slow"
+	$(BIN)/pytest -q -n 2 -m "not kafka and not neo4j and not k8s and not s3 and not slow"
 
 infra:
 	scripts/infra/kafka.sh fetch

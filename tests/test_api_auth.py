@@ -72,6 +72,7 @@ def test_no_or_bad_token_is_401_on_every_endpoint(server: str) -> None:
     assert httpx.get(server + "/graphql", headers={"Accept": "text/html"}, timeout=10).status_code == 200
 
 
+@pytest.mark.slow
 def test_token_cli_create_list_revoke_and_the_server_obeys(home: Path, server: str) -> None:
     created = cli(home, "token", "create", "--project", "demo", "--name", "ci")
     token = created.stdout.strip()

@@ -80,6 +80,7 @@ def clients(tokens: list[str]) -> Iterator[httpx.Client]:
         yield httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=120)
 
 
+@pytest.mark.slow
 def test_simple_queries_are_served_while_four_clients_hammer_lineage(populated: Path) -> None:
     server, tokens = serve(populated)
     outcomes: list[str] = []

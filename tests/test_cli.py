@@ -41,6 +41,7 @@ def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
     return run
 
 
+@pytest.mark.slow
 def test_demo_answers_both_lineage_questions(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("demo").stdout
     upstream = out[out.index("What produced this model?") : out.index("What did the raw dataset feed?")]
@@ -66,6 +67,7 @@ def test_demo_answers_both_lineage_questions(cli) -> None:  # type: ignore[no-un
     assert runs.count("COMPLETE") == 4 and "evaluate" in runs and "prepare" in runs
 
 
+@pytest.mark.slow
 def test_run_show_and_lineage_of_a_script(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "job.py").write_text(
         "def main(ctx, data, factor: int = 1):\n"
@@ -109,6 +111,7 @@ def test_bad_input_is_one_clear_line(cli, tmp_path: Path, args: tuple[str, ...],
     assert len(lines) == 1 and message in lines[0], proc.stderr
 
 
+@pytest.mark.slow
 def test_a_failing_handler_exits_non_zero_and_is_recorded(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "job.py").write_text("def main():\n    raise KeyError('gone')\n")
     proc = cli("run", "job.py:main", ok=False)
@@ -117,6 +120,7 @@ def test_a_failing_handler_exits_non_zero_and_is_recorded(cli, tmp_path: Path) -
     assert "FAIL" in cli("runs", "--state", "fail").stdout
 
 
+@pytest.mark.slow
 def test_replay_rebuilds_the_same_graph(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
     before = cli("lineage", "--downstream", "--json", str(tmp_path / "home-demo" / "raw.csv")).stdout
@@ -208,12 +212,14 @@ def test_no_arguments_prints_the_help_and_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "Usage: provgraph [OPTIONS] COMMAND" in proc.stdout and proc.stderr == ""
 
 
+@pytest.mark.slow
 def test_state_filter_takes_any_case(cli) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
     assert cli("runs", "--state", "Complete").stdout.count("COMPLETE") == 4
     assert cli("runs", "--state", "requested").stdout == "no runs match\n"
 
 
+@pytest.mark.slow
 def test_runs_and_show_print_json_for_scripts(cli) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
     lines = cli("runs", "--json", "--state", "complete").stdout.splitlines()

@@ -97,6 +97,7 @@ def test_variables_that_are_not_settings_are_accepted(settings: Settings, monkey
 NOT_VARIABLES = {"PROVGRAPH_SERVICES"}  # a tuple in tests/test_compose.py
 
 
+@pytest.mark.slow
 def test_every_provgraph_variable_used_in_the_repository_is_a_setting_or_listed() -> None:
     """The allow-list cannot fall behind the scripts, manifests and docs (tests/test_* hold typos on purpose)."""
     fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}

@@ -175,6 +175,7 @@ def _hold_drain_lock(directory: str, ready: mp.synchronize.Event, release: mp.sy
         release.wait(30)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_and_a_drainer_lose_nothing(tmp_path: Path) -> None:
     """Four processes append while this one drains and acks: every record once, each writer in order."""
     ctx = mp.get_context("spawn")

@@ -205,6 +205,7 @@ def wait_for_status(url: str, token: str, status: int, within: float) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_own_files_are_no_input_and_cli_token_changes_reach_the_running_server(
     settings: pg.Settings, tmp_path: Path, served: tuple[str, str]
 ) -> None:

@@ -83,6 +83,7 @@ def event(**overrides: Any) -> dict[str, Any]:
 # -- NaN metrics are data -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_nan_metric_is_recorded_faithfully_and_every_read_still_works(
     settings: Settings, backend: pg.Backend
 ) -> None:
@@ -263,6 +264,7 @@ def _append_raw(path: Path, rows: Sequence[tuple[str, bytes]]) -> None:
     conn.close()
 
 
+@pytest.mark.slow
 def test_a_poisoned_event_already_in_the_log_is_dead_lettered_and_the_graph_moves_on(settings: Settings) -> None:
     events = list(workload(4))
     log = SqliteEventLog(settings.events_db)
@@ -349,6 +351,7 @@ def test_an_infrastructure_failure_is_raised_and_nothing_advances(tmp_path: Path
 # -- damaged graph, replaced log, interrupted replay ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_garbage_graph_file_is_reported_and_replay_rebuilds_it(settings: Settings, backend: pg.Backend) -> None:
     pg.run(healthy_free, backend=backend)
     backend.close()
@@ -369,6 +372,7 @@ def healthy_free(ctx: pg.Context, lr: float = 0.1) -> None:
     ctx.log_metric("loss", lr)
 
 
+@pytest.mark.slow
 def test_a_log_shorter_than_the_projection_is_reported_and_replay_fixes_it(settings: Settings) -> None:
     log = SqliteEventLog(settings.events_db)
     log.append(list(workload(3)))

@@ -143,6 +143,7 @@ def test_abort_asks_a_live_local_process_to_end_itself(
     assert home.run(run.run_id).state == "ABORT"
 
 
+@pytest.mark.slow
 def test_abort_records_the_end_of_a_lost_run_and_refuses_ended_and_unknown_runs(
     home: Home, started: tuple[subprocess.Popen[str], RunView]
 ) -> None:
@@ -197,6 +198,7 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_fails_the_run_cleanly_and_leaves_no_debris(full_disk: Path, tmp_path: Path) -> None:
     home = Home(tmp_path)
     home.path = full_disk / "home"

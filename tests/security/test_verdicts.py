@@ -80,6 +80,7 @@ def test_a_reproduction_that_fails_ends_failed(backend: pg.Backend, tmp_path: Pa
     assert set(run.reproduces.environment) == {"python", "packages_digest", "image"}
 
 
+@pytest.mark.slow
 def test_show_prints_the_environment_and_snapshot_inputs(settings: pg.Settings, tmp_path: Path) -> None:
     data = tmp_path / "data.txt"
     data.write_text("v1")
