@@ -7,8 +7,10 @@ stores hand their rows to `rows.run_view`, which asks `Liveness.lost` and shows 
 - **Same host** (the run's recorded host, boot id and pid namespace equal the reader's): the
   process is checked directly. Its pid must exist *and* have the start time recorded at START
   (`/proc/<pid>/stat` field 22, clock ticks since boot), so a reused pid is not mistaken for the run.
-- **Anywhere else**: the run's process sends a RUNNING heartbeat every `heartbeat_interval_s`; a
-  run with no event for longer than `timeout_s` is LOST ("no heartbeat since …").
+- **Anywhere else**: a run whose process promised heartbeats (`heartbeat_s` in its runtime facet:
+  a RUNNING event every so many seconds) and sent no event for longer than `timeout_s` (at least
+  three intervals) is LOST ("no heartbeat since …"). A run that promised none (another OpenLineage
+  producer, or heartbeats turned off) is never judged by silence: a dbt model may run for hours.
 
 LOST is not terminal: a late event (a heartbeat that was held up in the spool, the real FAIL)
 brings the run back, and `provgraph abort` records a terminal ABORT for a LOST run.
@@ -115,9 +117,10 @@ class Liveness:
             if process_alive(runtime):
                 return None
             return f"process {runtime['pid']} on host {runtime['host']} is gone"
-        if not self.timeout_s or last_event_at is None:
+        interval = float(runtime.get("heartbeat_s") or 0)
+        if not self.timeout_s or not interval or last_event_at is None:
             return None
-        if datetime.now(UTC) - last_event_at <= timedelta(seconds=self.timeout_s):
+        if datetime.now(UTC) - last_event_at <= timedelta(seconds=max(self.timeout_s, 3 * interval)):
             return None
         return f"no heartbeat since {last_event_at.isoformat(timespec='seconds')}"
 

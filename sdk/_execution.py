@@ -122,10 +122,14 @@ def effective_params(handler: Handler, params: dict[str, Any], inputs: dict[str,
     return out
 
 
-def runtime_facet(request: RunRequest, code_unknown: str | None = None) -> RuntimeRunFacet:
-    """Where the run executes, including this process's identity (for LOST, see `graph/liveness.py`)."""
+def runtime_facet(
+    request: RunRequest, code_unknown: str | None = None, heartbeat_s: float | None = None
+) -> RuntimeRunFacet:
+    """Where the run executes, including this process's identity and heartbeat interval (for LOST,
+    see `graph/liveness.py`)."""
     return RuntimeRunFacet(
         code_unknown=code_unknown,
+        heartbeat_s=heartbeat_s,
         kind=request.runtime,
         image=request.image,
         resources=request.resources,
@@ -166,7 +170,9 @@ def execute(
     )
     kwargs = bind_arguments(handler, ctx, request.params, request.inputs)
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None
-    emitter.start(request.params, runtime_facet(request, code_unknown), reproduces=pending)
+    emitter.start(
+        request.params, runtime_facet(request, code_unknown, backend.settings.heartbeat_interval_s), reproduces=pending
+    )
     result = RunResult(request.run_id, request.project, request.job, RunState.RUNNING)
     with EndingSignals() as signals:
         heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)

@@ -2,7 +2,8 @@
 
 `pid`, `pid_start` (clock ticks since boot, /proc/<pid>/stat field 22), `boot_id` and
 `pid_namespace` identify the process, so a reader on the same machine can tell a run whose
-process is gone (`graph/liveness.py`), even after its pid was reused.
+process is gone (`graph/liveness.py`), even after its pid was reused. `heartbeat_s` is the promise
+a reader elsewhere relies on: only a run whose process sends heartbeats can be judged lost by silence.
 """
 
 from typing import ClassVar, Literal
@@ -26,6 +27,11 @@ class RuntimeRunFacet(Facet):
     pid_start: int | None = None
     boot_id: str | None = None
     pid_namespace: str | None = None
+    heartbeat_s: float | None = Field(
+        default=None,
+        description="Seconds between the RUNNING heartbeats the run's process sends; absent or 0: it sends"
+        " none, so a long silence does not make the run lost",
+    )
     code_unknown: str | None = Field(
         default=None,
         description="Set when the code that ran is not known (its file was edited after it was imported):"

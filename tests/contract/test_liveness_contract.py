@@ -73,7 +73,7 @@ def test_a_reused_pid_does_not_keep_a_run_alive(store: LineageStore) -> None:
 
 def test_a_silent_run_elsewhere_is_lost_after_the_heartbeat_timeout(store: LineageStore) -> None:
     now = datetime.now(UTC)  # per test: a slow suite must not age the events
-    elsewhere = {"kind": "kubernetes", "host": "pod-7", "pid": 1, "pid_start": 5, "boot_id": "other"}
+    elsewhere = {"kind": "kubernetes", "host": "pod-7", "pid": 1, "pid_start": 5, "boot_id": "other", "heartbeat_s": 30}
     old = now - timedelta(minutes=10)
     store.apply(
         [
@@ -89,6 +89,24 @@ def test_a_silent_run_elsewhere_is_lost_after_the_heartbeat_timeout(store: Linea
     beating = store.run("beating")
     assert beating is not None
     assert (beating.state, beating.error) == ("RUNNING", None)
+
+
+def test_a_run_that_promised_no_heartbeats_is_never_lost_by_silence(store: LineageStore) -> None:
+    """Another OpenLineage producer (no runtime facet), or heartbeats turned off: a dbt model or an
+    Airflow task may run for hours between START and COMPLETE."""
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
+    hours_ago = now - timedelta(hours=3)
+    quiet = {"kind": "kubernetes", "host": "pod-8", "pid": 1, "boot_id": "other", "heartbeat_s": 0}
+    store.apply(
+        [
+            event("airflow", EventType.START, 0, hours_ago),
+            event("quiet", EventType.START, 1, hours_ago, runtime=quiet),
+        ]
+    )
+    for run_id in ("airflow", "quiet"):
+        run = store.run(run_id)
+        assert run is not None
+        assert (run.state, run.error) == ("START", None)
 
 
 def test_runs_filter_on_the_derived_state(store: LineageStore, dead_process: dict[str, Any]) -> None:

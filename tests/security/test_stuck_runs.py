@@ -182,6 +182,8 @@ def test_heartbeats_are_sent_while_the_handler_runs(tmp_path: Path) -> None:
     assert kinds[0] == "START" and kinds[-1] == "COMPLETE"
     assert 4 <= kinds.count("RUNNING") <= 6
     assert [e.seq for e in transport.events] == list(range(1, len(kinds) + 1))
+    start = transport.events[0].run.facets.runtime
+    assert start is not None and start.heartbeat_s == 0.1  # the promise readers elsewhere judge silence by
 
 
 @pytest.fixture
