@@ -23,6 +23,9 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
 
+    NON_FINITE_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    """Fields that may hold NaN/±Infinity (`values.WireFloat`); the storability check skips them."""
+
 
 class Facet(WireModel):
     """An OpenLineage facet: `_producer` and `_schemaURL` say who wrote it and which version it is."""

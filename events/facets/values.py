@@ -13,7 +13,7 @@ import math
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, Field, PlainSerializer, WithJsonSchema
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -65,63 +65,95 @@ MAX_JSON_DEPTH = 64
 clients recurse too)."""
 
 
-def storable_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
+def storable_problem(value: Any, path: str = "") -> str | None:
     """Why `value` (a model, or free JSON inside one) cannot be stored as it is, or None.
 
     No string anywhere may hold NUL (U+0000) or a lone surrogate (not UTF-8). Free JSON (params,
     results, unknown facets) must be plain JSON: string keys, signed 64-bit integers, finite
     floats. NaN/Infinity are refused there rather than encoded, because a string "NaN" in free
     JSON is a legitimate different value; only `WireFloat` fields (metric values) carry non-finite
-    floats. The answer names the path.
+    floats. The answer names the path. Every event is checked, so the walk builds no path and
+    allocates nothing until it finds a problem.
     """
-    from pydantic import BaseModel
+    found = _problem(value, 0)
+    if found is None:
+        return None
+    message, where = found
+    for part in reversed(where):
+        path = path + part if part == KEY else f"{path}.{part}" if path else part
+    return f"{path}: {message}"
 
+
+Found = tuple[str, list[str]]
+"""A problem and the path to it, innermost part first (appended on the way out of the walk)."""
+KEY = " (a key)"
+"""The path part saying the problem is in the key of the object the path names."""
+
+
+def _problem(value: Any, depth: int) -> Found | None:
     if depth > MAX_JSON_DEPTH:
-        return f"{path}: nested deeper than {MAX_JSON_DEPTH} levels"
-    if value is None or isinstance(value, bool):
+        return f"nested deeper than {MAX_JSON_DEPTH} levels", []
+    if value is None or value is True or value is False:
         return None
     if isinstance(value, str):
-        if "\x00" in value:  # SQLite's JSON and string functions stop at NUL: ids would not be found
-            return f"{path}: string contains a NUL character (U+0000)"
-        return None if value.isascii() or _utf8(value) else f"{path}: string is not valid UTF-8 (lone surrogate)"
+        return _string_problem(value)
     if isinstance(value, int):
         if INT64_MIN <= value <= INT64_MAX:
             return None
-        return f"{path}: integer {_short(value)} is outside the signed 64-bit range the stores hold"
+        return f"integer {_short(value)} is outside the signed 64-bit range the stores hold", []
     if isinstance(value, float):
         if math.isfinite(value):
             return None
         return (
-            f"{path}: {encode_float(value)} is not a JSON number; record it with log_metric"
+            f"{encode_float(value)} is not a JSON number; record it with log_metric"
             " (metric values keep NaN and ±Infinity) or pass a string"
-        )
+        ), []
     if isinstance(value, BaseModel):
-        fields = type(value).model_fields
-        finite_ok: frozenset[str] = getattr(value, "NON_FINITE_FIELDS", frozenset())
-        items: list[tuple[str, Any]] = [
-            (fields[name].alias or name, getattr(value, name))
-            for name in fields
-            if name not in finite_ok and not isinstance(getattr(value, name), datetime)  # typed: validated
-        ]
-        items += list((value.__pydantic_extra__ or {}).items())
-        return _first(items, path, depth)
+        return _model_problem(value, depth)
+    if isinstance(value, dict | list | tuple):
+        return _container_problem(value, depth)
+    return f"a {type(value).__name__} is not JSON (use strings, numbers, booleans, lists, objects)", []
+
+
+def _container_problem(value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int) -> Found | None:
     if isinstance(value, dict):
-        for key in value:
+        for key, item in value.items():
             if not isinstance(key, str):
-                return f"{path}: key {key!r} is not a string"
-            if problem := storable_problem(key, f"{path} (a key)", depth):
-                return problem
-        return _first(list(value.items()), path, depth)
-    if isinstance(value, list | tuple):
-        return _first([(str(i), v) for i, v in enumerate(value)], path, depth)
-    return f"{path}: a {type(value).__name__} is not JSON (use strings, numbers, booleans, lists, objects)"
+                return f"key {key!r} is not a string", []
+            if found := _string_problem(key):
+                return found[0], [KEY]
+            if found := _problem(item, depth + 1):
+                found[1].append(key)
+                return found
+        return None
+    for i, item in enumerate(value):
+        if found := _problem(item, depth + 1):
+            found[1].append(str(i))
+            return found
+    return None
 
 
-def _first(items: list[tuple[str, Any]], path: str, depth: int) -> str | None:
-    for key, item in items:
-        problem = storable_problem(item, f"{path}.{key}" if path else key, depth + 1)
-        if problem:
-            return problem
+def _string_problem(text: str) -> Found | None:
+    if "\x00" in text:  # SQLite's JSON and string functions stop at NUL: ids would not be found
+        return "string contains a NUL character (U+0000)", []
+    if text.isascii() or _utf8(text):
+        return None
+    return "string is not valid UTF-8 (lone surrogate)", []
+
+
+def _model_problem(model: BaseModel, depth: int) -> Found | None:
+    finite_ok: frozenset[str] = getattr(type(model), "NON_FINITE_FIELDS", frozenset())  # WireModel's: a plain lookup
+    for name, item in model.__dict__.items():
+        if name in finite_ok or isinstance(item, datetime):  # typed fields pydantic has validated
+            continue
+        if found := _problem(item, depth + 1):
+            field = type(model).model_fields.get(name)
+            found[1].append(field.alias or name if field else name)
+            return found
+    for key, item in (model.__pydantic_extra__ or {}).items():
+        if found := _problem(item, depth + 1):
+            found[1].append(key)
+            return found
     return None
 
 
