@@ -96,3 +96,26 @@ def read_topic(bootstrap_servers: str, topic: str, timeout: float = 60.0) -> lis
     """Every record of `topic` up to its end offsets at call time, in (partition, offset) order."""
     with TopicReader(bootstrap_servers, topic, timeout) as reader:
         return reader.read()
+
+
+def graphql(url: str, token: str, query: str, timeout: float = 60.0, **variables: Any) -> dict[str, Any]:
+    """POST one GraphQL query to the API at `url` with a bearer token; the answer's body (HTTP 200 asserted)."""
+    import httpx
+
+    response = httpx.post(
+        f"{url}/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=timeout,
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def graphql_data(url: str, token: str, query: str, **variables: Any) -> dict[str, Any]:
+    """`graphql`'s `data`, asserting the answer has no errors."""
+    body = graphql(url, token, query, **variables)
+    assert not body.get("errors"), body
+    data: dict[str, Any] = body["data"]
+    return data

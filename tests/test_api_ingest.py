@@ -25,6 +25,7 @@ from provgraph.api.ingest import MAX_EVENT_BYTES
 from provgraph.api.server import ServerThread
 from provgraph.events.settings import Settings
 from provgraph.events.transport.sqlite import SqliteEventLog
+from tests.helpers import graphql_data
 
 RUN_QUERY = """query($id: ID!) { run(id: $id) { runId project jobName state error
   inputs { namespace name version } outputs { namespace name version } } }"""
@@ -35,16 +36,7 @@ class Server:
         self.url, self.settings, self.token = url, settings, token
 
     def query(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = httpx.post(
-            self.url + "/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=30,
-        )
-        body = response.json()
-        assert response.status_code == 200 and not body.get("errors"), body
-        data: dict[str, Any] = body["data"]
-        return data
+        return graphql_data(self.url, self.token, query, **variables)
 
     def events(self) -> int:
         log = SqliteEventLog(self.settings.events_db)

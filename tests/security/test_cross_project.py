@@ -207,16 +207,9 @@ class Api:
         )
 
     def data(self, token: str, query: str, **variables: Any) -> dict[str, Any]:
-        response = httpx.post(
-            f"{self.url}/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {self.tokens[token]}"},
-            timeout=60,
-        )
-        body = response.json()
-        assert response.status_code == 200 and not body.get("errors"), body
-        data: dict[str, Any] = body["data"]
-        return data
+        from tests.helpers import graphql_data  # not at the top: reproductions load this module as handler code
+
+        return graphql_data(self.url, self.tokens[token], query, **variables)
 
     def beta(self) -> tuple[dict[str, Any], list[dict[str, str]]]:
         run = self.data("beta", RUN_QUERY, id=BETA_RUN)["run"]

@@ -40,6 +40,7 @@ from provgraph.graph.embedded import EmbeddedProjector, rebuild
 from provgraph.graph.ids import parse_node_id
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from provgraph.graph.views import Direction
+from tests.helpers import graphql
 
 BIN = Path(sys.executable).parent / "provgraph"
 
@@ -151,15 +152,7 @@ class Api:
         return httpx.post(self.url + "/api/v1/lineage", content=content, headers=headers, timeout=30)
 
     def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
-        response = httpx.post(
-            self.url + "/graphql",
-            json={"query": query, "variables": variables},
-            headers={"Authorization": f"Bearer {self.token}"},
-            timeout=30,
-        )
-        assert response.status_code == 200, response.text
-        body: dict[str, Any] = response.json()
-        return body
+        return graphql(self.url, self.token, query, **variables)
 
 
 @pytest.fixture
