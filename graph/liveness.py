@@ -91,6 +91,8 @@ def same_machine(runtime: dict[str, Any]) -> bool:
 def process_alive(runtime: dict[str, Any]) -> bool:
     """The run's process still exists (same pid and same start time); call only if `same_machine`."""
     pid = int(runtime["pid"])
+    if not 0 < pid < 2**31:  # events are data: no real process has such a pid (and os.kill would overflow)
+        return False
     recorded = runtime.get("pid_start")
     if recorded is not None:
         return process_start(pid) == int(recorded)

@@ -91,6 +91,18 @@ def test_a_silent_run_elsewhere_is_lost_after_the_heartbeat_timeout(store: Linea
     assert (beating.state, beating.error) == ("RUNNING", None)
 
 
+@pytest.mark.parametrize("pid", [0, -1, 2**40])
+def test_an_impossible_pid_of_this_machine_reads_as_lost(store: LineageStore, pid: int) -> None:
+    """The runtime facet is data any producer may write: a pid no process can have is gone, not a crash."""
+    now = datetime.now(UTC)  # per test: a slow suite must not age the events
+    forged = {**this_process(), "pid": pid, "pid_start": None}
+    store.apply([event("forged", EventType.START, 1, now, runtime=forged)])
+    run = store.run("forged")
+    assert run is not None
+    assert (run.state, run.error) == ("LOST", f"process {pid} on host {forged['host']} is gone")
+    assert [r.run_id for r in store.runs(RunFilter(state=RunState.LOST))] == ["forged"]
+
+
 def test_a_run_that_promised_no_heartbeats_is_never_lost_by_silence(store: LineageStore) -> None:
     """Another OpenLineage producer (no runtime facet), or heartbeats turned off: a dbt model or an
     Airflow task may run for hours between START and COMPLETE."""
