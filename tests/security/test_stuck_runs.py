@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,3 +216,19 @@ def test_a_full_disk_fails_the_run_cleanly_and_leaves_no_debris(full_disk: Path,
     assert (run.state, run.error) == ("FAIL", message)
     listed = home.cli("runs")
     assert listed.returncode == 0 and "FAIL" in listed.stdout
+
+
+def test_one_heartbeat_thread_serves_concurrent_runs_and_nothing_beats_after_stop() -> None:
+    from provgraph._lifeline import Heartbeat
+
+    fast: list[float] = []
+    slow: list[float] = []
+    a, b = Heartbeat(lambda: fast.append(time.monotonic()), 0.05), Heartbeat(lambda: slow.append(1.0), 0.2)
+    time.sleep(0.45)
+    a.stop()
+    stopped, beats = time.monotonic(), len(fast)
+    time.sleep(0.3)
+    b.stop()
+    assert 5 <= beats <= 9 and len(fast) == beats and all(t <= stopped for t in fast)
+    assert 2 <= len(slow) <= 4
+    assert [t.name for t in threading.enumerate()].count("provgraph-heartbeat") == 1
