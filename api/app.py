@@ -35,7 +35,7 @@ from provgraph.api.context import RequestContext, open_graph_service
 from provgraph.api.guards import Budget
 from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
 from provgraph.api.limits import Lanes
-from provgraph.api.schema import build_schema
+from provgraph.api.root import build_schema
 from provgraph.api.scope import Scope as Visibility
 from provgraph.events.admission import KnownObjects
 from provgraph.events.errors import ProvgraphError

@@ -6,8 +6,8 @@ So the same schema serves the embedded SQLite graph and Neo4j. Every resolver:
 - raises `ProvgraphError`s for what the client got wrong; their messages reach the client.
 
 Node ids are those of `graph/ids.py` (`run:<id>`, `job:<ns>:<name>`, `dataset:<ns>:<name>[@<version>]`).
-To add a query: a resolver on `Query`, its cost in `guards.FIELD_COST` when it calls the store,
-and a test in tests/test_api.py. Mutations live in `mutations.py`.
+To add a query: a resolver on `Query` (or on a topic's query type, listed in `root.py`), its cost
+in `guards.FIELD_COST` when it calls the store, and a test in tests/test_api.py. Mutations live in `mutations.py`.
 """
 
 from __future__ import annotations
@@ -20,24 +20,15 @@ from enum import Enum
 from typing import Annotated, Any, NewType, TypeVar, cast
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.scalars import JSON
-from strawberry.schema.config import StrawberryConfig
-from strawberry.types import ExecutionContext, Info
+from strawberry.types import Info
 
 from provgraph.api.context import RequestContext
 from provgraph.api.guards import (
     LINEAGE_BOUNDS,
     MAX_PAGE,
-    MAX_TOKENS,
-    MaskAndLabelErrors,
-    log_errors,
     page_size,
-    validation_rules,
 )
-from provgraph.api.limits import FairShare
-from provgraph.api.mutations import mutation_root
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
@@ -587,27 +578,3 @@ class Query:
                         SearchHit(id=strawberry.ID(str(node)), kind=NodeKind(node.kind), label=_hit_label(node))
                     )
         return hits[:limit]
-
-
-class Schema(strawberry.Schema):
-    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
-        """Runs before `MaskErrors`: logs what clients will not see (strawberry would log every error)."""
-        log_errors(errors)
-
-
-def build_schema() -> Schema:
-    """The schema with every guardrail of `guards.py` installed."""
-    return Schema(
-        query=Query,
-        mutation=mutation_root(),
-        config=StrawberryConfig(scalar_map={Long: LONG}),
-        # Factories, not instances: strawberry builds fresh extensions for every request.
-        extensions=[
-            lambda: ParserCache(maxsize=256),
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: AddValidationRules([*validation_rules()]),
-            lambda: ValidationCache(maxsize=256),
-            FairShare,
-            MaskAndLabelErrors,
-        ],
-    )

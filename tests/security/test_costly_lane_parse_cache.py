@@ -9,7 +9,7 @@ from pathlib import Path
 
 from provgraph.api import limits
 from provgraph.api.limits import CACHED_QUERY_CHARS, Lanes
-from provgraph.api.schema import build_schema
+from provgraph.api.root import build_schema
 from provgraph.events.settings import Settings
 
 LINEAGE = '{ lineage(node: "run:r1", depth: 2) { nodes { id } } }'
