@@ -40,12 +40,12 @@ class Artifact:
         metadata: Any = None,
         spec: Any = None,
     ) -> None:
+        self._body: Any = body
         self.metadata = metadata or SimpleNamespace(key=key, project=project, labels={}, description=None, tag=None)
         self.spec = spec or SimpleNamespace(
             src_path=src_path, target_path=target_path, format=format, viewer=viewer, size=size, extra_data={}
         )
         self.spec.get_body = lambda: self._body
-        self._body = body
 
     @property
     def key(self) -> str | None:

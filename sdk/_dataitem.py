@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from provgraph._naming import dataset_identity, is_store_uri, normalise
 from provgraph.events.artifacts import CorruptArtifact, sha256_bytes, sha256_stream, storage_options
@@ -151,6 +151,12 @@ class DataItem:
             )
         self._hash, self._size = digest, size
 
+    @overload
+    def get(self, size: int | None = None, offset: int = 0, encoding: None = None) -> bytes: ...
+
+    @overload
+    def get(self, size: int | None = None, offset: int = 0, *, encoding: str) -> str: ...
+
     def get(self, size: int | None = None, offset: int = 0, encoding: str | None = None) -> bytes | str:
         """The content (or `size` bytes from `offset`), as text with `encoding`. The whole content is
         hashed and recorded even for a partial read; a pinned input is verified before it is returned."""
@@ -232,9 +238,7 @@ class DataItem:
 
     def download(self, target_path: str) -> None:
         """Copy the (verified) content to `target_path`."""
-        data = self.get()
-        assert isinstance(data, bytes)
-        Path(target_path).write_bytes(data)
+        Path(target_path).write_bytes(self.get())
 
     def show(self, format: str | None = None) -> None:
         """Display in Jupyter (IPython); elsewhere a warning, as MLRun."""

@@ -151,9 +151,7 @@ def convert_input(item: DataItem, annotation: Any) -> Any:
 
 
 def _bytes(item: DataItem) -> bytes:
-    data = item.get()
-    assert isinstance(data, bytes)
-    return data
+    return item.get()
 
 
 # -- returns ---------------------------------------------------------------------------------------
