@@ -247,3 +247,47 @@ def get_dataitem(url: str, secrets: dict[str, str] | None = None) -> DataItem:
         s3_endpoint_url=backend.settings.s3_endpoint_url,
         expected=version,
     )
+
+
+class TrackedStore:
+    """The store behind a real `mlrun.DataItem` (MLRun installed, a parameter annotated with its
+    DataItem): every read goes through provgraph's DataItem, so it is verified and recorded."""
+
+    kind = "provgraph"
+
+    def __init__(self, item: DataItem) -> None:
+        self._item = item
+
+    def get(self, path: str, size: int | None = None, offset: int = 0) -> bytes:
+        return self._item.get(size, offset)
+
+    def download(self, path: str, target_path: str) -> None:
+        self._item.download(target_path)
+
+    def stat(self, path: str) -> Any:
+        return self._item.stat()
+
+    def open(self, url: str, mode: str = "rb") -> Any:
+        return self._item.open(mode)
+
+    def listdir(self, path: str) -> list[str]:
+        return self._item.listdir()
+
+    def as_df(
+        self, url: str, path: str, columns: Any = None, df_module: Any = None, format: str = "", **kwargs: Any
+    ) -> Any:
+        for unsupported in ("time_column", "start_time", "end_time", "additional_filters"):
+            if kwargs.pop(unsupported, None) is not None:
+                raise ConfigError(f"as_df({unsupported}=…) is not provided by provgraph (see docs/MLRUN.md)")
+        return self._item.as_df(columns=columns, df_module=df_module, format=format, **kwargs)
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise ConfigError(f"input {self._item.key!r} is read-only; log outputs with context.log_artifact")
+
+    put = upload = rm = _read_only
+
+
+def real_mlrun_dataitem(item: DataItem, cls: type) -> Any:
+    """A real `mlrun.DataItem` (`cls`) over `item`, so `type(x) == mlrun.DataItem` holds with MLRun installed."""
+    name = item.name if item.suffix and item.name.endswith(item.suffix) else item.name + item.suffix
+    return cls(item.key, TrackedStore(item), name, url=item.url, artifact_url=item.artifact_url)

@@ -78,19 +78,24 @@ def _output_hint(spec: str | dict[str, Any] | None) -> OutputHint | None:
 
 
 def hints_of(func: Callable[..., Any]) -> HandlerHints:
-    """provgraph's hints, or those of the real `mlrun.handler` wrapper (its closure holds them)."""
+    """provgraph's hints, or those of the real `mlrun.handler` wrapper (MLRun installed: its closure holds them)."""
     found = getattr(func, HINTS_ATTR, None)
     if isinstance(found, HandlerHints):
         return found
-    if getattr(func, "__module__", "").startswith("mlrun.") and hasattr(func, "__wrapped__"):
-        try:
-            bound = inspect.getclosurevars(func).nonlocals
-        except (TypeError, ValueError):
-            return HandlerHints()
-        if "outputs" in bound and "func" in bound:
-            made = handler(labels=bound.get("labels"), outputs=bound.get("outputs"), inputs=bound.get("inputs", True))
-            return getattr(made(lambda: None), HINTS_ATTR)  # type: ignore[no-any-return]
+    code = getattr(func, "__code__", None)
+    if code is not None and hasattr(func, "__wrapped__") and _is_mlrun_wrapper(code.co_filename, code.co_qualname):
+        bound = inspect.getclosurevars(func).nonlocals
+        made = handler(labels=bound.get("labels"), outputs=bound.get("outputs"), inputs=bound.get("inputs", True))
+        return getattr(made(lambda: None), HINTS_ATTR)  # type: ignore[no-any-return]
     return HandlerHints()
+
+
+def _is_mlrun_wrapper(filename: str, qualname: str) -> bool:
+    return (
+        Path(filename).parent.name == "package"
+        and Path(filename).parent.parent.name == "mlrun"
+        and (qualname == "handler.<locals>.decorator.<locals>.wrapper")
+    )
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -127,6 +132,10 @@ def convert_input(item: DataItem, annotation: Any) -> Any:
     """The input as the annotation asks: DataFrame, ndarray, dict, list, str, bytes or Path; anything
     else (a DataItem annotation, none, an unknown type) gets the DataItem itself."""
     name = type_name(annotation) if annotation is not inspect.Parameter.empty else ""
+    if name == "mlrun.datastore.base.DataItem" and isinstance(annotation, type):
+        from provgraph._mlrun import real_mlrun_dataitem
+
+        return real_mlrun_dataitem(item, annotation)  # the real MLRun is installed
     if name in ("pandas.DataFrame", "DataFrame"):
         return item.as_df()
     if name in ("numpy.ndarray", "ndarray"):
