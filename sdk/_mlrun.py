@@ -71,11 +71,23 @@ def console_handler(log: logging.Logger) -> None:
     """Give the run logger a stderr handler at INFO, once, unless the application gave it handlers."""
     if log.handlers:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s [%(levelname)s] %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time (it is replaced by notebooks, capture, tests)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        return None
 
 
 def read_secrets_file(path: Path) -> dict[str, str]:
