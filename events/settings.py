@@ -48,6 +48,7 @@ NOT_SETTINGS = frozenset(
         "PROVGRAPH_K8S_START_TIMEOUT",
         "PROVGRAPH_K8S_STOP_TIMEOUT",
         "PROVGRAPH_KWOK_VERSION",
+        "PROVGRAPH_MLRUN_VERSION",  # scripts/mlrun-venv.sh: the MLRun release the compatibility tests run against
         "PROVGRAPH_ETCD_VERSION",
         "PROVGRAPH_ETCD_PORT",
         "PROVGRAPH_ETCD_PEER_PORT",
@@ -89,6 +90,12 @@ class Settings(BaseModel):
     snapshot_inputs_max_bytes: int = Field(default=0, ge=0)
     """Inputs up to this size are copied into the artifact store when read, so `reproduce` can use
     them after the original data changed; 0 turns snapshots off."""
+
+    mlrun_compat: bool = True
+    """When the real `mlrun` package is absent, `import mlrun` inside a run's process gets provgraph's
+    compatibility module (`provgraph.compat.mlrun`); false makes it fail as it would without MLRun."""
+    secrets_file: Path | None = None
+    """`KEY=VALUE` lines read by `context.get_secret` before the environment (MLRun's secrets file)."""
 
     heartbeat_interval_s: float = Field(default=30.0, ge=0)
     """A running run sends a RUNNING heartbeat this often (0 = never), so readers elsewhere can tell it is alive."""

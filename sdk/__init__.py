@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from provgraph._context import Artifact, Context
     from provgraph._dataitem import DataItem
     from provgraph._execution import RunFailed, RunResult
+    from provgraph._mlrun import get_dataitem
+    from provgraph._packagers import handler
     from provgraph._reproduce import reproduce, request_reproduction
     from provgraph._run import run
     from provgraph.events.errors import (
@@ -46,6 +48,8 @@ _EXPORTS = {
     "DataItem": "provgraph._dataitem",
     "RunFailed": "provgraph._execution",
     "RunResult": "provgraph._execution",
+    "get_dataitem": "provgraph._mlrun",
+    "handler": "provgraph._packagers",
     "run": "provgraph._run",
     "reproduce": "provgraph._reproduce",
     "request_reproduction": "provgraph._reproduce",
@@ -96,6 +100,8 @@ __all__ = [
     "Settings",
     "TransportError",
     "__version__",
+    "get_dataitem",
+    "handler",
     "load_settings",
     "reproduce",
     "request_reproduction",

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
+from provgraph.compat import mlrun_importable
 from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError
 
@@ -44,18 +45,21 @@ class CodeSnapshot:
     """Why the loaded code is not `source` (the file was edited after it was imported), else None."""
 
 
-def load_handler(spec: str) -> Handler:
-    """`path/to/file.py:function` -> the function, loaded from that file."""
+def load_handler(spec: str, *, mlrun_compat: bool = True) -> Handler:
+    """`path/to/file.py:function` -> the function, loaded from that file (`mlrun_compat`: while it is
+    imported, `import mlrun` finds provgraph's compatibility module when MLRun is not installed)."""
     path_text, sep, func_name = spec.rpartition(":")
     if not sep or not path_text or not func_name:
         raise ConfigError(f"handler {spec!r} must look like path/to/file.py:function")
     path = Path(path_text).expanduser().resolve()
     if not path.is_file():
         raise ConfigError(f"handler file not found: {path_text}")
-    return load_from_file(path, func_name, spec)
+    return load_from_file(path, func_name, spec, mlrun_compat=mlrun_compat)
 
 
-def load_from_file(path: Path, func_name: str, label: str | None = None, source: bytes | None = None) -> Handler:
+def load_from_file(
+    path: Path, func_name: str, label: str | None = None, source: bytes | None = None, *, mlrun_compat: bool = True
+) -> Handler:
     """Import `path` as a fresh module and return its `func_name`. With `source`, those (already
     verified) bytes are compiled instead of whatever the file holds now; `path` names them only."""
     module_name = f"provgraph_handler_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
@@ -65,10 +69,11 @@ def load_from_file(path: Path, func_name: str, label: str | None = None, source:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        if source is None:
-            spec.loader.exec_module(module)
-        else:
-            exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
+        with mlrun_importable(mlrun_compat):
+            if source is None:
+                spec.loader.exec_module(module)
+            else:
+                exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise ConfigError(f"importing {path.name} failed: {type(exc).__name__}: {exc}") from exc
@@ -195,7 +200,7 @@ def _git_state(path: Path) -> tuple[str | None, bool | None]:
     return commit, bool(status)
 
 
-def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str) -> Handler:
+def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str, *, mlrun_compat: bool = True) -> Handler:
     """Load the handler from a stored source snapshot, after checking the bytes are the ones hashed.
 
     The snapshot is also written to a per-user cache folder so tracebacks and `inspect` show it,
@@ -216,7 +221,7 @@ def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str) -> Han
         cached = None
     if cached != source:
         write_atomic(path, source)
-    return load_from_file(path, func_name, entrypoint, source=source)
+    return load_from_file(path, func_name, entrypoint, source=source, mlrun_compat=mlrun_compat)
 
 
 def code_cache() -> Path:

@@ -12,12 +12,14 @@ import io
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from provgraph._artifacts import KIND_OF, ArtifactContent, directory_manifest
 from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
+from provgraph._mlrun import MLRunSurface
 from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
 from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.errors import ConfigError, ContractError, NotFound, ProvgraphError
@@ -50,6 +52,13 @@ class Artifact:
     size: int
     uri: str
     physical_url: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    """MLRun's artifact metadata as logged: kind, labels, schema, preview, stats, metrics, parameters …"""
+
+    @property
+    def target_path(self) -> str:
+        """MLRun's name for where the content is stored."""
+        return self.physical_url
 
 
 def _dataset(namespace: str, name: str, digest: str, binding: str, *, output: bool, **artifact: Any) -> Dataset:
@@ -65,7 +74,9 @@ def _dataset(namespace: str, name: str, digest: str, binding: str, *, output: bo
     )
 
 
-class Context:
+class Context(MLRunSurface):
+    """The run context; also MLRun's `MLClientCtx` surface (see `_mlrun.MLRunSurface`, docs/MLRUN.md)."""
+
     def __init__(
         self,
         *,
@@ -81,6 +92,8 @@ class Context:
         input_snapshots: dict[str, str] | None = None,
         input_versions: dict[str, str] | None = None,
         protected: ProtectedFiles | None = None,
+        job: str = "handler",
+        secrets_file: Path | None = None,
     ) -> None:
         self.run_id = run_id
         self.project = project
@@ -93,7 +106,7 @@ class Context:
         self._input_snapshots = dict(input_snapshots or {})
         self._input_versions = dict(input_versions or {})
         self._protected = protected
-        self.logger = log
+        self._init_mlrun(job, secrets_file)
         self._emitter = emitter
         self._artifacts = artifacts
         self._s3 = s3_endpoint_url
@@ -188,17 +201,30 @@ class Context:
 
     # -- results, metrics, outputs --------------------------------------------------------------
 
-    def log_result(self, key: str, value: Any) -> None:
+    def log_result(self, key: str, value: Any, commit: bool = False) -> None:
         """Record a result; NaN/Infinity and integers beyond 64 bits are refused here (ContractError)."""
         value = _jsonable(value)
         problem = storable_problem(value, f"results.{key}")
         if problem:
             raise ContractError(problem)
-        self.results[key] = value
+        self.results[str(key)] = value
+        if commit:
+            self.commit()
 
-    def log_results(self, results: dict[str, Any]) -> None:
+    def log_results(self, results: dict[str, Any], commit: bool = False) -> None:
+        if not isinstance(results, dict):
+            raise ConfigError(f"log_results needs a dict, not {type(results).__name__}")
         for key, value in results.items():
             self.log_result(key, value)
+        if commit:
+            self.commit()
+
+    def commit(self, message: str = "", completed: bool = False) -> None:
+        """Write what is pending (events and metric points) now; `message` becomes an annotation."""
+        if message:
+            self.set_annotation("message", message)
+        self._emitter.running()
+        self._emitter.transport.flush()
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:
         value, step = float(value), int(step)
@@ -208,36 +234,85 @@ class Context:
 
     def log_artifact(
         self,
-        key: str,
-        body: bytes | str | None = None,
+        item: Any,
+        body: Any = None,
         local_path: str | Path | None = None,
-        *,
-        kind: ArtifactKind = "artifact",
-        format: str | None = None,
-        framework: str | None = None,
+        artifact_path: str | None = None,
         tag: str | None = None,
+        viewer: str | None = None,
+        target_path: str | None = None,
+        src_path: str | Path | None = None,
+        upload: bool | None = None,
+        labels: dict[str, Any] | None = None,
+        format: str | None = None,
+        db_key: str | bool | None = None,
+        *,
+        kind: ArtifactKind | None = None,
+        framework: str | None = None,
+        meta: dict[str, Any] | None = None,
+        **kwargs: Any,
     ) -> Artifact:
-        """Store `body` (or the file at `local_path`) content-addressed and record it as an output."""
-        if (body is None) == (local_path is None):
-            raise ConfigError(f"log_artifact({key!r}) needs exactly one of body= or local_path=")
-        data = body.encode() if isinstance(body, str) else body
+        """Store an output content-addressed and record it: `item` is a key (with `body`, or the file or
+        folder at `local_path`) or an artifact object (`PlotArtifact`, `DirArtifact`, … ours or MLRun's).
+        A folder is stored file by file and versioned by a manifest of their hashes. `artifact_path`,
+        `target_path`, `viewer`, `upload` and `db_key` are MLRun placement options with no effect here:
+        every output goes to the artifact store under its hash."""
+        local_path = src_path or local_path
+        if isinstance(item, str):
+            if body is None and local_path is None and target_path and "://" not in str(target_path):
+                local_path = target_path  # MLRun: an already-written file named by its target path
+            if body is None and local_path is None:
+                raise ConfigError(f"log_artifact({item!r}) needs body= or local_path=")
+            path = None if body is not None else Path(str(local_path))
+            content = ArtifactContent(
+                item, "artifact", body=None if body is None else _body_bytes(item, body), path=path
+            )
+            if format is None and local_path is not None:
+                format = Path(str(local_path)).suffix.lstrip(".") or None
+        else:
+            content = ArtifactContent.of_object(item)
+        all_labels = {**content.labels, **{str(k): str(v) for k, v in (labels or {}).items()}}
+        details = {"mlrun_kind": content.kind, **({"labels": all_labels} if all_labels else {}), **(meta or {})}
+        return self._store_output(
+            content,
+            kind=kind or KIND_OF.get(content.kind, "artifact"),  # type: ignore[arg-type]
+            format=format or content.format,
+            framework=framework,
+            tag=tag or None,
+            meta=details,
+        )
+
+    def _store_output(
+        self,
+        content: ArtifactContent,
+        *,
+        kind: ArtifactKind,
+        format: str | None,
+        framework: str | None,
+        tag: str | None,
+        meta: dict[str, Any],
+    ) -> Artifact:
+        key = content.key
         try:
-            if data is not None:
-                digest, size = self._artifacts.put_bytes(data)
+            if content.body is not None:
+                digest, size = self._artifacts.put_bytes(content.body)
+            elif content.path is not None and content.path.is_dir():
+                digest, size, files = self._put_directory(content.path)
+                format, meta = format or "dir", {**meta, "files": files}
+            elif content.path is not None:
+                digest, size = self._artifacts.put_file(str(content.path))
             else:
-                digest, size = self._artifacts.put_file(str(local_path))
+                raise ConfigError(f"log_artifact({key!r}): nothing to store")
         except OSError as exc:
             if exc.errno not in WRITE_ERRORS:
                 raise
-            size = len(data) if data is not None else Path(str(local_path)).stat().st_size
+            size = len(content.body) if content.body is not None else _size_of(content.path)
             error = ArtifactWriteError(
                 f"{os.strerror(exc.errno).lower()} writing artifact {key!r} ({_megabytes(size)})"
                 f" to {self._artifacts.url}"
             )
             error.errno = exc.errno
             raise error from exc
-        if local_path is not None:
-            format = format or (Path(str(local_path)).suffix.lstrip(".") or None)
         ref = StoreRef(self.project, key, digest)
         physical = self._artifacts.uri(digest)
         self._emitter.running(
@@ -257,34 +332,115 @@ class Context:
                 )
             ]
         )
-        artifact = Artifact(key, kind, digest, size, str(ref), physical)
+        artifact = Artifact(key, kind, digest, size, str(ref), physical, meta={"format": format, **meta})
         self.outputs[key] = artifact
         return artifact
 
-    def log_dataset(self, key: str, df: Any, *, format: str = "csv", index: bool = False) -> Artifact:
-        """A table (pandas DataFrame, or bytes already serialised as `format`) as a data output."""
+    def _put_directory(self, folder: Path) -> tuple[str, int, dict[str, str]]:
+        """Each file stored by its hash; the directory's version is the hash of the manifest listing them."""
+        files: dict[str, str] = {}
+        for path in directory_manifest(folder):
+            digest, _ = self._artifacts.put_file(str(path))
+            files[path.relative_to(folder).as_posix()] = digest
+        manifest = json.dumps({"kind": "provgraph.directory/1", "files": files}, sort_keys=True).encode()
+        digest, size = self._artifacts.put_bytes(manifest)
+        return digest, size, files
+
+    def update_artifact(self, artifact_object: Any) -> Artifact:
+        """Log the (changed) artifact object again: a new version under the same key."""
+        return self.log_artifact(artifact_object)
+
+    def log_dataset(
+        self,
+        key: str,
+        df: Any,
+        tag: str = "",
+        local_path: str | Path | None = None,
+        artifact_path: str | None = None,
+        upload: bool = True,
+        labels: dict[str, Any] | None = None,
+        format: str = "",
+        preview: int | None = None,
+        stats: bool | None = None,
+        db_key: str | bool | None = None,
+        target_path: str = "",
+        extra_data: dict[str, Any] | None = None,
+        label_column: str | None = None,
+        *,
+        index: bool = False,
+        **kwargs: Any,
+    ) -> Artifact:
+        """A table (a pandas DataFrame, or bytes already serialised as `format`) as a data output, parquet
+        unless `format` (or `local_path`'s suffix) says csv. Schema, a preview (`preview` rows, default 20)
+        and, with `stats=True`, per-column statistics are kept as the artifact's metadata."""
+        fmt = format or (Path(str(local_path)).suffix.lstrip(".") if local_path else "") or "parquet"
+        meta: dict[str, Any] = {"label_column": label_column} if label_column else {}
         if isinstance(df, bytes | str):
-            return self.log_artifact(key, body=df, kind="data", format=format)
-        buf = io.BytesIO()
-        if format == "parquet":
-            df.to_parquet(buf, index=index)
-        elif format == "csv":
-            buf.write(df.to_csv(index=index).encode())
+            body = df.encode() if isinstance(df, str) else df
         else:
-            raise ConfigError(f"log_dataset format must be csv or parquet, not {format!r}")
-        return self.log_artifact(key, body=buf.getvalue(), kind="data", format=format)
+            body = _serialise_table(key, df, fmt, index)
+            meta.update(_table_meta(df, preview, bool(stats)))
+        content = ArtifactContent(key, "dataset", body=body, format=fmt)
+        return self._store_output(
+            content,
+            kind="data",
+            format=fmt,
+            framework=None,
+            tag=tag or None,
+            meta={"mlrun_kind": "dataset", **({"labels": _labels(labels)} if labels else {}), **meta},
+        )
 
     def log_model(
         self,
         key: str,
-        body: bytes | None = None,
+        body: bytes | str | None = None,
+        framework: str | None = "",
+        tag: str = "",
+        model_dir: str | Path | None = None,
         model_file: str | Path | None = None,
+        algorithm: str | None = None,
+        metrics: dict[str, Any] | None = None,
+        parameters: dict[str, Any] | None = None,
+        artifact_path: str | None = None,
+        upload: bool = True,
+        labels: dict[str, Any] | None = None,
+        training_set: Any = None,
+        label_column: str | list[str] | None = None,
+        extra_data: dict[str, Any] | None = None,
+        db_key: str | bool | None = None,
         *,
-        framework: str | None = None,
         format: str | None = None,
+        **kwargs: Any,
     ) -> Artifact:
-        return self.log_artifact(
-            key, body=body, local_path=model_file, kind="model", framework=framework, format=format
+        """A model: `body` (its bytes; `model_file` then only names it, e.g. "model.pkl"), or the file
+        `model_file`, or the folder `model_dir`. Metrics, parameters, algorithm and the training set's
+        schema are kept as the artifact's metadata."""
+        if body is not None:
+            content = ArtifactContent(key, "model", body=_body_bytes(key, body))
+        elif model_dir is not None:
+            content = ArtifactContent(key, "model", path=Path(str(model_dir)))
+        elif model_file is not None:
+            content = ArtifactContent(key, "model", path=Path(str(model_file)))
+        else:
+            raise ConfigError(f"log_model({key!r}) needs body=, model_file= or model_dir=")
+        named = Path(str(model_file)).name if model_file is not None else None
+        fmt = format or (Path(named).suffix.lstrip(".") if named else None) or None
+        meta: dict[str, Any] = {"mlrun_kind": "model"}
+        for name, value in (
+            ("model_file", named),
+            ("algorithm", algorithm),
+            ("metrics", metrics),
+            ("parameters", parameters),
+            ("label_column", label_column),
+            ("labels", _labels(labels) if labels else None),
+            ("extra_data", {k: getattr(v, "uri", v) for k, v in extra_data.items()} if extra_data else None),
+        ):
+            if value:
+                meta[name] = _jsonable(value)
+        if training_set is not None:
+            meta["schema"] = _table_meta(training_set, 0, False)["schema"]
+        return self._store_output(
+            content, kind="model", format=fmt, framework=framework or None, tag=tag or None, meta=meta
         )
 
 
@@ -292,6 +448,57 @@ def _read(item: DataItem) -> bytes:
     with item.open() as f:
         data: bytes = f.read()
     return data
+
+
+def _body_bytes(key: str, body: Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    raise ConfigError(f"artifact {key!r}: body must be bytes or str, not {type(body).__name__}")
+
+
+def _size_of(path: Path | None) -> int:
+    try:
+        return path.stat().st_size if path is not None else 0
+    except OSError:
+        return 0
+
+
+def _labels(labels: dict[str, Any]) -> dict[str, str]:
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+def _serialise_table(key: str, df: Any, fmt: str, index: bool) -> bytes:
+    buf = io.BytesIO()
+    if fmt in ("parquet", "pq"):
+        df.to_parquet(buf, index=index)
+    elif fmt == "csv":
+        buf.write(df.to_csv(index=index).encode())
+    elif fmt == "json":
+        buf.write(df.to_json(orient="records").encode())
+    else:
+        raise ConfigError(f"log_dataset({key!r}): format must be parquet, csv or json, not {fmt!r}")
+    return buf.getvalue()
+
+
+PREVIEW_ROWS = 20
+
+
+def _table_meta(df: Any, preview: int | None, stats: bool) -> dict[str, Any]:
+    """MLRun's dataset metadata: column schema, the first rows, and (asked for) describe() statistics."""
+    meta: dict[str, Any] = {
+        "schema": {str(c): str(t) for c, t in df.dtypes.items()},
+        "length": len(df),
+    }
+    rows = PREVIEW_ROWS if preview is None else preview
+    if rows:
+        meta["header"] = [str(c) for c in df.columns]
+        meta["preview"] = _jsonable(json.loads(df.head(rows).to_json(orient="values", default_handler=str)))
+    if stats:
+        described = df.describe(include="all")
+        meta["stats"] = json.loads(described.to_json(default_handler=str))
+    return meta
 
 
 def _jsonable(value: Any) -> Any:

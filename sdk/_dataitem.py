@@ -13,12 +13,13 @@ process that has it open drops SQLite's POSIX locks, and its secrets are no inpu
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from provgraph._naming import dataset_identity, is_store_uri, normalise
 from provgraph.events.artifacts import CorruptArtifact, sha256_bytes, sha256_stream, storage_options
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from provgraph.events.settings import Settings
 
 Recorder = Callable[["DataItem"], None]
+log = logging.getLogger("provgraph")
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class DataItem:
         self._hash: str | None = None
         self._size: int | None = None
         self._recorded = False
+        self._format: str | None = None
 
     def __repr__(self) -> str:
         return f"DataItem(key={self.key!r}, url={self.url!r})"
@@ -148,15 +151,26 @@ class DataItem:
             )
         self._hash, self._size = digest, size
 
-    def get(self) -> bytes:
-        """The whole content as bytes (read once; a pinned input is verified before it is returned)."""
+    @overload
+    def get(self, size: int | None = None, offset: int = 0, encoding: None = None) -> bytes: ...
+
+    @overload
+    def get(self, size: int | None = None, offset: int = 0, *, encoding: str) -> str: ...
+
+    def get(self, size: int | None = None, offset: int = 0, encoding: str | None = None) -> bytes | str:
+        """The content (or `size` bytes from `offset`), as text with `encoding`. The whole content is
+        hashed and recorded even for a partial read; a pinned input is verified before it is returned."""
         fs, path = self._fs_path
         try:
-            data: bytes = fs.cat_file(path)
+            if size is None and offset == 0:
+                data: bytes = fs.cat_file(path)
+                self._ensure_hashed(data)
+            else:
+                self._ensure_hashed()
+                data = fs.cat_file(path, start=offset, end=None if size is None else offset + size)
         except FileNotFoundError as exc:
             raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
-        self._ensure_hashed(data)
-        return data
+        return data.decode(encoding) if encoding else data
 
     def open(self, mode: str = "rb") -> IO[Any]:
         """A file object; read-only, since inputs are pinned by content."""
@@ -167,14 +181,90 @@ class DataItem:
         f: IO[Any] = fs.open(path, mode)
         return f
 
-    def local(self) -> str:
-        """A local file path with the content (downloaded to a temp file for remote URLs, which is
-        what gets hashed and verified)."""
+    # -- MLRun's DataItem surface ------------------------------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        """The storage kind: `file`, `s3`, `memory`, `https` … (of the bytes' actual location)."""
+        fs, _ = self._fs_path
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        return "file" if protocol in ("file", "local") else str(protocol)
+
+    @property
+    def artifact_url(self) -> str:
+        """The pinned `store://…@sha256:…` URI for artifacts (once read), else the URL."""
+        if is_store_uri(self.url) and self._hash is not None:
+            return f"{self.url.partition('@')[0]}@{self._hash}"
+        return self.url
+
+    @property
+    def meta(self) -> dict[str, Any] | None:
+        """For artifacts: key, version and format (MLRun: the artifact object); None for plain URLs."""
+        if not is_store_uri(self.url):
+            return None
+        return {"key": self.name, "uri": self.artifact_url, "version": self._expected, "format": self.format}
+
+    @property
+    def format(self) -> str | None:
+        """The data format: the name's suffix, else (artifacts are stored by hash, without one) the
+        content's signature (parquet, zip, gzip)."""
+        suffix = Path(self.name).suffix.lower().lstrip(".")
+        if suffix:
+            return suffix
+        if self._format is None:
+            with self.open() as f:
+                head: bytes = f.read(4)
+            self._format = next((fmt for magic, fmt in MAGIC if head.startswith(magic)), "")
+        return self._format or None
+
+    @property
+    def suffix(self) -> str:
+        """`.csv`, `.parquet` …, as MLRun's (from the format for artifacts); empty when unknown."""
+        return f".{self.format}" if self.format else ""
+
+    def stat(self) -> FileStats:
         fs, path = self._fs_path
-        if "file" in fs.protocol or "local" in fs.protocol:
+        info = fs.info(path)
+        modified = info.get("mtime") or info.get("LastModified") or info.get("created")
+        return FileStats(size=int(info.get("size") or 0), modified=modified, content_type=info.get("ContentType"))
+
+    def listdir(self) -> list[str]:
+        """Names under a folder input (nothing is read, so nothing is recorded)."""
+        fs, path = self._fs_path
+        base = path.rstrip("/")
+        return sorted(str(p)[len(base) + 1 :] for p in fs.find(base) if str(p).startswith(base + "/"))
+
+    ls = listdir
+
+    def download(self, target_path: str) -> None:
+        """Copy the (verified) content to `target_path`."""
+        Path(target_path).write_bytes(self.get())
+
+    def show(self, format: str | None = None) -> None:
+        """Display in Jupyter (IPython); elsewhere a warning, as MLRun."""
+        try:
+            from IPython import display  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            log.warning("show() displays only inside Jupyter (IPython is not installed)")
+            return
+        suffix = f".{format}" if format else self.suffix
+        if suffix in (".png", ".jpg", ".gif"):
+            display.display(display.Image(self.get(), format=suffix[1:]))
+        elif suffix in (".html", ".htm"):
+            display.display(display.HTML(self.get(encoding="utf-8")))
+        elif suffix in (".csv", ".parquet", ".pq"):
+            display.display(self.as_df())
+        else:
+            display.display(display.Pretty(self.get(encoding="utf-8")))
+
+    def local(self) -> str:
+        """A local file path with the content and the right suffix: the file itself when it is local
+        and named with its suffix, else a private temp copy (what gets hashed and verified)."""
+        fs, path = self._fs_path
+        suffix = self.suffix
+        if ("file" in fs.protocol or "local" in fs.protocol) and Path(path).suffix.lower() == suffix:
             self._ensure_hashed()
             return str(path)
-        suffix = Path(path).suffix
         fd, tmp = tempfile.mkstemp(prefix="provgraph-", suffix=suffix)
         os.close(fd)
         fs.get_file(path, tmp)
@@ -184,16 +274,41 @@ class DataItem:
         self._ensure_hashed()
         return tmp
 
-    def as_df(self, **kwargs: Any) -> pandas.DataFrame:
-        """A pandas DataFrame, by file suffix (csv, parquet, json); needs `provgraph[pandas]`."""
+    def as_df(
+        self, columns: list[str] | None = None, df_module: Any = None, format: str = "", **kwargs: Any
+    ) -> pandas.DataFrame:
+        """A DataFrame by `format`, else the input's format (suffix, or an artifact's content: a parquet
+        artifact is read as parquet); csv, parquet, json/jsonl. Needs `provgraph[pandas]`."""
         try:
             import pandas as pd
         except ImportError as exc:
             raise ConfigError("as_df() needs pandas: pip install 'provgraph[pandas]'") from exc
-        suffix = Path(self.name).suffix.lower()
+        module = df_module or pd
+        fmt = (format or self.format or "csv").lower()
         with self.open() as f:
-            if suffix in (".parquet", ".pq"):
-                return pd.read_parquet(f, **kwargs)
-            if suffix in (".json", ".jsonl"):
-                return pd.read_json(f, lines=suffix == ".jsonl", **kwargs)
-            return pd.read_csv(f, **kwargs)
+            if fmt in ("parquet", "pq"):
+                df = module.read_parquet(f, columns=columns, **kwargs)
+            elif fmt in ("json", "jsonl"):
+                df = module.read_json(f, lines=fmt == "jsonl", **kwargs)
+            elif fmt in ("csv", "txt", "tsv"):
+                df = module.read_csv(f, usecols=columns, **({"sep": "\t"} if fmt == "tsv" else {}) | kwargs)
+                columns = None
+            else:
+                raise ConfigError(f"input {self.key!r}: as_df cannot read format {fmt!r} (csv, parquet, json)")
+        return df[columns] if columns is not None else df
+
+    def __str__(self) -> str:
+        return self.url
+
+
+MAGIC = ((b"PAR1", "parquet"), (b"PK\x03\x04", "zip"), (b"\x1f\x8b", "gz"))
+"""Content signatures for artifacts, which are stored by hash without a file name."""
+
+
+@dataclass(frozen=True)
+class FileStats:
+    """MLRun's `FileStats`."""
+
+    size: int
+    modified: Any = None
+    content_type: str | None = None

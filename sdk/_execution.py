@@ -18,10 +18,12 @@ from typing import Any
 from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
-from provgraph._dataitem import ProtectedFiles
+from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
+from provgraph._packagers import HandlerHints, annotations_of, convert_input, hints_of, log_returned
+from provgraph.compat import mlrun_importable
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRunFacet
 from provgraph.events.facets.values import encode_float
@@ -65,15 +67,17 @@ class RunFailed(ProvgraphError):
 
 
 def bind_arguments(handler: Handler, ctx: Context, params: dict[str, Any], inputs: dict[str, str]) -> dict[str, Any]:
-    """Map params and inputs onto the handler's signature; fail before the run starts if one is missing."""
+    """Map params and inputs onto the handler's signature; fail before the run starts if one is missing.
+    Inputs are DataItems here; `convert_inputs` turns them into what their annotations ask for."""
     sig = inspect.signature(handler)
+    annotations = annotations_of(handler)
     kwargs: dict[str, Any] = {}
     extra_ok = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
     for i, (name, p) in enumerate(sig.parameters.items()):
         if p.kind in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL):
             continue
-        annotation = p.annotation if isinstance(p.annotation, str) else getattr(p.annotation, "__name__", "")
-        if annotation.endswith("Context") or (i == 0 and name in CONTEXT_NAMES):
+        annotation = annotations.get(name, p.annotation)
+        if _is_context(annotation) or (i == 0 and name in CONTEXT_NAMES):
             kwargs[name] = ctx
         elif name in inputs:
             kwargs[name] = ctx.get_input(name)
@@ -88,12 +92,36 @@ def bind_arguments(handler: Handler, ctx: Context, params: dict[str, Any], input
     return kwargs
 
 
+def _is_context(annotation: Any) -> bool:
+    name = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return str(name).endswith(("Context", "MLClientCtx"))
+
+
+def convert_inputs(handler: Handler, kwargs: dict[str, Any], hints: HandlerHints) -> dict[str, Any]:
+    """Inputs converted to their parameter's annotation (DataFrame, ndarray, dict, … see `_packagers`);
+    done inside the run, so reading them is recorded and a failure to convert fails the run."""
+    if hints.parse_inputs is False:
+        return kwargs
+    annotations = annotations_of(handler)
+    if isinstance(hints.parse_inputs, dict):
+        annotations.update(hints.parse_inputs)
+    out = dict(kwargs)
+    for name, value in kwargs.items():
+        if isinstance(value, DataItem):
+            out[name] = convert_input(value, annotations.get(name, inspect.Parameter.empty))
+    return out
+
+
 def _coerce(value: Any, annotation: Any, name: str) -> Any:
-    """CLI params arrive as text; convert to the handler's annotated scalar type."""
+    """CLI params arrive as text; convert text to the handler's annotated scalar type. Text that does
+    not convert is refused (a typo); a parsed value of another shape (a list for a float, as MLRun
+    handlers are sometimes called) is passed as it is."""
     target = {"int": int, "float": float, "bool": bool, "str": str}.get(
         annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     )
     if target is None or isinstance(value, target) or (target is float and isinstance(value, int)):
+        return value
+    if not isinstance(value, str | int | float):
         return value
     if target is bool and isinstance(value, str):
         if value.lower() in ("1", "true", "yes", "on"):
@@ -106,11 +134,15 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
         raise ConfigError(f"param {name}={value!r} is not a valid {target.__name__}") from exc
 
 
-def effective_params(handler: Handler, params: dict[str, Any], inputs: dict[str, str]) -> dict[str, Any]:
+def effective_params(
+    handler: Handler, params: dict[str, Any], inputs: dict[str, str], *, report_unknown: bool = False
+) -> dict[str, Any]:
     """Params converted to the handler's annotated types, plus the defaults it will use: exactly
-    what the run executes with, and so what `reproduce` must pass again."""
+    what the run executes with, and so what `reproduce` must pass again. `report_unknown`: warn about
+    params the handler has no parameter for (they are recorded, but only `**kwargs` would receive them)."""
     out = dict(params)
-    for name, p in inspect.signature(handler).parameters.items():
+    sig = inspect.signature(handler)
+    for name, p in sig.parameters.items():
         if name in out:
             out[name] = _coerce(out[name], p.annotation, name)
         elif name not in inputs and p.default is not inspect.Parameter.empty:
@@ -119,6 +151,17 @@ def effective_params(handler: Handler, params: dict[str, Any], inputs: dict[str,
             except (TypeError, ValueError):
                 continue
             out[name] = p.default
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = sorted(set(params) - set(sig.parameters))
+    if report_unknown and unknown and not takes_any:
+        func = getattr(handler, "__name__", "handler")
+        log.warning(
+            "param%s %s: %s() has no such parameter (recorded, not passed; parameters: %s)",
+            "s" if len(unknown) > 1 else "",
+            ", ".join(unknown),
+            func,
+            ", ".join(sig.parameters) or "none",
+        )
     return out
 
 
@@ -162,6 +205,8 @@ def execute(
         emitter=emitter,
         artifacts=backend.artifacts,
         s3_endpoint_url=backend.settings.s3_endpoint_url,
+        job=request.job,
+        secrets_file=backend.settings.secrets_file,
         latest_version=_latest_version(backend),
         snapshot_inputs_max_bytes=backend.settings.snapshot_inputs_max_bytes,
         input_snapshots=request.input_snapshots,
@@ -178,12 +223,13 @@ def execute(
         heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)
         ended = False
         try:
-            returned = handler(**kwargs)
+            hints = hints_of(handler)
+            for key, value in hints.labels.items():
+                ctx.set_label(key, value)
+            with mlrun_importable(backend.settings.mlrun_compat):
+                returned = handler(**convert_inputs(handler, kwargs, hints))
             heartbeat.stop()
-            if isinstance(returned, dict):
-                ctx.log_results(returned)
-            elif returned is not None:
-                ctx.log_result("return", returned)
+            log_returned(ctx, returned, hints)
             ctx.record_untouched_inputs()
             result.state, result.results, result.metrics = RunState.COMPLETE, ctx.results, ctx.metrics
             result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
@@ -212,6 +258,8 @@ def execute(
                     )
                     _record_end(fail, backend)
             raise
+        finally:
+            ctx._end("completed" if result.state == RunState.COMPLETE else "error")
     return result
 
 

@@ -35,12 +35,28 @@ class StoreRef:
         return f"{self.namespace}/{self.key}" + (f"@{self.version}" if self.version else "")
 
 
+MLRUN_STORE_KINDS = ("artifacts", "datasets", "models")
+"""MLRun's `store://<kind>/<project>/<key>[:tag][@uid]` URIs name the same artifacts as provgraph's."""
+
+
 def parse_store_uri(uri: str) -> StoreRef:
+    """provgraph's `store://<project>/<key>[@<version>]`, or MLRun's `store://<kind>/<project>/<key>[:tag][@uid]`
+    (kind artifacts, datasets or models; three or more segments). A tag other than `latest` and an MLRun
+    `@uid` (a producer id, not a content hash) are refused: pin a version with `@sha256:…`."""
     rest = uri[len(f"{STORE_SCHEME}://") :]
     project, _, key = rest.partition("/")
+    mlrun_form = project in MLRUN_STORE_KINDS and "/" in key
+    if mlrun_form:
+        project, _, key = key.partition("/")
     version = None
     if "@" in key:
         key, _, version = key.rpartition("@")
+    if mlrun_form:
+        key, _, tag = key.partition(":")
+        if tag not in ("", "latest"):
+            raise ConfigError(f"artifact URI {uri!r}: tags are not resolved (only :latest); pin @sha256:<hash>")
+        if version and not version.startswith("sha256:"):
+            raise ConfigError(f"artifact URI {uri!r}: @{version} is an MLRun producer id; pin @sha256:<hash>")
     if not project or not key:
         raise ConfigError(f"bad artifact URI {uri!r}: expected store://<project>/<key>[@<version>]")
     return StoreRef(project, key, version or None)

@@ -172,7 +172,10 @@ def reproduce(
         return submit(request, code, backend)
     if in_process:
         handler = handler_from_snapshot(
-            backend.artifacts.get_bytes(request.code_hash), request.code_hash, request.entrypoint
+            backend.artifacts.get_bytes(request.code_hash),
+            request.code_hash,
+            request.entrypoint,
+            mlrun_compat=backend.settings.mlrun_compat,
         )
         return run_local(request, handler, code, backend)
     from provgraph.runtimes.process import launch, settings_env, supervise

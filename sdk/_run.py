@@ -55,7 +55,7 @@ def run(
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
     backend = backend or (Backend(settings) if settings is not None else default_backend())
-    func = load_handler(handler) if isinstance(handler, str) else handler
+    func = load_handler(handler, mlrun_compat=backend.settings.mlrun_compat) if isinstance(handler, str) else handler
     snap = snapshot(func)
     code = code_facet(snap, backend)
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
@@ -68,7 +68,7 @@ def run(
         job=name or getattr(func, "__name__", "handler"),
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
-        params=effective_params(func, params or {}, pinned),
+        params=effective_params(func, params or {}, pinned, report_unknown=True),
         inputs=pinned,
         runtime=runtime,
         image=image,

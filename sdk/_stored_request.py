@@ -28,7 +28,10 @@ def exec_request(ref: str, backend: Backend) -> RunResult:
     if not backend.artifacts.exists(request.code_hash):
         raise NotFound(f"code snapshot {request.code_hash} of run {request.run_id} is not in {backend.artifacts.url}")
     handler = handler_from_snapshot(
-        backend.artifacts.get_bytes(request.code_hash), request.code_hash, request.entrypoint
+        backend.artifacts.get_bytes(request.code_hash),
+        request.code_hash,
+        request.entrypoint,
+        mlrun_compat=backend.settings.mlrun_compat,
     )
     code = CodeJobFacet(
         code_hash=request.code_hash,

@@ -45,6 +45,8 @@ RUN_SETTINGS = (
     "kafka_partitions",
     "kafka_delivery_timeout_s",
     "s3_endpoint_url",
+    "mlrun_compat",
+    "secrets_file",
 )
 """The settings a run needs; API tokens, Neo4j credentials and Kubernetes settings stay with the caller."""
 

@@ -1,0 +1,227 @@
+"""Typed handlers, as MLRun's packagers (MLRun >= 1.3): inputs converted to the parameter's annotation,
+returned values logged by type, and `handler(outputs=[…], labels={…})` to name them.
+
+    @provgraph.handler(outputs=["clean:dataset", "rows"])
+    def prepare(raw: pd.DataFrame, limit: int = 10):
+        df = raw.dropna()
+        return df, len(df)          # -> dataset output "clean", result "rows"
+
+Without hints a returned dict is the run's results and any other value is logged by type under the
+key `return`. The real `mlrun.handler` decorator (MLRun installed) is read the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import json
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from provgraph.events.errors import ConfigError
+
+if TYPE_CHECKING:
+    from provgraph._context import Context
+    from provgraph._dataitem import DataItem
+
+HINTS_ATTR = "__provgraph_handler__"
+
+
+@dataclass(frozen=True)
+class OutputHint:
+    key: str
+    artifact_type: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HandlerHints:
+    outputs: tuple[OutputHint | None, ...] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    parse_inputs: bool | dict[str, Any] = True
+
+
+def handler(
+    labels: dict[str, str] | None = None,
+    outputs: list[str | dict[str, Any] | None] | None = None,
+    inputs: bool | dict[str, Any] = True,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """MLRun's `@mlrun.handler`: name (and type) the returned values with `outputs` ("key",
+    "key:artifact_type", {"key": …, "artifact_type": …}, or None to skip one), add run `labels`, and
+    (`inputs=False`) keep inputs as DataItems. The function itself is returned unchanged."""
+    hints = HandlerHints(
+        outputs=None if outputs is None else tuple(_output_hint(o) for o in outputs),
+        labels={str(k): str(v) for k, v in (labels or {}).items()},
+        parse_inputs=inputs,
+    )
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        setattr(func, HINTS_ATTR, hints)
+        return func
+
+    return decorate
+
+
+def _output_hint(spec: str | dict[str, Any] | None) -> OutputHint | None:
+    if spec is None:
+        return None
+    if isinstance(spec, dict):
+        if "key" not in spec:
+            raise ConfigError(f"handler output {spec!r} needs a 'key'")
+        options = {k: v for k, v in spec.items() if k not in ("key", "artifact_type")}
+        return OutputHint(str(spec["key"]), spec.get("artifact_type"), options)
+    key, _, kind = str(spec).partition(":")
+    return OutputHint(key.strip(), kind.strip() or None)
+
+
+def hints_of(func: Callable[..., Any]) -> HandlerHints:
+    """provgraph's hints, or those of the real `mlrun.handler` wrapper (MLRun installed: its closure holds them)."""
+    found = getattr(func, HINTS_ATTR, None)
+    if isinstance(found, HandlerHints):
+        return found
+    code = getattr(func, "__code__", None)
+    if code is not None and hasattr(func, "__wrapped__") and _is_mlrun_wrapper(code.co_filename, code.co_qualname):
+        bound = inspect.getclosurevars(func).nonlocals
+        made = handler(labels=bound.get("labels"), outputs=bound.get("outputs"), inputs=bound.get("inputs", True))
+        return getattr(made(lambda: None), HINTS_ATTR)  # type: ignore[no-any-return]
+    return HandlerHints()
+
+
+def _is_mlrun_wrapper(filename: str, qualname: str) -> bool:
+    return (
+        Path(filename).parent.name == "package"
+        and Path(filename).parent.parent.name == "mlrun"
+        and (qualname == "handler.<locals>.decorator.<locals>.wrapper")
+    )
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+
+
+def annotations_of(func: Callable[..., Any]) -> dict[str, Any]:
+    """Parameter annotations, resolved where possible (string annotations stay strings otherwise)."""
+    target = inspect.unwrap(func)
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # noqa: BLE001 - any unresolvable annotation: fall back to the raw ones
+        return dict(getattr(target, "__annotations__", {}))
+
+
+def type_name(annotation: Any) -> str:
+    """`pandas.DataFrame`, `numpy.ndarray`, `dict` …: a comparable name for a class or string annotation."""
+    if isinstance(annotation, str):
+        text = annotation.strip().strip("'\"")
+        aliases = {"pd.": "pandas.", "np.": "numpy.", "pathlib.": ""}
+        for short, full in aliases.items():
+            text = full + text[len(short) :] if text.startswith(short) else text
+        return text
+    origin = typing.get_origin(annotation) or annotation
+    module = getattr(origin, "__module__", "")
+    name = getattr(origin, "__qualname__", getattr(origin, "__name__", ""))
+    if module.startswith("pandas"):
+        module = "pandas"
+    if module == "builtins" or module.startswith("pathlib"):
+        return str(name)
+    return f"{module}.{name}"
+
+
+def convert_input(item: DataItem, annotation: Any) -> Any:
+    """The input as the annotation asks: DataFrame, ndarray, dict, list, str, bytes or Path; anything
+    else (a DataItem annotation, none, an unknown type) gets the DataItem itself."""
+    name = type_name(annotation) if annotation is not inspect.Parameter.empty else ""
+    if name == "mlrun.datastore.base.DataItem" and isinstance(annotation, type):
+        from provgraph._mlrun import real_mlrun_dataitem
+
+        return real_mlrun_dataitem(item, annotation)  # the real MLRun is installed
+    if name in ("pandas.DataFrame", "DataFrame"):
+        return item.as_df()
+    if name in ("numpy.ndarray", "ndarray"):
+        import numpy as np
+
+        if item.format in ("npy", "npz"):
+            return np.load(io.BytesIO(_bytes(item)), allow_pickle=False)
+        return item.as_df().to_numpy()
+    if name in ("dict", "list"):
+        value = json.loads(_bytes(item))
+        expected = dict if name == "dict" else list
+        if not isinstance(value, expected):
+            raise ConfigError(f"input {item.key!r} holds a JSON {type(value).__name__}, not a {name}")
+        return value
+    if name == "str":
+        return item.get(encoding="utf-8")
+    if name == "bytes":
+        return item.get()
+    if name in ("Path", "PosixPath"):
+        return Path(item.local())
+    return item
+
+
+def _bytes(item: DataItem) -> bytes:
+    return item.get()
+
+
+# -- returns ---------------------------------------------------------------------------------------
+
+
+def log_returned(ctx: Context, returned: Any, hints: HandlerHints) -> None:
+    """Log what the handler returned: by its hints when it has them, else a dict as results and any
+    other value by type under `return`."""
+    if hints.outputs is None:
+        if isinstance(returned, dict):
+            ctx.log_results(returned)
+        elif returned is not None:
+            log_value(ctx, "return", returned)
+        return
+    values = list(returned) if isinstance(returned, tuple) and len(hints.outputs) > 1 else [returned]
+    for hint, value in zip(hints.outputs, values, strict=False):
+        if hint is not None:
+            log_value(ctx, hint.key, value, hint.artifact_type)
+
+
+def log_value(ctx: Context, key: str, value: Any, artifact_type: str | None = None) -> None:
+    """One value by type: DataFrame -> dataset, ndarray -> npy artifact, bytes/Path/artifact objects ->
+    artifacts, scalars, strings, lists and dicts -> results (or a file with artifact_type "file")."""
+    kind = (artifact_type or "").lower()
+    name = type_name(type(value))
+    if kind == "result":
+        ctx.log_result(key, _plain(value))
+    elif name in ("pandas.DataFrame", "pandas.Series"):
+        frame = value.to_frame() if name == "pandas.Series" else value
+        if kind in ("", "dataset"):
+            ctx.log_dataset(key, frame)
+        else:
+            ctx.log_artifact(key, body=frame.to_csv(index=False), format="csv")
+    elif name == "numpy.ndarray":
+        if kind == "dataset":
+            import pandas as pd
+
+            ctx.log_dataset(key, pd.DataFrame(value))
+        else:
+            import numpy as np
+
+            buf = io.BytesIO()
+            np.save(buf, value, allow_pickle=False)
+            ctx.log_artifact(key, body=buf.getvalue(), format="npy")
+    elif isinstance(value, bytes):
+        ctx.log_artifact(key, body=value)
+    elif isinstance(value, Path):
+        ctx.log_artifact(key, local_path=value)
+    elif hasattr(value, "metadata") and hasattr(value, "spec"):
+        ctx.log_artifact(value)
+    elif kind in ("file", "artifact") and isinstance(value, str | dict | list):
+        body = value if isinstance(value, str) else json.dumps(value)
+        ctx.log_artifact(key, body=body, format="txt" if isinstance(value, str) else "json")
+    else:
+        ctx.log_result(key, _plain(value))
+
+
+def _plain(value: Any) -> Any:
+    """numpy and pandas scalars and arrays as plain JSON values."""
+    if hasattr(value, "tolist") and callable(value.tolist):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value

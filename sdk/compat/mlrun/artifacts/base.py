@@ -1,0 +1,5 @@
+"""`mlrun.artifacts.base`."""
+
+from provgraph._artifacts import Artifact, DirArtifact
+
+__all__ = ["Artifact", "DirArtifact"]

@@ -1,0 +1,5 @@
+"""`mlrun.artifacts.dataset`."""
+
+from provgraph._artifacts import DatasetArtifact, TableArtifact
+
+__all__ = ["DatasetArtifact", "TableArtifact"]

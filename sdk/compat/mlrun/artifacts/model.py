@@ -1,0 +1,5 @@
+"""`mlrun.artifacts.model`."""
+
+from provgraph._artifacts import ModelArtifact
+
+__all__ = ["ModelArtifact"]

@@ -1,0 +1,5 @@
+"""`mlrun.datastore.base`."""
+
+from provgraph._dataitem import DataItem
+
+__all__ = ["DataItem"]
