@@ -99,7 +99,9 @@ def column_walk(
         direction=direction.value,
         depth=depth,
         nodes=sorted(nodes.values(), key=lambda n: (n.hop, n.id)),
-        edges=sorted((e for e in edges.values() if e.source in ids and e.target in ids), key=lambda e: (e.source, e.target)),
+        edges=sorted(
+            (e for e in edges.values() if e.source in ids and e.target in ids), key=lambda e: (e.source, e.target)
+        ),
         partial=bool(reasons),
         partial_reasons=reasons,
     )

@@ -363,7 +363,9 @@ def facet_views(rows: Iterable[tuple[str, str, str, str]]) -> dict[str, Facets]:
             slot["error"] = ErrorView(**_camel_to_snake(data))
         elif name == QUALITY:
             dataset, assertion, column = json.loads(part)
-            slot["data_quality"].append(AssertionView(dataset=dataset, assertion=assertion, column=column, success=data))
+            slot["data_quality"].append(
+                AssertionView(dataset=dataset, assertion=assertion, column=column, success=data)
+            )
     return {owner: Facets.model_validate(slot) for owner, slot in found.items()}
 
 

@@ -58,7 +58,9 @@ def facets(c: sqlite3.Connection, owners: Sequence[str]) -> dict[str, Facets]:
     return facet_views(tuple(r) for r in rows)
 
 
-def column_hop(c: sqlite3.Connection, frontier: list[ColumnKey], upstream: bool, cap: int) -> dict[ColumnKey, list[Neighbour]]:
+def column_hop(
+    c: sqlite3.Connection, frontier: list[ColumnKey], upstream: bool, cap: int
+) -> dict[ColumnKey, list[Neighbour]]:
     here, there = ("dst", "src") if upstream else ("src", "dst")
     rows = c.execute(
         f"SELECT {here}_dataset, {here}_field, {there}_dataset, {there}_field, transformations FROM ("  # noqa: S608
