@@ -14,6 +14,9 @@ from provgraph._backend import Backend
 from provgraph._execution import RunResult
 from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
+from provgraph.cli._resolve import resolve
+from provgraph.cli.lineage import NAME, NAMESPACE
+from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
 from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
@@ -124,17 +127,28 @@ def _brief(values: dict[str, object], limit: int = 60) -> str:
 
 @app.command("show")
 def show_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
-    as_json: Annotated[bool, typer.Option("--json", help="The run as one JSON object")] = False,
+    target: Annotated[
+        str | None, typer.Argument(help="A run id or prefix, or any node (as `lineage` takes it)")
+    ] = None,
+    namespace: Annotated[str | None, NAMESPACE] = None,
+    name: Annotated[str | None, NAME] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As one JSON object (with `facets` by node id)")] = False,
 ) -> None:
-    """Everything recorded about one run."""
-    run = open_store(settings()).fresh().run(as_run_id(run_id))
+    """Everything recorded about one run (or a job, or a dataset and its versions' schemas)."""
+    store = open_store(settings()).fresh()
+    node = resolve(store, target, namespace, name)
+    if node.kind != "run":
+        show_node(store, node, as_json)
+        return
+    run = store.run(node.key[0])
     if run is None:
-        raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
+        raise NotFound(f"no run {target!r} (see `provgraph runs`)")
+    found = run_facets(store, run)
     if as_json:
-        print(run.model_dump_json())
+        print(json.dumps({**run.model_dump(mode="json"), "facets": facets_json(found)}))
     else:
         print_run(run)
+        print_run_facets(run, found)
 
 
 def print_run(run: RunView) -> None:
