@@ -2,7 +2,8 @@
 
 In order:
     --namespace NS --name NAME     the dataset or job with that name (both exist: ambiguous)
-    run:… job:… dataset:…          a node id, verbatim (namespaces may hold `://`: duckdb://, s3://)
+    run:… job:… dataset:…          a node id, verbatim (namespaces may hold `://`: duckdb://, s3://);
+                                   other text with `:` but no `://` is read as a node id too
     store://project/key[@version]  a logged artifact
     an existing local path, or one starting with / ./ ../ ~     a local file (namespace `file`)
     anything else                  a run id or its unique prefix, or a job or dataset name fragment
@@ -57,8 +58,8 @@ def resolve(store: LineageStore, target: str | None, namespace: str | None = Non
         return _pick(f"{namespace} {name}", found)
     if not target:
         raise ConfigError("give a target (a node id, a run id, a name, a path) or --namespace and --name")
-    if target.startswith(NODE_PREFIXES):
-        return parse_node_id(target)
+    if target.startswith(NODE_PREFIXES) or (":" in target and "://" not in target):
+        return parse_node_id(target)  # a node id, or a clear error about one
     if is_store_uri(target):
         ref = parse_store_uri(target)
         return NodeId.dataset(ref.namespace, ref.key, ref.version)
