@@ -17,7 +17,7 @@ def test_a_run_cannot_claim_another_projects_artifact_feeds_its_columns(store: L
     forged = ds("mine", facets={"columnLineage": columns({"a": [("store://victim", "model", "w"), (DB, "src", "a")]})})
     store.apply([event("attacker-1", "steal", namespace="attacker", outputs=[forged])])
     victim = NodeId.dataset("store://victim", "model")
-    with pytest.raises(NotFound, match="^no such column: 'w' of dataset:store://victim:model$"):
+    with pytest.raises(NotFound, match=r"^no such column: 'w' of dataset:store://victim:model$"):
         store.column_lineage(victim, "w", Direction.DOWNSTREAM)
     up = store.column_lineage(NodeId.dataset(DB, "mine"), "a", Direction.UPSTREAM)
     assert [n.dataset for n in up.nodes] == [f"dataset:{DB}:mine", f"dataset:{DB}:src"]
