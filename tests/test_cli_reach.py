@@ -91,3 +91,11 @@ def test_column_lineage_and_search_from_the_cli(seeded) -> None:  # type: ignore
     hits = [json.loads(line) for line in seeded("search", "stg", "--json").stdout.splitlines()]
     assert [h["id"] for h in hits] == ["job:dbt:shop.stg", "run:stg-2", "run:stg-1", f"dataset:{DB}:stg"]
     assert seeded("search", "stg", "--kind", "dataset").stdout == f"dataset:{DB}:stg\n"
+
+
+def test_token_list_and_spool_status_speak_json(cli) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    cli("token", "create", "--project", "dbt", "--name", "ci")
+    (token,) = [json.loads(line) for line in cli("token", "list", "--json").stdout.splitlines()]
+    assert (token["name"], token["projects"], token["active"], token["revoked_at"]) == ("ci", ["dbt"], True, None)
+    status = json.loads(cli("spool", "status", "--json").stdout)
+    assert (status["records"], status["bytes"], status["segments"]) == (0, 0, 0)
