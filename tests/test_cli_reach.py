@@ -46,6 +46,7 @@ def test_several_matches_are_listed_and_exit_1(seeded) -> None:  # type: ignore[
     ]
     runs = seeded("show", "stg-", ok=False)
     assert (runs.returncode, runs.stderr.splitlines()[:2]) == (1, ["  run:stg-1", "  run:stg-2"])
+    assert json.loads(seeded("show", "mart-", "--json").stdout)["run_id"] == "mart-1"  # a unique prefix
     none = seeded("show", "zzz", ok=False)
     assert (none.returncode, none.stderr) == (1, "error: nothing matches 'zzz' (try `provgraph search`)\n")
 
