@@ -78,4 +78,6 @@ def resolve_run(store: LineageStore, text: str) -> str:
     ids = store.run_ids_with_prefix(bare, MAX_CANDIDATES + 1)
     if bare in ids:
         return bare
+    if not ids:
+        raise NotFound(f"no run {text!r} (see `provgraph runs`)")
     return _pick(text, [NodeId.run(i) for i in ids]).key[0]
