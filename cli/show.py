@@ -26,7 +26,9 @@ def run_facets(store: LineageStore, run: RunView) -> dict[str, Facets]:
 
 
 def facets_json(found: dict[str, Facets]) -> dict[str, Any]:
-    return {owner: f.model_dump(mode="json", exclude_defaults=True) for owner, f in sorted(found.items())}
+    return {
+        owner: f.model_dump(mode="json", by_alias=True, exclude_defaults=True) for owner, f in sorted(found.items())
+    }
 
 
 def print_run_facets(run: RunView, found: dict[str, Facets]) -> None:
@@ -79,7 +81,10 @@ def show_node(store: LineageStore, node: NodeId, as_json: bool) -> None:
         if as_json:
             print(
                 json.dumps(
-                    {**job.model_dump(mode="json"), "facets": facets.model_dump(mode="json", exclude_defaults=True)}
+                    {
+                        **job.model_dump(mode="json"),
+                        "facets": facets.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                    }
                 )
             )
             return
