@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from provgraph.cli._app import console, short
 from provgraph.events.errors import NotFound
+from provgraph.events.model import RunState
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.facets import Facets
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id
@@ -33,7 +34,7 @@ def facets_json(found: dict[str, Facets]) -> dict[str, Any]:
 
 def print_run_facets(run: RunView, found: dict[str, Facets]) -> None:
     own = found.get(run_node_id(run.run_id), Facets())
-    if own.error is not None and own.error.message == run.error:
+    if own.error is not None and run.error is not None and run.state != RunState.LOST:
         if own.error.programming_language:
             console.print(f"  [red]language[/]  {escape(own.error.programming_language)}")
         if own.error.stack_trace:
