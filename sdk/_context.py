@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provgraph._artifacts import KIND_OF, ArtifactContent, directory_manifest
+from provgraph._artifacts import KIND_OF, ArtifactContent, directory_manifest, manifest_bytes
 from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._mlrun import MLRunSurface
@@ -173,7 +173,7 @@ class Context(MLRunSurface):
 
     def _record_read(self, item: DataItem) -> None:
         snapshot_uri = None
-        if 0 < item.size <= self._snapshot_limit:
+        if 0 < item.size <= self._snapshot_limit and not item.is_directory:
             digest, _ = self._artifacts.put_bytes(_read(item))
             snapshot_uri = self._artifacts.uri(digest)
         self._emitter.running(
@@ -342,8 +342,7 @@ class Context(MLRunSurface):
         for path in directory_manifest(folder):
             digest, _ = self._artifacts.put_file(str(path))
             files[path.relative_to(folder).as_posix()] = digest
-        manifest = json.dumps({"kind": "provgraph.directory/1", "files": files}, sort_keys=True).encode()
-        digest, size = self._artifacts.put_bytes(manifest)
+        digest, size = self._artifacts.put_bytes(manifest_bytes(files))
         return digest, size, files
 
     def update_artifact(self, artifact_object: Any) -> Artifact:
