@@ -24,7 +24,7 @@ from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
 from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.errors import ConfigError, ContractError, NotFound, ProvgraphError
 from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
-from provgraph.events.facets.values import storable_problem
+from provgraph.events.facets.values import encode_float, storable_problem
 from provgraph.events.model import Dataset, DatasetFacets
 
 log = logging.getLogger("provgraph")
@@ -223,6 +223,7 @@ class Context(MLRunSurface):
         """Write what is pending (events and metric points) now; `message` becomes an annotation."""
         if message:
             self.set_annotation("message", message)
+        self._send_labels()
         self._emitter.running()
         self._emitter.transport.flush()
 
@@ -329,6 +330,8 @@ class Context(MLRunSurface):
                     format=format,
                     framework=framework,
                     tag=tag,
+                    labels=meta.get("labels") or None,
+                    meta=storable_meta({k: v for k, v in meta.items() if k != "labels"}) or None,
                 )
             ]
         )
@@ -449,6 +452,27 @@ def _read(item: DataItem) -> bytes:
     return data
 
 
+def storable_meta(value: Any) -> Any:
+    """Artifact metadata as the event contract stores it: NaN/±Infinity (a column's stats, a metric)
+    as their JSON-safe encoding, integers beyond 64 bits and other values as text."""
+    if isinstance(value, dict):
+        return {_storable_text(str(k)): storable_meta(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_meta(v) for v in value]
+    if isinstance(value, float):
+        return encode_float(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    return _storable_text(str(value))
+
+
+def _storable_text(text: str) -> str:
+    """NUL and lone surrogates (which no store keeps) escaped; other text unchanged."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def _body_bytes(key: str, body: Any) -> bytes:
     if isinstance(body, bytes):
         return body
@@ -482,6 +506,8 @@ def _serialise_table(key: str, df: Any, fmt: str, index: bool) -> bytes:
 
 
 PREVIEW_ROWS = 20
+MAX_PREVIEW_COLUMNS = 100
+"""As MLRun: wider tables keep their schema, but no preview or statistics."""
 
 
 def _table_meta(df: Any, preview: int | None, stats: bool) -> dict[str, Any]:
@@ -491,6 +517,8 @@ def _table_meta(df: Any, preview: int | None, stats: bool) -> dict[str, Any]:
         "length": len(df),
     }
     rows = PREVIEW_ROWS if preview is None else preview
+    if len(df.columns) > MAX_PREVIEW_COLUMNS:
+        return meta
     if rows:
         meta["header"] = [str(c) for c in df.columns]
         meta["preview"] = _jsonable(json.loads(df.head(rows).to_json(orient="values", default_handler=str)))
