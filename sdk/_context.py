@@ -373,16 +373,19 @@ class Context(MLRunSurface):
         **kwargs: Any,
     ) -> Artifact:
         """A table (a pandas DataFrame, or bytes already serialised as `format`) as a data output, parquet
-        unless `format` (or `local_path`'s suffix) says csv. Schema, a preview (`preview` rows, default 20)
-        and, with `stats=True`, per-column statistics are kept as the artifact's metadata."""
+        unless `format` (or `local_path`'s suffix) says csv; an existing file at `local_path` is stored
+        instead of `df`, as MLRun does. Schema, a preview (`preview` rows, default 20) and, with
+        `stats=True`, per-column statistics are recorded as the artifact's metadata."""
         fmt = format or (Path(str(local_path)).suffix.lstrip(".") if local_path else "") or "parquet"
         meta: dict[str, Any] = {"label_column": label_column} if label_column else {}
-        if isinstance(df, bytes | str):
-            body = df.encode() if isinstance(df, str) else df
-        else:
-            body = _serialise_table(key, df, fmt, index)
+        if df is not None and not isinstance(df, bytes | str):
             meta.update(_table_meta(df, preview, bool(stats)))
-        content = ArtifactContent(key, "dataset", body=body, format=fmt)
+        if local_path is not None and Path(str(local_path)).is_file():
+            content = ArtifactContent(key, "dataset", path=Path(str(local_path)), format=fmt)  # as MLRun: the file
+        elif isinstance(df, bytes | str):
+            content = ArtifactContent(key, "dataset", body=df.encode() if isinstance(df, str) else df, format=fmt)
+        else:
+            content = ArtifactContent(key, "dataset", body=_serialise_table(key, df, fmt, index), format=fmt)
         return self._store_output(
             content,
             kind="data",

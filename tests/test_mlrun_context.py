@@ -173,3 +173,13 @@ def test_a_json_input_of_the_wrong_shape_fails_the_run(backend: pg.Backend, tmp_
 
     result = pg.run(wants_dict, inputs={"cfg": str(tmp_path / "rows.json")}, backend=backend)
     assert result.state == "FAIL" and result.error == "ConfigError: input 'cfg' holds a JSON list, not a dict"
+
+
+def test_log_dataset_stores_an_existing_local_file_instead_of_the_frame(backend: pg.Backend, tmp_path: Path) -> None:
+    (tmp_path / "written.csv").write_text("x\n7\n")
+
+    def data(context: pg.Context) -> None:
+        context.log_dataset("df", pd.DataFrame({"x": [7]}), local_path=str(tmp_path / "written.csv"))
+
+    result = _run(backend, data)
+    assert _bytes(backend, result.outputs["df"]) == b"x\n7\n"
