@@ -87,6 +87,10 @@ def mlrun_importable(enabled: bool = True) -> Iterator[None]:
             _active -= 1
             if _active == 0:
                 sys.meta_path.remove(_finder)
-                for name in [n for n in sys.modules if n == "mlrun" or n.startswith("mlrun.")]:
+                # submodules import their parent first: no `mlrun`, nothing to remove
+                aliases = (
+                    [n for n in sys.modules if n == "mlrun" or n.startswith("mlrun.")] if "mlrun" in sys.modules else []
+                )
+                for name in aliases:
                     if getattr(sys.modules[name], "__name__", "").startswith(COMPAT):
                         del sys.modules[name]
