@@ -259,3 +259,4 @@ def test_compat_classes_are_provgraphs_own(backend: pg.Backend) -> None:
         assert mlrun.DataItem is mlrun.datastore.DataItem is pg.DataItem
         assert mlrun.execution.MLClientCtx is mlrun.MLClientCtx is pg.Context
         assert mlrun.artifacts.PlotArtifact.kind == "plot"
+        assert mlrun.__spec__ is not None and mlrun.__spec__.name == "provgraph.compat.mlrun"

@@ -36,12 +36,13 @@ class _Alias(importlib.abc.Loader):
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
+        self.spec = module.__spec__
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         return self.module
 
     def exec_module(self, module: ModuleType) -> None:
-        return None
+        module.__spec__ = self.spec  # importing set the alias's spec; the module keeps its own identity
 
 
 class _Finder(importlib.abc.MetaPathFinder):
