@@ -34,7 +34,8 @@ demo: $(VENV)/.synced
 
 # The whole suite: lint, types, then pytest. Session fixtures start Kafka, Neo4j, the Kubernetes
 # control plane and S3 and stop what they started; `infra` fetches and builds them first (cached
-# under .infra/, a no-op when present) so no test waits on a 10-minute cold build.
+# under .infra/, a no-op when present) so no test waits on a 10-minute cold build; it also builds
+# the venv with the real MLRun that tests/test_mlrun_real.py runs the MLRun handler suite in.
 test: $(VENV)/.synced lint typecheck infra
 	$(BIN)/pytest
 
@@ -47,6 +48,7 @@ infra:
 	scripts/infra/kafka.sh fetch
 	scripts/infra/neo4j.sh fetch
 	scripts/infra/k8s-build.sh build
+	scripts/mlrun-venv.sh >/dev/null
 
 SOURCES := $(PKG_DIRS) tests bench
 

@@ -247,6 +247,12 @@ def _as_bytes(body: Any, key: str) -> bytes:
     raise ConfigError(f"log_artifact({key!r}): body must be bytes, str, a dict or a list, not {type(body).__name__}")
 
 
+def manifest_bytes(files: dict[str, str]) -> bytes:
+    """A directory's identity: its files (relative POSIX path -> content hash), canonical JSON. A folder
+    logged as an artifact and the same folder read as an input get the same version."""
+    return json.dumps({"kind": "provgraph.directory/1", "files": files}, sort_keys=True).encode()
+
+
 def directory_manifest(path: Path) -> list[Path]:
     """The regular files under `path`, sorted; a directory artifact is versioned by their hashes."""
     if not path.is_dir():

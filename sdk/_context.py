@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provgraph._artifacts import KIND_OF, ArtifactContent, directory_manifest
+from provgraph._artifacts import KIND_OF, ArtifactContent, directory_manifest, manifest_bytes
 from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._mlrun import MLRunSurface
@@ -24,7 +24,7 @@ from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
 from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.errors import ConfigError, ContractError, NotFound, ProvgraphError
 from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
-from provgraph.events.facets.values import storable_problem
+from provgraph.events.facets.values import encode_float, storable_problem
 from provgraph.events.model import Dataset, DatasetFacets
 
 log = logging.getLogger("provgraph")
@@ -173,7 +173,7 @@ class Context(MLRunSurface):
 
     def _record_read(self, item: DataItem) -> None:
         snapshot_uri = None
-        if 0 < item.size <= self._snapshot_limit:
+        if 0 < item.size <= self._snapshot_limit and not item.is_directory:
             digest, _ = self._artifacts.put_bytes(_read(item))
             snapshot_uri = self._artifacts.uri(digest)
         self._emitter.running(
@@ -223,6 +223,7 @@ class Context(MLRunSurface):
         """Write what is pending (events and metric points) now; `message` becomes an annotation."""
         if message:
             self.set_annotation("message", message)
+        self._send_labels()
         self._emitter.running()
         self._emitter.transport.flush()
 
@@ -329,6 +330,8 @@ class Context(MLRunSurface):
                     format=format,
                     framework=framework,
                     tag=tag,
+                    labels=meta.get("labels") or None,
+                    meta=storable_meta({k: v for k, v in meta.items() if k != "labels"}) or None,
                 )
             ]
         )
@@ -342,8 +345,7 @@ class Context(MLRunSurface):
         for path in directory_manifest(folder):
             digest, _ = self._artifacts.put_file(str(path))
             files[path.relative_to(folder).as_posix()] = digest
-        manifest = json.dumps({"kind": "provgraph.directory/1", "files": files}, sort_keys=True).encode()
-        digest, size = self._artifacts.put_bytes(manifest)
+        digest, size = self._artifacts.put_bytes(manifest_bytes(files))
         return digest, size, files
 
     def update_artifact(self, artifact_object: Any) -> Artifact:
@@ -371,16 +373,19 @@ class Context(MLRunSurface):
         **kwargs: Any,
     ) -> Artifact:
         """A table (a pandas DataFrame, or bytes already serialised as `format`) as a data output, parquet
-        unless `format` (or `local_path`'s suffix) says csv. Schema, a preview (`preview` rows, default 20)
-        and, with `stats=True`, per-column statistics are kept as the artifact's metadata."""
+        unless `format` (or `local_path`'s suffix) says csv; an existing file at `local_path` is stored
+        instead of `df`, as MLRun does. Schema, a preview (`preview` rows, default 20) and, with
+        `stats=True`, per-column statistics are recorded as the artifact's metadata."""
         fmt = format or (Path(str(local_path)).suffix.lstrip(".") if local_path else "") or "parquet"
         meta: dict[str, Any] = {"label_column": label_column} if label_column else {}
-        if isinstance(df, bytes | str):
-            body = df.encode() if isinstance(df, str) else df
-        else:
-            body = _serialise_table(key, df, fmt, index)
+        if df is not None and not isinstance(df, bytes | str):
             meta.update(_table_meta(df, preview, bool(stats)))
-        content = ArtifactContent(key, "dataset", body=body, format=fmt)
+        if local_path is not None and Path(str(local_path)).is_file():
+            content = ArtifactContent(key, "dataset", path=Path(str(local_path)), format=fmt)  # as MLRun: the file
+        elif isinstance(df, bytes | str):
+            content = ArtifactContent(key, "dataset", body=df.encode() if isinstance(df, str) else df, format=fmt)
+        else:
+            content = ArtifactContent(key, "dataset", body=_serialise_table(key, df, fmt, index), format=fmt)
         return self._store_output(
             content,
             kind="data",
@@ -450,6 +455,27 @@ def _read(item: DataItem) -> bytes:
     return data
 
 
+def storable_meta(value: Any) -> Any:
+    """Artifact metadata as the event contract stores it: NaN/±Infinity (a column's stats, a metric)
+    as their JSON-safe encoding, integers beyond 64 bits and other values as text."""
+    if isinstance(value, dict):
+        return {_storable_text(str(k)): storable_meta(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [storable_meta(v) for v in value]
+    if isinstance(value, float):
+        return encode_float(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if -(2**63) <= value < 2**63 else str(value)
+    return _storable_text(str(value))
+
+
+def _storable_text(text: str) -> str:
+    """NUL and lone surrogates (which no store keeps) escaped; other text unchanged."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
 def _body_bytes(key: str, body: Any) -> bytes:
     if isinstance(body, bytes):
         return body
@@ -483,6 +509,8 @@ def _serialise_table(key: str, df: Any, fmt: str, index: bool) -> bytes:
 
 
 PREVIEW_ROWS = 20
+MAX_PREVIEW_COLUMNS = 100
+"""As MLRun: wider tables keep their schema, but no preview or statistics."""
 
 
 def _table_meta(df: Any, preview: int | None, stats: bool) -> dict[str, Any]:
@@ -492,6 +520,8 @@ def _table_meta(df: Any, preview: int | None, stats: bool) -> dict[str, Any]:
         "length": len(df),
     }
     rows = PREVIEW_ROWS if preview is None else preview
+    if len(df.columns) > MAX_PREVIEW_COLUMNS:
+        return meta
     if rows:
         meta["header"] = [str(c) for c in df.columns]
         meta["preview"] = _jsonable(json.loads(df.head(rows).to_json(orient="values", default_handler=str)))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
+from provgraph._artifacts import manifest_bytes
 from provgraph._naming import dataset_identity, is_store_uri, normalise
 from provgraph.events.artifacts import CorruptArtifact, sha256_bytes, sha256_stream, storage_options
 from provgraph.events.errors import ConfigError, NotFound
@@ -102,6 +103,8 @@ class DataItem:
         self._size: int | None = None
         self._recorded = False
         self._format: str | None = None
+        self.is_directory = False
+        """A folder input (known once hashed): versioned by the manifest of its files' hashes."""
 
     def __repr__(self) -> str:
         return f"DataItem(key={self.key!r}, url={self.url!r})"
@@ -136,8 +139,12 @@ class DataItem:
         elif self._hash is None:
             fs, path = self._fs_path
             try:
-                with fs.open(path, "rb") as f:
-                    self._set_hash(*sha256_stream(f))
+                if fs.isdir(path):
+                    self.is_directory = True
+                    self._set_hash(*_directory_hash(fs, path))
+                else:
+                    with fs.open(path, "rb") as f:
+                        self._set_hash(*sha256_stream(f))
             except FileNotFoundError as exc:
                 raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
         if not self._recorded and self._recorder is not None:
@@ -299,6 +306,17 @@ class DataItem:
 
     def __str__(self) -> str:
         return self.url
+
+
+def _directory_hash(fs: Any, path: str) -> tuple[str, int]:
+    """A folder input's version: the hash of the manifest of its files' hashes (as a logged DirArtifact)."""
+    base = path.rstrip("/")
+    files: dict[str, str] = {}
+    for name in sorted(fs.find(base)):
+        with fs.open(name, "rb") as f:
+            files[str(name)[len(base) + 1 :]] = sha256_stream(f)[0]
+    body = manifest_bytes(files)
+    return sha256_bytes(body), len(body)
 
 
 MAGIC = ((b"PAR1", "parquet"), (b"PK\x03\x04", "zip"), (b"\x1f\x8b", "gz"))

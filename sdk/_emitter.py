@@ -21,6 +21,7 @@ from provgraph.events.facets import (
     ErrorMessageRunFacet,
     EventRunFacet,
     JobRef,
+    LabelsRunFacet,
     MetricPoint,
     MetricsRunFacet,
     ParamsRunFacet,
@@ -116,6 +117,10 @@ class RunEmitter:
 
     def running(self, inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()) -> RunEvent:
         return self._emit(EventType.RUNNING, {}, inputs, outputs)
+
+    def labels(self, labels: dict[str, str], annotations: dict[str, str]) -> RunEvent:
+        """The run's labels and annotations as they are now (the latest event's win)."""
+        return self._emit(EventType.RUNNING, {"labels": LabelsRunFacet(labels=labels, annotations=annotations)})
 
     def metric(self, key: str, value: float, step: int) -> None:
         try:

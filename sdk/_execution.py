@@ -235,12 +235,14 @@ def execute(
             result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
             if request.reproduces is not None:
                 result.verdict = verdict(request, result, ctx.outputs)
+            ctx._send_labels()
             with signals.held():
                 _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
                 ended = True
         except Exception as exc:  # noqa: BLE001 - whatever the handler raises is the run's FAIL, recorded
             heartbeat.stop()
             _record_untouched(ctx)
+            _send_labels(ctx)
             result.verdict = failed_verdict(request)
             with signals.held():
                 _record_end(functools.partial(emitter.fail, exc, reproduces=result.verdict), backend)
@@ -281,6 +283,14 @@ def _record_end(send: Callable[[], object], backend: Backend) -> None:
                 raise
             log.warning("recording the end of the run failed (%s); retrying", exc)
             time.sleep(0.25 * 2**attempt)
+
+
+def _send_labels(ctx: Context) -> None:
+    """The labels set before a run failed; recording them must not hide the run's own failure."""
+    try:
+        ctx._send_labels()
+    except Exception as exc:  # noqa: BLE001 - the run's own failure is the one to report
+        log.warning("recording the run's labels failed: %s", exc)
 
 
 def _record_untouched(ctx: Context) -> None:

@@ -21,6 +21,7 @@ from provgraph.events.errors import ConfigError
 
 if TYPE_CHECKING:
     from provgraph._dataitem import DataItem
+    from provgraph._emitter import RunEmitter
 
 RUN_LOGGER = "provgraph.run"
 
@@ -81,7 +82,7 @@ def console_handler(log: logging.Logger) -> None:
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Writes to whatever `sys.stderr` is at the time (it is replaced by notebooks, capture, tests)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
@@ -115,12 +116,14 @@ class MLRunSurface:
     project: str
     job: str
     _secrets_file: Path | None
+    _emitter: RunEmitter
 
     def _init_mlrun(self, job: str, secrets_file: Path | None) -> None:
         self.job = job
         self._secrets_file = secrets_file
         self._labels: dict[str, str] = {}
         self._annotations: dict[str, str] = {}
+        self._labels_sent = True
         self._state = "running"
         self._artifact_dir: str | None = None
         self.logger = RunLogger()
@@ -160,12 +163,21 @@ class MLRunSurface:
         return dict(self._annotations)
 
     def set_label(self, key: str, value: Any, replace: bool = True) -> None:
+        """Recorded with the run (facet `provgraph_labels`) at `commit()` and when the run ends."""
         if replace or not self._labels.get(key):
-            self._labels[key] = str(value)
+            self._labels[str(key)] = str(value)
+            self._labels_sent = False
 
     def set_annotation(self, key: str, value: Any, replace: bool = True) -> None:
         if replace or not self._annotations.get(key):
-            self._annotations[key] = str(value)
+            self._annotations[str(key)] = str(value)
+            self._labels_sent = False
+
+    def _send_labels(self) -> None:
+        """Emit the labels and annotations if they changed since they were last sent."""
+        if not self._labels_sent:
+            self._emitter.labels(dict(self._labels), dict(self._annotations))
+            self._labels_sent = True
 
     # -- secrets and project params -----------------------------------------------------------
 

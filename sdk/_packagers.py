@@ -12,6 +12,7 @@ key `return`. The real `mlrun.handler` decorator (MLRun installed) is read the s
 
 from __future__ import annotations
 
+import functools
 import inspect
 import io
 import json
@@ -103,6 +104,19 @@ def _is_mlrun_wrapper(filename: str, qualname: str) -> bool:
 
 def annotations_of(func: Callable[..., Any]) -> dict[str, Any]:
     """Parameter annotations, resolved where possible (string annotations stay strings otherwise)."""
+    try:
+        return dict(_annotations(func))
+    except TypeError:  # unhashable callable
+        return dict(_resolve(func))
+
+
+@functools.lru_cache(maxsize=256)
+def _annotations(func: Callable[..., Any]) -> dict[str, Any]:
+    """Cached per handler: resolving string annotations costs more than the rest of a run's overhead."""
+    return _resolve(func)
+
+
+def _resolve(func: Callable[..., Any]) -> dict[str, Any]:
     target = inspect.unwrap(func)
     try:
         return typing.get_type_hints(target)

@@ -12,10 +12,12 @@ import io
 import json
 import os
 import pickle
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +48,16 @@ def backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[pg.Back
     b.close()
 
 
+def facets(backend: pg.Backend, run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run's `provgraph_labels` run facets and its outputs' `provgraph_artifact` facets, from the event log."""
+    backend.transport.flush()
+    with sqlite3.connect(backend.settings.events_db) as db:
+        bodies = [json.loads(b) for (b,) in db.execute("SELECT body FROM events WHERE run_id = ?", (run_id,))]
+    labels = [b["run"]["facets"]["provgraph_labels"] for b in bodies if "provgraph_labels" in b["run"]["facets"]]
+    artifacts = [o["facets"]["provgraph_artifact"] for b in bodies for o in b.get("outputs") or []]
+    return labels, artifacts
+
+
 def stored(backend: pg.Backend, uri: str) -> bytes:
     return backend.artifacts.get_bytes(uri.rpartition("@")[2])
 
@@ -62,6 +74,11 @@ def test_artifact_path_local_path_and_labels(backend: pg.Backend) -> None:
     assert [p.name for p in Path(os.environ.get("TMPDIR", "/tmp")).glob("provgraph-artifacts-*")] == []
     run = backend.graph().run(result.run_id)
     assert run is not None and [(o.binding, o.name) for o in run.outputs] == [("report", "report")]
+    labels, artifacts = facets(backend, result.run_id)
+    assert [(f["labels"], f["annotations"]) for f in labels] == [({"framework": "sklearn"}, {"owner": "data-team"})]
+    assert [(a["format"], a["labels"], a["meta"]) for a in artifacts] == [
+        ("txt", {"stage": "eval"}, {"mlrun_kind": "artifact"})
+    ]
 
 
 def test_log_model_with_body_model_file_and_metrics(backend: pg.Backend, capfd: pytest.CaptureFixture[str]) -> None:
@@ -71,6 +88,15 @@ def test_log_model_with_body_model_file_and_metrics(backend: pg.Backend, capfd: 
     assert 'training {"n_estimators": 3}' in capfd.readouterr().err
     run = backend.graph().run(result.run_id)
     assert run is not None and run.outputs[0].kind == "model"
+    _, [model] = facets(backend, result.run_id)
+    assert (model["format"], model["framework"], model["labels"]) == ("pkl", "sklearn", {"framework": "custom"})
+    assert model["meta"] == {
+        "mlrun_kind": "model",
+        "model_file": "model.pkl",
+        "algorithm": "weights",
+        "metrics": {"accuracy": 0.9, "n": 3},
+        "parameters": {"n_estimators": 3},
+    }
 
 
 def test_dir_artifact_is_a_manifest_of_its_files_hashes(backend: pg.Backend) -> None:
@@ -93,6 +119,10 @@ def test_plot_artifact_from_a_matplotlib_figure(backend: pg.Backend) -> None:
 def test_parquet_dataset_read_back_through_an_mlrun_store_uri(backend: pg.Backend) -> None:
     made = completed(pg.run(spec("make_dataset"), params={"rows": 5}, backend=backend))
     assert stored(backend, made.outputs["data"]).startswith(b"PAR1")  # parquet, MLRun's default
+    _, [data] = facets(backend, made.run_id)
+    assert data["format"] == "parquet" and data["meta"]["schema"] == {"x": "int64", "label": "int64"}
+    assert data["meta"]["preview"][:2] == [[0, 0], [1, 1]] and data["meta"]["stats"]["x"]["max"] == 4.0
+    assert data["meta"]["label_column"] == "label" and data["meta"]["length"] == 5
     read = completed(pg.run(spec("read_dataset"), inputs={"data": "store://datasets/default/data"}, backend=backend))
     assert read.results == {"columns": ["x", "label"], "suffix": ".parquet", "local_suffix": ".parquet"}
     outside = pg.get_dataitem("store://datasets/default/data")
@@ -229,3 +259,4 @@ def test_compat_classes_are_provgraphs_own(backend: pg.Backend) -> None:
         assert mlrun.DataItem is mlrun.datastore.DataItem is pg.DataItem
         assert mlrun.execution.MLClientCtx is mlrun.MLClientCtx is pg.Context
         assert mlrun.artifacts.PlotArtifact.kind == "plot"
+        assert mlrun.__spec__ is not None and mlrun.__spec__.name == "provgraph.compat.mlrun"

@@ -6,6 +6,7 @@ from provgraph.events.facets.base import Facet
 from provgraph.events.facets.binding import BindingFacet
 from provgraph.events.facets.code_job import CodeJobFacet
 from provgraph.events.facets.event_run import EventRunFacet
+from provgraph.events.facets.labels_run import LabelsRunFacet
 from provgraph.events.facets.metrics_run import MetricPoint, MetricsRunFacet
 from provgraph.events.facets.params_run import ParamsRunFacet
 from provgraph.events.facets.reproduces_run import ReproducesRunFacet, Verdict
@@ -32,6 +33,7 @@ CUSTOM_FACETS: tuple[type[Facet], ...] = (
     CodeJobFacet,
     ArtifactDatasetFacet,
     BindingFacet,
+    LabelsRunFacet,
 )
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "EventRunFacet",
     "Facet",
     "JobRef",
+    "LabelsRunFacet",
     "MetricPoint",
     "MetricsRunFacet",
     "ParamsRunFacet",

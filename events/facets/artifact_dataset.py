@@ -1,6 +1,6 @@
 """Dataset facet `provgraph_artifact`: what kind of thing a dataset version is and how big."""
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from provgraph.events.facets.base import Facet, schema_url
 from provgraph.events.facets.values import NonNegativeInt64
@@ -19,3 +19,7 @@ class ArtifactDatasetFacet(Facet):
     format: str | None = None
     framework: str | None = None
     tag: str | None = None
+    labels: dict[str, str] | None = None
+    """Labels the handler gave the artifact (MLRun's `labels=`)."""
+    meta: dict[str, Any] | None = None
+    """MLRun's artifact metadata as logged: kind, schema, preview, stats, metrics, parameters, files …"""

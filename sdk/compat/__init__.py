@@ -36,12 +36,13 @@ class _Alias(importlib.abc.Loader):
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
+        self.spec = module.__spec__
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         return self.module
 
     def exec_module(self, module: ModuleType) -> None:
-        return None
+        module.__spec__ = self.spec  # importing set the alias's spec; the module keeps its own identity
 
 
 class _Finder(importlib.abc.MetaPathFinder):
@@ -87,6 +88,10 @@ def mlrun_importable(enabled: bool = True) -> Iterator[None]:
             _active -= 1
             if _active == 0:
                 sys.meta_path.remove(_finder)
-                for name in [n for n in sys.modules if n == "mlrun" or n.startswith("mlrun.")]:
+                # submodules import their parent first: no `mlrun`, nothing to remove
+                aliases = (
+                    [n for n in sys.modules if n == "mlrun" or n.startswith("mlrun.")] if "mlrun" in sys.modules else []
+                )
+                for name in aliases:
                     if getattr(sys.modules[name], "__name__", "").startswith(COMPAT):
                         del sys.modules[name]
