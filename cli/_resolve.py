@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from provgraph._naming import is_store_uri, parse_store_uri
-from provgraph.cli._app import err_console
+from provgraph.cli._app import UsageProblem, err_console
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.ids import NodeId, parse_node_id
@@ -42,11 +42,19 @@ def _pick(text: str, candidates: list[NodeId]) -> NodeId:
     raise Ambiguous(f"{text!r} matches {len(unique)} nodes{more}; pass one of the ids listed above")
 
 
-def resolve(store: LineageStore, target: str | None, namespace: str | None = None, name: str | None = None) -> NodeId:
-    """The node `target` (or `--namespace`/`--name`) names in `store`."""
+def check_target(target: str | None, namespace: str | None, name: str | None) -> None:
+    """Refuse a call naming no node (or two ways at once) before any store is opened."""
     if namespace is not None or name is not None:
         if target is not None or namespace is None or name is None:
-            raise ConfigError("give either a target or both --namespace and --name")
+            raise UsageProblem("give either a target or both --namespace and --name")
+    elif not target:
+        raise UsageProblem("give a target (a node id, a run id, a name, a path) or --namespace and --name")
+
+
+def resolve(store: LineageStore, target: str | None, namespace: str | None = None, name: str | None = None) -> NodeId:
+    """The node `target` (or `--namespace`/`--name`) names in `store`."""
+    check_target(target, namespace, name)
+    if namespace is not None and name is not None:
         found = [
             n
             for n, ok in (
@@ -56,8 +64,7 @@ def resolve(store: LineageStore, target: str | None, namespace: str | None = Non
             if ok
         ]
         return _pick(f"{namespace} {name}", found)
-    if not target:
-        raise ConfigError("give a target (a node id, a run id, a name, a path) or --namespace and --name")
+    assert target is not None  # check_target
     if target.startswith(NODE_PREFIXES) or (":" in target and "://" not in target):
         return parse_node_id(target)  # a node id, or a clear error about one
     if is_store_uri(target):

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from provgraph.cli._app import app, console, settings, short
-from provgraph.cli._resolve import resolve
+from provgraph.cli._resolve import check_target, resolve
 from provgraph.graph.columns import DEFAULT_COLUMN_DEPTH
 from provgraph.graph.facets import ColumnLineageGraph
 from provgraph.graph.factory import open_store
@@ -38,6 +38,7 @@ def lineage_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw graph as JSON")] = False,
 ) -> None:
     """Walk the lineage graph (or, with --column, the column lineage) from TARGET and print it as a tree."""
+    check_target(target, namespace, name)
     store = open_store(settings()).fresh()
     node = resolve(store, target, namespace, name)
     direction = Direction.UPSTREAM if upstream else Direction.DOWNSTREAM

@@ -14,7 +14,7 @@ from provgraph._backend import Backend
 from provgraph._execution import RunResult
 from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
-from provgraph.cli._resolve import resolve, resolve_run
+from provgraph.cli._resolve import check_target, resolve, resolve_run
 from provgraph.cli.lineage import NAME, NAMESPACE
 from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
@@ -134,6 +134,7 @@ def show_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="As one JSON object (with `facets` by node id)")] = False,
 ) -> None:
     """Everything recorded about one run (or a job, or a dataset and its versions' schemas)."""
+    check_target(target, namespace, name)
     store = open_store(settings()).fresh()
     node = resolve(store, target, namespace, name)
     if node.kind != "run":

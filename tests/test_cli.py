@@ -162,7 +162,7 @@ STATES = "START, RUNNING, COMPLETE, FAIL, ABORT, OTHER, REQUESTED, LOST"
 @pytest.mark.parametrize(
     ("args", "code", "stderr"),
     [
-        (("show",), 2, "error: Missing argument 'run_id'. (see `provgraph show --help`)"),
+        (("show",), 2, "error: give a target (a node id, a run id, a name, a path) or --namespace and --name"),
         (("runs", "--bogus"), 2, "error: No such option: --bogus (see `provgraph runs --help`)"),
         (("--bogus",), 2, "error: No such option: --bogus (see `provgraph --help`)"),
         (("bogus",), 2, "error: No such command 'bogus'. (see `provgraph --help`)"),
