@@ -108,8 +108,10 @@ def test_as_of_and_known_at_arguments(api: Api) -> None:
 
 def test_depth_partial_reasons(api: Api) -> None:
     query = 'query($d: Int!) { lineage(node: "run:day-2", direction: UPSTREAM, depth: $d) { depth partial partialReasons } }'
-    assert api.data(query, d=1, token="dbt")["lineage"] == {"depth": 1, "partial": False, "partialReasons": []}
-    assert api.data(query, d=0, token="dbt")["lineage"] == {"depth": 0, "partial": True, "partialReasons": ["depth"]}
+    whole = {"depth": 1, "partial": False, "partialReasons": []}
+    assert api.data(query, d=1, token="dbt")["lineage"] == whole
+    cut = {"depth": 0, "partial": True, "partialReasons": ["depth"]}
+    assert api.data(query, d=0, token="dbt")["lineage"] == cut
 
 
 def test_completeness_and_incomplete_runs(api: Api) -> None:
