@@ -51,3 +51,22 @@ def test_a_log_from_before_ingestion_times_gets_the_column(tmp_path: Path) -> No
     store = SqliteLineageStore(tmp_path / "graph.db")
     EmbeddedProjector(log, store).sync()
     assert store.produced_by(WH, "orders") is not None
+
+
+def test_a_graph_from_before_as_of_columns_is_projected_again(tmp_path: Path) -> None:
+    log = SqliteEventLog(tmp_path / "events.db")
+    log.append(ol_run("r", "orders", outputs=["orders"]))
+    old = sqlite3.connect(tmp_path / "graph.db")
+    old.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('projected_offset', '2');"
+        "CREATE TABLE run (run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL,"
+        " state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT);"
+        "INSERT INTO run VALUES ('r', 'dbt', 'orders', 'COMPLETE', 'k', '2026', '2026');"
+    )
+    old.close()
+    store = SqliteLineageStore(tmp_path / "graph.db")
+    assert store.projected_offset() == 0 and store.run("r") is None  # emptied: the log is projected again
+    EmbeddedProjector(log, store).sync()
+    producer = store.produced_by(WH, "orders")
+    assert producer is not None and producer.run_id == "r"
