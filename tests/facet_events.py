@@ -84,7 +84,10 @@ SCHEMA = facet(
 )
 
 
-def model_run(run_id: str = "stg-1", minutes: int = 0, query: str = "select id, amount from raw") -> list[RunEvent]:
+def model_run(
+    run_id: str = "stg-1", minutes: int = 0, query: str = "select id, amount from raw", *, ends: str = "FAIL"
+) -> list[RunEvent]:
+    """A run of model shop.stg; one that FAILs (the default) reports an errorMessage and writes nothing."""
     jf = {
         "sql": facet(query=query, dialect="duckdb"),
         "jobType": facet(processingType="BATCH", integration="DBT", jobType="MODEL"),
@@ -123,10 +126,12 @@ def model_run(run_id: str = "stg-1", minutes: int = 0, query: str = "select id, 
             run_id,
             "shop.stg",
             minutes=minutes + 1,
-            event_type="FAIL",
+            event_type=ends,
             run_facets={
                 "errorMessage": facet(message="division by zero", programmingLanguage="SQL", stackTrace="at line 3")
-            },
+            }
+            if ends == "FAIL"
+            else {},
             inputs=[raw],
             outputs=[stg],
         ),

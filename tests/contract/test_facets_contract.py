@@ -20,6 +20,7 @@ from provgraph.graph.facets import (
     SqlView,
 )
 from provgraph.graph.ids import NodeId, column_node_id
+from provgraph.graph.projection import minted_version
 from provgraph.graph.views import Direction
 from tests.facet_events import DB, columns, ds, event, facet, mart_run, model_run
 
@@ -80,14 +81,15 @@ def test_facets_are_bounded_and_malformed_parts_left_out(store: LineageStore) ->
         outputs=[ds("big", facets={"schema": huge_schema, "columnLineage": facet(fields=["nonsense"])})],
     )
     store.apply([big])
-    found = store.facets(["job:dbt:shop.big", "run:big-1", f"dataset:{DB}:big@unversioned"])
+    written = f"dataset:{DB}:big@{minted_version('big-1')}"  # no version facet: one minted per run
+    found = store.facets(["job:dbt:shop.big", "run:big-1", written])
     sql = found["job:dbt:shop.big"].sql
     assert sql is not None and len(sql.query) == MAX_SQL and sql.query.endswith("…")
     assert found["job:dbt:shop.big"].job_type is None
     trace = found["run:big-1"].error
     assert trace is not None and trace.stack_trace is not None
     assert len(trace.stack_trace) == MAX_STACK_TRACE and trace.stack_trace.startswith("…t")
-    assert len(found[f"dataset:{DB}:big@unversioned"].schema_fields or []) == MAX_SCHEMA_FIELDS
+    assert len(found[written].schema_fields or []) == MAX_SCHEMA_FIELDS
     graph = store.column_lineage(NodeId.dataset(DB, "big"), "c1", Direction.UPSTREAM)
     assert [n.id for n in graph.nodes] == [column_node_id(f"dataset:{DB}:big", "c1")] and graph.edges == []
 
