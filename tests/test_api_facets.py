@@ -11,6 +11,7 @@ from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
 from provgraph.graph.ids import column_node_id
+from provgraph.graph.projection import minted_version
 from tests.facet_events import DB, columns, ds, event, mart_run, model_run
 from tests.test_api import Api, store_settings
 
@@ -54,7 +55,7 @@ def col(name: str, field: str) -> str:
     return column_node_id(f"dataset:{DB}:{name}", field)
 
 
-FACETS = """query($ns: String!) {
+FACETS = """query($ns: String!, $v: String!) {
   run(id: "stg-1") {
     state error { message programmingLanguage stackTrace }
     dataQuality { dataset assertion column success }
@@ -63,12 +64,13 @@ FACETS = """query($ns: String!) {
     inputs { name schema { name type description } }
     outputs { name }
   }
-  datasetVersion(namespace: $ns, name: "stg", version: "unversioned") { schema { name type } }
+  datasetVersion(namespace: $ns, name: "stg", version: $v) { schema { name type } }
 }"""
 
 
 def test_facets_answer_through_graphql(api: Api) -> None:
-    data = api.data(FACETS, token="all", ns=DB)
+    # stg-1 failed: its output is the attempted version minted for it, with the schema it declared.
+    data = api.data(FACETS, token="all", ns=DB, v=minted_version("stg-1"))
     run = data["run"]
     assert run["state"] == "FAIL"
     assert run["error"] == {"message": "division by zero", "programmingLanguage": "SQL", "stackTrace": "at line 3"}
