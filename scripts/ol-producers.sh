@@ -3,7 +3,8 @@
 # (tests/producers/): those tools pin versions of their own that cannot share provgraph's dev
 # environment, so each lives in a cached venv under $PROVGRAPH_INFRA_DIR (default .infra/).
 #
-#   scripts/ol-producers.sh venv dbt     # prints the venv's bin/ directory (built if missing)
+#   scripts/ol-producers.sh venv dbt       # prints the venv's bin/ directory (built if missing)
+#   scripts/ol-producers.sh venv airflow
 #
 # Idempotent: a venv is keyed by a hash of its pinned requirements and marked complete only after
 # a successful install (a stamp file), so an interrupted build is redone and a warm call costs ms.
@@ -13,11 +14,15 @@ SVC=ol-producers
 # shellcheck source=infra/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/infra/common.sh"
 
-# Pins: dbt-core 1.11+ pulls a parser wheel from outside the package index, so 1.10 it is.
+# Pins: dbt-core 1.11+ pulls a parser wheel from outside the package index, so 1.10 it is; Airflow
+# 2.10's ObjectStoragePath needs universal-pathlib 0.2.2 (its own constraints file pins it).
 requirements() {
   case "$1" in
     dbt) printf '%s\n' "openlineage-dbt==1.54.0" "dbt-core==1.10.23" "dbt-duckdb==1.10.1" ;;
-    *) die "unknown producer '$1' (known: dbt)" ;;
+    airflow) printf '%s\n' "apache-airflow==2.10.5" "apache-airflow-providers-openlineage==2.8.0" \
+      "apache-airflow-providers-common-io==1.6.5" "apache-airflow-providers-common-compat==1.9.0" \
+      "openlineage-python==1.54.0" "universal-pathlib==0.2.2" ;;
+    *) die "unknown producer '$1' (known: dbt, airflow)" ;;
   esac
 }
 

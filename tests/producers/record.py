@@ -1,5 +1,7 @@
 """Record real OpenLineage events from third-party integrations, for the producer fixtures.
 
+Producers: `dbt-ol build` (openlineage-dbt) over a dbt-duckdb project, and `airflow dags test`
+(Airflow's OpenLineage provider) over a DAG whose file I/O Airflow reports as hook lineage.
 Each producer runs twice in a fresh copy of its project (so "versions across two runs" exist) with
 OpenLineage's own file transport, inside the cached venv `scripts/ol-producers.sh` builds. The
 recording is cached under `$PROVGRAPH_INFRA_DIR/ol-producers/recordings/`, keyed by the pinned
@@ -10,6 +12,7 @@ the integration emitted.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -52,12 +55,12 @@ def recorded(name: str, project: Path, record: Any) -> list[Events]:
     """The cached recording of `name` (one list of events per run), recorded now if missing."""
     bin_dir = venv_bin(name)
     cache = infra_dir() / "ol-producers" / "recordings" / f"{name}-{_key(bin_dir, project)}.json"
-    if cache.is_file():
-        runs: list[Events] = json.loads(cache.read_text())
-        return runs
-    runs = record(bin_dir, project)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(cache, json.dumps(runs).encode())
+    with open(cache.parent / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one recorder per producer at a time (shared work folders)
+        if not cache.is_file():
+            write_atomic(cache, json.dumps(record(bin_dir, project)).encode())
+        runs: list[Events] = json.loads(cache.read_text())
     return runs
 
 
@@ -74,7 +77,8 @@ def _events(path: Path) -> Events:
 def record_dbt(bin_dir: Path, project: Path) -> list[Events]:
     """`dbt-ol build` twice over a copy of the dbt project (duckdb): the events of each run.
 
-    dbt exits 1 (one model and one test fail on purpose); any other outcome, or no events, fails."""
+    dbt exits 1 (one model and one test fail on purpose); any other outcome, or no events, fails.
+    Dataset names are relative to the project (`duckdb://shop.duckdb`), so they do not vary."""
     runs: list[Events] = []
     with tempfile.TemporaryDirectory(prefix="ol-dbt-") as tmp:
         workdir = Path(tmp) / "shop"
@@ -98,5 +102,53 @@ def record_dbt(bin_dir: Path, project: Path) -> list[Events]:
     return runs
 
 
+def airflow_workdir() -> Path:
+    """Where the DAG runs: a fixed folder, since the dataset names are the files' absolute paths."""
+    return infra_dir() / "ol-producers" / "work" / "airflow"
+
+
+def record_airflow(bin_dir: Path, project: Path) -> list[Events]:
+    """`airflow dags test --use-executor` twice (two logical dates) over a copy of the DAG folder.
+
+    The executor runs each task in its own process, as a deployment does (in-process `dags test`
+    lets one task's hook lineage leak into the next task's events). The DAG fails on purpose (exit 1).
+    """
+    workdir = airflow_workdir()
+    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.copytree(project, workdir)
+    home = workdir / "airflow-home"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("OPENLINEAGE", "AIRFLOW"))},
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(workdir / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "shop-airflow",
+        "SHOP_DATA": str(workdir / "data"),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    home.mkdir()
+    _run([str(bin_dir / "airflow"), "db", "migrate"], env, {0})
+    runs: list[Events] = []
+    for i, date in enumerate(("2026-01-02", "2026-01-03")):
+        events = workdir / f"run{i}.jsonl"
+        _run(
+            [str(bin_dir / "airflow"), "dags", "test", "--use-executor", "shop_daily", date],
+            {**env, **_file_transport(home, events)},
+            {1},
+        )
+        runs.append(_events(events))
+    return runs
+
+
+def _run(args: list[str], env: dict[str, str], ok: set[int]) -> None:
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode not in ok:
+        raise RuntimeError(f"{' '.join(args[-3:])} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-4000:]}")
+
+
 def dbt_runs() -> list[Events]:
     return recorded("dbt", HERE / "dbt_project", record_dbt)
+
+
+def airflow_runs() -> list[Events]:
+    return recorded("airflow", HERE / "airflow_project", record_airflow)
