@@ -97,6 +97,10 @@ class Settings(BaseModel):
     """Readers show a START/RUNNING run with no event for this long as LOST (0 = never); on the run's own
     machine its process is checked instead."""
 
+    completeness_timeout_s: float = Field(default=86400.0, ge=0)
+    """A run with no COMPLETE/FAIL/ABORT event this long after its last event is incomplete
+    (`noTerminal` in `Run.completeness`, `incompleteRuns`, `provgraph doctor`); 0 = never."""
+
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1)

@@ -4,13 +4,25 @@
 `apply(events)`: idempotent and order-independent, so replaying or redelivering events never
 changes the graph. Lineage walks are bounded breadth-first searches; `LineageBounds` caps them and
 `LineageGraph.partial` says when a bound cut the walk.
+
+The semantics every store answers with (docs/API.md has examples):
+- an output of a run that has not COMPLETEd is *attempted*: listed with `attempted=True` among the
+  run's outputs, never its dataset's producer, and walked (as an ATTEMPTED edge) only when a walk
+  asks `include_failed`;
+- an output without a dataset version gets one per writing run (`projection.minted_version`); an
+  input without one resolves, when walking, to the version whose producer COMPLETEd last at or
+  before the reading run's first event declaring it (else it stays `@unversioned`);
+- `depth` counts dataset hops (`walk.py`);
+- `as_of` (event time) and `known_at` (ingestion time) answer with the facts that had happened by
+  `as_of` and that provgraph had received by `known_at`: a run's outputs count as written once its
+  final (COMPLETE) event is within both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from provgraph.events.errors import ConfigError
@@ -24,6 +36,33 @@ from provgraph.graph.views import (
     LineageGraph,
     RunView,
 )
+
+DEFAULT_DEPTH = 5
+"""Dataset hops a lineage walk follows unless asked otherwise (the API's and the CLI's default)."""
+
+_END_OF_TIME = "~"
+"""Sorts after every ISO time text: "no bound"."""
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """A point of view in time: `as_of` bounds event times, `known_at` ingestion times (None: now)."""
+
+    as_of: datetime | None = None
+    known_at: datetime | None = None
+
+    @property
+    def now(self) -> bool:
+        return self.as_of is None and self.known_at is None
+
+    def texts(self) -> tuple[str, str]:
+        """The bounds as the stores compare them (ISO text in UTC)."""
+        return tuple(  # type: ignore[return-value]
+            _END_OF_TIME if t is None else t.astimezone(UTC).isoformat() for t in (self.as_of, self.known_at)
+        )
+
+
+NOW = AsOf()
 
 
 @dataclass(frozen=True)
@@ -63,14 +102,16 @@ class RunFilter:
 class LineageStore(Protocol):
     bounds: LineageBounds
 
-    def apply(self, events: Sequence[RunEvent]) -> None:
+    def apply(self, events: Sequence[RunEvent], *, known_at: Sequence[datetime] | None = None) -> None:
         """Project events into the graph; idempotent and independent of order. A batch with an event
-        the write rules refuse (`projection.admit`) raises `Inadmissible` and writes nothing."""
+        the write rules refuse (`projection.admit`) raises `Inadmissible` and writes nothing.
+        `known_at`: each event's ingestion time, from the log that delivered it (so a replay of the
+        log gives the same graph); without it, each event's own time."""
 
     def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
         """The project (namespace) of each of these runs the graph holds; unknown ids are left out."""
 
-    def prepare(self, events: Sequence[RunEvent]) -> Any:
+    def prepare(self, events: Sequence[RunEvent], *, known_at: Sequence[datetime] | None = None) -> Any:
         """Fold events into what `apply_prepared` writes: CPU only, no I/O, so a projector may
         prepare one batch while the previous one is written. `apply` = `apply_prepared(prepare(…))`."""
 
@@ -87,16 +128,31 @@ class LineageStore(Protocol):
 
     def job(self, namespace: str, name: str) -> JobView | None: ...
 
-    def dataset(self, namespace: str, name: str) -> DatasetView | None: ...
+    def dataset(self, namespace: str, name: str, at: AsOf = NOW) -> DatasetView | None:
+        """The dataset with the versions that existed at `at` (read, or written by a COMPLETE run),
+        oldest first; versions only attempted are left out."""
 
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None: ...
 
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None: ...
 
-    def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
-        """The run that wrote this dataset version (the earliest, if several wrote identical bytes)."""
+    def produced_by(self, namespace: str, name: str, version: str | None = None, at: AsOf = NOW) -> RunView | None:
+        """The COMPLETE run that wrote this dataset version (the earliest to end, if several wrote
+        identical bytes); with no version, the run that wrote the latest: the last to end."""
 
-    def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph: ...
+    def lineage(
+        self,
+        node: NodeId,
+        direction: Direction,
+        depth: int = DEFAULT_DEPTH,
+        fan_out: int = 100,
+        *,
+        include_failed: bool = False,
+        at: AsOf = NOW,
+    ) -> LineageGraph: ...
+
+    def incomplete_runs(self, project: str | None = None, first: int = 50) -> list[RunView]:
+        """Runs whose events are not all in the graph (`completeness.py`), newest first."""
 
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
         """Node ids whose names contain `text` literally (case-insensitive; `%` and `_` are plain

@@ -81,7 +81,7 @@ class EmbeddedProjector:
                 dead.append(_letter(r, "validate", exc))
         last = records[-1].offset
         try:
-            self.store.apply([e for _, e in valid], offset=last, dead=dead)
+            self.store.apply([e for _, e in valid], known_at=_known_at(valid), offset=last, dead=dead)
             return
         except REFUSALS:
             pass
@@ -93,7 +93,7 @@ class EmbeddedProjector:
         if not items:
             return []
         try:
-            self.store.apply([e for _, e in items])
+            self.store.apply([e for _, e in items], known_at=_known_at(items))
             return []
         except REFUSALS as exc:
             if len(items) == 1:
@@ -104,6 +104,11 @@ class EmbeddedProjector:
     def replay(self, progress: Progress | None = None) -> int:
         """Rebuild the graph from the first event, atomically (see `rebuild`); this store sees the result."""
         return rebuild(self.log, Path(self.store.path), progress, batch=self.batch)
+
+
+def _known_at(items: Sequence[tuple[LogRecord, RunEvent]]) -> list[datetime]:
+    """Each event's ingestion time: when the log took it (its event time in a log too old to say)."""
+    return [r.ingested_at or e.event_time for r, e in items]
 
 
 def _letter(record: LogRecord, stage: str, exc: BaseException) -> DeadLetter:

@@ -73,9 +73,15 @@ def open_store(settings: Settings, *, bounds: LineageBounds | None = None) -> St
 def embedded_projector(settings: Settings, bounds: LineageBounds | None = None) -> EmbeddedProjector:
     """The embedded projector alone (replay, benchmarks): the SQLite log and the SQLite graph."""
     from provgraph.events.transport.sqlite import SqliteEventLog
+    from provgraph.graph.completeness import CompletenessRules
     from provgraph.graph.embedded import EmbeddedProjector
     from provgraph.graph.liveness import Liveness
     from provgraph.graph.sqlite_store import SqliteLineageStore
 
-    store = SqliteLineageStore(settings.graph_db, bounds, Liveness(settings.heartbeat_timeout_s))
+    store = SqliteLineageStore(
+        settings.graph_db,
+        bounds,
+        Liveness(settings.heartbeat_timeout_s),
+        CompletenessRules(settings.completeness_timeout_s),
+    )
     return EmbeddedProjector(SqliteEventLog(settings.events_db), store)

@@ -9,6 +9,10 @@ The graph model:
     (:Run)-[:READ {binding}]->(:DatasetVersion)      (:Run)-[:WROTE {binding}]->(:DatasetVersion)
     (:Metric {run_id, key, step})                    one node per logged metric point
 
+Edges carry `first_at`/`known_at` (earliest event time and ingestion time declaring them), runs
+`known_at`, `ended_known_at`, `has_start`, `declared_events` and `seqs` (their sorted sequence
+numbers), as the SQLite store's columns and `run_seq` table do.
+
 The merge statements apply the rules `neo4j_rows` folds a batch with, against what is stored.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from typing import LiteralString
 
+from provgraph.events.model import UNVERSIONED
 from provgraph.graph.neo4j_rows import DATASET_VERSION_MAX, JOB_VERSION_MAX, KEYED
 from provgraph.graph.rows import DATASET_VERSION_NODE_FIELDS, RUN_NODE_FIELDS
 
@@ -54,6 +59,14 @@ def _newer(prop: str, *carried: str) -> str:
     return ", ".join(f"r.{p} = CASE WHEN {win} THEN row.{p} ELSE r.{p} END" for p in (prop, *carried, f"{prop}_key"))
 
 
+def _min(var: str, prop: str, source: str = "row") -> str:
+    """SET item: the least of stored and incoming (first-seen times)."""
+    return (
+        f"{var}.{prop} = CASE WHEN {var}.{prop} IS NULL OR {source}.{prop} < {var}.{prop}"
+        f" THEN {source}.{prop} ELSE {var}.{prop} END"
+    )
+
+
 def _max_all(var: str, props: tuple[str, ...]) -> str:
     return ", ".join(_max(var, p) for p in props)
 
@@ -86,8 +99,7 @@ SET {_max("d", "kind")}
 MERGE (v:DatasetVersion {{node_id: row.node_id}})
 ON CREATE SET v.namespace = row.namespace, v.name = row.name, v.version = row.version
 SET {_max_all("v", DATASET_VERSION_MAX)},
-    v.created_at = CASE WHEN v.created_at IS NULL OR row.created_at < v.created_at
-                        THEN row.created_at ELSE v.created_at END
+    {_min("v", "created_at")}, {_min("v", "known_at")}
 MERGE (d)-[:HAS_VERSION]->(v)
 """
 
@@ -99,13 +111,18 @@ MERGE_RUNS = f"""
 UNWIND $rows AS row
 MERGE (r:Run {{run_id: row.run_id}})
 ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
-WITH r, row, row.state_key > coalesce(r.state_key, '') AS state_wins
+WITH r, row, row.state_key > coalesce(r.state_key, '') AS state_wins,
+     coalesce(row.state_key = r.state_key, false) AS state_ties
 SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
     r.ended_at = CASE WHEN state_wins THEN row.ended_at ELSE r.ended_at END,
+    r.ended_known_at = CASE WHEN state_wins THEN row.ended_known_at
+                            WHEN state_ties AND row.ended_known_at < r.ended_known_at THEN row.ended_known_at
+                            ELSE r.ended_known_at END,
     r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
-    r.started_at = CASE WHEN r.started_at IS NULL OR row.started_at < r.started_at
-                        THEN row.started_at ELSE r.started_at END,
+    {_min("r", "started_at")}, {_min("r", "known_at")},
     {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+    {_max("r", "has_start")}, {_max("r", "declared_events")},
+    r.seqs = COLLECT {{ UNWIND coalesce(r.seqs, []) + row.seqs AS s WITH DISTINCT s ORDER BY s RETURN s }},
     {_newer_keyed}
 WITH r, row
 CALL (r, row) {{
@@ -116,12 +133,14 @@ CALL (r, row) {{
 CALL (r, row) {{
   UNWIND row.reads AS e
   MATCH (v:DatasetVersion {{node_id: e.dsv}})
-  MERGE (r)-[:READ {{binding: e.binding}}]->(v)
+  MERGE (r)-[x:READ {{binding: e.binding}}]->(v)
+  SET {_min("x", "first_at", "e")}, {_min("x", "known_at", "e")}
 }}
 CALL (r, row) {{
   UNWIND row.wrote AS e
   MATCH (v:DatasetVersion {{node_id: e.dsv}})
-  MERGE (r)-[:WROTE {{binding: e.binding}}]->(v)
+  MERGE (r)-[x:WROTE {{binding: e.binding}}]->(v)
+  SET {_min("x", "first_at", "e")}, {_min("x", "known_at", "e")}
 }}
 CALL (r, row) {{
   UNWIND row.metrics AS p
@@ -175,20 +194,23 @@ DUMP: dict[str, LiteralString] = {
     " n.entrypoint AS entrypoint, n.source_uri AS source_uri, n.git_commit AS git_commit, n.git_dirty AS git_dirty",
     "run": "MATCH (n:Run) RETURN n.run_id AS run_id, n.namespace AS namespace, n.job_name AS job_name,"
     " n.code_hash AS code_hash, n.state AS state, n.state_key AS state_key, n.started_at AS started_at,"
-    " n.last_event_at AS last_event_at, n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key,"
+    " n.last_event_at AS last_event_at, n.ended_at AS ended_at, n.known_at AS known_at,"
+    " n.ended_known_at AS ended_known_at, n.has_start AS has_start, n.declared_events AS declared_events,"
+    " n.params AS params, n.params_key AS params_key,"
     " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
     " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
     " n.parent_run_id AS parent_run_id",
+    "run_seq": "MATCH (n:Run) UNWIND coalesce(n.seqs, []) AS s RETURN n.run_id AS run_id, s AS seq",
     "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
     " n.okey AS okey",
     "dataset": "MATCH (n:Dataset) RETURN n.namespace AS namespace, n.name AS name, n.kind AS kind",
     "dataset_version": "MATCH (n:DatasetVersion) RETURN n.node_id AS node_id, n.namespace AS namespace,"
     " n.name AS name, n.version AS version, n.kind AS kind, n.size AS size, n.uri AS uri, n.format AS format,"
-    " n.framework AS framework, n.created_at AS created_at",
+    " n.framework AS framework, n.created_at AS created_at, n.known_at AS known_at",
     "read": "MATCH (r:Run)-[e:READ]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"
-    " e.binding AS binding",
+    " e.binding AS binding, e.first_at AS first_at, e.known_at AS known_at",
     "wrote": "MATCH (r:Run)-[e:WROTE]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"
-    " e.binding AS binding",
+    " e.binding AS binding, e.first_at AS first_at, e.known_at AS known_at",
 }
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -203,9 +225,40 @@ RETURN r {.*} AS run,
   COLLECT { MATCH (m:Metric {run_id: r.run_id}) RETURN [m.key, m.step, m.value] } AS metrics
 """
 
-REFS: LiteralString = "RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id]"
 
-# Everything a RunView shows, for the run bound to `r`.
+def written(run: str, *, now: bool = False) -> str:
+    """The run bound to `run` COMPLETEd as of $as_of/$known (or now): its outputs are written."""
+    if now:
+        return f"({run}.state = 'COMPLETE')"
+    return f"({run}.state = 'COMPLETE' AND {run}.ended_at <= $as_of AND {run}.ended_known_at <= $known)"
+
+
+def seen(edge: str, *, now: bool = False) -> str:
+    """The edge bound to `edge` was declared, and received, as of $as_of/$known (always, now)."""
+    return "true" if now else f"({edge}.first_at <= $as_of AND {edge}.known_at <= $known)"
+
+
+def resolved(raw: str, edge: str, out: str, *, now: bool = False) -> str:
+    """A CALL binding `out` to the version the READ `edge` of `raw` resolves to: `raw` itself, or,
+    when `raw` is `@unversioned`, the version whose producer COMPLETEd last at or before the read was
+    first declared (as SQLite's `_RESOLVED`)."""
+    return f"""CALL ({raw}, {edge}) {{
+  OPTIONAL MATCH (rw:Run)-[rx:WROTE]->(rv:DatasetVersion {{namespace: {raw}.namespace, name: {raw}.name}})
+  WHERE {raw}.version = '{UNVERSIONED}' AND rv.version <> '{UNVERSIONED}' AND {written("rw", now=now)}
+    AND rw.ended_at <= {edge}.first_at AND {seen("rx", now=now)}
+  WITH rv, rw ORDER BY rw.ended_at DESC, rv.node_id DESC LIMIT 1
+  RETURN coalesce(rv, {raw}) AS {out}
+}}"""
+
+
+EXISTS: LiteralString = f"""(EXISTS {{ MATCH (:Run)-[e:READ]->(d) WHERE {seen("e")} }}
+  OR EXISTS {{ MATCH (w:Run)-[x:WROTE]->(d) WHERE {seen("x")} AND ({written("w")} OR $failed) }})"""
+"""The dataset version `d` exists as of the query: read, or written (attempted too with $failed)."""
+
+REFS: LiteralString = "RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id"
+
+# Everything a RunView shows, for the run bound to `r` (its inputs resolved, its outputs marked
+# attempted until it COMPLETEs).
 RUN_DETAIL: LiteralString = (
     """
 OPTIONAL MATCH (v:JobVersion {namespace: r.namespace, name: r.job_name, code_hash: r.code_hash})
@@ -213,28 +266,50 @@ WITH r, v
 """
     + RUN_VIEW
     + ", v {.*} AS job_version,"
-    + " COLLECT { MATCH (r)-[e:READ]->(d:DatasetVersion) "
+    + " COLLECT { MATCH (r)-[e:READ]->(d0:DatasetVersion) "
+    + resolved("d0", "e", "d", now=True)
     + REFS
-    + " } AS inputs,"
+    + ", false] } AS inputs,"
     + " COLLECT { MATCH (r)-[e:WROTE]->(d:DatasetVersion) "
     + REFS
-    + " } AS outputs"
+    + f", NOT {written('r', now=True)}] }} AS outputs"
 )
 
 
 def _hop(frontier: str, edge: str) -> str:
     """One hop of a lineage walk over `edge` for the whole frontier of runs or dataset versions,
-    each neighbour as [binding, *its node fields]. The cap is fan_out + 1 so overflow shows."""
-    if frontier == "run":
-        return f"""
-UNWIND $ids AS id MATCH (r:Run {{run_id: id}})
-CALL (r) {{ MATCH (r)-[e:{edge}]->(d:DatasetVersion) WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
-  RETURN collect([e.binding, {_props("d", DATASET_VERSION_NODE_FIELDS)}]) AS hits }}
-RETURN id, hits"""
+    each neighbour as [binding, attempted, *its node fields], under the rules of SQLite's `_edges`.
+    The cap is fan_out + 1 so overflow shows."""
+    d_fields = _props("d", DATASET_VERSION_NODE_FIELDS)
+    r_fields = _props("r", RUN_NODE_FIELDS)
+    if edge == "WROTE":
+        match = "MATCH (r)-[e:WROTE]->(d:DatasetVersion)" if frontier == "run" else "MATCH (r:Run)-[e:WROTE]->(d)"
+        order = "d.node_id, e.binding" if frontier == "run" else "r.run_id, e.binding"
+        fields = d_fields if frontier == "run" else r_fields
+        body = f"""{match} WHERE {seen("e")} AND ({written("r")} OR $failed)
+  WITH e, r, d ORDER BY {order} LIMIT $cap
+  RETURN collect([e.binding, NOT {written("r")}, {fields}]) AS hits"""
+    elif frontier == "run":
+        body = f"""MATCH (r)-[e:READ]->(d0:DatasetVersion) WHERE {seen("e")}
+  {resolved("d0", "e", "d")}
+  WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, false, {d_fields}]) AS hits"""
+    else:  # readers of d, and readers of its dataset that named no version and resolve to d
+        body = f"""MATCH (r:Run)-[e:READ]->(d0:DatasetVersion {{namespace: d.namespace, name: d.name}})
+  WHERE (d0 = d OR d0.version = '{UNVERSIONED}') AND {seen("e")}
+  {resolved("d0", "e", "t")}
+  WITH r, e, t, d WHERE t = d
+  WITH r, e ORDER BY r.run_id, e.binding LIMIT $cap
+  RETURN collect([e.binding, false, {r_fields}]) AS hits"""
+    bind = (
+        "UNWIND $ids AS id MATCH (r:Run {run_id: id})"
+        if frontier == "run"
+        else ("UNWIND $ids AS id MATCH (d:DatasetVersion {node_id: id})")
+    )
+    var = "r" if frontier == "run" else "d"
     return f"""
-UNWIND $ids AS id MATCH (d:DatasetVersion {{node_id: id}})
-CALL (d) {{ MATCH (r:Run)-[e:{edge}]->(d) WITH e, r ORDER BY r.run_id, e.binding LIMIT $cap
-  RETURN collect([e.binding, {_props("r", RUN_NODE_FIELDS)}]) AS hits }}
+{bind}
+CALL ({var}) {{ {body} }}
 RETURN id, hits"""
 
 
@@ -247,6 +322,8 @@ HOP: dict[tuple[str, bool], LiteralString] = {
     ("dsv", False): _hop("dsv", "READ"),
 }
 
+WRITTEN: LiteralString = written("r")
+"""The run bound to `r` COMPLETEd as of $as_of/$known."""
 COUNTS: dict[str, LiteralString] = {
     "Run": "MATCH (n:Run) RETURN count(n) AS n",
     "DatasetVersion": "MATCH (n:DatasetVersion) RETURN count(n) AS n",

@@ -9,6 +9,7 @@ the statements read (`row.<prop>`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from provgraph.events.facets.values import encode_float
@@ -39,16 +40,32 @@ def _max_nn(a: Any, b: Any) -> Any:
 
 def _run_row(f: RunFacts) -> Row:
     row: Row = run_row(f)
+    row["seqs"] = [f.seq] if f.seq > 0 else []
     repro = loads_json(f.reproduces)
     row["reproduces_of"] = repro.get("run_id") if repro else None
     row["reproduces_verdict"] = repro.get("verdict") if repro else None
     return row
 
 
+def _min_nn(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a <= b else b
+
+
 def _fold_run(old: Row, new: Row) -> None:
     """`old` absorbs `new` with the rules `neo4j_cypher.MERGE_RUNS` applies against the stored node."""
     if new["state_key"] > old["state_key"]:
         old["state"], old["ended_at"], old["state_key"] = new["state"], new["ended_at"], new["state_key"]
+        old["ended_known_at"] = new["ended_known_at"]
+    elif new["state_key"] == old["state_key"]:
+        old["ended_known_at"] = _min_nn(old["ended_known_at"], new["ended_known_at"])
+    old["known_at"] = min(old["known_at"], new["known_at"])
+    old["has_start"] = max(old["has_start"], new["has_start"])
+    old["declared_events"] = _max_nn(old["declared_events"], new["declared_events"])
+    old["seqs"] = sorted(set(old["seqs"]) | set(new["seqs"]))
     old["started_at"] = min(old["started_at"], new["started_at"])
     old["last_event_at"] = max(old["last_event_at"], new["last_event_at"])
     old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
@@ -70,8 +87,9 @@ def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mi
         old[p] = min(old[p], row[p])
 
 
-def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
-    """The batch folded into one row per node: what `apply` sends, statement by statement.
+def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = None) -> dict[str, list[Row]]:
+    """The batch folded into one row per node: what `apply` sends, statement by statement;
+    `known_at`: each event's ingestion time (see `LineageStore.apply`).
 
     `Inadmissible` when the batch breaks a write rule by itself; the runs' stored namespaces are
     checked by `Neo4jLineageStore.apply_prepared`, in the write transaction.
@@ -86,8 +104,8 @@ def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
     metrics: dict[str, dict[tuple[str, int], Row]] = {}
     reads: dict[str, dict[tuple[str, str], Row]] = {}
     wrote: dict[str, dict[tuple[str, str], Row]] = {}
-    for event in events:
-        f = facts(event)
+    for i, event in enumerate(events):
+        f = facts(event, known_at[i] if known_at else None)
         row = _run_row(f)
         if f.run_id in runs:
             _fold_run(runs[f.run_id], row)
@@ -134,11 +152,18 @@ def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
                         "format": d.format,
                         "framework": d.framework,
                         "created_at": f.event_time,
+                        "known_at": f.known_at,
                     },
                     DATASET_VERSION_MAX,
-                    ("created_at",),
+                    ("created_at", "known_at"),
                 )
-                run_edges.setdefault((node_id, d.binding), {"dsv": node_id, "binding": d.binding})
+                _fold_max(
+                    run_edges,
+                    (node_id, d.binding),
+                    {"dsv": node_id, "binding": d.binding, "first_at": f.event_time, "known_at": f.known_at},
+                    (),
+                    ("first_at", "known_at"),
+                )
     for run_id, row in runs.items():
         row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
         row["metrics"] = list(metrics[run_id].values())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
 import neo4j
@@ -31,12 +32,21 @@ from provgraph.events.errors import Inadmissible
 from provgraph.events.facets.values import decode_float
 from provgraph.events.model import RunEvent, RunState
 from provgraph.graph import neo4j_cypher as q
-from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
+from provgraph.graph.completeness import TERMINAL, CompletenessRules
+from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.neo4j_config import TOO_LARGE, Neo4jConfig, TooLarge, guarded, translated
 from provgraph.graph.neo4j_rows import Row, rows_for
-from provgraph.graph.rows import dataset_version_node, dataset_version_view, job_version_view, run_node, run_view
+from provgraph.graph.rows import (
+    dataset_version_node,
+    dataset_version_view,
+    edge_kind,
+    existing,
+    job_version_view,
+    run_node,
+    run_view,
+)
 from provgraph.graph.views import (
     DatasetRef,
     DatasetVersionView,
@@ -48,7 +58,7 @@ from provgraph.graph.views import (
     LineageNode,
     RunView,
 )
-from provgraph.graph.walk import Hop, bounded_walk
+from provgraph.graph.walk import Cuts, Hop, bounded_walk
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
@@ -64,18 +74,28 @@ RESET_BATCH = 20_000
 
 def _refs(items: list[list[Any]]) -> list[DatasetRef]:
     items = sorted(items, key=lambda i: (i[4], i[5]))  # binding, node id: as SQLite
-    return [DatasetRef(namespace=i[0], name=i[1], version=i[2], kind=i[3], binding=i[4]) for i in items]
+    return [DatasetRef(namespace=i[0], name=i[1], version=i[2], kind=i[3], binding=i[4], attempted=i[6]) for i in items]
+
+
+def _at(at: AsOf, *, include_failed: bool = False) -> dict[str, Any]:
+    as_of, known = at.texts()
+    return {"as_of": as_of, "known": known, "failed": include_failed}
 
 
 class Neo4jLineageStore:
     """`LineageStore` on a Neo4j database; thread-safe (one driver, a session per call)."""
 
     def __init__(
-        self, config: Neo4jConfig, bounds: LineageBounds | None = None, liveness: Liveness | None = None
+        self,
+        config: Neo4jConfig,
+        bounds: LineageBounds | None = None,
+        liveness: Liveness | None = None,
+        completeness: CompletenessRules | None = None,
     ) -> None:
         self.config = config
         self.bounds = bounds or LineageBounds()
         self.liveness = liveness or Liveness()
+        self.completeness = completeness or CompletenessRules()
         auth = None if config.password is None else neo4j.basic_auth(config.user, config.password)
         with translated(f"connect to {config.uri}"):
             self._driver = neo4j.GraphDatabase.driver(
@@ -94,7 +114,12 @@ class Neo4jLineageStore:
 
     @classmethod
     def from_settings(cls, settings: Settings, bounds: LineageBounds | None = None) -> Neo4jLineageStore:
-        return cls(Neo4jConfig.from_settings(settings), bounds, Liveness(settings.heartbeat_timeout_s))
+        return cls(
+            Neo4jConfig.from_settings(settings),
+            bounds,
+            Liveness(settings.heartbeat_timeout_s),
+            CompletenessRules(settings.completeness_timeout_s),
+        )
 
     def _session(self) -> neo4j.Session:
         return self._driver.session(database=self.config.database)
@@ -113,12 +138,14 @@ class Neo4jLineageStore:
 
     # -- writes ---------------------------------------------------------------------------------
 
-    def apply(self, events: Sequence[RunEvent]) -> None:
+    def apply(self, events: Sequence[RunEvent], *, known_at: Sequence[datetime] | None = None) -> None:
         """Project the events in one transaction (retried by the driver on transient errors)."""
-        self.apply_prepared(self.prepare(events))
+        self.apply_prepared(self.prepare(events, known_at=known_at))
 
-    def prepare(self, events: Sequence[RunEvent]) -> dict[str, list[Row]]:
-        return rows_for(events)
+    def prepare(
+        self, events: Sequence[RunEvent], *, known_at: Sequence[datetime] | None = None
+    ) -> dict[str, list[Row]]:
+        return rows_for(events, known_at)
 
     @guarded("write")
     def apply_prepared(self, batch: dict[str, list[Row]]) -> None:
@@ -203,6 +230,13 @@ class Neo4jLineageStore:
             outputs=_refs(rec["outputs"]),
             job_version=job_version_view(jv) if jv else None,
             liveness=self.liveness,
+            completeness=self.completeness.judge(
+                state=r["state"],
+                has_start=bool(r.get("has_start")),
+                seqs=r.get("seqs") or [],
+                declared=r.get("declared_events"),
+                last_event_at=r.get("last_event_at"),
+            ),
         )
 
     @guarded("read")
@@ -265,19 +299,25 @@ class Neo4jLineageStore:
         )
 
     @guarded("read")
-    def dataset(self, namespace: str, name: str) -> DatasetView | None:
+    def dataset(self, namespace: str, name: str, at: AsOf = NOW) -> DatasetView | None:
         rows = self._query(
-            "MATCH (d:Dataset {namespace: $ns, name: $name})"
-            " RETURN d.kind AS kind,"
-            " COLLECT { MATCH (d)-[:HAS_VERSION]->(v:DatasetVersion) RETURN v {.*} } AS versions",
+            "MATCH (s:Dataset {namespace: $ns, name: $name})"
+            " RETURN s.kind AS kind,"
+            " COLLECT { MATCH (s)-[:HAS_VERSION]->(d:DatasetVersion) WHERE "
+            + q.EXISTS
+            + " RETURN d {.*} } AS versions",
             ns=namespace,
             name=name,
+            **_at(at),
         )
         if not rows:
             return None
         versions = sorted(rows[0]["versions"], key=lambda v: (v["created_at"], v["version"]))
         return DatasetView(
-            namespace=namespace, name=name, kind=rows[0]["kind"], versions=[dataset_version_view(v) for v in versions]
+            namespace=namespace,
+            name=name,
+            kind=rows[0]["kind"],
+            versions=existing([dataset_version_view(v) for v in versions]),
         )
 
     @guarded("read")
@@ -288,24 +328,51 @@ class Neo4jLineageStore:
         )
         return dataset_version_view(rows[0]["v"]) if rows else None
 
-    @guarded("read")
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
-        rows = self._query(
-            "MATCH (v:DatasetVersion {namespace: $ns, name: $name})"
-            " RETURN v {.*} AS v ORDER BY v.created_at DESC, v.version DESC LIMIT 1",
-            ns=namespace,
-            name=name,
-        )
-        return dataset_version_view(rows[0]["v"]) if rows else None
+        found = self.dataset(namespace, name)
+        return found.versions[-1] if found and found.versions else None
 
     @guarded("read")
-    def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
-        rows = self._query(
-            "MATCH (r:Run)-[:WROTE]->(:DatasetVersion {node_id: $id})"
-            " WITH DISTINCT r ORDER BY r.started_at, r.run_id LIMIT 1" + q.RUN_DETAIL,
-            id=dataset_node_id(namespace, name, version),
-        )
+    def produced_by(self, namespace: str, name: str, version: str | None = None, at: AsOf = NOW) -> RunView | None:
+        if version is not None:
+            rows = self._query(
+                "MATCH (r:Run)-[w:WROTE]->(:DatasetVersion {node_id: $id}) WHERE "
+                + q.seen("w")
+                + " AND "
+                + q.WRITTEN
+                + " WITH DISTINCT r ORDER BY r.started_at, r.run_id LIMIT 1"
+                + q.RUN_DETAIL,
+                id=dataset_node_id(namespace, name, version),
+                **_at(at),
+            )
+        else:
+            rows = self._query(
+                "MATCH (r:Run)-[w:WROTE]->(:DatasetVersion {namespace: $ns, name: $name}) WHERE "
+                + q.seen("w")
+                + " AND "
+                + q.WRITTEN
+                + " WITH DISTINCT r ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1"
+                + q.RUN_DETAIL,
+                ns=namespace,
+                name=name,
+                **_at(at),
+            )
         return self._run_view(rows[0], detail=True) if rows else None
+
+    @guarded("read")
+    def incomplete_runs(self, project: str | None = None, first: int = 50) -> list[RunView]:
+        rows = self._query(
+            "MATCH (r:Run) WHERE ($project IS NULL OR r.namespace = $project) AND (coalesce(r.has_start, 0) = 0"
+            " OR size(coalesce(r.seqs, [])) < coalesce(last(r.seqs), 0)"
+            " OR size(coalesce(r.seqs, [])) < coalesce(r.declared_events, 0)"
+            " OR (NOT r.state IN $terminal AND r.last_event_at < $cutoff))"
+            " WITH r ORDER BY r.started_at DESC, r.run_id DESC LIMIT $first" + q.RUN_DETAIL,
+            project=project,
+            terminal=list(TERMINAL),
+            cutoff=self.completeness.cutoff(),
+            first=max(0, first),
+        )
+        return [self._run_view(rec, detail=True) for rec in rows]
 
     @guarded("read")
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
@@ -346,31 +413,52 @@ class Neo4jLineageStore:
     # -- lineage --------------------------------------------------------------------------------
 
     @guarded("lineage query")
-    def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph:
+    def lineage(
+        self,
+        node: NodeId,
+        direction: Direction,
+        depth: int = DEFAULT_DEPTH,
+        fan_out: int = 100,
+        *,
+        include_failed: bool = False,
+        at: AsOf = NOW,
+    ) -> LineageGraph:
         depth, fan_out = self.bounds.clamp(depth, fan_out)
         upstream = direction == Direction.UPSTREAM
-        reasons: list[str] = []
+        cuts = Cuts()
+        params = _at(at, include_failed=include_failed)
         with self._session() as s:
             tx = s.begin_transaction()
             try:
-                start = self._start(tx, node, fan_out, reasons)
+                start = self._start(tx, node, fan_out, cuts, params)
 
-                def expand(frontier: list[str], hop: int, known: Collection[str]) -> Hop:
-                    return self._expand(tx, frontier, upstream, fan_out, hop, reasons)
+                def expand(frontier: list[str], hop: int, known: Collection[str], cuts: Cuts) -> Hop:
+                    return self._expand(tx, frontier, upstream, fan_out, hop, cuts, params)
 
-                return bounded_walk(node, direction, depth, self.bounds, start, expand, reasons)
+                return bounded_walk(node, direction, depth, self.bounds, start, expand, cuts)
             finally:
                 tx.close()
 
     @staticmethod
-    def _start(tx: neo4j.Transaction, node: NodeId, fan_out: int, reasons: list[str]) -> list[LineageNode]:
+    def _start(
+        tx: neo4j.Transaction, node: NodeId, fan_out: int, cuts: Cuts, params: dict[str, Any]
+    ) -> list[LineageNode]:
         if node.kind == "run":
-            rows = list(tx.run("MATCH (r:Run {run_id: $id}) " + q.RUN_NODE, id=node.key[0]))
+            rows = list(
+                tx.run(
+                    "MATCH (r:Run {run_id: $id}) WHERE r.started_at <= $as_of AND r.known_at <= $known " + q.RUN_NODE,
+                    id=node.key[0],
+                    **params,
+                )
+            )
             return [run_node(0, r["n"]) for r in rows]
         if node.kind == "datasetVersion":
             rows = list(
                 tx.run(
-                    "MATCH (d:DatasetVersion {node_id: $id}) " + q.DATASET_VERSION_NODE, id=dataset_node_id(*node.key)
+                    "MATCH (d:DatasetVersion {node_id: $id}) WHERE d.created_at <= $as_of AND d.known_at <= $known "
+                    + q.DATASET_VERSION_NODE,
+                    id=dataset_node_id(*node.key),
+                    **params,
                 )
             )
             return [dataset_version_node(0, r["n"]) for r in rows]
@@ -378,33 +466,44 @@ class Neo4jLineageStore:
         if node.kind == "dataset":
             rows = list(
                 tx.run(
-                    "MATCH (d:DatasetVersion {namespace: $ns, name: $name}) WITH d ORDER BY d.created_at DESC"
-                    " LIMIT $cap " + q.DATASET_VERSION_NODE,
+                    "MATCH (d:DatasetVersion {namespace: $ns, name: $name}) WHERE "
+                    + q.EXISTS
+                    + " WITH d ORDER BY d.created_at DESC, d.node_id DESC LIMIT $cap "
+                    + q.DATASET_VERSION_NODE,
                     ns=ns,
                     name=name,
                     cap=fan_out + 1,
+                    **params,
                 )
             )
             make = dataset_version_node
         else:
             rows = list(
                 tx.run(
-                    "MATCH (r:Run {namespace: $ns, job_name: $name}) WITH r ORDER BY r.started_at DESC"
+                    "MATCH (r:Run {namespace: $ns, job_name: $name}) WHERE r.started_at <= $as_of"
+                    " AND r.known_at <= $known WITH r ORDER BY r.started_at DESC, r.run_id DESC"
                     " LIMIT $cap " + q.RUN_NODE,
                     ns=ns,
                     name=name,
                     cap=fan_out + 1,
+                    **params,
                 )
             )
             make = run_node
         if len(rows) > fan_out:
-            reasons.append(f"fan-out limit of {fan_out} cut the start node {node}")
+            cuts.add("fanOut", f"fan-out limit of {fan_out} cut the start node {node}")
             rows = rows[:fan_out]
         return [make(0, r["n"]) for r in rows]
 
     @staticmethod
     def _expand(
-        tx: neo4j.Transaction, frontier: list[str], upstream: bool, fan_out: int, hop: int, reasons: list[str]
+        tx: neo4j.Transaction,
+        frontier: list[str],
+        upstream: bool,
+        fan_out: int,
+        hop: int,
+        cuts: Cuts,
+        params: dict[str, Any],
     ) -> tuple[list[LineageEdge], dict[str, LineageNode]]:
         """One hop from every frontier node: runs step to dataset versions, dataset versions to runs."""
         runs, dsvs = split_runs(frontier)
@@ -414,24 +513,24 @@ class Neo4jLineageStore:
         for kind, ids in (("run", runs), ("dsv", dsvs)):
             if not ids:
                 continue
-            edge_kind = "READ" if (kind == "run") == upstream else "WROTE"
+            table = "read" if (kind == "run") == upstream else "wrote"
             cut: list[str] = []
-            for rec in tx.run(q.HOP[(kind, upstream)], ids=ids, cap=fan_out + 1):
+            for rec in tx.run(q.HOP[(kind, upstream)], ids=ids, cap=fan_out + 1, **params):
                 hits = rec["hits"]
                 if len(hits) > fan_out:
                     cut.append(rec["id"])
                     hits = hits[:fan_out]
                 for h in hits:
+                    edge = edge_kind(table, h[1])
                     if kind == "run":
-                        n = dataset_version_node(hop, h[1:])
-                        edges.append(
-                            LineageEdge(source=run_node_id(rec["id"]), target=n.id, kind=edge_kind, binding=h[0])
-                        )
+                        n = dataset_version_node(hop, h[2:])
+                        edges.append(LineageEdge(source=run_node_id(rec["id"]), target=n.id, kind=edge, binding=h[0]))
                     else:
-                        n = run_node(hop, h[1:])
-                        edges.append(LineageEdge(source=n.id, target=rec["id"], kind=edge_kind, binding=h[0]))
+                        n = run_node(hop, h[2:])
+                        edges.append(LineageEdge(source=n.id, target=rec["id"], kind=edge, binding=h[0]))
                     found.setdefault(n.id, n)
-            reasons += [f"fan-out limit of {fan_out} cut the neighbours of {source}" for source in sorted(cut)]
+            for source in sorted(cut):
+                cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
         return edges, found
 
     # -- canonical dump -------------------------------------------------------------------------

@@ -7,6 +7,18 @@ Any arrival order, and any number of duplicates, yields the same graph. `started
 earliest event time of a run, `last_event_at` the latest (what the heartbeat check reads, see
 `liveness.py`).
 
+Truth of writes: an output a run declares is *written* only once the run COMPLETEs; until then, and
+for a run that ends FAIL/ABORT, it is *attempted* (kept, but never a producer). That is decided when
+reading (`written` in the stores' queries), from the run's state, so it cannot depend on arrival order.
+
+A version per write: an output the producer sends without a dataset version facet gets the version
+`minted_version(run_id)` (`run-` + 32 hex digits of the run id's SHA-256), the same for every event
+of that run, so each writing run makes its own dataset version and replays mint the same ones.
+
+Times: every fact remembers the event time it happened (`event_time`) and when provgraph learnt it
+(`known_at`: the ingestion time of its event, given by the log, see `LineageStore.apply`); a fact
+declared by several events keeps the earliest of each, which is what the as-of reads compare.
+
 Admission (`admit`): a store refuses a batch holding an event the write rules of
 `events/admission.py` forbid (a run changing project, another project's artifact, a malformed
 `store://` version) with `Inadmissible`, before writing anything, so a run's namespace never changes.
@@ -14,16 +26,28 @@ Admission (`admit`): a store refuses a batch holding an event the write rules of
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from provgraph.events import admission
 from provgraph.events.errors import ContractError, Forbidden, Inadmissible
 from provgraph.events.facets import CodeJobFacet
-from provgraph.events.model import Dataset, EventType, RunEvent, RunState
+from provgraph.events.model import UNVERSIONED, Dataset, EventType, RunEvent, RunState
 from provgraph.graph.ids import dataset_node_id
+
+
+def minted_version(run_id: str) -> str:
+    """The dataset version of an unversioned output of run `run_id` (deterministic, `/`-free)."""
+    return "run-" + hashlib.sha256(run_id.encode()).hexdigest()[:32]
+
+
+def time_text(value: datetime) -> str:
+    """How both stores keep a time: ISO text in UTC, so text order is time order."""
+    return value.astimezone(UTC).isoformat()
 
 
 def canonical_json(value: Any) -> str:
@@ -47,12 +71,14 @@ class DatasetFacts:
         return dataset_node_id(self.namespace, self.name, self.version)
 
     @staticmethod
-    def of(dataset: Dataset) -> DatasetFacts:
+    def of(dataset: Dataset, minted: str | None = None) -> DatasetFacts:
+        """`minted`: the version to use when the producer sent none (outputs only)."""
         art = dataset.facets.artifact
+        version = dataset.version
         return DatasetFacts(
             namespace=dataset.namespace,
             name=dataset.name,
-            version=dataset.version,
+            version=minted if minted is not None and version == UNVERSIONED else version,
             binding=dataset.binding,
             kind=art.kind if art else None,
             size=art.size if art else None,
@@ -68,10 +94,15 @@ class RunFacts:
     namespace: str
     job_name: str
     event_time: str
+    known_at: str
+    """When provgraph learnt of the event (its ingestion time), as `time_text`."""
     order_key: str
     state: RunState
     state_key: str
     ended_at: str | None
+    seq: int
+    has_start: bool
+    declared_events: int | None
     code: CodeJobFacet | None
     params: str | None
     results: str | None
@@ -96,11 +127,13 @@ def admit(events: Sequence[RunEvent], owners: Mapping[str, str]) -> None:
         raise Inadmissible(f"event refused by the graph: {exc}") from exc
 
 
-def facts(event: RunEvent) -> RunFacts:
+def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
+    """The event's facts; `known_at` defaults to the event time (an event applied without a log)."""
     rf = event.run.facets
     order_key = event.order_key
     terminal = event.event_type.is_terminal
     when = event.event_time.isoformat()
+    minted = minted_version(event.run.run_id)
 
     def keyed(value: Any) -> str | None:
         return None if value is None else canonical_json(value)
@@ -110,12 +143,16 @@ def facts(event: RunEvent) -> RunFacts:
         namespace=event.job.namespace,
         job_name=event.job.name,
         event_time=when,
+        known_at=time_text(known_at) if known_at is not None else when,
         order_key=order_key,
         state=RunState.REQUESTED
         if event.event_type == EventType.OTHER and rf.requested
         else RunState(event.event_type.value),
         state_key=f"{int(terminal)}|{order_key}",
         ended_at=when if terminal else None,
+        seq=event.seq,
+        has_start=event.event_type == EventType.START,
+        declared_events=rf.event.total if rf.event else None,
         code=event.job.facets.code,
         params=keyed(rf.params.params if rf.params else None),
         results=keyed(rf.results.results if rf.results else None),
@@ -127,7 +164,7 @@ def facts(event: RunEvent) -> RunFacts:
         parent_run_id=rf.parent.run.run_id if rf.parent else None,
         metrics=[(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
         reads=[DatasetFacts.of(d) for d in event.inputs],
-        writes=[DatasetFacts.of(d) for d in event.outputs],
+        writes=[DatasetFacts.of(d, minted) for d in event.outputs],
     )
 
 
@@ -147,6 +184,10 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "started_at": f.event_time,
         "last_event_at": f.event_time,
         "ended_at": f.ended_at,
+        "known_at": f.known_at,
+        "ended_known_at": f.known_at if f.ended_at is not None else None,
+        "has_start": int(f.has_start),
+        "declared_events": f.declared_events,
         "parent_run_id": f.parent_run_id,
     }
     for col in KEYED_RUN_PROPS:

@@ -12,10 +12,18 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from provgraph.events.model import RunState
+from provgraph.events.model import UNVERSIONED, RunState
 from provgraph.graph.ids import run_node_id
 from provgraph.graph.liveness import Liveness
-from provgraph.graph.views import DatasetRef, DatasetVersionView, JobVersionView, LineageNode, ReproductionView, RunView
+from provgraph.graph.views import (
+    Completeness,
+    DatasetRef,
+    DatasetVersionView,
+    JobVersionView,
+    LineageNode,
+    ReproductionView,
+    RunView,
+)
 
 Row = Mapping[str, Any]
 
@@ -50,6 +58,7 @@ def run_view(
     outputs: Sequence[DatasetRef] = (),
     job_version: JobVersionView | None = None,
     liveness: Liveness,
+    completeness: Completeness | None = None,
 ) -> RunView:
     """The run as stored, except that a START/RUNNING run whose process is gone shows as LOST,
     with the reason as its error (see `liveness.py`)."""
@@ -85,7 +94,23 @@ def run_view(
         inputs=list(inputs),
         outputs=list(outputs),
         job_version=job_version,
+        completeness=completeness,
     )
+
+
+def edge_kind(table: str, attempted: bool) -> str:
+    """A lineage edge's kind from its table/relationship (`read`/`wrote`) and whether the write was
+    only attempted."""
+    if table == "read":
+        return "READ"
+    return "ATTEMPTED" if attempted else "WROTE"
+
+
+def existing(versions: list[DatasetVersionView]) -> list[DatasetVersionView]:
+    """A dataset's versions without the `unversioned` placeholder (where reads that resolved to no
+    version point) when it has real ones."""
+    real = [v for v in versions if v.version != UNVERSIONED]
+    return real or versions
 
 
 def job_version_view(r: Row) -> JobVersionView:

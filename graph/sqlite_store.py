@@ -13,14 +13,16 @@ import sqlite3
 import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
-from provgraph.events.model import RunEvent, RunState
+from provgraph.events.model import UNVERSIONED, RunEvent, RunState
 from provgraph.events.transport.sqlite import connect
-from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
+from provgraph.graph.completeness import TERMINAL, CompletenessRules
+from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import RunFacts, admit, facts, run_row
@@ -29,11 +31,14 @@ from provgraph.graph.rows import (
     RUN_NODE_FIELDS,
     dataset_version_node,
     dataset_version_view,
+    edge_kind,
+    existing,
     job_version_view,
     run_node,
     run_view,
 )
 from provgraph.graph.views import (
+    Completeness,
     DatasetRef,
     DatasetVersionView,
     DatasetView,
@@ -45,7 +50,7 @@ from provgraph.graph.views import (
     LineageNode,
     RunView,
 )
-from provgraph.graph.walk import Hop, bounded_walk
+from provgraph.graph.walk import Cuts, Hop, bounded_walk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,11 +63,13 @@ CREATE TABLE IF NOT EXISTS job_version (
 CREATE TABLE IF NOT EXISTS run (
     run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
     state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
+    known_at TEXT NOT NULL, ended_known_at TEXT, has_start INTEGER NOT NULL, declared_events INTEGER,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
     error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
+CREATE TABLE IF NOT EXISTS run_seq (run_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
     PRIMARY KEY (run_id, key, step));
@@ -70,20 +77,22 @@ CREATE TABLE IF NOT EXISTS dataset (
     namespace TEXT NOT NULL, name TEXT NOT NULL, kind TEXT, PRIMARY KEY (namespace, name));
 CREATE TABLE IF NOT EXISTS dataset_version (
     node_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
-    kind TEXT, size INTEGER, uri TEXT, format TEXT, framework TEXT, created_at TEXT NOT NULL);
+    kind TEXT, size INTEGER, uri TEXT, format TEXT, framework TEXT, created_at TEXT NOT NULL, known_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS dsv_dataset ON dataset_version(namespace, name, created_at);
 CREATE TABLE IF NOT EXISTS read (
-    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, PRIMARY KEY (run_id, dsv, binding));
+    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL, known_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, dsv, binding));
 CREATE INDEX IF NOT EXISTS read_dsv ON read(dsv);
 CREATE TABLE IF NOT EXISTS wrote (
-    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, PRIMARY KEY (run_id, dsv, binding));
+    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL, known_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, dsv, binding));
 CREATE INDEX IF NOT EXISTS wrote_dsv ON wrote(dsv);
 CREATE TABLE IF NOT EXISTS dead_letter (
     log_offset INTEGER PRIMARY KEY, stage TEXT NOT NULL, error TEXT NOT NULL, original BLOB NOT NULL,
     failed_at TEXT NOT NULL);
 """
 
-_TABLES = ("project", "job", "job_version", "run", "metric", "dataset", "dataset_version", "read", "wrote")
+_TABLES = ("project", "job", "job_version", "run", "run_seq", "metric", "dataset", "dataset_version", "read", "wrote")
 
 
 def _newer(col: str) -> str:
@@ -102,16 +111,23 @@ def _max(table: str, col: str) -> str:
 
 _UPSERT_RUN = f"""
 INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
+                 known_at, ended_known_at, has_start, declared_events,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
                  reproduces, reproduces_key, parent_run_id)
 VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
+        :known_at, :ended_known_at, :has_start, :declared_events,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
         :reproduces, :reproduces_key, :parent_run_id)
 ON CONFLICT (run_id) DO UPDATE SET
-    {_max("run", "code_hash")}, {_max("run", "parent_run_id")},
+    {_max("run", "code_hash")}, {_max("run", "parent_run_id")}, {_max("run", "declared_events")},
     state = CASE WHEN excluded.state_key > run.state_key THEN excluded.state ELSE run.state END,
     ended_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_at ELSE run.ended_at END,
+    ended_known_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_known_at
+                          WHEN excluded.state_key = run.state_key THEN MIN(run.ended_known_at, excluded.ended_known_at)
+                          ELSE run.ended_known_at END,
     state_key = MAX(run.state_key, excluded.state_key),
+    known_at = MIN(run.known_at, excluded.known_at),
+    has_start = MAX(run.has_start, excluded.has_start),
     started_at = MIN(run.started_at, excluded.started_at),
     last_event_at = MAX(run.last_event_at, excluded.last_event_at),
     {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")}, {_newer("reproduces")}
@@ -130,12 +146,14 @@ ON CONFLICT DO UPDATE SET {_max("dataset", "kind")}
 """  # noqa: S608 (fixed SQL built from constants)
 
 _UPSERT_DSV = f"""
-INSERT INTO dataset_version (node_id, namespace, name, version, kind, size, uri, format, framework, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO dataset_version (node_id, namespace, name, version, kind, size, uri, format, framework, created_at,
+                             known_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET {_max("dataset_version", "kind")}, {_max("dataset_version", "size")},
     {_max("dataset_version", "uri")}, {_max("dataset_version", "format")},
     {_max("dataset_version", "framework")},
-    created_at = MIN(dataset_version.created_at, excluded.created_at)
+    created_at = MIN(dataset_version.created_at, excluded.created_at),
+    known_at = MIN(dataset_version.known_at, excluded.known_at)
 """  # noqa: S608 (fixed SQL built from constants)
 
 _UPSERT_METRIC = """
@@ -155,6 +173,51 @@ _DSV_NODES = (
 )
 
 
+_WRITTEN = "(r.state = 'COMPLETE' AND r.ended_at <= :as_of AND r.ended_known_at <= :known)"
+"""The run `r` COMPLETEd as of the query's times: its declared outputs are written (else attempted)."""
+_SEEN_W = "(w.first_at <= :as_of AND w.known_at <= :known)"
+"""The WROTE edge `w` was declared, and received, as of the query's times."""
+
+# An input without a version resolves to the version whose producer COMPLETEd last at or before the
+# read was first declared (else it stays `@unversioned`).
+_RESOLVED = f"""CASE WHEN u.version = '{UNVERSIONED}' THEN COALESCE((
+  SELECT w.dsv FROM dataset_version v JOIN wrote w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id
+  WHERE v.namespace = u.namespace AND v.name = u.name AND v.version <> '{UNVERSIONED}'
+    AND {_WRITTEN} AND r.ended_at <= e.first_at AND {_SEEN_W}
+  ORDER BY r.ended_at DESC, w.dsv DESC LIMIT 1), e.dsv) ELSE e.dsv END"""  # noqa: S608 (fixed SQL)
+
+_EXISTS = f"""(EXISTS (SELECT 1 FROM read e WHERE e.dsv = v.node_id AND e.first_at <= :as_of AND e.known_at <= :known)
+  OR EXISTS (SELECT 1 FROM wrote w JOIN run r ON r.run_id = w.run_id
+             WHERE w.dsv = v.node_id AND {_SEEN_W} AND ({_WRITTEN} OR :failed)))"""  # noqa: S608 (fixed SQL)
+"""The dataset version `v` exists as of the query: read, or written (attempted too with :failed)."""
+
+
+def _edges(table: str, key: str) -> str:
+    """The READ (resolved) or WROTE edges, as (run_id, dsv, binding, attempted), whose raw `key`
+    (run_id or dsv) is in the JSON list :cand and that the query's times can see. WROTE edges of
+    runs not COMPLETE are attempted, left out unless :failed."""
+    if table == "read":
+        return (
+            f"SELECT e.run_id AS run_id, {_RESOLVED} AS dsv, e.binding AS binding, 0 AS attempted"  # noqa: S608
+            " FROM read e JOIN dataset_version u ON u.node_id = e.dsv"
+            f" WHERE e.first_at <= :as_of AND e.known_at <= :known AND e.{key} IN (SELECT value FROM json_each(:cand))"
+        )
+    return (
+        f"SELECT w.run_id AS run_id, w.dsv AS dsv, w.binding AS binding, NOT {_WRITTEN} AS attempted"  # noqa: S608
+        " FROM wrote w JOIN run r ON r.run_id = w.run_id"
+        f" WHERE {_SEEN_W} AND ({_WRITTEN} OR :failed) AND w.{key} IN (SELECT value FROM json_each(:cand))"
+    )
+
+
+_EDGES = {table: _edges(table, "run_id") for table in ("read", "wrote")}
+"""A run's own edges (:cand = [its run id])."""
+
+
+def _at(at: AsOf, *, include_failed: bool = False) -> dict[str, Any]:
+    as_of, known = at.texts()
+    return {"as_of": as_of, "known": known, "failed": int(include_failed)}
+
+
 class DeadLetter(NamedTuple):
     """An event of the embedded log the projection refused: the graph goes on without it."""
 
@@ -169,10 +232,17 @@ class DeadLetter(NamedTuple):
 class SqliteLineageStore:
     """`LineageStore` on one SQLite file (or `:memory:`)."""
 
-    def __init__(self, path: Path | str, bounds: LineageBounds | None = None, liveness: Liveness | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        bounds: LineageBounds | None = None,
+        liveness: Liveness | None = None,
+        completeness: CompletenessRules | None = None,
+    ) -> None:
         self.path = path
         self.bounds = bounds or LineageBounds()
         self.liveness = liveness or Liveness()
+        self.completeness = completeness or CompletenessRules()
         try:
             self._conn = connect(path)
             self._conn.row_factory = sqlite3.Row
@@ -188,12 +258,15 @@ class SqliteLineageStore:
             self._migrate(c)
 
     def _migrate(self, c: sqlite3.Connection) -> None:
-        """A graph projected before `run.last_event_at` existed gets the column and is emptied, so the
-        next `sync()` projects the log again from the start and fills it."""
-        if "last_event_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
-            c.execute("ALTER TABLE run ADD COLUMN last_event_at TEXT")
+        """A graph projected before the columns of as-of reads and completeness (`run.known_at`)
+        existed is dropped and made again, empty, so the next `sync()` projects the log again from
+        the start and fills them (the graph is only a projection of the log)."""
+        if "known_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
             for table in (*_TABLES, "meta"):
-                c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
+                c.execute(f"DROP TABLE IF EXISTS {table}")
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -209,18 +282,27 @@ class SqliteLineageStore:
                 raise
             self._conn.execute("COMMIT")
 
-    def prepare(self, events: Sequence[RunEvent]) -> Sequence[RunEvent]:
+    def prepare(
+        self, events: Sequence[RunEvent], *, known_at: Sequence[datetime] | None = None
+    ) -> tuple[Sequence[RunEvent], Sequence[datetime] | None]:
         """Nothing to fold ahead: SQLite writes within one process, checking owners in the write."""
-        return events
+        return events, known_at
 
-    def apply_prepared(self, batch: Sequence[RunEvent]) -> None:
-        self.apply(batch)
+    def apply_prepared(self, batch: tuple[Sequence[RunEvent], Sequence[datetime] | None]) -> None:
+        self.apply(batch[0], known_at=batch[1])
 
-    def apply(self, events: Sequence[RunEvent], *, offset: int | None = None, dead: Sequence[DeadLetter] = ()) -> None:
+    def apply(
+        self,
+        events: Sequence[RunEvent],
+        *,
+        known_at: Sequence[datetime] | None = None,
+        offset: int | None = None,
+        dead: Sequence[DeadLetter] = (),
+    ) -> None:
         """Project events in one transaction; `offset` (embedded log position) and the batch's dead
         letters are saved with them. The offset only moves forward (a slower concurrent sync of
         events already in the graph cannot move it back)."""
-        all_facts = [facts(e) for e in events]
+        all_facts = [facts(e, known_at[i] if known_at else None) for i, e in enumerate(events)]
         with self._tx() as c:
             admit(events, self._run_owners(c, [f.run_id for f in all_facts]))
             self._write(c, all_facts)
@@ -276,14 +358,25 @@ class SqliteLineageStore:
                     d.format,
                     d.framework,
                     f.event_time,
+                    f.known_at,
                 )
                 for f, d in datasets
             ],
         )
+        c.executemany(
+            "INSERT OR IGNORE INTO run_seq(run_id, seq) VALUES (?, ?)",
+            [(f.run_id, f.seq) for f in all_facts if f.seq > 0],
+        )
         for table, attr in (("read", "reads"), ("wrote", "writes")):
             c.executemany(
-                f"INSERT OR IGNORE INTO {table}(run_id, dsv, binding) VALUES (?, ?, ?)",  # noqa: S608 (fixed names)
-                [(f.run_id, d.node_id, d.binding) for f in all_facts for d in getattr(f, attr)],
+                f"INSERT INTO {table}(run_id, dsv, binding, first_at, known_at) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
+                f" ON CONFLICT DO UPDATE SET first_at = MIN({table}.first_at, excluded.first_at),"
+                f" known_at = MIN({table}.known_at, excluded.known_at)",
+                [
+                    (f.run_id, d.node_id, d.binding, f.event_time, f.known_at)
+                    for f in all_facts
+                    for d in getattr(f, attr)
+                ],
             )
 
     @staticmethod
@@ -326,12 +419,28 @@ class SqliteLineageStore:
             return self._conn.execute(sql, params).fetchall()
 
     def _refs(self, table: str, run_id: str) -> list[DatasetRef]:
+        """The run's inputs (unversioned ones resolved) or outputs (marked when only attempted)."""
+        params = {"run_id": run_id, **_at(NOW, include_failed=True)}
         rows = self._all(
-            f"SELECT d.namespace, d.name, d.version, d.kind, e.binding FROM {table} e"  # noqa: S608
-            " JOIN dataset_version d ON d.node_id = e.dsv WHERE e.run_id = ? ORDER BY e.binding, d.node_id",
-            (run_id,),
+            f"SELECT d.namespace, d.name, d.version, d.kind, e.binding, e.attempted"  # noqa: S608 (fixed SQL)
+            f" FROM ({_EDGES[table]}) e JOIN dataset_version d ON d.node_id = e.dsv"
+            " WHERE e.run_id = :run_id ORDER BY e.binding, d.node_id",
+            {**params, "cand": json.dumps([run_id])},
         )
-        return [DatasetRef(namespace=r[0], name=r[1], version=r[2], kind=r[3], binding=r[4]) for r in rows]
+        return [
+            DatasetRef(namespace=r[0], name=r[1], version=r[2], kind=r[3], binding=r[4], attempted=bool(r[5]))
+            for r in rows
+        ]
+
+    def _completeness(self, row: sqlite3.Row) -> Completeness:
+        seqs = [r[0] for r in self._all("SELECT seq FROM run_seq WHERE run_id = ? ORDER BY seq", (row["run_id"],))]
+        return self.completeness.judge(
+            state=row["state"],
+            has_start=bool(row["has_start"]),
+            seqs=seqs,
+            declared=row["declared_events"],
+            last_event_at=row["last_event_at"],
+        )
 
     def _run_view(self, row: sqlite3.Row, *, detail: bool = True) -> RunView:
         run_id = row["run_id"]
@@ -351,6 +460,7 @@ class SqliteLineageStore:
             outputs=self._refs("wrote", run_id),
             job_version=job_version,
             liveness=self.liveness,
+            completeness=self._completeness(row),
         )
 
     def _job_version(self, namespace: str, name: str, code_hash: str) -> JobVersionView | None:
@@ -390,6 +500,23 @@ class SqliteLineageStore:
         sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
         return [self._run_view(r, detail=False) for r in self._all(sql, [*params, max(0, first)])]
 
+    def incomplete_runs(self, project: str | None = None, first: int = 50) -> list[RunView]:
+        rows = self._all(
+            "SELECT r.* FROM run r LEFT JOIN (SELECT run_id, COUNT(*) AS n, MAX(seq) AS m FROM run_seq"
+            " GROUP BY run_id) s ON s.run_id = r.run_id"
+            " WHERE (:project IS NULL OR r.namespace = :project) AND (r.has_start = 0"
+            " OR COALESCE(s.n, 0) < COALESCE(s.m, 0) OR COALESCE(s.n, 0) < COALESCE(r.declared_events, 0)"
+            " OR (r.state NOT IN (SELECT value FROM json_each(:terminal)) AND r.last_event_at < :cutoff))"
+            " ORDER BY r.started_at DESC, r.run_id DESC LIMIT :first",
+            {
+                "project": project,
+                "terminal": json.dumps(TERMINAL),
+                "cutoff": self.completeness.cutoff(),
+                "first": max(0, first),
+            },
+        )
+        return [self._run_view(r) for r in rows]
+
     def job(self, namespace: str, name: str) -> JobView | None:
         if not self._all("SELECT 1 FROM job WHERE namespace = ? AND name = ?", (namespace, name)):
             return None
@@ -404,16 +531,20 @@ class SqliteLineageStore:
             run_count=int(count[0][0]),
         )
 
-    def dataset(self, namespace: str, name: str) -> DatasetView | None:
+    def dataset(self, namespace: str, name: str, at: AsOf = NOW) -> DatasetView | None:
         rows = self._all("SELECT kind FROM dataset WHERE namespace = ? AND name = ?", (namespace, name))
         if not rows:
             return None
         versions = self._all(
-            "SELECT * FROM dataset_version WHERE namespace = ? AND name = ? ORDER BY created_at, version",
-            (namespace, name),
+            f"SELECT * FROM dataset_version v WHERE namespace = :ns AND name = :name AND {_EXISTS}"  # noqa: S608
+            " ORDER BY created_at, version",
+            {"ns": namespace, "name": name, **_at(at)},
         )
         return DatasetView(
-            namespace=namespace, name=name, kind=rows[0][0], versions=[dataset_version_view(dict(v)) for v in versions]
+            namespace=namespace,
+            name=name,
+            kind=rows[0][0],
+            versions=existing([dataset_version_view(dict(v)) for v in versions]),
         )
 
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
@@ -423,18 +554,24 @@ class SqliteLineageStore:
         return dataset_version_view(dict(rows[0])) if rows else None
 
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
-        rows = self._all(
-            "SELECT * FROM dataset_version WHERE namespace = ? AND name = ?"
-            " ORDER BY created_at DESC, version DESC LIMIT 1",
-            (namespace, name),
-        )
-        return dataset_version_view(dict(rows[0])) if rows else None
+        found = self.dataset(namespace, name)
+        return found.versions[-1] if found and found.versions else None
 
-    def produced_by(self, namespace: str, name: str, version: str) -> RunView | None:
+    def produced_by(self, namespace: str, name: str, version: str | None = None, at: AsOf = NOW) -> RunView | None:
+        if version is not None:
+            sql = (
+                f"SELECT r.* FROM wrote w JOIN run r ON r.run_id = w.run_id WHERE w.dsv = :dsv AND {_SEEN_W}"  # noqa: S608
+                f" AND {_WRITTEN} ORDER BY r.started_at, r.run_id LIMIT 1"
+            )
+        else:
+            sql = (
+                "SELECT r.* FROM dataset_version v JOIN wrote w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id"  # noqa: S608
+                f" WHERE v.namespace = :ns AND v.name = :name AND {_SEEN_W} AND {_WRITTEN}"
+                " ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1"
+            )
         rows = self._all(
-            "SELECT r.* FROM wrote w JOIN run r ON r.run_id = w.run_id WHERE w.dsv = ?"
-            " ORDER BY r.started_at, r.run_id LIMIT 1",
-            (dataset_node_id(namespace, name, version),),
+            sql,
+            {"dsv": dataset_node_id(namespace, name, version), "ns": namespace, "name": name, **_at(at)},
         )
         return self._run_view(rows[0]) if rows else None
 
@@ -474,45 +611,65 @@ class SqliteLineageStore:
 
     # -- lineage --------------------------------------------------------------------------------
 
-    def lineage(self, node: NodeId, direction: Direction, depth: int = 3, fan_out: int = 100) -> LineageGraph:
+    def lineage(
+        self,
+        node: NodeId,
+        direction: Direction,
+        depth: int = DEFAULT_DEPTH,
+        fan_out: int = 100,
+        *,
+        include_failed: bool = False,
+        at: AsOf = NOW,
+    ) -> LineageGraph:
         depth, fan_out = self.bounds.clamp(depth, fan_out)
-        reasons: list[str] = []
-        ids = self._start(node, fan_out, reasons)
+        cuts = Cuts()
+        params = _at(at, include_failed=include_failed)
+        ids = self._start(node, fan_out, cuts, params)
         loaded = self._nodes(ids, 0)
         start = [loaded[i] for i in ids if i in loaded]
 
-        def expand(frontier: list[str], hop: int, known: Collection[str]) -> Hop:
-            found = self._expand(frontier, direction, fan_out, reasons)
+        def expand(frontier: list[str], hop: int, known: Collection[str], cuts: Cuts) -> Hop:
+            found = self._expand(frontier, direction, fan_out, cuts, params)
             reached = dict.fromkeys(i for e in found for i in (e.source, e.target) if i not in known)
             loaded = self._nodes(list(reached), hop)
             return found, {i: loaded[i] for i in reached if i in loaded}
 
-        return bounded_walk(node, direction, depth, self.bounds, start, expand, reasons)
+        return bounded_walk(node, direction, depth, self.bounds, start, expand, cuts)
 
-    def _start(self, node: NodeId, fan_out: int, reasons: list[str]) -> list[str]:
+    def _start(self, node: NodeId, fan_out: int, cuts: Cuts, params: dict[str, Any]) -> list[str]:
         if node.kind == "run":
-            return [run_node_id(r[0]) for r in self._all("SELECT run_id FROM run WHERE run_id = ?", node.key)]
-        if node.kind == "datasetVersion":
-            ns, name, version = node.key
             rows = self._all(
-                "SELECT node_id FROM dataset_version WHERE node_id = ?", (dataset_node_id(ns, name, version),)
+                "SELECT run_id FROM run WHERE run_id = :id AND started_at <= :as_of AND known_at <= :known",
+                {"id": node.key[0], **params},
+            )
+            return [run_node_id(r[0]) for r in rows]
+        if node.kind == "datasetVersion":
+            rows = self._all(
+                "SELECT node_id FROM dataset_version WHERE node_id = :id AND created_at <= :as_of"
+                " AND known_at <= :known",
+                {"id": dataset_node_id(*node.key), **params},
             )
             return [r[0] for r in rows]
         if node.kind == "dataset":
             sql = (
-                "SELECT node_id FROM dataset_version WHERE namespace = ? AND name = ? ORDER BY created_at DESC LIMIT ?"
+                f"SELECT node_id FROM dataset_version v WHERE namespace = :ns AND name = :name AND {_EXISTS}"  # noqa: S608
+                " ORDER BY created_at DESC, node_id DESC LIMIT :cap"
             )
-            rows = self._all(sql, (*node.key, fan_out + 1))
         else:
-            sql = "SELECT run_id FROM run WHERE namespace = ? AND job_name = ? ORDER BY started_at DESC LIMIT ?"
-            rows = self._all(sql, (*node.key, fan_out + 1))
+            sql = (
+                "SELECT run_id FROM run WHERE namespace = :ns AND job_name = :name AND started_at <= :as_of"
+                " AND known_at <= :known ORDER BY started_at DESC, run_id DESC LIMIT :cap"
+            )
+        rows = self._all(sql, {"ns": node.key[0], "name": node.key[1], "cap": fan_out + 1, **params})
         if len(rows) > fan_out:
-            reasons.append(f"fan-out limit of {fan_out} cut the start node {node}")
+            cuts.add("fanOut", f"fan-out limit of {fan_out} cut the start node {node}")
             rows = rows[:fan_out]
         found = [r[0] for r in rows]
         return found if node.kind == "dataset" else [run_node_id(i) for i in found]
 
-    def _expand(self, frontier: list[str], direction: Direction, fan_out: int, reasons: list[str]) -> list[LineageEdge]:
+    def _expand(
+        self, frontier: list[str], direction: Direction, fan_out: int, cuts: Cuts, params: dict[str, Any]
+    ) -> list[LineageEdge]:
         """One hop from every frontier node: runs step to datasets, datasets step to runs."""
         runs, dsvs = split_runs(frontier)
         upstream = direction == Direction.UPSTREAM
@@ -522,22 +679,32 @@ class SqliteLineageStore:
         for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
             if not values:
                 continue
+            candidates = values
+            if table == "read" and key == "dsv":  # readers of the dataset that named no version may resolve here
+                candidates = values + self._unversioned(values)
             rows = self._all(
-                f"SELECT run_id, dsv, binding, n FROM (SELECT run_id, dsv, binding,"  # noqa: S608 (fixed names)
+                f"SELECT run_id, dsv, binding, attempted, n FROM (SELECT *,"  # noqa: S608 (fixed SQL)
                 f" ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY run_id, dsv, binding) AS n"
-                f" FROM {table} WHERE {key} IN (SELECT value FROM json_each(?))) WHERE n <= ?",
-                (json.dumps(values), fan_out + 1),
+                f" FROM ({_edges(table, key)}) WHERE {key} IN (SELECT value FROM json_each(:ids))) WHERE n <= :cap",
+                {"ids": json.dumps(values), "cand": json.dumps(candidates), "cap": fan_out + 1, **params},
             )
-            cut = {r[0] if key == "run_id" else r[1] for r in rows if r[3] > fan_out}
+            cut = {r[0] if key == "run_id" else r[1] for r in rows if r[4] > fan_out}
             for source in sorted(cut):
-                reasons.append(f"fan-out limit of {fan_out} cut the neighbours of {source}")
-            kind = "READ" if table == "read" else "WROTE"
+                cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
             out += [
-                LineageEdge(source=run_node_id(r[0]), target=r[1], kind=kind, binding=r[2])
+                LineageEdge(source=run_node_id(r[0]), target=r[1], kind=edge_kind(table, bool(r[3])), binding=r[2])
                 for r in rows
-                if r[3] <= fan_out
+                if r[4] <= fan_out
             ]
         return out
+
+    def _unversioned(self, dsvs: list[str]) -> list[str]:
+        """The `@unversioned` node ids of these versions' datasets."""
+        rows = self._all(
+            "SELECT DISTINCT namespace, name FROM dataset_version WHERE node_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(dsvs),),
+        )
+        return [dataset_node_id(r[0], r[1], UNVERSIONED) for r in rows]
 
     def _nodes(self, ids: list[str], hop: int) -> dict[str, LineageNode]:
         """Lineage nodes for these ids (unknown ids are left out), all at `hop`."""

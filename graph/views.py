@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from provgraph.events.facets.values import WireFloat
 from provgraph.events.model import RunState
@@ -25,6 +25,8 @@ class DatasetRef(View):
     version: str
     binding: str = ""
     kind: str | None = None
+    attempted: bool = False
+    """An output of a run that has not COMPLETEd (failed, aborted or still going): declared, not written."""
 
     @property
     def node_id(self) -> str:
@@ -49,6 +51,16 @@ class ReproductionView(View):
     snapshot_inputs: list[str] = Field(default_factory=list)
 
 
+class Completeness(View):
+    """Whether provgraph holds every event of a run (see `graph/completeness.py`)."""
+
+    complete: bool
+    missing: list[int] = Field(default_factory=list)
+    """Sequence numbers known to be missing (gaps, and up to a declared event count)."""
+    reasons: list[str] = Field(default_factory=list)
+    """`sequenceGap`, `noStart`, `noTerminal`, `countUnmet`."""
+
+
 class RunView(View):
     run_id: str
     namespace: str
@@ -68,6 +80,7 @@ class RunView(View):
     inputs: list[DatasetRef] = Field(default_factory=list)
     outputs: list[DatasetRef] = Field(default_factory=list)
     job_version: JobVersionView | None = None
+    completeness: Completeness | None = None
 
     @property
     def node_id(self) -> str:
@@ -112,7 +125,8 @@ class LineageNode(View):
 
 
 class LineageEdge(View):
-    """A READ or WROTE edge, always pointing from the run to the dataset version (PROV used/generated)."""
+    """A READ, WROTE or ATTEMPTED edge, always pointing from the run to the dataset version (PROV
+    used/generated). ATTEMPTED: an output of a run that has not COMPLETEd (shown on request only)."""
 
     source: str
     target: str
@@ -128,3 +142,11 @@ class LineageGraph(View):
     edges: list[LineageEdge]
     partial: bool = False
     cut_reasons: list[str] = Field(default_factory=list)
+    cut_codes: list[str] = Field(default_factory=list)
+    """The reason code of each of `cut_reasons`, in the same order."""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def partial_reasons(self) -> list[str]:
+        """What cut the walk, each once: `depth`, `fanOut`, `time`, `nodes`."""
+        return sorted(set(self.cut_codes))

@@ -78,13 +78,16 @@ class RunEmitter:
         seq: int | None = None,
     ) -> RunEvent:
         with self._lock:
+            own = seq is None
             if seq is None:
                 self._seq += 1
                 seq = self._seq
             if self._metrics:
                 facets["metrics"] = MetricsRunFacet(metrics=self._metrics)
                 self._metrics = []
-            facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq)
+            # The run's own last event says how many it sent (a supervisor reporting for it cannot know).
+            total = seq if own and kind.is_terminal else None
+            facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq, total=total)
             if self._parent is not None:
                 facets["parent"] = self._parent
             try:

@@ -2,6 +2,8 @@
 
 `eventId` de-duplicates redelivered events; `seq` (1, 2, 3 … per run) orders a run's events
 whatever order they arrive in, and exposes gaps. It is a signed 64-bit integer, never negative.
+`total`, on a run's last (terminal) event, is how many events the run sent in all (seq 1..total),
+so a reader can tell that events are missing even when the missing ones are the last.
 """
 
 from typing import ClassVar
@@ -16,3 +18,4 @@ class EventRunFacet(Facet):
 
     event_id: str
     seq: NonNegativeInt64
+    total: NonNegativeInt64 | None = None

@@ -1,6 +1,8 @@
 """The embedded event log: an append-only SQLite table, the source of truth with no servers.
 
-Offsets are dense and increase with every new event; a redelivered event (same event id, same
+Each event keeps the time it was appended (`ingested_at`, what the graph's as-of reads call
+`knownAt`), so replaying the log gives the graph the same ingestion times. Offsets are dense and
+increase with every new event; a redelivered event (same event id, same
 bytes) is ignored, so appending is idempotent, while the same event id with different content is
 refused (`EventConflict`, naming both digests): an id stands for one event. Projections read forward
 from an offset they remember.
@@ -20,6 +22,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
@@ -37,7 +40,8 @@ CREATE TABLE IF NOT EXISTS events (
     root_run_id TEXT NOT NULL,
     event_type  TEXT NOT NULL,
     event_time  TEXT NOT NULL,
-    body        BLOB NOT NULL
+    body        BLOB NOT NULL,
+    ingested_at TEXT
 );
 CREATE TABLE IF NOT EXISTS run_owner (
     run_id      TEXT PRIMARY KEY,
@@ -50,8 +54,8 @@ _OWNERS_VERSION = 1
 
 
 _INSERT = (
-    "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT OR IGNORE INTO events(event_id, run_id, root_run_id, event_type, event_time, body, ingested_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -62,6 +66,8 @@ def _digest(body: bytes) -> str:
 class LogRecord(NamedTuple):
     offset: int
     body: bytes
+    ingested_at: datetime | None = None
+    """When the event was appended; None in a log written before this was recorded."""
 
 
 def connect(path: Path | str) -> sqlite3.Connection:
@@ -80,7 +86,18 @@ class SqliteEventLog:
         self._conn = connect(path)
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
+        self._add_ingested_at()
         self._backfill_owners()
+
+    def _add_ingested_at(self) -> None:
+        """A log from before `ingested_at` gets the column (NULL for its old events)."""
+        if "ingested_at" in {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}:
+            return
+        try:
+            self._conn.execute("ALTER TABLE events ADD COLUMN ingested_at TEXT")
+        except sqlite3.OperationalError as exc:  # another process added it meanwhile
+            if "duplicate column" not in str(exc):
+                raise
 
     def _backfill_owners(self) -> None:
         if self._conn.execute("PRAGMA user_version").fetchone()[0] >= _OWNERS_VERSION:
@@ -112,6 +129,7 @@ class SqliteEventLog:
         writes another project's artifact, and `ContractError` for a malformed `store://` version.
         """
         events = list(events)
+        now = datetime.now(UTC).isoformat()
         rows = [
             (
                 event_id(e, body),
@@ -120,6 +138,7 @@ class SqliteEventLog:
                 e.event_type.value,
                 e.event_time.isoformat(),
                 body,
+                now,
             )
             for e in events
             for body in (dumps(e),)
@@ -146,7 +165,7 @@ class SqliteEventLog:
         ).fetchall()
         return {str(r): str(ns) for r, ns in rows}
 
-    def _refuse_conflicts(self, rows: list[tuple[str, str, str, str, str, bytes]]) -> None:
+    def _refuse_conflicts(self, rows: list[tuple[str, str, str, str, str, bytes, str]]) -> None:
         """`EventConflict` when a row's event id is already stored (or repeated) with other bytes."""
         seen = {
             eid: bytes(b)
@@ -155,7 +174,7 @@ class SqliteEventLog:
                 (json.dumps([r[0] for r in rows]),),
             )
         }
-        for eid, *_, body in rows:
+        for eid, *_, body, _at in rows:
             stored = seen.setdefault(eid, body)
             if stored != body:
                 raise EventConflict(
@@ -166,9 +185,9 @@ class SqliteEventLog:
     def read(self, after: int = 0, limit: int = 10_000) -> list[LogRecord]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT offset, body FROM events WHERE offset > ? ORDER BY offset LIMIT ?", (after, limit)
+                "SELECT offset, body, ingested_at FROM events WHERE offset > ? ORDER BY offset LIMIT ?", (after, limit)
             ).fetchall()
-        return [LogRecord(int(o), bytes(b)) for o, b in rows]
+        return [LogRecord(int(o), bytes(b), None if t is None else datetime.fromisoformat(t)) for o, b, t in rows]
 
     def scan(self, after: int = 0, batch: int = 10_000) -> Iterator[LogRecord]:
         while records := self.read(after, batch):

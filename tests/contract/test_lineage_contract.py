@@ -15,6 +15,7 @@ from provgraph.events.model import Dataset, EventType, Job, Run, RunEvent, RunFa
 from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events
 from provgraph.graph.contract import LineageBounds, LineageStore, RunFilter
 from provgraph.graph.ids import NodeId, parse_node_id
+from provgraph.graph.projection import minted_version
 from provgraph.graph.views import Direction
 
 RAW = dataset("file", "/data/raw.csv", content_hash("raw"), "raw")
@@ -197,11 +198,18 @@ def test_downstream_lineage_of_the_raw_dataset(store: LineageStore) -> None:
 def test_depth_bounds_the_walk(store: LineageStore) -> None:
     store.apply(chain(8))
     end = NodeId.dataset("file", "/r/step7.parquet", content_hash("r-7"))
+    # depth counts dataset hops: 3 of them are 6 edges, from step 7 back to step 4
     g = store.lineage(end, Direction.UPSTREAM, depth=3)
-    assert max(n.hop for n in g.nodes) == 3
-    assert len(g.nodes) == 4
+    assert max(n.hop for n in g.nodes) == 6
+    assert len(g.nodes) == 7
+    assert [n.id for n in g.nodes if n.hop == 6] == [f"dataset:file:/r/step4.parquet@{content_hash('r-4')}"]
+    assert g.partial and g.partial_reasons == ["depth"]
     full = store.lineage(end, Direction.UPSTREAM, depth=100)
     assert len(full.nodes) == 17 and full.depth <= store.bounds.max_depth
+    assert not full.partial and full.partial_reasons == []
+    # exactly deep enough: nothing is cut, so the answer is whole
+    whole = store.lineage(end, Direction.UPSTREAM, depth=8)
+    assert len(whole.nodes) == 17 and not whole.partial
 
 
 def test_fan_out_cap_marks_the_answer_partial(store: LineageStore) -> None:
@@ -214,7 +222,7 @@ def test_fan_out_cap_marks_the_answer_partial(store: LineageStore) -> None:
         depth=2,
         fan_out=5,
     )
-    assert g.partial and g.cut_reasons
+    assert g.partial and g.cut_reasons and g.partial_reasons == ["fanOut"]
     assert len([n for n in g.nodes if n.kind == "run"]) == 5
     g = store.lineage(
         parse_node_id(f"dataset:file:/fan/raw.csv@{content_hash('fan')}"),
@@ -227,8 +235,9 @@ def test_fan_out_cap_marks_the_answer_partial(store: LineageStore) -> None:
 
 def test_lineage_from_a_run_and_from_a_job(store: LineageStore) -> None:
     store.apply(_flow())
-    g = store.lineage(NodeId.run("train-1"), Direction.DOWNSTREAM, depth=2)
-    assert {n.id for n in g.nodes} == {"run:train-1", str(MODEL), "run:eval-1"}
+    g = store.lineage(NodeId.run("train-1"), Direction.DOWNSTREAM, depth=1)
+    assert {n.id for n in g.nodes} == {"run:train-1", str(MODEL)}
+    assert g.partial_reasons == ["depth"]  # eval-1 read the model
     g = store.lineage(NodeId.job("demo", "evaluate"), Direction.UPSTREAM, depth=1)
     assert {n.id for n in g.nodes if n.hop == 1} == {
         str(MODEL),
@@ -240,7 +249,7 @@ def test_server_side_bounds_cap_what_clients_ask(store: LineageStore) -> None:
     store.bounds = LineageBounds(max_depth=2, max_fan_out=3)
     store.apply(chain(4))
     g = store.lineage(NodeId.run("r-000003"), Direction.UPSTREAM, depth=50, fan_out=1000)
-    assert g.depth == 2 and max(n.hop for n in g.nodes) == 2
+    assert g.depth == 2 and max(n.hop for n in g.nodes) == 3  # from a run: 2 dataset hops = 3 edges
 
 
 def test_unknown_node_is_not_found(store: LineageStore) -> None:
@@ -269,7 +278,9 @@ def test_events_from_other_openlineage_producers(store: LineageStore) -> None:
     store.apply([done, start])
     run = store.run("ext-1")
     assert run is not None and run.state == "COMPLETE" and run.code_hash is None and run.job_version is None
-    g = store.lineage(parse_node_id("dataset:s3://lake:orders/2026@unversioned"), Direction.UPSTREAM, depth=2)
+    # the output named no version: it gets the one minted for this run
+    out = f"dataset:s3://lake:orders/2026@{minted_version('ext-1')}"
+    g = store.lineage(parse_node_id(out), Direction.UPSTREAM, depth=1)
     assert "dataset:postgres://db:5432:public.orders@unversioned" in {n.id for n in g.nodes}
     assert store.job("airflow", "etl.load") is not None
 
