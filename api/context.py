@@ -54,6 +54,8 @@ class RequestContext:
     """strawberry's sub-response (status and headers of the HTTP answer), see `refuse`."""
     costly: bool = False
     """Admitted as a costly operation (`limits.FairShare`): its walks take the server's walk slots."""
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+    """Per-request state of topic modules (e.g. the batching loader of `facets.py`), by their key."""
     _runs: DataLoader[str, RunView | None] | None = field(default=None, repr=False)
 
     def refuse(self, status: int, headers: dict[str, str]) -> None:

@@ -236,6 +236,15 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("DatasetVersion", "producedBy"): 10,
     ("DatasetRef", "producedBy"): 10,
     ("Dataset", "latest"): 0,
+    ("Query", "columnLineage"): 200,
+    ("DatasetVersion", "schema"): 2,
+    ("DatasetRef", "schema"): 2,
+    ("Job", "sql"): 2,
+    ("Job", "sqlDialect"): 2,
+    ("Job", "sourceCodeLocation"): 2,
+    ("Job", "jobType"): 2,
+    ("Run", "error"): 2,
+    ("Run", "dataQuality"): 2,
 }
 # Fields whose children repeat once per item, and the argument that says how many items.
 LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {

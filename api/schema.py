@@ -23,6 +23,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from provgraph.api import facets as facet_types
 from provgraph.api.context import RequestContext
 from provgraph.api.guards import (
     LINEAGE_BOUNDS,
@@ -33,7 +34,7 @@ from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
-from provgraph.graph.ids import NodeId, as_run_id, parse_node_id, run_node_id
+from provgraph.graph.ids import NodeId, as_run_id, dataset_node_id, job_node_id, parse_node_id, run_node_id
 from provgraph.graph.views import (
     DatasetRef as DatasetRefView,
 )
@@ -137,6 +138,26 @@ class Job:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(NodeId.job(self.namespace, self.name)))
 
+    @resolver("The query text of the job's latest `sql` facet.")
+    async def sql(self, info: Ctx) -> str | None:
+        found = (await facet_types.facets_of(info.context, job_node_id(self.namespace, self.name))).sql
+        return found.query if found else None
+
+    @resolver("The SQL dialect of the job's latest `sql` facet.")
+    async def sql_dialect(self, info: Ctx) -> str | None:
+        found = (await facet_types.facets_of(info.context, job_node_id(self.namespace, self.name))).sql
+        return found.dialect if found else None
+
+    @resolver("Where the job's code lives (latest `sourceCodeLocation` facet).")
+    async def source_code_location(self, info: Ctx) -> facet_types.SourceCodeLocation | None:
+        return facet_types.source_code_location(
+            await facet_types.facets_of(info.context, job_node_id(self.namespace, self.name))
+        )
+
+    @resolver("What kind of job this is (latest `jobType` facet).")
+    async def job_type(self, info: Ctx) -> facet_types.JobType | None:
+        return facet_types.job_type(await facet_types.facets_of(info.context, job_node_id(self.namespace, self.name)))
+
     @staticmethod
     def of(v: JobView) -> Job:
         return Job(
@@ -161,6 +182,11 @@ class DatasetVersion:
     @resolver("The run that wrote this version (the earliest you may see).")
     async def produced_by(self, info: Ctx) -> Run | None:
         return await _producer(info.context, self.namespace, self.name, self.version)
+
+    @resolver("The fields of this version (its latest `schema` facet); null when no event described them.")
+    async def schema(self, info: Ctx) -> list[facet_types.SchemaField] | None:
+        owner = dataset_node_id(self.namespace, self.name, self.version)
+        return facet_types.schema_fields(await facet_types.facets_of(info.context, owner))
 
     @staticmethod
     def of(v: DatasetVersionView) -> DatasetVersion:
@@ -213,6 +239,11 @@ class DatasetRef:
     async def produced_by(self, info: Ctx) -> Run | None:
         return await _producer(info.context, self.namespace, self.name, self.version)
 
+    @resolver("The fields of this version (its latest `schema` facet); null when no event described them.")
+    async def schema(self, info: Ctx) -> list[facet_types.SchemaField] | None:
+        owner = dataset_node_id(self.namespace, self.name, self.version)
+        return facet_types.schema_fields(await facet_types.facets_of(info.context, owner))
+
     @staticmethod
     def of(v: DatasetRefView) -> DatasetRef:
         return DatasetRef(namespace=v.namespace, name=v.name, version=v.version, binding=v.binding, kind=v.kind)
@@ -239,7 +270,6 @@ class Run:
     results: JSON
     metrics: JSON = strawberry.field(description="Latest value of each metric (by step).")
     runtime: JSON
-    error: str | None
     parent_run_id: str | None
     reproduces: Reproduction | None
     view: strawberry.Private[RunView]
@@ -267,6 +297,20 @@ class Run:
         jv = (await self._detail(info)).job_version
         return JobVersion.of(jv) if jv else None
 
+    @resolver("Why the run failed (or why a START/RUNNING run shows as LOST); null when nothing failed.")
+    async def error(self, info: Ctx) -> facet_types.RunError | None:
+        if self.view.error is None:
+            return None
+        return facet_types.run_error(
+            self.view.error, await facet_types.facets_of(info.context, run_node_id(self.run_id))
+        )
+
+    @resolver("Data-quality assertions the run reported about its datasets (`dataQualityAssertions` facets).")
+    async def data_quality(self, info: Ctx) -> list[facet_types.Assertion]:
+        return facet_types.data_quality(
+            info.context, await facet_types.facets_of(info.context, run_node_id(self.run_id))
+        )
+
     @resolver("The job this run belongs to.")
     async def job(self, info: Ctx) -> Job | None:
         view = await info.context.call(info.context.store.job, self.project, self.job_name)
@@ -293,7 +337,6 @@ class Run:
             results=JSON(v.results),
             metrics=JSON({k: encode_float(x) for k, x in v.metrics.items()}),  # NaN is "NaN", as in events
             runtime=JSON(v.runtime),
-            error=v.error,
             parent_run_id=v.parent_run_id,
             reproduces=Reproduction(
                 original_run_id=repro.original_run_id,

@@ -23,11 +23,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from provgraph.events.errors import ConfigError
 from provgraph.events.model import RunEvent, RunState
 from provgraph.graph.ids import NodeId
+
+if TYPE_CHECKING:
+    from provgraph.graph.facets import ColumnLineageGraph, Facets
 from provgraph.graph.views import (
     DatasetVersionView,
     DatasetView,
@@ -157,6 +160,17 @@ class LineageStore(Protocol):
     def search(self, text: str, kinds: Sequence[str] = ("job", "run", "dataset"), limit: int = 20) -> list[str]:
         """Node ids whose names contain `text` literally (case-insensitive; `%` and `_` are plain
         characters); a text longer than `MAX_SEARCH_TEXT` is refused with `ConfigError`."""
+
+    def run_ids_with_prefix(self, prefix: str, limit: int = 20) -> list[str]:
+        """Run ids starting with `prefix` (case-sensitive), in order, at most `limit`."""
+
+    def facets(self, owners: Sequence[str]) -> dict[str, Facets]:
+        """The standard facets (`graph/facets.py`) of these node ids; owners without any are left out."""
+
+    def column_lineage(
+        self, dataset: NodeId, field: str, direction: Direction, depth: int = 5, fan_out: int = 100
+    ) -> ColumnLineageGraph:
+        """A bounded walk over column edges from `field` of `dataset` (`graph/columns.py`)."""
 
     def dump(self) -> dict[str, Any]:
         """A canonical, sorted dump of every node and edge: equal dumps mean equal graphs."""

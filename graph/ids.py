@@ -4,6 +4,7 @@
     job:<namespace>:<name>
     dataset:<namespace>:<name>                 every version of a dataset
     dataset:<namespace>:<name>@<version>       one dataset version (version = sha256:<hex> or unversioned)
+    column:<namespace>:<name>#<field>          one column of a dataset (`%` and `#` in the field escaped)
 
 A namespace may itself contain "://" (e.g. `s3://bucket`), so the namespace ends at the first
 ":" that is not the start of "://". A name may contain "@"; only a trailing "@<version>" without
@@ -37,6 +38,13 @@ def dataset_node_id(namespace: str, name: str, version: str | None = None) -> st
     """A dataset's id, or one version's when `version` is given."""
     base = f"dataset:{namespace}:{name}"
     return base if version is None else f"{base}@{version}"
+
+
+def column_node_id(dataset: str, field: str) -> str:
+    """A column's id from its dataset's id (`dataset:<ns>:<name>`); the field is escaped, so the
+    last `#` always ends the dataset's name and no two columns share an id."""
+    escaped = field.replace("%", "%25").replace("#", "%23")
+    return f"column:{dataset.removeprefix('dataset:')}#{escaped}"
 
 
 def split_runs(node_ids: Iterable[str]) -> tuple[list[str], list[str]]:

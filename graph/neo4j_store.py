@@ -32,8 +32,11 @@ from provgraph.events.errors import Inadmissible
 from provgraph.events.facets.values import decode_float
 from provgraph.events.model import RunEvent, RunState
 from provgraph.graph import neo4j_cypher as q
+from provgraph.graph import neo4j_facets
+from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
 from provgraph.graph.completeness import TERMINAL, CompletenessRules
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageBounds, RunFilter, search_needle
+from provgraph.graph.facets import ColumnLineageGraph, Facets, facet_views
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.neo4j_config import TOO_LARGE, Neo4jConfig, TooLarge, guarded, translated
@@ -126,7 +129,7 @@ class Neo4jLineageStore:
 
     def _ensure_schema(self) -> None:
         with self._session() as s:
-            for stmt in q.SCHEMA:
+            for stmt in (*q.SCHEMA, *neo4j_facets.SCHEMA):
                 s.run(stmt).consume()
             s.run("CALL db.awaitIndexes(300)").consume()
 
@@ -145,7 +148,7 @@ class Neo4jLineageStore:
     def prepare(
         self, events: Sequence[RunEvent], *, known_at: Sequence[datetime] | None = None
     ) -> dict[str, list[Row]]:
-        return rows_for(events, known_at)
+        return {**rows_for(events, known_at), **neo4j_facets.rows_for(events)}
 
     @guarded("write")
     def apply_prepared(self, batch: dict[str, list[Row]]) -> None:
@@ -158,9 +161,9 @@ class Neo4jLineageStore:
         """
         if not batch["runs"]:
             return
-        big = max(len(batch["runs"]), len(batch["dataset_versions"])) > MAX_ROWS_PER_TX
+        big = max(len(batch["runs"]), len(batch["dataset_versions"]), len(batch["facets"])) > MAX_ROWS_PER_TX
         steps: list[tuple[LiteralString, dict[str, Any]]] = []
-        for name, stmt in q.WRITES:
+        for name, stmt in (*q.WRITES, *neo4j_facets.WRITES):
             rows = batch[name]
             for i in range(0, len(rows), MAX_ROWS_PER_TX if big else max(len(rows), 1)):
                 steps.append((stmt, {"rows": rows[i : i + MAX_ROWS_PER_TX] if big else rows}))
@@ -410,6 +413,29 @@ class Neo4jLineageStore:
             ]
         return found[:limit]
 
+    @guarded("read")
+    def run_ids_with_prefix(self, prefix: str, limit: int = 20) -> list[str]:
+        return [r["id"] for r in self._query(neo4j_facets.RUN_PREFIX, prefix=prefix, limit=limit)]
+
+    @guarded("read")
+    def facets(self, owners: Sequence[str]) -> dict[str, Facets]:
+        rows = self._query(neo4j_facets.FACETS, owners=sorted(set(owners)))
+        return facet_views((r["owner"], r["name"], r["part"], r["value"]) for r in rows)
+
+    @guarded("lineage query")
+    def column_lineage(
+        self, dataset: NodeId, field: str, direction: Direction, depth: int = 5, fan_out: int = 100
+    ) -> ColumnLineageGraph:
+        root = column_root(dataset, field)
+        ns, name = dataset.key[:2]
+        known = self._query(neo4j_facets.COLUMN_KNOWN, ns=ns, name=name, dataset=root[0], field=root[1])
+
+        def hop(frontier: list[ColumnKey], upstream: bool, cap: int) -> dict[ColumnKey, list[Neighbour]]:
+            rows = self._query(neo4j_facets.COLUMN_HOP[upstream], keys=[list(k) for k in frontier], cap=cap)
+            return {(r["dataset"], r["field"]): [tuple(h) for h in r["hits"]] for r in rows if r["hits"]}
+
+        return column_walk(root, bool(known[0]["known"]), direction, depth, fan_out, self.bounds, hop)
+
     # -- lineage --------------------------------------------------------------------------------
 
     @guarded("lineage query")
@@ -538,7 +564,7 @@ class Neo4jLineageStore:
     @guarded("dump")
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for table, cypher in q.DUMP.items():
+        for table, cypher in {**q.DUMP, **neo4j_facets.DUMP}.items():
             rows = self._query(cypher)
             out[table] = sorted(rows, key=lambda d: json.dumps(d, sort_keys=True, default=str))
         return out

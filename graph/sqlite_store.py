@@ -21,8 +21,11 @@ from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import UNVERSIONED, RunEvent, RunState
 from provgraph.events.transport.sqlite import connect
+from provgraph.graph import sqlite_facets
+from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
 from provgraph.graph.completeness import TERMINAL, CompletenessRules
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageBounds, RunFilter, search_needle
+from provgraph.graph.facets import ColumnLineageGraph, Facets
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import RunFacts, admit, facts, run_row
@@ -92,7 +95,19 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     failed_at TEXT NOT NULL);
 """
 
-_TABLES = ("project", "job", "job_version", "run", "run_seq", "metric", "dataset", "dataset_version", "read", "wrote")
+_TABLES = (
+    "project",
+    "job",
+    "job_version",
+    "run",
+    "run_seq",
+    "metric",
+    "dataset",
+    "dataset_version",
+    "read",
+    "wrote",
+    *sqlite_facets.TABLES,
+)
 
 
 def _newer(col: str) -> str:
@@ -246,7 +261,8 @@ class SqliteLineageStore:
         try:
             self._conn = connect(path)
             self._conn.row_factory = sqlite3.Row
-            self._conn.executescript(_SCHEMA)
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            self._conn.executescript(_SCHEMA + sqlite_facets.SCHEMA)
         except sqlite3.OperationalError:  # locked, I/O error: not the file's content
             raise
         except sqlite3.DatabaseError as exc:
@@ -255,16 +271,16 @@ class SqliteLineageStore:
             ) from exc
         self._lock = threading.RLock()
         with self._tx() as c:
-            self._migrate(c)
+            self._migrate(c, older="run" in tables and "facet" not in tables)
 
-    def _migrate(self, c: sqlite3.Connection) -> None:
-        """A graph projected before the columns of as-of reads and completeness (`run.known_at`)
-        existed is dropped and made again, empty, so the next `sync()` projects the log again from
-        the start and fills them (the graph is only a projection of the log)."""
-        if "known_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
+    def _migrate(self, c: sqlite3.Connection, *, older: bool) -> None:
+        """A graph projected before the columns of as-of reads and completeness (`run.known_at`) or
+        the facet tables existed is dropped and made again, empty, so the next `sync()` projects the
+        log again from the start and fills them (the graph is only a projection of the log)."""
+        if older or "known_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
             for table in (*_TABLES, "meta"):
                 c.execute(f"DROP TABLE IF EXISTS {table}")
-            for stmt in _SCHEMA.split(";"):
+            for stmt in (_SCHEMA + sqlite_facets.SCHEMA).split(";"):
                 if stmt.strip():
                     c.execute(stmt)
 
@@ -306,6 +322,7 @@ class SqliteLineageStore:
         with self._tx() as c:
             admit(events, self._run_owners(c, [f.run_id for f in all_facts]))
             self._write(c, all_facts)
+            sqlite_facets.write(c, events)
             c.executemany("INSERT OR IGNORE INTO dead_letter VALUES (?, ?, ?, ?, ?)", dead)
             if offset is not None:
                 c.execute(
@@ -608,6 +625,27 @@ class SqliteLineageStore:
                 )
             ]
         return found[:limit]
+
+    def run_ids_with_prefix(self, prefix: str, limit: int = 20) -> list[str]:
+        with self._lock:
+            return sqlite_facets.run_ids_with_prefix(self._conn, prefix, limit)
+
+    def facets(self, owners: Sequence[str]) -> dict[str, Facets]:
+        with self._lock:
+            return sqlite_facets.facets(self._conn, owners)
+
+    def column_lineage(
+        self, dataset: NodeId, field: str, direction: Direction, depth: int = 5, fan_out: int = 100
+    ) -> ColumnLineageGraph:
+        root = column_root(dataset, field)
+        with self._lock:
+            known = sqlite_facets.column_known(self._conn, root, *dataset.key[:2])
+
+        def hop(frontier: list[ColumnKey], upstream: bool, cap: int) -> dict[ColumnKey, list[Neighbour]]:
+            with self._lock:
+                return sqlite_facets.column_hop(self._conn, frontier, upstream, cap)
+
+        return column_walk(root, known, direction, depth, fan_out, self.bounds, hop)
 
     # -- lineage --------------------------------------------------------------------------------
 

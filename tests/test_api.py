@@ -155,7 +155,11 @@ def make_tokens(settings: Settings) -> dict[str, str]:
         store.close()
 
 
-def store_settings(store: str, home: Path, request: pytest.FixtureRequest) -> Settings:
+def store_settings(
+    store: str, home: Path, request: pytest.FixtureRequest, events: list[RunEvent] | None = None
+) -> Settings:
+    """Settings of a graph holding `events` (default: `seed_events()`)."""
+    events = seed_events() if events is None else events
     if store == "neo4j":
         from provgraph.graph.neo4j_store import Neo4jLineageStore
 
@@ -163,13 +167,13 @@ def store_settings(store: str, home: Path, request: pytest.FixtureRequest) -> Se
         graph = Neo4jLineageStore.from_settings(settings)
         try:
             graph.reset()
-            graph.apply(seed_events())
+            graph.apply(events)
         finally:
             graph.close()
         return settings
     settings = Settings(home=home)
     log = SqliteEventLog(settings.events_db)  # embedded: the server projects the log itself
-    log.append(seed_events())
+    log.append(events)
     log.close()
     return settings
 
@@ -186,7 +190,7 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 RUN_DETAIL = """
 fragment RunDetail on Run {
-  id runId project jobName state startedAt endedAt codeHash params results metrics runtime error
+  id runId project jobName state startedAt endedAt codeHash params results metrics runtime error { message }
   jobVersion { namespace name codeHash entrypoint gitCommit gitDirty }
   inputs { id namespace name version binding kind }
   outputs { id namespace name version binding kind }

@@ -27,7 +27,7 @@ from provgraph.events.settings import Settings
 from provgraph.events.transport.sqlite import SqliteEventLog
 from tests.helpers import graphql_data
 
-RUN_QUERY = """query($id: ID!) { run(id: $id) { runId project jobName state error
+RUN_QUERY = """query($id: ID!) { run(id: $id) { runId project jobName state error { message programmingLanguage }
   inputs { namespace name version } outputs { namespace name version } } }"""
 
 
@@ -103,7 +103,7 @@ def test_openlineage_http_transport_events_appear_in_the_graph(server: Server, c
     run = server.query(RUN_QUERY, id=run_id)["run"]
     assert run["project"] == "airflow" and run["jobName"] == "orders_dag.aggregate"
     assert run["state"] == ("FAIL" if compressed else "COMPLETE")
-    assert run["error"] == ("oom" if compressed else None)
+    assert run["error"] == ({"message": "oom", "programmingLanguage": "py"} if compressed else None)
     assert run["inputs"] == [{"namespace": "s3://lake", "name": "raw/orders", "version": "sha256:" + "ab" * 32}]
     assert run["outputs"] == [{"namespace": "s3://lake", "name": "agg/orders_daily", "version": "unversioned"}]
     upstream = server.query(

@@ -43,7 +43,9 @@ from provgraph.events.transport.sqlite import SqliteEventLog
 from provgraph.graph.contract import LineageStore
 
 BETA_RUN = "beta-run"
-RUN_QUERY = "query($id: ID!) { run(id: $id) { project state params results error outputs { name version } } }"
+RUN_QUERY = (
+    "query($id: ID!) { run(id: $id) { project state params results error { message } outputs { name version } } }"
+)
 MODEL_QUERY = '{ dataset(namespace: "store://beta", name: "model") { versions { version } } }'
 
 
