@@ -31,7 +31,7 @@ from provgraph.graph.factory import StoreHandle, open_store
 from tests.helpers import graphql_data
 from tests.producers.record import Events, dbt_runs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a cold recording takes minutes on a busy machine
 
 DUCKDB = "duckdb://shop.duckdb"
 MODEL_JOB = "shop.main.shop.{}.build.run"

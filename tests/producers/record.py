@@ -30,6 +30,9 @@ SCRIPT = REPO / "scripts" / "ol-producers.sh"
 
 Events = list[dict[str, Any]]
 
+RECORDER_VERSION = 1
+"""Part of every recording's cache key: bump it when a change here changes what gets recorded."""
+
 
 def infra_dir() -> Path:
     return Path(os.environ.get("PROVGRAPH_INFRA_DIR") or REPO / ".infra")
@@ -44,8 +47,7 @@ def venv_bin(name: str) -> Path:
 
 
 def _key(bin_dir: Path, project: Path) -> str:
-    digest = hashlib.sha256(bin_dir.parent.name.encode())
-    digest.update(Path(__file__).read_bytes())
+    digest = hashlib.sha256(f"{bin_dir.parent.name} {RECORDER_VERSION}".encode())
     for path in sorted(p for p in project.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(project)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
