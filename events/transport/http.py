@@ -64,8 +64,10 @@ class HttpConfig(BaseModel):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
-        if parts.query or parts.fragment or parts.username or parts.password:
-            raise ValueError(f"{value!r}: no query, fragment or credentials in the URL (set the token instead)")
+        if parts.username or parts.password:  # not echoed: they would be in every error message
+            raise ValueError("credentials in the URL are refused: set the token (PROVGRAPH_HTTP_TOKEN) instead")
+        if parts.query or parts.fragment:
+            raise ValueError(f"{value!r}: no query or fragment in the URL")
         return value.rstrip("/")
 
     @property
@@ -126,6 +128,8 @@ class HttpTransport(SpooledTransport):
         status, message = self._post(value, self._remaining(deadline))
         if 200 <= status < 300:
             return
+        if self.config.token is not None:  # an endpoint may echo the header back: never log it
+            message = message.replace(self.config.token.get_secret_value(), "<token>")
         where = self.config.post_url
         if status in REFUSED:
             raise DeliveryRefused(f"{where} refused the events (HTTP {status}: {message}); check PROVGRAPH_HTTP_TOKEN")
