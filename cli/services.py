@@ -129,6 +129,8 @@ def spool_status_cmd() -> None:
     console.print(
         f"{status.records} event(s) waiting in {status.directory} ({status.bytes} bytes, {status.segments} segment(s))"
     )
+    if status.rejected:
+        console.print(f"{status.rejected} event(s) the endpoint rejected, kept in {status.directory / 'rejected'}")
 
 
 @spool_app.command("flush")

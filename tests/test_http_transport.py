@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -300,3 +303,35 @@ def test_a_rejected_event_is_set_aside_and_the_rest_goes_on(
         f" ({kept[0].key.decode()}); it is kept in {sender.rejected_dir}"
     ]
     assert api.dump() == graph_of([*first, *second], tmp_path / "expected.db")
+    assert spool_status(api.client_settings(tmp_path / "client"))[1:] == (0, 0, 0, 1), "nothing waits, one set aside"
+
+
+def provgraph(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "provgraph"), *args],
+        env={**clean, "PROVGRAPH_HOME": str(home), "COLUMNS": "300", "NO_COLOR": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_spool_status_and_flush_commands_over_http(api: Api, tmp_path: Path) -> None:
+    home = tmp_path / "client"
+    events = list(workload(1))
+    sender = transport(api.client_settings(home).model_copy(update={"http_token": "pg_wrong"}), retry_max_s=0.1)
+    for e in events:
+        sender.emit(e)
+    sender.close(timeout=0)
+    http = {"PROVGRAPH_TRANSPORT": "http", "PROVGRAPH_HTTP_URL": api.url}
+    status = provgraph(home, "spool", "status")
+    assert status.returncode == 0 and status.stdout.startswith(f"{len(events)} event(s) waiting in {home / 'spool'}")
+    refused = provgraph(home, "spool", "flush", **http, PROVGRAPH_HTTP_TOKEN="pg_wrong")
+    assert refused.returncode == 1
+    assert refused.stdout.startswith(f"sent 0 event(s); {len(events)} still waiting: {api.url}/api/v1/lineage refused")
+    assert refused.stdout.rstrip().endswith("check PROVGRAPH_HTTP_TOKEN")
+    flushed = provgraph(home, "spool", "flush", **http, PROVGRAPH_HTTP_TOKEN=api.token)
+    assert (flushed.returncode, flushed.stdout) == (0, f"sent {len(events)} event(s); 0 still waiting\n")
+    assert api.dump() == graph_of(events, tmp_path / "expected.db")

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from provgraph.events.errors import ConfigError
 from provgraph.events.settings import Settings, require_http, require_kafka
 from provgraph.events.transport.base import Transport
-from provgraph.events.transport.spool import Spool
+from provgraph.events.transport.spool import REJECTED_DIR, Spool
 
 if TYPE_CHECKING:
     from provgraph.events.transport.http import HttpConfig
@@ -109,13 +109,20 @@ class SpoolStatus(NamedTuple):
     """Events waiting to be re-sent."""
     bytes: int
     segments: int
+    rejected: int
+    """Events the HTTP endpoint refused for their content, kept in `<spool>/rejected/` (`http.py`)."""
 
 
 def spool_status(settings: Settings) -> SpoolStatus:
-    """What is waiting in the local spool (no network)."""
+    """What is waiting in the local spool, and what was set aside as rejected (no network)."""
     with Spool(settings.spool_dir) as spool:
         stats = spool.stats()
-    return SpoolStatus(settings.spool_dir, stats.records, stats.bytes, stats.segments)
+    rejected_dir = settings.spool_dir / REJECTED_DIR
+    rejected = 0
+    if rejected_dir.is_dir():
+        with Spool(rejected_dir) as aside:
+            rejected = aside.stats().records
+    return SpoolStatus(settings.spool_dir, stats.records, stats.bytes, stats.segments, rejected)
 
 
 class Flushed(NamedTuple):

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from provgraph.events.errors import TransportError
-from provgraph.events.transport.spool import Record, Spool
+from provgraph.events.transport.spool import REJECTED_DIR, Record, Spool
 from provgraph.events.transport.spooled import DeliveryRefused, SpooledTransport
 from provgraph.events.version import __version__
 
@@ -90,7 +90,7 @@ class HttpTransport(SpooledTransport):
             retry_interval_s=config.retry_interval_s,
             retry_max_s=config.retry_max_s,
         )
-        self.rejected_dir = self.spool.directory / "rejected"
+        self.rejected_dir = self.spool.directory / REJECTED_DIR
         parts = urlsplit(config.post_url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
