@@ -21,9 +21,10 @@ from strawberry.dataloader import DataLoader
 
 from provgraph.api.guards import LINEAGE_BOUNDS, Budget
 from provgraph.api.scope import Scope
-from provgraph.graph.contract import LineageStore
+from provgraph.graph.contract import NOW, AsOf, LineageStore
 from provgraph.graph.factory import StoreHandle, open_store
-from provgraph.graph.views import LineageGraph, RunView
+from provgraph.graph.ids import NodeId
+from provgraph.graph.views import Direction, LineageGraph, RunView
 
 if TYPE_CHECKING:
     from provgraph.api.limits import Lanes
@@ -72,12 +73,23 @@ class RequestContext:
         """A blocking store call in a worker thread, within the request's time budget."""
         return await self.budget.call(fn, *args, **kwargs)
 
-    async def walk(self, *args: Any) -> LineageGraph:
-        """`store.lineage(*args)`; for a costly operation in one of the server's few walk slots
+    async def walk(
+        self,
+        node: NodeId,
+        direction: Direction,
+        depth: int,
+        fan_out: int,
+        *,
+        include_failed: bool = False,
+        at: AsOf = NOW,
+    ) -> LineageGraph:
+        """`store.lineage(…)`; for a costly operation in one of the server's few walk slots
         (`guards.StoreSlots`, which live on the costly lane's loop). A cheap operation's walks are
         1 hop (`producedBy`) and few: they run at once."""
         slots = self.lanes.store_slots if self.costly else None
-        return await self.budget.call(self.store.lineage, *args, slots=slots)
+        return await self.budget.call(
+            self.store.lineage, node, direction, depth, fan_out, include_failed=include_failed, at=at, slots=slots
+        )
 
     async def run_detail(self, run_id: str) -> RunView | None:
         """A run with inputs, outputs and job version, batched per request (lists of runs need it)."""

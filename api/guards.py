@@ -227,6 +227,8 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Query", "producedBy"): 10,
     ("Query", "search"): 20,
     ("Query", "lineage"): 200,
+    ("Query", "incompleteRuns"): 10,
+    ("Run", "completeness"): 2,
     ("Run", "inputs"): 2,
     ("Run", "outputs"): 2,
     ("Run", "jobVersion"): 2,
@@ -250,6 +252,7 @@ FIELD_COST: dict[tuple[str, str], int] = {
 LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {
     ("Query", "runs"): ("first", DEFAULT_PAGE),
     ("Query", "search"): ("limit", 20),
+    ("Query", "incompleteRuns"): ("first", DEFAULT_PAGE),
 }
 
 

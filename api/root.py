@@ -14,12 +14,13 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from provgraph.api.column_lineage import ColumnLineageQuery
+from provgraph.api.completeness import CompletenessQuery
 from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, validation_rules
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.api.schema import LONG, Long, Query
 
-TOPIC_QUERIES: tuple[type, ...] = (ColumnLineageQuery,)
+TOPIC_QUERIES: tuple[type, ...] = (ColumnLineageQuery, CompletenessQuery)
 
 
 class Schema(StrawberrySchema):

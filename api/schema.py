@@ -33,8 +33,11 @@ from provgraph.api.guards import (
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
-from provgraph.graph.contract import RunFilter
+from provgraph.graph.contract import DEFAULT_DEPTH, AsOf, RunFilter
 from provgraph.graph.ids import NodeId, as_run_id, dataset_node_id, job_node_id, parse_node_id, run_node_id
+from provgraph.graph.views import (
+    Completeness as CompletenessView,
+)
 from provgraph.graph.views import (
     DatasetRef as DatasetRefView,
 )
@@ -95,10 +98,14 @@ class SearchKind(Enum):
     DATASET = "dataset"
 
 
-@strawberry.enum(description="READ: the run used the dataset version; WROTE: the run generated it.")
+@strawberry.enum(
+    description="READ: the run used the dataset version; WROTE: the run generated it (and COMPLETEd);"
+    " ATTEMPTED: the run declared it as an output but has not COMPLETEd (failed, aborted or still going)."
+)
 class EdgeKind(Enum):
     READ = "READ"
     WROTE = "WROTE"
+    ATTEMPTED = "ATTEMPTED"
 
 
 # -- object types ------------------------------------------------------------------------------
@@ -230,6 +237,10 @@ class DatasetRef:
     version: str
     binding: str
     kind: str | None
+    attempted: bool = strawberry.field(
+        description="An output the run declared but has not written: it has not COMPLETEd (failed, aborted,"
+        " still going). Never true for inputs."
+    )
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -246,7 +257,14 @@ class DatasetRef:
 
     @staticmethod
     def of(v: DatasetRefView) -> DatasetRef:
-        return DatasetRef(namespace=v.namespace, name=v.name, version=v.version, binding=v.binding, kind=v.kind)
+        return DatasetRef(
+            namespace=v.namespace,
+            name=v.name,
+            version=v.version,
+            binding=v.binding,
+            kind=v.kind,
+            attempted=v.attempted,
+        )
 
 
 @strawberry.type(description="The outcome of reproducing another run.")
@@ -255,6 +273,23 @@ class Reproduction:
     verdict: str
     differences: JSON
     environment: JSON
+
+
+@strawberry.type(description="Whether every event of a run reached provgraph.")
+class Completeness:
+    complete: bool
+    missing: list[Long] = strawberry.field(
+        description="Sequence numbers of events known to be missing (at most 100 are listed)."
+    )
+    reasons: list[str] = strawberry.field(
+        description="sequenceGap (a sequence number below the highest is missing), countUnmet (fewer events"
+        " than the producer declared), noStart (no START), noTerminal (no COMPLETE/FAIL/ABORT long after the"
+        " last event; setting completeness_timeout_s)."
+    )
+
+    @staticmethod
+    def of(v: CompletenessView) -> Completeness:
+        return Completeness(complete=v.complete, missing=[Long(m) for m in v.missing], reasons=list(v.reasons))
 
 
 @strawberry.type(description="One execution of a job: code version, params, inputs, outputs, results, metrics.")
@@ -288,9 +323,14 @@ class Run:
     async def inputs(self, info: Ctx) -> list[DatasetRef]:
         return [DatasetRef.of(d) for d in (await self._detail(info)).inputs]
 
-    @resolver("Dataset versions the run wrote.")
+    @resolver("Dataset versions the run declared as outputs: written once it COMPLETEs, else `attempted`.")
     async def outputs(self, info: Ctx) -> list[DatasetRef]:
         return [DatasetRef.of(d) for d in (await self._detail(info)).outputs]
+
+    @resolver("Whether every event of the run reached provgraph (gaps, no START, no end, a declared count).")
+    async def completeness(self, info: Ctx) -> Completeness | None:
+        found = (await self._detail(info)).completeness
+        return Completeness.of(found) if found else None
 
     @resolver("The job version (code hash, git commit) the run executed.")
     async def job_version(self, info: Ctx) -> JobVersion | None:
@@ -390,15 +430,21 @@ class LineageEdge:
     binding: str
 
 
-@strawberry.type(description="A bounded walk; `partial` says a bound (depth excepted) cut it, `cutReasons` which.")
+@strawberry.type(
+    description="A bounded walk; `partial` says something reachable was cut (by the depth, the fan-out limit,"
+    " the node limit or the time budget): `partialReasons` says which, `cutReasons` where."
+)
 class Lineage:
     root: strawberry.ID
     direction: LineageDirection
-    depth: int = strawberry.field(description="The depth actually used (requests are capped server-side).")
+    depth: int = strawberry.field(
+        description="The depth actually used, in dataset hops (requests are capped server-side)."
+    )
     fan_out_limit: int = strawberry.field(description="The fan-out limit actually used.")
     nodes: list[LineageNode]
     edges: list[LineageEdge]
     partial: bool
+    partial_reasons: list[str] = strawberry.field(description="depth, fanOut, nodes, time: each bound that cut.")
     cut_reasons: list[str]
 
     @staticmethod
@@ -424,6 +470,7 @@ class Lineage:
                 for e in g.edges
             ],
             partial=g.partial,
+            partial_reasons=g.partial_reasons,
             cut_reasons=list(g.cut_reasons),
         )
 
@@ -463,6 +510,10 @@ def _utc(value: datetime | None, what: str) -> datetime | None:
         raise ConfigError(f"{what} {value.isoformat()} is out of range once converted to UTC") from None
 
 
+def _as_of(as_of: datetime | None, known_at: datetime | None) -> AsOf:
+    return AsOf(as_of=_utc(as_of, "asOf"), known_at=_utc(known_at, "knownAt"))
+
+
 def _run_key(run: RunView) -> tuple[datetime, str]:
     return (run.started_at or datetime.min.replace(tzinfo=UTC), run.run_id)
 
@@ -472,20 +523,26 @@ async def _visible_run(ctx: RequestContext, run_id: str) -> Run | None:
     return Run.of(view, detailed=True) if view is not None and ctx.scope.run_visible(view) else None
 
 
-async def _producer(ctx: RequestContext, namespace: str, name: str, version: str) -> Run | None:
-    """The earliest visible run that wrote this dataset version."""
+async def _producer(
+    ctx: RequestContext, namespace: str, name: str, version: str | None, at: AsOf | None = None
+) -> Run | None:
+    """The earliest visible COMPLETE run that wrote this dataset version (with no version: the
+    latest written version's writer)."""
     if not ctx.scope.dataset_visible(namespace):
         return None
-    run = await ctx.call(ctx.store.produced_by, namespace, name, version)
+    at = at or AsOf()
+    run = await ctx.call(ctx.store.produced_by, namespace, name, version, at)
     if run is None or ctx.scope.run_visible(run):
         return Run.of(run, detailed=True) if run else None
-    # The earliest writer belongs to another project: look for a later one this caller may see.
-    graph = await ctx.walk(NodeId.dataset(namespace, name, version), Direction.UPSTREAM, 1, LINEAGE_BOUNDS.max_fan_out)
-    writers = [n for n in graph.nodes if n.kind == "run" and ctx.scope.node_visible(n)]
+    # The writer belongs to another project: look for one this caller may see.
+    start = NodeId.dataset(namespace, name, version)
+    graph = await ctx.walk(start, Direction.UPSTREAM, 1, LINEAGE_BOUNDS.max_fan_out, at=at)
+    writers = [n for n in graph.nodes if n.hop == 1 and n.kind == "run" and ctx.scope.node_visible(n)]
     if not writers:
         return None
-    first = min(writers, key=lambda n: (str(n.props.get("started_at") or ""), n.id))
-    return await _visible_run(ctx, as_run_id(first.id))
+    key = lambda n: (str(n.props.get("started_at") or ""), n.id)  # noqa: E731
+    chosen = min(writers, key=key) if version is not None else max(writers, key=key)
+    return await _visible_run(ctx, as_run_id(chosen.id))
 
 
 async def _check_start(ctx: RequestContext, node: NodeId, text: str) -> None:
@@ -558,12 +615,17 @@ class Query:
         view = await ctx.call(ctx.store.job, namespace, name)
         return Job.of(view) if view else None
 
-    @resolver("A dataset and its versions (oldest first).")
-    async def dataset(self, info: Ctx, namespace: str, name: str) -> Dataset | None:
+    @resolver(
+        "A dataset and its versions (oldest first) that existed: read, or written by a COMPLETE run;"
+        " as of an event time (`asOf`) and/or as provgraph knew it at an ingestion time (`knownAt`)."
+    )
+    async def dataset(
+        self, info: Ctx, namespace: str, name: str, as_of: datetime | None = None, known_at: datetime | None = None
+    ) -> Dataset | None:
         ctx = info.context
         if not ctx.scope.dataset_visible(namespace):
             return None
-        view = await ctx.call(ctx.store.dataset, namespace, name)
+        view = await ctx.call(ctx.store.dataset, namespace, name, _as_of(as_of, known_at))
         return Dataset.of(view) if view else None
 
     @resolver("One dataset version (version = content hash, e.g. sha256:…).")
@@ -574,27 +636,47 @@ class Query:
         view = await ctx.call(ctx.store.dataset_version, namespace, name, version)
         return DatasetVersion.of(view) if view else None
 
-    @resolver("What produced this dataset version: the run, with its job version, params and inputs.")
-    async def produced_by(self, info: Ctx, namespace: str, name: str, version: str) -> Run | None:
-        return await _producer(info.context, namespace, name, version)
+    @resolver(
+        "What produced this dataset version: the COMPLETE run, with its job version, params and inputs."
+        " Without `version`: the latest successful writer of the dataset. `asOf` (event time) and `knownAt`"
+        " (ingestion time) answer as the world was, or as provgraph knew it, then."
+    )
+    async def produced_by(
+        self,
+        info: Ctx,
+        namespace: str,
+        name: str,
+        version: str | None = None,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> Run | None:
+        return await _producer(info.context, namespace, name, version, _as_of(as_of, known_at))
 
     @resolver(
-        "Walk the graph from a node id (run:…, job:…, dataset:…[@version]); depth and fanOutLimit"
-        f" are capped at {LINEAGE_BOUNDS.max_depth} and {LINEAGE_BOUNDS.max_fan_out}."
+        "Walk the graph from a node id (run:…, job:…, dataset:…[@version]); depth counts dataset hops"
+        " (a dataset, the run on its far side, that run's datasets); depth and fanOutLimit"
+        f" are capped at {LINEAGE_BOUNDS.max_depth} and {LINEAGE_BOUNDS.max_fan_out}. Outputs of runs that"
+        " did not COMPLETE are walked (as ATTEMPTED edges) only with includeFailed. asOf (event time) and"
+        " knownAt (ingestion time) walk the graph as it was, or as provgraph knew it, then."
     )
     async def lineage(
         self,
         info: Ctx,
         node: strawberry.ID,
         direction: LineageDirection = LineageDirection.UPSTREAM,
-        depth: int = 3,
+        depth: int = DEFAULT_DEPTH,
         fan_out_limit: int = 100,
+        include_failed: bool = False,
+        as_of: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> Lineage:
         ctx = info.context
         start = parse_node_id(str(node))
         depth, fan_out = LINEAGE_BOUNDS.clamp(depth, fan_out_limit)
         await _check_start(ctx, start, str(node))
-        graph = await ctx.walk(start, Direction(direction.value), depth, fan_out)
+        graph = await ctx.walk(
+            start, Direction(direction.value), depth, fan_out, include_failed=include_failed, at=_as_of(as_of, known_at)
+        )
         return Lineage.of(ctx.scope.prune(graph), fan_out)
 
     @resolver(f"Jobs, runs and datasets whose names contain `text` (case-insensitive); limit ≤ {MAX_PAGE}.")

@@ -67,7 +67,8 @@ class Scope:
         edges = [e for e in graph.edges if e.source in nodes and e.target in nodes]
         hops = _reachable(graph.direction, [n.id for n in graph.nodes if n.hop == 0 and n.id in nodes], edges)
         hidden = [n.id for n in graph.nodes if n.id not in hops]
-        reasons = [r for r in graph.cut_reasons if not any(h in r for h in hidden)]
+        kept = [i for i, r in enumerate(graph.cut_reasons) if not any(h in r for h in hidden)]
+        reasons = [graph.cut_reasons[i] for i in kept]
         return graph.model_copy(
             update={
                 "nodes": sorted(
@@ -77,6 +78,7 @@ class Scope:
                 "edges": [e for e in edges if e.source in hops and e.target in hops],
                 "partial": bool(reasons),
                 "cut_reasons": reasons,
+                "cut_codes": [graph.cut_codes[i] for i in kept],
             }
         )
 
@@ -86,14 +88,15 @@ def _reachable(direction: Direction, roots: list[str], edges: list[LineageEdge])
 
     Edges point run -> dataset version. Upstream, a dataset version leads to the runs that WROTE
     it and a run to what it READ; downstream, a dataset version leads to the runs that READ it and
-    a run to what it WROTE.
+    a run to what it WROTE. An ATTEMPTED edge is walked as a WROTE one.
     """
     from_dataset, from_run = ("WROTE", "READ") if direction == Direction.UPSTREAM else ("READ", "WROTE")
     nxt: dict[str, list[str]] = {}
     for e in edges:
-        if e.kind == from_run:
+        kind = "WROTE" if e.kind == "ATTEMPTED" else e.kind
+        if kind == from_run:
             nxt.setdefault(e.source, []).append(e.target)
-        elif e.kind == from_dataset:
+        elif kind == from_dataset:
             nxt.setdefault(e.target, []).append(e.source)
     hops = dict.fromkeys(roots, 0)
     frontier = list(roots)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,7 @@ from rich.tree import Tree
 
 from provgraph._naming import is_store_uri, parse_store_uri
 from provgraph.cli._app import app, console, settings, short
+from provgraph.graph.contract import DEFAULT_DEPTH, AsOf
 from provgraph.graph.factory import open_store
 from provgraph.graph.ids import NodeId, as_run_id, parse_node_id
 from provgraph.graph.views import Direction, LineageGraph, LineageNode
@@ -33,8 +35,19 @@ def resolve_target(target: str) -> NodeId:
 def lineage_cmd(
     target: Annotated[str, typer.Argument(help="run id, store://project/key[@version], a file path, or a node id")],
     upstream: Annotated[bool, typer.Option("--upstream/--downstream", help="What produced it / what it fed")] = True,
-    depth: Annotated[int, typer.Option(min=1, max=100, help="Hops to follow")] = 6,
+    depth: Annotated[
+        int, typer.Option(min=1, max=100, help="Dataset hops to follow (a dataset, its run, that run's datasets)")
+    ] = DEFAULT_DEPTH,
     fan_out: Annotated[int, typer.Option(min=1, help="Neighbours kept per node")] = 50,
+    include_failed: Annotated[
+        bool, typer.Option("--include-failed", help="Also walk outputs of runs that did not complete (ATTEMPTED)")
+    ] = False,
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="The lineage as it was at this event time (UTC unless given)")
+    ] = None,
+    known_at: Annotated[
+        datetime | None, typer.Option("--known-at", help="The lineage as provgraph knew it at this ingestion time")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw graph as JSON")] = False,
 ) -> None:
     """Walk the lineage graph from TARGET and print it as a tree."""
@@ -42,12 +55,24 @@ def lineage_cmd(
     graph = (
         open_store(settings())
         .fresh()
-        .lineage(node, Direction.UPSTREAM if upstream else Direction.DOWNSTREAM, depth=depth, fan_out=fan_out)
+        .lineage(
+            node,
+            Direction.UPSTREAM if upstream else Direction.DOWNSTREAM,
+            depth=depth,
+            fan_out=fan_out,
+            include_failed=include_failed,
+            at=AsOf(as_of=_utc(as_of), known_at=_utc(known_at)),
+        )
     )
     if as_json:
         console.print_json(graph.model_dump_json())
         return
     console.print(render(graph))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time typed without an offset is UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def render(graph: LineageGraph) -> Tree:
@@ -58,30 +83,33 @@ def render(graph: LineageGraph) -> Tree:
     # downstream, the reverse. Edges always point run -> dataset.
     run_edge, dataset_edge = ("READ", "WROTE") if upstream else ("WROTE", "READ")
     children: dict[str, list[tuple[str, str]]] = {}
+    attempted = {(e.source, e.target) for e in graph.edges if e.kind == "ATTEMPTED"}
     for e in graph.edges:
         if e.source not in nodes or e.target not in nodes:
             continue
-        if e.kind == run_edge:
+        kind = "WROTE" if e.kind == "ATTEMPTED" else e.kind
+        if kind == run_edge:
             children.setdefault(e.source, []).append((e.target, e.binding))
-        elif e.kind == dataset_edge:
+        elif kind == dataset_edge:
             children.setdefault(e.target, []).append((e.source, e.binding))
     roots = [n for n in graph.nodes if n.hop == 0]
-    tree = Tree(f"[bold]lineage[/] of {graph.root} ({title}, depth {graph.depth})")
+    tree = Tree(f"[bold]lineage[/] of {graph.root} ({title}, depth {graph.depth} dataset hops)")
     shown: set[str] = set()
 
-    def add(parent: Tree, node: LineageNode, binding: str) -> None:
-        branch = parent.add(_label(node, binding, upstream))
+    def add(parent: Tree, node: LineageNode, binding: str, via: str = "") -> None:
+        tried = (node.id, via) in attempted or (via, node.id) in attempted
+        branch = parent.add(_label(node, binding, upstream) + (" [yellow](attempted, not written)[/]" if tried else ""))
         if node.id in shown:
             branch.label = f"{branch.label} [dim](see above)[/]"
             return
         shown.add(node.id)
         for child_id, child_binding in sorted(children.get(node.id, [])):
-            add(branch, nodes[child_id], child_binding)
+            add(branch, nodes[child_id], child_binding, node.id)
 
     for root in roots:
         add(tree, root, "")
     if graph.partial:
-        tree.add(f"[yellow]partial answer:[/] {'; '.join(graph.cut_reasons)}")
+        tree.add(f"[yellow]partial answer ({', '.join(graph.partial_reasons)}):[/] {'; '.join(graph.cut_reasons)}")
     return tree
 
 

@@ -156,7 +156,15 @@ def print_run(run: RunView) -> None:
             console.print(f"  {title:<9} " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
     for title, refs in (("input", run.inputs), ("output", run.outputs)):
         for ref in refs:
-            console.print(f"  {title:<9} {ref.binding or '-'}: {ref.namespace} {ref.name}  {short(ref.version, 16)}")
+            mark = "  [yellow]attempted (the run did not complete: not written)[/]" if ref.attempted else ""
+            console.print(
+                f"  {title:<9} {ref.binding or '-'}: {ref.namespace} {ref.name}  {short(ref.version, 16)}{mark}"
+            )
+    if run.completeness is not None and not run.completeness.complete:
+        missing = (
+            f" (missing events {', '.join(map(str, run.completeness.missing))})" if run.completeness.missing else ""
+        )
+        console.print(f"  [yellow]incomplete[/] {', '.join(run.completeness.reasons)}{missing}")
     if rt.get("code_unknown"):
         console.print(f"  [yellow]code      unknown[/]: {rt['code_unknown']}")
     if run.reproduces:

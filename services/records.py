@@ -8,6 +8,7 @@ topic with its original bytes and offset), so faststream's JSON decoding is bypa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from provgraph.events import topics
@@ -36,11 +37,17 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes
+    timestamp_ms: int | None = None
+    """The record's Kafka timestamp: when it was produced (or appended, with LogAppendTime). The
+    projector takes it as the event's ingestion time, so a replay of the topic finds the same."""
 
     @staticmethod
     def of(raw: Any) -> Record:
         """From an aiokafka `ConsumerRecord` (a tombstone's value becomes b"")."""
-        return Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value or b"")
+        return Record(raw.topic, raw.partition, raw.offset, raw.key, raw.value or b"", raw.timestamp)
+
+    def ingested_at(self) -> datetime | None:
+        return None if self.timestamp_ms is None else datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
 
 async def decode_batch(msg: StreamMessage[Any]) -> list[Record]:

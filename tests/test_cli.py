@@ -137,7 +137,7 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
-        *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo"),
+        *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "doctor"),
         *("serve", "launcher", "projector", "token", "dlq", "spool"),
     ]
 

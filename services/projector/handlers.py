@@ -31,6 +31,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -129,7 +130,7 @@ class BatchProjector:
             batch.valid.append((r, event))
         # One run claimed by two projects in this batch: nothing folded, so `write` bisects it apart.
         with contextlib.suppress(Inadmissible):
-            batch.folded = self.store.prepare([e for _, e in batch.valid])
+            batch.folded = self.store.prepare([e for _, e in batch.valid], known_at=_known_at(batch.valid))
         return batch
 
     def write(self, batch: Prepared) -> Dead:
@@ -147,7 +148,7 @@ class BatchProjector:
         if not items:
             return []
         try:
-            self.store.apply([e for _, e in items])
+            self.store.apply([e for _, e in items], known_at=_known_at(items))
             return []
         except StoreUnavailable:
             raise
@@ -158,6 +159,11 @@ class BatchProjector:
                 return [(r, _letter(r, "project", str(exc)))]
             mid = len(items) // 2
             return self._bisect(items[:mid]) + self._bisect(items[mid:])
+
+
+def _known_at(items: Sequence[tuple[Record, RunEvent]]) -> list[datetime]:
+    """Each event's ingestion time: its record's timestamp (its event time if the record has none)."""
+    return [r.ingested_at() or e.event_time for r, e in items]
 
 
 def _letter(r: Record, stage: Stage, error: str) -> DeadLetter:
