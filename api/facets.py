@@ -13,8 +13,9 @@ import strawberry
 from strawberry.dataloader import DataLoader
 
 from provgraph.api.context import RequestContext
+from provgraph.events.model import RunState
 from provgraph.graph.facets import ColumnLineageGraph, Facets, column_namespace
-from provgraph.graph.views import Direction
+from provgraph.graph.views import Direction, RunView
 
 _LOADER = "facets"
 
@@ -150,14 +151,16 @@ def data_quality(ctx: RequestContext, f: Facets) -> list[Assertion]:
     ]
 
 
-def run_error(message: str | None, f: Facets) -> RunError | None:
-    """The run's error: the facet's details when they belong to the error shown (a LOST run's
-    reason replaces the stored one and has no stack trace)."""
-    if message is None:
+def run_error(run: RunView, f: Facets) -> RunError | None:
+    """The run's error with the `errorMessage` facet's details; a LOST run's reason (shown instead of
+    anything stored) has none."""
+    if run.error is None:
         return None
-    if f.error is not None and f.error.message == message:
-        return RunError(**f.error.model_dump())
-    return RunError(message=message, programming_language=None, stack_trace=None)
+    if f.error is None or run.state == RunState.LOST:
+        return RunError(message=run.error, programming_language=None, stack_trace=None)
+    return RunError(
+        message=run.error, programming_language=f.error.programming_language, stack_trace=f.error.stack_trace
+    )
 
 
 def prune(ctx: RequestContext, graph: ColumnLineageGraph) -> ColumnLineageGraph:

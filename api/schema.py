@@ -341,9 +341,7 @@ class Run:
     async def error(self, info: Ctx) -> facet_types.RunError | None:
         if self.view.error is None:
             return None
-        return facet_types.run_error(
-            self.view.error, await facet_types.facets_of(info.context, run_node_id(self.run_id))
-        )
+        return facet_types.run_error(self.view, await facet_types.facets_of(info.context, run_node_id(self.run_id)))
 
     @resolver("Data-quality assertions the run reported about its datasets (`dataQualityAssertions` facets).")
     async def data_quality(self, info: Ctx) -> list[facet_types.Assertion]:

@@ -4,40 +4,42 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.tree import Tree
 
-from provgraph._naming import is_store_uri, parse_store_uri
 from provgraph.cli._app import app, console, settings, short
+from provgraph.cli._resolve import resolve
+from provgraph.graph.columns import DEFAULT_COLUMN_DEPTH
 from provgraph.graph.contract import DEFAULT_DEPTH, AsOf
+from provgraph.graph.facets import ColumnLineageGraph
 from provgraph.graph.factory import open_store
-from provgraph.graph.ids import NodeId, as_run_id, parse_node_id
+from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import Direction, LineageGraph, LineageNode
 
-
-def resolve_target(target: str) -> NodeId:
-    """A node id, a store:// artifact URI, a local file path, or a bare run id."""
-    if ":" in target and "://" not in target:
-        return parse_node_id(target)
-    if is_store_uri(target):
-        ref = parse_store_uri(target)
-        return NodeId.dataset(ref.namespace, ref.key, ref.version)
-    path = Path(target).expanduser()
-    if path.exists() or "/" in target:
-        return NodeId.dataset("file", str(path.resolve()))
-    return NodeId.run(target)
+TARGET_HELP = "a node id (dataset:duckdb://db:orders), run id or prefix, name fragment, store:// URI or file path"
+NAMESPACE = typer.Option("--namespace", help="With --name: the dataset (or job) in this namespace")
+NAME = typer.Option("--name", help="With --namespace: its name")
 
 
 @app.command("lineage")
 def lineage_cmd(
-    target: Annotated[str, typer.Argument(help="run id, store://project/key[@version], a file path, or a node id")],
+    target: Annotated[str | None, typer.Argument(help=TARGET_HELP)] = None,
+    namespace: Annotated[str | None, NAMESPACE] = None,
+    name: Annotated[str | None, NAME] = None,
+    column: Annotated[str | None, typer.Option("--column", help="Column-level lineage of this field")] = None,
     upstream: Annotated[bool, typer.Option("--upstream/--downstream", help="What produced it / what it fed")] = True,
     depth: Annotated[
-        int, typer.Option(min=1, max=100, help="Dataset hops to follow (a dataset, its run, that run's datasets)")
-    ] = DEFAULT_DEPTH,
+        int | None,
+        typer.Option(
+            min=1,
+            max=100,
+            help=f"Dataset hops to follow (a dataset, its run, that run's datasets; default {DEFAULT_DEPTH});"
+            f" with --column, column hops (default {DEFAULT_COLUMN_DEPTH})",
+        ),
+    ] = None,
     fan_out: Annotated[int, typer.Option(min=1, help="Neighbours kept per node")] = 50,
     include_failed: Annotated[
         bool, typer.Option("--include-failed", help="Also walk outputs of runs that did not complete (ATTEMPTED)")
@@ -50,19 +52,24 @@ def lineage_cmd(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the raw graph as JSON")] = False,
 ) -> None:
-    """Walk the lineage graph from TARGET and print it as a tree."""
-    node = resolve_target(target)
-    graph = (
-        open_store(settings())
-        .fresh()
-        .lineage(
-            node,
-            Direction.UPSTREAM if upstream else Direction.DOWNSTREAM,
-            depth=depth,
-            fan_out=fan_out,
-            include_failed=include_failed,
-            at=AsOf(as_of=_utc(as_of), known_at=_utc(known_at)),
-        )
+    """Walk the lineage graph (or, with --column, the column lineage) from TARGET and print it as a tree."""
+    store = open_store(settings()).fresh()
+    node = resolve(store, target, namespace, name)
+    direction = Direction.UPSTREAM if upstream else Direction.DOWNSTREAM
+    if column is not None:
+        columns = store.column_lineage(node, column, direction, depth=depth or DEFAULT_COLUMN_DEPTH, fan_out=fan_out)
+        if as_json:
+            print(columns.model_dump_json())
+        else:
+            console.print(render_columns(columns))
+        return
+    graph = store.lineage(
+        node,
+        direction,
+        depth=depth or DEFAULT_DEPTH,
+        fan_out=fan_out,
+        include_failed=include_failed,
+        at=AsOf(as_of=_utc(as_of), known_at=_utc(known_at)),
     )
     if as_json:
         console.print_json(graph.model_dump_json())
@@ -73,6 +80,37 @@ def lineage_cmd(
 def _utc(value: datetime | None) -> datetime | None:
     """A time typed without an offset is UTC."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def render_columns(graph: ColumnLineageGraph) -> Tree:
+    """Columns as a tree from the start column: upstream a column's children are what it is derived
+    from, downstream what it feeds; each line names the transformations of its edge."""
+    upstream = graph.direction == Direction.UPSTREAM.value
+    nodes = {n.id: n for n in graph.nodes}
+    children: dict[str, list[tuple[str, str]]] = {}
+    for e in graph.edges:
+        steps = ", ".join("/".join(x for x in (t.type, t.subtype) if x) for t in e.transformations)
+        parent, child = (e.target, e.source) if upstream else (e.source, e.target)
+        children.setdefault(parent, []).append((child, steps))
+    title = "derived from" if upstream else "feeds"
+    tree = Tree(f"[bold]column lineage[/] of {escape(graph.root)} ({title}, depth {graph.depth})")
+    shown: set[str] = set()
+
+    def add(parent: Tree, node_id: str, steps: str) -> None:
+        n = nodes[node_id]
+        label = f"[bold green]{escape(n.dataset.removeprefix('dataset:'))}[/] [bold]{escape(n.field)}[/]"
+        branch = parent.add(label + (f"  [dim]{escape(steps)}[/]" if steps else ""))
+        if node_id in shown:
+            branch.label = f"{branch.label} [dim](see above)[/]"
+            return
+        shown.add(node_id)
+        for child, child_steps in sorted(children.get(node_id, [])):
+            add(branch, child, child_steps)
+
+    add(tree, graph.root, "")
+    if graph.partial:
+        tree.add(f"[yellow]partial answer:[/] {escape('; '.join(graph.partial_reasons))}")
+    return tree
 
 
 def render(graph: LineageGraph) -> Tree:

@@ -11,23 +11,23 @@ from provgraph._backend import Backend
 from provgraph._execution import RunResult
 from provgraph._reproduce import reproduce
 from provgraph.cli._app import app, console, settings
+from provgraph.cli._resolve import resolve_run
 from provgraph.cli.runs import print_result
 from provgraph.events.model import RunState
-from provgraph.graph.ids import as_run_id
 
 VERDICT_STYLE = {"REPRODUCED": "bold green", "DIVERGED": "bold red", "PENDING": "yellow"}
 
 
 @app.command("reproduce")
 def reproduce_cmd(
-    run_id: Annotated[str, typer.Argument(help="The run to reproduce (run id or run:<id>)")],
+    run_id: Annotated[str, typer.Argument(help="The run to reproduce (run id, unique prefix or run:<id>)")],
     runtime: Annotated[str | None, typer.Option(help="local or kubernetes; default the original's")] = None,
     image: Annotated[str | None, typer.Option(help="Override the container image")] = None,
 ) -> None:
     """Re-run RUN_ID with its exact code, params and inputs, and compare the outputs."""
     backend = Backend(settings())
     try:
-        result = reproduce(as_run_id(run_id), runtime=runtime, image=image, backend=backend)
+        result = reproduce(resolve_run(backend.graph(), run_id), runtime=runtime, image=image, backend=backend)
     finally:
         backend.close()
     print_result(result)

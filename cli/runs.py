@@ -14,11 +14,13 @@ from provgraph._backend import Backend
 from provgraph._execution import RunResult
 from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
+from provgraph.cli._resolve import resolve, resolve_run
+from provgraph.cli.lineage import NAME, NAMESPACE
+from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
 from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
-from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import RunView
 
 RUN_STATES = tuple(RunState)
@@ -124,17 +126,28 @@ def _brief(values: dict[str, object], limit: int = 60) -> str:
 
 @app.command("show")
 def show_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
-    as_json: Annotated[bool, typer.Option("--json", help="The run as one JSON object")] = False,
+    target: Annotated[
+        str | None, typer.Argument(help="A run id or prefix, or any node (as `lineage` takes it)")
+    ] = None,
+    namespace: Annotated[str | None, NAMESPACE] = None,
+    name: Annotated[str | None, NAME] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="As one JSON object (with `facets` by node id)")] = False,
 ) -> None:
-    """Everything recorded about one run."""
-    run = open_store(settings()).fresh().run(as_run_id(run_id))
+    """Everything recorded about one run (or a job, or a dataset and its versions' schemas)."""
+    store = open_store(settings()).fresh()
+    node = resolve(store, target, namespace, name)
+    if node.kind != "run":
+        show_node(store, node, as_json)
+        return
+    run = store.run(node.key[0])
     if run is None:
-        raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
+        raise NotFound(f"no run {target!r} (see `provgraph runs`)")
+    found = run_facets(store, run)
     if as_json:
-        print(run.model_dump_json())
+        print(json.dumps({**run.model_dump(mode="json"), "facets": facets_json(found)}))
     else:
         print_run(run)
+        print_run_facets(run, found)
 
 
 def print_run(run: RunView) -> None:
@@ -182,7 +195,7 @@ def print_run(run: RunView) -> None:
 
 @app.command("abort")
 def abort_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
+    run_id: Annotated[str, typer.Argument(help="Run id, unique prefix or run:<id>")],
     reason: Annotated[str | None, typer.Option(help="Why; recorded in the run's error")] = None,
     wait: Annotated[float, typer.Option(min=0, help="Seconds a live local process gets to end itself")] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the outcome as JSON")] = False,
@@ -192,7 +205,7 @@ def abort_cmd(
 
     backend = Backend(settings())
     try:
-        done = abort(as_run_id(run_id), backend, reason=reason, wait_s=wait)
+        done = abort(resolve_run(backend.graph(), run_id), backend, reason=reason, wait_s=wait)
     finally:
         backend.close()
     if as_json:

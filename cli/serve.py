@@ -5,6 +5,7 @@ The API modules (strawberry, uvicorn) load only when a command runs, so the CLI 
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -58,7 +59,9 @@ def token_create(
 
 
 @token_app.command("list")
-def token_list() -> None:
+def token_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per token, one per line")] = False,
+) -> None:
     """List tokens (never their secrets)."""
     from provgraph.api.auth import TokenStore
 
@@ -67,6 +70,22 @@ def token_list() -> None:
         tokens = store.tokens()
     finally:
         store.close()
+    if as_json:
+        for t in tokens:
+            revoked = t.revoked_at.isoformat() if t.revoked_at else None
+            print(
+                json.dumps(
+                    {
+                        "id": t.id,
+                        "name": t.name,
+                        "projects": list(t.projects),
+                        "created_at": t.created_at.isoformat(),
+                        "active": t.active,
+                        "revoked_at": revoked,
+                    }
+                )
+            )
+        return
     table = Table("id", "name", "projects", "created", "status")
     for t in tokens:
         status = "active" if t.active else f"revoked {t.revoked_at:%Y-%m-%d %H:%M}"

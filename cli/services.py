@@ -121,11 +121,23 @@ def _shown(original: bytes) -> str:
 
 
 @spool_app.command("status")
-def spool_status_cmd() -> None:
+def spool_status_cmd(as_json: Annotated[bool, typer.Option("--json", help="As one JSON object")] = False) -> None:
     """What is waiting in this machine's spool (no network)."""
     from provgraph.events.transport.factory import spool_status
 
     status = spool_status(settings())
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "records": status.records,
+                    "directory": str(status.directory),
+                    "bytes": status.bytes,
+                    "segments": status.segments,
+                }
+            )
+        )
+        return
     console.print(
         f"{status.records} event(s) waiting in {status.directory} ({status.bytes} bytes, {status.segments} segment(s))"
     )

@@ -157,3 +157,21 @@ def test_column_lineage_hides_what_the_scope_hides(api: Api) -> None:
         api.error(COLUMNS, token="dbt", d="run:stg-1", f="x")
         == "column lineage starts at a dataset, not a run (run:stg-1)"
     )
+
+
+def test_a_lost_runs_reason_carries_no_stored_stack_trace() -> None:
+    from provgraph.api.facets import RunError, run_error
+    from provgraph.events.model import RunState
+    from provgraph.graph.facets import ErrorView, Facets
+    from provgraph.graph.views import RunView
+
+    stored = Facets(error=ErrorView(message="old", programming_language="python", stack_trace="Traceback …"))
+    failed = RunView(run_id="r", namespace="p", job_name="j", state=RunState.FAIL, error="old")
+    lost = failed.model_copy(update={"state": RunState.LOST, "error": "process 42 is gone"})
+    assert run_error(failed, stored) == RunError(
+        message="old", programming_language="python", stack_trace="Traceback …"
+    )
+    assert run_error(lost, stored) == RunError(
+        message="process 42 is gone", programming_language=None, stack_trace=None
+    )
+    assert run_error(failed.model_copy(update={"error": None}), stored) is None

@@ -97,7 +97,7 @@ def test_run_show_and_lineage_of_a_script(cli, tmp_path: Path) -> None:  # type:
         (("run", "job.py:main", "-p", "novalue"), "cannot parse param 'novalue': expected key=value"),
         (("run", "job.py:main", "-p", "n=abc"), "param n='abc' is not a valid int"),
         (("run", "job.py:main", "-i", "data=store://p/none"), "no artifact 'none' in project 'p'"),
-        (("show", "0000-no-such-run"), "no run '0000-no-such-run'"),
+        (("show", "0000-no-such-run"), "nothing matches '0000-no-such-run'"),
         (("lineage", "run:ghost"), "no such node: run:ghost"),
         (("lineage", "bogus:thing"), "unknown node kind 'bogus'"),
     ],
@@ -137,7 +137,7 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
-        *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "doctor"),
+        *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "doctor", "search"),
         *("serve", "launcher", "projector", "token", "dlq", "spool"),
     ]
 

@@ -64,6 +64,25 @@ def event_bodies(*, refusable: bool) -> st.SearchStrategy[dict[str, Any]]:
         max_leaves=12,
     )
     metric = st.fixed_dictionaries({"key": text, "value": st.floats().map(encode_float), "step": ints})
+    # standard facets provgraph projects (graph/facets.py): well-formed, or any JSON in their places
+    field = st.fixed_dictionaries(
+        {"name": st.one_of(text, free_json)}, optional={"type": free_json, "description": text, "fields": free_json}
+    )
+    source_field = st.fixed_dictionaries(
+        {"namespace": names, "name": names, "field": text}, optional={"transformations": free_json}
+    )
+    derived = st.fixed_dictionaries({"inputFields": st.one_of(free_json, st.lists(source_field, max_size=2))})
+    assertion = st.fixed_dictionaries(
+        {"assertion": text, "success": st.one_of(st.booleans(), free_json)}, optional={"column": free_json}
+    )
+    job_facets = st.fixed_dictionaries(
+        {},
+        optional={
+            "sql": st.fixed_dictionaries({"query": text}, optional={"dialect": free_json}),
+            "jobType": st.dictionaries(st.sampled_from(["processingType", "integration", "jobType", "x"]), free_json),
+            "sourceCodeLocation": st.fixed_dictionaries({"url": text}, optional={"repoUrl": free_json, "tag": text}),
+        },
+    )
     dataset = st.fixed_dictionaries(
         {"namespace": names, "name": names},
         optional={
@@ -75,10 +94,20 @@ def event_bodies(*, refusable: bool) -> st.SearchStrategy[dict[str, Any]]:
                         {}, optional={"kind": st.sampled_from(["data", "model"]), "size": non_negative, "uri": text}
                     ),
                     "vendor_ds": st.dictionaries(text, free_json, max_size=3),
+                    "schema": st.fixed_dictionaries({"fields": st.one_of(free_json, st.lists(field, max_size=3))}),
+                    "columnLineage": st.fixed_dictionaries(
+                        {"fields": st.one_of(free_json, st.dictionaries(text, derived, max_size=2))}
+                    ),
                 },
             ),
             "inputFacets": st.fixed_dictionaries(
-                {}, optional={"provgraph_binding": st.fixed_dictionaries({"name": text})}
+                {},
+                optional={
+                    "provgraph_binding": st.fixed_dictionaries({"name": text}),
+                    "dataQualityAssertions": st.fixed_dictionaries(
+                        {"assertions": st.one_of(free_json, st.lists(assertion, max_size=3))}
+                    ),
+                },
             ),
         },
     )
@@ -89,7 +118,9 @@ def event_bodies(*, refusable: bool) -> st.SearchStrategy[dict[str, Any]]:
             "provgraph_results": st.fixed_dictionaries({"results": st.dictionaries(text, free_json, max_size=4)}),
             "provgraph_metrics": st.fixed_dictionaries({"metrics": st.lists(metric, max_size=4)}),
             "provgraph_event": st.fixed_dictionaries({"eventId": names, "seq": non_negative}),
-            "errorMessage": st.fixed_dictionaries({"message": text, "programmingLanguage": text}),
+            "errorMessage": st.fixed_dictionaries(
+                {"message": text, "programmingLanguage": text}, optional={"stackTrace": text}
+            ),
             "vendor_run": free_json,
         },
     )
@@ -98,7 +129,7 @@ def event_bodies(*, refusable: bool) -> st.SearchStrategy[dict[str, Any]]:
             "eventType": st.sampled_from(["START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"]),
             "eventTime": times,
             "run": st.fixed_dictionaries({"runId": names, "facets": run_facets}),
-            "job": st.fixed_dictionaries({"namespace": names, "name": names}),
+            "job": st.fixed_dictionaries({"namespace": names, "name": names}, optional={"facets": job_facets}),
             "inputs": st.lists(dataset, max_size=2),
             "outputs": st.lists(dataset, max_size=2),
             "producer": text,
@@ -176,6 +207,15 @@ def test_whatever_the_contract_accepts_every_store_projects_and_answers(
             store.lineage(NodeId("datasetVersion", (d.namespace, d.name, d.version)), direction)
         for f in (DatasetFacts.of(d, minted_version(run_id)) for d in again.outputs):  # as projected
             store.lineage(NodeId("datasetVersion", (f.namespace, f.name, f.version)), direction)
+    owners = [f"run:{run_id}", f"job:{again.job.namespace}:{again.job.name}"]
+    owners += [f"dataset:{d.namespace}:{d.name}@{d.version}" for d in (*again.inputs, *again.outputs)]
+    store.facets(owners)
+    for d in again.outputs:
+        fields = (d.facets.model_extra or {}).get("columnLineage", {}).get("fields")
+        for name in [*(fields if isinstance(fields, dict) else {}), "x"][:3]:
+            if name:
+                for direction in Direction:
+                    store.column_lineage(NodeId.dataset(d.namespace, d.name), name, direction)
     store.search(run_id)  # found or not (SQLite folds only ASCII case): never an error
     store.search(again.job.name)
 
