@@ -14,9 +14,7 @@ writes); a data test on customer_totals fails.
 Airflow (tests/producers/airflow_project): orders.csv -> clean -> clean_orders.csv -> totals ->
 customer_totals.csv -> report, which writes report.txt and then fails.
 
-Answers of the lineage-truth semantics (producer without a version, versions, attempted outputs,
-as-of/known-at, include-failed walks) are read from the store the API serves until the API takes
-those arguments; facets and column lineage go through GraphQL.
+Every answer is read through GraphQL, as a client would.
 """
 
 from __future__ import annotations
@@ -38,11 +36,9 @@ from provgraph.api.server import ServerThread
 from provgraph.events.model import RunEvent
 from provgraph.events.settings import Settings
 from provgraph.events.transport.base import Transport
-from provgraph.graph.contract import NOW, AsOf, LineageStore
+from provgraph.graph.contract import DEFAULT_DEPTH
 from provgraph.graph.factory import StoreHandle, open_store
-from provgraph.graph.ids import parse_node_id
 from provgraph.graph.projection import minted_version
-from provgraph.graph.views import DatasetRef, Direction
 from tests.helpers import graphql_data
 from tests.producers.record import Events, airflow_runs, airflow_workdir, dbt_runs
 
@@ -83,7 +79,6 @@ def event_times(events: Events) -> list[datetime]:
 class Ingested:
     url: str
     token: str
-    handle: StoreHandle
     dbt: list[Events]
     airflow: list[Events]
     known_between: datetime
@@ -91,10 +86,6 @@ class Ingested:
 
     def query(self, query: str, **variables: Any) -> dict[str, Any]:
         return graphql_data(self.url, self.token, query, **variables)
-
-    @property
-    def store(self) -> LineageStore:
-        return self.handle.fresh()
 
     def run_id(self, producer: str, run: int, job: str) -> str:
         """The run id of `job` in invocation `run` (0 or 1) of `producer`, from the recorded events."""
@@ -140,6 +131,7 @@ def ingested(
 ) -> Iterator[Ingested]:
     home: Path = tmp_path_factory.mktemp(f"producers-{request.param}")
     transport: Transport | None = None
+    handle: StoreHandle | None = None
     if request.param == "neo4j":
         settings = Settings(home=home, store="neo4j", neo4j_uri=request.getfixturevalue("neo4j"))
         handle = open_store(settings)
@@ -147,7 +139,6 @@ def ingested(
         transport = GraphTransport(handle)
     else:
         settings = Settings(home=home)
-        handle = open_store(settings)  # the graph the server projects, read beside it
     tokens = TokenStore(settings.tokens_db)
     token = tokens.create(["shop", "shop-airflow"], name="producers")[1]
     tokens.close()
@@ -158,9 +149,10 @@ def ingested(
             known_between = datetime.now(UTC)
             time.sleep(0.01)
             post_all(url, token, dbt[1] + airflow[1])
-            yield Ingested(url, token, handle, dbt, airflow, known_between)
+            yield Ingested(url, token, dbt, airflow, known_between)
     finally:
-        handle.close()
+        if handle is not None:
+            handle.close()
 
 
 RUN = "query($id: ID!) { run(id: $id) { runId state jobName parentRunId } }"
@@ -190,25 +182,33 @@ def test_every_run_of_both_invocations_is_in_the_graph(ingested: Ingested) -> No
 # -- producers and a version per write ----------------------------------------------------------
 
 
+PRODUCERS = """query($ns: String!, $n: String!, $v: String, $asOf: DateTime, $knownAt: DateTime) {
+  producedBy(namespace: $ns, name: $n, version: $v, asOf: $asOf, knownAt: $knownAt) { runId }
+  dataset(namespace: $ns, name: $n, asOf: $asOf, knownAt: $knownAt) { versions { version } } }"""
+
+
+def producers(ingested: Ingested, namespace: str, name: str, **variables: Any) -> tuple[str | None, list[str]]:
+    """(the producer's run id, the dataset's versions) as `producedBy` and `dataset` answer them."""
+    data = ingested.query(PRODUCERS, ns=namespace, n=name, **variables)
+    run, dataset = data["producedBy"], data["dataset"]
+    return (run and run["runId"]), [v["version"] for v in dataset["versions"]] if dataset else []
+
+
+WRITTEN = (
+    ("dbt", DUCKDB, table("customer_totals"), MODEL_JOB.format("customer_totals")),
+    ("dbt", DUCKDB, table("stg_orders"), MODEL_JOB.format("stg_orders")),
+    ("airflow", "file", data_file("customer_totals.csv"), f"{DAG}.totals"),
+    ("airflow", "file", data_file("clean_orders.csv"), f"{DAG}.clean"),
+)
+
+
 def test_the_producer_of_a_table_is_its_latest_successful_writer(ingested: Ingested) -> None:
-    store = ingested.store
-    for producer, namespace, name, job in (
-        ("dbt", DUCKDB, table("customer_totals"), MODEL_JOB.format("customer_totals")),
-        ("dbt", DUCKDB, table("stg_orders"), MODEL_JOB.format("stg_orders")),
-        ("airflow", "file", data_file("customer_totals.csv"), f"{DAG}.totals"),
-        ("airflow", "file", data_file("clean_orders.csv"), f"{DAG}.clean"),
-    ):
+    """No version facet from these producers: each COMPLETE write is a version of its own."""
+    for producer, namespace, name, job in WRITTEN:
         first, second = (ingested.run_id(producer, i, job) for i in (0, 1))
-        latest = store.produced_by(namespace, name)
-        assert latest is not None and latest.run_id == second
-        by_version = store.produced_by(namespace, name, minted_version(first))
-        assert by_version is not None and by_version.run_id == first
-        dataset = store.dataset(namespace, name)
-        assert dataset is not None
-        assert [v.version for v in dataset.versions] == [minted_version(first), minted_version(second)]
-    raw = store.dataset(DUCKDB, table("raw_orders"))
-    assert raw is not None and [v.version for v in raw.versions] == ["unversioned"], "read, never written"
-    assert store.produced_by(DUCKDB, table("raw_orders")) is None
+        assert producers(ingested, namespace, name) == (second, [minted_version(first), minted_version(second)])
+        assert producers(ingested, namespace, name, v=minted_version(first))[0] == first
+    assert producers(ingested, DUCKDB, table("raw_orders")) == (None, ["unversioned"]), "read, never written"
 
 
 # -- failed runs ---------------------------------------------------------------------------------
@@ -229,34 +229,49 @@ def test_failed_runs(ingested: Ingested) -> None:
 
 
 def test_what_a_failed_run_only_attempted_has_no_producer(ingested: Ingested) -> None:
-    store = ingested.store
     for producer, namespace, name, job in (
         ("dbt", DUCKDB, table("broken_totals"), MODEL_JOB.format("broken_totals")),  # declared at START only
         ("airflow", "file", data_file("report.txt"), f"{DAG}.report"),  # in the FAIL event itself
     ):
         for i in (0, 1):
-            run = store.run(ingested.run_id(producer, i, job))
-            assert run is not None and run.state == "FAIL"
-            attempted = DatasetRef(namespace=namespace, name=name, version=minted_version(run.run_id), attempted=True)
-            assert run.outputs == [attempted]
-        assert store.produced_by(namespace, name) is None
-        dataset = store.dataset(namespace, name)
-        assert dataset is not None and dataset.versions == [], "only attempted versions: none exists"
+            run_id = ingested.run_id(producer, i, job)
+            run = ingested.query(
+                "query($id: ID!) { run(id: $id) { state outputs { namespace name version attempted } } }", id=run_id
+            )["run"]
+            assert run == {
+                "state": "FAIL",
+                "outputs": [
+                    {"namespace": namespace, "name": name, "version": minted_version(run_id), "attempted": True}
+                ],
+            }
+        assert producers(ingested, namespace, name) == (None, []), "only attempted: no producer, no version"
+
+
+LINEAGE = """query($n: ID!, $dir: Direction!, $failed: Boolean! = false, $asOf: DateTime, $knownAt: DateTime) {
+  lineage(node: $n, direction: $dir, includeFailed: $failed, asOf: $asOf, knownAt: $knownAt)
+  { depth nodes { id } edges { source target kind } partial partialReasons } }"""
+
+
+def walk(ingested: Ingested, node: str, direction: str, **variables: Any) -> tuple[set[str], list[dict[str, str]]]:
+    """(node ids, edges) of a walk at the API's default depth, which must not have been cut."""
+    data = ingested.query(LINEAGE, n=node, dir=direction, **variables)["lineage"]
+    assert (data["depth"], data["partial"], data["partialReasons"]) == (DEFAULT_DEPTH, False, [])
+    return {n["id"] for n in data["nodes"]}, data["edges"]
 
 
 def test_walks_leave_attempted_outputs_out_unless_asked(ingested: Ingested) -> None:
-    store = ingested.store
     stg_run = ingested.run_id("dbt", 1, MODEL_JOB.format("stg_orders"))
     stg_orders = f"dataset:{DUCKDB}:{table('stg_orders')}@{minted_version(stg_run)}"
     broken_run = ingested.run_id("dbt", 1, MODEL_JOB.format("broken_totals"))
     broken = f"dataset:{DUCKDB}:{table('broken_totals')}@{minted_version(broken_run)}"
-    default = store.lineage(parse_node_id(stg_orders), Direction.DOWNSTREAM)
-    assert f"run:{broken_run}" in {n.id for n in default.nodes}, "the failed run did read stg_orders"
-    assert broken not in {n.id for n in default.nodes}
-    assert "ATTEMPTED" not in {e.kind for e in default.edges}
-    with_failed = store.lineage(parse_node_id(stg_orders), Direction.DOWNSTREAM, include_failed=True)
-    assert {n.id for n in with_failed.nodes} == {n.id for n in default.nodes} | {broken}
-    assert [(e.source, e.target) for e in with_failed.edges if e.kind == "ATTEMPTED"] == [(f"run:{broken_run}", broken)]
+    nodes, edges = walk(ingested, stg_orders, "DOWNSTREAM")
+    assert f"run:{broken_run}" in nodes, "the failed run did read stg_orders"
+    assert broken not in nodes and "ATTEMPTED" not in {e["kind"] for e in edges}
+    with_failed, failed_edges = walk(ingested, stg_orders, "DOWNSTREAM", failed=True)
+    assert with_failed == nodes | {broken}
+    assert [e for e in failed_edges if e["kind"] == "ATTEMPTED"] == [
+        {"source": f"run:{broken_run}", "target": broken, "kind": "ATTEMPTED"}
+    ]
 
 
 def test_run_errors_and_data_quality_through_graphql(ingested: Ingested) -> None:
@@ -334,23 +349,14 @@ def test_column_lineage_through_graphql(ingested: Ingested) -> None:
 
 
 def test_as_of_the_first_invocation(ingested: Ingested) -> None:
-    store = ingested.store
-    for producer, namespace, name, job in (
-        ("dbt", DUCKDB, table("customer_totals"), MODEL_JOB.format("customer_totals")),
-        ("airflow", "file", data_file("customer_totals.csv"), f"{DAG}.totals"),
-    ):
+    """By event time (asOf) and by ingestion time (knownAt), the second invocation had not happened."""
+    for producer, namespace, name, job in WRITTEN:
         first = ingested.run_id(producer, 0, job)
-        for at in (AsOf(as_of=ingested.as_of_first(producer)), AsOf(known_at=ingested.known_between)):
-            then = store.produced_by(namespace, name, at=at)
-            assert then is not None and then.run_id == first, at
-            dataset = store.dataset(namespace, name, at=at)
-            assert dataset is not None and [v.version for v in dataset.versions] == [minted_version(first)], at
-
-
-def walk_ids(store: LineageStore, node: str, direction: Direction, at: AsOf = NOW) -> set[str]:
-    graph = store.lineage(parse_node_id(node), direction, at=at)
-    assert graph.partial is False and graph.cut_reasons == []
-    return {n.id for n in graph.nodes}
+        for at in (
+            {"asOf": ingested.as_of_first(producer).isoformat()},
+            {"knownAt": ingested.known_between.isoformat()},
+        ):
+            assert producers(ingested, namespace, name, **at) == (first, [minted_version(first)]), at
 
 
 MODELS = ("customer_totals", "stg_customers", "stg_orders")
@@ -358,12 +364,11 @@ FROM_ORDERS = ("stg_orders", "customer_totals")
 
 
 def test_upstream_of_a_two_level_model_reaches_the_raw_tables(ingested: Ingested) -> None:
-    """At the default depth, and each version's lineage is its own invocation's."""
-    store = ingested.store
+    """At the API's default depth, not partial, and each version's lineage is its own invocation's."""
     for i in (0, 1):
         runs = {name: ingested.run_id("dbt", i, MODEL_JOB.format(name)) for name in MODELS}
         version = {name: f"dataset:{DUCKDB}:{table(name)}@{minted_version(runs[name])}" for name in MODELS}
-        assert walk_ids(store, version["customer_totals"], Direction.UPSTREAM) == {
+        assert walk(ingested, version["customer_totals"], "UPSTREAM")[0] == {
             *version.values(),
             *(f"run:{run}" for run in runs.values()),
             f"dataset:{DUCKDB}:{table('raw_customers')}@unversioned",
@@ -373,20 +378,19 @@ def test_upstream_of_a_two_level_model_reaches_the_raw_tables(ingested: Ingested
 
 def test_downstream_of_a_raw_table_as_of_the_first_invocation(ingested: Ingested) -> None:
     """Now: what both invocations made from raw_orders; as of the first (event or ingestion time): its part only."""
-    store = ingested.store
     raw = f"dataset:{DUCKDB}:{table('raw_orders')}@unversioned"
 
     def made(i: int) -> set[str]:
-        runs = {job: ingested.run_id("dbt", i, job) for job in (MODEL_JOB.format(m) for m in FROM_ORDERS)}
-        readers = {
+        writers = {m: ingested.run_id("dbt", i, MODEL_JOB.format(m)) for m in FROM_ORDERS}
+        readers = [
             ingested.run_id("dbt", i, j)
             for j in (MODEL_JOB.format("broken_totals"), TEST_JOB.format("customer_totals"))
-        }
+        ]
         return {
-            *(f"run:{r}" for r in (*runs.values(), *readers)),
-            *(f"dataset:{DUCKDB}:{table(m)}@{minted_version(runs[MODEL_JOB.format(m)])}" for m in FROM_ORDERS),
+            *(f"run:{r}" for r in (*writers.values(), *readers)),
+            *(f"dataset:{DUCKDB}:{table(m)}@{minted_version(r)}" for m, r in writers.items()),
         }
 
-    assert walk_ids(store, raw, Direction.DOWNSTREAM) == {raw} | made(0) | made(1)
-    for at in (AsOf(as_of=ingested.as_of_first("dbt")), AsOf(known_at=ingested.known_between)):
-        assert walk_ids(store, raw, Direction.DOWNSTREAM, at) == {raw} | made(0), at
+    assert walk(ingested, raw, "DOWNSTREAM")[0] == {raw} | made(0) | made(1)
+    for at in ({"asOf": ingested.as_of_first("dbt").isoformat()}, {"knownAt": ingested.known_between.isoformat()}):
+        assert walk(ingested, raw, "DOWNSTREAM", **at)[0] == {raw} | made(0), at
