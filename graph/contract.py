@@ -140,8 +140,9 @@ class LineageStore(Protocol):
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None: ...
 
     def produced_by(self, namespace: str, name: str, version: str | None = None, at: AsOf = NOW) -> RunView | None:
-        """The COMPLETE run that wrote this dataset version (the earliest to end, if several wrote
-        identical bytes); with no version, the run that wrote the latest: the last to end."""
+        """The COMPLETE run that wrote this dataset version (the earliest started, if several wrote
+        identical bytes); with no version, the latest successful writer: the COMPLETE writer of any
+        version of the dataset that ended last."""
 
     def lineage(
         self,

@@ -295,8 +295,10 @@ def _hop(frontier: str, edge: str) -> str:
   WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
   RETURN collect([e.binding, false, {d_fields}]) AS hits"""
     else:  # readers of d, and readers of its dataset that named no version and resolve to d
-        body = f"""MATCH (r:Run)-[e:READ]->(d0:DatasetVersion {{namespace: d.namespace, name: d.name}})
-  WHERE (d0 = d OR d0.version = '{UNVERSIONED}') AND {seen("e")}
+        body = f"""OPTIONAL MATCH (u:DatasetVersion {{namespace: d.namespace, name: d.name, version: '{UNVERSIONED}'}})
+  WITH d, CASE WHEN u IS NULL OR u = d THEN [d] ELSE [d, u] END AS sources
+  UNWIND sources AS d0
+  MATCH (r:Run)-[e:READ]->(d0) WHERE {seen("e")}
   {resolved("d0", "e", "t")}
   WITH r, e, t, d WHERE t = d
   WITH r, e ORDER BY r.run_id, e.binding LIMIT $cap

@@ -25,6 +25,7 @@ from provgraph.api.ingest import MAX_EVENT_BYTES
 from provgraph.api.server import ServerThread
 from provgraph.events.settings import Settings
 from provgraph.events.transport.sqlite import SqliteEventLog
+from provgraph.graph.projection import minted_version
 from tests.helpers import graphql_data
 
 RUN_QUERY = """query($id: ID!) { run(id: $id) { runId project jobName state error { message programmingLanguage }
@@ -105,16 +106,20 @@ def test_openlineage_http_transport_events_appear_in_the_graph(server: Server, c
     assert run["state"] == ("FAIL" if compressed else "COMPLETE")
     assert run["error"] == ({"message": "oom", "programmingLanguage": "py"} if compressed else None)
     assert run["inputs"] == [{"namespace": "s3://lake", "name": "raw/orders", "version": "sha256:" + "ab" * 32}]
-    assert run["outputs"] == [{"namespace": "s3://lake", "name": "agg/orders_daily", "version": "unversioned"}]
+    # no version facet on the output: the run's own version; a failed run only attempted it
+    out = f"dataset:s3://lake:agg/orders_daily@{minted_version(run_id)}"
+    assert run["outputs"] == [{"namespace": "s3://lake", "name": "agg/orders_daily", "version": minted_version(run_id)}]
     upstream = server.query(
-        "query($n: ID!) { lineage(node: $n, direction: UPSTREAM) { nodes { id } } }",
-        n="dataset:s3://lake:agg/orders_daily@unversioned",
+        "query($n: ID!) { lineage(node: $n, direction: UPSTREAM, includeFailed: true)"
+        " { nodes { id } edges { kind } } }",
+        n=out,
     )["lineage"]
     assert {n["id"] for n in upstream["nodes"]} == {
-        "dataset:s3://lake:agg/orders_daily@unversioned",
+        out,
         f"run:{run_id}",
         "dataset:s3://lake:raw/orders@sha256:" + "ab" * 32,
     }
+    assert {e["kind"] for e in upstream["edges"]} == {"READ", "ATTEMPTED" if compressed else "WROTE"}
 
 
 def post_event(server: Server, body: bytes | dict[str, Any], **headers: str) -> httpx.Response:

@@ -107,7 +107,10 @@ def test_as_of_and_known_at_arguments(api: Api) -> None:
 
 
 def test_depth_partial_reasons(api: Api) -> None:
-    query = 'query($d: Int!) { lineage(node: "run:day-2", direction: UPSTREAM, depth: $d) { depth partial partialReasons } }'
+    query = (
+        'query($d: Int!) { lineage(node: "run:day-2", direction: UPSTREAM, depth: $d)'
+        " { depth partial partialReasons } }"
+    )
     whole = {"depth": 1, "partial": False, "partialReasons": []}
     assert api.data(query, d=1, token="dbt")["lineage"] == whole
     cut = {"depth": 0, "partial": True, "partialReasons": ["depth"]}

@@ -137,9 +137,11 @@ def test_node_limit_and_time_budget_mark_the_walk_partial(graph: Neo4jLineageSto
     graph.bounds = LineageBounds(max_nodes=4)
     g = graph.lineage(end, Direction.UPSTREAM, depth=10)
     assert g.partial and len(g.nodes) == 4 and any("node limit" in r for r in g.cut_reasons)
+    assert g.partial_reasons == ["nodes"]
     graph.bounds = LineageBounds(time_budget_s=0.0)
     g = graph.lineage(end, Direction.UPSTREAM, depth=10)
     assert g.partial and [n.id for n in g.nodes] == ["run:r-000005"] and "time budget" in g.cut_reasons[0]
+    assert g.partial_reasons == ["time"]
 
 
 def test_a_refused_write_is_a_projection_error_and_writes_nothing(graph: Neo4jLineageStore) -> None:

@@ -69,8 +69,15 @@ def test_a_failing_handler_ends_the_run_fail_and_keeps_its_events(backend: pg.Ba
     run = backend.graph().run(result.run_id)
     assert run is not None and run.state == "FAIL" and "disk on fire" in (run.error or "")
     assert [i.version for i in run.inputs] == [sha(b"data")]
-    kinds = [loads(r.body).event_type for r in SqliteEventLog(backend.settings.events_db).read()]
-    assert kinds == [EventType.START, EventType.RUNNING, EventType.FAIL]
+    events = [loads(r.body) for r in SqliteEventLog(backend.settings.events_db).read()]
+    assert [e.event_type for e in events] == [EventType.START, EventType.RUNNING, EventType.FAIL]
+    # the last event declares the count, so a reader can tell none is missing
+    assert [(e.seq, e.run.facets.event.total if e.run.facets.event else None) for e in events] == [
+        (1, None),
+        (2, None),
+        (3, 3),
+    ]
+    assert run.completeness is not None and run.completeness.complete
 
 
 def test_params_are_coerced_to_annotations_and_defaults_recorded(backend: pg.Backend) -> None:

@@ -165,7 +165,8 @@ def test_job_dataset_and_version_lookups(store: LineageStore) -> None:
 
 def test_produced_by_answers_what_made_this_model(store: LineageStore) -> None:
     store.apply(_flow())
-    run = store.produced_by(*MODEL.key)
+    ns, name, version = MODEL.key
+    run = store.produced_by(ns, name, version)
     assert run is not None and run.run_id == "train-1"
     assert run.params == {"lr": 0.1}
     assert run.job_version is not None and run.job_version.code_hash == content_hash("train")
