@@ -45,3 +45,24 @@ def test_a_fresh_projection_of_the_same_log_is_identical(tmp_path: Path) -> None
     b.sync()
     assert a.store.dump() == b.store.dump()
     assert a.store.projected_offset() == b.store.projected_offset() == log.last_offset()
+
+
+def test_a_graph_projected_before_facets_existed_is_projected_again(tmp_path: Path) -> None:
+    import sqlite3
+
+    from tests.facet_events import mart_run, model_run
+
+    log = SqliteEventLog(tmp_path / "events.db")
+    log.append([*model_run(), *mart_run()])
+    first = EmbeddedProjector(log, SqliteLineageStore(tmp_path / "graph.db"))
+    assert first.sync() == 3
+    expected = first.store.dump()
+    first.store.close()
+    old = sqlite3.connect(tmp_path / "graph.db")  # what an older provgraph left: no facet tables
+    old.executescript("DROP TABLE facet; DROP TABLE column_edge;")
+    old.close()
+    again = EmbeddedProjector(log, SqliteLineageStore(tmp_path / "graph.db"))
+    assert again.store.projected_offset() == 0 and again.store.dump()["run"] == []
+    assert again.sync() == 3
+    assert again.store.dump() == expected
+    assert again.store.facets(["job:dbt:shop.stg"])["job:dbt:shop.stg"].sql is not None

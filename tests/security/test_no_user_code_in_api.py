@@ -37,7 +37,7 @@ from provgraph.runtimes.process import RUN_SETTINGS
 
 BIN = Path(sys.executable).parent / "provgraph"
 MUTATION = "mutation($id: ID!) { reproduce(runId: $id) { runId state verdict } }"
-RUN = "query($id: ID!) { run(id: $id) { state error outputs { version } reproduces { verdict } } }"
+RUN = "query($id: ID!) { run(id: $id) { state error { message } outputs { version } reproduces { verdict } } }"
 TRAVERSAL = "sha256:/../../../../tokens.db"
 
 
