@@ -49,6 +49,8 @@ infra:
 	scripts/infra/neo4j.sh fetch
 	scripts/infra/k8s-build.sh build
 	scripts/mlrun-venv.sh >/dev/null
+	scripts/ol-producers.sh venv dbt >/dev/null
+	scripts/ol-producers.sh venv airflow >/dev/null
 
 SOURCES := $(PKG_DIRS) tests bench
 

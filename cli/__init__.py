@@ -15,7 +15,17 @@ import sys
 
 import typer
 
-from provgraph.cli import admin, demo, doctor, lineage, reproduce, runs, search, serve, services  # noqa: F401  (registers commands)
+from provgraph.cli import (  # noqa: F401  (registers commands)
+    admin,
+    demo,
+    doctor,
+    lineage,
+    reproduce,
+    runs,
+    search,
+    serve,
+    services,
+)
 from provgraph.cli._app import UsageProblem, app, err_console
 from provgraph.events.errors import ProvgraphError
 

@@ -34,7 +34,10 @@ def lineage_cmd(
     depth: Annotated[
         int | None,
         typer.Option(
-            min=1, max=100, help=f"Dataset hops to follow (default {DEFAULT_DEPTH}; columns {DEFAULT_COLUMN_DEPTH})"
+            min=1,
+            max=100,
+            help=f"Dataset hops to follow (a dataset, its run, that run's datasets; default {DEFAULT_DEPTH});"
+            f" with --column, column hops (default {DEFAULT_COLUMN_DEPTH})",
         ),
     ] = None,
     fan_out: Annotated[int, typer.Option(min=1, help="Neighbours kept per node")] = 50,
@@ -75,6 +78,11 @@ def lineage_cmd(
     console.print(render(graph))
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    """A time typed without an offset is UTC."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 def render_columns(graph: ColumnLineageGraph) -> Tree:
     """Columns as a tree from the start column: upstream a column's children are what it is derived
     from, downstream what it feeds; each line names the transformations of its edge."""
@@ -104,11 +112,6 @@ def render_columns(graph: ColumnLineageGraph) -> Tree:
     if graph.partial:
         tree.add(f"[yellow]partial answer:[/] {escape('; '.join(graph.partial_reasons))}")
     return tree
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """A time typed without an offset is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def render(graph: LineageGraph) -> Tree:

@@ -1,5 +1,5 @@
 """Service commands: `launcher`, `projector` (long-running, stop with SIGTERM/Ctrl-C), `dlq list`
-(the dead-letter topic) and `spool flush|status` (events waiting for Kafka on this machine).
+(the dead-letter topic) and `spool flush|status` (events waiting for Kafka or the HTTP endpoint on this machine).
 
 The services' modules (faststream, aiokafka, kubernetes, neo4j) load only when a command runs.
 """
@@ -19,7 +19,9 @@ from provgraph.events.settings import require_kafka
 
 dlq_app = typer.Typer(help="The dead-letter topic: records the services refused, and why.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
-spool_app = typer.Typer(help="The local spool: events kept while Kafka was unreachable.", no_args_is_help=True)
+spool_app = typer.Typer(
+    help="The local spool: events kept until Kafka or the HTTP endpoint accepts them.", no_args_is_help=True
+)
 app.add_typer(spool_app, name="spool")
 
 
@@ -139,16 +141,19 @@ def spool_status_cmd(as_json: Annotated[bool, typer.Option("--json", help="As on
     console.print(
         f"{status.records} event(s) waiting in {status.directory} ({status.bytes} bytes, {status.segments} segment(s))"
     )
+    if status.rejected:
+        console.print(f"{status.rejected} event(s) the endpoint rejected, kept in {status.directory / 'rejected'}")
 
 
 @spool_app.command("flush")
 def spool_flush_cmd(
     timeout: Annotated[float | None, typer.Option(help="Give up after this many seconds")] = None,
 ) -> None:
-    """Re-send the spool to Kafka now, in order; exits 1 if events are still waiting."""
+    """Re-send the spool now, in order, to the HTTP endpoint (PROVGRAPH_TRANSPORT=http) or Kafka;
+    exits 1 if events are still waiting."""
     from provgraph.events.transport.factory import spool_flush
 
-    sent, remaining = spool_flush(settings(), timeout)
-    console.print(f"sent {sent} event(s); {remaining} still waiting")
+    sent, remaining, reason = spool_flush(settings(), timeout)
+    console.print(f"sent {sent} event(s); {remaining} still waiting" + (f": {reason}" if reason else ""))
     if remaining:
         raise typer.Exit(1)

@@ -17,7 +17,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from provgraph.events.errors import ConfigError
 
@@ -80,8 +80,9 @@ class Settings(BaseModel):
     """Embedded state: events.db (the log), graph.db (the projection), artifacts/, spool/."""
     project: str = "default"
     """Job namespace for runs that do not name one."""
-    transport: Literal["sqlite", "kafka", "memory"] = "sqlite"
-    """Where events go: the embedded log, or Kafka (with the local spool when Kafka is down)."""
+    transport: Literal["sqlite", "kafka", "http", "memory"] = "sqlite"
+    """Where events go: the embedded log, Kafka, or an OpenLineage HTTP endpoint (the last two with the
+    local spool while they do not accept events)."""
     store: Literal["sqlite", "neo4j"] = "sqlite"
     """Which graph the CLI and the API read."""
     artifact_store: str | None = None
@@ -111,6 +112,15 @@ class Settings(BaseModel):
     kafka_topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1)
     kafka_delivery_timeout_s: float = Field(default=5.0, gt=0)
+
+    http_url: str | None = None
+    """Base URL of the OpenLineage HTTP endpoint for `transport = "http"`: a provgraph API or any
+    OpenLineage backend; events are POSTed to `<http_url>/<http_endpoint>`."""
+    http_endpoint: str = "api/v1/lineage"
+    http_token: SecretStr | None = None
+    """Sent as `Authorization: Bearer <token>` (a provgraph API token with the run's project)."""
+    http_timeout_s: float = Field(default=5.0, gt=0)
+    """Longest one POST may take before the event goes to the spool (then retried with backoff)."""
 
     neo4j_uri: str | None = None
     neo4j_user: str = "neo4j"
@@ -206,6 +216,16 @@ def require_kafka(settings: Settings) -> str:
     if not settings.kafka_bootstrap_servers:
         raise ConfigError(KAFKA_UNSET)
     return settings.kafka_bootstrap_servers
+
+
+HTTP_UNSET = "no HTTP endpoint configured: set PROVGRAPH_HTTP_URL (e.g. https://provgraph.example.com)"
+
+
+def require_http(settings: Settings) -> str:
+    """The HTTP transport's base URL, or `ConfigError` when none is set."""
+    if not settings.http_url:
+        raise ConfigError(HTTP_UNSET)
+    return settings.http_url
 
 
 def _from_file(path: Path | None) -> dict[str, Any]:

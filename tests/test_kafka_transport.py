@@ -153,7 +153,7 @@ def test_unreachable_kafka_spools_fast_and_never_raises(tmp_path: Path, caplog: 
     assert transport.pending == len(events)
     warnings = [r.getMessage() for r in caplog.records if r.name.startswith("provgraph")]
     assert len(warnings) == 1, "one warning per outage"
-    assert "Kafka is unreachable" in warnings[0] and str(transport.spool.directory) in warnings[0]
+    assert "cannot deliver to Kafka" in warnings[0] and str(transport.spool.directory) in warnings[0]
     # The spool holds the exact bytes, keyed by root run id, in emit order.
     spooled = list(transport.spool.pending())
     assert [loads(r.value) for r in spooled] == events
@@ -164,11 +164,13 @@ def test_unreachable_kafka_spools_fast_and_never_raises(tmp_path: Path, caplog: 
     options = Settings(home=tmp_path, kafka_bootstrap_servers=CLOSED_PORT)
     status = spool_status(options)
     assert (status.records, status.segments) == (len(events), 1)
-    assert spool_flush(options, timeout=1) == (0, len(events))
+    flushed = spool_flush(options, timeout=1)
+    assert flushed[:2] == (0, len(events))
+    assert flushed.reason == f"no Kafka broker accepts connections at {CLOSED_PORT}"
     with pytest.raises(ConfigError) as unset:
         spool_flush(Settings(home=tmp_path))
     assert str(unset.value) == KAFKA_UNSET
-    assert spool_flush(Settings(home=tmp_path / "empty")) == (0, 0)
+    assert spool_flush(Settings(home=tmp_path / "empty")) == (0, 0, None)
 
 
 # -- real broker --------------------------------------------------------------------------------
@@ -265,7 +267,7 @@ def test_kafka_outage_in_the_middle_of_a_run_loses_nothing(
     assert transport.close() is True
 
     warnings = [r for r in caplog.records if r.name.startswith("provgraph") and r.levelno >= logging.WARNING]
-    assert len(warnings) == 1 and "Kafka is unreachable" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "cannot deliver to Kafka" in warnings[0].getMessage()
 
     records = read_topic(kafka, config.topic)
     consumed = [loads(r.value) for r in records]
@@ -304,7 +306,7 @@ def test_spool_flush_resends_what_an_earlier_process_left(kafka: str, tmp_path: 
 
     options = Settings(home=tmp_path, kafka_bootstrap_servers=kafka, kafka_topic_prefix=_prefix())
     assert spool_status(options).records == len(events)
-    assert spool_flush(options) == (len(events), 0)
+    assert spool_flush(options) == (len(events), 0, None)
     assert spool_status(options).records == 0
     records = read_topic(kafka, topics.topic(topics.LINEAGE, options.kafka_topic_prefix))
     assert sorted(r.value for r in records) == sorted(dumps(e) for e in events)

@@ -6,24 +6,11 @@ root keeps a whole run chain (a pipeline and its steps) in one partition, in emi
 the run id would let a step's events overtake its pipeline's. OpenLineage's Kafka transport keys
 the same way (`_get_run_message_key`).
 
-Delivery contract: when `emit` returns, the event is either acknowledged by Kafka (`acks="all"`,
-idempotent producer) or fsynced in the spool (`spool.py`); `emit` never raises into user code.
-
-- Direct path: while the spool is empty and Kafka healthy, each event is sent synchronously and
-  waited for, at most `delivery_timeout_s`.
-- Fallback: a failed or timed-out send puts the event in the spool, closes the producer (its
-  buffered state is unreliable after a failure), logs one warning for the outage, and marks Kafka
-  down. While down, `emit` goes straight to the spool without touching the network; after a backoff
-  (`retry_interval_s`, doubling up to `retry_max_s`) the next `emit` tries again, first with a TCP
-  connect to the bootstrap servers (milliseconds when the port is closed) and only then with Kafka.
-- Order: once anything is in the spool, new events are appended behind it until it is drained, so
-  a run's events reach Kafka in emit order. Re-sending happens automatically at the next `emit` /
-  `flush` that finds Kafka reachable (a bounded slice per `emit`), or explicitly via `flush()` /
-  `provgraph spool flush` (`factory.spool_flush`).
-- At-least-once: a send that timed out may still have reached the broker, and a crash between a
-  re-send and its `ack` re-sends those records, so Kafka may hold duplicates. That is safe:
-  projections de-duplicate by event id (`provgraph_event.eventId`) and are order-independent, so a
-  duplicate changes nothing in the graph.
+Delivery contract (`spooled.py`, shared with the HTTP transport): when `emit` returns, the event is
+either acknowledged by Kafka (`acks="all"`, idempotent producer) or fsynced in the spool; `emit`
+never raises into user code; spooled events are re-sent in order once Kafka is reachable, at least
+once (duplicates are harmless: projections de-duplicate by event id). Before reconnecting, a TCP
+connect to the bootstrap servers tells a closed port in milliseconds.
 
 kafka-python is imported only when a `KafkaTransport` is created, so `import provgraph` stays light;
 without it the constructor raises `ConfigError` naming the `provgraph[kafka]` extra. Every
@@ -35,10 +22,8 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from itertools import islice
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,16 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provgraph.events import topics
 from provgraph.events.errors import ConfigError, TransportError
-from provgraph.events.model import RunEvent
-from provgraph.events.serde import dumps, event_id
-from provgraph.events.transport.base import Transport
 from provgraph.events.transport.spool import Record, Spool
+from provgraph.events.transport.spooled import SpooledTransport
 
 log = logging.getLogger(__name__)
 
 ALL_TOPICS = (topics.LINEAGE, topics.REQUESTS, topics.DLQ)
-RESEND_BATCH = 500
-"""Records re-sent from the spool per producer flush."""
 
 _ensured: set[tuple[str, str]] = set()
 """(bootstrap servers, topic) pairs this process has already ensured, so each is checked once."""
@@ -207,109 +188,28 @@ def _create(kafka: Any, admin: Any, config: KafkaConfig, names: list[str], timeo
     return created
 
 
-class KafkaTransport(Transport):
+class KafkaTransport(SpooledTransport):
     """Sends events to Kafka keyed by root run id; spools them locally while Kafka is unreachable."""
 
     kind = "kafka"
     config_class: ClassVar[type[KafkaConfig]] = KafkaConfig
+    destination = "Kafka"
 
     def __init__(self, config: KafkaConfig, *, spool: Spool | None = None) -> None:
         self.config = config
         self._kafka = _import_kafka()
-        self.spool = spool if spool is not None else Spool(config.spool_dir)
-        self._lock = threading.RLock()
+        super().__init__(
+            spool if spool is not None else Spool(config.spool_dir),
+            delivery_timeout_s=config.delivery_timeout_s,
+            retry_interval_s=config.retry_interval_s,
+            retry_max_s=config.retry_max_s,
+        )
         self._producer: Any = None
-        self._down = False
-        self._failures = 0
-        self._retry_at = 0.0
-        self.last_error: TransportError | None = None
-        """Why Kafka was last found unreachable (None once it worked again)."""
-
-    # -- public API ------------------------------------------------------------------------------
-
-    def emit(self, event: RunEvent) -> None:
-        """Deliver to Kafka or keep in the spool; never raises, waits at most ~`delivery_timeout_s`."""
-        try:
-            key, value = event.root_run_id.encode(), dumps(event)
-        except Exception:
-            log.exception("provgraph: cannot serialise event of run %s; it is NOT recorded", event.run.run_id)
-            return
-        try:
-            with self._lock:
-                self._emit(key, value)
-        except Exception:
-            # Last resort (the spool itself failed: disk full, permissions …): say loudly what is lost.
-            log.exception(
-                "provgraph: event %s of run %s could not be sent to Kafka nor spooled in %s; it is NOT recorded",
-                event_id(event, value),
-                event.run.run_id,
-                self.spool.directory,
-            )
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Re-send the spool now (ignoring the backoff); True when nothing is pending.
-
-        `timeout` bounds the whole call; None = as long as Kafka keeps accepting, each step bounded
-        by `delivery_timeout_s`. Never raises for a delivery failure.
-        """
-        with self._lock:
-            self._drain(timeout)
-            return self.spool.is_empty()
-
-    def drain(self, timeout: float | None = None) -> tuple[int, int]:
-        """Like `flush`, with counts: (records re-sent now, records still pending; O(spool size))."""
-        with self._lock:
-            return self._drain(timeout), len(self.spool)
-
-    def close(self, timeout: float | None = None) -> bool:
-        """Flush, then release the producer and the spool's locks; True when nothing is pending."""
-        with self._lock:
-            done = self.flush(timeout)
-            self._drop_producer(timeout=0 if not done else 1.0)
-            self.spool.close()
-            return done
-
-    @property
-    def pending(self) -> int:
-        """Events waiting in the spool (reads the spool: O(its size))."""
-        return len(self.spool)
-
-    # -- internals -------------------------------------------------------------------------------
-
-    def _emit(self, key: bytes, value: bytes) -> None:
-        now = time.monotonic()
-        may_try = not self._down or now >= self._retry_at
-        if self.spool.is_empty():
-            if may_try:
-                try:
-                    self._send_now(key, value, now + self.config.delivery_timeout_s)
-                    self._mark_up(0)
-                    return
-                except TransportError as exc:
-                    self._mark_down(exc)
-            self.spool.append(key, value)
-            return
-        # Something is already spooled: queue behind it, then try to catch up within the budget.
-        self.spool.append(key, value)
-        if may_try:
-            sent, error = self._resend(now + self.config.delivery_timeout_s)
-            if error is not None:
-                self._mark_down(error)
-            elif sent:
-                self._mark_up(sent)
-
-    def _drain(self, timeout: float | None) -> int:
-        if self.spool.is_empty():
-            return 0
-        sent, error = self._resend(None if timeout is None else time.monotonic() + timeout)
-        if error is not None:
-            self._mark_down(error)
-        elif sent:
-            self._mark_up(sent)
-        return sent
 
     def _connect(self, deadline: float | None) -> Any:
-        """The producer, created (and topics ensured) when needed. Raises `TransportError`."""
+        """The producer, created (and topics ensured) when needed. Raises `TransportError`.
+
+        A TCP connect to the bootstrap servers comes first (milliseconds when the port is closed)."""
         if self._producer is not None:
             return self._producer
         servers = self.config.bootstrap_servers
@@ -366,37 +266,10 @@ class KafkaTransport(Transport):
             future = producer.send(self.config.topic, key=key, value=value)
             future.get(timeout=self._remaining(deadline))
 
-    def _resend(self, deadline: float | None) -> tuple[int, TransportError | None]:
-        """Send the spool in order, acking what Kafka acknowledged: (how many were sent, the failure).
-
-        Stops at the first failure (what was acknowledged before it stays acked), at `deadline`, or
-        at once when another thread or process is already re-sending this spool.
-        """
-        sent = 0
-        if deadline is not None and time.monotonic() >= deadline:
-            return 0, None  # no time to try (e.g. `close(timeout=0)`): not a sign that Kafka is down
-        with self.spool.draining() as mine:
-            if not mine:
-                return 0, None
-            try:
-                producer = self._connect(deadline)
-                while deadline is None or time.monotonic() < deadline:
-                    batch = list(islice(self.spool.pending(), RESEND_BATCH))
-                    if not batch:
-                        break
-                    done, error = self._send_batch(producer, batch, deadline)
-                    sent += done
-                    if error is not None:
-                        return sent, error
-            except TransportError as exc:  # connecting, or recording the acknowledged position
-                return sent, exc
-        return sent, None
-
-    def _send_batch(
-        self, producer: Any, batch: list[Record], deadline: float | None
-    ) -> tuple[int, TransportError | None]:
-        """Send a batch, wait for it, ack the acknowledged prefix: (records acked, the failure)."""
+    def _send_batch(self, batch: list[Record], deadline: float | None) -> tuple[int, TransportError | None]:
+        """Send a batch and wait for it: (records Kafka acknowledged, in order, the failure)."""
         servers = self.config.bootstrap_servers
+        producer = self._connect(deadline)
         futures: list[Any] = []
         error: TransportError | None = None
         try:
@@ -411,44 +284,13 @@ class KafkaTransport(Transport):
             if not (future.is_done and future.succeeded()):
                 break
             done += 1
-        if done:
-            self.spool.ack(batch[done - 1].pos)
         if done < len(batch) and error is None:
             future = futures[done]
             reason = future.exception if future.is_done else "not acknowledged in time"
             error = TransportError(f"re-sending spooled events via Kafka at {servers} failed: {reason}")
         return done, error
 
-    def _remaining(self, deadline: float | None) -> float:
-        if deadline is None:
-            return self.config.delivery_timeout_s
-        return max(0.0, min(deadline - time.monotonic(), self.config.delivery_timeout_s))
-
-    def _mark_down(self, exc: TransportError) -> None:
-        self._drop_producer(timeout=0)
-        self._failures += 1
-        backoff = min(self.config.retry_max_s, self.config.retry_interval_s * 2 ** min(self._failures - 1, 30))
-        self._retry_at = time.monotonic() + backoff
-        self.last_error = exc
-        if not self._down:
-            self._down = True
-            log.warning(
-                "provgraph: Kafka is unreachable (%s); events are kept in the spool %s and re-sent in order"
-                " when it is back (or run `provgraph spool flush`)",
-                exc,
-                self.spool.directory,
-            )
-
-    def _mark_up(self, resent: int) -> None:
-        if self._down:
-            log.info("provgraph: Kafka at %s is reachable again", self.config.bootstrap_servers)
-        if resent:
-            log.info("provgraph: re-sent %d spooled events to %s", resent, self.config.topic)
-        self._down = False
-        self._failures = 0
-        self.last_error = None
-
-    def _drop_producer(self, timeout: float) -> None:
+    def _drop_client(self, timeout: float) -> None:
         """Close the producer. After a failure its buffered state is unreliable: abort (timeout=0)."""
         producer, self._producer = self._producer, None
         if producer is not None:

@@ -55,6 +55,8 @@ _LENGTHS = struct.Struct(">II")
 _MAGIC = b"PS"
 _SEGMENT = re.compile(r"^(\d{20})\.seg$")
 DEFAULT_SEGMENT_BYTES = 8 * 1024 * 1024
+REJECTED_DIR = "rejected"
+"""Sub-directory (a spool of its own) for records the destination will never accept (`http.py`)."""
 
 
 class SpoolPos(NamedTuple):
