@@ -96,6 +96,12 @@ class Settings(BaseModel):
     """Readers show a START/RUNNING run with no event for this long as LOST (0 = never); on the run's own
     machine its process is checked instead."""
 
+    isolated: Literal["never", "missing", "always"] = "never"
+    """Functions with requirements (hub items, registered functions) run in a cached virtual environment
+    built with uv: `always`, when this environment lacks one (`missing`), or only with `--isolated`."""
+    uv: Path | None = None
+    """The uv executable that builds isolated environments; default: `uv` on PATH."""
+
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = ""
     kafka_partitions: int = Field(default=3, ge=1)

@@ -93,7 +93,7 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
     target = {"int": int, "float": float, "bool": bool, "str": str}.get(
         annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     )
-    if target is None or isinstance(value, target) or (target is float and isinstance(value, int)):
+    if target is None or value is None or isinstance(value, target) or (target is float and isinstance(value, int)):
         return value
     if target is bool and isinstance(value, str):
         if value.lower() in ("1", "true", "yes", "on"):
@@ -135,6 +135,7 @@ def runtime_facet(
         resources=request.resources,
         python=platform.python_version(),
         packages_digest=packages_digest(),
+        function=request.function,
         **this_process(),
     )
 

@@ -8,11 +8,12 @@ import uuid
 from typing import Any
 
 from provgraph._backend import Backend, default_backend
-from provgraph._code import Handler, load_handler, snapshot
+from provgraph._code import CodeSnapshot, Handler, load_handler, snapshot
 from provgraph._dataitem import ProtectedFiles
 from provgraph._execution import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
+from provgraph.events.facets import FunctionRef
 from provgraph.events.request import RunRequest
 from provgraph.events.settings import Settings
 from provgraph.runtimes.local import code_facet, run_local
@@ -43,20 +44,42 @@ def run(
     resources: dict[str, str] | None = None,
     settings: Settings | None = None,
     backend: Backend | None = None,
+    isolated: bool | None = None,
 ) -> RunResult:
-    """Run `handler` (a function, or "path/file.py:function") as a tracked run.
+    """Run `handler` (a function, "path/file.py:function", or a hub item "hub://[source/]name[:version]")
+    as a tracked run.
 
     `params` are passed by name; `inputs` map parameter names to URIs (any fsspec URL, a local
     path, or an artifact `store://project/key[@sha256:…]`) and arrive as `DataItem`s. The handler
     may take a `Context` first to log results, metrics and outputs. The return value (a dict, or
     any JSON value) becomes the run's results. A handler that raises ends the run FAIL; the result
     says so (`raise_for_state()` turns it into an exception).
+
+    A hub item's `requirements` must be installed here, or it runs in a cached virtual environment
+    that has them: `isolated=True`, or the `isolated` setting (`missing`, `always`).
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
     backend = backend or (Backend(settings) if settings is not None else default_backend())
-    func = load_handler(handler) if isinstance(handler, str) else handler
-    snap = snapshot(func)
+    function: FunctionRef | None = None
+    func: Handler | None
+    if isinstance(handler, str) and handler.startswith("hub://"):
+        from provgraph._hub import load, resolve
+
+        resolved = resolve(handler, backend.settings)
+        # on Kubernetes the image provides the requirements
+        isolate = runtime == "local" and _isolate(resolved.item.requirements, isolated, backend.settings, handler)
+        function = resolved.ref(isolated=isolate)
+        snap = CodeSnapshot(
+            resolved.code, resolved.code_hash, f"{resolved.item.filename}:{resolved.item.handler}", None, None, None
+        )
+        func = None if function.isolated else load(resolved, backend.settings)
+        name = name or resolved.item.name
+    else:
+        if isolated:
+            raise ConfigError("isolated runs are for functions with requirements: run a hub:// item")
+        func = load_handler(handler) if isinstance(handler, str) else handler
+        snap = snapshot(func)
     code = code_facet(snap, backend)
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
     protected = ProtectedFiles.of(backend.settings)
@@ -68,14 +91,40 @@ def run(
         job=name or getattr(func, "__name__", "handler"),
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
-        params=effective_params(func, params or {}, pinned),
+        params=effective_params(func, params or {}, pinned) if func is not None else dict(params or {}),
         inputs=pinned,
         runtime=runtime,
         image=image,
         resources=resources or {},
+        function=function,
     )
+    if function is not None and function.isolated:
+        from provgraph._isolated import run_isolated
+
+        return run_isolated(request, code, backend)
     if runtime == "kubernetes":
         from provgraph.runtimes.kubernetes import submit
 
         return submit(request, code, backend)
+    assert func is not None
     return run_local(request, func, code, backend, code_unknown=snap.unknown)
+
+
+def _isolate(requirements: list[str], asked: bool | None, settings: Settings, what: str) -> bool:
+    """Whether a function with `requirements` runs isolated; refuses to run it here without them."""
+    if asked is False or (asked is None and settings.isolated == "never") or not requirements:
+        if requirements:
+            from provgraph._isolated import missing
+
+            lacking = missing(requirements)
+            if lacking:
+                raise ConfigError(
+                    f"{what} needs {', '.join(lacking)}, not installed here: run it with --isolated"
+                    " (or set PROVGRAPH_ISOLATED=missing)"
+                )
+        return False
+    if asked or settings.isolated == "always":
+        return True
+    from provgraph._isolated import missing
+
+    return bool(missing(requirements))
