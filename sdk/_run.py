@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from provgraph._backend import Backend, default_backend
@@ -63,21 +65,18 @@ def run(
     backend = backend or (Backend(settings) if settings is not None else default_backend())
     function: FunctionRef | None = None
     func: Handler | None
-    if isinstance(handler, str) and handler.startswith("hub://"):
-        from provgraph._hub import load, resolve
-
-        resolved = resolve(handler, backend.settings)
+    if isinstance(handler, str) and handler.startswith(("hub://", "function://")):
+        named = _named(handler, backend)
         # on Kubernetes the image provides the requirements
-        isolate = runtime == "local" and _isolate(resolved.item.requirements, isolated, backend.settings, handler)
-        function = resolved.ref(isolated=isolate)
-        snap = CodeSnapshot(
-            resolved.code, resolved.code_hash, f"{resolved.item.filename}:{resolved.item.handler}", None, None, None
-        )
-        func = None if function.isolated else load(resolved, backend.settings)
-        name = name or resolved.item.name
+        isolate = runtime == "local" and _isolate(named.requirements, isolated, backend.settings, handler)
+        function = named.ref(isolated=isolate)
+        snap = CodeSnapshot(named.source, function.code_hash, named.entrypoint, None, None, None)
+        func = None if isolate else named.load(backend)
+        name = name or named.name
+        params = {**named.defaults, **(params or {})}
     else:
         if isolated:
-            raise ConfigError("isolated runs are for functions with requirements: run a hub:// item")
+            raise ConfigError("isolated runs are for functions with requirements: hub:// or function://")
         func = load_handler(handler) if isinstance(handler, str) else handler
         snap = snapshot(func)
     code = code_facet(snap, backend)
@@ -108,6 +107,42 @@ def run(
         return submit(request, code, backend)
     assert func is not None
     return run_local(request, func, code, backend, code_unknown=snap.unknown)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A hub item or a registered function, resolved but not yet imported."""
+
+    name: str
+    source: bytes
+    entrypoint: str
+    requirements: list[str]
+    defaults: dict[str, Any]
+    ref: Callable[..., FunctionRef]
+    load: Callable[[Backend], Handler]
+
+
+def _named(uri: str, backend: Backend) -> _Named:
+    if uri.startswith("hub://"):
+        from provgraph import _hub
+
+        hub = _hub.resolve(uri, backend.settings)
+        item = hub.item
+        return _Named(
+            item.name,
+            hub.code,
+            f"{item.filename}:{item.handler}",
+            item.requirements,
+            {},
+            hub.ref,
+            lambda b: _hub.load(hub, b.settings),
+        )
+    from provgraph import _function
+
+    fn = _function.resolve(uri, backend)
+    d = fn.registered.definition
+    requirements, defaults = list(d["requirements"]), dict(d["params"])
+    return _Named(fn.registered.name, fn.source, fn.entrypoint, requirements, defaults, fn.ref, fn.load)
 
 
 def _isolate(requirements: list[str], asked: bool | None, settings: Settings, what: str) -> bool:
