@@ -167,9 +167,7 @@ class Resolved:
         return f"{self.registered.definition['filename']}:{self.registered.definition['handler']}"
 
     def ref(self, *, isolated: bool = False) -> FunctionRef:
-        return _ref(self.registered.definition, self.registered.function_hash).model_copy(
-            update={"isolated": isolated}
-        )
+        return _ref(self.registered.definition, self.registered.function_hash).model_copy(update={"isolated": isolated})
 
     def load(self, backend: Backend) -> Handler:
         """Import the verified source (written under `<home>/functions/<code hash>/` for tracebacks)."""

@@ -54,7 +54,7 @@ def _check_hub_run(backend: pg.Backend, result: pg.RunResult, source: str, table
     assert result.outputs == {"dataset-describe": f"store://default/dataset-describe@{sha(summary)}"}
     run = backend.graph().run(result.run_id)
     assert run is not None and run.job_version is not None
-    function = run.runtime["function"]
+    function: dict[str, Any] = run.runtime["function"]
     assert function["name"] == "describe" and function["version"] == "1.5.0"
     assert function["hub_source"] == source
     assert function["code_hash"] == sha(DESCRIBE) == run.job_version.code_hash
@@ -74,7 +74,8 @@ def test_resolve_run_and_reproduce_a_hub_function_from_a_local_folder(
     function = _check_hub_run(backend, result, "local", str(table))
 
     again = pg.reproduce(result.run_id, backend=backend)
-    assert again.verdict is not None and again.verdict.verdict == "REPRODUCED", again.verdict.differences
+    assert again.verdict is not None
+    assert again.verdict.verdict == "REPRODUCED", again.verdict.differences
     reproduction = backend.graph().run(again.run_id)
     assert reproduction is not None and reproduction.runtime["function"] == function
     # the hub may change or vanish: a reproduction runs the recorded snapshot, never the hub
@@ -111,7 +112,10 @@ def test_show_reads_params_from_the_signature_and_docstring_without_importing() 
         ("sample", "int", "2", "How many rows go into the preview result"),
     ]
     google = b'def f(x: int, *, y=3):\n    """Do.\n\n    Args:\n        x (int): the x\n        y: the y\n    """\n'
-    assert [(p.name, p.default, p.doc) for p in signature(google, "f")[1]] == [("x", None, "the x"), ("y", "3", "the y")]
+    assert [(p.name, p.default, p.doc) for p in signature(google, "f")[1]] == [
+        ("x", None, "the x"),
+        ("y", "3", "the y"),
+    ]
 
 
 @pytest.fixture
@@ -202,7 +206,7 @@ def test_publish_writes_mlrun_format_that_resolves_and_runs(backend: pg.Backend,
     assert result.results == {"loud": "X"}
 
     code.write_text("def shout(context):\n    return {'loud': 'changed'}\n")
-    with pytest.raises(ConfigError, match="shout-it 1.0.0 is already published in mine with other code"):
+    with pytest.raises(ConfigError, match=r"shout-it 1\.0\.0 is already published in mine with other code"):
         publish(code, "shout", target, name="shout-it", version="1.0.0")
     publish(code, "shout", target, name="shout-it", version="0.9.0")  # an older version: latest stays 1.0.0
     assert resolve("hub://mine/shout-it", backend.settings).item.version == "1.0.0"

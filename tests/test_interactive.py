@@ -56,7 +56,7 @@ def notebook() -> Iterator[ModuleType]:
         names.append(name)
         text = textwrap.dedent(cell).lstrip()
         linecache.cache[name] = (len(text), None, text.splitlines(keepends=True), name)
-        exec(compile(text, name, "exec"), module.__dict__)  # noqa: S102 - running a cell, as IPython does
+        exec(compile(text, name, "exec"), module.__dict__)
     yield module
     sys.modules.pop(module.__name__)
     for name in names:
@@ -66,7 +66,7 @@ def notebook() -> Iterator[ModuleType]:
 def run_cell(notebook: ModuleType, cell: str) -> None:
     name = f"<ipython-input-9-{abs(hash(cell))}>"
     linecache.cache[name] = (len(cell), None, cell.splitlines(keepends=True), name)
-    exec(compile(cell, name, "exec"), notebook.__dict__)  # noqa: S102
+    exec(compile(cell, name, "exec"), notebook.__dict__)
 
 
 def test_a_notebook_handler_snapshots_what_it_uses_and_reproduces(backend: pg.Backend, notebook: ModuleType) -> None:

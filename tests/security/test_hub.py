@@ -19,7 +19,7 @@ from provgraph.events.errors import ConfigError, NotFound, ReproduceRefused
 from provgraph.events.facets import FunctionRef
 from provgraph.events.request import RunRequest
 from provgraph.runtimes.local import code_facet
-from tests.hubkit import DESCRIBE, build_hub, item, write_item
+from tests.hubkit import DESCRIBE, build_hub, item
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,9 @@ def source(tmp_path: Path, settings: pg.Settings) -> HubSource:
     return add_source(settings, "local", str(tmp_path / "hub"))
 
 
-def _hostile(source: HubSource, folder: str, body: dict[str, object] | str, code: bytes = b"def f(c):\n  pass\n") -> None:
+def _hostile(
+    source: HubSource, folder: str, body: dict[str, object] | str, code: bytes = b"def f(c):\n  pass\n"
+) -> None:
     import fsspec
 
     fs, root = fsspec.core.url_to_fs(source.url)
@@ -83,7 +85,7 @@ def test_hostile_item_fields_are_refused(
 
 def test_an_item_must_be_what_its_folder_names(source: HubSource, settings: pg.Settings) -> None:
     _hostile(source, "evil", item("describe", "1.0.0", "evil.py", "f"))
-    with pytest.raises(ConfigError, match="evil/item.yaml names 'describe', not 'evil'"):
+    with pytest.raises(ConfigError, match=r"evil/item\.yaml names 'describe', not 'evil'"):
         resolve("hub://evil", settings)
 
 
@@ -105,7 +107,7 @@ def test_oversized_hub_files_are_refused(source: HubSource, settings: pg.Setting
 
 def test_a_missing_source_file_is_not_found(source: HubSource, settings: pg.Settings, tmp_path: Path) -> None:
     (tmp_path / "hub/functions/src/describe/describe.py").unlink()
-    with pytest.raises(NotFound, match="describe.py \\(the source of hub item describe\\) is missing"):
+    with pytest.raises(NotFound, match=r"describe\.py \(the source of hub item describe\) is missing"):
         resolve("hub://describe", settings)
 
 
@@ -138,5 +140,8 @@ def test_reproduce_refuses_a_run_whose_function_does_not_match_its_code(backend:
         function=FunctionRef(name="describe", version="1.5.0", hub_source="local", code_hash="sha256:" + "1" * 64),
     )
     execute(request, handler, code, backend).raise_for_state()
-    with pytest.raises(ReproduceRefused, match=f"describe 1.5.0 resolved to code sha256:1{{64}}, but the run's code snapshot is {code.code_hash}"):
+    with pytest.raises(
+        ReproduceRefused,
+        match=f"describe 1.5.0 resolved to code sha256:1{{64}}, but the run's code snapshot is {code.code_hash}",
+    ):
         pg.reproduce(request.run_id, backend=backend)
