@@ -148,14 +148,12 @@ def _load_yaml(raw: bytes, what: str) -> Any:
     except ImportError as exc:
         raise ConfigError("reading a hub needs PyYAML: pip install 'provgraph[hub]'") from exc
 
-    class NoAliasLoader(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                raise yaml.YAMLError("aliases are not allowed in hub files")
-            return super().compose_node(parent, index)
-
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~20x faster
     try:
-        return yaml.load(raw.decode("utf-8"), Loader=NoAliasLoader)  # a SafeLoader
+        text = raw.decode("utf-8")
+        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=loader)):
+            raise yaml.YAMLError("aliases are not allowed in hub files")
+        return yaml.load(text, Loader=loader)  # a safe loader: plain data only
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{what} is not valid YAML: {exc}") from exc
 
