@@ -70,16 +70,23 @@ def _uv(settings: Settings) -> str:
     return str(found)
 
 
+def cached_environment(requirements: list[str], settings: Settings) -> Path | None:
+    """The interpreter of the environment for `requirements` if it is already built, else None."""
+    folder = settings.home / "envs" / env_key(requirements)
+    return folder / "bin" / "python" if (folder / MARKER).is_file() else None
+
+
 def environment(requirements: list[str], settings: Settings) -> Path:
     """The interpreter of the cached environment for `requirements`, built first if needed (under a
     file lock, so concurrent runs build it once; a half-built one is rebuilt)."""
+    cached = cached_environment(requirements, settings)
+    if cached is not None:
+        return cached
     envs = settings.home / "envs"
     envs.mkdir(parents=True, exist_ok=True)
     key = env_key(requirements)
     folder = envs / key
     python = folder / "bin" / "python"
-    if (folder / MARKER).is_file():
-        return python
     with open(envs / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (folder / MARKER).is_file():

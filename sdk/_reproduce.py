@@ -221,7 +221,18 @@ def request_reproduction(run_id: str, backend: Backend, *, runtime: str | None =
         from provgraph.runtimes.kubernetes import submit
 
         return submit(request, code, backend).run_id
+    python = None
+    if request.function is not None and request.function.isolated:
+        from provgraph._isolated import cached_environment
+
+        python = cached_environment(request.function.requirements, backend.settings)
+        if python is None:  # a server does not build environments; the CLI or SDK does, once
+            raise ReproduceRefused(
+                f"run {run_id} ran in an isolated environment ({', '.join(request.function.requirements)}) that"
+                " is not built here: reproduce it once with `provgraph reproduce`"
+            )
     transport = backend.transport
-    child = launch(request, code, backend, transport, env=clean_env(backend.settings), capture_stderr=True)
+    env = clean_env(backend.settings)
+    child = launch(request, code, backend, transport, env=env, capture_stderr=True, python=python)
     supervise_in_background(child, transport)
     return request.run_id

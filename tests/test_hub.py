@@ -251,3 +251,44 @@ def test_hub_on_s3_resolves_lists_shows_runs_publishes_and_reproduces(
         assert pg.reproduce(ran.run_id, backend=backend).verdict.verdict == "REPRODUCED"  # type: ignore[union-attr]
     finally:
         backend.close()
+
+
+@pytest.fixture
+def http_root(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A real HTTP server (stdlib, own thread) serving a folder: a hub on a web server, as MLRun's
+    default hub is. The published layout is read over HTTP, with no directory listing."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_published_hub_is_read_over_http(backend: pg.Backend, http_root: tuple[Path, str], table: Path) -> None:
+    from provgraph._hub import publish
+
+    root, url = http_root
+    code = root.parent / "describe.py"
+    code.write_text(DESCRIBE)
+    publish(code, "analyze", HubSource("w", str(root)), name="describe", version="1.5.0", categories=["data-analysis"])
+    add_source(backend.settings, "web", url)
+    web = list_sources(backend.settings)[0]
+    assert sorted(web.catalog()) == ["describe"]  # from catalog.json: HTTP lists no folders
+    result = pg.run("hub://web/describe:1.5.0", inputs={"table": str(table)}, backend=backend).raise_for_state()
+    run = backend.graph().run(result.run_id)
+    assert run is not None and run.runtime["function"]["hub_url"] == f"{url}/functions/master/describe/1.5.0/src"
+    assert run.runtime["function"]["code_hash"] == sha(DESCRIBE)
+    with pytest.raises(NotFound, match=r"hub://web/describe:2\.0\.0: no item"):
+        resolve("hub://web/describe:2.0.0", backend.settings)

@@ -11,7 +11,9 @@ import provgraph as pg
 from provgraph._environment import packages_digest
 from provgraph._hub import add_source
 from provgraph._isolated import env_key, missing
-from provgraph.events.errors import ConfigError
+from provgraph.events.errors import ConfigError, ReproduceRefused
+from provgraph.graph.views import RunView
+from tests.helpers import wait_for
 from tests.hubkit import REQUIREMENT, build_hub
 
 UV = Path(__file__).resolve().parent.parent / ".tools" / "bin" / "uv"
@@ -57,3 +59,16 @@ def test_missing_requirements_refuse_or_run_in_a_cached_environment(isolated_bac
     rerun = backend.graph().run(reproduced.run_id)
     assert rerun is not None and rerun.runtime["function"]["isolated"] is True
     assert rerun.runtime["packages_digest"] == run.runtime["packages_digest"]
+
+    # a server reproduces it in the environment already built, and builds none itself
+    started = pg.request_reproduction(result.run_id, backend)
+    done = wait_for("the server's reproduction", lambda: _ended(backend, started))
+    assert done.state == "COMPLETE" and done.reproduces is not None and done.reproduces.verdict == "REPRODUCED"
+    marker.unlink()
+    with pytest.raises(ReproduceRefused, match=r"isolated environment \(inflection==0\.5\.1\) that is not built here"):
+        pg.request_reproduction(result.run_id, backend)
+
+
+def _ended(backend: pg.Backend, run_id: str) -> RunView | None:
+    run = backend.graph().run(run_id)
+    return run if run is not None and run.state.is_terminal else None
