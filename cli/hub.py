@@ -105,7 +105,7 @@ def hub_show(
 ) -> None:
     """An item: description, requirements, and its handler's parameters (read, never imported)."""
     uri = name if name.startswith("hub://") else f"hub://{name}"
-    resolved = resolve(uri, settings())
+    resolved = resolve(uri, settings(), runnable=False)
     item = resolved.item
     summary, params = signature(resolved.code, item.handler)
     where = f"{resolved.source.name}: {item.folder}"

@@ -294,6 +294,9 @@ def list_sources(settings: Settings) -> list[HubSource]:
         return []
     except ValueError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+    entries = body.get("sources", []) if isinstance(body, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(s, dict) for s in entries):
+        raise ConfigError(f"{path} is not a list of hub sources")
     return [
         HubSource(
             _checked(SOURCE_NAME, s.get("name"), "hub source name"),
@@ -301,7 +304,7 @@ def list_sources(settings: Settings) -> list[HubSource]:
             _checked(CHANNEL, s.get("channel", DEFAULT_CHANNEL), "hub channel"),
             settings.s3_endpoint_url,
         )
-        for s in body.get("sources", [])
+        for s in entries
     ]
 
 
@@ -369,8 +372,9 @@ class Resolved:
         )
 
 
-def resolve(uri: str, settings: Settings) -> Resolved:
-    """Find `hub://[source/]name[:version]`: in that source, else in each source in order."""
+def resolve(uri: str, settings: Settings, *, runnable: bool = True) -> Resolved:
+    """Find `hub://[source/]name[:version]`: in that source, else in each source in order.
+    `runnable`: refuse kinds provgraph does not run (serving, nuclio), which `hub show` still shows."""
     parsed = parse_hub_uri(uri)
     sources = [get_source(settings, parsed.source)] if parsed.source else list_sources(settings)
     if not sources:
@@ -379,7 +383,7 @@ def resolve(uri: str, settings: Settings) -> Resolved:
         item = source.item(parsed.name, parsed.version)
         if item is None:
             continue
-        if item.kind not in KINDS:
+        if runnable and item.kind not in KINDS:
             raise ConfigError(f"{uri}: kind {item.kind!r} is not supported (provgraph runs job functions)")
         return Resolved(parsed, source, item, source.source_of(item))
     where = ", ".join(s.name for s in sources)

@@ -48,8 +48,8 @@ def run(
     backend: Backend | None = None,
     isolated: bool | None = None,
 ) -> RunResult:
-    """Run `handler` (a function, "path/file.py:function", or a hub item "hub://[source/]name[:version]")
-    as a tracked run.
+    """Run `handler` (a function, "path/file.py:function", a hub item "hub://[source/]name[:version]"
+    or a registered function "function://name[@sha256:…]") as a tracked run.
 
     `params` are passed by name; `inputs` map parameter names to URIs (any fsspec URL, a local
     path, or an artifact `store://project/key[@sha256:…]`) and arrive as `DataItem`s. The handler
@@ -57,8 +57,9 @@ def run(
     any JSON value) becomes the run's results. A handler that raises ends the run FAIL; the result
     says so (`raise_for_state()` turns it into an exception).
 
-    A hub item's `requirements` must be installed here, or it runs in a cached virtual environment
-    that has them: `isolated=True`, or the `isolated` setting (`missing`, `always`).
+    A hub item's or registered function's `requirements` must be installed here, or it runs in a
+    cached virtual environment that has them: `isolated=True`, or the `isolated` setting
+    (`missing`, `always`).
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")

@@ -99,6 +99,7 @@ def test_hub_uris_name_a_source_a_version_and_use_mlrun_name_forms(settings: pg.
         resolve("hub://nope/describe", settings)
     with pytest.raises(ConfigError, match="kind 'serving' is not supported"):
         resolve("hub://model-server", settings)
+    assert resolve("hub://model-server", settings, runnable=False).item.kind == "serving"  # shown, not run
 
 
 def test_show_reads_params_from_the_signature_and_docstring_without_importing() -> None:

@@ -145,3 +145,17 @@ def test_reproduce_refuses_a_run_whose_function_does_not_match_its_code(backend:
         match=f"describe 1.5.0 resolved to code sha256:1{{64}}, but the run's code snapshot is {code.code_hash}",
     ):
         pg.reproduce(request.run_id, backend=backend)
+
+
+def test_a_malformed_sources_file_is_one_clear_error(settings: pg.Settings) -> None:
+    path = settings.home / "hub" / "sources.json"
+    path.parent.mkdir(parents=True)
+    for body, message in (
+        ('{"sources": "x"}', "is not a list of hub sources"),
+        ("[1]", "is not a list of hub sources"),
+        ('{"sources": [{"name": "../x", "url": "/tmp"}]}', "invalid hub source name"),
+        ("{", "is not valid JSON"),
+    ):
+        path.write_text(body)
+        with pytest.raises(ConfigError, match=message):
+            resolve("hub://describe", settings)
