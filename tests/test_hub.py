@@ -165,6 +165,14 @@ def test_cli_sources_list_show_run_and_reproduce(cli, tmp_path: Path, table: Pat
     assert shown_run["params"]["sample"] == 1
     assert "REPRODUCED" in cli("reproduce", run_id).stdout
 
+    (tmp_path / "shout.py").write_text("def shout(context, text: str = 'hi'):\n    return {'loud': text.upper()}\n")
+    published = cli("hub", "publish", "shout.py:shout", "--name", "shout", "--version", "0.1.0", "--to", "pub").stdout
+    assert (
+        published.startswith("published hub://shout:0.1.0 -> ") and "pub/functions/master/shout/0.1.0/src" in published
+    )
+    cli("hub", "sources", "add", "pub", "pub")
+    assert 'result  loud = "HO"' in cli("run", "hub://pub/shout", "-p", "text=ho").stdout
+
     missing = cli("run", "hub://needs-req", ok=False)
     assert missing.returncode == 1
     assert missing.stderr.strip() == (
