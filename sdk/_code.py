@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import dis
 import functools
 import hashlib
 import importlib.util
@@ -197,6 +198,19 @@ def _source(value: Any) -> str | None:
     return None
 
 
+GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
+
+
+def _global_names(code: CodeType) -> set[str]:
+    """Names a code object (and code nested in it) looks up as globals: not its attribute names, so
+    `d.items()` does not drag a notebook variable `items` into the snapshot."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in GLOBAL_OPS}
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _global_names(const)
+    return names
+
+
 def _used_names(value: Any) -> set[str]:
     """Global names a function (its code, defaults' names and decorators) or a class (its methods, bases) uses."""
     names: set[str] = set()
@@ -208,11 +222,11 @@ def _used_names(value: Any) -> set[str]:
             inner = getattr(member, "__func__", member)
             code = getattr(inner, "__code__", None)
             if isinstance(code, CodeType):
-                names |= _names(code)
+                names |= _global_names(code)
     else:
         code = getattr(value, "__code__", None)
         if isinstance(code, CodeType):
-            names |= _names(code)
+            names |= _global_names(code)
     try:
         tree = ast.parse(_source(value) or "")
     except SyntaxError:

@@ -39,7 +39,11 @@ def scaled(x):
 """
 
 CELL_2 = """
+items = object()  # a notebook variable named like an attribute the handler uses: not captured
+
+
 def handler(context, n: int = 2):
+    assert {"a": 1}.items()
     payload = json.dumps({"n": Doubler().twice(n), "w": WEIGHTS["a"]}, sort_keys=True)
     return {"payload": payload, "h": sha256(payload.encode()).hexdigest()[:12], "pi": round(m.pi, 2)}
 """
