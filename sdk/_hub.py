@@ -123,7 +123,8 @@ class HubItem:
         if not isinstance(requirements, list) or not all(isinstance(r, str) for r in requirements):
             raise ConfigError(f"{folder}/item.yaml: spec.requirements must be a list of strings")
         handler = spec.get("handler") or ""
-        if not isinstance(handler, str) or not handler.isidentifier():
+        kind = str(spec.get("kind") or "")
+        if not isinstance(handler, str) or not (handler.isidentifier() or (not handler and kind not in KINDS)):
             raise ConfigError(f"{folder}/item.yaml: spec.handler {str(handler)[:80]!r} is not a function name")
         image = spec.get("image")
         return cls(
@@ -133,9 +134,9 @@ class HubItem:
             categories=categories,
             filename=_checked(FILE_NAME, spec.get("filename"), "spec.filename"),
             handler=handler,
-            requirements=[check_requirement(r) for r in requirements],
+            requirements=requirements,  # checked before anything installs them (`check_requirement`)
             image=str(image) if image else None,
-            kind=str(spec.get("kind") or ""),
+            kind=kind,
             folder=folder,
             doc=str(body.get("doc") or ""),
         )

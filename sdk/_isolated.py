@@ -37,11 +37,14 @@ def missing(requirements: list[str]) -> list[str]:
     """The requirements this interpreter does not satisfy (absent, or a version outside the specifier)."""
     from importlib import metadata
 
-    from packaging.requirements import Requirement
+    from packaging.requirements import InvalidRequirement, Requirement
 
     out = []
     for text in requirements:
-        req = Requirement(text)
+        try:
+            req = Requirement(text)
+        except InvalidRequirement as exc:
+            raise ConfigError(f"invalid requirement {text[:120]!r}: {exc}") from exc
         if req.marker is not None and not req.marker.evaluate():
             continue
         try:
@@ -55,9 +58,18 @@ def missing(requirements: list[str]) -> list[str]:
 
 
 def env_key(requirements: list[str]) -> str:
+    """Python (version and interpreter), the requirements (normalised, sorted) and provgraph's version."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    normalised = set()
+    for text in requirements:
+        try:
+            normalised.add(str(Requirement(text)))
+        except InvalidRequirement:
+            normalised.add(text)
     body = {
         "python": f"{platform.python_implementation()} {platform.python_version()} {sys.executable}",
-        "requirements": sorted(set(requirements)),
+        "requirements": sorted(normalised),
         "provgraph": __version__,
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
@@ -79,6 +91,9 @@ def cached_environment(requirements: list[str], settings: Settings) -> Path | No
 def environment(requirements: list[str], settings: Settings) -> Path:
     """The interpreter of the cached environment for `requirements`, built first if needed (under a
     file lock, so concurrent runs build it once; a half-built one is rebuilt)."""
+    from provgraph._hub import check_requirement
+
+    requirements = [check_requirement(r) for r in requirements]  # index packages only: no URL, no option
     cached = cached_environment(requirements, settings)
     if cached is not None:
         return cached

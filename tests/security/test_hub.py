@@ -5,6 +5,7 @@ recorded function does not match its code snapshot."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -68,8 +69,6 @@ def _hostile(
         ({"filename": "sub/evil.py"}, "invalid spec.filename"),
         ({"filename": "evil.sh"}, "invalid spec.filename"),
         ({"handler": "os.system"}, "spec.handler 'os.system' is not a function name"),
-        ({"requirements": ["evil @ https://example.invalid/evil.whl"]}, "names a URL"),
-        ({"requirements": ["--index-url=https://example.invalid/simple"]}, "invalid requirement"),
         ({"requirements": "pandas"}, "spec.requirements must be a list of strings"),
     ],
 )
@@ -81,6 +80,31 @@ def test_hostile_item_fields_are_refused(
     _hostile(source, "evil", body)
     with pytest.raises(ConfigError, match=message):
         resolve("hub://evil", settings)
+
+
+@pytest.mark.parametrize(
+    ("requirement", "isolated", "message"),
+    [
+        ("evil @ https://example.invalid/evil.whl", True, "names a URL; only packages from the index are allowed"),
+        (
+            "evil @ https://example.invalid/evil.whl",
+            False,
+            "needs evil @ https://example.invalid/evil.whl, not installed",
+        ),
+        ("--index-url=https://example.invalid/simple", True, "invalid requirement '--index-url="),
+        ("--index-url=https://example.invalid/simple", False, "invalid requirement '--index-url="),
+    ],
+)
+def test_hub_requirements_never_reach_the_installer_as_urls_or_options(
+    source: HubSource, settings: pg.Settings, requirement: str, isolated: bool, message: str
+) -> None:
+    body = item("evil", "1.0.0", "evil.py", "f", requirements=[requirement])
+    _hostile(source, "evil", body)
+    assert resolve("hub://evil", settings).item.requirements == [requirement]  # listed and shown as they are
+    backend = pg.Backend(settings.model_copy(update={"uv": Path("/nonexistent/uv")}))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        pg.run("hub://evil", backend=backend, isolated=isolated)
+    assert not (settings.home / "envs").exists()  # refused before any environment was made
 
 
 def test_an_item_must_be_what_its_folder_names(source: HubSource, settings: pg.Settings) -> None:
