@@ -25,7 +25,7 @@ from provgraph._hub import (
 from provgraph.cli._app import app, console, settings
 from provgraph.events.errors import ConfigError
 
-hub_app = typer.Typer(help="Function hubs in MLRun's format: hub://[source/]name[:version].", no_args_is_help=True)
+hub_app = typer.Typer(help="Function hubs in MLRun's format: hub://\\[source/]name\\[:version].", no_args_is_help=True)
 app.add_typer(hub_app, name="hub")
 sources_app = typer.Typer(help="Where hub:// looks, in order.", no_args_is_help=True)
 hub_app.add_typer(sources_app, name="sources")
@@ -101,7 +101,7 @@ def hub_list(
 
 @hub_app.command("show")
 def hub_show(
-    name: Annotated[str, typer.Argument(help="[source/]name[:version] or hub://…")],
+    name: Annotated[str, typer.Argument(help="\\[source/]name\\[:version] or hub://…")],
 ) -> None:
     """An item: description, requirements, and its handler's parameters (read, never imported)."""
     uri = name if name.startswith("hub://") else f"hub://{name}"

@@ -35,7 +35,7 @@ STATE_STYLE = {
 @app.command("run")
 def run_cmd(
     handler: Annotated[
-        str, typer.Argument(help="path/to/file.py:function, hub://[source/]name[:version] or function://name")
+        str, typer.Argument(help="path/to/file.py:function, hub://\\[source/]name\\[:version] or function://name")
     ],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value (JSON values allowed)")] = None,
     input: Annotated[list[str] | None, typer.Option("--input", "-i", help="name=URI (path, s3://, store://…)")] = None,
