@@ -73,7 +73,7 @@ def run(
         function = named.ref(isolated=isolate)
         snap = CodeSnapshot(named.source, function.code_hash, named.entrypoint, None, None, None)
         func = None if isolate else named.load(backend)
-        name = name or named.name
+        name, image = name or named.name, image or named.image
         params = {**named.defaults, **(params or {})}
     else:
         if isolated:
@@ -121,6 +121,8 @@ class _Named:
     defaults: dict[str, Any]
     ref: Callable[..., FunctionRef]
     load: Callable[[Backend], Handler]
+    image: str | None = None
+    """A registered function's image (kubernetes runtime); a hub item's names MLRun's, not one with provgraph."""
 
 
 def _named(uri: str, backend: Backend) -> _Named:
@@ -143,7 +145,7 @@ def _named(uri: str, backend: Backend) -> _Named:
     fn = _function.resolve(uri, backend)
     d = fn.registered.definition
     requirements, defaults = list(d["requirements"]), dict(d["params"])
-    return _Named(fn.registered.name, fn.source, fn.entrypoint, requirements, defaults, fn.ref, fn.load)
+    return _Named(fn.registered.name, fn.source, fn.entrypoint, requirements, defaults, fn.ref, fn.load, d["image"])
 
 
 def _isolate(requirements: list[str], asked: bool | None, settings: Settings, what: str) -> bool:

@@ -46,7 +46,7 @@ def test_register_list_show_run_and_reproduce(backend: pg.Backend, tmp_path: Pat
     ]
 
     code.write_text(GREET.replace("hello", "hi"))
-    second = register(f"{code}:greet", backend, params={"times": 2})
+    second = register(f"{code}:greet", backend, params={"times": 2}, image="registry.example/greet:1")
     assert second.function_hash != first.function_hash
     assert [(f.name, f.function_hash) for f in list_functions(backend)] == [("greet", second.function_hash)]
     assert show("greet", backend).definition["code_hash"] == second.definition["code_hash"]
@@ -59,6 +59,7 @@ def test_register_list_show_run_and_reproduce(backend: pg.Backend, tmp_path: Pat
     assert run.runtime["function"]["function_hash"] == second.function_hash
     assert run.runtime["function"]["code_hash"] == run.job_version.code_hash == second.definition["code_hash"]
     assert run.params == {"who": "ann", "times": 2}
+    assert run.runtime["image"] == "registry.example/greet:1"  # the function's image, unless the run names one
     old = pg.run(f"function://greet@{first.function_hash}", backend=backend).raise_for_state()
     assert old.results == {"greeting": "hello world hello world"}
     again = pg.reproduce(result.run_id, backend=backend)
