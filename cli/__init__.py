@@ -19,6 +19,8 @@ from provgraph.cli import (  # noqa: F401  (registers commands)
     admin,
     demo,
     doctor,
+    function,
+    hub,
     lineage,
     reproduce,
     runs,

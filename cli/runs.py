@@ -36,13 +36,19 @@ STATE_STYLE = {
 
 @app.command("run")
 def run_cmd(
-    handler: Annotated[str, typer.Argument(help="The handler to run: path/to/file.py:function")],
+    handler: Annotated[
+        str, typer.Argument(help="path/to/file.py:function, hub://\\[source/]name\\[:version] or function://name")
+    ],
     param: Annotated[list[str] | None, typer.Option("--param", "-p", help="key=value (JSON values allowed)")] = None,
     input: Annotated[list[str] | None, typer.Option("--input", "-i", help="name=URI (path, s3://, store://…)")] = None,
     project: Annotated[str | None, typer.Option(help="Project (job namespace); default from settings")] = None,
     name: Annotated[str | None, typer.Option(help="Job name; default the function name")] = None,
     runtime: Annotated[str, typer.Option(help="local or kubernetes")] = "local",
     image: Annotated[str | None, typer.Option(help="Container image (kubernetes runtime)")] = None,
+    isolated: Annotated[
+        bool | None,
+        typer.Option("--isolated/--not-isolated", help="Run a hub function in a cached venv with its requirements"),
+    ] = None,
 ) -> None:
     """Run a handler as a tracked run and print what it recorded."""
     cfg = settings()
@@ -57,6 +63,7 @@ def run_cmd(
             runtime=runtime,
             image=image,
             backend=backend,
+            isolated=isolated,
         )
     finally:
         backend.close()

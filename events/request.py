@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from provgraph.events.facets.base import WireModel
+from provgraph.events.facets.runtime_run import FunctionRef
 from provgraph.events.facets.values import WireFloat
 from provgraph.events.serde import refusal
 
@@ -51,6 +52,7 @@ class RunRequest(WireModel):
         default_factory=dict,
         description="input name -> content hash the input must have (a reproduction's pins); verified on read",
     )
+    function: FunctionRef | None = Field(default=None, description="the hub item or registered function it runs")
     reproduces: str | None = Field(default=None, description="run id this run re-executes")
     expected: Expectation | None = None
     artifact_store: str | None = None

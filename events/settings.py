@@ -107,6 +107,11 @@ class Settings(BaseModel):
     completeness_timeout_s: float = Field(default=86400.0, ge=0)
     """A run with no COMPLETE/FAIL/ABORT event this long after its last event is incomplete
     (`noTerminal` in `Run.completeness`, `incompleteRuns`, `provgraph doctor`); 0 = never."""
+    isolated: Literal["never", "missing", "always"] = "never"
+    """Functions with requirements (hub items, registered functions) run in a cached virtual environment
+    built with uv: `always`, when this environment lacks one (`missing`), or only with `--isolated`."""
+    uv: Path | None = None
+    """The uv executable that builds isolated environments; default: `uv` on PATH."""
 
     kafka_bootstrap_servers: str | None = None
     kafka_topic_prefix: str = ""

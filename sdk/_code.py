@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import dis
 import functools
 import hashlib
 import importlib.util
 import inspect
+import linecache
 import os
+import re
 import stat
 import subprocess
 import sys
 import tempfile
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import CodeType
+from types import CodeType, ModuleType
 from typing import Any
 
 from provgraph.compat import mlrun_importable
@@ -95,12 +99,165 @@ def snapshot(handler: Handler) -> CodeSnapshot:
         snap = _file_snapshot(str(path), st.st_mtime_ns, st.st_size, func_name)
         changed = _edited_since_import(handler, str(path), st.st_mtime_ns, st.st_size)
         return dataclasses.replace(snap, unknown=changed) if changed else snap
-    try:
-        source = inspect.getsource(handler).encode()
-    except (OSError, TypeError) as exc:
-        raise ConfigError(f"cannot read the source of {func_name!r}; define it in a .py file") from exc
+    source = interactive_source(handler)
     digest = "sha256:" + hashlib.sha256(source).hexdigest()
     return CodeSnapshot(source, digest, f"handler.py:{func_name}", None, None, None)
+
+
+def interactive_source(handler: Handler) -> bytes:
+    """A self-contained module for a handler defined in a notebook or REPL: the imports, helper
+    functions and classes and literal values it uses from its namespace (transitively), then the
+    handler. Anything else it uses (a DataFrame, an open connection, a closure) cannot be recorded,
+    so the run is refused, naming it, rather than recorded as reproducible when it is not."""
+    func_name = getattr(handler, "__qualname__", getattr(handler, "__name__", "handler"))
+    if "<locals>" in func_name or getattr(handler, "__closure__", None):
+        raise ConfigError(f"{func_name!r} is nested in another function; define it at the top level to run it")
+    snap = _Interactive(func_name, getattr(handler, "__module__", "") or "")
+    snap.visit(handler, func_name)
+    parts = [
+        "# snapshot of an interactively defined handler, taken by provgraph",
+        *sorted(snap.imports.values()),
+        "",
+        *snap.constants.values(),
+        "",
+        *snap.definitions.values(),
+    ]
+    source = "\n".join(parts).encode()
+    try:
+        compile(source, "handler.py", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        raise ConfigError(f"the snapshot of {func_name!r} does not compile: {exc}") from exc
+    return source
+
+
+class _Interactive:
+    """What an interactive handler needs, gathered name by name (definitions after what they use)."""
+
+    def __init__(self, func_name: str, module: str) -> None:
+        self.func_name = func_name
+        self.module = module
+        self.imports: dict[str, str] = {}
+        self.constants: dict[str, str] = {}
+        self.definitions: dict[str, str] = {}
+        self.visiting: set[str] = set()
+
+    def known(self, name: str) -> bool:
+        return any(name in d for d in (self.visiting, self.imports, self.constants, self.definitions))
+
+    def visit(self, value: Any, name: str) -> None:
+        self.visiting.add(name)
+        namespace = getattr(value, "__globals__", None) or vars(sys.modules.get(value.__module__, sys))
+        for used in sorted(_used_names(value)):
+            if not self.known(used) and used in namespace:  # else a builtin or an attribute name
+                self.record(namespace[used], used)
+        text = _source(value)
+        if text is None:
+            raise ConfigError(f"cannot read the source of {name!r}; define it in a .py file")
+        if getattr(value, "__name__", name) != name:
+            text += f"\n{name} = {value.__name__}\n"
+        self.definitions[name] = text
+
+    def record(self, value: Any, used: str) -> None:
+        if isinstance(value, ModuleType):
+            self.imports[used] = f"import {value.__name__}" + (f" as {used}" if used != value.__name__ else "")
+            return
+        module_name = getattr(value, "__module__", None) or ""
+        qualname = getattr(value, "__qualname__", None) or ""
+        module = sys.modules.get(module_name)
+        importable = module_name != self.module and "." not in qualname and "<" not in qualname
+        if callable(value) and importable and getattr(module, qualname, None) is value:
+            self.imports[used] = f"from {module_name} import {qualname}" + (f" as {used}" if used != qualname else "")
+            return
+        if inspect.isfunction(value) or inspect.isclass(value):
+            if getattr(value, "__closure__", None):
+                raise ConfigError(f"{self.func_name!r} uses {used!r}, a closure; define it at the top level")
+            self.visit(value, used)
+            return
+        literal = _literal(value)
+        if literal is None:
+            raise ConfigError(
+                f"{self.func_name!r} uses {used!r} ({type(value).__name__}) from the interactive namespace, which"
+                " cannot be recorded for reproduction: pass it as a param or input, create it inside the"
+                " function, or define the handler in a .py file"
+            )
+        self.constants[used] = f"{used} = {literal}"
+
+
+def _source(value: Any) -> str | None:
+    """The source of a function or class. A class of a module without a file (a notebook's) is
+    found from its methods' code, which `inspect` (Python < 3.13) does not do."""
+    try:
+        return textwrap.dedent(inspect.getsource(value))
+    except (OSError, TypeError):
+        if not inspect.isclass(value):
+            return None
+    for member in vars(value).values():
+        code = getattr(getattr(member, "__func__", member), "__code__", None)
+        if not isinstance(code, CodeType):
+            continue
+        lines = linecache.getlines(code.co_filename)
+        header = re.compile(rf"\s*class\s+{re.escape(value.__name__)}\b")
+        for start in range(min(code.co_firstlineno, len(lines)) - 1, -1, -1):
+            if header.match(lines[start]):
+                return textwrap.dedent("".join(inspect.getblock(lines[start:])))
+    return None
+
+
+GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
+
+
+def _global_names(code: CodeType) -> set[str]:
+    """Names a code object (and code nested in it) looks up as globals: not its attribute names, so
+    `d.items()` does not drag a notebook variable `items` into the snapshot."""
+    names = {i.argval for i in dis.get_instructions(code) if i.opname in GLOBAL_OPS}
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            names |= _global_names(const)
+    return names
+
+
+def _used_names(value: Any) -> set[str]:
+    """Global names a function (its code, defaults' names and decorators) or a class (its methods, bases) uses."""
+    names: set[str] = set()
+    if inspect.isclass(value):
+        for base in value.__bases__:
+            if base is not object:
+                names.add(base.__name__)
+        for member in vars(value).values():
+            inner = getattr(member, "__func__", member)
+            code = getattr(inner, "__code__", None)
+            if isinstance(code, CodeType):
+                names |= _global_names(code)
+    else:
+        code = getattr(value, "__code__", None)
+        if isinstance(code, CodeType):
+            names |= _global_names(code)
+    try:
+        tree = ast.parse(_source(value) or "")
+    except SyntaxError:
+        return names
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            extra: list[ast.expr] = list(node.decorator_list)
+            if isinstance(node, ast.ClassDef):
+                extra += node.bases
+            else:
+                extra += [a for a in (*node.args.defaults, *node.args.kw_defaults) if a is not None]
+                extra += [a.annotation for a in (*node.args.args, *node.args.kwonlyargs) if a.annotation]
+            names |= {n.id for e in extra for n in ast.walk(e) if isinstance(n, ast.Name)}
+    return names
+
+
+def _literal(value: object) -> str | None:
+    """`repr(value)` when it evaluates back to an equal value (literals, and containers of them)."""
+    if not isinstance(value, bool | int | float | complex | str | bytes | tuple | list | dict | set | frozenset):
+        return None if value is not None else "None"
+    text = repr(value)
+    try:
+        same = ast.literal_eval(text) == value
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return text if same and len(text) <= 1 << 20 else None
 
 
 @functools.lru_cache(maxsize=256)

@@ -119,7 +119,7 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
     target = {"int": int, "float": float, "bool": bool, "str": str}.get(
         annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     )
-    if target is None or isinstance(value, target) or (target is float and isinstance(value, int)):
+    if target is None or value is None or isinstance(value, target) or (target is float and isinstance(value, int)):
         return value
     if not isinstance(value, str | int | float):
         return value
@@ -178,6 +178,7 @@ def runtime_facet(
         resources=request.resources,
         python=platform.python_version(),
         packages_digest=packages_digest(),
+        function=request.function,
         **this_process(),
     )
 

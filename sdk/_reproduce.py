@@ -23,7 +23,7 @@ from provgraph._naming import is_store_uri, uri_of
 from provgraph._run import RUNTIMES, new_run_id
 from provgraph.events.artifacts import check_digest
 from provgraph.events.errors import ConfigError, NotFound, ReproduceRefused
-from provgraph.events.facets import CodeJobFacet
+from provgraph.events.facets import CodeJobFacet, FunctionRef
 from provgraph.events.model import UNVERSIONED, RunState
 from provgraph.events.request import Expectation, RunRequest
 from provgraph.events.settings import Settings
@@ -61,6 +61,7 @@ def plan(
         raise ReproduceRefused(f"the source snapshot {jv.code_hash} of run {run_id} is not in {backend.artifacts.url}")
     if run.state != RunState.COMPLETE:
         raise ReproduceRefused(f"run {run_id} ended {run.state}; only completed runs can be reproduced")
+    function = _function(run, jv.code_hash)
     inputs, snapshots, versions = _pinned_inputs(run, backend, check_inputs)
     kind = runtime or str(run.runtime.get("kind") or "local")
     if kind not in RUNTIMES:
@@ -85,6 +86,7 @@ def plan(
         runtime=kind,
         image=image or run.runtime.get("image"),
         resources=dict(run.runtime.get("resources") or {}),
+        function=function,
         reproduces=run.run_id,
         expected=Expectation(
             outputs={o.binding: o.version for o in run.outputs},
@@ -94,6 +96,24 @@ def plan(
         ),
     )
     return request, code
+
+
+def _function(run: RunView, code_hash: str) -> FunctionRef | None:
+    """The hub item or registered function the run executed, whose source hash taken when it was
+    resolved must be the job's code snapshot: a graph any producer writes to may say otherwise."""
+    recorded = run.runtime.get("function")
+    if recorded is None:
+        return None
+    try:
+        function = FunctionRef.model_validate(recorded)
+    except ValueError as exc:
+        raise ReproduceRefused(f"run {run.run_id}: its recorded function is malformed: {exc}") from exc
+    if function.code_hash != code_hash:
+        raise ReproduceRefused(
+            f"run {run.run_id}: {function.name} {function.version} resolved to code {function.code_hash},"
+            f" but the run's code snapshot is {code_hash}"
+        )
+    return function
 
 
 def _pinned(digest: str, what: str) -> str:
@@ -170,6 +190,10 @@ def reproduce(
         from provgraph.runtimes.kubernetes import submit
 
         return submit(request, code, backend)
+    if request.function is not None and request.function.isolated:
+        from provgraph._isolated import run_isolated
+
+        return run_isolated(request, code, backend)
     if in_process:
         handler = handler_from_snapshot(
             backend.artifacts.get_bytes(request.code_hash),
@@ -200,7 +224,18 @@ def request_reproduction(run_id: str, backend: Backend, *, runtime: str | None =
         from provgraph.runtimes.kubernetes import submit
 
         return submit(request, code, backend).run_id
+    python = None
+    if request.function is not None and request.function.isolated:
+        from provgraph._isolated import cached_environment
+
+        python = cached_environment(request.function.requirements, backend.settings)
+        if python is None:  # a server does not build environments; the CLI or SDK does, once
+            raise ReproduceRefused(
+                f"run {run_id} ran in an isolated environment ({', '.join(request.function.requirements)}) that"
+                " is not built here: reproduce it once with `provgraph reproduce`"
+            )
     transport = backend.transport
-    child = launch(request, code, backend, transport, env=clean_env(backend.settings), capture_stderr=True)
+    env = clean_env(backend.settings)
+    child = launch(request, code, backend, transport, env=env, capture_stderr=True, python=python)
     supervise_in_background(child, transport)
     return request.run_id

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from provgraph._backend import Backend, default_backend
-from provgraph._code import Handler, load_handler, snapshot
+from provgraph._code import CodeSnapshot, Handler, load_handler, snapshot
 from provgraph._dataitem import ProtectedFiles
 from provgraph._execution import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
+from provgraph.events.facets import FunctionRef
 from provgraph.events.request import RunRequest
 from provgraph.events.settings import Settings
 from provgraph.runtimes.local import code_facet, run_local
@@ -43,20 +46,42 @@ def run(
     resources: dict[str, str] | None = None,
     settings: Settings | None = None,
     backend: Backend | None = None,
+    isolated: bool | None = None,
 ) -> RunResult:
-    """Run `handler` (a function, or "path/file.py:function") as a tracked run.
+    """Run `handler` (a function, "path/file.py:function", a hub item "hub://[source/]name[:version]"
+    or a registered function "function://name[@sha256:…]") as a tracked run.
 
     `params` are passed by name; `inputs` map parameter names to URIs (any fsspec URL, a local
     path, or an artifact `store://project/key[@sha256:…]`) and arrive as `DataItem`s. The handler
     may take a `Context` first to log results, metrics and outputs. The return value (a dict, or
     any JSON value) becomes the run's results. A handler that raises ends the run FAIL; the result
     says so (`raise_for_state()` turns it into an exception).
+
+    A hub item's or registered function's `requirements` must be installed here, or it runs in a
+    cached virtual environment that has them: `isolated=True`, or the `isolated` setting
+    (`missing`, `always`).
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
     backend = backend or (Backend(settings) if settings is not None else default_backend())
-    func = load_handler(handler, mlrun_compat=backend.settings.mlrun_compat) if isinstance(handler, str) else handler
-    snap = snapshot(func)
+    function: FunctionRef | None = None
+    func: Handler | None
+    if isinstance(handler, str) and handler.startswith(("hub://", "function://")):
+        named = _named(handler, backend)
+        # on Kubernetes the image provides the requirements
+        isolate = runtime == "local" and _isolate(named.requirements, isolated, backend.settings, handler)
+        function = named.ref(isolated=isolate)
+        snap = CodeSnapshot(named.source, function.code_hash, named.entrypoint, None, None, None)
+        func = None if isolate else named.load(backend)
+        name, image = name or named.name, image or named.image
+        params = {**named.defaults, **(params or {})}
+    else:
+        if isolated:
+            raise ConfigError("isolated runs are for functions with requirements: hub:// or function://")
+        func = (
+            load_handler(handler, mlrun_compat=backend.settings.mlrun_compat) if isinstance(handler, str) else handler
+        )
+        snap = snapshot(func)
     code = code_facet(snap, backend)
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
     protected = ProtectedFiles.of(backend.settings)
@@ -68,14 +93,80 @@ def run(
         job=name or getattr(func, "__name__", "handler"),
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
-        params=effective_params(func, params or {}, pinned, report_unknown=True),
+        params=effective_params(func, params or {}, pinned, report_unknown=True)
+        if func is not None
+        else dict(params or {}),
         inputs=pinned,
         runtime=runtime,
         image=image,
         resources=resources or {},
+        function=function,
     )
+    if function is not None and function.isolated:
+        from provgraph._isolated import run_isolated
+
+        return run_isolated(request, code, backend)
     if runtime == "kubernetes":
         from provgraph.runtimes.kubernetes import submit
 
         return submit(request, code, backend)
+    assert func is not None
     return run_local(request, func, code, backend, code_unknown=snap.unknown)
+
+
+@dataclass(frozen=True)
+class _Named:
+    """A hub item or a registered function, resolved but not yet imported."""
+
+    name: str
+    source: bytes
+    entrypoint: str
+    requirements: list[str]
+    defaults: dict[str, Any]
+    ref: Callable[..., FunctionRef]
+    load: Callable[[Backend], Handler]
+    image: str | None = None
+    """A registered function's image (kubernetes runtime); a hub item's names MLRun's, not one with provgraph."""
+
+
+def _named(uri: str, backend: Backend) -> _Named:
+    if uri.startswith("hub://"):
+        from provgraph import _hub
+
+        hub = _hub.resolve(uri, backend.settings)
+        item = hub.item
+        return _Named(
+            item.name,
+            hub.code,
+            f"{item.filename}:{item.handler}",
+            item.requirements,
+            {},
+            hub.ref,
+            lambda b: _hub.load(hub, b.settings),
+        )
+    from provgraph import _function
+
+    fn = _function.resolve(uri, backend)
+    d = fn.registered.definition
+    requirements, defaults = list(d["requirements"]), dict(d["params"])
+    return _Named(fn.registered.name, fn.source, fn.entrypoint, requirements, defaults, fn.ref, fn.load, d["image"])
+
+
+def _isolate(requirements: list[str], asked: bool | None, settings: Settings, what: str) -> bool:
+    """Whether a function with `requirements` runs isolated; refuses to run it here without them."""
+    if asked is False or (asked is None and settings.isolated == "never") or not requirements:
+        if requirements:
+            from provgraph._isolated import missing
+
+            lacking = missing(requirements)
+            if lacking:
+                raise ConfigError(
+                    f"{what} needs {', '.join(lacking)}, not installed here: run it with --isolated"
+                    " (or set PROVGRAPH_ISOLATED=missing)"
+                )
+        return False
+    if asked or settings.isolated == "always":
+        return True
+    from provgraph._isolated import missing
+
+    return bool(missing(requirements))

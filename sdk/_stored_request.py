@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from provgraph._backend import Backend
 from provgraph._code import handler_from_snapshot
-from provgraph._execution import RunResult, execute
+from provgraph._execution import RunResult, effective_params, execute
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.request import RunRequest, loads_request, request_hash
@@ -40,4 +40,7 @@ def exec_request(ref: str, backend: Backend) -> RunResult:
         git_commit=request.git_commit,
         git_dirty=request.git_dirty,
     )
-    return execute(request, handler, code, backend)
+    # a hub run isolated before its handler was loaded carries the params as given: bind them here
+    # (idempotent for requests whose params already are the effective ones)
+    params = effective_params(handler, request.params, request.inputs)
+    return execute(request.model_copy(update={"params": params}), handler, code, backend)

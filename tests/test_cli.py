@@ -138,7 +138,7 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
         *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "doctor", "search"),
-        *("serve", "launcher", "projector", "token", "dlq", "spool"),
+        *("serve", "launcher", "projector", "function", "hub", "token", "dlq", "spool"),
     ]
 
 

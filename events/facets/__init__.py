@@ -12,7 +12,7 @@ from provgraph.events.facets.params_run import ParamsRunFacet
 from provgraph.events.facets.reproduces_run import ReproducesRunFacet, Verdict
 from provgraph.events.facets.requested_run import RequestedRunFacet
 from provgraph.events.facets.results_run import ResultsRunFacet
-from provgraph.events.facets.runtime_run import RuntimeRunFacet
+from provgraph.events.facets.runtime_run import FunctionRef, RuntimeRunFacet
 from provgraph.events.facets.standard import (
     DatasetVersionDatasetFacet,
     ErrorMessageRunFacet,
@@ -46,6 +46,7 @@ __all__ = [
     "ErrorMessageRunFacet",
     "EventRunFacet",
     "Facet",
+    "FunctionRef",
     "JobRef",
     "LabelsRunFacet",
     "MetricPoint",

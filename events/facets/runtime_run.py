@@ -10,7 +10,25 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from provgraph.events.facets.base import Facet, schema_url
+from provgraph.events.facets.base import Facet, WireModel, schema_url
+
+
+class FunctionRef(WireModel):
+    """The function a run executed when it came from a hub or the function registry (docs/HUB.md).
+
+    `code_hash` is the hash of the source file taken when `hub://` was resolved; the job's code
+    snapshot must have that hash, so a reproduction runs those bytes and never asks the hub again."""
+
+    name: str
+    version: str | None = None
+    function_hash: str | None = Field(
+        default=None, description="sha256 of the function's definition (registered functions)"
+    )
+    hub_source: str | None = Field(default=None, description="Name of the hub source it was resolved from")
+    hub_url: str | None = Field(default=None, description="URL of the item's folder in that source")
+    code_hash: str
+    requirements: list[str] = Field(default_factory=list)
+    isolated: bool = Field(default=False, description="Ran in a cached virtual environment with its requirements")
 
 
 class RuntimeRunFacet(Facet):
@@ -32,6 +50,7 @@ class RuntimeRunFacet(Facet):
         description="Seconds between the RUNNING heartbeats the run's process sends; absent or 0: it sends"
         " none, so a long silence does not make the run lost",
     )
+    function: FunctionRef | None = None
     code_unknown: str | None = Field(
         default=None,
         description="Set when the code that ran is not known (its file was edited after it was imported):"

@@ -95,8 +95,10 @@ def launch(
     env: dict[str, str],
     cwd: str | None = None,
     capture_stderr: bool = False,
+    python: Path | None = None,
 ) -> Child:
-    """Store the request, record the run REQUESTED, and start `provgraph exec` on it in a new session."""
+    """Store the request, record the run REQUESTED, and start `provgraph exec` on it in a new session
+    (with `python`, an isolated environment's interpreter, instead of this one)."""
     request = request.model_copy(
         update={
             "runtime": "local",
@@ -111,7 +113,7 @@ def launch(
     stderr_file = work / "stderr.log" if capture_stderr else None
     with open(stderr_file or os.devnull, "wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "provgraph.cli", "exec", digest, "--result", str(result_file)],
+            [str(python or sys.executable), "-P", "-m", "provgraph.cli", "exec", digest, "--result", str(result_file)],
             env=env,
             cwd=cwd or str(work),
             stdin=subprocess.DEVNULL,
