@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from provgraph.events.facets import (
     ArtifactDatasetFacet,
+    CachedFromRunFacet,
     CodeJobFacet,
     DatasetVersionDatasetFacet,
     ErrorMessageRunFacet,
@@ -80,6 +81,7 @@ class RunFacets(WireModel):
     event: EventRunFacet | None = Field(default=None, alias="provgraph_event")
     reproduces: ReproducesRunFacet | None = Field(default=None, alias="provgraph_reproduces")
     requested: RequestedRunFacet | None = Field(default=None, alias="provgraph_requested")
+    cached_from: CachedFromRunFacet | None = Field(default=None, alias="provgraph_cachedFrom")
 
 
 class JobFacets(WireModel):

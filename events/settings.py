@@ -90,6 +90,9 @@ class Settings(BaseModel):
     """Inputs up to this size are copied into the artifact store when read, so `reproduce` can use
     them after the original data changed; 0 turns snapshots off."""
 
+    pipeline_parallelism: int = Field(default=4, ge=1)
+    """Steps of one local pipeline run executing at once (each in its own process)."""
+
     heartbeat_interval_s: float = Field(default=30.0, ge=0)
     """A running run sends a RUNNING heartbeat this often (0 = never), so readers elsewhere can tell it is alive."""
     heartbeat_timeout_s: float = Field(default=90.0, ge=0)

@@ -79,6 +79,7 @@ class RunFacts:
     error: str | None
     reproduces: str | None
     parent_run_id: str | None
+    cached_from: str | None
     metrics: list[tuple[str, int, float]] = field(default_factory=list)
     reads: list[DatasetFacts] = field(default_factory=list)
     writes: list[DatasetFacts] = field(default_factory=list)
@@ -125,6 +126,7 @@ def facts(event: RunEvent) -> RunFacts:
             rf.reproduces.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.reproduces else None
         ),
         parent_run_id=rf.parent.run.run_id if rf.parent else None,
+        cached_from=rf.cached_from.run_id if rf.cached_from else None,
         metrics=[(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
         reads=[DatasetFacts.of(d) for d in event.inputs],
         writes=[DatasetFacts.of(d) for d in event.outputs],
@@ -148,6 +150,7 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "last_event_at": f.event_time,
         "ended_at": f.ended_at,
         "parent_run_id": f.parent_run_id,
+        "cached_from": f.cached_from,
     }
     for col in KEYED_RUN_PROPS:
         value = getattr(f, col)

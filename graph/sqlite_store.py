@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS run (
     run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
     state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
-    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
+    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT, cached_from TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
@@ -103,12 +103,12 @@ def _max(table: str, col: str) -> str:
 _UPSERT_RUN = f"""
 INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
-                 reproduces, reproduces_key, parent_run_id)
+                 reproduces, reproduces_key, parent_run_id, cached_from)
 VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
-        :reproduces, :reproduces_key, :parent_run_id)
+        :reproduces, :reproduces_key, :parent_run_id, :cached_from)
 ON CONFLICT (run_id) DO UPDATE SET
-    {_max("run", "code_hash")}, {_max("run", "parent_run_id")},
+    {_max("run", "code_hash")}, {_max("run", "parent_run_id")}, {_max("run", "cached_from")},
     state = CASE WHEN excluded.state_key > run.state_key THEN excluded.state ELSE run.state END,
     ended_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_at ELSE run.ended_at END,
     state_key = MAX(run.state_key, excluded.state_key),
@@ -194,6 +194,9 @@ class SqliteLineageStore:
             c.execute("ALTER TABLE run ADD COLUMN last_event_at TEXT")
             for table in (*_TABLES, "meta"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
+        if "cached_from" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
+            c.execute("ALTER TABLE run ADD COLUMN cached_from TEXT")  # no run recorded before it was cached
+        c.execute("CREATE INDEX IF NOT EXISTS run_parent ON run(parent_run_id, started_at)")
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -389,6 +392,12 @@ class SqliteLineageStore:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
         return [self._run_view(r, detail=False) for r in self._all(sql, [*params, max(0, first)])]
+
+    def children(self, run_id: str, first: int = 1000) -> list[RunView]:
+        rows = self._all(
+            "SELECT * FROM run WHERE parent_run_id = ? ORDER BY started_at, run_id LIMIT ?", (run_id, max(0, first))
+        )
+        return [self._run_view(r, detail=False) for r in rows]
 
     def job(self, namespace: str, name: str) -> JobView | None:
         if not self._all("SELECT 1 FROM job WHERE namespace = ? AND name = ?", (namespace, name)):

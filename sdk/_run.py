@@ -13,6 +13,7 @@ from provgraph._dataitem import ProtectedFiles
 from provgraph._execution import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
+from provgraph.events.facets import ParentRunFacet
 from provgraph.events.request import RunRequest
 from provgraph.events.settings import Settings
 from provgraph.runtimes.local import code_facet, run_local
@@ -43,6 +44,7 @@ def run(
     resources: dict[str, str] | None = None,
     settings: Settings | None = None,
     backend: Backend | None = None,
+    parent: ParentRunFacet | None = None,
 ) -> RunResult:
     """Run `handler` (a function, or "path/file.py:function") as a tracked run.
 
@@ -50,7 +52,7 @@ def run(
     path, or an artifact `store://project/key[@sha256:…]`) and arrive as `DataItem`s. The handler
     may take a `Context` first to log results, metrics and outputs. The return value (a dict, or
     any JSON value) becomes the run's results. A handler that raises ends the run FAIL; the result
-    says so (`raise_for_state()` turns it into an exception).
+    says so (`raise_for_state()` turns it into an exception). `parent`: the run this one is a step of.
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
@@ -73,6 +75,7 @@ def run(
         runtime=runtime,
         image=image,
         resources=resources or {},
+        parent=parent,
     )
     if runtime == "kubernetes":
         from provgraph.runtimes.kubernetes import submit
