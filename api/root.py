@@ -16,9 +16,10 @@ from strawberry.types import ExecutionContext
 from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, validation_rules
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
+from provgraph.api.pipelines import PipelineQuery
 from provgraph.api.schema import LONG, Long, Query
 
-TOPIC_QUERIES: tuple[type, ...] = ()
+TOPIC_QUERIES: tuple[type, ...] = (PipelineQuery,)
 
 
 class Schema(StrawberrySchema):

@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from provgraph.cli import admin, demo, lineage, reproduce, runs, serve, services  # noqa: F401  (registers commands)
+from provgraph.cli import admin, demo, lineage, pipeline, reproduce, runs, serve, services  # noqa: F401  (registers commands)
 from provgraph.cli._app import UsageProblem, app, err_console
 from provgraph.events.errors import ProvgraphError
 

@@ -297,6 +297,13 @@ def _name(handler: Handler) -> str:
     return str(getattr(handler, "__name__", "handler"))
 
 
+def default_name(handler: Handler | str) -> str:
+    """A step's name when none is given: the function's name (of `file.py:func`, of `hub://…/func`)."""
+    if isinstance(handler, str):
+        return handler.rpartition("/")[2].rpartition(":")[2] or "step"
+    return _name(handler)
+
+
 _building: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar("provgraph_pipeline", default=None)
 
 
@@ -318,11 +325,7 @@ def step(
     explicit = name is not None
     if pipe is None:
         raise PipelineError("step() is called inside a pipeline function (run it with provgraph pipeline run)")
-    if name is None:
-        if isinstance(handler, str):
-            name = handler.rpartition("/")[2].rpartition(":")[2] or "step"
-        else:
-            name = _name(handler)
+    name = name or default_name(handler)
     if not STEP_NAME.match(name):
         raise PipelineError(f"step name {name!r} must be 1-100 letters, digits, '_', '.' or '-'")
     if isinstance(when, bool):
@@ -351,8 +354,7 @@ def fan_out(
     **options: Any,
 ) -> list[Step]:
     """One step per value of `over`, passed as `param`: `<name>-0`, `<name>-1`, … (run in parallel)."""
-    base = name or (handler if isinstance(handler, str) else _name(handler))
-    base = base.rpartition("/")[2].rpartition(":")[2]
+    base = name or default_name(handler)
     return [
         step(handler, {**(params or {}), param: value}, inputs, name=f"{base}-{i}", **options)
         for i, value in enumerate(over)

@@ -37,8 +37,17 @@ from provgraph.events.facets.standard import RootRef
 from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request
 from provgraph.graph.views import RunView
-from provgraph.pipelines.cache import StepKey, environment, find_cached, input_ids, output_uris, reasons, record_cached
-from provgraph.pipelines.dsl import OutputRef, Pipeline, PipelineDef, PipelineError, ResultRef, Step, as_pipeline
+from provgraph.pipelines.cache import StepKey, environment, find_cached, input_ids, record_cached
+from provgraph.pipelines.dsl import (
+    OutputRef,
+    Pipeline,
+    PipelineDef,
+    PipelineError,
+    ResultRef,
+    Step,
+    as_pipeline,
+    resolve,
+)
 from provgraph.runtimes.local import code_facet
 from provgraph.runtimes.process import settle
 
@@ -104,8 +113,6 @@ def prepare(
     s: Step, params: dict[str, Any], inputs: dict[str, str], backend: Backend, project: str, parent: ParentRunFacet
 ) -> Prepared:
     """Build the run request of `s` with its arguments resolved, as `provgraph.run` would."""
-    from provgraph.pipelines.dsl import resolve
-
     func = resolve(s)
     snap = snapshot(func)
     code = code_facet(snap, backend)
@@ -126,10 +133,10 @@ def prepare(
         parent=parent,
         artifact_store=backend.settings.artifact_url,
     )
-    key = StepKey(
+    step_key = StepKey(
         s.name, None if snap.unknown else code.code_hash, request.params, input_ids(pinned, backend), environment()
     )
-    return Prepared(request, None if snap.unknown else code, func, key)
+    return Prepared(request, None if snap.unknown else code, func, step_key)
 
 
 def _worker(settings: Any, digest: str, result_file: str) -> None:
@@ -351,6 +358,7 @@ def run_pipeline(
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
         params=pipe.params,
+        runtime="pipeline",
     )
     parent_job = JobRef(namespace=project, name=pipe.name)
     parent = ParentRunFacet(
