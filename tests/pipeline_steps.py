@@ -42,7 +42,7 @@ def boom(ctx: Context, model: DataItem) -> None:
 
 
 def add(ctx: Context, x: DataItem, k: int = 1) -> dict[str, Any]:
-    n = int(x.get() or b"0") + k
+    n = int((x.get().split() or [b"0"])[0]) + k
     ctx.log_artifact("y", body=str(n))
     return {"n": n}
 
@@ -84,3 +84,49 @@ def chain(seed: str, length: int = 20) -> None:
     for i in range(1, length):
         src = prev.outputs["y"]
         prev = step(add, name=f"add-{i}", params={"k": i}, inputs={"x": src}, outputs=["y"])
+
+
+def flaky(ctx: Context, x: DataItem, marker: str) -> dict[str, int]:
+    """Fails on its first attempt (counted in the file `marker`), then succeeds."""
+    attempts = int(open(marker).read()) + 1 if os.path.exists(marker) else 1
+    with open(marker, "w") as f:
+        f.write(str(attempts))
+    if attempts < 2:
+        raise RuntimeError(f"attempt {attempts} fails")
+    ctx.log_artifact("y", body=x.get())
+    return {"attempts": attempts}
+
+
+def rendezvous(ctx: Context, folder: str, me: int, parties: int = 3) -> dict[str, int]:
+    """Waits until `parties` steps have arrived: completes only when they run at the same time."""
+    import time
+
+    open(os.path.join(folder, f"arrived-{me}"), "w").close()
+    deadline = time.monotonic() + 30
+    while len([n for n in os.listdir(folder) if n.startswith("arrived-")]) < parties:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the other steps never ran alongside this one {os.listdir(folder)}")
+        time.sleep(0.01)
+    return {"me": me}
+
+
+@pipeline
+def retried(seed: str, marker: str) -> None:
+    step(flaky, params={"marker": marker}, inputs={"x": seed}, outputs=["y"], retries=1)
+
+
+@pipeline
+def parallel(folder: str) -> None:
+    fan_out(rendezvous, over=[0, 1, 2], param="me", params={"folder": folder}, cache=False)
+
+
+@pipeline
+def conditional(raw: str, threshold: float = 0.0) -> None:
+    prep = step(prepare, inputs={"raw": raw}, outputs=["train_set", "test_set"])
+    model = step(train, inputs={"train_set": prep.outputs["train_set"]}, outputs=["model"])
+    scored = step(
+        evaluate,
+        inputs={"model": model.outputs["model"], "test_set": prep.outputs["test_set"]},
+        when=model.results["weight"] > threshold,
+    )
+    step(add, inputs={"x": raw}, name="after-evaluate").after(scored)

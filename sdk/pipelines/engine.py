@@ -14,9 +14,9 @@ GraphQL read a pipeline's progress, its skipped steps included, from the graph a
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -48,8 +48,9 @@ from provgraph.pipelines.dsl import (
     as_pipeline,
     resolve,
 )
+from provgraph.pipelines.worker import StepServer
 from provgraph.runtimes.local import code_facet
-from provgraph.runtimes.process import settle
+from provgraph.runtimes.process import settings_env, settle
 
 CACHED = "CACHED"
 SKIPPED = "SKIPPED"
@@ -139,39 +140,34 @@ def prepare(
     return Prepared(request, None if snap.unknown else code, func, step_key)
 
 
-def _worker(settings: Any, digest: str, result_file: str) -> None:
-    """A step's process: run the stored request exactly as `provgraph exec` does, report the result."""
-    from provgraph._stored_request import exec_request
-    from provgraph.runtimes.process import write_result
+class ProcessRunner:
+    """Runs each step in its own process, forked by the pipeline run's step server (started on
+    the first step that executes); a process that dies without reporting is recorded FAIL."""
 
-    backend = Backend(settings)
-    try:
-        write_result(exec_request(digest, backend), Path(result_file))
-    finally:
-        backend.close()
+    def __init__(self) -> None:
+        self._server: StepServer | None = None
+        self._lock = threading.Lock()
 
+    def _started(self, backend: Backend) -> StepServer:
+        with self._lock:
+            if self._server is None:
+                self._server = StepServer({**os.environ, **settings_env(backend.settings)})
+            return self._server
 
-_FORK = multiprocessing.get_context("fork")
-"""Steps fork from the pipeline's process: the SDK is imported already, so a step starts in a few
-milliseconds. The child touches nothing of the parent's backend (it opens its own), so locks held
-by the parent's other threads at the fork do not matter; logging and the heartbeat thread re-arm
-themselves after a fork."""
+    def __call__(self, prepared: Prepared, backend: Backend) -> RunResult:
+        request = prepared.request
+        if prepared.code is None:  # the loaded code is not the snapshot: only this process has it
+            return execute(request, prepared.func, None, backend, code_unknown="the step's file changed after import")
+        digest, _ = backend.artifacts.put_bytes(dumps_request(request))
+        result_file = Path(tempfile.mkdtemp(prefix="provgraph-step-")) / "result.json"
+        status = self._started(backend).run(digest, result_file)
+        return settle(request, status, result_file, b"", backend.transport)
 
-
-def execute_in_process(prepared: Prepared, backend: Backend) -> RunResult:
-    """Run the step in its own process; a process that dies without reporting is recorded FAIL."""
-    request = prepared.request
-    if prepared.code is None:  # the loaded code is not the snapshot: only this process has it
-        return execute(request, prepared.func, None, backend, code_unknown="the step's file changed after import")
-    digest, _ = backend.artifacts.put_bytes(dumps_request(request))
-    work = Path(tempfile.mkdtemp(prefix="provgraph-step-"))
-    result_file = work / "result.json"
-    proc = _FORK.Process(
-        target=_worker, args=(backend.settings, digest, str(result_file)), name=f"step-{request.job}", daemon=False
-    )
-    proc.start()
-    proc.join()
-    return settle(request, proc.exitcode if proc.exitcode is not None else -9, result_file, b"", backend.transport)
+    def close(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
 
 
 # -- the scheduler ------------------------------------------------------------------------------
@@ -181,7 +177,6 @@ def execute_in_process(prepared: Prepared, backend: Backend) -> RunResult:
 class Options:
     cache: bool = True
     parallelism: int = 4
-    runner: Callable[[Prepared, Backend], RunResult] = execute_in_process
 
 
 class Scheduler:
@@ -195,6 +190,7 @@ class Scheduler:
         self.opts = opts
         self.order = pipe.validate()
         self.states: dict[str, StepState] = {}
+        self.runner = ProcessRunner()
 
     def _args(self, s: Step) -> tuple[dict[str, Any], dict[str, str]]:
         params = {
@@ -244,7 +240,7 @@ class Scheduler:
         for attempt in range(1, s.retries + 2):
             if attempt > 1:
                 prepared.request = prepared.request.model_copy(update={"run_id": new_run_id()})
-            result = self.opts.runner(prepared, self.backend)
+            result = self.runner(prepared, self.backend)
             state.attempts = attempt
             if result.state == RunState.COMPLETE:
                 break
@@ -283,6 +279,12 @@ class Scheduler:
         return state
 
     def run(self, progress: Callable[[StepState], None] | None = None) -> dict[str, StepState]:
+        try:
+            return self._run(progress)
+        finally:
+            self.runner.close()
+
+    def _run(self, progress: Callable[[StepState], None] | None) -> dict[str, StepState]:
         running: dict[Future[StepState], str] = {}
         with ThreadPoolExecutor(max_workers=self.opts.parallelism, thread_name_prefix="step") as pool:
             while len(self.states) < len(self.order):
@@ -334,7 +336,6 @@ def run_pipeline(
     parallelism: int | None = None,
     backend: Backend | None = None,
     progress: Callable[[StepState], None] | None = None,
-    runner: Callable[[Prepared, Backend], RunResult] | None = None,
 ) -> PipelineResult:
     """Build the pipeline with `params`, validate it, and run it as a tracked pipeline run.
 
@@ -369,7 +370,6 @@ def run_pipeline(
     opts = Options(
         cache=cache,
         parallelism=parallelism or backend.settings.pipeline_parallelism,
-        runner=runner or execute_in_process,
     )
     scheduler = Scheduler(pipe, backend, project, parent, opts)
     source = spec or (

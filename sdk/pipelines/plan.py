@@ -131,7 +131,8 @@ def stale(target: str, backend: Backend, depth: int = 20) -> Staleness:
     dataset = graph.dataset(namespace, name)
     if dataset is None:
         raise NotFound(f"no dataset {target} in the graph")
-    fresh = _downstream(backend, NodeId.dataset(namespace, name, current), depth)
+    known = {v.version for v in dataset.versions}
+    fresh = _downstream(backend, NodeId.dataset(namespace, name, current), depth) if current in known else {}
     stale_nodes: dict[str, LineageNode] = {}
     for v in dataset.versions:
         if v.version == current:
