@@ -50,6 +50,9 @@ def serve(in_fd: int, out_fd: int) -> None:
     # Preload what every step needs, so each forks ready to run: the SDK, the pipeline DSL its
     # module may import, and the environment digest its runtime facet records.
 
+    import fsspec.implementations.chained
+    import fsspec.implementations.local  # noqa: F401
+
     import provgraph._stored_request
     import provgraph.events.transport.factory
     import provgraph.graph.factory
