@@ -115,7 +115,7 @@ def runs_cmd(
             r.job_name,
             str(r.state),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-",
-            str(len(steps)) if isinstance(steps, dict) else "-",
+            str(len(steps)) if isinstance(steps, list) else "-",
         )
     console.print(table)
 

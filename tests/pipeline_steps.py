@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from provgraph import Context, DataItem
@@ -88,9 +89,9 @@ def chain(seed: str, length: int = 20) -> None:
 
 def flaky(ctx: Context, x: DataItem, marker: str) -> dict[str, int]:
     """Fails on its first attempt (counted in the file `marker`), then succeeds."""
-    attempts = int(open(marker).read()) + 1 if os.path.exists(marker) else 1
-    with open(marker, "w") as f:
-        f.write(str(attempts))
+    path = Path(marker)
+    attempts = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(attempts))
     if attempts < 2:
         raise RuntimeError(f"attempt {attempts} fails")
     ctx.log_artifact("y", body=x.get())
@@ -101,7 +102,7 @@ def rendezvous(ctx: Context, folder: str, me: int, parties: int = 3) -> dict[str
     """Waits until `parties` steps have arrived: completes only when they run at the same time."""
     import time
 
-    open(os.path.join(folder, f"arrived-{me}"), "w").close()
+    (Path(folder) / f"arrived-{me}").touch()
     deadline = time.monotonic() + 30
     while len([n for n in os.listdir(folder) if n.startswith("arrived-")]) < parties:
         if time.monotonic() > deadline:

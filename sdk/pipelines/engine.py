@@ -319,12 +319,11 @@ class Scheduler:
             progress(state)
 
 
-def record(steps: dict[str, StepState]) -> dict[str, Any]:
-    """The steps as the pipeline run's results: JSON, without the outputs' and results' bodies."""
-    return {
-        name: {k: v for k, v in asdict(st).items() if k not in ("results",) and v not in (None, [], {})}
-        for name, st in steps.items()
-    }
+def record(steps: dict[str, StepState]) -> list[dict[str, Any]]:
+    """The steps, in run order, as the pipeline run's results (JSON; step results stay on the steps' runs)."""
+    return [
+        {k: v for k, v in asdict(st).items() if k != "results" and v not in (None, [], {})} for st in steps.values()
+    ]
 
 
 def run_pipeline(

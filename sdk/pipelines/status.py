@@ -1,5 +1,8 @@
 """A pipeline run's steps as the graph knows them: the states its run recorded when it ended, or,
-while it runs, the states of its step runs (CHILD_OF) so far. Shared by the CLI and GraphQL."""
+while it runs, the states of its step runs (CHILD_OF) so far. Shared by the CLI and GraphQL.
+
+The record is a run's results, which any producer may write: whatever does not have the expected
+shape is left out rather than trusted."""
 
 from __future__ import annotations
 
@@ -30,21 +33,22 @@ def is_pipeline_run(run: RunView) -> bool:
 
 def steps_of(run: RunView, children: list[RunView]) -> list[StepStatus]:
     """Recorded steps first (in run order), then step runs the record does not list yet."""
-    recorded: dict[str, Any] = run.results.get("steps") if isinstance(run.results.get("steps"), dict) else {}  # type: ignore[assignment]
+    recorded = run.results.get("steps")
     out: dict[str, StepStatus] = {}
-    for name, body in recorded.items():
-        if not isinstance(body, dict):
+    for body in recorded if isinstance(recorded, list) else []:
+        if not isinstance(body, dict) or not isinstance(body.get("name"), str):
             continue
+        name = body["name"]
         out[name] = StepStatus(
             name=str(name),
             state=str(body.get("state", "")),
             run_id=_str(body.get("run_id")),
             cached_from=_str(body.get("cached_from")),
-            attempts=int(body.get("attempts") or 0),
+            attempts=body["attempts"] if type(body.get("attempts")) is int else 0,
             reason=_str(body.get("reason")),
             duration_s=float(body["duration_s"]) if isinstance(body.get("duration_s"), int | float) else None,
-            upstream=[str(u) for u in body.get("upstream") or [] if isinstance(u, str)],
-            outputs={str(k): str(v) for k, v in (body.get("outputs") or {}).items()},
+            upstream=[u for u in _list(body.get("upstream")) if isinstance(u, str)],
+            outputs={str(k): str(v) for k, v in _dict(body.get("outputs")).items()},
         )
     for child in children:
         if child.job_name in out:
@@ -59,6 +63,14 @@ def steps_of(run: RunView, children: list[RunView]) -> list[StepStatus]:
             duration_s=took,
         )
     return list(out.values())
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _dict(value: Any) -> dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str | None:
