@@ -271,3 +271,20 @@ def test_hub_steps_are_passed_to_provgraph_run(backend: Backend) -> None:
     result = run_pipeline(hubbed, backend=backend)
     assert result.state == RunState.FAIL
     assert result.steps["describe"].state == "FAIL"
+
+
+def test_whole_pipeline_reproduce_gives_a_verdict_per_step_and_overall(backend: Backend, raw: Path) -> None:
+    from provgraph.pipelines.reproduce import reproduce_pipeline
+
+    first = run_pipeline(ps.three, {"raw": str(raw)}, backend=backend).raise_for_state()
+    cached = run_pipeline(ps.three, {"raw": str(raw)}, backend=backend).raise_for_state()
+    for run in (first, cached):  # a cached step is re-executed too, never reused
+        found = reproduce_pipeline(run.run_id, backend)
+        assert found.verdict == "REPRODUCED"
+        assert [(s.step, s.original_run_id, s.verdict) for s in found.steps] == [
+            (n, run.steps[n].run_id, "REPRODUCED") for n in ("prepare", "train", "evaluate")
+        ]
+        assert all(
+            s.result is not None and s.result.run_id not in (run.steps[s.step].run_id, run.steps[s.step].cached_from)
+            for s in found.steps
+        )
