@@ -6,8 +6,8 @@ long the cache-hit decision takes.
   figure is request + fork + bookkeeping, not the handler). The step server's start (once per
   pipeline run) is printed apart. Target < 20 ms.
 - cache-hit decision: `find_cached` for a step whose job already has BENCH_HISTORY runs with
-  other params in the graph, recorded with `provgraph.run` (the decision reads the newest COMPLETE runs of the job and compares code
-  hash, params, input hashes and runtime). Target < 5 ms.
+  other params in the graph, recorded with `provgraph.run` (the decision reads the newest
+  COMPLETE runs of the job and compares code hash, params, input hashes and runtime). Target < 5 ms.
 """
 
 from __future__ import annotations
@@ -58,9 +58,8 @@ def overhead(backend: Backend) -> None:
         assert run is not None and run.started_at and run.ended_at and st.duration_s is not None
         own = (run.ended_at - run.started_at).total_seconds()
         if i == 0:
-            print(
-                f"  first step (starts the step server): {st.duration_s * 1000:.0f} ms, the step itself {own * 1000:.1f} ms"
-            )
+            took, mine = st.duration_s * 1000, own * 1000
+            print(f"  first step (starts the step server): {took:.0f} ms, the step itself {mine:.1f} ms")
             continue
         extra.append((st.duration_s - own) * 1000)
     print(
