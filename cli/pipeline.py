@@ -34,7 +34,7 @@ def _engine(engine: str) -> None:
         raise ConfigError(f"engine {engine!r} is not available here (engines: {', '.join(ENGINES)})")
 
 
-def _progress(state: StepState) -> None:
+def print_step(state: StepState) -> None:
     style = STEP_STYLE.get(state.state, "white")
     extra = f"  from {state.cached_from}" if state.cached_from else ""
     took = f"  {state.duration_s:.2f}s" if state.duration_s is not None else ""
@@ -43,7 +43,7 @@ def _progress(state: StepState) -> None:
         console.print(f"           {state.reason}", highlight=False)
 
 
-def _finish(result: PipelineResult) -> None:
+def print_finish(result: PipelineResult) -> None:
     style = "green" if result.state == RunState.COMPLETE else "red"
     reused = sum(1 for s in result.steps.values() if s.state == "CACHED")
     ran = sum(1 for s in result.steps.values() if s.run_id and s.state != "CACHED")
@@ -77,11 +77,11 @@ def run_cmd(
             cache=not no_cache,
             parallelism=parallelism,
             backend=backend,
-            progress=_progress,
+            progress=print_step,
         )
     finally:
         backend.close()
-    _finish(result)
+    print_finish(result)
 
 
 @pipeline_app.command("runs")
@@ -184,11 +184,11 @@ def rerun_cmd(
             project=the_plan.project,
             cache=not no_cache,
             backend=backend,
-            progress=_progress,
+            progress=print_step,
         )
     finally:
         backend.close()
-    _finish(result)
+    print_finish(result)
 
 
 @app.command("stale")

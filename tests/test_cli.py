@@ -63,8 +63,13 @@ def test_demo_answers_both_lineage_questions(cli) -> None:  # type: ignore[no-un
     asked = re.search(r"^Can the model be reproduced from the graph alone\?  \(provgraph reproduce (\S+)\)$", out, re.M)
     assert asked is not None, out
     assert re.search(rf"^reproduces {re.escape(asked[1])}: REPRODUCED$", out, re.M), out
+    # a pipeline run and its 3 steps, the reproduction, then the rerun (a pipeline run and 3 steps)
     runs = cli("runs").stdout
-    assert runs.count("COMPLETE") == 4 and "evaluate" in runs and "prepare" in runs
+    assert runs.count("COMPLETE") == 9 and "evaluate" in runs and "prepare" in runs
+    rerun = out[out.index("One input changes") :]
+    assert re.search(r"^  run   prepare\n          input raw\.csv changed sha256:", rerun, re.M), rerun
+    assert re.search(r"^  CACHED   train .* from ", rerun, re.M), rerun
+    assert "(2 executed, 1 reused from cache)" in rerun
 
 
 @pytest.mark.slow
