@@ -41,9 +41,16 @@ def run_cmd(
     name: Annotated[str | None, typer.Option(help="Job name; default the function name")] = None,
     runtime: Annotated[str, typer.Option(help="local or kubernetes")] = "local",
     image: Annotated[str | None, typer.Option(help="Container image (kubernetes runtime)")] = None,
+    hyperparam: Annotated[
+        list[str] | None, typer.Option("--hyperparam", "-H", help="name=[v1,v2] (JSON list): one child run per value")
+    ] = None,
+    strategy: Annotated[str, typer.Option(help="grid, list or random (with -H)")] = "grid",
+    max_iterations: Annotated[int | None, typer.Option(min=1, help="At most this many child runs (with -H)")] = None,
+    selector: Annotated[str | None, typer.Option(help="max.<result> or min.<result>: the best child (with -H)")] = None,
 ) -> None:
     """Run a handler as a tracked run and print what it recorded."""
     cfg = settings()
+    hyper = parse_pairs(hyperparam, "hyperparam", json_values=True) if hyperparam else None
     backend = Backend(cfg)
     try:
         result = run_handler(
@@ -55,6 +62,10 @@ def run_cmd(
             runtime=runtime,
             image=image,
             backend=backend,
+            hyperparams=hyper,
+            strategy=strategy,
+            max_iterations=max_iterations,
+            selector=selector,
         )
     finally:
         backend.close()

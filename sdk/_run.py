@@ -45,6 +45,10 @@ def run(
     settings: Settings | None = None,
     backend: Backend | None = None,
     parent: ParentRunFacet | None = None,
+    hyperparams: dict[str, list[Any]] | None = None,
+    strategy: str = "grid",
+    max_iterations: int | None = None,
+    selector: str | None = None,
 ) -> RunResult:
     """Run `handler` (a function, or "path/file.py:function") as a tracked run.
 
@@ -53,11 +57,33 @@ def run(
     may take a `Context` first to log results, metrics and outputs. The return value (a dict, or
     any JSON value) becomes the run's results. A handler that raises ends the run FAIL; the result
     says so (`raise_for_state()` turns it into an exception). `parent`: the run this one is a step of.
+
+    With `hyperparams` ({name: [values]}) it is a hyperparameter run: one child run per combination
+    (`strategy` grid, list or random, at most `max_iterations`), run in parallel; the result's
+    `results` hold the iteration table and the best iteration by `selector` ("max.accuracy"), whose
+    outputs become this run's outputs.
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
     backend = backend or (Backend(settings) if settings is not None else default_backend())
     func = load_handler(handler) if isinstance(handler, str) else handler
+    if hyperparams is not None:
+        if runtime != "local":
+            raise ConfigError("hyperparameter runs run on the local runtime for now")
+        from provgraph.pipelines.hyper import run_hyper
+
+        return run_hyper(
+            func,
+            params or {},
+            inputs or {},
+            hyperparams=hyperparams,
+            strategy=strategy,
+            max_iterations=max_iterations,
+            selector=selector,
+            project=project or backend.settings.project,
+            name=name,
+            backend=backend,
+        )
     snap = snapshot(func)
     code = code_facet(snap, backend)
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}

@@ -288,3 +288,39 @@ def test_whole_pipeline_reproduce_gives_a_verdict_per_step_and_overall(backend: 
             s.result is not None and s.result.run_id not in (run.steps[s.step].run_id, run.steps[s.step].cached_from)
             for s in found.steps
         )
+
+
+def test_hyperparameter_grid_with_selector_promotes_the_best_child(backend: Backend, tmp_path: Path) -> None:
+    import provgraph
+
+    data = tmp_path / "train.txt"
+    data.write_text("1 2 3")
+    result = provgraph.run(
+        ps.train,
+        inputs={"train_set": str(data)},
+        hyperparams={"lr": [0.01, 0.05, 0.2]},
+        strategy="grid",
+        selector="max.accuracy",
+        backend=backend,
+    ).raise_for_state()
+    table = result.results["iterations"]
+    assert [(row["iteration"], row["lr"], row["state"], row["best"]) for row in table] == [
+        (1, 0.01, "COMPLETE", False),
+        (2, 0.05, "COMPLETE", True),  # accuracy 1 / (1 + |lr - 0.05|) is highest at 0.05
+        (3, 0.2, "COMPLETE", False),
+    ]
+    best = table[1]
+    assert result.results["best_iteration"] == 2 and result.results["best_run_id"] == best["run_id"]
+    graph = backend.graph()
+    children = graph.children(result.run_id)
+    assert sorted(c.params["lr"] for c in children) == [0.01, 0.05, 0.2]
+    best_run = graph.run(best["run_id"])
+    assert best_run is not None
+    assert result.outputs == {"model": f"store://default/model@{best_run.outputs[0].version}"}
+    parent = graph.run(result.run_id)
+    assert parent is not None and [(o.name, o.version) for o in parent.outputs] == [
+        ("model", best_run.outputs[0].version)
+    ]
+    with pytest.raises(provgraph.ConfigError) as caught:
+        provgraph.run(ps.train, hyperparams={"lr": [0.1]}, selector="best.accuracy", backend=backend)
+    assert str(caught.value) == "selector 'best.accuracy' must look like max.<result> or min.<result>"

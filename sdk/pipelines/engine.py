@@ -75,6 +75,7 @@ class StepState:
     duration_s: float | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     results: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -274,7 +275,7 @@ class Scheduler:
     @staticmethod
     def _ended(state: StepState, result: RunResult, started: float) -> StepState:
         state.run_id = result.run_id
-        state.outputs, state.results = dict(result.outputs), dict(result.results)
+        state.outputs, state.results, state.metrics = dict(result.outputs), dict(result.results), dict(result.metrics)
         state.duration_s = round(time.perf_counter() - started, 4)
         return state
 
@@ -322,7 +323,8 @@ class Scheduler:
 def record(steps: dict[str, StepState]) -> list[dict[str, Any]]:
     """The steps, in run order, as the pipeline run's results (JSON; step results stay on the steps' runs)."""
     return [
-        {k: v for k, v in asdict(st).items() if k != "results" and v not in (None, [], {})} for st in steps.values()
+        {k: v for k, v in asdict(st).items() if k not in ("results", "metrics") and v not in (None, [], {})}
+        for st in steps.values()
     ]
 
 
