@@ -82,11 +82,12 @@ def test_refused_pipeline_is_one_line_and_runs_nothing(cli, tmp_path: Path) -> N
 
 def test_hyperparameter_run_from_the_cli(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "h.py").write_text(
-        'def fit(ctx, lr: float = 0.1):\n    ctx.log_artifact("m", body=str(lr))\n    return {"score": -abs(lr - 0.01)}\n'
+        "def fit(ctx, lr: float = 0.1):\n"
+        '    ctx.log_artifact("m", body=str(lr))\n'
+        '    return {"score": -abs(lr - 0.01)}\n'
     )
     out = cli("run", "h.py:fit", "-H", "lr=[0.1,0.01]", "--selector", "max.score").stdout
     assert "result  best_iteration = 2" in out
-    assert re.search(
-        r'"iteration": 2, "run_id": "[0-9a-f-]{36}", "state": "COMPLETE", "lr": 0.01, "score": -0.0, "best": true', out
-    )
+    best = r'"iteration": 2, "run_id": "[0-9a-f-]{36}", "state": "COMPLETE", "lr": 0.01, "score": -0.0, "best": true'
+    assert re.search(best, out), out
     assert "output  m -> store://default/m@sha256:" in out
