@@ -349,7 +349,6 @@ def run_pipeline(
     spec = pipeline if isinstance(pipeline, str) else None
     definition = load_pipeline(pipeline) if isinstance(pipeline, str) else as_pipeline(pipeline)
     pipe = definition.build(params)
-    pipe.validate()
     project = project or backend.settings.project
     snap = snapshot(definition.func)
     code = code_facet(snap, backend)
