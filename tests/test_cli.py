@@ -142,8 +142,8 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
-        *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo"),
-        *("serve", "launcher", "projector", "token", "dlq", "spool"),
+        *("replay", "lineage", "stale", "run", "runs", "show", "abort", "exec", "reproduce", "demo"),
+        *("serve", "launcher", "projector", "pipeline", "token", "dlq", "spool"),
     ]
 
 
@@ -220,7 +220,7 @@ def test_no_arguments_prints_the_help_and_exits_2(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_state_filter_takes_any_case(cli) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
-    assert cli("runs", "--state", "Complete").stdout.count("COMPLETE") == 4
+    assert cli("runs", "--state", "Complete").stdout.count("COMPLETE") == 9  # the demo: see above
     assert cli("runs", "--state", "requested").stdout == "no runs match\n"
 
 
@@ -229,7 +229,7 @@ def test_runs_and_show_print_json_for_scripts(cli) -> None:  # type: ignore[no-u
     cli("demo")
     lines = cli("runs", "--json", "--state", "complete").stdout.splitlines()
     runs = [json.loads(line) for line in lines]
-    assert len(runs) == 4 and {r["state"] for r in runs} == {"COMPLETE"}
+    assert len(runs) == 9 and {r["state"] for r in runs} == {"COMPLETE"}
     shown = json.loads(cli("show", runs[0]["run_id"], "--json").stdout)
     assert (shown["run_id"], shown["state"], shown["job_name"]) == (runs[0]["run_id"], "COMPLETE", runs[0]["job_name"])
     assert cli("runs", "--json", "--job", "nope").stdout == ""
