@@ -233,6 +233,8 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Run", "outputs"): 2,
     ("Run", "jobVersion"): 2,
     ("Run", "parent"): 10,
+    ("Run", "children"): 10,
+    ("Query", "pipeline"): 20,
     ("Mutation", "reproduce"): 500,
     ("Run", "job"): 10,
     ("DatasetVersion", "producedBy"): 10,
@@ -253,6 +255,7 @@ LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {
     ("Query", "runs"): ("first", DEFAULT_PAGE),
     ("Query", "search"): ("limit", 20),
     ("Query", "incompleteRuns"): ("first", DEFAULT_PAGE),
+    ("Run", "children"): ("first", 100),
 }
 
 

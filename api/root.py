@@ -18,9 +18,10 @@ from provgraph.api.completeness import CompletenessQuery
 from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, validation_rules
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
+from provgraph.api.pipelines import PipelineQuery
 from provgraph.api.schema import LONG, Long, Query
 
-TOPIC_QUERIES: tuple[type, ...] = (ColumnLineageQuery, CompletenessQuery)
+TOPIC_QUERIES: tuple[type, ...] = (ColumnLineageQuery, CompletenessQuery, PipelineQuery)
 
 
 class Schema(StrawberrySchema):

@@ -306,6 +306,9 @@ class Run:
     metrics: JSON = strawberry.field(description="Latest value of each metric (by step).")
     runtime: JSON
     parent_run_id: str | None
+    cached_from: str | None = strawberry.field(
+        description="Run id whose outputs this run reused instead of executing (CACHED_FROM)."
+    )
     reproduces: Reproduction | None
     view: strawberry.Private[RunView]
     detailed: strawberry.Private[bool]
@@ -360,6 +363,12 @@ class Run:
             return None
         return await _visible_run(info.context, self.parent_run_id)
 
+    @resolver("Runs that are steps of this one (its OpenLineage children, CHILD_OF), oldest first.")
+    async def children(self, info: Ctx, first: int | None = 100) -> list[Run]:
+        ctx = info.context
+        views = await ctx.call(ctx.store.children, self.run_id, first=page_size(first))
+        return [Run.of(v, detailed=False) for v in views if ctx.scope.run_visible(v)]
+
     @staticmethod
     def of(v: RunView, *, detailed: bool) -> Run:
         repro = v.reproduces
@@ -376,6 +385,7 @@ class Run:
             metrics=JSON({k: encode_float(x) for k, x in v.metrics.items()}),  # NaN is "NaN", as in events
             runtime=JSON(v.runtime),
             parent_run_id=v.parent_run_id,
+            cached_from=v.cached_from,
             reproduces=Reproduction(
                 original_run_id=repro.original_run_id,
                 verdict=repro.verdict,

@@ -22,6 +22,7 @@ from provgraph.cli import (  # noqa: F401  (registers commands)
     function,
     hub,
     lineage,
+    pipeline,
     reproduce,
     runs,
     search,

@@ -49,9 +49,16 @@ def run_cmd(
         bool | None,
         typer.Option("--isolated/--not-isolated", help="Run a hub function in a cached venv with its requirements"),
     ] = None,
+    hyperparam: Annotated[
+        list[str] | None, typer.Option("--hyperparam", "-H", help="name=[v1,v2] (JSON list): one child run per value")
+    ] = None,
+    strategy: Annotated[str, typer.Option(help="grid, list or random (with -H)")] = "grid",
+    max_iterations: Annotated[int | None, typer.Option(min=1, help="At most this many child runs (with -H)")] = None,
+    selector: Annotated[str | None, typer.Option(help="max.<result> or min.<result>: the best child (with -H)")] = None,
 ) -> None:
     """Run a handler as a tracked run and print what it recorded."""
     cfg = settings()
+    hyper = parse_pairs(hyperparam, "hyperparam", json_values=True) if hyperparam else None
     backend = Backend(cfg)
     try:
         result = run_handler(
@@ -64,6 +71,10 @@ def run_cmd(
             image=image,
             backend=backend,
             isolated=isolated,
+            hyperparams=hyper,
+            strategy=strategy,
+            max_iterations=max_iterations,
+            selector=selector,
         )
     finally:
         backend.close()

@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from provgraph.events.facets import (
     ArtifactDatasetFacet,
+    CachedFromRunFacet,
     CodeJobFacet,
     DatasetVersionDatasetFacet,
     ErrorMessageRunFacet,
@@ -82,6 +83,7 @@ class RunFacets(WireModel):
     reproduces: ReproducesRunFacet | None = Field(default=None, alias="provgraph_reproduces")
     requested: RequestedRunFacet | None = Field(default=None, alias="provgraph_requested")
     labels: LabelsRunFacet | None = Field(default=None, alias="provgraph_labels")
+    cached_from: CachedFromRunFacet | None = Field(default=None, alias="provgraph_cachedFrom")
 
 
 class JobFacets(WireModel):

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from provgraph.events.facets import ParentRunFacet
 from provgraph.events.facets.base import WireModel
 from provgraph.events.facets.runtime_run import FunctionRef
 from provgraph.events.facets.values import WireFloat
@@ -54,6 +55,7 @@ class RunRequest(WireModel):
     )
     function: FunctionRef | None = Field(default=None, description="the hub item or registered function it runs")
     reproduces: str | None = Field(default=None, description="run id this run re-executes")
+    parent: ParentRunFacet | None = Field(default=None, description="the run this one is a step of (a pipeline run)")
     expected: Expectation | None = None
     artifact_store: str | None = None
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

@@ -97,6 +97,8 @@ class Settings(BaseModel):
     compatibility module (`provgraph.compat.mlrun`); false makes it fail as it would without MLRun."""
     secrets_file: Path | None = None
     """`KEY=VALUE` lines read by `context.get_secret` before the environment (MLRun's secrets file)."""
+    pipeline_parallelism: int = Field(default=4, ge=1)
+    """Steps of one local pipeline run executing at once (each in its own process)."""
 
     heartbeat_interval_s: float = Field(default=30.0, ge=0)
     """A running run sends a RUNNING heartbeat this often (0 = never), so readers elsewhere can tell it is alive."""

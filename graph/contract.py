@@ -129,6 +129,9 @@ class LineageStore(Protocol):
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         """Runs newest first (started_at, run_id); `after` is the run id of the previous page's last run."""
 
+    def children(self, run_id: str, first: int = 1000) -> list[RunView]:
+        """Runs whose OpenLineage `parent` is `run_id` (CHILD_OF), oldest first: a pipeline's steps."""
+
     def job(self, namespace: str, name: str) -> JobView | None: ...
 
     def dataset(self, namespace: str, name: str, at: AsOf = NOW) -> DatasetView | None:

@@ -5,6 +5,7 @@ The graph model:
 
     (:Project)-[:HAS_JOB]->(:Job)-[:HAS_VERSION]->(:JobVersion)
     (:Run)-[:EXECUTED]->(:JobVersion)       (:Run)-[:CHILD_OF]->(:Run)      (:Run)-[:REPRODUCES]->(:Run)
+    (:Run)-[:CACHED_FROM]->(:Run)
     (:Dataset)-[:HAS_VERSION]->(:DatasetVersion)
     (:Run)-[:READ {binding}]->(:DatasetVersion)      (:Run)-[:WROTE {binding}]->(:DatasetVersion)
     (:Metric {run_id, key, step})                    one node per logged metric point
@@ -40,6 +41,7 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE INDEX run_started IF NOT EXISTS FOR (n:Run) ON (n.started_at)",
     "CREATE INDEX run_parent IF NOT EXISTS FOR (n:Run) ON (n.parent_run_id)",
     "CREATE INDEX run_reproduces IF NOT EXISTS FOR (n:Run) ON (n.reproduces_of)",
+    "CREATE INDEX run_cached_from IF NOT EXISTS FOR (n:Run) ON (n.cached_from)",
     "CREATE INDEX metric_run IF NOT EXISTS FOR (n:Metric) ON (n.run_id)",
     "CREATE INDEX dataset_version_dataset IF NOT EXISTS FOR (n:DatasetVersion) ON (n.namespace, n.name)",
 )
@@ -120,7 +122,7 @@ SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
                             ELSE r.ended_known_at END,
     r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
     {_min("r", "started_at")}, {_min("r", "known_at")},
-    {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+    {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")}, {_max("r", "cached_from")},
     {_max("r", "has_start")}, {_max("r", "declared_events")},
     r.seqs = COLLECT {{ UNWIND coalesce(r.seqs, []) + row.seqs AS s WITH DISTINCT s ORDER BY s RETURN s }},
     {_newer_keyed}
@@ -175,6 +177,12 @@ CALL (r) {
 CALL (r) {
   MATCH (c:Run {reproduces_of: r.run_id}) MERGE (c)-[e:REPRODUCES]->(r) SET e.verdict = c.reproduces_verdict
 }
+CALL (r) {
+  MATCH (o:Run {run_id: r.cached_from}) MERGE (r)-[:CACHED_FROM]->(o)
+}
+CALL (r) {
+  MATCH (c:Run {cached_from: r.run_id}) MERGE (c)-[:CACHED_FROM]->(r)
+}
 """
 
 # Endpoints are merged before the statements that MATCH them.
@@ -199,7 +207,7 @@ DUMP: dict[str, LiteralString] = {
     " n.params AS params, n.params_key AS params_key,"
     " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
     " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
-    " n.parent_run_id AS parent_run_id",
+    " n.parent_run_id AS parent_run_id, n.cached_from AS cached_from",
     "run_seq": "MATCH (n:Run) UNWIND coalesce(n.seqs, []) AS s RETURN n.run_id AS run_id, s AS seq",
     "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
     " n.okey AS okey",

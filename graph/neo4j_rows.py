@@ -70,6 +70,7 @@ def _fold_run(old: Row, new: Row) -> None:
     old["last_event_at"] = max(old["last_event_at"], new["last_event_at"])
     old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
     old["parent_run_id"] = _max_nn(old["parent_run_id"], new["parent_run_id"])
+    old["cached_from"] = _max_nn(old["cached_from"], new["cached_from"])
     for col, carried in KEYED.items():
         if new[f"{col}_key"] is not None and new[f"{col}_key"] > (old[f"{col}_key"] or ""):
             for p in (col, *carried, f"{col}_key"):

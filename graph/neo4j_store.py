@@ -283,6 +283,13 @@ class Neo4jLineageStore:
         return [self._run_view(rec, detail=False) for rec in self._query(cypher, **params)]
 
     @guarded("read")
+    def children(self, run_id: str, first: int = 1000) -> list[RunView]:
+        cypher: LiteralString = (
+            "MATCH (r:Run {parent_run_id: $run_id}) WITH r ORDER BY r.started_at, r.run_id LIMIT $first" + q.RUN_VIEW
+        )
+        return [self._run_view(rec, detail=False) for rec in self._query(cypher, run_id=run_id, first=max(0, first))]
+
+    @guarded("read")
     def job(self, namespace: str, name: str) -> JobView | None:
         rows = self._query(
             "MATCH (j:Job {namespace: $ns, name: $name})"

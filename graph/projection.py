@@ -110,6 +110,7 @@ class RunFacts:
     error: str | None
     reproduces: str | None
     parent_run_id: str | None
+    cached_from: str | None
     metrics: list[tuple[str, int, float]] = field(default_factory=list)
     reads: list[DatasetFacts] = field(default_factory=list)
     writes: list[DatasetFacts] = field(default_factory=list)
@@ -162,6 +163,7 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
             rf.reproduces.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.reproduces else None
         ),
         parent_run_id=rf.parent.run.run_id if rf.parent else None,
+        cached_from=rf.cached_from.run_id if rf.cached_from else None,
         metrics=[(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
         reads=[DatasetFacts.of(d) for d in event.inputs],
         writes=[DatasetFacts.of(d, minted) for d in event.outputs],
@@ -189,6 +191,7 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "has_start": int(f.has_start),
         "declared_events": f.declared_events,
         "parent_run_id": f.parent_run_id,
+        "cached_from": f.cached_from,
     }
     for col in KEYED_RUN_PROPS:
         value = getattr(f, col)

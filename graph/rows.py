@@ -82,6 +82,7 @@ def run_view(
         runtime=runtime,
         error=error,
         parent_run_id=r.get("parent_run_id"),
+        cached_from=r.get("cached_from"),
         reproduces=ReproductionView(
             original_run_id=repro["run_id"],
             verdict=repro["verdict"],

@@ -68,10 +68,11 @@ CREATE TABLE IF NOT EXISTS run (
     state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     known_at TEXT NOT NULL, ended_known_at TEXT, has_start INTEGER NOT NULL, declared_events INTEGER,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
-    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
+    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT, cached_from TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
+CREATE INDEX IF NOT EXISTS run_parent ON run(parent_run_id, started_at);
 CREATE TABLE IF NOT EXISTS run_seq (run_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
@@ -128,13 +129,14 @@ _UPSERT_RUN = f"""
 INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
                  known_at, ended_known_at, has_start, declared_events,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
-                 reproduces, reproduces_key, parent_run_id)
+                 reproduces, reproduces_key, parent_run_id, cached_from)
 VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
         :known_at, :ended_known_at, :has_start, :declared_events,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
-        :reproduces, :reproduces_key, :parent_run_id)
+        :reproduces, :reproduces_key, :parent_run_id, :cached_from)
 ON CONFLICT (run_id) DO UPDATE SET
     {_max("run", "code_hash")}, {_max("run", "parent_run_id")}, {_max("run", "declared_events")},
+    {_max("run", "cached_from")},
     state = CASE WHEN excluded.state_key > run.state_key THEN excluded.state ELSE run.state END,
     ended_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_at ELSE run.ended_at END,
     ended_known_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_known_at
@@ -274,10 +276,11 @@ class SqliteLineageStore:
             self._migrate(c, older="run" in tables and "facet" not in tables)
 
     def _migrate(self, c: sqlite3.Connection, *, older: bool) -> None:
-        """A graph projected before the facet tables or the columns of as-of reads and completeness
-        (`run.known_at`) existed is dropped and made again, empty, so the next `sync()` projects the
-        log again from the start and fills them (the graph is only a projection of the log)."""
-        if older or "known_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
+        """A graph projected before the facet tables or the columns of as-of reads, completeness and
+        caching (`run.known_at`, `run.cached_from`) existed is dropped and made again, empty, so the next
+        `sync()` projects the log again from the start and fills them (the graph is only a projection)."""
+        columns = {row[1] for row in c.execute("PRAGMA table_info(run)")}
+        if older or not {"known_at", "cached_from"} <= columns:
             for table in (*_TABLES, "meta"):
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             for stmt in (_SCHEMA + sqlite_facets.SCHEMA).split(";"):
@@ -533,6 +536,12 @@ class SqliteLineageStore:
             },
         )
         return [self._run_view(r) for r in rows]
+
+    def children(self, run_id: str, first: int = 1000) -> list[RunView]:
+        rows = self._all(
+            "SELECT * FROM run WHERE parent_run_id = ? ORDER BY started_at, run_id LIMIT ?", (run_id, max(0, first))
+        )
+        return [self._run_view(r, detail=False) for r in rows]
 
     def job(self, namespace: str, name: str) -> JobView | None:
         if not self._all("SELECT 1 FROM job WHERE namespace = ? AND name = ?", (namespace, name)):

@@ -76,6 +76,8 @@ class RunView(View):
     runtime: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     parent_run_id: str | None = None
+    cached_from: str | None = None
+    """The run whose outputs this one reused instead of executing (CACHED_FROM)."""
     reproduces: ReproductionView | None = None
     inputs: list[DatasetRef] = Field(default_factory=list)
     outputs: list[DatasetRef] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from provgraph.events.facets import (
+    CachedFromRunFacet,
     CodeJobFacet,
     ErrorMessageRunFacet,
     EventRunFacet,
@@ -111,11 +112,17 @@ class RunEmitter:
         return self._emit(EventType.OTHER, facets, seq=0)
 
     def start(
-        self, params: dict[str, Any], runtime: RuntimeRunFacet, reproduces: ReproducesRunFacet | None = None
+        self,
+        params: dict[str, Any],
+        runtime: RuntimeRunFacet,
+        reproduces: ReproducesRunFacet | None = None,
+        cached_from: CachedFromRunFacet | None = None,
     ) -> RunEvent:
         facets: dict[str, Any] = {"params": ParamsRunFacet(params=params), "runtime": runtime}
         if reproduces is not None:
             facets["reproduces"] = reproduces
+        if cached_from is not None:
+            facets["cached_from"] = cached_from
         return self._emit(EventType.START, facets)
 
     def running(self, inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()) -> RunEvent:
@@ -151,6 +158,7 @@ class RunEmitter:
         *,
         message: str | None = None,
         seq: int | None = None,
+        results: dict[str, Any] | None = None,
     ) -> RunEvent:
         """FAIL/ABORT with `error`'s text, or `message` when given, and its traceback; `seq` overrides
         the sequence (a supervisor reporting a run whose process died)."""
@@ -160,6 +168,8 @@ class RunEmitter:
         else:
             message, trace = message or error, None
         facets: dict[str, Any] = {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)}
+        if results:  # what the run logged before it failed (a pipeline run: its steps' states)
+            facets["results"] = ResultsRunFacet(results=results)
         if reproduces is not None:
             facets["reproduces"] = reproduces
         self.finished = kind

@@ -196,7 +196,12 @@ def execute(
     run does not complete). `code=None` with `code_unknown` (the reason) records a run whose code
     version is not known."""
     emitter = RunEmitter(
-        backend.transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code
+        backend.transport,
+        run_id=request.run_id,
+        namespace=request.project,
+        job_name=request.job,
+        code=code,
+        parent=parent_of(request),
     )
     ctx = Context(
         run_id=request.run_id,
@@ -246,8 +251,10 @@ def execute(
             _send_labels(ctx)
             result.verdict = failed_verdict(request)
             with signals.held():
-                _record_end(functools.partial(emitter.fail, exc, reproduces=result.verdict), backend)
+                fail = functools.partial(emitter.fail, exc, reproduces=result.verdict, results=ctx.results)
+                _record_end(fail, backend)
             result.state, result.error = RunState.FAIL, f"{type(exc).__name__}: {exc}"
+            result.results = ctx.results
         except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
             heartbeat.stop()
             if not ended:
@@ -264,6 +271,12 @@ def execute(
         finally:
             ctx._end("completed" if result.state == RunState.COMPLETE else "error")
     return result
+
+
+def parent_of(request: RunRequest) -> tuple[str, str, str] | None:
+    """The request's parent run as `RunEmitter` takes it: (run id, namespace, job)."""
+    p = request.parent
+    return (p.run.run_id, p.job.namespace, p.job.name) if p is not None else None
 
 
 END_ATTEMPTS = 4

@@ -15,7 +15,7 @@ from provgraph._dataitem import ProtectedFiles
 from provgraph._execution import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
-from provgraph.events.facets import FunctionRef
+from provgraph.events.facets import FunctionRef, ParentRunFacet
 from provgraph.events.request import RunRequest
 from provgraph.events.settings import Settings
 from provgraph.runtimes.local import code_facet, run_local
@@ -47,6 +47,11 @@ def run(
     settings: Settings | None = None,
     backend: Backend | None = None,
     isolated: bool | None = None,
+    parent: ParentRunFacet | None = None,
+    hyperparams: dict[str, list[Any]] | None = None,
+    strategy: str = "grid",
+    max_iterations: int | None = None,
+    selector: str | None = None,
 ) -> RunResult:
     """Run `handler` (a function, "path/file.py:function", a hub item "hub://[source/]name[:version]"
     or a registered function "function://name[@sha256:…]") as a tracked run.
@@ -60,6 +65,12 @@ def run(
     A hub item's or registered function's `requirements` must be installed here, or it runs in a
     cached virtual environment that has them: `isolated=True`, or the `isolated` setting
     (`missing`, `always`).
+    says so (`raise_for_state()` turns it into an exception). `parent`: the run this one is a step of.
+
+    With `hyperparams` ({name: [values]}) it is a hyperparameter run: one child run per combination
+    (`strategy` grid, list or random, at most `max_iterations`), run in parallel; the result's
+    `results` hold the iteration table and the best iteration by `selector` ("max.accuracy"), whose
+    outputs become this run's outputs.
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
@@ -82,6 +93,23 @@ def run(
             load_handler(handler, mlrun_compat=backend.settings.mlrun_compat) if isinstance(handler, str) else handler
         )
         snap = snapshot(func)
+    if hyperparams is not None:
+        if runtime != "local" or func is None:
+            raise ConfigError("hyperparameter runs run on the local runtime, in this environment, for now")
+        from provgraph.pipelines.hyper import run_hyper
+
+        return run_hyper(
+            func,
+            params or {},
+            inputs or {},
+            hyperparams=hyperparams,
+            strategy=strategy,
+            max_iterations=max_iterations,
+            selector=selector,
+            project=project or backend.settings.project,
+            name=name,
+            backend=backend,
+        )
     code = code_facet(snap, backend)
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
     protected = ProtectedFiles.of(backend.settings)
@@ -101,6 +129,7 @@ def run(
         image=image,
         resources=resources or {},
         function=function,
+        parent=parent,
     )
     if function is not None and function.isolated:
         from provgraph._isolated import run_isolated

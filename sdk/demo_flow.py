@@ -1,4 +1,4 @@
-"""The demo's three handlers: prepare data -> train -> evaluate, in plain Python (no extra packages).
+"""The demo's pipeline: prepare data -> train -> evaluate, in plain Python (no extra packages).
 
 A nearest-centroid classifier on a small synthetic two-class dataset; deterministic, so its model
 run reproduces bit for bit.
@@ -12,7 +12,7 @@ import json
 import math
 import random
 
-from provgraph import Context, DataItem
+from provgraph import Context, DataItem, pipelines
 
 
 def make_raw_csv(rows: int = 200, seed: int = 7) -> bytes:
@@ -83,3 +83,22 @@ def _accuracy(model: dict[str, list[float]], rows: list[tuple[float, float, int]
 
     hits = sum(1 for x, y, label in rows if predict(x, y) == label)
     return round(hits / len(rows), 4)
+
+
+@pipelines.pipeline
+def demo_pipeline(raw: str, shrink: float = 0.1) -> None:
+    """prepare -> train -> evaluate as a pipeline: each step a tracked run, reused when unchanged."""
+    prep = pipelines.step(prepare, inputs={"raw": raw}, outputs=["train_set", "test_set"])
+    model = pipelines.step(
+        train, params={"shrink": shrink}, inputs={"train_set": prep.outputs["train_set"]}, outputs=["model"]
+    )
+    pipelines.step(
+        evaluate, inputs={"model": model.outputs["model"], "test_set": prep.outputs["test_set"]}, outputs=["report"]
+    )
+
+
+def change_a_test_row(data: bytes) -> bytes:
+    """The raw data with its first row (a test row) changed: the train set stays the same."""
+    header, first, *rest = data.decode().splitlines()
+    x, y, label = first.split(",")
+    return "\n".join([header, f"{float(x) + 0.5},{y},{label}", *rest, ""]).encode()

@@ -63,8 +63,13 @@ def test_demo_answers_both_lineage_questions(cli) -> None:  # type: ignore[no-un
     asked = re.search(r"^Can the model be reproduced from the graph alone\?  \(provgraph reproduce (\S+)\)$", out, re.M)
     assert asked is not None, out
     assert re.search(rf"^reproduces {re.escape(asked[1])}: REPRODUCED$", out, re.M), out
+    # a pipeline run and its 3 steps, the reproduction, then the rerun (a pipeline run and 3 steps)
     runs = cli("runs").stdout
-    assert runs.count("COMPLETE") == 4 and "evaluate" in runs and "prepare" in runs
+    assert runs.count("COMPLETE") == 9 and "evaluate" in runs and "prepare" in runs
+    rerun = out[out.index("One input changes") :]
+    assert re.search(r"^  run   prepare\n          input raw\.csv changed sha256:", rerun, re.M), rerun
+    assert re.search(r"^  CACHED   train .* from ", rerun, re.M), rerun
+    assert "(2 executed, 1 reused from cache)" in rerun
 
 
 @pytest.mark.slow
@@ -137,8 +142,21 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
-        *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "doctor", "search"),
-        *("serve", "launcher", "projector", "function", "hub", "token", "dlq", "spool"),
+        *(
+            "replay",
+            "lineage",
+            "stale",
+            "run",
+            "runs",
+            "show",
+            "abort",
+            "exec",
+            "reproduce",
+            "demo",
+            "doctor",
+            "search",
+        ),
+        *("serve", "launcher", "projector", "pipeline", "function", "hub", "token", "dlq", "spool"),
     ]
 
 
@@ -215,7 +233,7 @@ def test_no_arguments_prints_the_help_and_exits_2(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_state_filter_takes_any_case(cli) -> None:  # type: ignore[no-untyped-def]
     cli("demo")
-    assert cli("runs", "--state", "Complete").stdout.count("COMPLETE") == 4
+    assert cli("runs", "--state", "Complete").stdout.count("COMPLETE") == 9  # the demo: see above
     assert cli("runs", "--state", "requested").stdout == "no runs match\n"
 
 
@@ -224,7 +242,7 @@ def test_runs_and_show_print_json_for_scripts(cli) -> None:  # type: ignore[no-u
     cli("demo")
     lines = cli("runs", "--json", "--state", "complete").stdout.splitlines()
     runs = [json.loads(line) for line in lines]
-    assert len(runs) == 4 and {r["state"] for r in runs} == {"COMPLETE"}
+    assert len(runs) == 9 and {r["state"] for r in runs} == {"COMPLETE"}
     shown = json.loads(cli("show", runs[0]["run_id"], "--json").stdout)
     assert (shown["run_id"], shown["state"], shown["job_name"]) == (runs[0]["run_id"], "COMPLETE", runs[0]["job_name"])
     assert cli("runs", "--json", "--job", "nope").stdout == ""

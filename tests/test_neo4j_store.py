@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from provgraph.events.errors import ProjectionError
-from provgraph.events.facets import ReproducesRunFacet
+from provgraph.events.facets import CachedFromRunFacet, ReproducesRunFacet
 from provgraph.events.facets.standard import JobRef, ParentRunFacet, RunRef
 from provgraph.events.model import Run, RunEvent
 from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events, workload
@@ -156,3 +156,16 @@ def test_a_refused_write_is_a_projection_error_and_writes_nothing(graph: Neo4jLi
 def test_an_unreachable_server_is_neo4j_unavailable() -> None:
     with pytest.raises(Neo4jUnavailable, match=r"Neo4j connect to bolt://127\.0\.0\.1:1 failed"):
         Neo4jLineageStore(Neo4jConfig(uri="bolt://127.0.0.1:1", connection_timeout_s=2))
+
+
+@pytest.mark.parametrize("cached_first", [True, False])
+def test_cached_from_edge_whichever_run_arrives_first(graph: Neo4jLineageStore, cached_first: bool) -> None:
+    original = run_events("step-1", job="step", start=EPOCH)
+    cached = [
+        _with_facets(e, cached_from=CachedFromRunFacet(run_id="step-1", cache_key="sha256:" + "a" * 64))
+        for e in run_events("step-2", job="step", start=EPOCH + timedelta(hours=1))
+    ]
+    for batch in [cached, original] if cached_first else [original, cached]:
+        graph.apply(batch)
+    rows = graph._query("MATCH (c:Run)-[:CACHED_FROM]->(o:Run) RETURN c.run_id AS c, o.run_id AS o")
+    assert [(r["c"], r["o"]) for r in rows] == [("step-2", "step-1")]

@@ -4,6 +4,7 @@ OpenLineage standard ones it uses. `CUSTOM_FACETS` is the list the schema export
 from provgraph.events.facets.artifact_dataset import ArtifactDatasetFacet, ArtifactKind
 from provgraph.events.facets.base import Facet
 from provgraph.events.facets.binding import BindingFacet
+from provgraph.events.facets.cached_from_run import CachedFromRunFacet
 from provgraph.events.facets.code_job import CodeJobFacet
 from provgraph.events.facets.event_run import EventRunFacet
 from provgraph.events.facets.labels_run import LabelsRunFacet
@@ -30,6 +31,7 @@ CUSTOM_FACETS: tuple[type[Facet], ...] = (
     EventRunFacet,
     ReproducesRunFacet,
     RequestedRunFacet,
+    CachedFromRunFacet,
     CodeJobFacet,
     ArtifactDatasetFacet,
     BindingFacet,
@@ -41,6 +43,7 @@ __all__ = [
     "ArtifactDatasetFacet",
     "ArtifactKind",
     "BindingFacet",
+    "CachedFromRunFacet",
     "CodeJobFacet",
     "DatasetVersionDatasetFacet",
     "ErrorMessageRunFacet",

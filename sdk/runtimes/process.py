@@ -139,12 +139,17 @@ def announce(
 def supervise(child: Child, transport: Transport) -> RunResult:
     """Wait for the child; its result, or FAIL (verdict FAILED) reported here when it left none."""
     returncode = child.process.wait()
-    result = _read_result(child.result_file)
     stderr = child.stderr_file.read_bytes()[-STDERR_TAIL:] if child.stderr_file and child.stderr_file.is_file() else b""
-    shutil.rmtree(child.result_file.parent, ignore_errors=True)
+    return settle(child.request, returncode, child.result_file, stderr, transport)
+
+
+def settle(request: RunRequest, returncode: int, result_file: Path, stderr: bytes, transport: Transport) -> RunResult:
+    """The result a finished run process left in `result_file` (its folder is removed), or FAIL
+    reported here when it left none (also a pipeline step's process)."""
+    result = _read_result(result_file)
+    shutil.rmtree(result_file.parent, ignore_errors=True)
     if result is not None and result.state.is_terminal:
         return result
-    request = child.request
     how = f"killed by signal {-returncode}" if returncode < 0 else f"exit status {returncode}"
     message = f"the run's process ended ({how}) without reporting its end"
     tail = stderr.decode(errors="replace").strip()

@@ -1,0 +1,93 @@
+"""`provgraph pipeline …` and `provgraph stale` as a user meets them: a real process, real files."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests import test_cli
+from tests.test_cli import UUID
+
+cli = test_cli.cli  # the fixture: a real `provgraph` process in a fresh home
+
+FLOW = """
+from provgraph import Context, DataItem
+from provgraph.pipelines import pipeline, step
+
+
+def prepare(ctx: Context, raw: DataItem) -> dict:
+    rows = raw.get().decode().split()
+    ctx.log_dataset("head", " ".join(rows[:2]).encode())
+    ctx.log_dataset("tail", " ".join(rows[2:]).encode())
+    return {"rows": len(rows)}
+
+
+def count(ctx: Context, data: DataItem, scale: int = 1) -> dict:
+    return {"n": len(data.get().split()) * scale}
+
+
+@pipeline
+def flow(raw: str, scale: int = 1):
+    prep = step(prepare, inputs={"raw": raw}, outputs=["head", "tail"])
+    step(count, name="count-head", params={"scale": scale}, inputs={"data": prep.outputs["head"]})
+    step(count, name="count-tail", params={"scale": scale}, inputs={"data": prep.outputs["tail"]})
+
+
+@pipeline
+def broken(raw: str):
+    prep = step(prepare, inputs={"raw": raw}, outputs=["head"])
+    step(count, inputs={"data": prep.outputs["middle"]})
+"""
+
+
+def test_pipeline_run_show_rerun_plan_and_stale(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "flow.py").write_text(FLOW)
+    raw = tmp_path / "raw.csv"
+    raw.write_text("1 2 3 4 5")
+    out = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv").stdout
+    run_id = re.search(rf"pipeline run ({UUID})", out).group(1)  # type: ignore[union-attr]
+    assert "(3 executed, 0 reused from cache)" in out
+    again = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv").stdout
+    assert "(0 executed, 3 reused from cache)" in again
+    show = cli("pipeline", "show", run_id).stdout
+    assert re.search(r"count-head\s+│\s+COMPLETE", show) and re.search(r"count-tail\s+│\s+COMPLETE", show), show
+    assert run_id in cli("pipeline", "runs").stdout
+    raw.write_text("1 2 9 9 9")
+    plan = cli("pipeline", "rerun", run_id, "--plan").stdout
+    lines = [line.strip() for line in plan.splitlines()[1:]]
+    assert lines[0] == "run   prepare"
+    assert re.fullmatch(r"input raw\.csv changed sha256:[0-9a-f]{8}… → sha256:[0-9a-f]{8}…", lines[1])
+    assert lines[2:] == [
+        "run?  count-head",
+        "upstream step prepare re-runs; reused if its outputs come out unchanged",
+        "run?  count-tail",
+        "upstream step prepare re-runs; reused if its outputs come out unchanged",
+    ]
+    rerun = cli("pipeline", "rerun", run_id).stdout
+    assert "(2 executed, 1 reused from cache)" in rerun  # the head rows did not change
+    stale = cli("stale", "raw.csv").stdout
+    assert stale.count("stale run") == 4 and stale.count("stale artifact") == 1  # the old tail
+
+
+def test_refused_pipeline_is_one_line_and_runs_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "flow.py").write_text(FLOW)
+    (tmp_path / "raw.csv").write_text("1 2")
+    proc = cli("pipeline", "run", "flow.py:broken", "-p", "raw=raw.csv", ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: step 'prepare' declares no output 'middle' (declared: head)"
+    assert cli("pipeline", "runs").stdout.strip() == "no pipeline runs yet: try `provgraph demo`"
+    bad = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kfp", ok=False)
+    assert bad.stderr.strip() == "error: engine 'kfp' is not available here (engines: local)"
+
+
+def test_hyperparameter_run_from_the_cli(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "h.py").write_text(
+        "def fit(ctx, lr: float = 0.1):\n"
+        '    ctx.log_artifact("m", body=str(lr))\n'
+        '    return {"score": -abs(lr - 0.01)}\n'
+    )
+    out = cli("run", "h.py:fit", "-H", "lr=[0.1,0.01]", "--selector", "max.score").stdout
+    assert "result  best_iteration = 2" in out
+    best = r'"iteration": 2, "run_id": "[0-9a-f-]{36}", "state": "COMPLETE", "lr": 0.01, "score": -0.0, "best": true'
+    assert re.search(best, out.replace("\n", "")), out  # rich wraps the long line
+    assert "output  m -> store://default/m@sha256:" in out
