@@ -72,4 +72,8 @@ def demo_cmd(
         f"\nnext: [bold]provgraph runs[/], [bold]provgraph show {trained.run_id}[/], "
         f"[bold]provgraph lineage {model_ref}[/]"
     )
+    console.print(
+        f"web UI: [bold]provgraph serve --insecure-local[/], then open http://127.0.0.1:{cfg.api_port}/"
+        f"#/run/{trained.run_id}"
+    )
     backend.close()
