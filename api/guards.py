@@ -236,6 +236,7 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("DatasetVersion", "producedBy"): 10,
     ("DatasetRef", "producedBy"): 10,
     ("Dataset", "latest"): 0,
+    ("Query", "codeSnapshot"): 20,
 }
 # Fields whose children repeat once per item, and the argument that says how many items.
 LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {

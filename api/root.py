@@ -17,8 +17,9 @@ from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, val
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.api.schema import LONG, Long, Query
+from provgraph.api.ui import UiQuery
 
-TOPIC_QUERIES: tuple[type, ...] = ()
+TOPIC_QUERIES: tuple[type, ...] = (UiQuery,)
 
 
 class Schema(StrawberrySchema):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import re
 import shutil
 import subprocess
@@ -13,10 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+import provgraph as pg
 from provgraph.api.app import create_app
+from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
 from provgraph.api.ui import UI_DIST
+from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.settings import Settings
+from provgraph.events.synthetic import content_hash, run_events
+from tests.helpers import graphql_data
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -87,3 +93,47 @@ def test_graphiql_is_served_from_the_package(server: str) -> None:
     assert scripts and all(s.startswith("/assets/") for s in scripts)
     bundle = httpx.get(server + scripts[0]).text
     assert "unpkg.com" not in bundle and "cdn.jsdelivr" not in bundle
+
+
+def handler(ctx: pg.Context, n: int = 1) -> dict[str, int]:
+    """A handler whose module (this file) becomes the run's code snapshot."""
+    return {"n": n}
+
+
+SNAPSHOT = "query($id: ID!) { codeSnapshot(runId: $id) { codeHash entrypoint size text } }"
+
+
+@pytest.fixture
+def runs(settings: Settings) -> Iterator[tuple[str, dict[str, str]]]:
+    """A real run (snapshot kept), a forged run naming a 600 kB object as its code, one naming nothing."""
+    backend = pg.Backend(settings.model_copy(update={"project": "demo"}))
+    real = pg.run(handler, backend=backend).raise_for_state()
+    big, _ = ArtifactStore(settings.artifact_url).put_bytes(b"x" * 600_000)
+    for run_id, code in [("forged-big", big), ("forged-missing", content_hash("nothing"))]:
+        for event in run_events(run_id, namespace="demo", job="forged", code_hash=code):
+            backend.transport.emit(event)
+    backend.close()
+    tokens = TokenStore(settings.tokens_db)
+    token = tokens.create(["demo"])[1]
+    tokens.close()
+    with ServerThread(create_app(settings)) as url:
+        yield url, {"real": real.run_id, "token": token}
+
+
+def test_code_snapshot_of_a_run(runs: tuple[str, dict[str, str]]) -> None:
+    url, ids = runs
+    snap = graphql_data(url, ids["token"], SNAPSHOT, id=ids["real"])["codeSnapshot"]
+    source = Path(__file__).read_bytes()
+    assert snap["text"] == source.decode()
+    assert snap["size"] == len(source)
+    assert snap["codeHash"] == "sha256:" + hashlib.sha256(source).hexdigest()
+    assert snap["entrypoint"] == "test_ui.py:handler"
+
+
+def test_code_snapshot_never_reads_a_large_object(runs: tuple[str, dict[str, str]]) -> None:
+    url, ids = runs
+    snap = graphql_data(url, ids["token"], SNAPSHOT, id="forged-big")["codeSnapshot"]
+    assert snap["size"] == 600_000
+    assert snap["text"] is None
+    assert graphql_data(url, ids["token"], SNAPSHOT, id="forged-missing")["codeSnapshot"] is None
+    assert graphql_data(url, ids["token"], SNAPSHOT, id="no-such-run")["codeSnapshot"] is None

@@ -186,6 +186,8 @@ def test_open_a_run(page: Page, seeded: Seeded) -> None:
     expect(outputs).to_contain_text("model")
     expect(page.locator("h2:text('Code') + table")).to_contain_text("sha256:")
     expect(page.locator("h2:text('Environment') + table")).to_be_visible()
+    page.get_by_test_id("show-source").click()
+    expect(page.get_by_test_id("source")).to_contain_text("def train(ctx: Context, train_set: DataItem")
     # The input links to its artifact page, which names the run that produced it.
     inputs.get_by_role("link", name=re.compile("train_set")).click()
     expect(page.get_by_test_id("artifact")).to_contain_text("prepare")

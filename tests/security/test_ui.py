@@ -11,9 +11,11 @@ import pytest
 from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
+from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.settings import Settings
-from provgraph.events.synthetic import chain
+from provgraph.events.synthetic import chain, run_events
 from provgraph.events.transport.sqlite import SqliteEventLog
+from tests.helpers import graphql_data
 
 
 @pytest.fixture
@@ -66,3 +68,19 @@ def test_assets_never_leave_the_bundle(server: tuple[str, str], path: str) -> No
     response = httpx.get(url + path)
     assert response.status_code in (401, 404)  # 401: the client normalised the path out of /assets/
     assert b"do not serve" not in response.content and b"SQLite" not in response.content
+
+
+def test_code_snapshot_only_of_runs_in_scope(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path / "home")
+    code, _ = ArtifactStore(settings.artifact_url).put_bytes(b"SECRET = 'demo only'\n")
+    log = SqliteEventLog(settings.events_db)
+    log.append(run_events("r1", namespace="demo", job="j", code_hash=code))
+    log.close()
+    tokens = TokenStore(settings.tokens_db)
+    demo, other = tokens.create(["demo"])[1], tokens.create(["other"])[1]
+    tokens.close()
+    query = "query($id: ID!) { codeSnapshot(runId: $id) { text } }"
+    with ServerThread(create_app(settings)) as url:
+        assert graphql_data(url, demo, query, id="r1")["codeSnapshot"] == {"text": "SECRET = 'demo only'\n"}
+        assert graphql_data(url, other, query, id="r1")["codeSnapshot"] is None
+        assert graphql_data(url, other, query, id="run:r1")["codeSnapshot"] is None

@@ -133,7 +133,8 @@ const STYLE: cytoscape.StylesheetJson = [
       color: "#667",
     },
   },
-  { selector: ".path", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b", width: 4, "border-color": "#f59e0b", "border-width": 4 } },
+  { selector: "edge.path", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b", width: 4 } },
+  { selector: "node.path", style: { "border-color": "#f59e0b", "border-width": 4 } },
 ];
 
 function SearchBox({ onPick }: { onPick: (id: string) => void }) {

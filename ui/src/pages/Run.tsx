@@ -89,6 +89,31 @@ function Reproduce({ runId }: { runId: string }) {
   );
 }
 
+function Source({ runId }: { runId: string }) {
+  const [shown, setShown] = useState(false);
+  const { data, error } = useQuery<{ codeSnapshot: { size: number; text: string | null } | null }>(
+    shown ? "query Source($id: ID!) { codeSnapshot(runId: $id) { size text } }" : null,
+    { id: runId },
+    `${runId}:${shown}`,
+  );
+  if (!shown)
+    return (
+      <button onClick={() => setShown(true)} data-testid="show-source">
+        Show source
+      </button>
+    );
+  if (error) return <ErrorLine error={error} />;
+  if (!data) return <span className="muted">loading…</span>;
+  const snap = data.codeSnapshot;
+  if (!snap) return <p className="muted">no source snapshot was kept for this run</p>;
+  if (snap.text === null) return <p className="muted">the snapshot is too large to show ({snap.size} bytes)</p>;
+  return (
+    <pre className="log" data-testid="source">
+      {snap.text}
+    </pre>
+  );
+}
+
 export function RunPage({ runId }: { runId: string }) {
   const features = useFeatures();
   const extra = OPTIONAL.map((f) => (f === "children" && has(features, "Run", f) ? `children { runId jobName state }` : selection(features, "Run", f)))
@@ -195,6 +220,7 @@ export function RunPage({ runId }: { runId: string }) {
       ) : (
         <p className="muted">no code version recorded</p>
       )}
+      {has(features, "Query", "codeSnapshot") && <Source runId={run.runId} />}
       <h2>Environment</h2>
       <KeyValues values={run.runtime} empty="no runtime recorded" />
       <h2>Parent and children</h2>
