@@ -26,6 +26,7 @@ from starlette.types import Scope
 from strawberry.types import Info
 
 from provgraph.api.context import RequestContext
+from provgraph.api.schema import resolver
 from provgraph.events.artifacts import ArtifactStore, check_digest
 from provgraph.events.settings import Settings
 from provgraph.graph.ids import as_run_id
@@ -107,7 +108,7 @@ def _read_snapshot(settings: Settings, code_hash: str) -> tuple[int, bytes | Non
 
 @strawberry.type
 class UiQuery:
-    @strawberry.field(description="The code snapshot of a run you may see; null when none was kept.")
+    @resolver("The code snapshot of a run you may see; null when none was kept.")
     async def code_snapshot(self, info: Info[RequestContext, None], run_id: strawberry.ID) -> CodeSnapshot | None:
         ctx = info.context
         run = await ctx.run_detail(as_run_id(str(run_id)))

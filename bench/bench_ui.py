@@ -78,6 +78,7 @@ def median_ms(samples: list[float]) -> str:
 def runs_page(page: Page, url: str) -> tuple[list[float], list[float]]:
     paint, filtered = [], []
     for _ in range(N):
+        page.goto("about:blank")  # a full load each time: a hash change alone would not reload the app
         page.goto(url + "/#/runs")
         page.wait_for_selector("table.runs[data-loading='0'] tbody tr")
         paint.append(page.evaluate("performance.now()"))  # since this navigation started
@@ -97,6 +98,7 @@ def lineage(page: Page, url: str) -> tuple[list[float], list[float], int]:
     layout, total, nodes = [], [], 0
     node = f"dataset:file:/fan/root.csv@{content_hash('fan-root')}"
     for _ in range(N):
+        page.goto("about:blank")
         page.goto(url + "/#/runs")
         page.wait_for_selector("table.runs")
         t0 = page.evaluate("performance.now()")
@@ -111,7 +113,7 @@ def lineage(page: Page, url: str) -> tuple[list[float], list[float], int]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
-        print(f"loading {RUNS:,} runs + the lineage neighbourhood: {load(home):.1f} s")
+        print(f"loading {RUNS:,} runs + the lineage neighbourhood: {load(home):.1f} s", flush=True)
         tokens = TokenStore(Settings(home=home).tokens_db)
         token = tokens.create(["bench", "fan"])[1]
         tokens.close()
