@@ -103,7 +103,9 @@ def lineage(page: Page, url: str) -> tuple[list[float], list[float], int]:
         page.wait_for_selector("table.runs")
         t0 = page.evaluate("performance.now()")
         page.goto(f"{url}/#/lineage?node={node}&direction=DOWNSTREAM&depth={2 * len(FANS)}")
-        page.wait_for_function("document.querySelector('[data-testid=graph]')?.dataset.nodes > 1000", timeout=120_000)
+        page.wait_for_function(
+            "() => Number(document.querySelector('[data-testid=graph]')?.dataset.nodes) > 1000", timeout=120_000
+        )
         total.append(page.evaluate("performance.now()") - t0)
         layout.append(float(page.get_by_test_id("graph").get_attribute("data-layout-ms") or "nan"))
         nodes = int(page.get_by_test_id("graph").get_attribute("data-nodes") or 0)
