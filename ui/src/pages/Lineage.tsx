@@ -3,6 +3,7 @@ import dagre from "cytoscape-dagre";
 import { useEffect, useRef, useState } from "react";
 import { fmt, gql, has, hasArg } from "../api";
 import { datasetHref, ErrorLine, State } from "../components";
+import { DAGRE_MAX_NODES, layered } from "../layered";
 import { href, navigate, Route, useFeatures } from "../main";
 
 cytoscape.use(dagre);
@@ -249,7 +250,8 @@ export function LineagePage({ route }: { route: Route }) {
       cy.$id(start).addClass("root");
     });
     const t0 = performance.now();
-    cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 12, rankSep: 60, animate: false } as cytoscape.LayoutOptions).run();
+    if (cy.nodes().length > DAGRE_MAX_NODES) layered(cy);
+    else cy.layout({ name: "dagre", rankDir: "LR", nodeSep: 12, rankSep: 60, animate: false } as cytoscape.LayoutOptions).run();
     const ms = performance.now() - t0;
     const count = (window.__provgraph?.layouts ?? 0) + 1;
     window.__provgraph = { ...window.__provgraph, cy, layoutMs: ms, layouts: count };
