@@ -7,7 +7,7 @@ UV := $(TOOLS)/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test unit infra lint fmt typecheck schema bench services-up services-down clean FORCE
+.PHONY: demo test unit infra ui lint fmt typecheck schema bench services-up services-down clean FORCE
 
 $(UV):
 	$(PY_BOOT) -m venv $(TOOLS)
@@ -19,8 +19,8 @@ PKG_DIRS := sdk cli events graph api services
 FILE_LIST := build/package-files
 $(FILE_LIST): FORCE
 	@mkdir -p build
-	@find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.json' -o -name py.typed \) -not -path '*/__pycache__/*' \
-		| sort > $@.new
+	@{ find $(PKG_DIRS) -type f \( -name '*.py' -o -name '*.json' -o -name py.typed \) -not -path '*/__pycache__/*'; \
+		find api/ui_dist -type f; } | sort > $@.new
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 # Installs provgraph (strict editable: see pyproject's [tool.uv]) with every extra and the dev group,
@@ -35,22 +35,29 @@ demo: $(VENV)/.synced
 # The whole suite: lint, types, then pytest. Session fixtures start Kafka, Neo4j, the Kubernetes
 # control plane and S3 and stop what they started; `infra` fetches and builds them first (cached
 # under .infra/, a no-op when present) so no test waits on a 10-minute cold build; it also builds
-# the venv with the real MLRun that tests/test_mlrun_real.py runs the MLRun handler suite in.
+# the venv with the real MLRun that tests/test_mlrun_real.py runs the MLRun handler suite in, and
+# installs the distribution's Chromium for the web UI's browser tests (marker `browser`).
 test: $(VENV)/.synced lint typecheck infra
 	$(BIN)/pytest
 
 # The inner loop, about a minute on 2 cores: every test that needs no service (Kafka, Neo4j,
-# Kubernetes, S3) and is not marked slow (those start servers or chains of CLI processes), in parallel.
+# Kubernetes, S3, a browser) and is not marked slow (those start servers or chains of CLI processes), in parallel.
 unit: $(VENV)/.synced
-	$(BIN)/pytest -q -n 2 -m "not kafka and not neo4j and not k8s and not s3 and not slow"
+	$(BIN)/pytest -q -n 2 -m "not kafka and not neo4j and not k8s and not s3 and not slow and not browser"
 
 infra:
+	scripts/infra/chromium.sh ensure
 	scripts/infra/kafka.sh fetch
 	scripts/infra/neo4j.sh fetch
 	scripts/infra/k8s-build.sh build
 	scripts/mlrun-venv.sh >/dev/null
 	scripts/ol-producers.sh venv dbt >/dev/null
 	scripts/ol-producers.sh venv airflow >/dev/null
+
+# The web UI (ui/, React + TypeScript) into api/ui_dist/, committed with a stamp of its sources' hash
+# (tests/test_ui.py fails when ui/ changed without a rebuild). Needs Node.js 20+ and npm.
+ui:
+	scripts/ui.sh build
 
 SOURCES := $(PKG_DIRS) tests bench
 

@@ -1,6 +1,7 @@
 """`create_app(settings)`: the ASGI application `provgraph serve` runs under uvicorn.
 
-    /graphql            GraphQL (POST, or GET with ?query=); GET without a query serves GraphiQL
+    /                   the web UI (ui.py; its assets under /assets/)
+    /graphql            GraphQL (POST, or GET with ?query=); GET without a query serves GraphiQL (offline)
     /api/v1/lineage     OpenLineage ingest (POST), see ingest.py
     /healthz            liveness, no token needed
 
@@ -37,6 +38,7 @@ from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
 from provgraph.api.limits import Lanes
 from provgraph.api.root import build_schema
 from provgraph.api.scope import Scope as Visibility
+from provgraph.api.ui import page_response, ui_routes
 from provgraph.events.admission import KnownObjects
 from provgraph.events.errors import ProvgraphError
 from provgraph.events.settings import Settings
@@ -107,6 +109,10 @@ class GraphQLApp(GraphQL[RequestContext, None]):
 
     def encode_json(self, data: object) -> str | bytes:
         return data.body if isinstance(data, EncodedResponse) else super().encode_json(data)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """GraphiQL from the package's own bundle: strawberry's page loads it from a CDN."""
+        return page_response("graphiql.html")
 
     async def get_context(self, request: Any, response: Any = None) -> RequestContext:
         budget = Budget(self.settings.api_query_timeout_s)
@@ -228,6 +234,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/api/v1/lineage", _ingest(settings, transport, graph).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *ui_routes(),
         ],
         middleware=[Middleware(Authenticate, tokens=token_store), Middleware(BodyLimit)],
         exception_handlers={HTTPException: http_error},

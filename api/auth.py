@@ -171,6 +171,9 @@ def bearer(header: str | None) -> str | None:
 # -- request authentication --------------------------------------------------------------------
 
 SCOPE_KEY = "provgraph.scope"
+# Served to anyone on GET: liveness, and the web UI's static files (public code, no data; ui.py).
+PUBLIC_PATHS = frozenset({"/healthz", "/"})
+PUBLIC_PREFIX = "/assets/"
 LOOPBACK_CLIENTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -178,9 +181,10 @@ class Authenticate:
     """ASGI middleware: every request carries a valid bearer token, or gets a 401 and goes no further.
 
     The `Scope` it grants is put in the ASGI scope under `SCOPE_KEY` for the handlers. Anonymous:
-    `GET /healthz`, and `GET /graphql` without a query (the GraphiQL page; its requests carry the
-    token set in its headers pane). With `tokens=None` (`--insecure-local`) every loopback request
-    may see everything and any other client is refused.
+    `GET /healthz`, the web UI's files (`GET /`, `GET /assets/…`) and `GET /graphql` without a query
+    (the GraphiQL page); the requests those pages send carry the token the user gives them. With
+    `tokens=None` (`--insecure-local`) every loopback request may see everything and any other
+    client is refused.
     """
 
     def __init__(self, app: ASGIApp, tokens: TokenStore | None) -> None:
@@ -195,7 +199,7 @@ class Authenticate:
             await send({"type": "websocket.close", "code": 1008})
             return
         path, method = scope["path"], scope["method"]
-        if method == "GET" and (path == "/healthz" or (path == "/graphql" and _no_query(scope))):
+        if method == "GET" and (path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIX) or _graphiql(path, scope)):
             scope[SCOPE_KEY] = Scope(frozenset())
             await self.app(scope, receive, send)
             return
@@ -221,9 +225,10 @@ class Authenticate:
         await self.app(scope, receive, send)
 
 
-def _no_query(scope: ASGIScope) -> bool:
-    """No `query` parameter, parsed exactly as strawberry parses it: GraphiQL renders, nothing executes."""
-    return "query" not in QueryParams(scope["query_string"])
+def _graphiql(path: str, scope: ASGIScope) -> bool:
+    """GET /graphql without a `query` parameter, parsed exactly as strawberry parses it: GraphiQL renders,
+    nothing executes."""
+    return path == "/graphql" and "query" not in QueryParams(scope["query_string"])
 
 
 async def _refuse(send: Send, status: int, message: str) -> None:

@@ -249,6 +249,7 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Job", "jobType"): 2,
     ("Run", "error"): 2,
     ("Run", "dataQuality"): 2,
+    ("Query", "codeSnapshot"): 20,
 }
 # Fields whose children repeat once per item, and the argument that says how many items.
 LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {

@@ -20,8 +20,9 @@ from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.api.pipelines import PipelineQuery
 from provgraph.api.schema import LONG, Long, Query
+from provgraph.api.ui import UiQuery
 
-TOPIC_QUERIES: tuple[type, ...] = (ColumnLineageQuery, CompletenessQuery, PipelineQuery)
+TOPIC_QUERIES: tuple[type, ...] = (ColumnLineageQuery, CompletenessQuery, PipelineQuery, UiQuery)
 
 
 class Schema(StrawberrySchema):

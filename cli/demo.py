@@ -72,3 +72,7 @@ def demo_cmd(
         f"\nnext: [bold]provgraph pipeline show {rerun.run_id}[/], [bold]provgraph stale {raw}[/], "
         f"[bold]provgraph reproduce {first.run_id}[/], [bold]provgraph lineage {model_ref}[/]"
     )
+    console.print(
+        f"web UI: [bold]provgraph serve --insecure-local[/], then open http://127.0.0.1:{cfg.api_port}/"
+        f"#/run/{rerun.run_id}"
+    )

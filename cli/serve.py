@@ -25,7 +25,7 @@ def serve_cmd(
         bool, typer.Option("--insecure-local", help="Serve without API tokens; only on 127.0.0.1/localhost")
     ] = False,
 ) -> None:
-    """Serve the GraphQL API (GraphiQL at /graphql) and the OpenLineage endpoint POST /api/v1/lineage."""
+    """Serve the web UI at /, GraphQL (GraphiQL) at /graphql and OpenLineage ingest at POST /api/v1/lineage."""
     from provgraph.api.server import check_insecure_local, serve
 
     cfg = settings()
@@ -33,7 +33,9 @@ def serve_cmd(
     port = cfg.api_port if port is None else port
     check_insecure_local(host, insecure_local)
     auth = "no tokens (--insecure-local)" if insecure_local else f"bearer tokens from {cfg.tokens_db}"
-    err_console.print(f"provgraph API on http://{host}:{port}/graphql — store {cfg.store}, {auth}")
+    err_console.print(
+        f"provgraph on http://{host}:{port}/ (web UI; GraphQL and GraphiQL at /graphql) — store {cfg.store}, {auth}"
+    )
     serve(cfg, host, port, insecure_local=insecure_local)
 
 
