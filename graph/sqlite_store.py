@@ -72,7 +72,6 @@ CREATE TABLE IF NOT EXISTS run (
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
-CREATE INDEX IF NOT EXISTS run_parent ON run(parent_run_id, started_at);
 CREATE TABLE IF NOT EXISTS run_seq (run_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
@@ -286,6 +285,8 @@ class SqliteLineageStore:
             for stmt in (_SCHEMA + sqlite_facets.SCHEMA).split(";"):
                 if stmt.strip():
                     c.execute(stmt)
+        # Here, not in _SCHEMA: a graph from before `parent_run_id` has no such column until just above.
+        c.execute("CREATE INDEX IF NOT EXISTS run_parent ON run(parent_run_id, started_at)")
 
     # -- writes ---------------------------------------------------------------------------------
 
