@@ -231,6 +231,8 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Run", "outputs"): 2,
     ("Run", "jobVersion"): 2,
     ("Run", "parent"): 10,
+    ("Run", "logs"): 20,
+    ("Run", "metricHistory"): 20,
     ("Mutation", "reproduce"): 500,
     ("Run", "job"): 10,
     ("DatasetVersion", "producedBy"): 10,

@@ -29,6 +29,14 @@ from provgraph.api.guards import (
     MAX_PAGE,
     page_size,
 )
+from provgraph.api.run_records import (
+    MAX_LOG_BYTES,
+    MAX_METRIC_STEPS,
+    MetricHistory,
+    RunLogs,
+    metric_history,
+    run_logs,
+)
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
@@ -240,6 +248,7 @@ class Run:
     metrics: JSON = strawberry.field(description="Latest value of each metric (by step).")
     runtime: JSON
     error: str | None
+    traceback: str | None = strawberry.field(description="The failure's stack trace, as the run reported it.")
     parent_run_id: str | None
     reproduces: Reproduction | None
     view: strawberry.Private[RunView]
@@ -266,6 +275,18 @@ class Run:
     async def job_version(self, info: Ctx) -> JobVersion | None:
         jv = (await self._detail(info)).job_version
         return JobVersion.of(jv) if jv else None
+
+    @resolver(f"What the run printed and logged: the last `maxBytes` (≤ {MAX_LOG_BYTES}), or from offset `from`.")
+    async def logs(
+        self, info: Ctx, from_: Annotated[int | None, strawberry.argument(name="from")] = None, max_bytes: int = 65536
+    ) -> RunLogs:
+        return await run_logs(info.context, self.run_id, from_, max_bytes)
+
+    @resolver(f"Every step of the run's metrics (only `keys` when given); at most `limit` (≤ {MAX_METRIC_STEPS}) each.")
+    async def metric_history(
+        self, info: Ctx, keys: list[str] | None = None, limit: int = MAX_METRIC_STEPS
+    ) -> list[MetricHistory]:
+        return await metric_history(info.context, self.run_id, keys, limit)
 
     @resolver("The job this run belongs to.")
     async def job(self, info: Ctx) -> Job | None:
@@ -294,6 +315,7 @@ class Run:
             metrics=JSON({k: encode_float(x) for k, x in v.metrics.items()}),  # NaN is "NaN", as in events
             runtime=JSON(v.runtime),
             error=v.error,
+            traceback=v.traceback,
             parent_run_id=v.parent_run_id,
             reproduces=Reproduction(
                 original_run_id=repro.original_run_id,

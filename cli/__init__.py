@@ -10,13 +10,12 @@ Usage errors are typer's exceptions (`typer.TyperException`; typer vendors its o
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 
-from provgraph.cli import admin, demo, lineage, reproduce, runs, serve, services  # noqa: F401  (registers commands)
-from provgraph.cli._app import UsageProblem, app, err_console
+from provgraph.cli import admin, demo, lineage, logs, reproduce, runs, serve, services  # noqa: F401  (registers commands)
+from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
 from provgraph.events.errors import ProvgraphError
 
 __all__ = ["app", "main"]
@@ -28,7 +27,7 @@ def _fail(message: str, code: int, label: str = "error") -> None:
 
 
 def main() -> None:
-    debug = "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
+    debug = debug_requested()
     args = [a for a in sys.argv[1:] if a != "--debug"]
     try:
         code = app(args=args, prog_name="provgraph", standalone_mode=False)

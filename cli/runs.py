@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from provgraph._backend import Backend
 from provgraph._execution import RunResult
 from provgraph._run import run as run_handler
-from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
+from provgraph.cli._app import app, console, debug_requested, err_console, parse_pairs, settings, short
 from provgraph.events.errors import NotFound
 from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
@@ -71,7 +73,11 @@ def print_result(result: RunResult) -> None:
     for key, uri in result.outputs.items():
         console.print(f"  output  {key} -> {uri}")
     if result.error:
-        err_console.print(f"[bold red]error:[/] {result.error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False)
+        if result.traceback and debug_requested():
+            err_console.print(escape(result.traceback.rstrip()), highlight=False)
+        elif result.traceback:
+            err_console.print(f"  the traceback: `provgraph show {result.run_id}` (or --debug)", highlight=False)
 
 
 def _state(value: str | None) -> str | None:
@@ -169,7 +175,10 @@ def print_run(run: RunView) -> None:
         snapshots = run.reproduces.snapshot_inputs
         console.print(f"    inputs read from snapshots: {', '.join(snapshots) if snapshots else 'none'}")
     if run.error:
-        console.print(f"  [red]error[/]     {run.error}")
+        console.print(f"  [red]error[/]     {escape(run.error)}")
+    if run.traceback:
+        console.print("  traceback")
+        console.print(escape(textwrap.indent(run.traceback.rstrip(), "    ")), soft_wrap=True)
 
 
 @app.command("abort")

@@ -18,6 +18,7 @@ from provgraph.events.facets import (
     DatasetVersionDatasetFacet,
     ErrorMessageRunFacet,
     EventRunFacet,
+    LogsRunFacet,
     MetricsRunFacet,
     ParamsRunFacet,
     ParentRunFacet,
@@ -80,6 +81,7 @@ class RunFacets(WireModel):
     event: EventRunFacet | None = Field(default=None, alias="provgraph_event")
     reproduces: ReproducesRunFacet | None = Field(default=None, alias="provgraph_reproduces")
     requested: RequestedRunFacet | None = Field(default=None, alias="provgraph_requested")
+    logs: LogsRunFacet | None = Field(default=None, alias="provgraph_logs")
 
 
 class JobFacets(WireModel):

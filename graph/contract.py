@@ -22,6 +22,8 @@ from provgraph.graph.views import (
     Direction,
     JobView,
     LineageGraph,
+    LogChunkView,
+    MetricSeries,
     RunView,
 )
 
@@ -84,6 +86,14 @@ class LineageStore(Protocol):
 
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         """Runs newest first (started_at, run_id); `after` is the run id of the previous page's last run."""
+
+    def metric_history(self, run_id: str, keys: Sequence[str] | None = None, limit: int = 10_000) -> list[MetricSeries]:
+        """Every step of the run's metrics (only `keys` when given), by key then step; at most
+        `limit` steps per metric, the series marked `truncated` when there were more."""
+
+    def log_chunks(self, run_id: str) -> list[LogChunkView]:
+        """The chunks of the run's captured output the graph knows, by offset (gaps possible while
+        events are on their way)."""
 
     def job(self, namespace: str, name: str) -> JobView | None: ...
 

@@ -8,6 +8,7 @@ The graph model:
     (:Dataset)-[:HAS_VERSION]->(:DatasetVersion)
     (:Run)-[:READ {binding}]->(:DatasetVersion)      (:Run)-[:WROTE {binding}]->(:DatasetVersion)
     (:Metric {run_id, key, step})                    one node per logged metric point
+    (:LogChunk {run_id, offset, size, digest})       one node per chunk of captured output
 
 The merge statements apply the rules `neo4j_rows` folds a batch with, against what is stored.
 """
@@ -28,6 +29,7 @@ SCHEMA: tuple[LiteralString, ...] = (
     " REQUIRE (n.namespace, n.name, n.code_hash) IS UNIQUE",
     "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (n:Run) REQUIRE n.run_id IS UNIQUE",
     "CREATE CONSTRAINT metric_key IF NOT EXISTS FOR (n:Metric) REQUIRE (n.run_id, n.key, n.step) IS UNIQUE",
+    "CREATE CONSTRAINT log_chunk_key IF NOT EXISTS FOR (n:LogChunk) REQUIRE (n.run_id, n.offset) IS UNIQUE",
     "CREATE CONSTRAINT dataset_key IF NOT EXISTS FOR (n:Dataset) REQUIRE (n.namespace, n.name) IS UNIQUE",
     "CREATE CONSTRAINT dataset_version_id IF NOT EXISTS FOR (n:DatasetVersion) REQUIRE n.node_id IS UNIQUE",
     # runs of a job, newest first; runs() pages by start time; child/reproduction links in both directions
@@ -178,9 +180,10 @@ DUMP: dict[str, LiteralString] = {
     " n.last_event_at AS last_event_at, n.ended_at AS ended_at, n.params AS params, n.params_key AS params_key,"
     " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
     " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
-    " n.parent_run_id AS parent_run_id",
+    " n.parent_run_id AS parent_run_id, n.traceback AS traceback",
     "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
     " n.okey AS okey",
+    "log_chunk": "MATCH (n:LogChunk) RETURN n.run_id AS run_id, n.offset AS offset, n.size AS size, n.digest AS digest",
     "dataset": "MATCH (n:Dataset) RETURN n.namespace AS namespace, n.name AS name, n.kind AS kind",
     "dataset_version": "MATCH (n:DatasetVersion) RETURN n.node_id AS node_id, n.namespace AS namespace,"
     " n.name AS name, n.version AS version, n.kind AS kind, n.size AS size, n.uri AS uri, n.format AS format,"
@@ -201,6 +204,17 @@ DATASET_VERSION_NODE: LiteralString = f"RETURN [{_props('d', DATASET_VERSION_NOD
 RUN_VIEW: LiteralString = """
 RETURN r {.*} AS run,
   COLLECT { MATCH (m:Metric {run_id: r.run_id}) RETURN [m.key, m.step, m.value] } AS metrics
+"""
+
+METRIC_HISTORY: LiteralString = """
+MATCH (m:Metric {run_id: $run_id}) WHERE $keys IS NULL OR m.key IN $keys
+WITH m ORDER BY m.key, m.step
+WITH m.key AS key, collect([m.step, m.value]) AS points
+RETURN key, points[..$cap] AS points ORDER BY key
+"""
+
+LOG_CHUNKS: LiteralString = """
+MATCH (l:LogChunk {run_id: $run_id}) RETURN l.offset AS offset, l.size AS size, l.digest AS digest ORDER BY offset
 """
 
 REFS: LiteralString = "RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id]"
@@ -252,6 +266,7 @@ COUNTS: dict[str, LiteralString] = {
     "DatasetVersion": "MATCH (n:DatasetVersion) RETURN count(n) AS n",
     "Dataset": "MATCH (n:Dataset) RETURN count(n) AS n",
     "Metric": "MATCH (n:Metric) RETURN count(n) AS n",
+    "LogChunk": "MATCH (n:LogChunk) RETURN count(n) AS n",
     "Job": "MATCH (n:Job) RETURN count(n) AS n",
     "JobVersion": "MATCH (n:JobVersion) RETURN count(n) AS n",
     "Project": "MATCH (n:Project) RETURN count(n) AS n",

@@ -36,7 +36,14 @@ from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_i
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.neo4j_config import TOO_LARGE, Neo4jConfig, TooLarge, guarded, translated
 from provgraph.graph.neo4j_rows import Row, rows_for
-from provgraph.graph.rows import dataset_version_node, dataset_version_view, job_version_view, run_node, run_view
+from provgraph.graph.rows import (
+    dataset_version_node,
+    dataset_version_view,
+    job_version_view,
+    metric_series,
+    run_node,
+    run_view,
+)
 from provgraph.graph.views import (
     DatasetRef,
     DatasetVersionView,
@@ -46,6 +53,8 @@ from provgraph.graph.views import (
     LineageEdge,
     LineageGraph,
     LineageNode,
+    LogChunkView,
+    MetricSeries,
     RunView,
 )
 from provgraph.graph.walk import Hop, bounded_walk
@@ -244,6 +253,16 @@ class Neo4jLineageStore:
             cypher += " WHERE " + " AND ".join(clauses)
         cypher += " WITH r ORDER BY r.started_at DESC, r.run_id DESC LIMIT $first" + q.RUN_VIEW
         return [self._run_view(rec, detail=False) for rec in self._query(cypher, **params)]
+
+    @guarded("read")
+    def metric_history(self, run_id: str, keys: Sequence[str] | None = None, limit: int = 10_000) -> list[MetricSeries]:
+        limit = max(0, limit)
+        rows = self._query(q.METRIC_HISTORY, run_id=run_id, keys=None if keys is None else list(keys), cap=limit + 1)
+        return metric_series(((r["key"], *p) for r in rows for p in r["points"]), limit)
+
+    @guarded("read")
+    def log_chunks(self, run_id: str) -> list[LogChunkView]:
+        return [LogChunkView(**r) for r in self._query(q.LOG_CHUNKS, run_id=run_id)]
 
     @guarded("read")
     def job(self, namespace: str, name: str) -> JobView | None:

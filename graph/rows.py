@@ -8,14 +8,23 @@ canonical JSON text, times as ISO text, `git_dirty` as 0/1. A row is any mapping
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from provgraph.events.facets.values import decode_float
 from provgraph.events.model import RunState
 from provgraph.graph.ids import run_node_id
 from provgraph.graph.liveness import Liveness
-from provgraph.graph.views import DatasetRef, DatasetVersionView, JobVersionView, LineageNode, ReproductionView, RunView
+from provgraph.graph.views import (
+    DatasetRef,
+    DatasetVersionView,
+    JobVersionView,
+    LineageNode,
+    MetricSeries,
+    ReproductionView,
+    RunView,
+)
 
 Row = Mapping[str, Any]
 
@@ -72,6 +81,7 @@ def run_view(
         metrics=metrics,
         runtime=runtime,
         error=error,
+        traceback=r.get("traceback"),
         parent_run_id=r.get("parent_run_id"),
         reproduces=ReproductionView(
             original_run_id=repro["run_id"],
@@ -86,6 +96,19 @@ def run_view(
         outputs=list(outputs),
         job_version=job_version,
     )
+
+
+def metric_series(points: Iterable[Sequence[Any]], limit: int) -> list[MetricSeries]:
+    """`(key, step, stored value)` points in (key, step) order, at most `limit` steps per key kept."""
+    out: dict[str, tuple[list[int], list[float], list[bool]]] = {}
+    for key, step, value in points:
+        steps, values, cut = out.setdefault(key, ([], [], [False]))
+        if len(steps) < limit:
+            steps.append(step)
+            values.append(decode_float(value))
+        else:
+            cut[0] = True
+    return [MetricSeries(key=k, steps=s, values=v, truncated=c[0]) for k, (s, v, c) in out.items()]
 
 
 def job_version_view(r: Row) -> JobVersionView:

@@ -23,13 +23,14 @@ from provgraph.events.transport.sqlite import connect
 from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
-from provgraph.graph.projection import RunFacts, admit, facts, run_row
+from provgraph.graph.projection import CARRIED_RUN_PROPS, RunFacts, admit, facts, run_row
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
     dataset_version_node,
     dataset_version_view,
     job_version_view,
+    metric_series,
     run_node,
     run_view,
 )
@@ -43,6 +44,8 @@ from provgraph.graph.views import (
     LineageEdge,
     LineageGraph,
     LineageNode,
+    LogChunkView,
+    MetricSeries,
     RunView,
 )
 from provgraph.graph.walk import Hop, bounded_walk
@@ -59,13 +62,16 @@ CREATE TABLE IF NOT EXISTS run (
     run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
     state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
-    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT);
+    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT, traceback TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
     PRIMARY KEY (run_id, key, step));
+CREATE TABLE IF NOT EXISTS log_chunk (
+    run_id TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
+    PRIMARY KEY (run_id, offset));
 CREATE TABLE IF NOT EXISTS dataset (
     namespace TEXT NOT NULL, name TEXT NOT NULL, kind TEXT, PRIMARY KEY (namespace, name));
 CREATE TABLE IF NOT EXISTS dataset_version (
@@ -83,15 +89,29 @@ CREATE TABLE IF NOT EXISTS dead_letter (
     failed_at TEXT NOT NULL);
 """
 
-_TABLES = ("project", "job", "job_version", "run", "metric", "dataset", "dataset_version", "read", "wrote")
+_TABLES = (
+    "project",
+    "job",
+    "job_version",
+    "run",
+    "metric",
+    "log_chunk",
+    "dataset",
+    "dataset_version",
+    "read",
+    "wrote",
+)
+_ADDED_RUN_COLUMNS = ("last_event_at", "traceback")
+"""Run columns added after the first release: a graph without one is emptied and projected again."""
 
 
 def _newer(col: str) -> str:
-    """SET clause: take the incoming value when its order key is greater (NULL keys never win)."""
-    return (
-        f"{col} = CASE WHEN excluded.{col}_key > COALESCE(run.{col}_key, '') THEN excluded.{col} ELSE run.{col} END,"
-        f" {col}_key = CASE WHEN excluded.{col}_key > COALESCE(run.{col}_key, '')"
-        f" THEN excluded.{col}_key ELSE run.{col}_key END"
+    """SET clause: take the incoming value, and the columns carried with it, when its order key is
+    greater (NULL keys never win)."""
+    win = f"excluded.{col}_key > COALESCE(run.{col}_key, '')"
+    return ", ".join(
+        f"{p} = CASE WHEN {win} THEN excluded.{p} ELSE run.{p} END"
+        for p in (col, *CARRIED_RUN_PROPS.get(col, ()), f"{col}_key")
     )
 
 
@@ -103,10 +123,10 @@ def _max(table: str, col: str) -> str:
 _UPSERT_RUN = f"""
 INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
-                 reproduces, reproduces_key, parent_run_id)
+                 reproduces, reproduces_key, parent_run_id, traceback)
 VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
-        :reproduces, :reproduces_key, :parent_run_id)
+        :reproduces, :reproduces_key, :parent_run_id, :traceback)
 ON CONFLICT (run_id) DO UPDATE SET
     {_max("run", "code_hash")}, {_max("run", "parent_run_id")},
     state = CASE WHEN excluded.state_key > run.state_key THEN excluded.state ELSE run.state END,
@@ -144,6 +164,14 @@ ON CONFLICT DO UPDATE SET value = CASE WHEN excluded.okey > metric.okey THEN exc
     okey = MAX(metric.okey, excluded.okey)
 """
 
+
+# One chunk per offset; were two producers ever to disagree, the greater digest wins everywhere.
+_UPSERT_LOG_CHUNK = """
+INSERT INTO log_chunk (run_id, offset, size, digest) VALUES (?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET
+    size = CASE WHEN excluded.digest > log_chunk.digest THEN excluded.size ELSE log_chunk.size END,
+    digest = MAX(log_chunk.digest, excluded.digest)
+"""
 
 _RUN_NODES = (
     f"SELECT {', '.join(RUN_NODE_FIELDS)} FROM run"  # noqa: S608 (fixed column names)
@@ -188,10 +216,13 @@ class SqliteLineageStore:
             self._migrate(c)
 
     def _migrate(self, c: sqlite3.Connection) -> None:
-        """A graph projected before `run.last_event_at` existed gets the column and is emptied, so the
-        next `sync()` projects the log again from the start and fills it."""
-        if "last_event_at" not in {row[1] for row in c.execute("PRAGMA table_info(run)")}:
-            c.execute("ALTER TABLE run ADD COLUMN last_event_at TEXT")
+        """A graph projected before a column of `_ADDED_RUN_COLUMNS` existed gets the column and is
+        emptied, so the next `sync()` projects the log again from the start and fills it."""
+        have = {row[1] for row in c.execute("PRAGMA table_info(run)")}
+        missing = [col for col in _ADDED_RUN_COLUMNS if col not in have]
+        for col in missing:
+            c.execute(f"ALTER TABLE run ADD COLUMN {col} TEXT")
+        if missing:
             for table in (*_TABLES, "meta"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
@@ -260,6 +291,7 @@ class SqliteLineageStore:
             # encoded: SQLite stores NaN as NULL, so non-finite values are kept as "NaN"/"Infinity" text
             [(f.run_id, k, step, encode_float(v), f.order_key) for f in all_facts for (k, step, v) in f.metrics],
         )
+        c.executemany(_UPSERT_LOG_CHUNK, [(f.run_id, *chunk) for f in all_facts for chunk in f.logs])
         datasets = [(f, d) for f in all_facts for d in (*f.reads, *f.writes)]
         c.executemany(_UPSERT_DATASET, [(d.namespace, d.name, d.kind) for _, d in datasets])
         c.executemany(
@@ -366,6 +398,19 @@ class SqliteLineageStore:
 
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         return runs_in_state(self._runs, where or RunFilter(), first, after)
+
+    def metric_history(self, run_id: str, keys: Sequence[str] | None = None, limit: int = 10_000) -> list[MetricSeries]:
+        rows = self._all(
+            "SELECT key, step, value FROM (SELECT key, step, value,"
+            " ROW_NUMBER() OVER (PARTITION BY key ORDER BY step) AS n FROM metric WHERE run_id = ?"
+            " AND (? IS NULL OR key IN (SELECT value FROM json_each(?)))) WHERE n <= ? ORDER BY key, step",
+            (run_id, None if keys is None else 1, json.dumps(list(keys or [])), max(0, limit) + 1),
+        )
+        return metric_series(rows, max(0, limit))
+
+    def log_chunks(self, run_id: str) -> list[LogChunkView]:
+        rows = self._all("SELECT offset, size, digest FROM log_chunk WHERE run_id = ? ORDER BY offset", (run_id,))
+        return [LogChunkView(offset=r[0], size=r[1], digest=r[2]) for r in rows]
 
     def _runs(
         self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ from provgraph.events.facets import (
     ErrorMessageRunFacet,
     EventRunFacet,
     JobRef,
+    LogsRunFacet,
     MetricPoint,
     MetricsRunFacet,
     ParamsRunFacet,
@@ -37,6 +38,21 @@ from provgraph.events.serde import refusal
 from provgraph.events.transport.base import Transport
 
 METRIC_BATCH = 500
+
+
+def format_traceback(error: BaseException) -> str:
+    """The traceback a run records for `error`, as Python would print it, without provgraph's own
+    frames above the handler (all of them when the handler is provgraph's too)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None and _ours(tb.tb_frame.f_globals.get("__name__")):
+        tb = tb.tb_next
+    if tb is not None and _ours(tb.tb_frame.f_globals.get("__name__")):
+        tb = error.__traceback__
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+def _ours(module: object) -> bool:
+    return isinstance(module, str) and (module == "provgraph" or module.startswith("provgraph."))
 
 
 class RunEmitter:
@@ -67,6 +83,8 @@ class RunEmitter:
         self._metrics: list[MetricPoint] = []
         self._lock = threading.Lock()
         self.finished: EventType | None = None
+        self.logs: Callable[[], LogsRunFacet | None] | None = None
+        """The run's output capture (`_logs.LogCapture.take`): each event carries the output since the last."""
 
     def _emit(
         self,
@@ -84,6 +102,8 @@ class RunEmitter:
             if self._metrics:
                 facets["metrics"] = MetricsRunFacet(metrics=self._metrics)
                 self._metrics = []
+            if self.logs is not None and (logs := self.logs()) is not None:
+                facets["logs"] = logs
             facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq)
             if self._parent is not None:
                 facets["parent"] = self._parent
@@ -143,15 +163,19 @@ class RunEmitter:
         *,
         message: str | None = None,
         seq: int | None = None,
+        results: dict[str, Any] | None = None,
     ) -> RunEvent:
         """FAIL/ABORT with `error`'s text, or `message` when given, and its traceback; `seq` overrides
-        the sequence (a supervisor reporting a run whose process died)."""
+        the sequence (a supervisor reporting a run whose process died). `results` logged before the
+        failure are kept with it."""
         if isinstance(error, BaseException):
             message = message or f"{type(error).__name__}: {error}"
-            trace = "".join(traceback.format_exception(error))
+            trace: str | None = format_traceback(error)
         else:
             message, trace = message or error, None
         facets: dict[str, Any] = {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)}
+        if results:
+            facets["results"] = ResultsRunFacet(results=results)
         if reproduces is not None:
             facets["reproduces"] = reproduces
         self.finished = kind

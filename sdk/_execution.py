@@ -19,9 +19,10 @@ from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
 from provgraph._dataitem import ProtectedFiles
-from provgraph._emitter import RunEmitter
+from provgraph._emitter import RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
+from provgraph._logs import LOG_FLUSH_S, LogCapture
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RuntimeRunFacet
 from provgraph.events.facets.values import encode_float
@@ -47,6 +48,7 @@ class RunResult:
     outputs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    traceback: str | None = None
     verdict: ReproducesRunFacet | None = None
 
     @property
@@ -174,12 +176,18 @@ def execute(
         request.params, runtime_facet(request, code_unknown, backend.settings.heartbeat_interval_s), reproduces=pending
     )
     result = RunResult(request.run_id, request.project, request.job, RunState.RUNNING)
+    capture = LogCapture(backend.artifacts)
+    emitter.logs = capture.take
     with EndingSignals() as signals:
-        heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)
+        beats = [
+            Heartbeat(emitter.running, backend.settings.heartbeat_interval_s),
+            Heartbeat(lambda: capture.pending and emitter.running(), LOG_FLUSH_S),
+        ]
         ended = False
         try:
-            returned = handler(**kwargs)
-            heartbeat.stop()
+            with capture:
+                returned = handler(**kwargs)
+            _stop(beats)
             if isinstance(returned, dict):
                 ctx.log_results(returned)
             elif returned is not None:
@@ -193,14 +201,16 @@ def execute(
                 _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
                 ended = True
         except Exception as exc:  # noqa: BLE001 - whatever the handler raises is the run's FAIL, recorded
-            heartbeat.stop()
+            _stop(beats)
             _record_untouched(ctx)
             result.verdict = failed_verdict(request)
             with signals.held():
-                _record_end(functools.partial(emitter.fail, exc, reproduces=result.verdict), backend)
+                fail = functools.partial(emitter.fail, exc, reproduces=result.verdict, results=ctx.results)
+                _record_end(fail, backend)
             result.state, result.error = RunState.FAIL, f"{type(exc).__name__}: {exc}"
+            result.results, result.metrics, result.traceback = ctx.results, ctx.metrics, format_traceback(exc)
         except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
-            heartbeat.stop()
+            _stop(beats)
             if not ended:
                 _record_untouched(ctx)
                 reason = abort_reason(exc)
@@ -208,11 +218,21 @@ def execute(
                 message = reason or f"run ended by {type(exc).__name__}({exc}) before returning"
                 with signals.held():
                     fail = functools.partial(
-                        emitter.fail, exc, kind=kind, message=message, reproduces=failed_verdict(request)
+                        emitter.fail,
+                        exc,
+                        kind=kind,
+                        message=message,
+                        reproduces=failed_verdict(request),
+                        results=ctx.results,
                     )
                     _record_end(fail, backend)
             raise
     return result
+
+
+def _stop(beats: list[Heartbeat]) -> None:
+    for beat in beats:
+        beat.stop()
 
 
 END_ATTEMPTS = 4

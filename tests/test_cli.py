@@ -116,7 +116,8 @@ def test_a_failing_handler_exits_non_zero_and_is_recorded(cli, tmp_path: Path) -
     (tmp_path / "job.py").write_text("def main():\n    raise KeyError('gone')\n")
     proc = cli("run", "job.py:main", ok=False)
     assert proc.returncode == 1 and re.fullmatch(rf"run {UUID}  default/main  FAIL\n", proc.stdout), proc.stdout
-    assert proc.stderr == "error: KeyError: 'gone'\n"
+    run_id = proc.stdout.split()[1]
+    assert proc.stderr == f"error: KeyError: 'gone'\n  the traceback: `provgraph show {run_id}` (or --debug)\n"
     assert "FAIL" in cli("runs", "--state", "fail").stdout
 
 

@@ -6,6 +6,7 @@ from provgraph.events.facets.base import Facet
 from provgraph.events.facets.binding import BindingFacet
 from provgraph.events.facets.code_job import CodeJobFacet
 from provgraph.events.facets.event_run import EventRunFacet
+from provgraph.events.facets.logs_run import LogChunk, LogsRunFacet
 from provgraph.events.facets.metrics_run import MetricPoint, MetricsRunFacet
 from provgraph.events.facets.params_run import ParamsRunFacet
 from provgraph.events.facets.reproduces_run import ReproducesRunFacet, Verdict
@@ -27,6 +28,7 @@ CUSTOM_FACETS: tuple[type[Facet], ...] = (
     MetricsRunFacet,
     RuntimeRunFacet,
     EventRunFacet,
+    LogsRunFacet,
     ReproducesRunFacet,
     RequestedRunFacet,
     CodeJobFacet,
@@ -45,6 +47,8 @@ __all__ = [
     "EventRunFacet",
     "Facet",
     "JobRef",
+    "LogChunk",
+    "LogsRunFacet",
     "MetricPoint",
     "MetricsRunFacet",
     "ParamsRunFacet",
