@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import cache
 
 import strawberry
+from strawberry.scalars import JSON
 
 from provgraph.api.context import RequestContext
 from provgraph.events.artifacts import ArtifactStore
@@ -37,15 +38,15 @@ class RunLogs:
 class MetricHistory:
     key: str
     steps: list[int]
-    values: list[float | str] = strawberry.field(
-        description='Numbers; non-finite values are the strings "NaN", "Infinity", "-Infinity"'
+    values: JSON = strawberry.field(
+        description='A list of numbers; non-finite values are the strings "NaN", "Infinity", "-Infinity"'
     )
     truncated: bool = strawberry.field(description="More steps exist than `limit` allowed")
 
     @staticmethod
     def of(s: MetricSeries) -> MetricHistory:
         return MetricHistory(
-            key=s.key, steps=list(s.steps), values=[encode_float(v) for v in s.values], truncated=s.truncated
+            key=s.key, steps=list(s.steps), values=JSON([encode_float(v) for v in s.values]), truncated=s.truncated
         )
 
 

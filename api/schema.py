@@ -40,6 +40,7 @@ from provgraph.api.run_records import (
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
+from provgraph.graph import run_query
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.ids import NodeId, as_run_id, parse_node_id, run_node_id
 from provgraph.graph.views import (
@@ -505,10 +506,17 @@ class Query:
         until: Annotated[datetime | None, strawberry.argument(description="started before")] = None,
         first: int | None = 50,
         after: str | None = None,
+        filter: Annotated[
+            str | None,
+            strawberry.argument(description='A run query, e.g. "metrics.accuracy > 0.9 and params.lr = 0.01"'),
+        ] = None,
     ) -> RunConnection:
         ctx = info.context
         size = page_size(first)
         after_id = decode_cursor(after) if after else None
+        query, conditions = run_query.parse(filter) if filter is not None else (RunFilter(), ())
+        query = run_query.merge(RunFilter(project=project, job=job, state=state), query)
+        project, job, state = query.project, query.job, query.state
         if project is not None:
             projects: list[str | None] = [project] if ctx.scope.allows(project) else []
         elif ctx.scope.projects is None:
@@ -518,7 +526,7 @@ class Query:
         since, until = _utc(since, "since"), _utc(until, "until")
         found: list[RunView] = []
         for p in projects:
-            where = RunFilter(project=p, job=job, state=state, since=since, until=until)
+            where = RunFilter(project=p, job=job, state=state, since=since, until=until, conditions=conditions)
             found += await ctx.call(ctx.store.runs, where, first=size + 1, after=after_id)
         # One page per project, each newest first from the same cursor: merging them is exact.
         found.sort(key=_run_key, reverse=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,11 +19,13 @@ from provgraph._execution import RunResult
 from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, debug_requested, err_console, parse_pairs, settings, short
 from provgraph.events.errors import NotFound
+from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
+from provgraph.graph import run_query
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
 from provgraph.graph.ids import as_run_id
-from provgraph.graph.views import RunView
+from provgraph.graph.views import MetricSeries, RunView
 
 RUN_STATES = tuple(RunState)
 STATE_STYLE = {
@@ -93,19 +97,25 @@ def runs_cmd(
     job: Annotated[str | None, typer.Option(help="Only this job")] = None,
     state: Annotated[str | None, typer.Option(help=", ".join(RUN_STATES) + " (any case)", callback=_state)] = None,
     since: Annotated[datetime | None, typer.Option(help="Started at or after (ISO time)")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(help='A run query: "metrics.accuracy > 0.9 and params.lr = 0.01 and started >= 2026-03-01"'),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run, one per line")] = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; `--where` filters on params, metrics, state, job, project and time."""
+    query, conditions = run_query.parse(where) if where is not None else (RunFilter(), ())
+    options = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
+    where_ = replace(run_query.merge(options, query), conditions=conditions)
     graph = open_store(settings()).fresh()
-    where = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
-    rows = graph.runs(where, first=limit)
+    rows = graph.runs(where_, first=limit)
     if as_json:
         for r in rows:
             print(r.model_dump_json())
         return
     if not rows:
-        filtered = any(v is not None for v in (project, job, state, since))
+        filtered = any(v is not None for v in (project, job, state, since, where))
         console.print("no runs match" if filtered else "no runs yet: try `provgraph demo`")
         return
     table = Table("run id", "project", "job", "state", "started", "code", "results")
@@ -123,6 +133,14 @@ def runs_cmd(
     console.print(table)
 
 
+def _steps(series: MetricSeries, shown: int = 6) -> str:
+    """`step=value` for every step, or the first and last few of a long series."""
+    pairs = [f"{step}={json.dumps(encode_float(v))}" for step, v in zip(series.steps, series.values, strict=True)]
+    if len(pairs) > shown:
+        pairs = [*pairs[: shown // 2], f"… ({len(pairs) - shown} more)", *pairs[-(shown // 2) :]]
+    return " ".join(pairs) + (" (truncated)" if series.truncated else "")
+
+
 def _brief(values: dict[str, object], limit: int = 60) -> str:
     text = ", ".join(f"{k}={v}" for k, v in values.items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -133,17 +151,21 @@ def show_cmd(
     run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
     as_json: Annotated[bool, typer.Option("--json", help="The run as one JSON object")] = False,
 ) -> None:
-    """Everything recorded about one run."""
-    run = open_store(settings()).fresh().run(as_run_id(run_id))
+    """Everything recorded about one run, with every step of its metrics."""
+    store = open_store(settings()).fresh()
+    run = store.run(as_run_id(run_id))
     if run is None:
         raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
+    history = store.metric_history(run.run_id)
     if as_json:
-        print(run.model_dump_json())
+        view = json.loads(run.model_dump_json())
+        view["metric_history"] = [json.loads(s.model_dump_json()) for s in history]
+        print(json.dumps(view))
     else:
-        print_run(run)
+        print_run(run, history)
 
 
-def print_run(run: RunView) -> None:
+def print_run(run: RunView, history: Sequence[MetricSeries] = ()) -> None:
     style = STATE_STYLE.get(run.state, "white")
     console.print(f"[bold]run {run.run_id}[/]  {run.namespace}/{run.job_name}  [{style}]{run.state}[/]")
     console.print(f"  started   {run.started_at}   ended {run.ended_at or '-'}")
@@ -160,6 +182,9 @@ def print_run(run: RunView) -> None:
     for title, values in (("params", run.params), ("results", run.results), ("metrics", run.metrics)):
         if values:
             console.print(f"  {title:<9} " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
+    for series in history:
+        if len(series.steps) > 1:
+            console.print(f"  {'history':<9} {series.key}: {_steps(series)}")
     for title, refs in (("input", run.inputs), ("output", run.outputs)):
         for ref in refs:
             console.print(f"  {title:<9} {ref.binding or '-'}: {ref.namespace} {ref.name}  {short(ref.version, 16)}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from provgraph.events.errors import ConfigError
 from provgraph.events.model import RunEvent, RunState
@@ -52,6 +52,21 @@ def search_needle(text: str) -> str:
     return text.lower()
 
 
+Op = Literal["=", "!=", "<", "<=", ">", ">="]
+Value = float | str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a run query (`graph/run_query.py`): a param or a metric's latest value by
+    `key`, or the run's `started`/`ended` time (an ISO string in UTC), compared with `value`."""
+
+    kind: Literal["param", "metric", "started", "ended"]
+    key: str
+    op: Op
+    value: Value
+
+
 @dataclass(frozen=True)
 class RunFilter:
     project: str | None = None
@@ -59,6 +74,8 @@ class RunFilter:
     state: RunState | None = None
     since: datetime | None = None
     until: datetime | None = None
+    conditions: tuple[Condition, ...] = ()
+    """All must hold (`run_query.parse` builds them; the stores answer them from indexes)."""
 
 
 @runtime_checkable

@@ -9,6 +9,8 @@ The graph model:
     (:Run)-[:READ {binding}]->(:DatasetVersion)      (:Run)-[:WROTE {binding}]->(:DatasetVersion)
     (:Metric {run_id, key, step})                    one node per logged metric point
     (:LogChunk {run_id, offset, size, digest})       one node per chunk of captured output
+    (:RunParam {run_id, key, num, str})              one per scalar param of the run's stored params
+                                                     (derived, for `--where`; not in `dump`)
 
 The merge statements apply the rules `neo4j_rows` folds a batch with, against what is stored.
 """
@@ -38,6 +40,11 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE INDEX run_parent IF NOT EXISTS FOR (n:Run) ON (n.parent_run_id)",
     "CREATE INDEX run_reproduces IF NOT EXISTS FOR (n:Run) ON (n.reproduces_of)",
     "CREATE INDEX metric_run IF NOT EXISTS FOR (n:Metric) ON (n.run_id)",
+    # run queries (`graph/run_query.py`): a param's or a metric's value by key
+    "CREATE INDEX metric_key_value IF NOT EXISTS FOR (n:Metric) ON (n.key, n.value)",
+    "CREATE INDEX run_param_num IF NOT EXISTS FOR (n:RunParam) ON (n.key, n.num)",
+    "CREATE INDEX run_param_str IF NOT EXISTS FOR (n:RunParam) ON (n.key, n.str)",
+    "CREATE INDEX run_param_run IF NOT EXISTS FOR (n:RunParam) ON (n.run_id)",
     "CREATE INDEX dataset_version_dataset IF NOT EXISTS FOR (n:DatasetVersion) ON (n.namespace, n.name)",
 )
 
@@ -216,6 +223,28 @@ RETURN key, points[..$cap] AS points ORDER BY key
 LOG_CHUNKS: LiteralString = """
 MATCH (l:LogChunk {run_id: $run_id}) RETURN l.offset AS offset, l.size AS size, l.digest AS digest ORDER BY offset
 """
+
+CYPHER_OP: dict[str, LiteralString] = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+"""Operators of a run query: looked up, never taken from the query text."""
+
+
+def run_ids_where(kind: str, op: str, i: int) -> LiteralString:
+    """A subquery collecting, as `c<i>`, the ids of runs whose param `$k<i>` (num or str, by the type
+    of `$v<i>`: `kind` is param_num or param_str) or latest metric step compares `op` with `$v<i>`,
+    found through the (key, value) indexes."""
+    o = CYPHER_OP[op]
+    n = str(i)
+    if kind == "metric":
+        match = (
+            f"MATCH (m:Metric) WHERE m.key = $k{n} AND m.value {o} $v{n} AND m.value IS :: FLOAT"
+            " AND NOT EXISTS { MATCH (x:Metric {run_id: m.run_id, key: m.key}) WHERE x.step > m.step }"
+            f" RETURN collect(m.run_id) AS c{n}"
+        )
+    else:
+        col = "num" if kind == "param_num" else "str"
+        match = f"MATCH (p:RunParam) WHERE p.key = $k{n} AND p.{col} {o} $v{n} RETURN collect(p.run_id) AS c{n}"
+    return "CALL () { " + match + " } "  # type: ignore[return-value]
+
 
 REFS: LiteralString = "RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id]"
 

@@ -71,6 +71,20 @@ def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mi
         old[p] = min(old[p], row[p])
 
 
+def param_rows(params: str | None) -> list[Row]:
+    """A run's scalar params as `RunParam` nodes (what SQLite's `run_param` holds): numbers in `num`,
+    strings and booleans ("true"/"false") in `str`; lists, objects and nulls are not indexed."""
+    out: list[Row] = []
+    for key, value in (loads_json(params) or {}).items():
+        if isinstance(value, bool):
+            out.append({"key": key, "num": None, "str": "true" if value else "false"})
+        elif isinstance(value, int | float):
+            out.append({"key": key, "num": value, "str": None})
+        elif isinstance(value, str):
+            out.append({"key": key, "num": None, "str": value})
+    return out
+
+
 def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
     """The batch folded into one row per node: what `apply` sends, statement by statement.
 
@@ -147,6 +161,7 @@ def rows_for(events: Sequence[RunEvent]) -> dict[str, list[Row]]:
                 )
                 run_edges.setdefault((node_id, d.binding), {"dsv": node_id, "binding": d.binding})
     for run_id, row in runs.items():
+        row["param_rows"] = param_rows(row["params"])
         row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
         row["metrics"] = list(metrics[run_id].values())
         row["logs"] = list(logs[run_id].values())

@@ -20,7 +20,7 @@ from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import RunEvent, RunState
 from provgraph.events.transport.sqlite import connect
-from provgraph.graph.contract import LineageBounds, RunFilter, search_needle
+from provgraph.graph.contract import Condition, LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import CARRIED_RUN_PROPS, RunFacts, admit, facts, run_row
@@ -69,6 +69,11 @@ CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
     PRIMARY KEY (run_id, key, step));
+CREATE INDEX IF NOT EXISTS metric_key_value ON metric(key, value);
+CREATE TABLE IF NOT EXISTS run_param (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, num REAL, str TEXT, PRIMARY KEY (run_id, key));
+CREATE INDEX IF NOT EXISTS run_param_num ON run_param(key, num);
+CREATE INDEX IF NOT EXISTS run_param_str ON run_param(key, str);
 CREATE TABLE IF NOT EXISTS log_chunk (
     run_id TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
     PRIMARY KEY (run_id, offset));
@@ -101,6 +106,8 @@ _TABLES = (
     "read",
     "wrote",
 )
+_DERIVED = ("run_param",)
+"""Tables derived from `run` for queries (`--where`): emptied with it, left out of `dump`."""
 _ADDED_RUN_COLUMNS = ("last_event_at", "traceback")
 """Run columns added after the first release: a graph without one is emptied and projected again."""
 
@@ -173,6 +180,40 @@ ON CONFLICT DO UPDATE SET
     digest = MAX(log_chunk.digest, excluded.digest)
 """
 
+# A run's scalar params, one row each, from its stored (winning) params: numbers in `num`, strings
+# and booleans ("true"/"false") in `str`, so a comparison never mixes the two.
+_DELETE_PARAMS = "DELETE FROM run_param WHERE run_id IN (SELECT value FROM json_each(?))"
+_PARAM_ROWS = """
+INSERT INTO run_param (run_id, key, num, str)
+SELECT r.run_id, p.key, CASE WHEN p.type IN ('integer', 'real') THEN p.value END,
+       CASE WHEN p.type = 'text' THEN p.value WHEN p.type IN ('true', 'false') THEN p.type END
+FROM run r, json_each(r.params) p
+WHERE p.type IN ('integer', 'real', 'text', 'true', 'false')
+"""
+_INSERT_PARAMS = _PARAM_ROWS + " AND r.run_id IN (SELECT value FROM json_each(?))"  # noqa: S608 (constants)
+_SQL_OP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+"""Operators of a run query as SQL: looked up, never taken from the query text."""
+_SQL_TIME = {"started": "started_at", "ended": "ended_at"}
+
+
+def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
+    """One condition as a WHERE clause over `run`, answered from an index (see `run_query`)."""
+    op = _SQL_OP[cond.op]
+    if cond.kind in _SQL_TIME:
+        return f"{_SQL_TIME[cond.kind]} {op} ?", [cond.value]
+    if cond.kind == "param":
+        col = "num" if isinstance(cond.value, float) else "str"
+        sql = f"run_id IN (SELECT run_id FROM run_param WHERE key = ? AND {col} {op} ?)"  # noqa: S608 (fixed)
+        return sql, [cond.key, cond.value]
+    # a metric's latest step; values are REAL, or text for NaN/±Infinity, which compare with nothing
+    return (
+        f"run_id IN (SELECT m.run_id FROM metric m WHERE m.key = ? AND m.value {op} ?"  # noqa: S608 (fixed op)
+        " AND typeof(m.value) = 'real'"
+        " AND m.step = (SELECT MAX(step) FROM metric WHERE run_id = m.run_id AND key = m.key))",
+        [cond.key, cond.value],
+    )
+
+
 _RUN_NODES = (
     f"SELECT {', '.join(RUN_NODE_FIELDS)} FROM run"  # noqa: S608 (fixed column names)
     " WHERE run_id IN (SELECT value FROM json_each(?))"
@@ -204,6 +245,10 @@ class SqliteLineageStore:
         try:
             self._conn = connect(path)
             self._conn.row_factory = sqlite3.Row
+            fill_params = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'run' AND NOT EXISTS"
+                " (SELECT 1 FROM sqlite_master WHERE name = 'run_param')"
+            ).fetchone()
             self._conn.executescript(_SCHEMA)
         except sqlite3.OperationalError:  # locked, I/O error: not the file's content
             raise
@@ -214,6 +259,8 @@ class SqliteLineageStore:
         self._lock = threading.RLock()
         with self._tx() as c:
             self._migrate(c)
+            if fill_params:  # a graph projected before `run_param` existed
+                c.execute(_PARAM_ROWS)
 
     def _migrate(self, c: sqlite3.Connection) -> None:
         """A graph projected before a column of `_ADDED_RUN_COLUMNS` existed gets the column and is
@@ -223,7 +270,7 @@ class SqliteLineageStore:
         for col in missing:
             c.execute(f"ALTER TABLE run ADD COLUMN {col} TEXT")
         if missing:
-            for table in (*_TABLES, "meta"):
+            for table in (*_TABLES, *_DERIVED, "meta"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     # -- writes ---------------------------------------------------------------------------------
@@ -286,6 +333,9 @@ class SqliteLineageStore:
             ],
         )
         c.executemany(_UPSERT_RUN, [run_row(f) for f in all_facts])
+        with_params = json.dumps(sorted({f.run_id for f in all_facts if f.params is not None}))
+        c.execute(_DELETE_PARAMS, (with_params,))
+        c.execute(_INSERT_PARAMS, (with_params,))
         c.executemany(
             _UPSERT_METRIC,
             # encoded: SQLite stores NaN as NULL, so non-finite values are kept as "NaN"/"Infinity" text
@@ -345,7 +395,7 @@ class SqliteLineageStore:
 
     def reset(self) -> None:
         with self._tx() as c:
-            for table in (*_TABLES, "meta", "dead_letter"):
+            for table in (*_TABLES, *_DERIVED, "meta", "dead_letter"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def close(self) -> None:
@@ -415,7 +465,16 @@ class SqliteLineageStore:
     def _runs(
         self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
     ) -> list[RunView]:
-        clauses, params = [], []
+        sql, params = self.runs_query(where, states, first, after)
+        return [self._run_view(r, detail=False) for r in self._all(sql, params)]
+
+    @staticmethod
+    def runs_query(
+        where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
+    ) -> tuple[str, list[Any]]:
+        """The SQL of a page of runs and its parameters (tests read its query plan)."""
+        clauses: list[str] = []
+        params: list[Any] = []
         for sql, value in (
             ("namespace = ?", where.project),
             ("job_name = ?", where.job),
@@ -426,6 +485,10 @@ class SqliteLineageStore:
             if value is not None:
                 clauses.append(sql)
                 params.append(value)
+        for cond in where.conditions:
+            sql, values = _condition_sql(cond)
+            clauses.append(sql)
+            params += values
         if after is not None:
             clauses.append("(started_at, run_id) < (SELECT started_at, run_id FROM run WHERE run_id = ?)")
             params.append(after)
@@ -433,7 +496,7 @@ class SqliteLineageStore:
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
-        return [self._run_view(r, detail=False) for r in self._all(sql, [*params, max(0, first)])]
+        return sql, [*params, max(0, first)]
 
     def job(self, namespace: str, name: str) -> JobView | None:
         if not self._all("SELECT 1 FROM job WHERE namespace = ? AND name = ?", (namespace, name)):

@@ -119,6 +119,8 @@ import logging
 def main(ctx):
     print("step 1")
     ctx.log_result("partial", 1)
+    ctx.log_metric("loss", 0.5, step=1)
+    ctx.log_metric("loss", 0.25, step=2)
     raise KeyError("gone")
 """
 
@@ -129,10 +131,14 @@ def test_cli_run_show_and_logs_print_the_traceback_and_output(cli, tmp_path: Pat
     proc = cli("--debug", "run", "job.py:main", ok=False)
     run_id = proc.stdout.split()[3]
     assert re.fullmatch(rf"step 1\nrun {UUID}  default/main  FAIL\n  result  partial = 1\n", proc.stdout)
-    trace = 'Traceback (most recent call last):\n  File "' + str(tmp_path / "job.py") + '", line 6, in main\n'
+    trace = 'Traceback (most recent call last):\n  File "' + str(tmp_path / "job.py") + '", line 8, in main\n'
     assert proc.stderr == f"error: KeyError: 'gone'\n{trace}    raise KeyError(\"gone\")\nKeyError: 'gone'\n"
     shown = cli("show", run_id).stdout
     assert f"  traceback\n    {trace.replace(chr(10) + '  ', chr(10) + '      ')}" in shown, shown
+    assert "  metrics   loss=0.25\n  history   loss: 1=0.5 2=0.25\n" in shown
+    assert json.loads(cli("show", run_id, "--json").stdout)["metric_history"] == [
+        {"key": "loss", "steps": [1, 2], "values": [0.5, 0.25], "truncated": False}
+    ]
     assert cli("logs", run_id).stdout == "step 1\n"
     assert cli("logs", run_id, "-f").stdout == "step 1\n"  # a finished run: prints and returns
     assert json.loads(cli("logs", run_id, "--json", "--tail", "3").stdout) == {
@@ -161,10 +167,13 @@ query($id: ID!, $from: Int) {
 
 
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
-def served_run(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str, str]]:
+def served_run(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, str, str, str]]:
     """(url, token of demo, token of other, run id) of a server whose store holds one real failed
     run of `noisy` in project demo."""
     settings = Settings(home=tmp_path / "home")
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])  # as in a plain script (pytest adds its own)
     backend = pg.Backend(settings)
     try:
         run_id = pg.run(noisy, project="demo", backend=backend).run_id
