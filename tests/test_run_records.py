@@ -149,6 +149,11 @@ def test_cli_run_show_and_logs_print_the_traceback_and_output(cli, tmp_path: Pat
         "text": " 1\n",
     }
     assert cli("logs", "nope", ok=False).stderr == "error: no run 'nope' (see `provgraph runs`)\n"
+    found = cli("runs", "--where", "metrics.loss < 0.3 and state = fail", "--json").stdout.splitlines()
+    assert [json.loads(line)["run_id"] for line in found] == [run_id]
+    assert cli("runs", "--where", "metrics.loss > 0.3").stdout == "no runs match\n"
+    bad = cli("runs", "--where", "params.x ~ 1", ok=False)
+    assert (bad.returncode, bad.stderr) == (1, "error: cannot read the query at character 10: '~ 1'\n")
 
 
 # -- GraphQL, both stores --------------------------------------------------------------------------
@@ -214,3 +219,19 @@ def test_graphql_run_logs_traceback_and_metric_history(served_run: tuple[str, st
     bad = graphql(url, token, "query($id: ID!) { run(id: $id) { logs(maxBytes: 2000000) { text } } }", id=run_id)
     assert bad["errors"][0]["message"] == "maxBytes must be between 0 and 1048576 (got 2000000)"
     assert graphql(url, other, QUERY, id=run_id) == {"data": {"run": None}}  # another project's token
+
+
+RUNS = "query($f: String) { runs(filter: $f) { nodes { runId params } } }"
+
+
+def test_graphql_runs_filter(served_run: tuple[str, str, str, str]) -> None:
+    url, token, other, run_id = served_run
+    hit = "params.lr = 0.5 and metrics.loss < 0.4 and state = FAIL and project = demo"
+    assert graphql(url, token, RUNS, f=hit)["data"]["runs"]["nodes"] == [{"runId": run_id, "params": {"lr": 0.5}}]
+    assert graphql(url, token, RUNS, f="params.lr = 0.1")["data"]["runs"]["nodes"] == []
+    assert graphql(url, other, RUNS, f="params.lr = 0.5")["data"]["runs"]["nodes"] == []  # not its project
+    assert graphql(url, other, RUNS, f="project = demo")["data"]["runs"]["nodes"] == []
+    bad = graphql(url, token, RUNS, f="params.lr = 1 or params.lr = 2")
+    assert bad["data"] is None
+    assert bad["errors"][0]["message"] == "expected `and` at character 15, got 'or' (only `and` joins conditions)"
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
