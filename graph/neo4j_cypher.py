@@ -243,7 +243,7 @@ def run_ids_where(kind: str, op: str, i: int) -> LiteralString:
     else:
         col = "num" if kind == "param_num" else "str"
         match = f"MATCH (p:RunParam) WHERE p.key = $k{n} AND p.{col} {o} $v{n} RETURN collect(p.run_id) AS c{n}"
-    return "CALL () { " + match + " } "  # type: ignore[return-value]
+    return "CALL () { " + match + " } "
 
 
 REFS: LiteralString = "RETURN [d.namespace, d.name, d.version, d.kind, e.binding, d.node_id]"

@@ -258,13 +258,13 @@ class Neo4jLineageStore:
         cypher: LiteralString = ""
         for i, cond in enumerate(where.conditions):
             if cond.kind in ("started", "ended"):
-                clauses.append(f"r.{cond.kind}_at {q.CYPHER_OP[cond.op]} $v{i}")  # type: ignore[arg-type]
+                clauses.append(f"r.{cond.kind}_at {q.CYPHER_OP[cond.op]} $v{i}")
             else:
                 kind = (
                     "metric" if cond.kind == "metric" else "param_num" if isinstance(cond.value, float) else "param_str"
                 )
                 cypher += q.run_ids_where(kind, cond.op, i)
-                clauses.append(f"r.run_id IN c{i}")  # type: ignore[arg-type]
+                clauses.append(f"r.run_id IN c{i}")
                 params[f"k{i}"] = cond.key
             params[f"v{i}"] = cond.value
         cypher += "MATCH (r:Run)"

@@ -136,7 +136,7 @@ def _add(base: RunFilter, conditions: list[Condition], field: str, op: Op, value
         if text.upper() not in RunState.__members__:
             raise QueryError(f"{text!r} is not a run state; use one of {', '.join(RunState)}")
         return replace(base, state=RunState(text.upper()))
-    return replace(base, **{field: text})
+    return replace(base, job=text) if field == "job" else replace(base, project=text)
 
 
 def _time(value: Value, field: str) -> str:

@@ -136,7 +136,7 @@ class LogCapture:
     def __enter__(self) -> LogCapture:
         self._saved = (sys.stdout, sys.stderr)
         self._tees = (_Tee(sys.stdout, self), _Tee(sys.stderr, self))
-        sys.stdout, sys.stderr = self._tees  # type: ignore[assignment]
+        sys.stdout, sys.stderr = self._tees
         logging.getLogger().addHandler(self._handler)
         return self
 
