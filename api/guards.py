@@ -227,6 +227,7 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Query", "producedBy"): 10,
     ("Query", "search"): 20,
     ("Query", "lineage"): 200,
+    ("Query", "compareRuns"): 50,
     ("Run", "inputs"): 2,
     ("Run", "outputs"): 2,
     ("Run", "jobVersion"): 2,

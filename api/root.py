@@ -16,9 +16,10 @@ from strawberry.types import ExecutionContext
 from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, validation_rules
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
+from provgraph.api.registry import RegistryQuery
 from provgraph.api.schema import LONG, Long, Query
 
-TOPIC_QUERIES: tuple[type, ...] = ()
+TOPIC_QUERIES: tuple[type, ...] = (RegistryQuery,)
 
 
 class Schema(StrawberrySchema):

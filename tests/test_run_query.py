@@ -69,3 +69,30 @@ def test_options_and_query_may_agree_not_differ() -> None:
     with pytest.raises(QueryError) as err:
         merge(RunFilter(state=RunState.FAIL), RunFilter(state=RunState.COMPLETE))
     assert str(err.value) == "state is 'FAIL' in the options and 'COMPLETE' in the query"
+
+
+def test_compare_marks_what_differs() -> None:
+    from provgraph.graph.compare import compare
+    from provgraph.graph.views import DatasetRef, RunView
+
+    def view(run_id: str, lr: float, version: str) -> RunView:
+        return RunView(
+            run_id=run_id,
+            namespace="p",
+            job_name="train",
+            state=RunState.COMPLETE,
+            params={"lr": lr, "seed": 1},
+            metrics={"loss": float("nan")},
+            inputs=[DatasetRef(namespace="file", name="/d.csv", version=version, binding="data")],
+            runtime={"python": "3.11.7", "pid": int(lr * 100)},
+        )
+
+    c = compare([view("a", 0.1, "sha256:1"), view("b", 0.05, "sha256:2")])
+    assert c.run_ids == ["a", "b"]
+    assert [(r.section, r.key, r.values) for r in c.rows if r.differs] == [
+        ("params", "lr", [0.1, 0.05]),
+        ("inputs", "data", ["file//d.csv@sha256:1", "file//d.csv@sha256:2"]),
+    ]
+    same = {(r.section, r.key): r.values for r in c.rows if not r.differs}
+    assert same[("params", "seed")] == [1, 1] and same[("metrics", "loss")] == ["NaN", "NaN"]
+    assert same[("environment", "python")] == ["3.11.7", "3.11.7"] and ("environment", "pid") not in same

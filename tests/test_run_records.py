@@ -174,7 +174,7 @@ query($id: ID!, $from: Int) {
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def served_run(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[str, str, str, str]]:
+) -> Iterator[tuple[str, str, str, str, str]]:
     """(url, token of demo, token of other, run id) of a server whose store holds one real failed
     run of `noisy` in project demo."""
     settings = Settings(home=tmp_path / "home")
@@ -182,6 +182,7 @@ def served_run(
     backend = pg.Backend(settings)
     try:
         run_id = pg.run(noisy, project="demo", backend=backend).run_id
+        second = pg.run(noisy, params={"lr": 0.25}, project="demo", backend=backend).run_id
     finally:
         backend.close()
     if request.param == "neo4j":
@@ -201,11 +202,11 @@ def served_run(
     other = tokens.create(["other"], name="other")[1]
     tokens.close()
     with ServerThread(create_app(settings)) as url:
-        yield url, token, other, run_id
+        yield url, token, other, run_id, second
 
 
-def test_graphql_run_logs_traceback_and_metric_history(served_run: tuple[str, str, str, str]) -> None:
-    url, token, other, run_id = served_run
+def test_graphql_run_logs_traceback_and_metric_history(served_run: tuple[str, str, str, str, str]) -> None:
+    url, token, other, run_id, _ = served_run
     body = graphql(url, token, QUERY, id=run_id, **{"from": 3})
     assert "errors" not in body, body
     run: dict[str, Any] = body["data"]["run"]
@@ -224,8 +225,8 @@ def test_graphql_run_logs_traceback_and_metric_history(served_run: tuple[str, st
 RUNS = "query($f: String) { runs(filter: $f) { nodes { runId params } } }"
 
 
-def test_graphql_runs_filter(served_run: tuple[str, str, str, str]) -> None:
-    url, token, other, run_id = served_run
+def test_graphql_runs_filter(served_run: tuple[str, str, str, str, str]) -> None:
+    url, token, other, run_id, _ = served_run
     hit = "params.lr = 0.5 and metrics.loss < 0.4 and state = FAIL and project = demo"
     assert graphql(url, token, RUNS, f=hit)["data"]["runs"]["nodes"] == [{"runId": run_id, "params": {"lr": 0.5}}]
     assert graphql(url, token, RUNS, f="params.lr = 0.1")["data"]["runs"]["nodes"] == []
@@ -235,3 +236,19 @@ def test_graphql_runs_filter(served_run: tuple[str, str, str, str]) -> None:
     assert bad["data"] is None
     assert bad["errors"][0]["message"] == "expected `and` at character 15, got 'or' (only `and` joins conditions)"
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+COMPARE = """query($ids: [ID!]!) { compareRuns(ids: $ids) { runIds differences { section key values differs } } }"""
+
+
+def test_graphql_compare_runs(served_run: tuple[str, str, str, str, str]) -> None:
+    url, token, other, first, second = served_run
+    got = graphql(url, token, COMPARE, ids=[first, f"run:{second}"])["data"]["compareRuns"]
+    assert got == {
+        "runIds": [first, second],
+        "differences": [{"section": "params", "key": "lr", "values": [0.5, 0.25], "differs": True}],
+    }
+    hidden = graphql(url, other, COMPARE, ids=[first, second])  # another project's runs: as missing ones
+    assert hidden["data"] is None and hidden["errors"][0]["message"] == f"no such run: {first}"
+    one = graphql(url, token, COMPARE, ids=[first])
+    assert one["errors"][0]["message"] == "compare 2 to 20 runs (got 1)"
