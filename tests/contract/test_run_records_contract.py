@@ -180,9 +180,10 @@ def test_run_queries_are_answered_from_indexes(store: LineageStore) -> None:
         assert "INDEX run_param_str (key=? AND str=?)" in _plan_sqlite(store, "params.opt = sgd")
         assert "INDEX metric_key_value (key=? AND value>?)" in _plan_sqlite(store, "metrics.acc > 0.9")
     else:
-        plan = _plan_neo4j(store, "params.lr > 0.5")
-        assert "NodeIndexSeekByRange" in plan and "RunParam(key, num)" in plan, plan
-        plan = _plan_neo4j(store, "params.opt = sgd")
-        assert "NodeIndexSeek" in plan and "RunParam(key, str)" in plan, plan
-        plan = _plan_neo4j(store, "metrics.acc > 0.9")
-        assert "NodeIndexSeekByRange" in plan and "Metric(key, value)" in plan, plan
+        for text, index in (
+            ("params.lr > 0.5", "RANGE INDEX p:RunParam(key, num) WHERE key = $k0 AND num > $v0"),
+            ("params.opt = sgd", "RANGE INDEX p:RunParam(key, str) WHERE key = $k0 AND str = $v0"),
+            ("metrics.acc > 0.9", "RANGE INDEX m:Metric(key, value) WHERE key = $k0 AND value > $v0"),
+        ):
+            plan = _plan_neo4j(store, text)
+            assert f"NodeIndexSeek@neo4j {index}" in plan, plan
