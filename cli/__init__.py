@@ -14,7 +14,18 @@ import sys
 
 import typer
 
-from provgraph.cli import admin, demo, lineage, logs, registry, reproduce, runs, serve, services  # noqa: F401  (registers commands)
+from provgraph.cli import (  # noqa: F401  (registers commands)
+    admin,
+    artifacts,
+    demo,
+    lineage,
+    logs,
+    registry,
+    reproduce,
+    runs,
+    serve,
+    services,
+)
 from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
 from provgraph.events.errors import ProvgraphError
 

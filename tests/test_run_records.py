@@ -252,3 +252,28 @@ def test_graphql_compare_runs(served_run: tuple[str, str, str, str, str]) -> Non
     assert hidden["data"] is None and hidden["errors"][0]["message"] == f"no such run: {first}"
     one = graphql(url, token, COMPARE, ids=[first])
     assert one["errors"][0]["message"] == "compare 2 to 20 runs (got 1)"
+
+
+MODEL = """\
+def main(ctx, body: str = "weights-1"):
+    ctx.log_model("model", body=body.encode(), framework="none")
+"""
+
+
+@pytest.mark.slow
+def test_cli_get_downloads_a_verified_version(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    (tmp_path / "job.py").write_text(MODEL)
+    first = cli("run", "job.py:main").stdout.split("-> ")[1].strip()
+    cli("run", "job.py:main", "-p", "body=weights-2")
+    assert cli("get", "store://default/model").stdout == "weights-2"  # the latest
+    done = cli("get", first, "-o", "old.bin")
+    assert (tmp_path / "old.bin").read_bytes() == b"weights-1"
+    assert done.stderr == f"{first} -> old.bin (9 bytes)\n"
+    missing = cli("get", "store://default/nope", ok=False)
+    assert (
+        missing.stderr
+        == "error: no artifact store://default/nope (see `provgraph lineage` or `provgraph show RUN_ID`)\n"
+    )
+    assert cli("get", "data.csv", ok=False).stderr == (
+        "error: not an artifact URI: 'data.csv' (expected store://<project>/<key>[@sha256:…])\n"
+    )
