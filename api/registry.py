@@ -7,6 +7,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from provgraph.api.context import RequestContext
+from provgraph.api.schema import resolver
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.compare import MAX_COMPARED, Comparison, compare
 from provgraph.graph.ids import as_run_id
@@ -28,7 +29,7 @@ class RunComparison:
     run_ids: list[str]
     rows: list[ComparisonRow]
 
-    @strawberry.field(description="Only the rows whose values differ.")
+    @resolver("Only the rows whose values differ.")
     def differences(self) -> list[ComparisonRow]:
         return [r for r in self.rows if r.differs]
 
@@ -51,7 +52,7 @@ async def visible_runs(ctx: RequestContext, ids: list[strawberry.ID]) -> list[Ru
 
 @strawberry.type
 class RegistryQuery:
-    @strawberry.field(description=f"Compare 2 to {MAX_COMPARED} runs you may see, side by side.")
+    @resolver(f"Compare 2 to {MAX_COMPARED} runs you may see, side by side.")
     async def compare_runs(self, info: Info[RequestContext, None], ids: list[strawberry.ID]) -> RunComparison:
         if not 2 <= len(ids) <= MAX_COMPARED:
             raise ConfigError(f"compare 2 to {MAX_COMPARED} runs (got {len(ids)})")
