@@ -22,8 +22,7 @@ def compare_cmd(
     only_differences: Annotated[bool, typer.Option("--diff", help="Only the rows that differ")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="{run_ids, rows: [{section, key, values, differs}]}")] = False,
 ) -> None:
-    """Params, metrics, results, inputs and outputs (content hashes), code version and environment
-    of runs side by side; rows that differ are marked."""
+    """Runs side by side: params, metrics, results, input/output hashes, code, environment; differences marked."""
     if not 2 <= len(run_ids) <= MAX_COMPARED:
         raise UsageProblem(f"compare 2 to {MAX_COMPARED} runs (got {len(run_ids)})")
     handle = open_store(settings())

@@ -138,8 +138,8 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
-        *("replay", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo"),
-        *("serve", "launcher", "projector", "token", "dlq", "spool"),
+        *("replay", "get", "lineage", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "logs"),
+        *("compare", "serve", "launcher", "projector", "token", "dlq", "spool"),
     ]
 
 
@@ -166,7 +166,7 @@ STATES = "START, RUNNING, COMPLETE, FAIL, ABORT, OTHER, REQUESTED, LOST"
         (("show",), 2, "error: Missing argument 'run_id'. (see `provgraph show --help`)"),
         (("runs", "--bogus"), 2, "error: No such option: --bogus (see `provgraph runs --help`)"),
         (("--bogus",), 2, "error: No such option: --bogus (see `provgraph --help`)"),
-        (("bogus",), 2, "error: No such command 'bogus'. (see `provgraph --help`)"),
+        (("bogus",), 2, "error: No such command 'bogus'. Did you mean 'logs'? (see `provgraph --help`)"),
         (
             ("runs", "--since", "notadate"),
             2,
