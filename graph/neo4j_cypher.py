@@ -139,6 +139,21 @@ CALL (r, row) {{
   SET m.value = CASE WHEN wins THEN p.value ELSE m.value END,
       m.okey = CASE WHEN wins THEN p.okey ELSE m.okey END
 }}
+CALL (r, row) {{
+  WITH r, row WHERE row.params_key IS NOT NULL AND row.params_key = r.params_key
+  OPTIONAL MATCH (old:RunParam {{run_id: row.run_id}})
+  DETACH DELETE old
+  WITH DISTINCT row
+  UNWIND row.param_rows AS p
+  CREATE (:RunParam {{run_id: row.run_id, key: p.key, num: p.num, str: p.str}})
+}}
+CALL (r, row) {{
+  UNWIND row.logs AS c
+  MERGE (l:LogChunk {{run_id: row.run_id, offset: c.offset}})
+  WITH l, c, c.digest > coalesce(l.digest, '') AS wins
+  SET l.size = CASE WHEN wins THEN c.size ELSE l.size END,
+      l.digest = CASE WHEN wins THEN c.digest ELSE l.digest END
+}}
 """
 
 # Runs of the rows stored under another namespace. Run in the transaction that merged them: the
