@@ -15,6 +15,7 @@ the other's output too; a run keeps at most `LOG_MAX_BYTES`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -42,8 +43,9 @@ class _Tee:
         self._capture = capture
 
     def write(self, text: str) -> int:
+        written = self._target.write(text)  # first: what the stream refuses raises as it would have
         self._capture.add(text)
-        return self._target.write(text)
+        return written
 
     def writelines(self, lines: Any) -> None:
         for line in lines:
@@ -149,4 +151,5 @@ class LogCapture:
         if sys.stderr is self._tees[1]:
             sys.stderr = self._saved[1]
         for stream in self._saved:
-            stream.flush()
+            with contextlib.suppress(OSError, ValueError):  # closed or broken by the handler
+                stream.flush()
