@@ -19,10 +19,11 @@ from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, val
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.api.pipelines import PipelineQuery
+from provgraph.api.registry import RegistryQuery
 from provgraph.api.schema import LONG, Long, Query
 from provgraph.api.ui import UiQuery
 
-TOPIC_QUERIES: tuple[type, ...] = (ColumnLineageQuery, CompletenessQuery, PipelineQuery, UiQuery)
+TOPIC_QUERIES: tuple[type, ...] = (RegistryQuery, ColumnLineageQuery, CompletenessQuery, PipelineQuery, UiQuery)
 
 
 class Schema(StrawberrySchema):

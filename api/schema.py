@@ -30,9 +30,18 @@ from provgraph.api.guards import (
     MAX_PAGE,
     page_size,
 )
+from provgraph.api.run_records import (
+    MAX_LOG_BYTES,
+    MAX_METRIC_STEPS,
+    MetricHistory,
+    RunLogs,
+    metric_history,
+    run_logs,
+)
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
+from provgraph.graph import run_query
 from provgraph.graph.contract import DEFAULT_DEPTH, AsOf, RunFilter
 from provgraph.graph.ids import NodeId, as_run_id, dataset_node_id, job_node_id, parse_node_id, run_node_id
 from provgraph.graph.views import (
@@ -305,6 +314,7 @@ class Run:
     results: JSON
     metrics: JSON = strawberry.field(description="Latest value of each metric (by step).")
     runtime: JSON
+    traceback: str | None = strawberry.field(description="The failure's stack trace, as the run reported it.")
     parent_run_id: str | None
     cached_from: str | None = strawberry.field(
         description="Run id whose outputs this run reused instead of executing (CACHED_FROM)."
@@ -352,6 +362,18 @@ class Run:
             info.context, await facet_types.facets_of(info.context, run_node_id(self.run_id))
         )
 
+    @resolver(f"What the run printed and logged: the last `maxBytes` (≤ {MAX_LOG_BYTES}), or from offset `from`.")
+    async def logs(
+        self, info: Ctx, from_: Annotated[int | None, strawberry.argument(name="from")] = None, max_bytes: int = 65536
+    ) -> RunLogs:
+        return await run_logs(info.context, self.run_id, from_, max_bytes)
+
+    @resolver(f"Every step of the run's metrics (only `keys` when given); at most `limit` (≤ {MAX_METRIC_STEPS}) each.")
+    async def metric_history(
+        self, info: Ctx, keys: list[str] | None = None, limit: int = MAX_METRIC_STEPS
+    ) -> list[MetricHistory]:
+        return await metric_history(info.context, self.run_id, keys, limit)
+
     @resolver("The job this run belongs to.")
     async def job(self, info: Ctx) -> Job | None:
         view = await info.context.call(info.context.store.job, self.project, self.job_name)
@@ -384,6 +406,7 @@ class Run:
             results=JSON(v.results),
             metrics=JSON({k: encode_float(x) for k, x in v.metrics.items()}),  # NaN is "NaN", as in events
             runtime=JSON(v.runtime),
+            traceback=v.traceback,
             parent_run_id=v.parent_run_id,
             cached_from=v.cached_from,
             reproduces=Reproduction(
@@ -591,10 +614,17 @@ class Query:
         until: Annotated[datetime | None, strawberry.argument(description="started before")] = None,
         first: int | None = 50,
         after: str | None = None,
+        filter: Annotated[
+            str | None,
+            strawberry.argument(description='A run query, e.g. "metrics.accuracy > 0.9 and params.lr = 0.01"'),
+        ] = None,
     ) -> RunConnection:
         ctx = info.context
         size = page_size(first)
         after_id = decode_cursor(after) if after else None
+        query, conditions = run_query.parse(filter) if filter is not None else (RunFilter(), ())
+        query = run_query.merge(RunFilter(project=project, job=job, state=state), query)
+        project, job, state = query.project, query.job, query.state
         if project is not None:
             projects: list[str | None] = [project] if ctx.scope.allows(project) else []
         elif ctx.scope.projects is None:
@@ -604,7 +634,7 @@ class Query:
         since, until = _utc(since, "since"), _utc(until, "until")
         found: list[RunView] = []
         for p in projects:
-            where = RunFilter(project=p, job=job, state=state, since=since, until=until)
+            where = RunFilter(project=p, job=job, state=state, since=since, until=until, conditions=conditions)
             found += await ctx.call(ctx.store.runs, where, first=size + 1, after=after_id)
         # One page per project, each newest first from the same cursor: merging them is exact.
         found.sort(key=_run_key, reverse=True)

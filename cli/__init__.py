@@ -10,26 +10,28 @@ Usage errors are typer's exceptions (`typer.TyperException`; typer vendors its o
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 
 from provgraph.cli import (  # noqa: F401  (registers commands)
     admin,
+    artifacts,
     demo,
     doctor,
     function,
     hub,
     lineage,
+    logs,
     pipeline,
+    registry,
     reproduce,
     runs,
     search,
     serve,
     services,
 )
-from provgraph.cli._app import UsageProblem, app, err_console
+from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
 from provgraph.events.errors import ProvgraphError
 
 __all__ = ["app", "main"]
@@ -41,7 +43,7 @@ def _fail(message: str, code: int, label: str = "error") -> None:
 
 
 def main() -> None:
-    debug = "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
+    debug = debug_requested()
     args = [a for a in sys.argv[1:] if a != "--debug"]
     try:
         code = app(args=args, prog_name="provgraph", standalone_mode=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -19,8 +21,18 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode="rich",
 )
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+
+
+def _console(stderr: bool) -> Console:
+    """On a terminal rich fits output to its width; anywhere else (a pipe, a file, a script) lines
+    are never wrapped or cut, so full ids and URIs survive copy and `grep`."""
+    if (sys.stderr if stderr else sys.stdout).isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=1_000_000)
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 class UsageProblem(Exception):
@@ -43,6 +55,11 @@ def _root(
     ] = False,
 ) -> None:
     """Track every run, explain every result, reproduce it from the graph."""
+
+
+def debug_requested() -> bool:
+    """`--debug` anywhere on the command line, or PROVGRAPH_DEBUG=1: show tracebacks."""
+    return "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
 
 
 def settings() -> Settings:

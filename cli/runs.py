@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import json
+import textwrap
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from provgraph._backend import Backend
 from provgraph._execution import RunResult
 from provgraph._run import run as run_handler
-from provgraph.cli._app import app, console, err_console, parse_pairs, settings, short
+from provgraph.cli._app import app, console, debug_requested, err_console, parse_pairs, settings, short
 from provgraph.cli._resolve import check_target, resolve, resolve_run
 from provgraph.cli.lineage import NAME, NAMESPACE
 from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
+from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
+from provgraph.graph import run_query
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
-from provgraph.graph.views import RunView
+from provgraph.graph.views import MetricSeries, ReproductionView, RunView
 
 RUN_STATES = tuple(RunState)
 STATE_STYLE = {
@@ -91,7 +97,11 @@ def print_result(result: RunResult) -> None:
     for key, uri in result.outputs.items():
         console.print(f"  output  {key} -> {uri}")
     if result.error:
-        err_console.print(f"[bold red]error:[/] {result.error}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False)
+        if result.traceback and debug_requested():
+            err_console.print(escape(result.traceback.rstrip()), highlight=False)
+        elif result.traceback:
+            err_console.print(f"  the traceback: `provgraph show {result.run_id}` (or --debug)", highlight=False)
 
 
 def _state(value: str | None) -> str | None:
@@ -107,19 +117,25 @@ def runs_cmd(
     job: Annotated[str | None, typer.Option(help="Only this job")] = None,
     state: Annotated[str | None, typer.Option(help=", ".join(RUN_STATES) + " (any case)", callback=_state)] = None,
     since: Annotated[datetime | None, typer.Option(help="Started at or after (ISO time)")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(help='A run query: "metrics.accuracy > 0.9 and params.lr = 0.01 and started >= 2026-03-01"'),
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run, one per line")] = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first; `--where` filters on params, metrics, state, job, project and time."""
+    query, conditions = run_query.parse(where) if where is not None else (RunFilter(), ())
+    options = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
+    where_ = replace(run_query.merge(options, query), conditions=conditions)
     graph = open_store(settings()).fresh()
-    where = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
-    rows = graph.runs(where, first=limit)
+    rows = graph.runs(where_, first=limit)
     if as_json:
         for r in rows:
             print(r.model_dump_json())
         return
     if not rows:
-        filtered = any(v is not None for v in (project, job, state, since))
+        filtered = any(v is not None for v in (project, job, state, since, where))
         console.print("no runs match" if filtered else "no runs yet: try `provgraph demo`")
         return
     table = Table("run id", "project", "job", "state", "started", "code", "results")
@@ -137,6 +153,14 @@ def runs_cmd(
     console.print(table)
 
 
+def _steps(series: MetricSeries, shown: int = 6) -> str:
+    """`step=value` for every step, or the first and last few of a long series."""
+    pairs = [f"{step}={json.dumps(encode_float(v))}" for step, v in zip(series.steps, series.values, strict=True)]
+    if len(pairs) > shown:
+        pairs = [*pairs[: shown // 2], f"… ({len(pairs) - shown} more)", *pairs[-(shown // 2) :]]
+    return " ".join(pairs) + (" (truncated)" if series.truncated else "")
+
+
 def _brief(values: dict[str, object], limit: int = 60) -> str:
     text = ", ".join(f"{k}={v}" for k, v in values.items())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -151,7 +175,8 @@ def show_cmd(
     name: Annotated[str | None, NAME] = None,
     as_json: Annotated[bool, typer.Option("--json", help="As one JSON object (with `facets` by node id)")] = False,
 ) -> None:
-    """Everything recorded about one run (or a job, or a dataset and its versions' schemas)."""
+    """Everything recorded about one run (every step of its metrics too), or a job, or a dataset and
+    its versions' schemas."""
     check_target(target, namespace, name)
     store = open_store(settings()).fresh()
     node = resolve(store, target, namespace, name)
@@ -162,14 +187,17 @@ def show_cmd(
     if run is None:
         raise NotFound(f"no run {target!r} (see `provgraph runs`)")
     found = run_facets(store, run)
+    history = store.metric_history(run.run_id)
     if as_json:
-        print(json.dumps({**run.model_dump(mode="json"), "facets": facets_json(found)}))
+        view = run.model_dump(mode="json")
+        view["metric_history"] = [s.model_dump(mode="json") for s in history]
+        print(json.dumps({**view, "facets": facets_json(found)}))
     else:
-        print_run(run)
+        print_run(run, history)
         print_run_facets(run, found)
 
 
-def print_run(run: RunView) -> None:
+def print_run(run: RunView, history: Sequence[MetricSeries] = ()) -> None:
     style = STATE_STYLE.get(run.state, "white")
     console.print(f"[bold]run {run.run_id}[/]  {run.namespace}/{run.job_name}  [{style}]{run.state}[/]")
     console.print(f"  started   {run.started_at}   ended {run.ended_at or '-'}")
@@ -186,6 +214,9 @@ def print_run(run: RunView) -> None:
     for title, values in (("params", run.params), ("results", run.results), ("metrics", run.metrics)):
         if values:
             console.print(f"  {title:<9} " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
+    for series in history:
+        if len(series.steps) > 1:
+            console.print(f"  {'history':<9} {series.key}: {_steps(series)}")
     for title, refs in (("input", run.inputs), ("output", run.outputs)):
         for ref in refs:
             mark = "  [yellow]attempted (the run did not complete: not written)[/]" if ref.attempted else ""
@@ -200,16 +231,23 @@ def print_run(run: RunView) -> None:
     if rt.get("code_unknown"):
         console.print(f"  [yellow]code      unknown[/]: {rt['code_unknown']}")
     if run.reproduces:
-        console.print(f"  reproduces {run.reproduces.original_run_id}: [bold]{run.reproduces.verdict}[/]")
-        for diff in run.reproduces.differences:
-            console.print(f"    differs: {json.dumps(diff)}")
-        for key, env in run.reproduces.environment.items():
-            same = "same" if env.get("same") else "[yellow]changed[/]"
-            console.print(f"    {key:<16} {same}  original {env.get('original')}  reproduced {env.get('reproduced')}")
-        snapshots = run.reproduces.snapshot_inputs
-        console.print(f"    inputs read from snapshots: {', '.join(snapshots) if snapshots else 'none'}")
+        _print_reproduction(run.reproduces)
     if run.error:
-        console.print(f"  [red]error[/]     {run.error}")
+        console.print(f"  [red]error[/]     {escape(run.error)}")
+    if run.traceback:
+        console.print("  traceback")
+        console.print(escape(textwrap.indent(run.traceback.rstrip(), "    ")), soft_wrap=True)
+
+
+def _print_reproduction(rep: ReproductionView) -> None:
+    console.print(f"  reproduces {rep.original_run_id}: [bold]{rep.verdict}[/]")
+    for diff in rep.differences:
+        console.print(f"    differs: {json.dumps(diff)}")
+    for key, env in rep.environment.items():
+        same = "same" if env.get("same") else "[yellow]changed[/]"
+        console.print(f"    {key:<16} {same}  original {env.get('original')}  reproduced {env.get('reproduced')}")
+    snapshots = rep.snapshot_inputs
+    console.print(f"    inputs read from snapshots: {', '.join(snapshots) if snapshots else 'none'}")
 
 
 @app.command("abort")

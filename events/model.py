@@ -20,6 +20,7 @@ from provgraph.events.facets import (
     ErrorMessageRunFacet,
     EventRunFacet,
     LabelsRunFacet,
+    LogsRunFacet,
     MetricsRunFacet,
     ParamsRunFacet,
     ParentRunFacet,
@@ -84,6 +85,7 @@ class RunFacets(WireModel):
     requested: RequestedRunFacet | None = Field(default=None, alias="provgraph_requested")
     labels: LabelsRunFacet | None = Field(default=None, alias="provgraph_labels")
     cached_from: CachedFromRunFacet | None = Field(default=None, alias="provgraph_cachedFrom")
+    logs: LogsRunFacet | None = Field(default=None, alias="provgraph_logs")
 
 
 class JobFacets(WireModel):

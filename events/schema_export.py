@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from provgraph.events.facets import CUSTOM_FACETS
 from provgraph.events.request import RunRequest
 
-SCHEMA_DIR = Path(__file__).parent / "schema"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
+"""Resolved: in the strict editable install this file is a symlink, and a new schema belongs in the source tree."""
 
 
 def _schema(model: type[BaseModel], url: str) -> dict[str, Any]:

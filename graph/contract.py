@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from provgraph.events.errors import ConfigError
 from provgraph.events.model import RunEvent, RunState
@@ -37,6 +37,8 @@ from provgraph.graph.views import (
     Direction,
     JobView,
     LineageGraph,
+    LogChunkView,
+    MetricSeries,
     RunView,
 )
 
@@ -92,6 +94,21 @@ def search_needle(text: str) -> str:
     return text.lower()
 
 
+Op = Literal["=", "!=", "<", "<=", ">", ">="]
+Value = float | str
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a run query (`graph/run_query.py`): a param or a metric's latest value by
+    `key`, or the run's `started`/`ended` time (an ISO string in UTC), compared with `value`."""
+
+    kind: Literal["param", "metric", "started", "ended"]
+    key: str
+    op: Op
+    value: Value
+
+
 @dataclass(frozen=True)
 class RunFilter:
     project: str | None = None
@@ -99,6 +116,8 @@ class RunFilter:
     state: RunState | None = None
     since: datetime | None = None
     until: datetime | None = None
+    conditions: tuple[Condition, ...] = ()
+    """All must hold (`run_query.parse` builds them; the stores answer them from indexes)."""
 
 
 @runtime_checkable
@@ -131,6 +150,14 @@ class LineageStore(Protocol):
 
     def children(self, run_id: str, first: int = 1000) -> list[RunView]:
         """Runs whose OpenLineage `parent` is `run_id` (CHILD_OF), oldest first: a pipeline's steps."""
+
+    def metric_history(self, run_id: str, keys: Sequence[str] | None = None, limit: int = 10_000) -> list[MetricSeries]:
+        """Every step of the run's metrics (only `keys` when given), by key then step; at most
+        `limit` steps per metric, the series marked `truncated` when there were more."""
+
+    def log_chunks(self, run_id: str) -> list[LogChunkView]:
+        """The chunks of the run's captured output the graph knows, by offset (gaps possible while
+        events are on their way)."""
 
     def job(self, namespace: str, name: str) -> JobView | None: ...
 

@@ -9,6 +9,9 @@ The graph model:
     (:Dataset)-[:HAS_VERSION]->(:DatasetVersion)
     (:Run)-[:READ {binding}]->(:DatasetVersion)      (:Run)-[:WROTE {binding}]->(:DatasetVersion)
     (:Metric {run_id, key, step})                    one node per logged metric point
+    (:LogChunk {run_id, offset, size, digest})       one node per chunk of captured output
+    (:RunParam {run_id, key, num, str})              one per scalar param of the run's stored params
+                                                     (derived, for `--where`; not in `dump`)
 
 Edges carry `first_at`/`known_at` (earliest event time and ingestion time declaring them), runs
 `known_at`, `ended_known_at`, `has_start`, `declared_events` and `seqs` (their sorted sequence
@@ -34,6 +37,7 @@ SCHEMA: tuple[LiteralString, ...] = (
     " REQUIRE (n.namespace, n.name, n.code_hash) IS UNIQUE",
     "CREATE CONSTRAINT run_id IF NOT EXISTS FOR (n:Run) REQUIRE n.run_id IS UNIQUE",
     "CREATE CONSTRAINT metric_key IF NOT EXISTS FOR (n:Metric) REQUIRE (n.run_id, n.key, n.step) IS UNIQUE",
+    "CREATE CONSTRAINT log_chunk_key IF NOT EXISTS FOR (n:LogChunk) REQUIRE (n.run_id, n.offset) IS UNIQUE",
     "CREATE CONSTRAINT dataset_key IF NOT EXISTS FOR (n:Dataset) REQUIRE (n.namespace, n.name) IS UNIQUE",
     "CREATE CONSTRAINT dataset_version_id IF NOT EXISTS FOR (n:DatasetVersion) REQUIRE n.node_id IS UNIQUE",
     # runs of a job, newest first; runs() pages by start time; child/reproduction links in both directions
@@ -43,6 +47,11 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE INDEX run_reproduces IF NOT EXISTS FOR (n:Run) ON (n.reproduces_of)",
     "CREATE INDEX run_cached_from IF NOT EXISTS FOR (n:Run) ON (n.cached_from)",
     "CREATE INDEX metric_run IF NOT EXISTS FOR (n:Metric) ON (n.run_id)",
+    # run queries (`graph/run_query.py`): a param's or a metric's value by key
+    "CREATE INDEX metric_key_value IF NOT EXISTS FOR (n:Metric) ON (n.key, n.value)",
+    "CREATE INDEX run_param_num IF NOT EXISTS FOR (n:RunParam) ON (n.key, n.num)",
+    "CREATE INDEX run_param_str IF NOT EXISTS FOR (n:RunParam) ON (n.key, n.str)",
+    "CREATE INDEX run_param_run IF NOT EXISTS FOR (n:RunParam) ON (n.run_id)",
     "CREATE INDEX dataset_version_dataset IF NOT EXISTS FOR (n:DatasetVersion) ON (n.namespace, n.name)",
 )
 
@@ -151,6 +160,21 @@ CALL (r, row) {{
   SET m.value = CASE WHEN wins THEN p.value ELSE m.value END,
       m.okey = CASE WHEN wins THEN p.okey ELSE m.okey END
 }}
+CALL (r, row) {{
+  WITH r, row WHERE row.params_key IS NOT NULL AND row.params_key = r.params_key
+  OPTIONAL MATCH (old:RunParam {{run_id: row.run_id}})
+  DETACH DELETE old
+  WITH DISTINCT row
+  UNWIND row.param_rows AS p
+  CREATE (:RunParam {{run_id: row.run_id, key: p.key, num: p.num, str: p.str}})
+}}
+CALL (r, row) {{
+  UNWIND row.logs AS c
+  MERGE (l:LogChunk {{run_id: row.run_id, offset: c.offset}})
+  WITH l, c, c.digest > coalesce(l.digest, '') AS wins
+  SET l.size = CASE WHEN wins THEN c.size ELSE l.size END,
+      l.digest = CASE WHEN wins THEN c.digest ELSE l.digest END
+}}
 """
 
 # Runs of the rows stored under another namespace. Run in the transaction that merged them: the
@@ -207,10 +231,11 @@ DUMP: dict[str, LiteralString] = {
     " n.params AS params, n.params_key AS params_key,"
     " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
     " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
-    " n.parent_run_id AS parent_run_id, n.cached_from AS cached_from",
+    " n.parent_run_id AS parent_run_id, n.cached_from AS cached_from, n.traceback AS traceback",
     "run_seq": "MATCH (n:Run) UNWIND coalesce(n.seqs, []) AS s RETURN n.run_id AS run_id, s AS seq",
     "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
     " n.okey AS okey",
+    "log_chunk": "MATCH (n:LogChunk) RETURN n.run_id AS run_id, n.offset AS offset, n.size AS size, n.digest AS digest",
     "dataset": "MATCH (n:Dataset) RETURN n.namespace AS namespace, n.name AS name, n.kind AS kind",
     "dataset_version": "MATCH (n:DatasetVersion) RETURN n.node_id AS node_id, n.namespace AS namespace,"
     " n.name AS name, n.version AS version, n.kind AS kind, n.size AS size, n.uri AS uri, n.format AS format,"
@@ -232,6 +257,38 @@ RUN_VIEW: LiteralString = """
 RETURN r {.*} AS run,
   COLLECT { MATCH (m:Metric {run_id: r.run_id}) RETURN [m.key, m.step, m.value] } AS metrics
 """
+
+METRIC_HISTORY: LiteralString = """
+MATCH (m:Metric {run_id: $run_id}) WHERE $keys IS NULL OR m.key IN $keys
+WITH m ORDER BY m.key, m.step
+WITH m.key AS key, collect([m.step, m.value]) AS points
+RETURN key, points[..$cap] AS points ORDER BY key
+"""
+
+LOG_CHUNKS: LiteralString = """
+MATCH (l:LogChunk {run_id: $run_id}) RETURN l.offset AS offset, l.size AS size, l.digest AS digest ORDER BY offset
+"""
+
+CYPHER_OP: dict[str, LiteralString] = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+"""Operators of a run query: looked up, never taken from the query text."""
+
+
+def run_ids_where(kind: str, op: str, i: int) -> LiteralString:
+    """A subquery collecting, as `c<i>`, the ids of runs whose param `$k<i>` (num or str, by the type
+    of `$v<i>`: `kind` is param_num or param_str) or latest metric step compares `op` with `$v<i>`,
+    found through the (key, value) indexes."""
+    o = CYPHER_OP[op]
+    n = str(i)
+    if kind == "metric":
+        match = (
+            f"MATCH (m:Metric) WHERE m.key = $k{n} AND m.value {o} $v{n} AND m.value IS :: FLOAT"
+            " AND NOT EXISTS { MATCH (x:Metric {run_id: m.run_id, key: m.key}) WHERE x.step > m.step }"
+            f" RETURN collect(m.run_id) AS c{n}"
+        )
+    else:
+        col = "num" if kind == "param_num" else "str"
+        match = f"MATCH (p:RunParam) WHERE p.key = $k{n} AND p.{col} {o} $v{n} RETURN collect(p.run_id) AS c{n}"
+    return "CALL () { " + match + " } "
 
 
 def written(run: str, *, now: bool = False) -> str:
@@ -339,6 +396,7 @@ COUNTS: dict[str, LiteralString] = {
     "DatasetVersion": "MATCH (n:DatasetVersion) RETURN count(n) AS n",
     "Dataset": "MATCH (n:Dataset) RETURN count(n) AS n",
     "Metric": "MATCH (n:Metric) RETURN count(n) AS n",
+    "LogChunk": "MATCH (n:LogChunk) RETURN count(n) AS n",
     "Job": "MATCH (n:Job) RETURN count(n) AS n",
     "JobVersion": "MATCH (n:JobVersion) RETURN count(n) AS n",
     "Project": "MATCH (n:Project) RETURN count(n) AS n",

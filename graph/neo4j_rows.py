@@ -14,16 +14,17 @@ from typing import Any
 
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunEvent
-from provgraph.graph.projection import KEYED_RUN_PROPS, RunFacts, admit, facts, run_row
+from provgraph.graph.projection import CARRIED_RUN_PROPS, KEYED_RUN_PROPS, RunFacts, admit, facts, run_row
 from provgraph.graph.rows import loads_json
 
 Row = dict[str, Any]
 
 KEYED: dict[str, tuple[str, ...]] = {
-    prop: ("reproduces_of", "reproduces_verdict") if prop == "reproduces" else () for prop in KEYED_RUN_PROPS
+    prop: ("reproduces_of", "reproduces_verdict") if prop == "reproduces" else CARRIED_RUN_PROPS.get(prop, ())
+    for prop in KEYED_RUN_PROPS
 }
 """`KEYED_RUN_PROPS`, each with the properties that move with it (a reproduction's original run
-and verdict, which the REPRODUCES edge is made from)."""
+and verdict, which the REPRODUCES edge is made from; a failure's traceback)."""
 JOB_VERSION_MAX = ("entrypoint", "source_uri", "git_commit", "git_dirty")
 """Job version properties folded as the greatest non-NULL value."""
 DATASET_VERSION_MAX = ("kind", "size", "uri", "format", "framework")
@@ -88,6 +89,20 @@ def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mi
         old[p] = min(old[p], row[p])
 
 
+def param_rows(params: str | None) -> list[Row]:
+    """A run's scalar params as `RunParam` nodes (what SQLite's `run_param` holds): numbers in `num`,
+    strings and booleans ("true"/"false") in `str`; lists, objects and nulls are not indexed."""
+    out: list[Row] = []
+    for key, value in (loads_json(params) or {}).items():
+        if isinstance(value, bool):
+            out.append({"key": key, "num": None, "str": "true" if value else "false"})
+        elif isinstance(value, int | float):
+            out.append({"key": key, "num": value, "str": None})
+        elif isinstance(value, str):
+            out.append({"key": key, "num": None, "str": value})
+    return out
+
+
 def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = None) -> dict[str, list[Row]]:
     """The batch folded into one row per node: what `apply` sends, statement by statement;
     `known_at`: each event's ingestion time (see `LineageStore.apply`).
@@ -103,6 +118,7 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
     # per run: code hashes, (key, step) -> metric, and (dsv, binding) edges
     code_hashes: dict[str, set[str]] = {}
     metrics: dict[str, dict[tuple[str, int], Row]] = {}
+    logs: dict[str, dict[int, Row]] = {}
     reads: dict[str, dict[tuple[str, str], Row]] = {}
     wrote: dict[str, dict[tuple[str, str], Row]] = {}
     for i, event in enumerate(events):
@@ -135,6 +151,11 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
             m = run_metrics.get((key, step))
             if m is None or f.order_key > m["okey"]:
                 run_metrics[(key, step)] = {"key": key, "step": step, "value": encode_float(value), "okey": f.order_key}
+        run_logs = logs.setdefault(f.run_id, {})
+        for offset, size, digest in f.logs:
+            chunk = run_logs.get(offset)
+            if chunk is None or digest > chunk["digest"]:  # as the stores: the greater digest wins
+                run_logs[offset] = {"offset": offset, "size": size, "digest": digest}
         for edges, found in ((reads, f.reads), (wrote, f.writes)):
             run_edges = edges.setdefault(f.run_id, {})
             for d in found:
@@ -166,8 +187,10 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                     ("first_at", "known_at"),
                 )
     for run_id, row in runs.items():
+        row["param_rows"] = param_rows(row["params"])
         row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
         row["metrics"] = list(metrics[run_id].values())
+        row["logs"] = list(logs[run_id].values())
         row["reads"] = list(reads[run_id].values())
         row["wrote"] = list(wrote[run_id].values())
     return {

@@ -47,6 +47,7 @@ from provgraph.graph.rows import (
     edge_kind,
     existing,
     job_version_view,
+    metric_series,
     run_node,
     run_view,
 )
@@ -59,6 +60,8 @@ from provgraph.graph.views import (
     LineageEdge,
     LineageGraph,
     LineageNode,
+    LogChunkView,
+    MetricSeries,
     RunView,
 )
 from provgraph.graph.walk import Cuts, Hop, bounded_walk
@@ -254,6 +257,21 @@ class Neo4jLineageStore:
     def _runs(
         self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
     ) -> list[RunView]:
+        anchor = None
+        if after is not None:
+            found = self._query("MATCH (a:Run {run_id: $after}) RETURN a.started_at AS started_at", after=after)
+            if not found:
+                return []  # as in SQLite: an unknown `after` run yields an empty page
+            anchor = (after, found[0]["started_at"])
+        cypher, params = self.runs_query(where, states, first, anchor)
+        return [self._run_view(rec, detail=False) for rec in self._query(cypher, **params)]
+
+    @staticmethod
+    def runs_query(
+        where: RunFilter, states: tuple[RunState, ...] | None, first: int, anchor: tuple[str, str] | None
+    ) -> tuple[LiteralString, dict[str, Any]]:
+        """The Cypher of a page of runs after `anchor` (run id, started_at) and its parameters (tests
+        read its plan). Param and metric conditions collect run ids from their (key, value) index first."""
         # Always true (started_at is set on every run), but it lets the planner read runs in
         # started_at order from the range index instead of sorting them all.
         clauses: list[LiteralString] = ["r.started_at IS NOT NULL"]
@@ -268,19 +286,37 @@ class Neo4jLineageStore:
             if value is not None:
                 clauses.append(clause)
                 params[name] = value
-        cypher: LiteralString = "MATCH (r:Run)"
-        if after is not None:
-            anchor = self._query("MATCH (a:Run {run_id: $after}) RETURN a.started_at AS started_at", after=after)
-            if not anchor:
-                return []  # as in SQLite: an unknown `after` run yields an empty page
+        cypher: LiteralString = ""
+        for i, cond in enumerate(where.conditions):
+            if cond.kind in ("started", "ended"):
+                clauses.append(f"r.{cond.kind}_at {q.CYPHER_OP[cond.op]} $v{i}")
+            else:
+                kind = (
+                    "metric" if cond.kind == "metric" else "param_num" if isinstance(cond.value, float) else "param_str"
+                )
+                cypher += q.run_ids_where(kind, cond.op, i)
+                clauses.append(f"r.run_id IN c{i}")
+                params[f"k{i}"] = cond.key
+            params[f"v{i}"] = cond.value
+        cypher += "MATCH (r:Run)"
+        if anchor is not None:
             # The first conjunct is a range the started_at index answers; the second breaks ties.
             clauses.append("r.started_at <= $after_started")
             clauses.append("(r.started_at < $after_started OR r.run_id < $after)")
-            params["after"], params["after_started"] = after, anchor[0]["started_at"]
-        if clauses:
-            cypher += " WHERE " + " AND ".join(clauses)
+            params["after"], params["after_started"] = anchor
+        cypher += " WHERE " + " AND ".join(clauses)
         cypher += " WITH r ORDER BY r.started_at DESC, r.run_id DESC LIMIT $first" + q.RUN_VIEW
-        return [self._run_view(rec, detail=False) for rec in self._query(cypher, **params)]
+        return cypher, params
+
+    @guarded("read")
+    def metric_history(self, run_id: str, keys: Sequence[str] | None = None, limit: int = 10_000) -> list[MetricSeries]:
+        limit = max(0, limit)
+        rows = self._query(q.METRIC_HISTORY, run_id=run_id, keys=None if keys is None else list(keys), cap=limit + 1)
+        return metric_series(((r["key"], *p) for r in rows for p in r["points"]), limit)
+
+    @guarded("read")
+    def log_chunks(self, run_id: str) -> list[LogChunkView]:
+        return [LogChunkView(**r) for r in self._query(q.LOG_CHUNKS, run_id=run_id)]
 
     @guarded("read")
     def children(self, run_id: str, first: int = 1000) -> list[RunView]:

@@ -108,10 +108,13 @@ class RunFacts:
     results: str | None
     runtime: str | None
     error: str | None
+    traceback: str | None
     reproduces: str | None
     parent_run_id: str | None
     cached_from: str | None
     metrics: list[tuple[str, int, float]] = field(default_factory=list)
+    logs: list[tuple[int, int, str]] = field(default_factory=list)
+    """Log chunks: (offset, size, digest)."""
     reads: list[DatasetFacts] = field(default_factory=list)
     writes: list[DatasetFacts] = field(default_factory=list)
 
@@ -159,12 +162,14 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         results=keyed(rf.results.results if rf.results else None),
         runtime=keyed(rf.runtime.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.runtime else None),
         error=rf.error_message.message if rf.error_message else None,
+        traceback=rf.error_message.stack_trace if rf.error_message else None,
         reproduces=keyed(
             rf.reproduces.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.reproduces else None
         ),
         parent_run_id=rf.parent.run.run_id if rf.parent else None,
         cached_from=rf.cached_from.run_id if rf.cached_from else None,
         metrics=[(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
+        logs=[(c.offset, c.size, c.digest) for c in (rf.logs.chunks if rf.logs else [])],
         reads=[DatasetFacts.of(d) for d in event.inputs],
         writes=[DatasetFacts.of(d, minted) for d in event.outputs],
     )
@@ -172,6 +177,8 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
 
 KEYED_RUN_PROPS = ("params", "results", "runtime", "error", "reproduces")
 """Run properties replaced only by an event with a greater order key (stored beside `<prop>_key`)."""
+CARRIED_RUN_PROPS: dict[str, tuple[str, ...]] = {"error": ("traceback",)}
+"""Properties that move with a keyed one (a failure's traceback with its message), never alone."""
 
 
 def run_row(f: RunFacts) -> dict[str, Any]:
@@ -197,4 +204,6 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         value = getattr(f, col)
         row[col] = value
         row[f"{col}_key"] = None if value is None else f.order_key
+        for carried in CARRIED_RUN_PROPS.get(col, ()):
+            row[carried] = getattr(f, carried)
     return row

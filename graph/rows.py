@@ -8,10 +8,11 @@ canonical JSON text, times as ISO text, `git_dirty` as 0/1. A row is any mapping
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from provgraph.events.facets.values import decode_float
 from provgraph.events.model import UNVERSIONED, RunState
 from provgraph.graph.ids import run_node_id
 from provgraph.graph.liveness import Liveness
@@ -21,6 +22,7 @@ from provgraph.graph.views import (
     DatasetVersionView,
     JobVersionView,
     LineageNode,
+    MetricSeries,
     ReproductionView,
     RunView,
 )
@@ -81,6 +83,7 @@ def run_view(
         metrics=metrics,
         runtime=runtime,
         error=error,
+        traceback=r.get("traceback"),
         parent_run_id=r.get("parent_run_id"),
         cached_from=r.get("cached_from"),
         reproduces=ReproductionView(
@@ -112,6 +115,19 @@ def existing(versions: list[DatasetVersionView]) -> list[DatasetVersionView]:
     version point) when it has real ones."""
     real = [v for v in versions if v.version != UNVERSIONED]
     return real or versions
+
+
+def metric_series(points: Iterable[Sequence[Any]], limit: int) -> list[MetricSeries]:
+    """`(key, step, stored value)` points in (key, step) order, at most `limit` steps per key kept."""
+    out: dict[str, tuple[list[int], list[float], list[bool]]] = {}
+    for key, step, value in points:
+        steps, values, cut = out.setdefault(key, ([], [], [False]))
+        if len(steps) < limit:
+            steps.append(step)
+            values.append(decode_float(value))
+        else:
+            cut[0] = True
+    return [MetricSeries(key=k, steps=s, values=v, truncated=c[0]) for k, (s, v, c) in out.items()]
 
 
 def job_version_view(r: Row) -> JobVersionView:

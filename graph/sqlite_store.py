@@ -24,11 +24,11 @@ from provgraph.events.transport.sqlite import connect
 from provgraph.graph import sqlite_facets
 from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
 from provgraph.graph.completeness import TERMINAL, CompletenessRules
-from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageBounds, RunFilter, search_needle
+from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, Condition, LineageBounds, RunFilter, search_needle
 from provgraph.graph.facets import ColumnLineageGraph, Facets
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
-from provgraph.graph.projection import RunFacts, admit, facts, run_row
+from provgraph.graph.projection import CARRIED_RUN_PROPS, RunFacts, admit, facts, run_row
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
@@ -37,6 +37,7 @@ from provgraph.graph.rows import (
     edge_kind,
     existing,
     job_version_view,
+    metric_series,
     run_node,
     run_view,
 )
@@ -51,6 +52,8 @@ from provgraph.graph.views import (
     LineageEdge,
     LineageGraph,
     LineageNode,
+    LogChunkView,
+    MetricSeries,
     RunView,
 )
 from provgraph.graph.walk import Cuts, Hop, bounded_walk
@@ -68,7 +71,8 @@ CREATE TABLE IF NOT EXISTS run (
     state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     known_at TEXT NOT NULL, ended_known_at TEXT, has_start INTEGER NOT NULL, declared_events INTEGER,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
-    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT, cached_from TEXT);
+    error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT, cached_from TEXT,
+    traceback TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
@@ -76,6 +80,14 @@ CREATE TABLE IF NOT EXISTS run_seq (run_id TEXT NOT NULL, seq INTEGER NOT NULL, 
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
     PRIMARY KEY (run_id, key, step));
+CREATE INDEX IF NOT EXISTS metric_key_value ON metric(key, value);
+CREATE TABLE IF NOT EXISTS run_param (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, num REAL, str TEXT, PRIMARY KEY (run_id, key));
+CREATE INDEX IF NOT EXISTS run_param_num ON run_param(key, num);
+CREATE INDEX IF NOT EXISTS run_param_str ON run_param(key, str);
+CREATE TABLE IF NOT EXISTS log_chunk (
+    run_id TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
+    PRIMARY KEY (run_id, offset));
 CREATE TABLE IF NOT EXISTS dataset (
     namespace TEXT NOT NULL, name TEXT NOT NULL, kind TEXT, PRIMARY KEY (namespace, name));
 CREATE TABLE IF NOT EXISTS dataset_version (
@@ -102,20 +114,26 @@ _TABLES = (
     "run",
     "run_seq",
     "metric",
+    "log_chunk",
     "dataset",
     "dataset_version",
     "read",
     "wrote",
     *sqlite_facets.TABLES,
 )
+_DERIVED = ("run_param",)
+"""Tables derived from `run` for queries (`--where`): emptied with it, left out of `dump`."""
+_LATEST_RUN_COLUMNS = {"known_at", "cached_from", "traceback"}
+"""Run columns added last: a graph without one of them is made again and projected again."""
 
 
 def _newer(col: str) -> str:
-    """SET clause: take the incoming value when its order key is greater (NULL keys never win)."""
-    return (
-        f"{col} = CASE WHEN excluded.{col}_key > COALESCE(run.{col}_key, '') THEN excluded.{col} ELSE run.{col} END,"
-        f" {col}_key = CASE WHEN excluded.{col}_key > COALESCE(run.{col}_key, '')"
-        f" THEN excluded.{col}_key ELSE run.{col}_key END"
+    """SET clause: take the incoming value, and the columns carried with it, when its order key is
+    greater (NULL keys never win)."""
+    win = f"excluded.{col}_key > COALESCE(run.{col}_key, '')"
+    return ", ".join(
+        f"{p} = CASE WHEN {win} THEN excluded.{p} ELSE run.{p} END"
+        for p in (col, *CARRIED_RUN_PROPS.get(col, ()), f"{col}_key")
     )
 
 
@@ -128,11 +146,11 @@ _UPSERT_RUN = f"""
 INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
                  known_at, ended_known_at, has_start, declared_events,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
-                 reproduces, reproduces_key, parent_run_id, cached_from)
+                 reproduces, reproduces_key, parent_run_id, cached_from, traceback)
 VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
         :known_at, :ended_known_at, :has_start, :declared_events,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
-        :reproduces, :reproduces_key, :parent_run_id, :cached_from)
+        :reproduces, :reproduces_key, :parent_run_id, :cached_from, :traceback)
 ON CONFLICT (run_id) DO UPDATE SET
     {_max("run", "code_hash")}, {_max("run", "parent_run_id")}, {_max("run", "declared_events")},
     {_max("run", "cached_from")},
@@ -177,6 +195,48 @@ INSERT INTO metric (run_id, key, step, value, okey) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET value = CASE WHEN excluded.okey > metric.okey THEN excluded.value ELSE metric.value END,
     okey = MAX(metric.okey, excluded.okey)
 """
+
+
+# One chunk per offset; were two producers ever to disagree, the greater digest wins everywhere.
+_UPSERT_LOG_CHUNK = """
+INSERT INTO log_chunk (run_id, offset, size, digest) VALUES (?, ?, ?, ?)
+ON CONFLICT DO UPDATE SET
+    size = CASE WHEN excluded.digest > log_chunk.digest THEN excluded.size ELSE log_chunk.size END,
+    digest = MAX(log_chunk.digest, excluded.digest)
+"""
+
+# A run's scalar params, one row each, from its stored (winning) params: numbers in `num`, strings
+# and booleans ("true"/"false") in `str`, so a comparison never mixes the two.
+_DELETE_PARAMS = "DELETE FROM run_param WHERE run_id IN (SELECT value FROM json_each(?))"
+_PARAM_ROWS = """
+INSERT INTO run_param (run_id, key, num, str)
+SELECT r.run_id, p.key, CASE WHEN p.type IN ('integer', 'real') THEN p.value END,
+       CASE WHEN p.type = 'text' THEN p.value WHEN p.type IN ('true', 'false') THEN p.type END
+FROM run r, json_each(r.params) p
+WHERE p.type IN ('integer', 'real', 'text', 'true', 'false')
+"""
+_INSERT_PARAMS = _PARAM_ROWS + " AND r.run_id IN (SELECT value FROM json_each(?))"  # noqa: S608 (constants)
+_SQL_OP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+"""Operators of a run query as SQL: looked up, never taken from the query text."""
+_SQL_TIME = {"started": "started_at", "ended": "ended_at"}
+
+
+def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
+    """One condition as a WHERE clause over `run`, answered from an index (see `run_query`)."""
+    op = _SQL_OP[cond.op]
+    if cond.kind in _SQL_TIME:
+        return f"{_SQL_TIME[cond.kind]} {op} ?", [cond.value]
+    if cond.kind == "param":
+        col = "num" if isinstance(cond.value, float) else "str"
+        sql = f"run_id IN (SELECT run_id FROM run_param WHERE key = ? AND {col} {op} ?)"  # noqa: S608 (fixed)
+        return sql, [cond.key, cond.value]
+    # a metric's latest step; values are REAL, or text for NaN/±Infinity, which compare with nothing
+    return (
+        f"run_id IN (SELECT m.run_id FROM metric m WHERE m.key = ? AND m.value {op} ?"  # noqa: S608 (fixed op)
+        " AND typeof(m.value) = 'real'"
+        " AND m.step = (SELECT MAX(step) FROM metric WHERE run_id = m.run_id AND key = m.key))",
+        [cond.key, cond.value],
+    )
 
 
 _RUN_NODES = (
@@ -273,14 +333,16 @@ class SqliteLineageStore:
         self._lock = threading.RLock()
         with self._tx() as c:
             self._migrate(c, older="run" in tables and "facet" not in tables)
+            if "run" in tables and "run_param" not in tables:  # a graph projected before `run_param` existed
+                c.execute(_PARAM_ROWS)
 
     def _migrate(self, c: sqlite3.Connection, *, older: bool) -> None:
-        """A graph projected before the facet tables or the columns of as-of reads, completeness and
-        caching (`run.known_at`, `run.cached_from`) existed is dropped and made again, empty, so the next
-        `sync()` projects the log again from the start and fills them (the graph is only a projection)."""
+        """A graph projected before the facet tables or the latest run columns (as-of reads,
+        completeness, caching, tracebacks) existed is dropped and made again, empty, so the next `sync()`
+        projects the log again from the start and fills them (the graph is only a projection)."""
         columns = {row[1] for row in c.execute("PRAGMA table_info(run)")}
-        if older or not {"known_at", "cached_from"} <= columns:
-            for table in (*_TABLES, "meta"):
+        if older or not columns >= _LATEST_RUN_COLUMNS:
+            for table in (*_TABLES, *_DERIVED, "meta"):
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             for stmt in (_SCHEMA + sqlite_facets.SCHEMA).split(";"):
                 if stmt.strip():
@@ -358,11 +420,15 @@ class SqliteLineageStore:
             ],
         )
         c.executemany(_UPSERT_RUN, [run_row(f) for f in all_facts])
+        with_params = json.dumps(sorted({f.run_id for f in all_facts if f.params is not None}))
+        c.execute(_DELETE_PARAMS, (with_params,))
+        c.execute(_INSERT_PARAMS, (with_params,))
         c.executemany(
             _UPSERT_METRIC,
             # encoded: SQLite stores NaN as NULL, so non-finite values are kept as "NaN"/"Infinity" text
             [(f.run_id, k, step, encode_float(v), f.order_key) for f in all_facts for (k, step, v) in f.metrics],
         )
+        c.executemany(_UPSERT_LOG_CHUNK, [(f.run_id, *chunk) for f in all_facts for chunk in f.logs])
         datasets = [(f, d) for f in all_facts for d in (*f.reads, *f.writes)]
         c.executemany(_UPSERT_DATASET, [(d.namespace, d.name, d.kind) for _, d in datasets])
         c.executemany(
@@ -427,7 +493,7 @@ class SqliteLineageStore:
 
     def reset(self) -> None:
         with self._tx() as c:
-            for table in (*_TABLES, "meta", "dead_letter"):
+            for table in (*_TABLES, *_DERIVED, "meta", "dead_letter"):
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def close(self) -> None:
@@ -498,10 +564,32 @@ class SqliteLineageStore:
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
         return runs_in_state(self._runs, where or RunFilter(), first, after)
 
+    def metric_history(self, run_id: str, keys: Sequence[str] | None = None, limit: int = 10_000) -> list[MetricSeries]:
+        rows = self._all(
+            "SELECT key, step, value FROM (SELECT key, step, value,"
+            " ROW_NUMBER() OVER (PARTITION BY key ORDER BY step) AS n FROM metric WHERE run_id = ?"
+            " AND (? IS NULL OR key IN (SELECT value FROM json_each(?)))) WHERE n <= ? ORDER BY key, step",
+            (run_id, None if keys is None else 1, json.dumps(list(keys or [])), max(0, limit) + 1),
+        )
+        return metric_series(rows, max(0, limit))
+
+    def log_chunks(self, run_id: str) -> list[LogChunkView]:
+        rows = self._all("SELECT offset, size, digest FROM log_chunk WHERE run_id = ? ORDER BY offset", (run_id,))
+        return [LogChunkView(offset=r[0], size=r[1], digest=r[2]) for r in rows]
+
     def _runs(
         self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
     ) -> list[RunView]:
-        clauses, params = [], []
+        sql, params = self.runs_query(where, states, first, after)
+        return [self._run_view(r, detail=False) for r in self._all(sql, params)]
+
+    @staticmethod
+    def runs_query(
+        where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
+    ) -> tuple[str, list[Any]]:
+        """The SQL of a page of runs and its parameters (tests read its query plan)."""
+        clauses: list[str] = []
+        params: list[Any] = []
         for sql, value in (
             ("namespace = ?", where.project),
             ("job_name = ?", where.job),
@@ -512,6 +600,10 @@ class SqliteLineageStore:
             if value is not None:
                 clauses.append(sql)
                 params.append(value)
+        for cond in where.conditions:
+            sql, values = _condition_sql(cond)
+            clauses.append(sql)
+            params += values
         if after is not None:
             clauses.append("(started_at, run_id) < (SELECT started_at, run_id FROM run WHERE run_id = ?)")
             params.append(after)
@@ -519,7 +611,7 @@ class SqliteLineageStore:
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY started_at DESC, run_id DESC LIMIT ?"
-        return [self._run_view(r, detail=False) for r in self._all(sql, [*params, max(0, first)])]
+        return sql, [*params, max(0, first)]
 
     def incomplete_runs(self, project: str | None = None, first: int = 50) -> list[RunView]:
         rows = self._all(

@@ -75,6 +75,8 @@ class RunView(View):
     """Floats here; as JSON, non-finite values are "NaN", "Infinity", "-Infinity"."""
     runtime: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    traceback: str | None = None
+    """The failure's stack trace, as the run's process reported it."""
     parent_run_id: str | None = None
     cached_from: str | None = None
     """The run whose outputs this one reused instead of executing (CACHED_FROM)."""
@@ -87,6 +89,23 @@ class RunView(View):
     @property
     def node_id(self) -> str:
         return run_node_id(self.run_id)
+
+
+class LogChunkView(View):
+    """A piece of a run's captured output: bytes [offset, offset + size) of its log, stored under `digest`."""
+
+    offset: int
+    size: int
+    digest: str
+
+
+class MetricSeries(View):
+    """Every logged step of one metric, in step order; `truncated` when a limit cut the series."""
+
+    key: str
+    steps: list[int]
+    values: list[WireFloat]
+    truncated: bool = False
 
 
 class DatasetVersionView(View):

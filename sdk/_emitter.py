@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,7 @@ from provgraph.events.facets import (
     EventRunFacet,
     JobRef,
     LabelsRunFacet,
+    LogsRunFacet,
     MetricPoint,
     MetricsRunFacet,
     ParamsRunFacet,
@@ -39,6 +40,21 @@ from provgraph.events.serde import refusal
 from provgraph.events.transport.base import Transport
 
 METRIC_BATCH = 500
+
+
+def format_traceback(error: BaseException) -> str:
+    """The traceback a run records for `error`, as Python would print it, without provgraph's own
+    frames above the handler (all of them when the handler is provgraph's too)."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None and _ours(tb.tb_frame.f_globals.get("__name__")):
+        tb = tb.tb_next
+    if tb is not None and _ours(tb.tb_frame.f_globals.get("__name__")):
+        tb = error.__traceback__
+    return "".join(traceback.format_exception(type(error), error, tb))
+
+
+def _ours(module: object) -> bool:
+    return isinstance(module, str) and (module == "provgraph" or module.startswith("provgraph."))
 
 
 class RunEmitter:
@@ -69,6 +85,8 @@ class RunEmitter:
         self._metrics: list[MetricPoint] = []
         self._lock = threading.Lock()
         self.finished: EventType | None = None
+        self.logs: Callable[[], LogsRunFacet | None] | None = None
+        """The run's output capture (`_logs.LogCapture.take`): each event carries the output since the last."""
 
     def _emit(
         self,
@@ -89,6 +107,8 @@ class RunEmitter:
                 self._metrics = []
             # The run's own last event says how many it sent (a supervisor reporting for it cannot know).
             total = seq if own and kind.is_terminal else None
+            if self.logs is not None and (logs := self.logs()) is not None:
+                facets["logs"] = logs
             facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq, total=total)
             if self._parent is not None:
                 facets["parent"] = self._parent
@@ -161,10 +181,11 @@ class RunEmitter:
         results: dict[str, Any] | None = None,
     ) -> RunEvent:
         """FAIL/ABORT with `error`'s text, or `message` when given, and its traceback; `seq` overrides
-        the sequence (a supervisor reporting a run whose process died)."""
+        the sequence (a supervisor reporting a run whose process died). `results` logged before the
+        failure are kept with it."""
         if isinstance(error, BaseException):
             message = message or f"{type(error).__name__}: {error}"
-            trace = "".join(traceback.format_exception(error))
+            trace: str | None = format_traceback(error)
         else:
             message, trace = message or error, None
         facets: dict[str, Any] = {"error_message": ErrorMessageRunFacet(message=message, stack_trace=trace)}

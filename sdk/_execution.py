@@ -19,9 +19,10 @@ from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
 from provgraph._dataitem import DataItem, ProtectedFiles
-from provgraph._emitter import RunEmitter
+from provgraph._emitter import RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
+from provgraph._logs import LOG_FLUSH_S, LogCapture
 from provgraph._packagers import HandlerHints, annotations_of, convert_input, hints_of, log_returned
 from provgraph.compat import mlrun_importable
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -49,6 +50,7 @@ class RunResult:
     outputs: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    traceback: str | None = None
     verdict: ReproducesRunFacet | None = None
 
     @property
@@ -225,16 +227,21 @@ def execute(
         request.params, runtime_facet(request, code_unknown, backend.settings.heartbeat_interval_s), reproduces=pending
     )
     result = RunResult(request.run_id, request.project, request.job, RunState.RUNNING)
+    capture = LogCapture(backend.artifacts)
+    emitter.logs = capture.take
     with EndingSignals() as signals:
-        heartbeat = Heartbeat(emitter.running, backend.settings.heartbeat_interval_s)
+        beats = [
+            Heartbeat(emitter.running, backend.settings.heartbeat_interval_s),
+            Heartbeat(lambda: capture.pending and emitter.running(), LOG_FLUSH_S),
+        ]
         ended = False
         try:
             hints = hints_of(handler)
             for key, value in hints.labels.items():
                 ctx.set_label(key, value)
-            with mlrun_importable(backend.settings.mlrun_compat):
+            with capture, mlrun_importable(backend.settings.mlrun_compat):
                 returned = handler(**convert_inputs(handler, kwargs, hints))
-            heartbeat.stop()
+            _stop(beats)
             log_returned(ctx, returned, hints)
             ctx.record_untouched_inputs()
             result.state, result.results, result.metrics = RunState.COMPLETE, ctx.results, ctx.metrics
@@ -246,7 +253,7 @@ def execute(
                 _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
                 ended = True
         except Exception as exc:  # noqa: BLE001 - whatever the handler raises is the run's FAIL, recorded
-            heartbeat.stop()
+            _stop(beats)
             _record_untouched(ctx)
             _send_labels(ctx)
             result.verdict = failed_verdict(request)
@@ -254,9 +261,9 @@ def execute(
                 fail = functools.partial(emitter.fail, exc, reproduces=result.verdict, results=ctx.results)
                 _record_end(fail, backend)
             result.state, result.error = RunState.FAIL, f"{type(exc).__name__}: {exc}"
-            result.results = ctx.results
+            result.results, result.metrics, result.traceback = ctx.results, ctx.metrics, format_traceback(exc)
         except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
-            heartbeat.stop()
+            _stop(beats)
             if not ended:
                 _record_untouched(ctx)
                 reason = abort_reason(exc)
@@ -264,7 +271,12 @@ def execute(
                 message = reason or f"run ended by {type(exc).__name__}({exc}) before returning"
                 with signals.held():
                     fail = functools.partial(
-                        emitter.fail, exc, kind=kind, message=message, reproduces=failed_verdict(request)
+                        emitter.fail,
+                        exc,
+                        kind=kind,
+                        message=message,
+                        reproduces=failed_verdict(request),
+                        results=ctx.results,
                     )
                     _record_end(fail, backend)
             raise
@@ -277,6 +289,11 @@ def parent_of(request: RunRequest) -> tuple[str, str, str] | None:
     """The request's parent run as `RunEmitter` takes it: (run id, namespace, job)."""
     p = request.parent
     return (p.run.run_id, p.job.namespace, p.job.name) if p is not None else None
+
+
+def _stop(beats: list[Heartbeat]) -> None:
+    for beat in beats:
+        beat.stop()
 
 
 END_ATTEMPTS = 4

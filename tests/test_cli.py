@@ -121,7 +121,8 @@ def test_a_failing_handler_exits_non_zero_and_is_recorded(cli, tmp_path: Path) -
     (tmp_path / "job.py").write_text("def main():\n    raise KeyError('gone')\n")
     proc = cli("run", "job.py:main", ok=False)
     assert proc.returncode == 1 and re.fullmatch(rf"run {UUID}  default/main  FAIL\n", proc.stdout), proc.stdout
-    assert proc.stderr == "error: KeyError: 'gone'\n"
+    run_id = proc.stdout.split()[1]
+    assert proc.stderr == f"error: KeyError: 'gone'\n  the traceback: `provgraph show {run_id}` (or --debug)\n"
     assert "FAIL" in cli("runs", "--state", "fail").stdout
 
 
@@ -142,21 +143,9 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
-        *(
-            "replay",
-            "lineage",
-            "stale",
-            "run",
-            "runs",
-            "show",
-            "abort",
-            "exec",
-            "reproduce",
-            "demo",
-            "doctor",
-            "search",
-        ),
-        *("serve", "launcher", "projector", "pipeline", "function", "hub", "token", "dlq", "spool"),
+        *("replay", "get", "lineage", "stale", "run", "runs", "show", "abort", "exec", "reproduce", "demo"),
+        *("doctor", "search", "logs", "compare", "serve", "launcher", "projector", "pipeline", "function", "hub"),
+        *("token", "dlq", "spool"),
     ]
 
 
@@ -183,7 +172,7 @@ STATES = "START, RUNNING, COMPLETE, FAIL, ABORT, OTHER, REQUESTED, LOST"
         (("show",), 2, "error: give a target (a node id, a run id, a name, a path) or --namespace and --name"),
         (("runs", "--bogus"), 2, "error: No such option: --bogus (see `provgraph runs --help`)"),
         (("--bogus",), 2, "error: No such option: --bogus (see `provgraph --help`)"),
-        (("bogus",), 2, "error: No such command 'bogus'. (see `provgraph --help`)"),
+        (("bogus",), 2, "error: No such command 'bogus'. Did you mean 'logs'? (see `provgraph --help`)"),
         (
             ("runs", "--since", "notadate"),
             2,

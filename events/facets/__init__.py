@@ -8,6 +8,7 @@ from provgraph.events.facets.cached_from_run import CachedFromRunFacet
 from provgraph.events.facets.code_job import CodeJobFacet
 from provgraph.events.facets.event_run import EventRunFacet
 from provgraph.events.facets.labels_run import LabelsRunFacet
+from provgraph.events.facets.logs_run import LogChunk, LogsRunFacet
 from provgraph.events.facets.metrics_run import MetricPoint, MetricsRunFacet
 from provgraph.events.facets.params_run import ParamsRunFacet
 from provgraph.events.facets.reproduces_run import ReproducesRunFacet, Verdict
@@ -29,6 +30,7 @@ CUSTOM_FACETS: tuple[type[Facet], ...] = (
     MetricsRunFacet,
     RuntimeRunFacet,
     EventRunFacet,
+    LogsRunFacet,
     ReproducesRunFacet,
     RequestedRunFacet,
     CachedFromRunFacet,
@@ -52,6 +54,8 @@ __all__ = [
     "FunctionRef",
     "JobRef",
     "LabelsRunFacet",
+    "LogChunk",
+    "LogsRunFacet",
     "MetricPoint",
     "MetricsRunFacet",
     "ParamsRunFacet",

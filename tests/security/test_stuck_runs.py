@@ -209,10 +209,10 @@ def test_a_full_disk_fails_the_run_cleanly_and_leaves_no_debris(full_disk: Path,
     out = home.cli("run", "jobs.py:big")
     artifacts = full_disk / "home" / "artifacts"
     message = f"ArtifactWriteError: no space left on device writing artifact 'model' (2.0 MB) to {artifacts}"
-    assert out.returncode == 1
-    assert out.stderr.strip() == f"error: {message}"
-    assert [p for p in full_disk.rglob("*") if p.name.endswith(".tmp")] == []
     [run] = home.runs()
+    assert out.returncode == 1
+    assert out.stderr == f"error: {message}\n  the traceback: `provgraph show {run.run_id}` (or --debug)\n"
+    assert [p for p in full_disk.rglob("*") if p.name.endswith(".tmp")] == []
     assert (run.state, run.error) == ("FAIL", message)
     listed = home.cli("runs")
     assert listed.returncode == 0 and "FAIL" in listed.stdout

@@ -1,0 +1,59 @@
+"""A run's captured output, put back together from its chunks (`LogChunkView`, in offset order).
+
+Shared by the CLI (`provgraph logs`) and the API (`Run.logs`), which fetch chunk bytes from the
+artifact store (verified against their names). A gap between chunks is output the run could not
+store, or whose event has not arrived yet: it is shown as a marker line, never silently joined.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from provgraph.graph.views import LogChunkView
+
+
+@dataclass(frozen=True)
+class LogText:
+    text: str
+    start: int
+    """Offset of the first byte shown (> 0 when only the tail was asked for)."""
+    end: int
+    """Offset just past the last byte known: where a follower continues."""
+
+
+def gap_marker(size: int) -> str:
+    return f"[provgraph: {size} bytes of output missing]\n"
+
+
+def read_log(
+    chunks: Sequence[LogChunkView],
+    fetch: Callable[[str], bytes],
+    *,
+    start: int = 0,
+    tail: int | None = None,
+    limit: int | None = None,
+) -> LogText:
+    """The output from offset `start` (or only its last `tail` bytes), at most `limit` bytes of
+    it, decoded as UTF-8. Only the chunks in that window are fetched."""
+    end = max((c.offset + c.size for c in chunks), default=0)
+    if tail is not None:
+        start = max(start, end - max(0, tail))
+    stop = end if limit is None else min(end, start + max(0, limit))
+    parts: list[str] = []
+    data = bytearray()
+    at = start
+    for c in sorted(chunks, key=lambda c: c.offset):
+        if c.offset + c.size <= at:
+            continue
+        if c.offset >= stop:
+            break
+        if c.offset > at:
+            parts.append(data.decode("utf-8", "replace"))
+            data.clear()
+            parts.append(gap_marker(c.offset - at))
+            at = c.offset
+        data += fetch(c.digest)[at - c.offset : stop - c.offset]
+        at = min(c.offset + c.size, stop)
+    parts.append(data.decode("utf-8", "replace"))
+    return LogText(text="".join(parts), start=start, end=max(stop, start))
