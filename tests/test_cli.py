@@ -144,7 +144,7 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
         *("replay", "get", "lineage", "stale", "run", "runs", "show", "abort", "exec", "reproduce", "demo"),
-        *("doctor", "search", "logs", "compare", "serve", "launcher", "projector", "pipeline", "function", "hub"),
+        *("doctor", "logs", "compare", "search", "serve", "launcher", "projector", "pipeline", "function", "hub"),
         *("token", "dlq", "spool"),
     ]
 

@@ -161,7 +161,7 @@ def test_cli_run_show_and_logs_print_the_traceback_and_output(cli, tmp_path: Pat
 QUERY = """
 query($id: ID!, $from: Int) {
   run(id: $id) {
-    error traceback results
+    error { message } traceback results
     logs { text start end size }
     window: logs(from: $from, maxBytes: 4) { text start end size }
     metricHistory(keys: ["loss"], limit: 2) { key steps values truncated }
@@ -210,7 +210,7 @@ def test_graphql_run_logs_traceback_and_metric_history(served_run: tuple[str, st
     body = graphql(url, token, QUERY, id=run_id, **{"from": 3})
     assert "errors" not in body, body
     run: dict[str, Any] = body["data"]["run"]
-    assert run["error"] == "ValueError: bad x" and run["traceback"].endswith("ValueError: bad x\n")
+    assert run["error"]["message"] == "ValueError: bad x" and run["traceback"].endswith("ValueError: bad x\n")
     assert run["results"] == {"partial": 7}
     output = "training\ncareful: lr=0.5\n"
     assert run["logs"] == {"text": output, "start": 0, "end": len(output), "size": len(output)}
