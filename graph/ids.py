@@ -15,6 +15,7 @@ Every id is built here (`NodeId`, or the `*_node_id` functions where a store mak
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -91,6 +92,9 @@ class NodeId:
         return NodeId("datasetVersion", (namespace, name, version))
 
 
+_PORT = re.compile(r":\d{1,5}:")
+
+
 def parse_node_id(text: str) -> NodeId:
     kind, sep, rest = text.partition(":")
     if not sep or not rest:
@@ -111,13 +115,18 @@ def parse_node_id(text: str) -> NodeId:
 
 
 def _split_namespace(rest: str, text: str) -> tuple[str, str]:
-    start = 0
+    """`<namespace>:<name>` where the namespace may be a URI (`s3://bucket`) with a port
+    (`postgres://host:5432`): a `:<digits>` right after a URI's host, followed by `:`, is its port."""
+    start, uri = 0, False
     while True:
         i = rest.find(":", start)
         if i < 0:
             raise ConfigError(f"node id {text!r} has no name after its namespace (expected <namespace>:<name>)")
         if rest.startswith("://", i):
-            start = i + 3
+            start, uri = i + 3, True
+            continue
+        if uri and (port := _PORT.match(rest, i)) is not None:
+            start, uri = port.end() - 1, False
             continue
         namespace, name = rest[:i], rest[i + 1 :]
         if not namespace or not name:

@@ -12,8 +12,8 @@ from provgraph.graph.ids import (
     split_runs,
 )
 
-NAMESPACES = ("default", "s3://bucket", "file")
-NAMES = ("train", "/data/raw.csv", "a@b/c")
+NAMESPACES = ("default", "s3://bucket", "file", "postgres://db.example:5432", "kafka://broker:9092", "duckdb://warehouse")
+NAMES = ("train", "/data/raw.csv", "a@b/c", "public.orders", "a:b")
 
 
 def test_built_ids_parse_back_to_the_node_that_built_them() -> None:
