@@ -12,7 +12,14 @@ from provgraph.graph.ids import (
     split_runs,
 )
 
-NAMESPACES = ("default", "s3://bucket", "file", "postgres://db.example:5432", "kafka://broker:9092", "duckdb://warehouse")
+NAMESPACES = (
+    "default",
+    "s3://bucket",
+    "file",
+    "postgres://db.example:5432",
+    "kafka://broker:9092",
+    "duckdb://warehouse",
+)
 NAMES = ("train", "/data/raw.csv", "a@b/c", "public.orders", "a:b")
 
 
