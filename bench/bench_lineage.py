@@ -7,8 +7,10 @@ It is built with one COMPLETE event per run, in big batches through each store's
 Built graphs are kept (`.infra/bench-lineage.db`, and Neo4j's database) and reused when they
 already hold this graph; anything else in Neo4j is replaced.
 
-Measured: `lineage(start, UPSTREAM, depth=10)` for 200 random outputs (after 20 warm-up walks),
-p50/p95 wall time per call. Uses PROVGRAPH_NEO4J_URI, else starts the repo's Neo4j (and stops it).
+Measured: `lineage(start, UPSTREAM, depth=10)` (dataset hops) for 200 random outputs (after 20
+warm-up walks), p50/p95 wall time per call; then the same walks as of a time after every event
+(`asOf` and `knownAt` set: the as-of path, same answers), to show what as-of reads cost.
+Uses PROVGRAPH_NEO4J_URI, else starts the repo's Neo4j (and stops it).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from provgraph.events.facets import ArtifactDatasetFacet, BindingFacet, CodeJobFacet, DatasetVersionDatasetFacet
 from provgraph.events.model import Dataset, DatasetFacets, EventType, Job, JobFacets, Run, RunEvent
 from provgraph.events.synthetic import EPOCH, content_hash
-from provgraph.graph.contract import LineageStore
+from provgraph.graph.contract import AsOf, LineageStore
 from provgraph.graph.ids import NodeId
 from provgraph.graph.neo4j_config import Neo4jConfig
 from provgraph.graph.neo4j_store import Neo4jLineageStore
@@ -98,16 +100,20 @@ def build(store: LineageStore, has: int, batch: int) -> float:
     return time.perf_counter() - t0
 
 
-def measure(store: LineageStore) -> tuple[float, float, float]:
-    """p50 and p95 in ms, and the mean number of nodes per answer."""
+LATER = AsOf(as_of=EPOCH + timedelta(days=3650), known_at=EPOCH + timedelta(days=365_000))
+"""After every event of the bench graph (and every ingestion, whenever it was built)."""
+
+
+def measure(store: LineageStore, at: AsOf | None = None) -> tuple[float, float, float]:
+    """p50 and p95 in ms, and the mean number of nodes per answer (`at`: as of that time)."""
     rng = random.Random(42)
     starts = [NodeId.dataset("file", *_out(rng.randrange(RUNS // 2, RUNS))) for _ in range(WARMUP + SAMPLES)]
     times, sizes = [], []
     for n, start in enumerate(starts):
         t0 = time.perf_counter()
-        g = store.lineage(start, Direction.UPSTREAM, depth=DEPTH)
+        g = store.lineage(start, Direction.UPSTREAM, depth=DEPTH, at=at or AsOf())
         elapsed = time.perf_counter() - t0
-        assert max(x.hop for x in g.nodes) == DEPTH, "the bench graph should be deep enough for every walk"
+        assert max(x.hop for x in g.nodes) == 2 * DEPTH, "the bench graph should be deep enough for every walk"
         if n >= WARMUP:
             times.append(elapsed * 1000)
             sizes.append(len(g.nodes))
@@ -129,6 +135,7 @@ def main() -> None:
     built = build(sqlite, has, 50_000)
     nodes = sum(sqlite._all(f"SELECT COUNT(*) FROM {t}")[0][0] for t in ("run", "dataset_version", "dataset"))  # noqa: S608
     results.append(("sqlite", built, *measure(sqlite)))
+    results.append(("sqlite as-of", 0.0, *measure(sqlite, LATER)))
     sqlite.close()
 
     neo = Neo4jLineageStore(Neo4jConfig(uri=uri))
@@ -136,6 +143,7 @@ def main() -> None:
     built = build(neo, counts["Run"], 20_000)
     counts = neo.count()
     results.append(("neo4j", built, *measure(neo)))
+    results.append(("neo4j as-of", 0.0, *measure(neo, LATER)))
     neo.close()
 
     parts = [
