@@ -230,21 +230,19 @@ def test_lineage_two_hops_by_clicking(page: Page, seeded: Seeded) -> None:
     page.get_by_role("button", name="Search").click()
     page.locator("ul.hits button", has_text="dataset: model").first.click()
     page.locator("select[name=depth]").select_option("1")
-    # Both versions of the model, each with the run that wrote it.
-    expect(page.get_by_test_id("graph")).to_have_attribute("data-nodes", "4")
+    # One dataset hop: both versions of the model, the runs that wrote them, and what they read.
+    expect(page.get_by_test_id("graph")).to_have_attribute("data-nodes", "5")
     train = f"run:{seeded.train[0]}"
     assert {train, f"run:{seeded.train[1]}"} <= _drawn(page)
     model = page.evaluate(f"window.__provgraph.cy.getElementById('{train}').outgoers('node')[0].id()")
     assert model.startswith("dataset:store://demo:model@sha256:")
-
-    _click_node(page, model)
-    page.get_by_test_id("path-from").click()
-
-    _click_node(page, train)  # hop 1: train's inputs appear
     train_set = next(n for n in _drawn(page) if "train_set" in n)
     prepare = f"run:{seeded.prepare}"
     assert prepare not in _drawn(page)
-    _click_node(page, train_set)  # hop 2: the run that wrote train_set appears
+
+    _click_node(page, model)
+    page.get_by_test_id("path-from").click()
+    _click_node(page, train_set)  # the next hop: the run that wrote train_set appears
     assert prepare in _drawn(page)
     _click_node(page, prepare)
     expect(page.get_by_test_id("selected")).to_contain_text("prepare")

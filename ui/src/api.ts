@@ -112,7 +112,7 @@ export interface RunDetail extends RunSummary {
   codeHash: string | null;
   results: Record<string, Json>;
   runtime: Record<string, Json>;
-  error: string | null;
+  error: { message: string } | null;
   parentRunId: string | null;
   reproduces: { originalRunId: string; verdict: string; differences: Json } | null;
   inputs: DatasetRef[];

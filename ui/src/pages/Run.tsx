@@ -4,7 +4,7 @@ import { DatasetRefs, ErrorLine, Hash, KeyValues, lineageHref, RunLink, State, u
 import { MetricChart, toSeries } from "../MetricChart";
 import { useFeatures } from "../main";
 
-const DETAIL = `runId project jobName state startedAt endedAt params metrics codeHash results runtime error parentRunId
+const DETAIL = `runId project jobName state startedAt endedAt params metrics codeHash results runtime error { message } parentRunId
   reproduces { originalRunId verdict differences }
   inputs { id namespace name version binding kind } outputs { id namespace name version binding kind }
   jobVersion { codeHash entrypoint sourceUri gitCommit gitDirty }`;
@@ -151,7 +151,7 @@ export function RunPage({ runId }: { runId: string }) {
           Reproduces <RunLink id={run.reproduces.originalRunId} />: <strong>{run.reproduces.verdict}</strong>
         </p>
       )}
-      {run.error && <pre className="error">{run.error}</pre>}
+      {run.error && <pre className="error">{run.error.message}</pre>}
       {typeof run.traceback === "string" && run.traceback && (
         <>
           <h2>Traceback</h2>
