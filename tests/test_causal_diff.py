@@ -1,0 +1,208 @@
+"""Causal diff (`graph/causal_diff.py`): real prepare -> train runs made with the SDK, projected into
+each store, and the exact causes found for a changed param, input file, code, and a change that
+did not propagate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import provgraph as pg
+from provgraph.events.serde import loads
+from provgraph.events.settings import Settings
+from provgraph.events.transport.sqlite import SqliteEventLog
+from provgraph.graph.causal_diff import CausalDiff, causal_diff
+from provgraph.graph.contract import LineageStore
+from provgraph.graph.ids import NodeId, dataset_node_id, parse_node_id
+
+PREPARE = """\
+def main(ctx, raw, note: str = "x"):
+    ctx.log_artifact("clean", body=raw.get().upper())
+"""
+TRAIN = """\
+def main(ctx, clean, lr: float = 0.1):
+    ctx.log_model("model", body=clean.get() + f" lr={lr}".encode(), framework="none")
+"""
+TRAIN_V2 = TRAIN.replace('f" lr={lr}"', 'f" lr={lr} v2"')
+
+
+@dataclass
+class Chain:
+    """The URIs and run ids of one prepare -> train chain."""
+
+    clean: str
+    model: str
+    prepare: str
+    train: str
+
+
+class Lab:
+    """A project in a temporary home where prepare -> train chains run for real (embedded SDK)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.dir = tmp_path
+        self.settings = Settings(home=tmp_path / "home")
+        self.backend = pg.Backend(self.settings)
+        (tmp_path / "prepare.py").write_text(PREPARE)
+        (tmp_path / "train.py").write_text(TRAIN)
+        (tmp_path / "train_v2.py").write_text(TRAIN_V2)
+
+    def raw(self, name: str, body: bytes) -> str:
+        path = self.dir / name
+        path.write_bytes(body)
+        return str(path)
+
+    def prepare(self, raw: str, **params: Any) -> tuple[str, str]:
+        r = pg.run(
+            f"{self.dir}/prepare.py:main", params, {"raw": raw}, project="lab", name="prepare", backend=self.backend
+        )
+        r.raise_for_state()
+        return r.outputs["clean"], r.run_id
+
+    def train(self, clean: str, code: str = "train.py", **params: Any) -> tuple[str, str]:
+        r = pg.run(f"{self.dir}/{code}:main", params, {"clean": clean}, project="lab", name="train", backend=self.backend)
+        r.raise_for_state()
+        return r.outputs["model"], r.run_id
+
+    def chain(self, raw: str, prepare: dict[str, Any] | None = None, **train: Any) -> Chain:
+        clean, p = self.prepare(raw, **(prepare or {}))
+        model, t = self.train(clean, **train)
+        return Chain(clean, model, p, t)
+
+    def project(self, store: LineageStore) -> None:
+        """Every event the SDK logged, applied to `store` (the embedded graph, or Neo4j)."""
+        self.backend.close()
+        log = SqliteEventLog(self.settings.events_db)
+        try:
+            store.apply([loads(r.body) for r in log.read()])
+        finally:
+            log.close()
+
+
+def node(uri: str) -> NodeId:
+    """A `store://p/key@version` URI as its dataset version node."""
+    project, _, rest = uri.removeprefix("store://").partition("/")
+    key, _, version = rest.partition("@")
+    return NodeId.dataset(f"store://{project}", key, version)
+
+
+def version(uri: str) -> str:
+    return uri.rpartition("@")[2]
+
+
+def file_version(store: LineageStore, path: str) -> str:
+    latest = store.latest_version("file", path)
+    assert latest is not None
+    return dataset_node_id("file", path, latest.version)
+
+
+def causes(d: CausalDiff) -> list[tuple[str, str, str, Any, Any]]:
+    return [(c.kind, c.job, c.key, c.a, c.b) for c in d.causes]
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Lab:
+    return Lab(tmp_path)
+
+
+def test_a_changed_param_is_the_cause_and_an_unchanged_upstream_is_not(lab: Lab, store: LineageStore) -> None:
+    raw = lab.raw("raw.csv", b"a,b\n1,2\n")
+    one = lab.chain(raw, lr=0.1)
+    two = lab.chain(raw, prepare={"note": "y"}, lr=0.05)  # prepare's note changes nothing it writes
+    assert version(one.clean) == version(two.clean)
+    lab.project(store)
+    d = causal_diff(store, node(one.model), node(two.model))
+    assert not d.same_content and not d.partial
+    assert causes(d) == [("param", "train", "lr", 0.1, 0.05)]
+    assert (d.causes[0].run_a, d.causes[0].run_b) == (one.train, two.train)
+    # the note changed upstream but its output hashed the same: "no effect", not a cause
+    assert [(c.kind, c.job, c.key, c.a, c.b, c.run_a, c.run_b) for c in d.no_effect] == [
+        ("param", "prepare", "note", "x", "y", one.prepare, two.prepare)
+    ]
+    assert d.summary() == (
+        f"model@{version(two.model)[:19]}… differs from model@{version(one.model)[:19]}…"
+        " because train's param lr 0.1 → 0.05"
+    )
+
+
+def test_a_changed_input_file_is_found_two_runs_up(lab: Lab, store: LineageStore) -> None:
+    one = lab.chain(lab.raw("raw.csv", b"a,b\n1,2\n"))
+    first_raw = lab.dir / "raw.csv"
+    two = lab.chain(lab.raw("raw.csv", b"a,b\n1,3\n"))
+    lab.project(store)
+    history = store.dataset("file", str(first_raw))
+    assert history is not None
+    old, new = (dataset_node_id("file", str(first_raw), v.version) for v in history.versions)
+    d = causal_diff(store, node(one.model), node(two.model))
+    assert causes(d) == [("input", "prepare", "raw", old, new)]
+    assert d.no_effect == []
+    assert d.summary().endswith(
+        f" because prepare read raw.csv {parse_node_id(old).key[2][:19]}… → {parse_node_id(new).key[2][:19]}…"
+    )
+
+
+def test_param_and_input_together_as_the_issue_tells_it(lab: Lab, store: LineageStore) -> None:
+    one = lab.chain(lab.raw("raw.csv", b"1\n"), lr=0.1)
+    two = lab.chain(lab.raw("raw.csv", b"2\n"), lr=0.05)
+    lab.project(store)
+    d = causal_diff(store, node(one.model), node(two.model))
+    assert [(c.kind, c.job, c.key) for c in d.causes] == [("param", "train", "lr"), ("input", "prepare", "raw")]
+    assert " because train's param lr 0.1 → 0.05 and prepare read raw.csv sha256:" in d.summary()
+
+
+def test_changed_code_is_the_cause(lab: Lab, store: LineageStore) -> None:
+    raw = lab.raw("raw.csv", b"1\n")
+    one = lab.chain(raw)
+    two = lab.chain(raw, code="train_v2.py")
+    lab.project(store)
+    d = causal_diff(store, node(one.model), node(two.model))
+    first, second = (store.run(r) for r in (one.train, two.train))
+    assert first is not None and second is not None and first.code_hash != second.code_hash
+    assert causes(d) == [("code", "train", "code_hash", first.code_hash, second.code_hash)]
+
+
+def test_identical_content_and_two_runs(lab: Lab, store: LineageStore) -> None:
+    raw = lab.raw("raw.csv", b"1\n")
+    one = lab.chain(raw)
+    two = lab.chain(raw, prepare={"note": "z"})
+    assert one.model == two.model
+    three = lab.chain(raw, lr=0.2)
+    lab.project(store)
+    same = causal_diff(store, node(one.model), node(two.model))
+    assert same.same_content and same.causes == [] and same.summary().endswith(": same content")
+    # two runs whose outputs are equal: same content, their differences had no effect
+    runs = causal_diff(store, NodeId.run(one.train), NodeId.run(two.train))
+    assert runs.same_content and runs.causes == []
+    assert [(c.kind, c.job, c.key) for c in runs.no_effect] == [("param", "prepare", "note")]
+    differing = causal_diff(store, NodeId.run(one.train), NodeId.run(three.train))
+    assert causes(differing) == [("param", "train", "lr", 0.1, 0.2)]
+    assert differing.summary() == f"run {three.train} differs from run {one.train} because train's param lr 0.1 → 0.2"
+
+
+def test_a_root_artifact_no_run_wrote_differs_by_content(lab: Lab, store: LineageStore) -> None:
+    raw = lab.raw("raw.csv", b"1\n")
+    lab.chain(raw)
+    first = file_version(lab.backend.graph(), raw)
+    lab.chain(lab.raw("raw.csv", b"2\n"))
+    second = file_version(lab.backend.graph(), raw)
+    lab.project(store)
+    d = causal_diff(store, parse_node_id(first), parse_node_id(second))
+    assert causes(d) == [("input", "", "", first, second)]
+    assert d.summary().split(" because ")[1].startswith("content raw.csv sha256:")
+
+
+def test_bad_and_missing_nodes(lab: Lab, store: LineageStore) -> None:
+    one = lab.chain(lab.raw("raw.csv", b"1\n"))
+    lab.project(store)
+    from provgraph.events.errors import ConfigError, NotFound
+
+    with pytest.raises(ConfigError, match="^diff compares two dataset versions"):
+        causal_diff(store, node(one.model), NodeId.run(one.train))
+    missing = NodeId.dataset("store://lab", "model", "sha256:" + "0" * 64)
+    with pytest.raises(NotFound, match=f"^no such node: {dataset_node_id(*missing.key)}$"):
+        causal_diff(store, node(one.model), missing)
+    with pytest.raises(NotFound, match="^no such node: run:nope$"):
+        causal_diff(store, NodeId.run(one.train), NodeId.run("nope"))
