@@ -116,8 +116,10 @@ def causal_diff(
     prune: Callable[[LineageGraph], LineageGraph] = lambda g: g,
     visible: Callable[[RunView], bool] = lambda r: True,
 ) -> CausalDiff:
-    """Compare two dataset versions (or two runs) by the earliest differences upstream of them.
-    A node that does not exist, or that `visible` hides, is `NotFound` ("no such node")."""
+    """Compare two dataset versions (or two runs) by the earliest differences upstream of them; a
+    dataset named without a version is its latest. A node that does not exist, or that `visible`
+    hides, is `NotFound` ("no such node")."""
+    a, b = _pinned(store, a), _pinned(store, b)
     if {a.kind, b.kind} not in ({"run"}, {"datasetVersion"}):
         raise ConfigError("diff compares two dataset versions (dataset:<ns>:<name>@<version>, store://…) or two runs")
     starts: list[RunView] = []
@@ -141,6 +143,15 @@ def causal_diff(
         partial=bool(reasons),
         partial_reasons=sorted(set(reasons)),
     )
+
+
+def _pinned(store: LineageStore, node: NodeId) -> NodeId:
+    if node.kind != "dataset":
+        return node
+    latest = store.latest_version(*node.key)
+    if latest is None:
+        raise NotFound(f"no such node: {node}")
+    return NodeId.dataset(latest.namespace, latest.name, latest.version)
 
 
 def _walk(

@@ -4,6 +4,8 @@ did not propagate."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,12 +13,18 @@ from typing import Any
 import pytest
 
 import provgraph as pg
+from provgraph.api.app import create_app
+from provgraph.api.auth import TokenStore
+from provgraph.api.server import ServerThread
+from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.serde import loads
 from provgraph.events.settings import Settings
 from provgraph.events.transport.sqlite import SqliteEventLog
 from provgraph.graph.causal_diff import CausalDiff, causal_diff
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.ids import NodeId, dataset_node_id, parse_node_id
+from tests.helpers import graphql_data
+from tests.test_cli import cli  # noqa: F401  (the CLI fixture)
 
 PREPARE = """\
 def main(ctx, raw, note: str = "x"):
@@ -63,7 +71,8 @@ class Lab:
         return r.outputs["clean"], r.run_id
 
     def train(self, clean: str, code: str = "train.py", **params: Any) -> tuple[str, str]:
-        r = pg.run(f"{self.dir}/{code}:main", params, {"clean": clean}, project="lab", name="train", backend=self.backend)
+        handler = f"{self.dir}/{code}:main"
+        r = pg.run(handler, params, {"clean": clean}, project="lab", name="train", backend=self.backend)
         r.raise_for_state()
         return r.outputs["model"], r.run_id
 
@@ -72,9 +81,12 @@ class Lab:
         model, t = self.train(clean, **train)
         return Chain(clean, model, p, t)
 
+    def close(self) -> None:
+        self.backend.close()
+
     def project(self, store: LineageStore) -> None:
         """Every event the SDK logged, applied to `store` (the embedded graph, or Neo4j)."""
-        self.backend.close()
+        self.close()
         log = SqliteEventLog(self.settings.events_db)
         try:
             store.apply([loads(r.body) for r in log.read()])
@@ -197,12 +209,105 @@ def test_a_root_artifact_no_run_wrote_differs_by_content(lab: Lab, store: Lineag
 def test_bad_and_missing_nodes(lab: Lab, store: LineageStore) -> None:
     one = lab.chain(lab.raw("raw.csv", b"1\n"))
     lab.project(store)
-    from provgraph.events.errors import ConfigError, NotFound
-
-    with pytest.raises(ConfigError, match="^diff compares two dataset versions"):
+    with pytest.raises(ConfigError) as mixed:
         causal_diff(store, node(one.model), NodeId.run(one.train))
+    assert str(mixed.value) == (
+        "diff compares two dataset versions (dataset:<ns>:<name>@<version>, store://…) or two runs"
+    )
     missing = NodeId.dataset("store://lab", "model", "sha256:" + "0" * 64)
-    with pytest.raises(NotFound, match=f"^no such node: {dataset_node_id(*missing.key)}$"):
+    with pytest.raises(NotFound) as absent:
         causal_diff(store, node(one.model), missing)
-    with pytest.raises(NotFound, match="^no such node: run:nope$"):
+    assert str(absent.value) == f"no such node: {dataset_node_id(*missing.key)}"
+    with pytest.raises(NotFound) as no_run:
         causal_diff(store, NodeId.run(one.train), NodeId.run("nope"))
+    assert str(no_run.value) == "no such node: run:nope"
+    # a dataset named without a version is its latest
+    latest = causal_diff(store, node(one.model), NodeId.dataset("store://lab", "model"))
+    assert latest.same_content
+
+
+# -- the CLI and GraphQL ---------------------------------------------------------------------------
+
+
+def test_cli_diff_tree_and_json(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    lab = Lab(tmp_path)  # the CLI's home: tmp_path/home
+    raw = lab.raw("raw.csv", b"1\n")
+    one = lab.chain(raw, lr=0.1)
+    two = lab.chain(lab.raw("raw.csv", b"2\n"), lr=0.05)
+    same = lab.chain(lab.raw("raw.csv", b"2\n"), prepare={"note": "q"}, lr=0.05)
+    lab.close()
+    lines = cli("diff", one.model, two.model).stdout.splitlines()
+    assert lines[0] == f"model@{version(two.model)[:19]}… differs from model@{version(one.model)[:19]}… because"
+    assert lines[1] == "├── train's param lr 0.1 → 0.05"
+    assert lines[2].startswith("└── prepare read raw.csv sha256:") and len(lines) == 3
+    got = json.loads(cli("diff", one.model, two.model, "--json").stdout)
+    assert [(c["kind"], c["job"], c["key"], c["a"], c["b"]) for c in got["causes"]] == [
+        ("param", "train", "lr", 0.1, 0.05),
+        ("input", "prepare", "raw", got["causes"][1]["a"], got["causes"][1]["b"]),
+    ]
+    assert got["causes"][1]["a"].startswith(f"dataset:file:{raw}@sha256:") and got["same_content"] is False
+    out = cli("diff", two.model, same.model, "--json").stdout
+    assert json.loads(out)["same_content"] is True
+    assert cli("diff", two.model, same.model).stdout == (
+        f"model@{version(same.model)[:19]}… and model@{version(two.model)[:19]}…: same content\n"
+    )
+    runs = json.loads(cli("diff", f"run:{two.train}", same.train, "--json").stdout)
+    assert runs["same_content"] is True and [(c["job"], c["key"]) for c in runs["no_effect"]] == [("prepare", "note")]
+    bad = cli("diff", one.model, "store://lab/nope", ok=False)
+    assert (bad.returncode, bad.stderr) == (1, "error: no such node: dataset:store://lab:nope\n")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def served_lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str, str, Chain, Chain]]:
+    """(url, token of lab, token of other, two chains differing in lr) on a server over each store."""
+    lab = Lab(tmp_path)
+    raw = lab.raw("raw.csv", b"1\n")
+    one, two = lab.chain(raw, lr=0.1), lab.chain(raw, prepare={"note": "y"}, lr=0.05)
+    lab.close()
+    settings = lab.settings
+    if request.param == "neo4j":
+        from provgraph.graph.neo4j_store import Neo4jLineageStore
+
+        settings = Settings(home=tmp_path / "home", store="neo4j", neo4j_uri=request.getfixturevalue("neo4j"))
+        graph = Neo4jLineageStore.from_settings(settings)
+        try:
+            graph.reset()
+            lab.project(graph)
+        finally:
+            graph.close()
+    tokens = TokenStore(settings.tokens_db)
+    token = tokens.create(["lab"], name="lab")[1]
+    other = tokens.create(["other"], name="other")[1]
+    tokens.close()
+    with ServerThread(create_app(settings)) as url:
+        yield url, token, other, one, two
+
+
+DIFF = """query($a: ID!, $b: ID!) { diff(a: $a, b: $b) {
+  a b sameContent summary partial partialReasons
+  causes { kind job namespace key a b runA runB text }
+  noEffect { kind job key a b }
+} }"""
+
+
+def test_graphql_diff(served_lab: tuple[str, str, str, Chain, Chain]) -> None:
+    url, token, _, one, two = served_lab
+    got = graphql_data(url, token, DIFF, a=one.model, b=dataset_node_id(*node(two.model).key))["diff"]
+    assert got["a"] == dataset_node_id(*node(one.model).key) and got["sameContent"] is False
+    assert got["causes"] == [
+        {
+            "kind": "param",
+            "job": "train",
+            "namespace": "lab",
+            "key": "lr",
+            "a": 0.1,
+            "b": 0.05,
+            "runA": one.train,
+            "runB": two.train,
+            "text": "train's param lr 0.1 → 0.05",
+        }
+    ]
+    assert got["noEffect"] == [{"kind": "param", "job": "prepare", "key": "note", "a": "x", "b": "y"}]
+    assert got["summary"].endswith(" because train's param lr 0.1 → 0.05") and got["partial"] is False
+    runs = graphql_data(url, token, DIFF, a=f"run:{one.train}", b=f"run:{two.train}")["diff"]
+    assert [c["text"] for c in runs["causes"]] == ["train's param lr 0.1 → 0.05"]
