@@ -35,6 +35,13 @@ def main(ctx, clean, lr: float = 0.1):
     ctx.log_model("model", body=clean.get() + f" lr={lr}".encode(), framework="none")
 """
 TRAIN_V2 = TRAIN.replace('f" lr={lr}"', 'f" lr={lr} v2"')
+SNEAKY = """\
+from pathlib import Path
+
+def main(ctx, clean, lr: float = 0.1):
+    untracked = (Path(__file__).parent / "untracked.txt").read_bytes()  # read behind provgraph's back
+    ctx.log_model("model", body=clean.get() + untracked, framework="none")
+"""
 
 
 @dataclass
@@ -57,6 +64,7 @@ class Lab:
         (tmp_path / "prepare.py").write_text(PREPARE)
         (tmp_path / "train.py").write_text(TRAIN)
         (tmp_path / "train_v2.py").write_text(TRAIN_V2)
+        (tmp_path / "sneaky.py").write_text(SNEAKY)
 
     def raw(self, name: str, body: bytes) -> str:
         path = self.dir / name
@@ -70,9 +78,9 @@ class Lab:
         r.raise_for_state()
         return r.outputs["clean"], r.run_id
 
-    def train(self, clean: str, code: str = "train.py", **params: Any) -> tuple[str, str]:
+    def train(self, clean: str, code: str = "train.py", image: str | None = None, **params: Any) -> tuple[str, str]:
         handler = f"{self.dir}/{code}:main"
-        r = pg.run(handler, params, {"clean": clean}, project="lab", name="train", backend=self.backend)
+        r = pg.run(handler, params, {"clean": clean}, project="lab", name="train", image=image, backend=self.backend)
         r.raise_for_state()
         return r.outputs["model"], r.run_id
 
@@ -174,6 +182,31 @@ def test_changed_code_is_the_cause(lab: Lab, store: LineageStore) -> None:
     first, second = (store.run(r) for r in (one.train, two.train))
     assert first is not None and second is not None and first.code_hash != second.code_hash
     assert causes(d) == [("code", "train", "code_hash", first.code_hash, second.code_hash)]
+
+
+def test_a_changed_environment_is_the_cause_and_without_any_change_it_is_unexplained(
+    lab: Lab, store: LineageStore
+) -> None:
+    raw = lab.raw("raw.csv", b"1\n")
+    clean, _ = lab.prepare(raw)
+    (lab.dir / "untracked.txt").write_bytes(b"libfoo 1")
+    one, first = lab.train(clean, code="sneaky.py", image="trainer:1")
+    (lab.dir / "untracked.txt").write_bytes(b"libfoo 2")  # the new image ships another library
+    two, second = lab.train(clean, code="sneaky.py", image="trainer:2")
+    (lab.dir / "untracked.txt").write_bytes(b"libfoo 3")  # nothing provgraph sees changed
+    three, third = lab.train(clean, code="sneaky.py", image="trainer:2")
+    lab.project(store)
+    d = causal_diff(store, node(one), node(two))
+    assert causes(d) == [("environment", "train", "image", "trainer:1", "trainer:2")]
+    assert (d.causes[0].run_a, d.causes[0].run_b) == (first, second)
+    assert d.summary().endswith(" because train's image trainer:1 → trainer:2")
+    odd = causal_diff(store, node(two), node(three))
+    assert [(c.kind, c.job, c.key, c.run_a, c.run_b) for c in odd.causes] == [
+        ("unexplained", "train", "model", second, third)
+    ]
+    assert odd.summary().endswith(
+        " because train wrote a different model from the same code, params, inputs and environment"
+    )
 
 
 def test_identical_content_and_two_runs(lab: Lab, store: LineageStore) -> None:
