@@ -200,7 +200,7 @@ class _Differ:
         """Explain the two start nodes; True when they hold the same content."""
         if runs:
             ra, rb = runs
-            same = bool(ra.outputs) and _outputs(ra) == _outputs(rb)
+            same = ra.run_id == rb.run_id or (bool(ra.outputs) and _outputs(ra) == _outputs(rb))
             self._pair(ra, rb, effect=not same, output="output")
             return same
         ida, idb = (dataset_node_id(*n.key) for n in (a, b))

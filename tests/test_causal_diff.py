@@ -222,6 +222,7 @@ def test_identical_content_and_two_runs(lab: Lab, store: LineageStore) -> None:
     runs = causal_diff(store, NodeId.run(one.train), NodeId.run(two.train))
     assert runs.same_content and runs.causes == []
     assert [(c.kind, c.job, c.key) for c in runs.no_effect] == [("param", "prepare", "note")]
+    assert causal_diff(store, NodeId.run(one.prepare), NodeId.run(one.prepare)).same_content
     differing = causal_diff(store, NodeId.run(one.train), NodeId.run(three.train))
     assert causes(differing) == [("param", "train", "lr", 0.1, 0.2)]
     assert differing.summary() == f"run {three.train} differs from run {one.train} because train's param lr 0.1 → 0.2"
