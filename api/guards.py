@@ -230,6 +230,7 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Query", "incompleteRuns"): 10,
     ("Run", "completeness"): 2,
     ("Query", "compareRuns"): 50,
+    ("Query", "diff"): 400,
     ("Run", "inputs"): 2,
     ("Run", "outputs"): 2,
     ("Run", "jobVersion"): 2,

@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 
 from provgraph.api.column_lineage import ColumnLineageQuery
 from provgraph.api.completeness import CompletenessQuery
+from provgraph.api.diff import DiffQuery
 from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, validation_rules
 from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
@@ -23,7 +24,14 @@ from provgraph.api.registry import RegistryQuery
 from provgraph.api.schema import LONG, Long, Query
 from provgraph.api.ui import UiQuery
 
-TOPIC_QUERIES: tuple[type, ...] = (RegistryQuery, ColumnLineageQuery, CompletenessQuery, PipelineQuery, UiQuery)
+TOPIC_QUERIES: tuple[type, ...] = (
+    RegistryQuery,
+    ColumnLineageQuery,
+    CompletenessQuery,
+    PipelineQuery,
+    UiQuery,
+    DiffQuery,
+)
 
 
 class Schema(StrawberrySchema):

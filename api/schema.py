@@ -576,7 +576,7 @@ async def _producer(
     return await _visible_run(ctx, as_run_id(chosen.id))
 
 
-async def _check_start(ctx: RequestContext, node: NodeId, text: str) -> None:
+async def check_start(ctx: RequestContext, node: NodeId, text: str) -> None:
     """A lineage walk may start only where the caller may look; elsewhere it is 'no such node'."""
     if ctx.scope.unrestricted:
         return
@@ -711,7 +711,7 @@ class Query:
         ctx = info.context
         start = parse_node_id(str(node))
         depth, fan_out = LINEAGE_BOUNDS.clamp(depth, fan_out_limit)
-        await _check_start(ctx, start, str(node))
+        await check_start(ctx, start, str(node))
         graph = await ctx.walk(
             start, Direction(direction.value), depth, fan_out, include_failed=include_failed, at=_as_of(as_of, known_at)
         )

@@ -18,6 +18,7 @@ from provgraph.cli import (  # noqa: F401  (registers commands)
     admin,
     artifacts,
     demo,
+    diff,
     doctor,
     function,
     hub,
