@@ -103,6 +103,11 @@ def param_rows(params: str | None) -> list[Row]:
     return out
 
 
+def label_rows(labels: str | None) -> list[Row]:
+    """A run's labels as `RunLabel` nodes (what SQLite's `run_label` holds)."""
+    return [{"key": k, "value": v} for k, v in (loads_json(labels) or {}).items()]
+
+
 def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = None) -> dict[str, list[Row]]:
     """The batch folded into one row per node: what `apply` sends, statement by statement;
     `known_at`: each event's ingestion time (see `LineageStore.apply`).
@@ -188,6 +193,7 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                 )
     for run_id, row in runs.items():
         row["param_rows"] = param_rows(row["params"])
+        row["label_rows"] = label_rows(row["labels"])
         row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
         row["metrics"] = list(metrics[run_id].values())
         row["logs"] = list(logs[run_id].values())
