@@ -51,6 +51,10 @@ def run_cmd(
     name: Annotated[str | None, typer.Option(help="Job name; default the function name")] = None,
     runtime: Annotated[str, typer.Option(help="local or kubernetes")] = "local",
     image: Annotated[str | None, typer.Option(help="Container image (kubernetes runtime)")] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option("--secret", help="Kubernetes Secret whose keys get_secret reads (kubernetes runtime; repeat)"),
+    ] = None,
     isolated: Annotated[
         bool | None,
         typer.Option("--isolated/--not-isolated", help="Run a hub function in a cached venv with its requirements"),
@@ -75,6 +79,7 @@ def run_cmd(
             name=name,
             runtime=runtime,
             image=image,
+            secrets=secret,
             backend=backend,
             isolated=isolated,
             hyperparams=hyper,
