@@ -179,6 +179,7 @@ def runtime_facet(
         kind=request.runtime,
         image=request.image,
         resources=request.resources,
+        secrets=request.secrets or None,
         python=platform.python_version(),
         packages_digest=packages_digest(),
         function=request.function,

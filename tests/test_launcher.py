@@ -630,7 +630,8 @@ def test_named_secrets_reach_get_secret_and_are_never_recorded(
     done = run_like_the_pod(job, tmp_path / "pod-home")
     assert done.state == "COMPLETE"
     assert done.results == {"digest": hashlib.sha256(SECRET_VALUE.encode()).hexdigest(), "missing": None}
-    lineage.run(result.run_id, lambda r: r.state == "COMPLETE")
+    run = lineage.run(result.run_id, lambda r: r.state == "COMPLETE")
+    assert run.runtime["secrets"] == ["db-creds"]  # the names, for `show` and reproductions
     stored = b"".join(p.read_bytes() for p in Path(lsettings.artifact_url).rglob("*") if p.is_file())
     assert SECRET_VALUE.encode() not in stored and b"db-creds" in stored  # the request names it; no value anywhere
     assert SECRET_VALUE.encode() not in (tmp_path / "graph.db").read_bytes()
