@@ -12,7 +12,8 @@ The graph model:
     (:LogChunk {run_id, offset, size, digest})       one node per chunk of captured output
     (:RunParam {run_id, key, num, str})              one per scalar param of the run's stored params
                                                      (derived, for `--where`; not in `dump`)
-    (:RunLabel {run_id, key, value})                 one per label of the run's stored labels (idem)
+    (:RunLabel {run_id, key, value})                 one per label of the run's stored labels (idem;
+    (:RunLabelLong {run_id, key, value})             a long one, beyond what Neo4j indexes, is a RunLabelLong)
 
 Edges carry `first_at`/`known_at` (earliest event time and ingestion time declaring them), runs
 `known_at`, `ended_known_at`, `has_start`, `declared_events` and `seqs` (their sorted sequence
@@ -55,6 +56,7 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE INDEX run_param_run IF NOT EXISTS FOR (n:RunParam) ON (n.run_id)",
     "CREATE INDEX run_label_value IF NOT EXISTS FOR (n:RunLabel) ON (n.key, n.value)",
     "CREATE INDEX run_label_run IF NOT EXISTS FOR (n:RunLabel) ON (n.run_id)",
+    "CREATE INDEX run_label_long_run IF NOT EXISTS FOR (n:RunLabelLong) ON (n.run_id)",
     "CREATE INDEX dataset_version_dataset IF NOT EXISTS FOR (n:DatasetVersion) ON (n.namespace, n.name)",
 )
 
@@ -173,11 +175,16 @@ CALL (r, row) {{
 }}
 CALL (r, row) {{
   WITH r, row WHERE row.labels_key IS NOT NULL AND row.labels_key = r.labels_key
-  OPTIONAL MATCH (old:RunLabel {{run_id: row.run_id}})
-  DETACH DELETE old
-  WITH DISTINCT row
-  UNWIND row.label_rows AS l
-  CREATE (:RunLabel {{run_id: row.run_id, key: l.key, value: l.value}})
+  CALL (row) {{ MATCH (old:RunLabel {{run_id: row.run_id}}) DETACH DELETE old }}
+  CALL (row) {{ MATCH (old:RunLabelLong {{run_id: row.run_id}}) DETACH DELETE old }}
+  CALL (row) {{
+    UNWIND [l IN row.label_rows WHERE NOT l.long] AS l
+    CREATE (:RunLabel {{run_id: row.run_id, key: l.key, value: l.value}})
+  }}
+  CALL (row) {{
+    UNWIND [l IN row.label_rows WHERE l.long] AS l
+    CREATE (:RunLabelLong {{run_id: row.run_id, key: l.key, value: l.value}})
+  }}
 }}
 CALL (r, row) {{
   UNWIND row.logs AS c
@@ -297,8 +304,11 @@ def run_ids_where(kind: str, op: str, i: int) -> LiteralString:
             " AND NOT EXISTS { MATCH (x:Metric {run_id: m.run_id, key: m.key}) WHERE x.step > m.step }"
             f" RETURN collect(m.run_id) AS c{n}"
         )
-    elif kind == "label":
-        match = f"MATCH (l:RunLabel) WHERE l.key = $k{n} AND l.value {o} $v{n} RETURN collect(l.run_id) AS c{n}"
+    elif kind == "label":  # the indexed labels, then the few long ones
+        where = f"WHERE l.key = $k{n} AND l.value {o} $v{n} RETURN l.run_id AS id"
+        match = (
+            f"CALL () {{ MATCH (l:RunLabel) {where} UNION MATCH (l:RunLabelLong) {where} }} RETURN collect(id) AS c{n}"
+        )
     else:
         col = "num" if kind == "param_num" else "str"
         match = f"MATCH (p:RunParam) WHERE p.key = $k{n} AND p.{col} {o} $v{n} RETURN collect(p.run_id) AS c{n}"

@@ -103,9 +103,17 @@ def param_rows(params: str | None) -> list[Row]:
     return out
 
 
+INDEXED_LABEL_BYTES = 4000
+"""A label longer than this (key and value, UTF-8) is a `RunLabelLong` node, outside the (key, value)
+index: Neo4j refuses to index a value of more than about 8 kB, and a label may be any text."""
+
+
 def label_rows(labels: str | None) -> list[Row]:
-    """A run's labels as `RunLabel` nodes (what SQLite's `run_label` holds)."""
-    return [{"key": k, "value": v} for k, v in (loads_json(labels) or {}).items()]
+    """A run's labels as `RunLabel`/`RunLabelLong` nodes (what SQLite's `run_label` holds)."""
+    return [
+        {"key": k, "value": v, "long": len(k.encode()) + len(v.encode()) > INDEXED_LABEL_BYTES}
+        for k, v in (loads_json(labels) or {}).items()
+    ]
 
 
 def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = None) -> dict[str, list[Row]]:

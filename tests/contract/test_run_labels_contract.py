@@ -16,6 +16,8 @@ from provgraph.graph.run_query import parse
 
 ODD = "é 🎉 ' \" \\ {x} $v0 \n\t" + "x" * 3000
 """Text a label may hold: quotes, braces, what looks like a query parameter, newlines, long values."""
+HUGE = "é" * 20_000
+"""Beyond what a Neo4j index holds: stored, shown and queried all the same."""
 
 
 def _event(run_id: str, seq: int, kind: EventType, labels: dict[str, str] | None, **notes: str) -> RunEvent:
@@ -38,7 +40,7 @@ def _events() -> list[RunEvent]:
         _event("a1", 2, EventType.COMPLETE, None),
         _event("a2", 0, EventType.START, {"team": "vision", "odd": ODD, "": "empty key", "v": ""}, why=ODD),
         _event("a2", 1, EventType.COMPLETE, None),
-        _event("a3", 0, EventType.START, {"stage": "10"}),
+        _event("a3", 0, EventType.START, {"stage": "10", "huge": HUGE}),
     ]
 
 
@@ -52,6 +54,7 @@ QUERIES = {
     "labels.v = ''": ["a2"],
     "labels.team = vision and labels.v = ''": ["a2"],
     "labels.team = nlp and job = train and state = COMPLETE": ["a1"],
+    "labels.huge > 'é'": ["a3"],
 }
 
 
@@ -74,7 +77,7 @@ def test_labels_are_projected_in_any_order(store: LineageStore) -> None:
         assert (a2.labels, a2.annotations) == ({"team": "vision", "odd": ODD, "": "empty key", "v": ""}, {"why": ODD})
         assert {text: _ids(store, text) for text in QUERIES} == QUERIES
         listed = {r.run_id: r.labels for r in store.runs(RunFilter(), first=10)}
-        assert listed == {"a1": a1.labels, "a2": a2.labels, "a3": {"stage": "10"}}
+        assert listed == {"a1": a1.labels, "a2": a2.labels, "a3": {"stage": "10", "huge": HUGE}}
 
 
 def _plan(store: Any, text: str) -> str:
