@@ -312,6 +312,8 @@ class Run:
     code_hash: str | None
     params: JSON
     results: JSON
+    labels: JSON = strawberry.field(description="The run's labels (MLRun's set_label): key -> text.")
+    annotations: JSON = strawberry.field(description="The run's annotations (MLRun's set_annotation): key -> text.")
     metrics: JSON = strawberry.field(description="Latest value of each metric (by step).")
     runtime: JSON
     traceback: str | None = strawberry.field(description="The failure's stack trace, as the run reported it.")
@@ -404,6 +406,8 @@ class Run:
             code_hash=v.code_hash,
             params=JSON(v.params),
             results=JSON(v.results),
+            labels=JSON(v.labels),
+            annotations=JSON(v.annotations),
             metrics=JSON({k: encode_float(x) for k, x in v.metrics.items()}),  # NaN is "NaN", as in events
             runtime=JSON(v.runtime),
             traceback=v.traceback,

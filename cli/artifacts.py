@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from provgraph._backend import Backend
-from provgraph._naming import is_store_uri, parse_store_uri
+from provgraph._naming import is_store_uri, parse_store_uri, version_of
 from provgraph.cli._app import app, err_console, settings
 from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError, NotFound
@@ -28,8 +28,7 @@ def get_cmd(
     try:
         graph = backend.graph()
         if ref.version is None:
-            latest = graph.latest_version(ref.namespace, ref.key)
-            version = latest.version if latest else None
+            version = version_of(ref, graph)
         else:
             found = graph.dataset_version(ref.namespace, ref.key, ref.version)
             version = found.version if found else None

@@ -51,6 +51,10 @@ def run_cmd(
     name: Annotated[str | None, typer.Option(help="Job name; default the function name")] = None,
     runtime: Annotated[str, typer.Option(help="local or kubernetes")] = "local",
     image: Annotated[str | None, typer.Option(help="Container image (kubernetes runtime)")] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option("--secret", help="Kubernetes Secret whose keys get_secret reads (kubernetes runtime; repeat)"),
+    ] = None,
     isolated: Annotated[
         bool | None,
         typer.Option("--isolated/--not-isolated", help="Run a hub function in a cached venv with its requirements"),
@@ -75,6 +79,7 @@ def run_cmd(
             name=name,
             runtime=runtime,
             image=image,
+            secrets=secret,
             backend=backend,
             isolated=isolated,
             hyperparams=hyper,
@@ -124,7 +129,7 @@ def runs_cmd(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run, one per line")] = False,
 ) -> None:
-    """List runs, newest first; `--where` filters on params, metrics, state, job, project and time."""
+    """List runs, newest first; `--where` filters on params, metrics, labels, state, job, project and time."""
     query, conditions = run_query.parse(where) if where is not None else (RunFilter(), ())
     options = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
     where_ = replace(run_query.merge(options, query), conditions=conditions)
@@ -211,7 +216,8 @@ def print_run(run: RunView, history: Sequence[MetricSeries] = ()) -> None:
             f"  runtime   {rt.get('kind')} on {rt.get('host')}  python {rt.get('python')}"
             + (f"  image {rt['image']}" if rt.get("image") else "")
         )
-    for title, values in (("params", run.params), ("results", run.results), ("metrics", run.metrics)):
+    shown = ("params", run.params), ("results", run.results), ("metrics", run.metrics), ("labels", run.labels)
+    for title, values in (*shown, ("notes", run.annotations)):
         if values:
             console.print(f"  {title:<9} " + ", ".join(f"{k}={json.dumps(v)}" for k, v in values.items()))
     for series in history:

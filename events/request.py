@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,26 @@ from provgraph.events.facets.base import WireModel
 from provgraph.events.facets.runtime_run import FunctionRef
 from provgraph.events.facets.values import WireFloat
 from provgraph.events.serde import refusal
+
+MAX_SECRETS = 16
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def is_dns_subdomain(name: str) -> bool:
+    """A valid name of most Kubernetes objects (Secrets among them): DNS-1123 subdomain."""
+    return len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
+
+
+def secrets_problem(names: list[str]) -> str | None:
+    """Why `names` cannot be the Kubernetes Secrets of a run (checked by the SDK and the launcher)."""
+    if len(names) > MAX_SECRETS:
+        return f"a run names at most {MAX_SECRETS} secrets, not {len(names)}"
+    for name in names:
+        if not is_dns_subdomain(name):
+            return f"secret {name[:80]!r} is not a valid Kubernetes Secret name (DNS-1123 subdomain)"
+    if len(set(names)) != len(names):
+        return "a secret is named twice"
+    return None
 
 
 class Expectation(WireModel):
@@ -45,6 +66,11 @@ class RunRequest(WireModel):
     resources: dict[str, str] = Field(default_factory=dict)
     namespace: str | None = Field(default=None, description="Kubernetes namespace; the launcher's default when unset")
     image_pull_secret: str | None = None
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="Kubernetes Secrets (names) whose keys the pod gets as environment variables (envFrom), for"
+        " `get_secret`; only names are recorded, never values",
+    )
     input_snapshots: dict[str, str] = Field(
         default_factory=dict,
         description="input name -> content hash: read this input from the artifact store's snapshot of that version",

@@ -100,10 +100,10 @@ Value = float | str
 
 @dataclass(frozen=True)
 class Condition:
-    """One condition of a run query (`graph/run_query.py`): a param or a metric's latest value by
-    `key`, or the run's `started`/`ended` time (an ISO string in UTC), compared with `value`."""
+    """One condition of a run query (`graph/run_query.py`): a param, a label (text) or a metric's latest
+    value by `key`, or the run's `started`/`ended` time (an ISO string in UTC), compared with `value`."""
 
-    kind: Literal["param", "metric", "started", "ended"]
+    kind: Literal["param", "metric", "label", "started", "ended"]
     key: str
     op: Op
     value: Value

@@ -12,6 +12,8 @@ The graph model:
     (:LogChunk {run_id, offset, size, digest})       one node per chunk of captured output
     (:RunParam {run_id, key, num, str})              one per scalar param of the run's stored params
                                                      (derived, for `--where`; not in `dump`)
+    (:RunLabel {run_id, key, value})                 one per label of the run's stored labels (idem;
+    (:RunLabelLong {run_id, key, value})             a long one, beyond what Neo4j indexes, is a RunLabelLong)
 
 Edges carry `first_at`/`known_at` (earliest event time and ingestion time declaring them), runs
 `known_at`, `ended_known_at`, `has_start`, `declared_events` and `seqs` (their sorted sequence
@@ -52,6 +54,9 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE INDEX run_param_num IF NOT EXISTS FOR (n:RunParam) ON (n.key, n.num)",
     "CREATE INDEX run_param_str IF NOT EXISTS FOR (n:RunParam) ON (n.key, n.str)",
     "CREATE INDEX run_param_run IF NOT EXISTS FOR (n:RunParam) ON (n.run_id)",
+    "CREATE INDEX run_label_value IF NOT EXISTS FOR (n:RunLabel) ON (n.key, n.value)",
+    "CREATE INDEX run_label_run IF NOT EXISTS FOR (n:RunLabel) ON (n.run_id)",
+    "CREATE INDEX run_label_long_run IF NOT EXISTS FOR (n:RunLabelLong) ON (n.run_id)",
     "CREATE INDEX dataset_version_dataset IF NOT EXISTS FOR (n:DatasetVersion) ON (n.namespace, n.name)",
 )
 
@@ -169,6 +174,19 @@ CALL (r, row) {{
   CREATE (:RunParam {{run_id: row.run_id, key: p.key, num: p.num, str: p.str}})
 }}
 CALL (r, row) {{
+  WITH r, row WHERE row.labels_key IS NOT NULL AND row.labels_key = r.labels_key
+  CALL (row) {{ MATCH (old:RunLabel {{run_id: row.run_id}}) DETACH DELETE old }}
+  CALL (row) {{ MATCH (old:RunLabelLong {{run_id: row.run_id}}) DETACH DELETE old }}
+  CALL (row) {{
+    UNWIND [l IN row.label_rows WHERE NOT l.long] AS l
+    CREATE (:RunLabel {{run_id: row.run_id, key: l.key, value: l.value}})
+  }}
+  CALL (row) {{
+    UNWIND [l IN row.label_rows WHERE l.long] AS l
+    CREATE (:RunLabelLong {{run_id: row.run_id, key: l.key, value: l.value}})
+  }}
+}}
+CALL (r, row) {{
   UNWIND row.logs AS c
   MERGE (l:LogChunk {{run_id: row.run_id, offset: c.offset}})
   WITH l, c, c.digest > coalesce(l.digest, '') AS wins
@@ -231,7 +249,8 @@ DUMP: dict[str, LiteralString] = {
     " n.params AS params, n.params_key AS params_key,"
     " n.results AS results, n.results_key AS results_key, n.runtime AS runtime, n.runtime_key AS runtime_key,"
     " n.error AS error, n.error_key AS error_key, n.reproduces AS reproduces, n.reproduces_key AS reproduces_key,"
-    " n.parent_run_id AS parent_run_id, n.cached_from AS cached_from, n.traceback AS traceback",
+    " n.parent_run_id AS parent_run_id, n.cached_from AS cached_from, n.traceback AS traceback,"
+    " n.labels AS labels, n.labels_key AS labels_key, n.annotations AS annotations",
     "run_seq": "MATCH (n:Run) UNWIND coalesce(n.seqs, []) AS s RETURN n.run_id AS run_id, s AS seq",
     "metric": "MATCH (n:Metric) RETURN n.run_id AS run_id, n.key AS key, n.step AS step, n.value AS value,"
     " n.okey AS okey",
@@ -275,8 +294,8 @@ CYPHER_OP: dict[str, LiteralString] = {"=": "=", "!=": "<>", "<": "<", "<=": "<=
 
 def run_ids_where(kind: str, op: str, i: int) -> LiteralString:
     """A subquery collecting, as `c<i>`, the ids of runs whose param `$k<i>` (num or str, by the type
-    of `$v<i>`: `kind` is param_num or param_str) or latest metric step compares `op` with `$v<i>`,
-    found through the (key, value) indexes."""
+    of `$v<i>`: `kind` is param_num or param_str), label (`kind` label) or latest metric step compares
+    `op` with `$v<i>`, found through the (key, value) indexes."""
     o = CYPHER_OP[op]
     n = str(i)
     if kind == "metric":
@@ -284,6 +303,11 @@ def run_ids_where(kind: str, op: str, i: int) -> LiteralString:
             f"MATCH (m:Metric) WHERE m.key = $k{n} AND m.value {o} $v{n} AND m.value IS :: FLOAT"
             " AND NOT EXISTS { MATCH (x:Metric {run_id: m.run_id, key: m.key}) WHERE x.step > m.step }"
             f" RETURN collect(m.run_id) AS c{n}"
+        )
+    elif kind == "label":  # the indexed labels, then the few long ones
+        where = f"WHERE l.key = $k{n} AND l.value {o} $v{n} RETURN l.run_id AS id"
+        match = (
+            f"CALL () {{ MATCH (l:RunLabel) {where} UNION MATCH (l:RunLabelLong) {where} }} RETURN collect(id) AS c{n}"
         )
     else:
         col = "num" if kind == "param_num" else "str"

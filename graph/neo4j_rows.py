@@ -103,6 +103,19 @@ def param_rows(params: str | None) -> list[Row]:
     return out
 
 
+INDEXED_LABEL_BYTES = 4000
+"""A label longer than this (key and value, UTF-8) is a `RunLabelLong` node, outside the (key, value)
+index: Neo4j refuses to index a value of more than about 8 kB, and a label may be any text."""
+
+
+def label_rows(labels: str | None) -> list[Row]:
+    """A run's labels as `RunLabel`/`RunLabelLong` nodes (what SQLite's `run_label` holds)."""
+    return [
+        {"key": k, "value": v, "long": len(k.encode()) + len(v.encode()) > INDEXED_LABEL_BYTES}
+        for k, v in (loads_json(labels) or {}).items()
+    ]
+
+
 def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = None) -> dict[str, list[Row]]:
     """The batch folded into one row per node: what `apply` sends, statement by statement;
     `known_at`: each event's ingestion time (see `LineageStore.apply`).
@@ -188,6 +201,7 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                 )
     for run_id, row in runs.items():
         row["param_rows"] = param_rows(row["params"])
+        row["label_rows"] = label_rows(row["labels"])
         row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
         row["metrics"] = list(metrics[run_id].values())
         row["logs"] = list(logs[run_id].values())

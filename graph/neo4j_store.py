@@ -292,7 +292,11 @@ class Neo4jLineageStore:
                 clauses.append(f"r.{cond.kind}_at {q.CYPHER_OP[cond.op]} $v{i}")
             else:
                 kind = (
-                    "metric" if cond.kind == "metric" else "param_num" if isinstance(cond.value, float) else "param_str"
+                    cond.kind
+                    if cond.kind in ("metric", "label")
+                    else "param_num"
+                    if isinstance(cond.value, float)
+                    else "param_str"
                 )
                 cypher += q.run_ids_where(kind, cond.op, i)
                 clauses.append(f"r.run_id IN c{i}")

@@ -112,6 +112,9 @@ class RunFacts:
     reproduces: str | None
     parent_run_id: str | None
     cached_from: str | None
+    labels: str | None
+    """The run's labels (canonical JSON of a str -> str map, `provgraph_labels`); `annotations` move with them."""
+    annotations: str | None
     metrics: list[tuple[str, int, float]] = field(default_factory=list)
     logs: list[tuple[int, int, str]] = field(default_factory=list)
     """Log chunks: (offset, size, digest)."""
@@ -168,6 +171,8 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         ),
         parent_run_id=rf.parent.run.run_id if rf.parent else None,
         cached_from=rf.cached_from.run_id if rf.cached_from else None,
+        labels=keyed(rf.labels.labels if rf.labels else None),
+        annotations=keyed(rf.labels.annotations if rf.labels else None),
         metrics=[(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
         logs=[(c.offset, c.size, c.digest) for c in (rf.logs.chunks if rf.logs else [])],
         reads=[DatasetFacts.of(d) for d in event.inputs],
@@ -175,10 +180,11 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
     )
 
 
-KEYED_RUN_PROPS = ("params", "results", "runtime", "error", "reproduces")
+KEYED_RUN_PROPS = ("params", "results", "runtime", "error", "reproduces", "labels")
 """Run properties replaced only by an event with a greater order key (stored beside `<prop>_key`)."""
-CARRIED_RUN_PROPS: dict[str, tuple[str, ...]] = {"error": ("traceback",)}
-"""Properties that move with a keyed one (a failure's traceback with its message), never alone."""
+CARRIED_RUN_PROPS: dict[str, tuple[str, ...]] = {"error": ("traceback",), "labels": ("annotations",)}
+"""Properties that move with a keyed one (a failure's traceback with its message, the annotations with
+the labels: one facet sends the whole of both), never alone."""
 
 
 def run_row(f: RunFacts) -> dict[str, Any]:

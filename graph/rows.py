@@ -80,6 +80,8 @@ def run_view(
         code_hash=r.get("code_hash"),
         params=loads_json(r.get("params")) or {},
         results=loads_json(r.get("results")) or {},
+        labels=loads_json(r.get("labels")) or {},
+        annotations=loads_json(r.get("annotations")) or {},
         metrics=metrics,
         runtime=runtime,
         error=error,

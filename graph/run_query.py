@@ -3,7 +3,8 @@
     metrics.accuracy > 0.9 and params.lr = 0.01 and state = FAIL and started >= "2026-03-01"
 
 Grammar: conditions joined by `and`; a condition is `FIELD OP VALUE`, OP one of = != < <= > >=.
-Fields: `params.<key>`, `metrics.<key>` (the metric's latest step), `state`, `job`, `project`
+Fields: `params.<key>`, `metrics.<key>` (the metric's latest step), `labels.<key>` (a label's text:
+a number there is compared as it is written, `labels.v = 2` matches the label "2"), `state`, `job`, `project`
 (`=` only: they are the filter's own fields), `started` and `ended` (ISO times). Values: numbers,
 quoted strings ('…' or "…"), `true`/`false`, or a bare word (a string). A number matches only
 numeric values and a string only strings, so `params.lr > 0.5` never compares text with numbers;
@@ -36,11 +37,13 @@ _TOKEN = re.compile(
     | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
     | (?P<time>\d{4}-\d\d-\d\d(?:[T\s]?[\d:.]+)?(?:Z|[+-]\d\d:?\d\d)?(?![\w.:]))
     | (?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.]))
-    | (?P<word>[A-Za-z_][\w.:\-]*)
+    | (?P<word>[A-Za-z_][\w.:/\-]*)
     )""",
     re.VERBOSE,
 )
 _KEY = re.compile(r"[A-Za-z_][\w\-]*")
+_LABEL_KEY = re.compile(r"[A-Za-z_][\w.\-]*(?:/[A-Za-z_][\w.\-]*)?")
+"""A label key as Kubernetes and MLRun write them (`app.kubernetes.io/name`)."""
 
 
 class QueryError(ConfigError):
@@ -91,13 +94,15 @@ def parse(text: str) -> tuple[RunFilter, tuple[Condition, ...]]:
         if vk == "op":
             raise QueryError(f"expected a value at character {vpos + 1}, got {raw!r}")
         value: Value = float(raw) if vk == "num" else _unquote(raw) if vk == "str" else raw  # word, time
+        if vk == "num" and field.startswith("labels."):
+            value = raw  # labels are text: compared as written
         if vk == "word" and raw in ("true", "false"):
             value = raw  # booleans are kept, and compared, as the strings "true" / "false"
         if isinstance(value, float) and not math.isfinite(value):
             raise QueryError(f"the number at character {vpos + 1} is too large")
         base = _add(base, conditions, field, op, value, fpos)  # type: ignore[arg-type]
         if len(conditions) > MAX_CONDITIONS:
-            raise QueryError(f"at most {MAX_CONDITIONS} param, metric and time conditions")
+            raise QueryError(f"at most {MAX_CONDITIONS} param, metric, label and time conditions")
         i += 3
         if i == len(tokens):
             return base, tuple(conditions)
@@ -110,9 +115,16 @@ def parse(text: str) -> tuple[RunFilter, tuple[Condition, ...]]:
 
 def _add(base: RunFilter, conditions: list[Condition], field: str, op: Op, value: Value, pos: int) -> RunFilter:
     prefix, dot, key = field.partition(".")
+    if dot and prefix == "labels":
+        if not _LABEL_KEY.fullmatch(key):
+            raise QueryError(f"{field!r} at character {pos + 1}: a label key is letters, digits, _ - . and one /")
+        conditions.append(Condition("label", key, op, value if isinstance(value, str) else f"{value:g}"))
+        return base
     if dot:
         if prefix not in ("params", "metrics"):
-            raise QueryError(f"unknown field {field!r} at character {pos + 1}: use params.<key> or metrics.<key>")
+            raise QueryError(
+                f"unknown field {field!r} at character {pos + 1}: use params.<key>, metrics.<key> or labels.<key>"
+            )
         if not _KEY.fullmatch(key):
             raise QueryError(f"{field!r} at character {pos + 1}: a key is letters, digits, _ and -")
         if prefix == "metrics" and not isinstance(value, float):
@@ -124,8 +136,8 @@ def _add(base: RunFilter, conditions: list[Condition], field: str, op: Op, value
         return base
     if field not in ("state", "job", "project"):
         raise QueryError(
-            f"unknown field {field!r} at character {pos + 1}: use params.<key>, metrics.<key>, state, job,"
-            " project, started or ended"
+            f"unknown field {field!r} at character {pos + 1}: use params.<key>, metrics.<key>, labels.<key>,"
+            " state, job, project, started or ended"
         )
     if op != "=":
         raise QueryError(f"{field} supports only `=` (got {op!r})")

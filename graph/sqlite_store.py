@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS run (
     known_at TEXT NOT NULL, ended_known_at TEXT, has_start INTEGER NOT NULL, declared_events INTEGER,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
     error TEXT, error_key TEXT, reproduces TEXT, reproduces_key TEXT, parent_run_id TEXT, cached_from TEXT,
-    traceback TEXT);
+    traceback TEXT, labels TEXT, labels_key TEXT, annotations TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
@@ -85,6 +85,9 @@ CREATE TABLE IF NOT EXISTS run_param (
     run_id TEXT NOT NULL, key TEXT NOT NULL, num REAL, str TEXT, PRIMARY KEY (run_id, key));
 CREATE INDEX IF NOT EXISTS run_param_num ON run_param(key, num);
 CREATE INDEX IF NOT EXISTS run_param_str ON run_param(key, str);
+CREATE TABLE IF NOT EXISTS run_label (
+    run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+CREATE INDEX IF NOT EXISTS run_label_value ON run_label(key, value);
 CREATE TABLE IF NOT EXISTS log_chunk (
     run_id TEXT NOT NULL, offset INTEGER NOT NULL, size INTEGER NOT NULL, digest TEXT NOT NULL,
     PRIMARY KEY (run_id, offset));
@@ -121,9 +124,9 @@ _TABLES = (
     "wrote",
     *sqlite_facets.TABLES,
 )
-_DERIVED = ("run_param",)
+_DERIVED = ("run_param", "run_label")
 """Tables derived from `run` for queries (`--where`): emptied with it, left out of `dump`."""
-_LATEST_RUN_COLUMNS = {"known_at", "cached_from", "traceback"}
+_LATEST_RUN_COLUMNS = {"known_at", "cached_from", "traceback", "labels"}
 """Run columns added last: a graph without one of them is made again and projected again."""
 
 
@@ -146,11 +149,11 @@ _UPSERT_RUN = f"""
 INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
                  known_at, ended_known_at, has_start, declared_events,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
-                 reproduces, reproduces_key, parent_run_id, cached_from, traceback)
+                 reproduces, reproduces_key, parent_run_id, cached_from, traceback, labels, labels_key, annotations)
 VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
         :known_at, :ended_known_at, :has_start, :declared_events,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
-        :reproduces, :reproduces_key, :parent_run_id, :cached_from, :traceback)
+        :reproduces, :reproduces_key, :parent_run_id, :cached_from, :traceback, :labels, :labels_key, :annotations)
 ON CONFLICT (run_id) DO UPDATE SET
     {_max("run", "code_hash")}, {_max("run", "parent_run_id")}, {_max("run", "declared_events")},
     {_max("run", "cached_from")},
@@ -164,7 +167,8 @@ ON CONFLICT (run_id) DO UPDATE SET
     has_start = MAX(run.has_start, excluded.has_start),
     started_at = MIN(run.started_at, excluded.started_at),
     last_event_at = MAX(run.last_event_at, excluded.last_event_at),
-    {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")}, {_newer("reproduces")}
+    {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")}, {_newer("reproduces")},
+    {_newer("labels")}
 """  # noqa: S608 (fixed SQL built from constants)
 
 _UPSERT_JOB_VERSION = f"""
@@ -216,6 +220,13 @@ FROM run r, json_each(r.params) p
 WHERE p.type IN ('integer', 'real', 'text', 'true', 'false')
 """
 _INSERT_PARAMS = _PARAM_ROWS + " AND r.run_id IN (SELECT value FROM json_each(?))"  # noqa: S608 (constants)
+# A run's labels, one row each, from its stored (winning) labels (always text).
+_DELETE_LABELS = "DELETE FROM run_label WHERE run_id IN (SELECT value FROM json_each(?))"
+_LABEL_ROWS = """
+INSERT INTO run_label (run_id, key, value)
+SELECT r.run_id, l.key, l.value FROM run r, json_each(r.labels) l WHERE l.type = 'text'
+"""
+_INSERT_LABELS = _LABEL_ROWS + " AND r.run_id IN (SELECT value FROM json_each(?))"  # noqa: S608 (constants)
 _SQL_OP = {"=": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 """Operators of a run query as SQL: looked up, never taken from the query text."""
 _SQL_TIME = {"started": "started_at", "ended": "ended_at"}
@@ -229,6 +240,9 @@ def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
     if cond.kind == "param":
         col = "num" if isinstance(cond.value, float) else "str"
         sql = f"run_id IN (SELECT run_id FROM run_param WHERE key = ? AND {col} {op} ?)"  # noqa: S608 (fixed)
+        return sql, [cond.key, cond.value]
+    if cond.kind == "label":
+        sql = f"run_id IN (SELECT run_id FROM run_label WHERE key = ? AND value {op} ?)"  # noqa: S608 (fixed)
         return sql, [cond.key, cond.value]
     # a metric's latest step; values are REAL, or text for NaN/±Infinity, which compare with nothing
     return (
@@ -423,6 +437,9 @@ class SqliteLineageStore:
         with_params = json.dumps(sorted({f.run_id for f in all_facts if f.params is not None}))
         c.execute(_DELETE_PARAMS, (with_params,))
         c.execute(_INSERT_PARAMS, (with_params,))
+        with_labels = json.dumps(sorted({f.run_id for f in all_facts if f.labels is not None}))
+        c.execute(_DELETE_LABELS, (with_labels,))
+        c.execute(_INSERT_LABELS, (with_labels,))
         c.executemany(
             _UPSERT_METRIC,
             # encoded: SQLite stores NaN as NULL, so non-finite values are kept as "NaN"/"Infinity" text

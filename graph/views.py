@@ -71,6 +71,9 @@ class RunView(View):
     code_hash: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     results: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    """MLRun's `set_label` (facet `provgraph_labels`): queryable as `labels.<key> = value`."""
+    annotations: dict[str, str] = Field(default_factory=dict)
     metrics: dict[str, WireFloat] = Field(default_factory=dict)
     """Floats here; as JSON, non-finite values are "NaN", "Infinity", "-Infinity"."""
     runtime: dict[str, Any] = Field(default_factory=dict)

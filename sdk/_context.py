@@ -87,7 +87,7 @@ class Context(MLRunSurface):
         emitter: RunEmitter,
         artifacts: ArtifactStore,
         s3_endpoint_url: str | None = None,
-        latest_version: Any = None,
+        resolve_version: Any = None,
         snapshot_inputs_max_bytes: int = 0,
         input_snapshots: dict[str, str] | None = None,
         input_versions: dict[str, str] | None = None,
@@ -110,7 +110,7 @@ class Context(MLRunSurface):
         self._emitter = emitter
         self._artifacts = artifacts
         self._s3 = s3_endpoint_url
-        self._latest_version = latest_version
+        self._resolve_version = resolve_version
         self._snapshot_limit = snapshot_inputs_max_bytes
         self._input_urls = dict(inputs)
         self._items: dict[str, DataItem] = {}
@@ -160,13 +160,14 @@ class Context(MLRunSurface):
         if not is_store_uri(url):
             return url, None
         ref = parse_store_uri(url)
-        version = ref.version or self._resolve_latest(ref)
+        version = ref.version or self._resolve(ref)
         if not self._artifacts.exists(version):
             raise NotFound(f"artifact {url} ({version}) is not in the artifact store {self._artifacts.url}")
         return self._artifacts.uri(version), version
 
-    def _resolve_latest(self, ref: StoreRef) -> str:
-        found = self._latest_version(ref.namespace, ref.key) if self._latest_version else None
+    def _resolve(self, ref: StoreRef) -> str:
+        """The version an unpinned reference names (`_naming.version_of`)."""
+        found = self._resolve_version(ref) if self._resolve_version else None
         if found is None:
             raise NotFound(f"no artifact {ref.key!r} in project {ref.project!r}")
         return str(found)

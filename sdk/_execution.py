@@ -23,6 +23,7 @@ from provgraph._emitter import RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph._logs import LOG_FLUSH_S, LogCapture
+from provgraph._naming import StoreRef, version_of
 from provgraph._packagers import HandlerHints, annotations_of, convert_input, hints_of, log_returned
 from provgraph.compat import mlrun_importable
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -178,6 +179,7 @@ def runtime_facet(
         kind=request.runtime,
         image=request.image,
         resources=request.resources,
+        secrets=request.secrets or None,
         python=platform.python_version(),
         packages_digest=packages_digest(),
         function=request.function,
@@ -215,7 +217,7 @@ def execute(
         s3_endpoint_url=backend.settings.s3_endpoint_url,
         job=request.job,
         secrets_file=backend.settings.secrets_file,
-        latest_version=_latest_version(backend),
+        resolve_version=_resolve_version(backend),
         snapshot_inputs_max_bytes=backend.settings.snapshot_inputs_max_bytes,
         input_snapshots=request.input_snapshots,
         input_versions=request.input_versions,
@@ -387,9 +389,8 @@ def _encoded(metrics: dict[str, float]) -> dict[str, float | str]:
     return {key: encode_float(value) for key, value in metrics.items()}
 
 
-def _latest_version(backend: Backend) -> Callable[[str, str], str | None]:
-    def latest(namespace: str, name: str) -> str | None:
-        found = backend.graph().latest_version(namespace, name)
-        return found.version if found else None
+def _resolve_version(backend: Backend) -> Callable[[StoreRef], str | None]:
+    def resolve(ref: StoreRef) -> str | None:
+        return version_of(ref, backend.graph())
 
-    return latest
+    return resolve

@@ -10,29 +10,39 @@ store://project/key[@version]   -> namespace "store://project", name "key" (a lo
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from provgraph.events.errors import ConfigError
+from provgraph.events.errors import ConfigError, NotFound
+
+if TYPE_CHECKING:
+    from provgraph.graph.contract import LineageStore
 
 STORE_SCHEME = "store"
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,127}")
+"""An MLRun `@uid`: a run id (provgraph's `context.uid`)."""
 _PATH_NAMED = {"file", "local", "memory"}
 
 
 @dataclass(frozen=True, slots=True)
 class StoreRef:
-    """`store://<project>/<key>[@<version>]`: an artifact logged by a run, optionally pinned."""
+    """`store://<project>/<key>[@<version>]`: an artifact logged by a run, optionally pinned; or MLRun's
+    `…@<uid>`: the version the run `producer` wrote (see `version_of`)."""
 
     project: str
     key: str
     version: str | None = None
+    producer: str | None = None
 
     @property
     def namespace(self) -> str:
         return f"{STORE_SCHEME}://{self.project}"
 
     def __str__(self) -> str:
-        return f"{self.namespace}/{self.key}" + (f"@{self.version}" if self.version else "")
+        at = self.version or self.producer
+        return f"{self.namespace}/{self.key}" + (f"@{at}" if at else "")
 
 
 MLRUN_STORE_KINDS = ("artifacts", "datasets", "models")
@@ -41,25 +51,53 @@ MLRUN_STORE_KINDS = ("artifacts", "datasets", "models")
 
 def parse_store_uri(uri: str) -> StoreRef:
     """provgraph's `store://<project>/<key>[@<version>]`, or MLRun's `store://<kind>/<project>/<key>[:tag][@uid]`
-    (kind artifacts, datasets or models; three or more segments). A tag other than `latest` and an MLRun
-    `@uid` (a producer id, not a content hash) are refused: pin a version with `@sha256:…`."""
+    (kind artifacts, datasets or models; three or more segments). MLRun's `@uid` (the producing run's
+    id, not a content hash) becomes `producer`; a tag other than `latest` is refused (not supported yet)."""
     rest = uri[len(f"{STORE_SCHEME}://") :]
     project, _, key = rest.partition("/")
     mlrun_form = project in MLRUN_STORE_KINDS and "/" in key
     if mlrun_form:
         project, _, key = key.partition("/")
-    version = None
+    version = producer = None
     if "@" in key:
         key, _, version = key.rpartition("@")
     if mlrun_form:
         key, _, tag = key.partition(":")
         if tag not in ("", "latest"):
-            raise ConfigError(f"artifact URI {uri!r}: tags are not resolved (only :latest); pin @sha256:<hash>")
+            raise ConfigError(
+                f"artifact URI {uri!r}: tags are not supported yet (only :latest); pin @sha256:<hash> or @<run uid>"
+            )
         if version and not version.startswith("sha256:"):
-            raise ConfigError(f"artifact URI {uri!r}: @{version} is an MLRun producer id; pin @sha256:<hash>")
+            if not _RUN_ID.fullmatch(version):
+                raise ConfigError(f"artifact URI {uri!r}: @{version[:80]!r} is neither @sha256:<hash> nor a run uid")
+            version, producer = None, version
     if not project or not key:
         raise ConfigError(f"bad artifact URI {uri!r}: expected store://<project>/<key>[@<version>]")
-    return StoreRef(project, key, version or None)
+    return StoreRef(project, key, version or None, producer)
+
+
+def version_of(ref: StoreRef, graph: LineageStore) -> str | None:
+    """The content hash `ref` names: its pinned version; for MLRun's `@<uid>` the version that run
+    wrote under the key (it must have completed and written exactly one); else the latest (None if none)."""
+    if ref.version is not None:
+        return ref.version
+    if ref.producer is None:
+        latest = graph.latest_version(ref.namespace, ref.key)
+        return latest.version if latest else None
+    run = graph.run(ref.producer)
+    if run is None:
+        raise NotFound(f"artifact URI {ref}: no run {ref.producer!r} in the graph")
+    mine = [o for o in run.outputs if (o.namespace, o.name) == (ref.namespace, ref.key)]
+    written = sorted({o.version for o in mine if not o.attempted})
+    if not written:
+        why = f"did not complete ({run.state.value}), so it wrote nothing" if mine else "has no such output"
+        raise NotFound(f"artifact URI {ref}: run {ref.producer} {why} under {ref.key!r} in project {ref.project!r}")
+    if len(written) > 1:
+        raise ConfigError(
+            f"artifact URI {ref}: run {ref.producer} wrote {ref.key!r} {len(written)} times; pin one of "
+            + ", ".join(f"@{v}" for v in written)
+        )
+    return written[0]
 
 
 def is_store_uri(uri: str) -> bool:

@@ -86,6 +86,7 @@ def plan(
         runtime=kind,
         image=image or run.runtime.get("image"),
         resources=dict(run.runtime.get("resources") or {}),
+        secrets=list(run.runtime.get("secrets") or []) if kind == "kubernetes" else [],
         function=function,
         reproduces=run.run_id,
         expected=Expectation(

@@ -16,7 +16,7 @@ from provgraph._execution import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
 from provgraph.events.facets import FunctionRef, ParentRunFacet
-from provgraph.events.request import RunRequest
+from provgraph.events.request import RunRequest, secrets_problem
 from provgraph.events.settings import Settings
 from provgraph.runtimes.local import code_facet, run_local
 
@@ -44,6 +44,7 @@ def run(
     runtime: str = "local",
     image: str | None = None,
     resources: dict[str, str] | None = None,
+    secrets: list[str] | None = None,
     settings: Settings | None = None,
     backend: Backend | None = None,
     isolated: bool | None = None,
@@ -71,9 +72,20 @@ def run(
     (`strategy` grid, list or random, at most `max_iterations`), run in parallel; the result's
     `results` hold the iteration table and the best iteration by `selector` ("max.accuracy"), whose
     outputs become this run's outputs.
+
+    `secrets` (kubernetes runtime) name Kubernetes Secrets in the run's namespace: their keys reach the
+    pod as environment variables, so `context.get_secret(key)` finds them; values are never recorded.
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
+    if secrets and runtime != "kubernetes":
+        raise ConfigError(
+            "secrets name Kubernetes Secrets (runtime 'kubernetes'); elsewhere get_secret reads the secrets file"
+            " (PROVGRAPH_SECRETS_FILE) and the environment"
+        )
+    problem = secrets_problem(list(secrets or []))
+    if problem is not None:
+        raise ConfigError(problem)
     backend = backend or (Backend(settings) if settings is not None else default_backend())
     function: FunctionRef | None = None
     func: Handler | None
@@ -128,6 +140,7 @@ def run(
         runtime=runtime,
         image=image,
         resources=resources or {},
+        secrets=list(secrets or []),
         function=function,
         parent=parent,
     )

@@ -10,6 +10,8 @@ graph, exactly as the projector would. KWOK completes Job pods after ~1 s; the p
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import os
 import signal
 import subprocess
@@ -586,3 +588,61 @@ def test_the_watch_lists_again_after_410_gone(
     assert len(lists) == 2
     [event] = memory.events
     assert event.event_type.value == "FAIL" and event.run.run_id == failed.run_id
+
+
+# -- Kubernetes secrets for get_secret: mounted with envFrom, names recorded, values never -----------
+
+SECRET_VALUE = f"s3cr3t-{uuid.uuid4().hex}"
+
+
+def uses_secret(ctx: pg.Context) -> dict[str, Any]:
+    found = ctx.get_secret("DB_PASSWORD")
+    return {"digest": hashlib.sha256((found or "").encode()).hexdigest(), "missing": ctx.get_secret("NOPE")}
+
+
+def submit_with_secrets(settings: pg.Settings, secrets: list[str]) -> pg.RunResult:
+    backend = pg.Backend(settings)
+    try:
+        return pg.run(uses_secret, runtime="kubernetes", image=IMAGE, secrets=secrets, backend=backend)
+    finally:
+        backend.close()
+
+
+def test_named_secrets_reach_get_secret_and_are_never_recorded(
+    lsettings: pg.Settings,
+    cluster: Cluster,
+    namespace: str,
+    lineage: Lineage,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = {"DB_PASSWORD": base64.b64encode(SECRET_VALUE.encode()).decode()}
+    cluster.core.create_namespaced_secret(namespace, {"metadata": {"name": "db-creds"}, "data": data})
+    with launcher(lsettings):
+        result = submit_with_secrets(lsettings, ["db-creds"])
+        job = wait_for("the Job", lambda: cluster.job(namespace, job_name(result.run_id)))
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["envFrom"] == [{"secretRef": {"name": "db-creds"}}]
+    # KWOK runs no containers: give the pod's process what the kubelet would, from the real Secret
+    secret = cluster.core.read_namespaced_secret("db-creds", namespace)
+    for key, value in secret.data.items():
+        monkeypatch.setitem(os.environ, key, base64.b64decode(value).decode())
+    done = run_like_the_pod(job, tmp_path / "pod-home")
+    assert done.state == "COMPLETE"
+    assert done.results == {"digest": hashlib.sha256(SECRET_VALUE.encode()).hexdigest(), "missing": None}
+    run = lineage.run(result.run_id, lambda r: r.state == "COMPLETE")
+    assert run.runtime["secrets"] == ["db-creds"]  # the names, for `show` and reproductions
+    stored = b"".join(p.read_bytes() for p in Path(lsettings.artifact_url).rglob("*") if p.is_file())
+    assert SECRET_VALUE.encode() not in stored and b"db-creds" in stored  # the request names it; no value anywhere
+    assert SECRET_VALUE.encode() not in (tmp_path / "graph.db").read_bytes()
+    assert SECRET_VALUE not in repr(lineage.events)
+
+
+def test_a_missing_secret_fails_the_run_before_any_job(
+    lsettings: pg.Settings, cluster: Cluster, namespace: str, lineage: Lineage
+) -> None:
+    with launcher(lsettings):
+        result = submit_with_secrets(lsettings, ["not-there"])
+        run = lineage.run(result.run_id, lambda r: r.state == "FAIL")
+    assert run.error == f"secret 'not-there' not found in namespace '{namespace}'"
+    assert cluster.job(namespace, job_name(result.run_id)) is None

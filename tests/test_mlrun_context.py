@@ -27,6 +27,8 @@ from provgraph._naming import StoreRef, parse_store_uri
         ("store://models/p/key:latest", StoreRef("p", "key")),
         ("store://artifacts/p/key@sha256:ab", StoreRef("p", "key", "sha256:ab")),
         ("store://datasets/key", StoreRef("datasets", "key")),  # two segments: provgraph's own form
+        ("store://models/p/key@3f2a-9c", StoreRef("p", "key", None, "3f2a-9c")),  # MLRun's producer uid
+        ("store://models/p/key:latest@3f2a", StoreRef("p", "key", None, "3f2a")),
     ],
 )
 def test_store_uri_forms(uri: str, ref: StoreRef) -> None:
@@ -36,11 +38,15 @@ def test_store_uri_forms(uri: str, ref: StoreRef) -> None:
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("store://datasets/p/key:v2", "tags are not resolved (only :latest); pin @sha256:<hash>"),
-        ("store://models/p/key@3f2a", "@3f2a is an MLRun producer id; pin @sha256:<hash>"),
+        ("store://datasets/p/key:v2", "tags are not supported yet (only :latest); pin @sha256:<hash> or @<run uid>"),
+        (
+            "store://datasets/p/key:v2@3f2a",
+            "tags are not supported yet (only :latest); pin @sha256:<hash> or @<run uid>",
+        ),
+        ("store://models/p/key@../x", "@'../x' is neither @sha256:<hash> nor a run uid"),
     ],
 )
-def test_mlrun_store_uris_that_cannot_be_pinned_are_refused(uri: str, message: str) -> None:
+def test_mlrun_store_uris_that_cannot_be_resolved_are_refused(uri: str, message: str) -> None:
     with pytest.raises(pg.ConfigError) as err:
         parse_store_uri(uri)
     assert str(err.value) == f"artifact URI {uri!r}: {message}"

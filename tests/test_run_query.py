@@ -36,10 +36,14 @@ def test_conditions_fields_and_values() -> None:
         ("params.lr >", "the query ends in the middle of a condition ('params.lr >'): expected FIELD OP VALUE"),
         ("params.lr = 1 or params.lr = 2", "expected `and` at character 15, got 'or' (only `and` joins conditions)"),
         ("params.lr = 1 params.x = 2", "expected `and` at character 15, got 'params.x'"),
-        ("labels.team = a", "unknown field 'labels.team' at character 1: use params.<key> or metrics.<key>"),
+        (
+            "tags.team = a",
+            "unknown field 'tags.team' at character 1: use params.<key>, metrics.<key> or labels.<key>",
+        ),
+        ("labels.a/b/c = x", "'labels.a/b/c' at character 1: a label key is letters, digits, _ - . and one /"),
         (
             "colour = red",
-            "unknown field 'colour' at character 1: use params.<key>, metrics.<key>, state, job,"
+            "unknown field 'colour' at character 1: use params.<key>, metrics.<key>, labels.<key>, state, job,"
             " project, started or ended",
         ),
         ("metrics.acc > high", "metrics.acc compares with a number, not 'high'"),
@@ -54,7 +58,7 @@ def test_conditions_fields_and_values() -> None:
         ("params.lr ~ 1", "cannot read the query at character 11: '~ 1'"),
         ("params.lr = 1e999", "the number at character 13 is too large"),
         ("params.lr = 'open", 'cannot read the query at character 13: "\'open"'),
-        ("params.x = 1 and " * 17 + "params.y = 1", "at most 16 param, metric and time conditions"),
+        ("params.x = 1 and " * 17 + "params.y = 1", "at most 16 param, metric, label and time conditions"),
         ("x" * 2001, "the query is 2001 characters long; the limit is 2000"),
     ],
 )
@@ -96,3 +100,12 @@ def test_compare_marks_what_differs() -> None:
     same = {(r.section, r.key): r.values for r in c.rows if not r.differs}
     assert same[("params", "seed")] == [1, 1] and same[("metrics", "loss")] == ["NaN", "NaN"]
     assert same[("environment", "python")] == ["3.11.7", "3.11.7"] and ("environment", "pid") not in same
+
+
+def test_label_conditions_are_text() -> None:
+    assert parse("labels.team = vision and labels.v = 2 and labels.app.kubernetes.io/name != 'a b'")[1] == (
+        Condition("label", "team", "=", "vision"),
+        Condition("label", "v", "=", "2"),
+        Condition("label", "app.kubernetes.io/name", "!=", "a b"),
+    )
+    assert parse("labels.n >= 1.50")[1] == (Condition("label", "n", ">=", "1.50"),)

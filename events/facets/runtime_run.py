@@ -39,6 +39,9 @@ class RuntimeRunFacet(Facet):
     host: str | None = None
     image: str | None = None
     resources: dict[str, str] = Field(default_factory=dict)
+    secrets: list[str] | None = Field(
+        default=None, description="Kubernetes Secrets mounted for get_secret (names only, never values)"
+    )
     python: str | None = None
     packages_digest: str | None = None
     pid: int | None = None

@@ -14,7 +14,7 @@ from typing import Any
 
 from provgraph._backend import Backend
 from provgraph._dataitem import DataItem
-from provgraph._naming import dataset_identity, is_store_uri, parse_store_uri
+from provgraph._naming import dataset_identity, is_store_uri, parse_store_uri, version_of
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import JobRef, ParentRunFacet, RunRef
 from provgraph.graph.ids import NodeId
@@ -123,9 +123,7 @@ def stale(target: str, backend: Backend, depth: int = 20) -> Staleness:
     graph = backend.graph()
     namespace, name = dataset_identity(target)
     if is_store_uri(target):
-        ref = parse_store_uri(target)
-        latest = graph.latest_version(namespace, name)
-        current = ref.version or (latest.version if latest else "")
+        current = version_of(parse_store_uri(target), graph) or ""
     else:
         current = DataItem("target", target, s3_endpoint_url=backend.settings.s3_endpoint_url).hash
     dataset = graph.dataset(namespace, name)

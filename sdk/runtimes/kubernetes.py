@@ -41,7 +41,9 @@ def submit(request: RunRequest, code: CodeJobFacet, backend: Backend) -> RunResu
         code,
         backend,
         backend.transport,
-        RuntimeRunFacet(kind="kubernetes", image=request.image, resources=request.resources),
+        RuntimeRunFacet(
+            kind="kubernetes", image=request.image, resources=request.resources, secrets=request.secrets or None
+        ),
     )
     return RunResult(request.run_id, request.project, request.job, RunState.REQUESTED)
 

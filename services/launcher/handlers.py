@@ -99,6 +99,9 @@ class Launcher:
         try:
             if secret is not None and not self.kube.secret_exists(namespace, secret):
                 return self._reject(request, f"image pull secret {secret!r} not found in namespace {namespace!r}")
+            for name in request.secrets:  # else the pod would wait forever in CreateContainerConfigError
+                if not self.kube.secret_exists(namespace, name):
+                    return self._reject(request, f"secret {name!r} not found in namespace {namespace!r}")
             body = build_job(request, digest, self.settings)
             created = self.kube.create_job(namespace, body)
         except JobRefused as exc:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from provgraph.events.request import RunRequest
+from provgraph.events.request import RunRequest, is_dns_subdomain, secrets_problem
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
@@ -43,7 +43,6 @@ CONTAINER = "run"
 ALL_NAMESPACES = "*"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -53,10 +52,6 @@ def _digest(text: str, n: int = 10) -> str:
 
 def is_dns_label(name: str) -> bool:
     return len(name) <= 63 and bool(_DNS_LABEL.match(name))
-
-
-def is_dns_subdomain(name: str) -> bool:
-    return len(name) <= 253 and bool(_DNS_SUBDOMAIN.match(name))
 
 
 def job_name(run_id: str) -> str:
@@ -145,6 +140,9 @@ def check_request(request: RunRequest, settings: Settings) -> str | None:
     secret = request.image_pull_secret
     if secret is not None and not is_dns_subdomain(secret):
         return f"image pull secret {secret!r} is not a valid Secret name"
+    problem = secrets_problem(request.secrets)
+    if problem is not None:
+        return problem
     for key, value in request.resources.items():
         problem = _quantity_problem(key, value)
         if problem:
@@ -199,6 +197,8 @@ def build_job(request: RunRequest, request_digest: str, settings: Settings) -> d
         "command": ["provgraph", "exec", request_digest],
         "env": [{"name": k, "value": v} for k, v in pod_env(request, settings).items()],
     }
+    if request.secrets:  # the Secrets' keys as variables for `get_secret`; `env` above wins over them
+        container["envFrom"] = [{"secretRef": {"name": name}} for name in request.secrets]
     if request.resources:
         container["resources"] = resource_requirements(request.resources)
     if settings.k8s_image_pull_policy:

@@ -118,6 +118,13 @@ def event_bodies(*, refusable: bool) -> st.SearchStrategy[dict[str, Any]]:
             "provgraph_results": st.fixed_dictionaries({"results": st.dictionaries(text, free_json, max_size=4)}),
             "provgraph_metrics": st.fixed_dictionaries({"metrics": st.lists(metric, max_size=4)}),
             "provgraph_event": st.fixed_dictionaries({"eventId": names, "seq": non_negative}),
+            "provgraph_labels": st.fixed_dictionaries(
+                {},
+                optional={
+                    "labels": st.dictionaries(text, text, max_size=4),
+                    "annotations": st.dictionaries(text, text),
+                },
+            ),
             "errorMessage": st.fixed_dictionaries(
                 {"message": text, "programmingLanguage": text}, optional={"stackTrace": text}
             ),
