@@ -644,5 +644,5 @@ def test_a_missing_secret_fails_the_run_before_any_job(
     with launcher(lsettings):
         result = submit_with_secrets(lsettings, ["not-there"])
         run = lineage.run(result.run_id, lambda r: r.state == "FAIL")
-    assert run.error == f"secret 'not-there' not found in namespace '{namespace}'"
+    assert run.error == f"run request refused: secret 'not-there' not found in namespace '{namespace}'"
     assert cluster.job(namespace, job_name(result.run_id)) is None
