@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -102,11 +103,12 @@ def test_every_provgraph_variable_used_in_the_repository_is_a_setting_or_listed(
     """The allow-list cannot fall behind the scripts, manifests and docs (tests/test_* hold typos on purpose)."""
     fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
     pattern = re.compile(r"(?<![A-Za-z0-9_])PROVGRAPH_[A-Z0-9_]*[A-Z0-9]")
-    skip = {".git", ".venv", ".tools", ".mypy_cache", ".ruff_cache", ".pytest_cache", "provgraph.egg-info"}
+    # The repository's own files (not the venvs, jars and node modules that scripts put beside them).
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout
     used: dict[str, Path] = {}
-    for path in REPO.rglob("*"):
-        rel = path.relative_to(REPO)
-        if not path.is_file() or skip & set(rel.parts) or (rel.parts[0] == "tests" and rel.name.startswith("test_")):
+    for rel in (Path(name) for name in listed.decode().split("\0") if name):
+        path = REPO / rel
+        if not path.is_file() or (rel.parts[0] == "tests" and rel.name.startswith("test_")):
             continue
         try:
             text = path.read_text()
