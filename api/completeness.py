@@ -18,12 +18,7 @@ class CompletenessQuery:
     async def incomplete_runs(self, info: Ctx, project: str | None = None, first: int | None = 50) -> list[Run]:
         ctx = info.context
         size = page_size(first)
-        if project is not None:
-            projects: list[str | None] = [project] if ctx.scope.allows(project) else []
-        elif ctx.scope.projects is None:
-            projects = [None]
-        else:
-            projects = [*sorted(ctx.scope.projects)]
+        projects = ctx.scope.readable(project)
         found: list[RunView] = []
         for p in projects:
             found += await ctx.call(ctx.store.incomplete_runs, p, size)

@@ -629,12 +629,7 @@ class Query:
         query, conditions = run_query.parse(filter) if filter is not None else (RunFilter(), ())
         query = run_query.merge(RunFilter(project=project, job=job, state=state), query)
         project, job, state = query.project, query.job, query.state
-        if project is not None:
-            projects: list[str | None] = [project] if ctx.scope.allows(project) else []
-        elif ctx.scope.projects is None:
-            projects = [None]
-        else:
-            projects = [*sorted(ctx.scope.projects)]
+        projects = ctx.scope.readable(project)
         since, until = _utc(since, "since"), _utc(until, "until")
         found: list[RunView] = []
         for p in projects:

@@ -46,6 +46,13 @@ class Scope:
     def allows(self, project: str) -> bool:
         return self.projects is None or project in self.projects
 
+    def readable(self, project: str | None) -> list[str | None]:
+        """The project filters a listing asks the store for: `project` if allowed (else none), all
+        projects at once (`None`) when unrestricted, else each of the token's projects."""
+        if project is not None:
+            return [project] if self.allows(project) else []
+        return [None] if self.projects is None else [*sorted(self.projects)]
+
     def run_visible(self, run: RunView | None) -> bool:
         return run is not None and self.allows(run.namespace)
 
