@@ -199,14 +199,7 @@ def execute(
     A request that reproduces another run gets its verdict on the COMPLETE event (FAILED when the
     run does not complete). `code=None` with `code_unknown` (the reason) records a run whose code
     version is not known."""
-    emitter = RunEmitter(
-        backend.transport,
-        run_id=request.run_id,
-        namespace=request.project,
-        job_name=request.job,
-        code=code,
-        parent=parent_of(request),
-    )
+    emitter = emitter_for(request, code, backend)
     ctx = Context(
         run_id=request.run_id,
         project=request.project,
@@ -287,10 +280,17 @@ def execute(
     return result
 
 
-def parent_of(request: RunRequest) -> tuple[str, str, str] | None:
-    """The request's parent run as `RunEmitter` takes it: (run id, namespace, job)."""
+def emitter_for(request: RunRequest, code: CodeJobFacet | None, backend: Backend) -> RunEmitter:
+    """The emitter of the run `request` describes, with its parent run (a pipeline step's) if any."""
     p = request.parent
-    return (p.run.run_id, p.job.namespace, p.job.name) if p is not None else None
+    return RunEmitter(
+        backend.transport,
+        run_id=request.run_id,
+        namespace=request.project,
+        job_name=request.job,
+        code=code,
+        parent=(p.run.run_id, p.job.namespace, p.job.name) if p is not None else None,
+    )
 
 
 def _stop(beats: list[Heartbeat]) -> None:

@@ -17,9 +17,8 @@ from typing import Any
 from provgraph._backend import Backend
 from provgraph._context import _dataset
 from provgraph._dataitem import DataItem
-from provgraph._emitter import RunEmitter
 from provgraph._environment import packages_digest
-from provgraph._execution import RunResult, parent_of, runtime_facet
+from provgraph._execution import RunResult, emitter_for, runtime_facet
 from provgraph._naming import STORE_SCHEME, dataset_identity, is_store_uri, parse_store_uri, uri_of, version_of
 from provgraph.events.errors import NotFound
 from provgraph.events.facets import CachedFromRunFacet, CodeJobFacet
@@ -119,14 +118,7 @@ def record_cached(
 ) -> RunResult:
     """Record `request` as a COMPLETE run that reused `source`'s outputs (CACHED_FROM `source`)."""
     graph = backend.graph()
-    emitter = RunEmitter(
-        backend.transport,
-        run_id=request.run_id,
-        namespace=request.project,
-        job_name=request.job,
-        code=code,
-        parent=parent_of(request),
-    )
+    emitter = emitter_for(request, code, backend)
     emitter.start(
         request.params,
         runtime_facet(request),
