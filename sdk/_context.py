@@ -166,10 +166,10 @@ class Context(MLRunSurface):
         return self._artifacts.uri(version), version
 
     def _resolve_latest(self, ref: StoreRef) -> str:
-        found = self._latest_version(ref.namespace, ref.key) if self._latest_version else None
-        if found is None:
+        """The version an unpinned `ref` names now (its alias's or the newest: `_naming.resolve_version`)."""
+        if self._latest_version is None:
             raise NotFound(f"no artifact {ref.key!r} in project {ref.project!r}")
-        return str(found)
+        return str(self._latest_version(ref))
 
     def _record_read(self, item: DataItem) -> None:
         snapshot_uri = None

@@ -23,6 +23,7 @@ from provgraph._emitter import RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph._logs import LOG_FLUSH_S, LogCapture
+from provgraph._naming import StoreRef, resolve_version
 from provgraph._packagers import HandlerHints, annotations_of, convert_input, hints_of, log_returned
 from provgraph.compat import mlrun_importable
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -387,9 +388,5 @@ def _encoded(metrics: dict[str, float]) -> dict[str, float | str]:
     return {key: encode_float(value) for key, value in metrics.items()}
 
 
-def _latest_version(backend: Backend) -> Callable[[str, str], str | None]:
-    def latest(namespace: str, name: str) -> str | None:
-        found = backend.graph().latest_version(namespace, name)
-        return found.version if found else None
-
-    return latest
+def _latest_version(backend: Backend) -> Callable[[StoreRef], str]:
+    return lambda ref: resolve_version(ref, backend.graph())

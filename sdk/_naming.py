@@ -5,15 +5,21 @@ s3://bucket/key (gs, az, ...)   -> namespace "s3://bucket",    name "key"
 https://host/path               -> namespace "https://host",   name "/path"
 memory://path                   -> namespace "memory",         name "/path"
 store://project/key[@version]   -> namespace "store://project", name "key" (a logged artifact)
+store://project/key:alias       -> the same, at the version the alias points at (`graph/tags.py`)
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from provgraph.events.errors import ConfigError
+from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.facets.tag_run import ALIAS
+
+if TYPE_CHECKING:
+    from provgraph.graph.contract import LineageStore
 
 STORE_SCHEME = "store"
 _PATH_NAMED = {"file", "local", "memory"}
@@ -21,18 +27,21 @@ _PATH_NAMED = {"file", "local", "memory"}
 
 @dataclass(frozen=True, slots=True)
 class StoreRef:
-    """`store://<project>/<key>[@<version>]`: an artifact logged by a run, optionally pinned."""
+    """`store://<project>/<key>[@<version>|:<alias>]`: an artifact logged by a run, optionally pinned
+    to a version or named by an alias (`production`; `latest` is the newest version, as no alias)."""
 
     project: str
     key: str
     version: str | None = None
+    alias: str | None = None
 
     @property
     def namespace(self) -> str:
         return f"{STORE_SCHEME}://{self.project}"
 
     def __str__(self) -> str:
-        return f"{self.namespace}/{self.key}" + (f"@{self.version}" if self.version else "")
+        pin = f"@{self.version}" if self.version else f":{self.alias}" if self.alias else ""
+        return f"{self.namespace}/{self.key}{pin}"
 
 
 MLRUN_STORE_KINDS = ("artifacts", "datasets", "models")
@@ -40,9 +49,10 @@ MLRUN_STORE_KINDS = ("artifacts", "datasets", "models")
 
 
 def parse_store_uri(uri: str) -> StoreRef:
-    """provgraph's `store://<project>/<key>[@<version>]`, or MLRun's `store://<kind>/<project>/<key>[:tag][@uid]`
-    (kind artifacts, datasets or models; three or more segments). A tag other than `latest` and an MLRun
-    `@uid` (a producer id, not a content hash) are refused: pin a version with `@sha256:…`."""
+    """provgraph's `store://<project>/<key>[@<version>|:<alias>]`, or MLRun's
+    `store://<kind>/<project>/<key>[:tag][@uid]` (kind artifacts, datasets or models; three or more
+    segments; the tag is an alias). An MLRun `@uid` (a producer id, not a content hash) is refused: pin a
+    version with `@sha256:…`. A `:suffix` of the key's last segment is an alias when it is one (`ALIAS`)."""
     rest = uri[len(f"{STORE_SCHEME}://") :]
     project, _, key = rest.partition("/")
     mlrun_form = project in MLRUN_STORE_KINDS and "/" in key
@@ -51,15 +61,35 @@ def parse_store_uri(uri: str) -> StoreRef:
     version = None
     if "@" in key:
         key, _, version = key.rpartition("@")
-    if mlrun_form:
-        key, _, tag = key.partition(":")
-        if tag not in ("", "latest"):
-            raise ConfigError(f"artifact URI {uri!r}: tags are not resolved (only :latest); pin @sha256:<hash>")
-        if version and not version.startswith("sha256:"):
-            raise ConfigError(f"artifact URI {uri!r}: @{version} is an MLRun producer id; pin @sha256:<hash>")
+    if mlrun_form and version and not version.startswith("sha256:"):
+        raise ConfigError(f"artifact URI {uri!r}: @{version} is an MLRun producer id; pin @sha256:<hash>")
+    key, alias = _alias_of(key)
+    if alias and version:
+        raise ConfigError(f"artifact URI {uri!r}: name a version (@sha256:…) or an alias (:{alias}), not both")
     if not project or not key:
-        raise ConfigError(f"bad artifact URI {uri!r}: expected store://<project>/<key>[@<version>]")
-    return StoreRef(project, key, version or None)
+        raise ConfigError(f"bad artifact URI {uri!r}: expected store://<project>/<key>[@<version>|:<alias>]")
+    return StoreRef(project, key, version or None, None if alias == "latest" else alias)
+
+
+def _alias_of(key: str) -> tuple[str, str | None]:
+    """(key, alias) of `some/key:alias`; a colon not followed by an alias stays in the key."""
+    head, sep, tail = key.rpartition(":")
+    if sep and "/" not in tail and ALIAS.fullmatch(tail):
+        return head, tail
+    return key, None
+
+
+def resolve_version(ref: StoreRef, graph: LineageStore) -> str:
+    """The version `ref` names: its pinned one, its alias's (`graph/tags.py`) or the newest; `NotFound` if none."""
+    from provgraph.graph.tags import resolve
+
+    if ref.version:
+        return ref.version
+    found = resolve(graph, ref.namespace, ref.key, ref.alias)
+    if found is None:
+        what = f"alias {ref.alias!r} of artifact" if ref.alias else "artifact"
+        raise NotFound(f"no {what} {ref.key!r} in project {ref.project!r}")
+    return found.version
 
 
 def is_store_uri(uri: str) -> bool:

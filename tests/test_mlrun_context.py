@@ -25,6 +25,9 @@ from provgraph._naming import StoreRef, parse_store_uri
         ("store://p/key@sha256:ab", StoreRef("p", "key", "sha256:ab")),
         ("store://datasets/p/key", StoreRef("p", "key")),
         ("store://models/p/key:latest", StoreRef("p", "key")),
+        ("store://datasets/p/key:v2", StoreRef("p", "key", alias="v2")),
+        ("store://p/dir/key:production", StoreRef("p", "dir/key", alias="production")),
+        ("store://p/a:B/key", StoreRef("p", "a:B/key")),  # not an alias: a colon inside the key
         ("store://artifacts/p/key@sha256:ab", StoreRef("p", "key", "sha256:ab")),
         ("store://datasets/key", StoreRef("datasets", "key")),  # two segments: provgraph's own form
     ],
@@ -36,7 +39,7 @@ def test_store_uri_forms(uri: str, ref: StoreRef) -> None:
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("store://datasets/p/key:v2", "tags are not resolved (only :latest); pin @sha256:<hash>"),
+        ("store://p/key:prod@sha256:ab", "name a version (@sha256:…) or an alias (:prod), not both"),
         ("store://models/p/key@3f2a", "@3f2a is an MLRun producer id; pin @sha256:<hash>"),
     ],
 )
