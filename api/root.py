@@ -21,9 +21,17 @@ from provgraph.api.mutations import mutation_root
 from provgraph.api.pipelines import PipelineQuery
 from provgraph.api.registry import RegistryQuery
 from provgraph.api.schema import LONG, Long, Query
+from provgraph.api.tags import TagsQuery
 from provgraph.api.ui import UiQuery
 
-TOPIC_QUERIES: tuple[type, ...] = (RegistryQuery, ColumnLineageQuery, CompletenessQuery, PipelineQuery, UiQuery)
+TOPIC_QUERIES: tuple[type, ...] = (
+    RegistryQuery,
+    ColumnLineageQuery,
+    CompletenessQuery,
+    PipelineQuery,
+    UiQuery,
+    TagsQuery,
+)
 
 
 class Schema(StrawberrySchema):
