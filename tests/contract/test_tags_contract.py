@@ -23,7 +23,7 @@ V1, V2 = content_hash("weights-1"), content_hash("weights-2")
 def _artifact(name: str, version: str, kind: str = "model") -> Dataset:
     facets = DatasetFacets(
         version=DatasetVersionDatasetFacet(dataset_version=version),
-        artifact=ArtifactDatasetFacet(kind=kind),  # type: ignore[arg-type]
+        artifact=ArtifactDatasetFacet(kind=kind),
     )
     return Dataset(namespace=NS, name=name, facets=facets)
 
