@@ -5,14 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import provgraph as pg
+from provgraph._tags import tag_event
 from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
+from provgraph.events.admission import check_tag
 from provgraph.events.artifacts import sha256_bytes
+from provgraph.events.errors import ContractError, Forbidden
+from provgraph.events.facets import ParamsRunFacet, TagRunFacet
+from provgraph.events.facets.tag_run import TAG_JOB
+from provgraph.events.model import Dataset, Job, RunEvent
 from provgraph.events.settings import Settings
 from provgraph.events.synthetic import content_hash
 from tests.helpers import graphql
@@ -103,3 +110,65 @@ def test_a_missing_version_or_a_malformed_alias_is_refused(served: tuple[str, st
             " at most 63 characters, and not 'latest'"
         )
     assert graphql(url, token, SHOW, u="store://demo/model")["data"]["artifact"]["tagHistory"] == []
+
+
+V = sha256_bytes(b"w1")
+
+
+def _event(**changes: Any) -> RunEvent:
+    """A well-formed tag event of project demo, with `changes` to its facet, job or parts."""
+    facet = TagRunFacet(namespace="store://demo", name="model", version=V, alias="production", by="ann@host")
+    event = tag_event(facet, "demo")
+    facets = event.run.facets.model_copy(update=changes.pop("facets", {}))
+    return event.model_copy(update={"run": event.run.model_copy(update={"facets": facets}), **changes})
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "message"),
+    [
+        (
+            _event(job=Job(namespace="other", name=TAG_JOB)),
+            Forbidden,
+            "may not tag store://demo/model: only the artifact's project (store://other) tags it",
+        ),
+        (_event(job=Job(namespace="demo", name="train")), ContractError, "belongs to runs of job 'provgraph.tag'"),
+        (_event(facets={"tag": None}), ContractError, "a run of job 'provgraph.tag' carries the provgraph_tag facet"),
+        (
+            _event(facets={"params": ParamsRunFacet(params={"alias": "production"})}),
+            ContractError,
+            "a tag run's provgraph_params are its tag",
+        ),
+        (
+            _event(inputs=[Dataset(namespace="store://demo", name="model")]),
+            ContractError,
+            "a tag run reads and writes no datasets",
+        ),
+    ],
+)
+def test_the_write_rules_refuse_malformed_or_foreign_tag_events(
+    event: RunEvent, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error) as err:
+        check_tag(event)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("version", "sha256:abc", "version 'sha256:abc' is not a content hash"),
+        ("alias", "Prod", "alias 'Prod': lower-case letters"),
+        ("alias", "latest", "alias 'latest': lower-case letters"),
+    ],
+)
+def test_the_write_rules_refuse_a_bad_version_or_alias(field: str, value: str, message: str) -> None:
+    tag = _event().run.facets.tag
+    assert tag is not None
+    event = _event(facets={"tag": tag.model_copy(update={field: value})})
+    with pytest.raises(ContractError) as err:
+        check_tag(event)
+    assert message in str(err.value)
+
+
+def test_a_well_formed_tag_event_is_admitted() -> None:
+    check_tag(_event())
