@@ -254,6 +254,9 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Run", "error"): 2,
     ("Run", "dataQuality"): 2,
     ("Query", "codeSnapshot"): 20,
+    ("Query", "artifacts"): 20,
+    ("Query", "artifact"): 50,
+    ("Mutation", "tag"): 50,
 }
 # Fields whose children repeat once per item, and the argument that says how many items.
 LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {
@@ -261,6 +264,7 @@ LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {
     ("Query", "search"): ("limit", 20),
     ("Query", "incompleteRuns"): ("first", DEFAULT_PAGE),
     ("Run", "children"): ("first", 100),
+    ("Query", "artifacts"): ("first", 50),
 }
 
 

@@ -17,6 +17,7 @@ from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
 from provgraph.api.context import RequestContext
+from provgraph.api.tags import tag_artifact
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.model import RunState
 from provgraph.graph.ids import as_run_id
@@ -76,7 +77,13 @@ MUTATIONS: list[StrawberryField] = [
         description="Re-run a run from the graph alone (its code snapshot, params and inputs pinned by content"
         " hash) in a fresh process or pod, and compare its outputs with the original's. Returns at once with"
         " the new run (REQUESTED); the verdict appears on `run(id).reproduces` when it ends.",
-    )
+    ),
+    strawberry.mutation(
+        tag_artifact,
+        name="tag",
+        description="Point `alias` of an artifact of one of your projects (`store://p/key`, optionally pinned by"
+        " `version` or `:alias`; else the latest) at that version. Recorded as a tag run (who, when).",
+    ),
 ]
 
 

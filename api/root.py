@@ -22,6 +22,7 @@ from provgraph.api.mutations import mutation_root
 from provgraph.api.pipelines import PipelineQuery
 from provgraph.api.registry import RegistryQuery
 from provgraph.api.schema import LONG, Long, Query
+from provgraph.api.tags import TagsQuery
 from provgraph.api.ui import UiQuery
 
 TOPIC_QUERIES: tuple[type, ...] = (
@@ -31,6 +32,7 @@ TOPIC_QUERIES: tuple[type, ...] = (
     PipelineQuery,
     UiQuery,
     DiffQuery,
+    TagsQuery,
 )
 
 

@@ -31,6 +31,7 @@ from provgraph.cli import (  # noqa: F401  (registers commands)
     search,
     serve,
     services,
+    tags,
 )
 from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
 from provgraph.events.errors import ProvgraphError

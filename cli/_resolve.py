@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provgraph._naming import is_store_uri, parse_store_uri, version_of
+from provgraph._naming import is_store_uri, parse_store_uri, resolve_version
 from provgraph.cli._app import UsageProblem, err_console
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.contract import LineageStore
@@ -69,7 +69,8 @@ def resolve(store: LineageStore, target: str | None, namespace: str | None = Non
         return parse_node_id(target)  # a node id, or a clear error about one
     if is_store_uri(target):
         ref = parse_store_uri(target)
-        return NodeId.dataset(ref.namespace, ref.key, version_of(ref, store) if ref.producer else ref.version)
+        pinned = resolve_version(ref, store) if ref.producer or ref.alias else ref.version
+        return NodeId.dataset(ref.namespace, ref.key, pinned)
     path = Path(target).expanduser()
     if target.startswith(("/", "./", "../", "~")) or path.exists():
         return NodeId.dataset("file", str(path.resolve()))

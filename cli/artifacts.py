@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from provgraph._backend import Backend
-from provgraph._naming import is_store_uri, parse_store_uri, version_of
+from provgraph._naming import is_store_uri, parse_store_uri, resolve_version
 from provgraph.cli._app import app, err_console, settings
 from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError, NotFound
@@ -17,7 +17,7 @@ from provgraph.events.errors import ConfigError, NotFound
 
 @app.command("get")
 def get_cmd(
-    uri: Annotated[str, typer.Argument(help="store://project/key[@sha256:…] (no version: the latest)")],
+    uri: Annotated[str, typer.Argument(help="store://project/key[@sha256:…|:alias] (neither: the latest version)")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")] = None,
 ) -> None:
     """Download any logged version of an artifact, verified against its content hash."""
@@ -27,12 +27,11 @@ def get_cmd(
     backend = Backend(settings())
     try:
         graph = backend.graph()
-        if ref.version is None:
-            version = version_of(ref, graph)
-        else:
-            found = graph.dataset_version(ref.namespace, ref.key, ref.version)
-            version = found.version if found else None
-        if version is None:
+        try:
+            version: str | None = resolve_version(ref, graph)
+        except NotFound:
+            version = None
+        if version is None or graph.dataset_version(ref.namespace, ref.key, version) is None:
             raise NotFound(f"no artifact {uri} (see `provgraph lineage` or `provgraph show RUN_ID`)")
         data = backend.artifacts.get_bytes(version)
     finally:

@@ -7,6 +7,11 @@
 - **A `store://` version is a content hash**, `sha256:` + 64 lowercase hex, for inputs and outputs
   alike (`ContractError`); and an output's object exists in the artifact store (`ContractError`,
   checked by `KnownObjects` where the store is reachable: the API and the Kafka projector).
+- **Only an artifact's project may tag it**: a run carrying the `provgraph_tag` facet is a run of
+  `TAG_JOB` (and every `TAG_JOB` run carries one) in the project of the tagged `store://` namespace
+  (`Forbidden`); its version is a content hash, its alias matches `ALIAS` and is not `latest`, it
+  names no inputs or outputs, and its `provgraph_params` are the facet's `as_params()` (the form both
+  stores project) (`ContractError`); the version's object exists (`KnownObjects`).
 
 Callers: the embedded event log (`events/transport/sqlite.py`, atomically with its run-owner
 table), the API (`api/ingest.py`, which adds the token's projects), both graph stores (through
@@ -21,6 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol
 
 from provgraph.events.errors import ContractError, Forbidden
+from provgraph.events.facets.tag_run import ALIAS, TAG_JOB
 from provgraph.events.model import Dataset, RunEvent
 
 STORE_PREFIX = "store://"
@@ -46,7 +52,7 @@ def owner_conflict(run_id: str, owner: str, namespace: str) -> str:
 
 
 def check_datasets(event: RunEvent) -> None:
-    """The rules that need nothing but the event: well-formed versions, outputs in the run's own project."""
+    """The rules that need nothing but the event: well-formed versions, outputs in the run's own project, tags."""
     namespace = event.job.namespace
     for role, d, project in store_datasets(event):
         if not CONTENT_HASH.fullmatch(d.version):
@@ -59,6 +65,35 @@ def check_datasets(event: RunEvent) -> None:
                 f"run {event.run.run_id!r} of project {namespace!r} may not write {d.namespace}/{d.name}:"
                 f" a run writes logged artifacts only in its own project ({STORE_PREFIX}{namespace})"
             )
+    check_tag(event)
+
+
+def check_tag(event: RunEvent) -> None:
+    """The tag rules that need nothing but the event (see the module docstring)."""
+    tag, namespace = event.run.facets.tag, event.job.namespace
+    if tag is None:
+        if event.job.name == TAG_JOB:
+            raise ContractError(f"a run of job {TAG_JOB!r} carries the provgraph_tag facet")
+        return
+    if event.job.name != TAG_JOB:
+        raise ContractError(f"the provgraph_tag facet belongs to runs of job {TAG_JOB!r}, not {event.job.name!r}")
+    if store_project(tag.namespace) != namespace:
+        raise Forbidden(
+            f"run {event.run.run_id!r} of project {namespace!r} may not tag {tag.namespace}/{tag.name}:"
+            f" only the artifact's project ({STORE_PREFIX}{namespace}) tags it"
+        )
+    if not CONTENT_HASH.fullmatch(tag.version):
+        raise ContractError(f"tag of {tag.namespace}/{tag.name}: version {tag.version!r} is not a content hash")
+    if not ALIAS.fullmatch(tag.alias) or tag.alias == "latest":
+        raise ContractError(
+            f"alias {tag.alias!r}: lower-case letters, digits, '_', '.', '-', starting with a letter, at most"
+            " 63 characters, and not 'latest'"
+        )
+    if event.inputs or event.outputs:
+        raise ContractError("a tag run reads and writes no datasets")
+    params = event.run.facets.params
+    if params is None or params.params != tag.as_params():
+        raise ContractError(f"a tag run's provgraph_params are its tag: {tag.as_params()}")
 
 
 def admit(events: Iterable[RunEvent], owners: Mapping[str, str]) -> dict[str, str]:
@@ -106,10 +141,13 @@ class KnownObjects:
         return True
 
     def check_outputs(self, event: RunEvent) -> None:
-        """`ContractError` for a logged-artifact output whose object is not in the artifact store."""
+        """`ContractError` for a logged-artifact output or a tagged version not in the artifact store."""
         for role, d, _ in store_datasets(event):
             if role == "output" and not self.exists(d.version):
                 raise ContractError(
                     f"output {d.namespace}/{d.name}@{d.version}: no such object in the artifact store"
                     f" {self.store.url}; store the bytes before reporting the output"
                 )
+        tag = event.run.facets.tag
+        if tag is not None and not self.exists(tag.version):
+            raise ContractError(f"tag of {tag.namespace}/{tag.name}: no version {tag.version} in the artifact store")

@@ -29,6 +29,7 @@ from provgraph.events.facets import (
     ResultsRunFacet,
     RuntimeRunFacet,
     SourceCodeLocationJobFacet,
+    TagRunFacet,
 )
 from provgraph.events.facets.base import PRODUCER, WireModel
 from provgraph.events.facets.values import storable_problem
@@ -86,6 +87,7 @@ class RunFacets(WireModel):
     labels: LabelsRunFacet | None = Field(default=None, alias="provgraph_labels")
     cached_from: CachedFromRunFacet | None = Field(default=None, alias="provgraph_cachedFrom")
     logs: LogsRunFacet | None = Field(default=None, alias="provgraph_logs")
+    tag: TagRunFacet | None = Field(default=None, alias="provgraph_tag")
 
 
 class JobFacets(WireModel):

@@ -167,6 +167,10 @@ class LineageStore(Protocol):
 
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None: ...
 
+    def dataset_names(self, namespace: str, kind: str | None = None, first: int = 100) -> list[str]:
+        """Names of the datasets in `namespace` (of that artifact `kind`), in name order."""
+        ...
+
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None: ...
 
     def produced_by(self, namespace: str, name: str, version: str | None = None, at: AsOf = NOW) -> RunView | None:

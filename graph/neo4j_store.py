@@ -371,6 +371,17 @@ class Neo4jLineageStore:
         )
 
     @guarded("read")
+    def dataset_names(self, namespace: str, kind: str | None = None, first: int = 100) -> list[str]:
+        rows = self._query(
+            "MATCH (s:Dataset) WHERE s.namespace = $ns AND s.name IS NOT NULL AND ($kind IS NULL OR s.kind = $kind)"
+            " RETURN s.name AS name ORDER BY name LIMIT $first",
+            ns=namespace,
+            kind=kind,
+            first=max(0, first),
+        )
+        return [r["name"] for r in rows]
+
+    @guarded("read")
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
         rows = self._query(
             "MATCH (v:DatasetVersion {node_id: $id}) RETURN v {.*} AS v",

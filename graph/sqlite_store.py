@@ -689,6 +689,13 @@ class SqliteLineageStore:
         )
         return dataset_version_view(dict(rows[0])) if rows else None
 
+    def dataset_names(self, namespace: str, kind: str | None = None, first: int = 100) -> list[str]:
+        rows = self._all(
+            "SELECT name FROM dataset WHERE namespace = :ns AND (:kind IS NULL OR kind = :kind) ORDER BY name LIMIT :n",
+            {"ns": namespace, "kind": kind, "n": max(0, first)},
+        )
+        return [r[0] for r in rows]
+
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
         found = self.dataset(namespace, name)
         return found.versions[-1] if found and found.versions else None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from provgraph._packagers import handler
     from provgraph._reproduce import reproduce, request_reproduction
     from provgraph._run import run
+    from provgraph._tags import tag
     from provgraph.events.errors import (
         ConfigError,
         ContractError,
@@ -51,6 +52,7 @@ _EXPORTS = {
     "get_dataitem": "provgraph._mlrun",
     "handler": "provgraph._packagers",
     "run": "provgraph._run",
+    "tag": "provgraph._tags",
     "reproduce": "provgraph._reproduce",
     "request_reproduction": "provgraph._reproduce",
     "Settings": "provgraph.events.settings",
@@ -106,4 +108,5 @@ __all__ = [
     "reproduce",
     "request_reproduction",
     "run",
+    "tag",
 ]

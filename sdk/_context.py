@@ -166,11 +166,11 @@ class Context(MLRunSurface):
         return self._artifacts.uri(version), version
 
     def _resolve(self, ref: StoreRef) -> str:
-        """The version an unpinned reference names (`_naming.version_of`)."""
-        found = self._resolve_version(ref) if self._resolve_version else None
-        if found is None:
+        """The version an unpinned reference names (`_naming.resolve_version`: its alias's, its MLRun
+        producer's or the newest)."""
+        if self._resolve_version is None:
             raise NotFound(f"no artifact {ref.key!r} in project {ref.project!r}")
-        return str(found)
+        return str(self._resolve_version(ref))
 
     def _record_read(self, item: DataItem) -> None:
         snapshot_uri = None

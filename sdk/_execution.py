@@ -23,7 +23,7 @@ from provgraph._emitter import RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph._logs import LOG_FLUSH_S, LogCapture
-from provgraph._naming import StoreRef, version_of
+from provgraph._naming import StoreRef, resolve_version
 from provgraph._packagers import HandlerHints, annotations_of, convert_input, hints_of, log_returned
 from provgraph.compat import mlrun_importable
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -389,8 +389,5 @@ def _encoded(metrics: dict[str, float]) -> dict[str, float | str]:
     return {key: encode_float(value) for key, value in metrics.items()}
 
 
-def _resolve_version(backend: Backend) -> Callable[[StoreRef], str | None]:
-    def resolve(ref: StoreRef) -> str | None:
-        return version_of(ref, backend.graph())
-
-    return resolve
+def _resolve_version(backend: Backend) -> Callable[[StoreRef], str]:
+    return lambda ref: resolve_version(ref, backend.graph())

@@ -249,18 +249,14 @@ def get_dataitem(url: str, secrets: dict[str, str] | None = None) -> DataItem:
     """A DataItem outside any run (nothing is recorded); `store://` URIs resolve through the default backend."""
     from provgraph._backend import default_backend
     from provgraph._dataitem import DataItem, ProtectedFiles
-    from provgraph._naming import is_store_uri, normalise, parse_store_uri, version_of
+    from provgraph._naming import is_store_uri, normalise, parse_store_uri, resolve_version
 
     backend = default_backend()
     protected = ProtectedFiles.of(backend.settings)
     if not is_store_uri(url):
         return DataItem(url, normalise(url), s3_endpoint_url=backend.settings.s3_endpoint_url, protected=protected)
     ref = parse_store_uri(url)
-    version = version_of(ref, backend.graph())
-    if version is None:
-        from provgraph.events.errors import NotFound
-
-        raise NotFound(f"no artifact {ref.key!r} in project {ref.project!r}")
+    version = resolve_version(ref, backend.graph())
     return DataItem(
         ref.key,
         url,

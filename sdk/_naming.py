@@ -5,6 +5,7 @@ s3://bucket/key (gs, az, ...)   -> namespace "s3://bucket",    name "key"
 https://host/path               -> namespace "https://host",   name "/path"
 memory://path                   -> namespace "memory",         name "/path"
 store://project/key[@version]   -> namespace "store://project", name "key" (a logged artifact)
+store://project/key:alias       -> the same, at the version the alias points at (`graph/tags.py`)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from provgraph.events.errors import ConfigError, NotFound
+from provgraph.events.facets.tag_run import ALIAS
 
 if TYPE_CHECKING:
     from provgraph.graph.contract import LineageStore
@@ -28,12 +30,14 @@ _PATH_NAMED = {"file", "local", "memory"}
 
 @dataclass(frozen=True, slots=True)
 class StoreRef:
-    """`store://<project>/<key>[@<version>]`: an artifact logged by a run, optionally pinned; or MLRun's
-    `…@<uid>`: the version the run `producer` wrote (see `version_of`)."""
+    """`store://<project>/<key>[@<version>|:<alias>]`: an artifact logged by a run, optionally pinned to a
+    version or named by an alias (`production`; `latest` is the newest version, as no alias); or MLRun's
+    `…@<uid>`: the version the run `producer` wrote (see `resolve_version`)."""
 
     project: str
     key: str
     version: str | None = None
+    alias: str | None = None
     producer: str | None = None
 
     @property
@@ -42,7 +46,8 @@ class StoreRef:
 
     def __str__(self) -> str:
         at = self.version or self.producer
-        return f"{self.namespace}/{self.key}" + (f"@{at}" if at else "")
+        pin = f"@{at}" if at else f":{self.alias}" if self.alias else ""
+        return f"{self.namespace}/{self.key}{pin}"
 
 
 MLRUN_STORE_KINDS = ("artifacts", "datasets", "models")
@@ -50,9 +55,10 @@ MLRUN_STORE_KINDS = ("artifacts", "datasets", "models")
 
 
 def parse_store_uri(uri: str) -> StoreRef:
-    """provgraph's `store://<project>/<key>[@<version>]`, or MLRun's `store://<kind>/<project>/<key>[:tag][@uid]`
-    (kind artifacts, datasets or models; three or more segments). MLRun's `@uid` (the producing run's
-    id, not a content hash) becomes `producer`; a tag other than `latest` is refused (not supported yet)."""
+    """provgraph's `store://<project>/<key>[@<version>|:<alias>]`, or MLRun's
+    `store://<kind>/<project>/<key>[:tag][@uid]` (kind artifacts, datasets or models; three or more
+    segments; the tag is an alias unless `@uid` pins). MLRun's `@uid` (the producing run's id, not a
+    content hash) becomes `producer`. A `:suffix` of the key's last segment is an alias when it is one (`ALIAS`)."""
     rest = uri[len(f"{STORE_SCHEME}://") :]
     project, _, key = rest.partition("/")
     mlrun_form = project in MLRUN_STORE_KINDS and "/" in key
@@ -61,40 +67,57 @@ def parse_store_uri(uri: str) -> StoreRef:
     version = producer = None
     if "@" in key:
         key, _, version = key.rpartition("@")
-    if mlrun_form:
-        key, _, tag = key.partition(":")
-        if tag not in ("", "latest"):
-            raise ConfigError(
-                f"artifact URI {uri!r}: tags are not supported yet (only :latest); pin @sha256:<hash> or @<run uid>"
-            )
-        if version and not version.startswith("sha256:"):
-            if not _RUN_ID.fullmatch(version):
-                raise ConfigError(f"artifact URI {uri!r}: @{version[:80]!r} is neither @sha256:<hash> nor a run uid")
-            version, producer = None, version
+    if mlrun_form and version and not version.startswith("sha256:"):
+        if not _RUN_ID.fullmatch(version):
+            raise ConfigError(f"artifact URI {uri!r}: @{version[:80]!r} is neither @sha256:<hash> nor a run uid")
+        version, producer = None, version
+    key, alias = _alias_of(key)
+    if mlrun_form and (version or producer):
+        alias = None  # MLRun's `key:tag@uid`: the uid pins, the tag only labels it
+    if alias and version:
+        raise ConfigError(f"artifact URI {uri!r}: name a version (@…) or an alias (:{alias}), not both")
     if not project or not key:
-        raise ConfigError(f"bad artifact URI {uri!r}: expected store://<project>/<key>[@<version>]")
-    return StoreRef(project, key, version or None, producer)
+        raise ConfigError(f"bad artifact URI {uri!r}: expected store://<project>/<key>[@<version>|:<alias>]")
+    return StoreRef(project, key, version or None, None if alias == "latest" else alias, producer)
 
 
-def version_of(ref: StoreRef, graph: LineageStore) -> str | None:
-    """The content hash `ref` names: its pinned version; for MLRun's `@<uid>` the version that run
-    wrote under the key (it must have completed and written exactly one); else the latest (None if none)."""
-    if ref.version is not None:
+def _alias_of(key: str) -> tuple[str, str | None]:
+    """(key, alias) of `some/key:alias`; a colon not followed by an alias stays in the key."""
+    head, sep, tail = key.rpartition(":")
+    if sep and "/" not in tail and ALIAS.fullmatch(tail):
+        return head, tail
+    return key, None
+
+
+def resolve_version(ref: StoreRef, graph: LineageStore) -> str:
+    """The content hash `ref` names: its pinned version; for MLRun's `@<uid>` the version that run wrote
+    under the key (it must have completed and written exactly one); else its alias's (`graph/tags.py`) or
+    the newest. `NotFound` if there is none."""
+    from provgraph.graph.tags import resolve
+
+    if ref.version:
         return ref.version
-    if ref.producer is None:
-        latest = graph.latest_version(ref.namespace, ref.key)
-        return latest.version if latest else None
-    run = graph.run(ref.producer)
+    if ref.producer is not None:
+        return _written_by(ref, ref.producer, graph)
+    found = resolve(graph, ref.namespace, ref.key, ref.alias)
+    if found is None:
+        what = f"alias {ref.alias!r} of artifact" if ref.alias else "artifact"
+        raise NotFound(f"no {what} {ref.key!r} in project {ref.project!r}")
+    return found.version
+
+
+def _written_by(ref: StoreRef, producer: str, graph: LineageStore) -> str:
+    run = graph.run(producer)
     if run is None:
-        raise NotFound(f"artifact URI {ref}: no run {ref.producer!r} in the graph")
+        raise NotFound(f"artifact URI {ref}: no run {producer!r} in the graph")
     mine = [o for o in run.outputs if (o.namespace, o.name) == (ref.namespace, ref.key)]
     written = sorted({o.version for o in mine if not o.attempted})
     if not written:
         why = f"did not complete ({run.state.value}), so it wrote nothing" if mine else "has no such output"
-        raise NotFound(f"artifact URI {ref}: run {ref.producer} {why} under {ref.key!r} in project {ref.project!r}")
+        raise NotFound(f"artifact URI {ref}: run {producer} {why} under {ref.key!r} in project {ref.project!r}")
     if len(written) > 1:
         raise ConfigError(
-            f"artifact URI {ref}: run {ref.producer} wrote {ref.key!r} {len(written)} times; pin one of "
+            f"artifact URI {ref}: run {producer} wrote {ref.key!r} {len(written)} times; pin one of "
             + ", ".join(f"@{v}" for v in written)
         )
     return written[0]

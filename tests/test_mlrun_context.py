@@ -25,10 +25,14 @@ from provgraph._naming import StoreRef, parse_store_uri
         ("store://p/key@sha256:ab", StoreRef("p", "key", "sha256:ab")),
         ("store://datasets/p/key", StoreRef("p", "key")),
         ("store://models/p/key:latest", StoreRef("p", "key")),
+        ("store://datasets/p/key:v2", StoreRef("p", "key", alias="v2")),
+        ("store://p/dir/key:production", StoreRef("p", "dir/key", alias="production")),
+        ("store://p/a:B/key", StoreRef("p", "a:B/key")),  # not an alias: a colon inside the key
         ("store://artifacts/p/key@sha256:ab", StoreRef("p", "key", "sha256:ab")),
         ("store://datasets/key", StoreRef("datasets", "key")),  # two segments: provgraph's own form
-        ("store://models/p/key@3f2a-9c", StoreRef("p", "key", None, "3f2a-9c")),  # MLRun's producer uid
-        ("store://models/p/key:latest@3f2a", StoreRef("p", "key", None, "3f2a")),
+        ("store://models/p/key@3f2a-9c", StoreRef("p", "key", producer="3f2a-9c")),  # MLRun's producer uid
+        ("store://models/p/key:latest@3f2a", StoreRef("p", "key", producer="3f2a")),
+        ("store://datasets/p/key:v2@3f2a", StoreRef("p", "key", producer="3f2a")),  # the uid pins
     ],
 )
 def test_store_uri_forms(uri: str, ref: StoreRef) -> None:
@@ -38,11 +42,7 @@ def test_store_uri_forms(uri: str, ref: StoreRef) -> None:
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("store://datasets/p/key:v2", "tags are not supported yet (only :latest); pin @sha256:<hash> or @<run uid>"),
-        (
-            "store://datasets/p/key:v2@3f2a",
-            "tags are not supported yet (only :latest); pin @sha256:<hash> or @<run uid>",
-        ),
+        ("store://p/key:prod@sha256:ab", "name a version (@…) or an alias (:prod), not both"),
         ("store://models/p/key@../x", "@'../x' is neither @sha256:<hash> nor a run uid"),
     ],
 )

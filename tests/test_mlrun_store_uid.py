@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import provgraph as pg
-from provgraph._naming import parse_store_uri, version_of
+from provgraph._naming import parse_store_uri, resolve_version
 
 
 def _log(body: bytes, *, fail: bool = False) -> pg.RunResult:
@@ -50,7 +50,7 @@ def test_uid_that_names_no_written_output_is_refused(backend: pg.Backend) -> Non
     }
     for uri, message in cases.items():
         with pytest.raises(pg.NotFound) as err:
-            version_of(parse_store_uri(uri), graph)
+            resolve_version(parse_store_uri(uri), graph)
         assert str(err.value) == message
 
     def read(data: pg.DataItem) -> None:
@@ -69,6 +69,6 @@ def test_uid_of_a_run_that_logged_the_key_twice_asks_for_a_pin(backend: pg.Backe
 
     r = pg.run(twice, backend=backend)
     with pytest.raises(pg.ConfigError) as err:
-        version_of(parse_store_uri(f"store://datasets/{r.project}/data@{r.run_id}"), backend.graph())
+        resolve_version(parse_store_uri(f"store://datasets/{r.project}/data@{r.run_id}"), backend.graph())
     assert str(err.value).startswith(f"artifact URI store://{r.project}/data@{r.run_id}: run {r.run_id} wrote 'data'")
     assert str(err.value).count("@sha256:") == 2

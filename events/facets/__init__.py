@@ -23,6 +23,7 @@ from provgraph.events.facets.standard import (
     RunRef,
     SourceCodeLocationJobFacet,
 )
+from provgraph.events.facets.tag_run import TAG_JOB, TagRunFacet
 
 CUSTOM_FACETS: tuple[type[Facet], ...] = (
     ParamsRunFacet,
@@ -38,10 +39,12 @@ CUSTOM_FACETS: tuple[type[Facet], ...] = (
     ArtifactDatasetFacet,
     BindingFacet,
     LabelsRunFacet,
+    TagRunFacet,
 )
 
 __all__ = [
     "CUSTOM_FACETS",
+    "TAG_JOB",
     "ArtifactDatasetFacet",
     "ArtifactKind",
     "BindingFacet",
@@ -66,5 +69,6 @@ __all__ = [
     "RunRef",
     "RuntimeRunFacet",
     "SourceCodeLocationJobFacet",
+    "TagRunFacet",
     "Verdict",
 ]

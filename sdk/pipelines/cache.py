@@ -19,7 +19,7 @@ from provgraph._context import _dataset
 from provgraph._dataitem import DataItem
 from provgraph._environment import packages_digest
 from provgraph._execution import RunResult, emitter_for, runtime_facet
-from provgraph._naming import STORE_SCHEME, dataset_identity, is_store_uri, parse_store_uri, uri_of, version_of
+from provgraph._naming import STORE_SCHEME, dataset_identity, is_store_uri, parse_store_uri, resolve_version, uri_of
 from provgraph.events.errors import NotFound
 from provgraph.events.facets import CachedFromRunFacet, CodeJobFacet
 from provgraph.events.model import Dataset, RunState
@@ -67,9 +67,10 @@ def input_ids(inputs: dict[str, str], backend: Backend) -> dict[str, InputId]:
     for key, uri in inputs.items():
         if is_store_uri(uri):
             ref = parse_store_uri(uri)
-            version = version_of(ref, backend.graph())
-            if version is None:
-                raise NotFound(f"input {key!r}: no artifact {uri}")
+            try:
+                version = resolve_version(ref, backend.graph())
+            except NotFound:
+                raise NotFound(f"input {key!r}: no artifact {uri}") from None
             out[key] = (ref.namespace, ref.key, version)
             continue
         namespace, name = dataset_identity(uri)

@@ -14,7 +14,7 @@ from typing import Any
 
 from provgraph._backend import Backend
 from provgraph._dataitem import DataItem
-from provgraph._naming import dataset_identity, is_store_uri, parse_store_uri, version_of
+from provgraph._naming import dataset_identity, is_store_uri, parse_store_uri, resolve_version
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import JobRef, ParentRunFacet, RunRef
 from provgraph.graph.ids import NodeId
@@ -119,11 +119,14 @@ def stale(target: str, backend: Backend, depth: int = 20) -> Staleness:
     """Runs and artifacts downstream of any version of `target` other than its current one.
 
     `target` is a dataset URI: a file or URL (its current content is hashed), or `store://p/key`
-    (its latest version) or `store://p/key@sha256:…` (that version is the new one)."""
+    (its latest version), `store://p/key:alias` or `store://p/key@sha256:…` (that version is the new one)."""
     graph = backend.graph()
     namespace, name = dataset_identity(target)
     if is_store_uri(target):
-        current = version_of(parse_store_uri(target), graph) or ""
+        try:
+            current = resolve_version(parse_store_uri(target), graph)
+        except NotFound:
+            current = ""
     else:
         current = DataItem("target", target, s3_endpoint_url=backend.settings.s3_endpoint_url).hash
     dataset = graph.dataset(namespace, name)
