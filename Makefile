@@ -35,7 +35,8 @@ demo: $(VENV)/.synced
 # The whole suite: lint, types, then pytest. Session fixtures start Kafka, Neo4j, the Kubernetes
 # control plane and S3 and stop what they started; `infra` fetches and builds them first (cached
 # under .infra/, a no-op when present) so no test waits on a 10-minute cold build; it also builds
-# the venv with the real MLRun that tests/test_mlrun_real.py runs the MLRun handler suite in, and
+# the venvs with the real MLRun that tests/test_mlrun_real.py runs the MLRun handler suite in and with
+# kfp for tests/test_pipeline_kfp.py, and
 # installs the distribution's Chromium for the web UI's browser tests (marker `browser`).
 test: $(VENV)/.synced lint typecheck infra
 	$(BIN)/pytest
@@ -51,6 +52,7 @@ infra:
 	scripts/infra/neo4j.sh fetch
 	scripts/infra/k8s-build.sh build
 	scripts/mlrun-venv.sh >/dev/null
+	scripts/kfp-venv.sh >/dev/null
 	scripts/ol-producers.sh venv dbt >/dev/null
 	scripts/ol-producers.sh venv airflow >/dev/null
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,13 +16,14 @@ from provgraph.graph.contract import RunFilter
 from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import RunView
 from provgraph.pipelines.engine import PipelineResult, StepState, run_pipeline
+from provgraph.pipelines.kfp_engine import DEFAULT_IMAGE
 from provgraph.pipelines.plan import MAYBE, REUSE, RUN, Plan, plan_rerun, stale
 from provgraph.pipelines.status import StepStatus, is_pipeline_run, steps_of
 
 pipeline_app = typer.Typer(help="Run pipelines (DAGs of tracked runs) and look at them.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
-ENGINES = ("local",)
+ENGINES = ("local", "kfp")
 STEP_STYLE = {"COMPLETE": "green", "CACHED": "blue", "FAIL": "red", "SKIPPED": "yellow", "ABORT": "yellow"}
 ACTION_STYLE = {REUSE: "blue", RUN: "bold", MAYBE: "cyan", "skip": "yellow"}
 
@@ -61,7 +63,7 @@ def run_cmd(
     target: Annotated[str, typer.Argument(help="The pipeline: path/to/file.py:function")],
     param: Params = None,
     project: Annotated[str | None, typer.Option(help="Project; default from settings")] = None,
-    engine: Annotated[str, typer.Option(help="local")] = "local",
+    engine: Annotated[str, typer.Option(help="local, or kfp (compiled with kfp, run with kfp.local)")] = "local",
     no_cache: NoCache = False,
     parallelism: Annotated[int | None, typer.Option(min=1, help="Steps at once (default: setting)")] = None,
 ) -> None:
@@ -70,18 +72,59 @@ def run_cmd(
     backend = Backend(settings())
     try:
         console.print(f"pipeline [bold]{target}[/]")
-        result = run_pipeline(
-            target,
-            parse_pairs(param, "param", json_values=True),
-            project=project,
-            cache=not no_cache,
-            parallelism=parallelism,
-            backend=backend,
-            progress=print_step,
-        )
+        if engine == "kfp":
+            from provgraph.pipelines.kfp_engine import run_local
+
+            result = run_local(
+                target,
+                parse_pairs(param, "param", json_values=True),
+                project=project or backend.settings.project,
+                cache=not no_cache,
+                backend=backend,
+            )
+            for state in result.steps.values():  # kfp.local reports at the end
+                print_step(state)
+        else:
+            result = run_pipeline(
+                target,
+                parse_pairs(param, "param", json_values=True),
+                project=project,
+                cache=not no_cache,
+                parallelism=parallelism,
+                backend=backend,
+                progress=print_step,
+            )
     finally:
         backend.close()
     print_finish(result)
+
+
+@pipeline_app.command("compile")
+def compile_cmd(
+    target: Annotated[str, typer.Argument(help="The pipeline: path/to/file.py:function")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the KFP package (YAML)")],
+    param: Params = None,
+    project: Annotated[str | None, typer.Option(help="Project; default from settings")] = None,
+    image: Annotated[str, typer.Option(help="Image of every task: provgraph and the pipeline's file")] = DEFAULT_IMAGE,
+    no_cache: NoCache = False,
+) -> None:
+    """Compile a pipeline into a Kubeflow Pipelines v2 package whose tasks run each step through provgraph."""
+    from provgraph.pipelines.kfp_engine import compile_pipeline
+
+    backend = Backend(settings())
+    try:
+        compile_pipeline(
+            target,
+            parse_pairs(param, "param", json_values=True),
+            output,
+            project=project or backend.settings.project,
+            cache=not no_cache,
+            image=image,
+            backend=backend,
+        )
+    finally:
+        backend.close()
+    console.print(f"wrote {output}")
 
 
 @pipeline_app.command("runs")

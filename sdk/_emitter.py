@@ -68,7 +68,9 @@ class RunEmitter:
         code: CodeJobFacet | None,
         parent: tuple[str, str, str] | None = None,
         root: tuple[str, str, str] | None = None,
+        sent: int = 0,
     ) -> None:
+        """`sent`: events of this run other processes sent already (a KFP pipeline run's tasks)."""
         self.transport = transport
         self.run_id = run_id
         self._job = Job(namespace=namespace, name=job_name, facets=JobFacets(code=code))
@@ -81,7 +83,7 @@ class RunEmitter:
                 job=JobRef(namespace=p_ns, name=p_job),
                 root=RootRef(run=RunRef(run_id=r_run), job=JobRef(namespace=r_ns, name=r_job)),
             )
-        self._seq = 0
+        self._seq = sent
         self._metrics: list[MetricPoint] = []
         self._lock = threading.Lock()
         self.finished: EventType | None = None

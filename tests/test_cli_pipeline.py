@@ -76,8 +76,11 @@ def test_refused_pipeline_is_one_line_and_runs_nothing(cli, tmp_path: Path) -> N
     assert proc.returncode == 1
     assert proc.stderr.strip() == "error: step 'prepare' declares no output 'middle' (declared: head)"
     assert cli("pipeline", "runs").stdout.strip() == "no pipeline runs yet: try `provgraph demo`"
-    bad = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kfp", ok=False)
-    assert bad.stderr.strip() == "error: engine 'kfp' is not available here (engines: local)"
+    bad = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "airflow", ok=False)
+    assert bad.stderr.strip().startswith("error: engine 'airflow' is not available here (engines: local, kfp")
+    no_kfp = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kfp", ok=False)
+    assert no_kfp.stderr.strip() == "error: the kfp engine needs the Kubeflow Pipelines SDK: pip install kfp"
+    assert cli("pipeline", "runs").stdout.strip() == "no pipeline runs yet: try `provgraph demo`"
 
 
 def test_hyperparameter_run_from_the_cli(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

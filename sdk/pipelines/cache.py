@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,9 @@ from provgraph.graph.views import DatasetRef, RunView
 
 CANDIDATES = 20
 """Newest COMPLETE runs of a step's job compared against it; older matches are not looked for."""
+FIRST_PAGE = 2
+"""Candidates read first: an identical rerun's source is the newest one, so the usual hit reads two
+runs, not twenty (each read builds a whole run view)."""
 
 InputId = tuple[str, str, str]
 """(namespace, name, content hash) of one input."""
@@ -92,7 +96,7 @@ def find_cached(graph: LineageStore, backend: Backend, project: str, key: StepKe
     if key.code_hash is None:
         return None
     params = canonical(key.params)
-    for summary in graph.runs(RunFilter(project=project, job=key.job, state=RunState.COMPLETE), first=CANDIDATES):
+    for summary in _candidates(graph, RunFilter(project=project, job=key.job, state=RunState.COMPLETE)):
         if summary.code_hash != key.code_hash or canonical(summary.params) != params:
             continue
         if not _same_runtime(summary, key.runtime):
@@ -103,6 +107,14 @@ def find_cached(graph: LineageStore, backend: Backend, project: str, key: StepKe
         if all(backend.artifacts.exists(o.version) for o in run.outputs if _stored(o)):
             return run
     return None
+
+
+def _candidates(graph: LineageStore, where: RunFilter) -> Iterator[RunView]:
+    """The job's CANDIDATES newest COMPLETE runs, newest first, read in two pages (see FIRST_PAGE)."""
+    page = graph.runs(where, first=FIRST_PAGE)
+    yield from page
+    if len(page) == FIRST_PAGE:
+        yield from graph.runs(where, first=CANDIDATES - FIRST_PAGE, after=page[-1].run_id)
 
 
 def _stored(ref: DatasetRef) -> bool:

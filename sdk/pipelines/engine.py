@@ -180,10 +180,24 @@ class Options:
     parallelism: int = 4
 
 
+def in_process(prepared: Prepared, backend: Backend) -> RunResult:
+    """Run a step in this process (a KFP component is already a process of its own)."""
+    unknown = None if prepared.code is not None else "the step's file changed after import"
+    return execute(prepared.request, prepared.func, prepared.code, backend, code_unknown=unknown)
+
+
 class Scheduler:
     """Runs the steps of one pipeline run (the handler of the pipeline run)."""
 
-    def __init__(self, pipe: Pipeline, backend: Backend, project: str, parent: ParentRunFacet, opts: Options) -> None:
+    def __init__(
+        self,
+        pipe: Pipeline,
+        backend: Backend,
+        project: str,
+        parent: ParentRunFacet,
+        opts: Options,
+        runner: Callable[[Prepared, Backend], RunResult] | None = None,
+    ) -> None:
         self.pipe = pipe
         self.backend = backend
         self.project = project
@@ -191,7 +205,7 @@ class Scheduler:
         self.opts = opts
         self.order = pipe.validate()
         self.states: dict[str, StepState] = {}
-        self.runner = ProcessRunner()
+        self.runner = runner or ProcessRunner()
 
     def _args(self, s: Step) -> tuple[dict[str, Any], dict[str, str]]:
         params = {
@@ -283,7 +297,8 @@ class Scheduler:
         try:
             return self._run(progress)
         finally:
-            self.runner.close()
+            if isinstance(self.runner, ProcessRunner):
+                self.runner.close()
 
     def _run(self, progress: Callable[[StepState], None] | None) -> dict[str, StepState]:
         running: dict[Future[StepState], str] = {}
@@ -346,6 +361,62 @@ def run_pipeline(
     from provgraph._backend import default_backend
 
     backend = backend or default_backend()
+    started = start_request(pipeline, params, project, backend)
+    opts = Options(
+        cache=cache,
+        parallelism=parallelism or backend.settings.pipeline_parallelism,
+    )
+    scheduler = Scheduler(started.pipe, backend, started.request.project, started.parent, opts)
+
+    def orchestrate(ctx: Context) -> dict[str, Any]:
+        steps = scheduler.run(progress)
+        summary, failure = started.summary(steps)
+        if failure is not None:
+            ctx.log_results(summary)
+            raise failure
+        return summary
+
+    result = execute(started.request, orchestrate, started.code, backend, code_unknown=started.code_unknown)
+    return PipelineResult(
+        result.run_id,
+        started.request.project,
+        started.pipe.name,
+        result.state,
+        dict(scheduler.states),
+        error=result.error,
+    )
+
+
+@dataclass
+class Started:
+    """A pipeline built and validated, with the request of its pipeline run (not yet recorded)."""
+
+    pipe: Pipeline
+    request: RunRequest
+    code: CodeJobFacet | None
+    code_unknown: str | None
+    parent: ParentRunFacet
+    source: str | None
+
+    def summary(self, steps: dict[str, StepState]) -> tuple[dict[str, Any], PipelineFailed | None]:
+        """The pipeline run's results, and the failure it ends with when a step failed."""
+        summary = {"steps": record(steps), **({"pipeline": self.source} if self.source else {})}
+        failed = [n for n, st in steps.items() if st.state not in (*DONE, SKIPPED)]
+        if not failed:
+            return summary, None
+        first = steps[failed[0]]
+        return summary, PipelineFailed(f"step {first.name} ended {first.state}: {first.reason}")
+
+
+def start_request(
+    pipeline: PipelineDef | Callable[..., Any] | str,
+    params: dict[str, Any] | None,
+    project: str | None,
+    backend: Backend,
+    run_id: str | None = None,
+) -> Started:
+    """Build the pipeline and make its pipeline run's request (every engine's first step); `run_id`
+    names a pipeline run already recorded (a KFP task rebuilding the pipeline of its run)."""
     spec = pipeline if isinstance(pipeline, str) else None
     definition = load_pipeline(pipeline) if isinstance(pipeline, str) else as_pipeline(pipeline)
     pipe = definition.build(params)
@@ -353,7 +424,7 @@ def run_pipeline(
     snap = snapshot(definition.func)
     code = code_facet(snap, backend)
     request = RunRequest(
-        run_id=new_run_id(),
+        run_id=run_id or new_run_id(),
         project=project,
         job=pipe.name,
         entrypoint=snap.entrypoint,
@@ -367,26 +438,10 @@ def run_pipeline(
         job=parent_job,
         root=RootRef(run=RunRef(run_id=request.run_id), job=parent_job),
     )
-    opts = Options(
-        cache=cache,
-        parallelism=parallelism or backend.settings.pipeline_parallelism,
-    )
-    scheduler = Scheduler(pipe, backend, project, parent, opts)
     source = spec or (
         f"{snap.source_path}:{getattr(definition.func, '__name__', pipe.name)}" if snap.source_path else None
     )
-
-    def orchestrate(ctx: Context) -> dict[str, Any]:
-        steps = scheduler.run(progress)
-        summary = {"steps": record(steps), **({"pipeline": source} if source else {})}
-        failed = [n for n, st in steps.items() if st.state not in (*DONE, SKIPPED)]
-        if failed:
-            ctx.log_results(summary)
-            raise PipelineFailed(f"step {failed[0]} ended {steps[failed[0]].state}: {steps[failed[0]].reason}")
-        return summary
-
-    result = execute(request, orchestrate, None if snap.unknown else code, backend, code_unknown=snap.unknown)
-    return PipelineResult(result.run_id, project, pipe.name, result.state, dict(scheduler.states), error=result.error)
+    return Started(pipe, request, None if snap.unknown else code, snap.unknown, parent, source)
 
 
 def pipeline_spec(run: RunView) -> str:

@@ -9,20 +9,22 @@ import select
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from provgraph.events.settings import Settings
 
 
-def _child(digest: str, result_file: str, fds: tuple[int, ...]) -> None:
+def _child(digest: str, result_file: str, fds: tuple[int, ...], settings: Settings) -> None:
     for fd in fds:
         os.close(fd)
     code = 1
     try:
         from provgraph._backend import Backend
         from provgraph._stored_request import exec_request
-        from provgraph.events.settings import load_settings
         from provgraph.runtimes.process import write_result
 
-        backend = Backend(load_settings())
+        backend = Backend(settings)
         try:
             write_result(exec_request(digest, backend), Path(result_file))
         finally:
@@ -51,8 +53,10 @@ def serve(in_fd: int, out_fd: int) -> None:
     import provgraph.pipelines
     import provgraph.runtimes.process  # noqa: F401
     from provgraph._environment import packages_digest
+    from provgraph.events.settings import load_settings
 
     packages_digest()
+    settings = load_settings()  # the environment is the server's for every step: read it once
 
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -74,7 +78,7 @@ def serve(in_fd: int, out_fd: int) -> None:
                 job = json.loads(line)
                 pid = os.fork()
                 if pid == 0:
-                    _child(job["digest"], job["result"], (in_fd, out_fd, wake_r, wake_w))
+                    _child(job["digest"], job["result"], (in_fd, out_fd, wake_r, wake_w), settings)
                 children[pid] = job["id"]
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
