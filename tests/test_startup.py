@@ -40,6 +40,9 @@ HEAVY = (
 )
 """Third-party packages no start-up path below needs."""
 
+PYDANTIC = ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection")
+"""pydantic and what it imports: the event contract's models."""
+
 LOADED = """
 import json, sys
 {code}
@@ -105,6 +108,21 @@ def module_of(command: Any) -> str:
     while command.callback is None:
         command = next(iter(command.commands.values()))
     return str(command.callback.__module__).removeprefix("provgraph.cli.")
+
+
+def test_a_tracked_run_loads_no_store_and_no_client(tmp_path: Path) -> None:
+    """The first run in a process: the SDK, the event model and the log; no graph store, no clients."""
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "job.py").write_text(
+        "def job(ctx, data):\n    ctx.log_artifact('out', body=data.get()[::-1])\n    ctx.log_result('n', 1)\n"
+    )
+    run = "import provgraph as pg; pg.run('job.py:job', inputs={'data': 'data.csv'}).raise_for_state()"
+    modules = loaded(run, tmp_path)
+    third_party = {m.split(".")[0] for m in modules if not m.startswith(("_", "provgraph_handler_"))}  # (the job)
+    third_party -= set(sys.stdlib_module_names)
+    assert third_party == {"provgraph", "fsspec", "orjson", *PYDANTIC}
+    graph = sorted(m for m in modules if m.startswith("provgraph.graph"))
+    assert graph == ["provgraph.graph", "provgraph.graph.ids", "provgraph.graph.liveness"]
 
 
 def test_commands_table_is_what_the_modules_define() -> None:
