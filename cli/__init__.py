@@ -6,6 +6,12 @@ Every failure is one line on stderr (`--debug`, or PROVGRAPH_DEBUG=1, shows the 
     exit 130 interrupted (Ctrl-C, or "no" to a confirmation)
 Usage errors are typer's exceptions (`typer.TyperException`; typer vendors its own click, so
 `click.exceptions` would never match them).
+
+Commands load lazily: `provgraph --help` lists them from `cli/_commands.py` (name, module, one-line
+help) without importing any command module, and a command's module is imported when it runs. To
+register a command, define it in its module with `@app.command("name")` (or `app.add_typer(...)` for a
+group; `app` from `provgraph.cli._app`) and add its line to `COMMANDS` in `cli/_commands.py`.
+Keep heavy imports (pandas, httpx, neo4j, kafka...) inside the command functions that need them.
 """
 
 from __future__ import annotations
@@ -14,25 +20,6 @@ import sys
 
 import typer
 
-from provgraph.cli import (  # noqa: F401  (registers commands)
-    admin,
-    artifacts,
-    demo,
-    diff,
-    doctor,
-    function,
-    hub,
-    lineage,
-    logs,
-    pipeline,
-    registry,
-    reproduce,
-    runs,
-    search,
-    serve,
-    services,
-    tags,
-)
 from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
 from provgraph.events.errors import ProvgraphError
 

@@ -1,20 +1,79 @@
-"""The typer application and helpers shared by the command modules."""
+"""The typer application and helpers shared by the command modules.
+
+Import-light (typer, rich's console): `provgraph --help` and every command start from here, and
+settings (pydantic) load only when a command asks for them.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import sys
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand, TyperGroup
 
+from provgraph.cli._commands import COMMANDS
 from provgraph.events.errors import ConfigError
-from provgraph.events.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from typer import _click as click
+
+    from provgraph.events.settings import Settings
+
+
+class _Listed(TyperCommand):
+    """A command known only by its `COMMANDS` entry: enough for `--help` to list it."""
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists every command from `COMMANDS` and imports a command's module only when
+    that command is resolved (to run it, or to show its own `--help`)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        for name, (_, help_text) in COMMANDS.items():
+            self.commands.setdefault(name, _Listed(name, help=help_text))
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and isinstance(self.commands.get(args[0]), _Listed):
+            self.commands[args[0]] = _load(args[0])
+        return super().resolve_command(ctx, args)
+
+
+def _load(name: str) -> click.Command:
+    """Import the module defining command `name` and build its click command from what it registered."""
+    importlib.import_module(f"provgraph.cli.{COMMANDS[name][0]}")
+    from typer.main import get_command_from_info, get_group_from_info
+
+    markup = app.rich_markup_mode
+    for info in app.registered_commands:
+        if info.name == name:
+            return get_command_from_info(
+                info, pretty_exceptions_short=app.pretty_exceptions_short, rich_markup_mode=markup
+            )
+    for group in app.registered_groups:
+        if group.name == name:
+            return get_group_from_info(
+                group,
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                suggest_commands=app.suggest_commands,
+                rich_markup_mode=markup,
+            )
+    raise LookupError(f"provgraph.cli.{COMMANDS[name][0]} defines no command {name!r} (see cli/_commands.py)")
+
 
 app = typer.Typer(
     name="provgraph",
+    cls=LazyGroup,
     help="Track every run, explain every result, reproduce it from the graph.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -25,10 +84,11 @@ app = typer.Typer(
 
 def _console(stderr: bool) -> Console:
     """On a terminal rich fits output to its width; anywhere else (a pipe, a file, a script) lines
-    are never wrapped or cut, so full ids and URIs survive copy and `grep`."""
+    are never wrapped or cut, so full ids and URIs survive copy and `grep`. No `:name:` emoji codes:
+    user text (a `a:b:c` name) prints verbatim, and rich's emoji table is not loaded (start-up time)."""
     if (sys.stderr if stderr else sys.stdout).isatty():
-        return Console(stderr=stderr, highlight=False)
-    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=1_000_000)
+        return Console(stderr=stderr, highlight=False, emoji=False)
+    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=True, width=1_000_000)
 
 
 console = _console(stderr=False)
@@ -63,6 +123,8 @@ def debug_requested() -> bool:
 
 
 def settings() -> Settings:
+    from provgraph.events.settings import load_settings
+
     return load_settings()
 
 

@@ -16,11 +16,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import typer
+
 from provgraph._naming import is_store_uri, parse_store_uri, resolve_version
 from provgraph.cli._app import UsageProblem, err_console
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.ids import NodeId, parse_node_id
+
+NAMESPACE = typer.Option("--namespace", help="With --name: the dataset (or job) in this namespace")
+NAME = typer.Option("--name", help="With --namespace: its name")
 
 NODE_PREFIXES = ("run:", "job:", "dataset:")
 MAX_CANDIDATES = 20

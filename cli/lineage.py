@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from provgraph.cli._app import app, console, settings, short
-from provgraph.cli._resolve import check_target, resolve
+from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve
 from provgraph.graph.columns import DEFAULT_COLUMN_DEPTH
 from provgraph.graph.contract import DEFAULT_DEPTH, AsOf
 from provgraph.graph.facets import ColumnLineageGraph
@@ -20,8 +20,6 @@ from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import Direction, LineageGraph, LineageNode
 
 TARGET_HELP = "a node id (dataset:duckdb://db:orders), run id or prefix, name fragment, store:// URI or file path"
-NAMESPACE = typer.Option("--namespace", help="With --name: the dataset (or job) in this namespace")
-NAME = typer.Option("--name", help="With --namespace: its name")
 
 
 @app.command("lineage")

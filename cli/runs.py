@@ -8,18 +8,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from provgraph._backend import Backend
-from provgraph._execution import RunResult
-from provgraph._run import run as run_handler
 from provgraph.cli._app import app, console, debug_requested, err_console, parse_pairs, settings, short
-from provgraph.cli._resolve import check_target, resolve, resolve_run
-from provgraph.cli.lineage import NAME, NAMESPACE
+from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve, resolve_run
 from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
 from provgraph.events.facets.values import encode_float
@@ -28,6 +24,9 @@ from provgraph.graph import run_query
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
 from provgraph.graph.views import MetricSeries, ReproductionView, RunView
+
+if TYPE_CHECKING:  # running handlers loads the SDK; listing runs does not (start-up time)
+    from provgraph._execution import RunResult
 
 RUN_STATES = tuple(RunState)
 STATE_STYLE = {
@@ -67,6 +66,9 @@ def run_cmd(
     selector: Annotated[str | None, typer.Option(help="max.<result> or min.<result>: the best child (with -H)")] = None,
 ) -> None:
     """Run a handler as a tracked run and print what it recorded."""
+    from provgraph._backend import Backend
+    from provgraph._run import run as run_handler
+
     cfg = settings()
     hyper = parse_pairs(hyperparam, "hyperparam", json_values=True) if hyperparam else None
     backend = Backend(cfg)
@@ -265,6 +267,7 @@ def abort_cmd(
 ) -> None:
     """End a run that is still going or LOST: its live local process gets SIGTERM, else an ABORT is recorded."""
     from provgraph._abort import abort
+    from provgraph._backend import Backend
 
     backend = Backend(settings())
     try:
@@ -286,6 +289,7 @@ def exec_cmd(
     ] = None,
 ) -> None:
     """Execute a stored run request (what a Kubernetes pod and a reproduction run); exits 1 if the handler fails."""
+    from provgraph._backend import Backend
     from provgraph._stored_request import exec_request
 
     backend = Backend(settings())

@@ -25,11 +25,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provgraph.events.model import RunState
-from provgraph.graph.contract import RunFilter
-from provgraph.graph.views import RunView
+
+if TYPE_CHECKING:  # a run records `this_process()`; it needs no store contract or views (start-up time)
+    from provgraph.graph.contract import RunFilter
+    from provgraph.graph.views import RunView
 
 LIVE_STATES = (RunState.START, RunState.RUNNING)
 """Stored states a process may have left behind; only these can be derived LOST."""
@@ -127,7 +129,7 @@ class Liveness:
         return f"no heartbeat since {last_event_at.isoformat(timespec='seconds')}"
 
 
-RunsPage = Callable[[RunFilter, tuple[RunState, ...] | None, int, str | None], list[RunView]]
+RunsPage = Callable[["RunFilter", tuple[RunState, ...] | None, int, str | None], list["RunView"]]
 """A store's page of runs: its filter except the state, the stored states to match (None: any),
 how many, and the run id the previous page ended with."""
 

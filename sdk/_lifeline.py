@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
 import signal
 import threading
@@ -113,22 +114,27 @@ class EndingSignals:
 class _Beats:
     """One daemon thread runs every heartbeat of the process: a thread per run cost 0.1-0.2 ms of each
     run's overhead. Beats run under the lock that `remove` takes, so no beat of a run happens after
-    its `remove` returns (nothing follows the run's terminal event)."""
+    its `remove` returns (nothing follows the run's terminal event). The thread is woken only for a beat
+    due before its next wake-up: waking it for every run cost each run a thread switch."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._due: dict[int, tuple[float, float, Callable[[], object]]] = {}
         self._keys = itertools.count()
         self._thread: threading.Thread | None = None
+        self._wake = math.inf
+        """When the thread wakes up next (monotonic)."""
 
     def add(self, beat: Callable[[], object], interval_s: float) -> int:
         with self._cond:
             key = next(self._keys)
-            self._due[key] = (time.monotonic() + interval_s, interval_s, beat)
+            due = time.monotonic() + interval_s
+            self._due[key] = (due, interval_s, beat)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="provgraph-heartbeat", daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            elif due < self._wake:
+                self._cond.notify()
             return key
 
     def remove(self, key: int) -> None:
@@ -140,6 +146,7 @@ class _Beats:
         self._cond = threading.Condition()
         self._due.clear()
         self._thread = None
+        self._wake = math.inf
 
     def _loop(self) -> None:
         with self._cond:
@@ -152,8 +159,8 @@ class _Beats:
                             beat()
                         except Exception as exc:  # noqa: BLE001 - a missed heartbeat must not end the run; the next may pass
                             log.warning("heartbeat failed: %s", exc)
-                nearest = min((when for when, _, _ in self._due.values()), default=None)
-                self._cond.wait(None if nearest is None else max(0.0, nearest - time.monotonic()))
+                self._wake = min((when for when, _, _ in self._due.values()), default=math.inf)
+                self._cond.wait(None if self._wake == math.inf else max(0.0, self._wake - time.monotonic()))
 
 
 _BEATS = _Beats()

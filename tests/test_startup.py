@@ -1,0 +1,153 @@
+"""Start-up: what `import provgraph` and the CLI load, and that lazy commands are the real ones.
+
+Real behaviour, not timing: a fresh interpreter's `sys.modules` after the command (bench/bench_import.py
+prints the walls).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.main import get_command
+
+from provgraph.cli import app
+from provgraph.cli._commands import COMMANDS
+
+HEAVY = (
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "httpx",
+    "neo4j",
+    "aiokafka",
+    "confluent_kafka",
+    "faststream",
+    "kubernetes",
+    "strawberry",
+    "starlette",
+    "fastapi",
+    "uvicorn",
+    "fsspec",
+    "yaml",
+)
+"""Third-party packages no start-up path below needs."""
+
+PYDANTIC = ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection")
+"""pydantic and what it imports: the event contract's models."""
+
+LOADED = """
+import json, sys
+{code}
+print(json.dumps(sorted(sys.modules)))
+"""
+CLI = """
+from provgraph.cli import main
+sys.argv = ["provgraph", *{args!r}]
+try:
+    main()
+except SystemExit:
+    pass
+"""
+
+
+def loaded(code: str, tmp_path: Path) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env.update(PROVGRAPH_HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1")
+    proc = subprocess.run(
+        [sys.executable, "-c", LOADED.format(code=code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        check=True,
+    )
+    return set(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in HEAVY)
+
+
+def test_import_provgraph_loads_no_third_party_package(tmp_path: Path) -> None:
+    modules = loaded("import provgraph", tmp_path)
+    assert heavy(modules) == [] and "pydantic" not in modules
+    assert sorted(m for m in modules if m.startswith("provgraph")) == ["provgraph"]
+
+
+def test_help_imports_no_command_module_and_no_settings(tmp_path: Path) -> None:
+    modules = loaded(CLI.format(args=["--help"]), tmp_path)
+    assert heavy(modules) == [] and "pydantic" not in modules
+    assert sorted(m for m in modules if m.startswith("provgraph")) == [
+        "provgraph",
+        "provgraph.cli",
+        "provgraph.cli._app",
+        "provgraph.cli._commands",
+        "provgraph.events",
+        "provgraph.events.errors",
+    ]
+
+
+def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
+    modules = loaded(CLI.format(args=["runs"]), tmp_path)
+    assert heavy(modules) == []
+    commands = {m for m in modules if m.startswith("provgraph.cli.") and not m.startswith("provgraph.cli._")}
+    assert commands == {"provgraph.cli.runs", "provgraph.cli.show"}  # show: `runs` prints with its helpers
+    assert not {"provgraph._execution", "provgraph._run", "provgraph._context"} & modules  # no SDK to list runs
+
+
+def module_of(command: Any) -> str:
+    """The module defining a command; for a group (no callback), its first command's."""
+    while command.callback is None:
+        command = next(iter(command.commands.values()))
+    return str(command.callback.__module__).removeprefix("provgraph.cli.")
+
+
+def test_a_tracked_run_loads_no_store_and_no_client(tmp_path: Path) -> None:
+    """The first run in a process: the SDK, the event model and the log; no graph store, no clients."""
+    (tmp_path / "data.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "job.py").write_text(
+        "def job(ctx, data):\n    ctx.log_artifact('out', body=data.get()[::-1])\n    ctx.log_result('n', 1)\n"
+    )
+    run = "import provgraph as pg; pg.run('job.py:job', inputs={'data': 'data.csv'}).raise_for_state()"
+    modules = loaded(run, tmp_path)
+    third_party = {m.split(".")[0] for m in modules if not m.startswith(("_", "provgraph_handler_"))}  # (the job)
+    third_party -= set(sys.stdlib_module_names)
+    assert third_party == {"provgraph", "fsspec", "orjson", *PYDANTIC}
+    graph = sorted(m for m in modules if m.startswith("provgraph.graph"))
+    assert graph == ["provgraph.graph", "provgraph.graph.ids", "provgraph.graph.liveness"]
+
+
+def test_commands_table_is_what_the_modules_define() -> None:
+    """Names, modules and one-line help of `cli/_commands.py` against the commands themselves."""
+    for module in {m for m, _ in COMMANDS.values()}:
+        importlib.import_module(f"provgraph.cli.{module}")
+    commands = get_command(app).commands  # type: ignore[attr-defined]
+    defined = {name: (module_of(c), inspect.cleandoc(c.help or "").split("\n\n")[0]) for name, c in commands.items()}
+    assert defined == COMMANDS
+
+
+@pytest.mark.parametrize("args", [["--help"], ["hub", "--help"], ["runs", "--help"]])
+def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str]) -> None:
+    """The help printed from the table equals the help typer prints with every module imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env.update(PROVGRAPH_HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1")
+    eager = "".join(f"import provgraph.cli.{m}\n" for m in sorted({m for m, _ in COMMANDS.values()}))
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", f"import sys\n{code}{CLI.format(args=args)}"],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+        ).stdout
+        for code in ("", eager)
+    ]
+    assert outputs[0] == outputs[1] and "Usage: provgraph" in outputs[0]
