@@ -224,8 +224,10 @@ def load_document(digest: str, backend: Backend) -> PipelineDocument:
 class Decision:
     """What `advance` did for one pipeline run."""
 
-    requested: list[str]
-    cached: list[str]
+    requested: dict[str, str]
+    """Step -> run id of the runs requested (a Job each)."""
+    cached: dict[str, str]
+    """Step -> run id of the runs recorded CACHED_FROM an earlier one (no Job)."""
     finished: RunState | None = None
 
 
@@ -273,15 +275,16 @@ def advance(
     has settled. `children` are the step runs the graph holds (CHILD_OF the pipeline run); `acted`
     says whether this controller already requested a run id it cannot see yet."""
     runs = {c.run_id: c for c in children}
+    graph = backend.graph()
     views: dict[str, RunView] = {}
     states: dict[str, StepState] = {}
-    decision = Decision([], [])
+    decision = Decision({}, {})
     open_steps = False
     for step in doc.steps:
         run, attempt = _latest(step, doc, runs)
+        if run is not None and run.state in (RunState.COMPLETE, RunState.FAIL, RunState.ABORT):
+            run = views[step.name] = graph.run(run.run_id) or run  # with its inputs and outputs
         state = states[step.name] = _state(step, run, attempt)
-        if run is not None:
-            views[step.name] = run
         if state.state in (*DONE, SKIPPED):
             continue
         if state.state != PENDING and not RunState(state.state).is_terminal:
@@ -315,13 +318,13 @@ def advance(
             git_commit=step.git_commit,
             git_dirty=step.git_dirty,
         )
-        source = find_cached(backend.graph(), backend, doc.project, key) if doc.cache and step.cache else None
+        source = find_cached(graph, backend, doc.project, key) if doc.cache and step.cache else None
         if source is not None:
             record_cached(backend, request, code, source, key)
-            decision.cached.append(step.name)
+            decision.cached[step.name] = run_id
         else:
             submit(request, code)
-            decision.requested.append(step.name)
+            decision.requested[step.name] = run_id
     if not open_steps:
         decision.finished = _finish(doc, states, backend)
     return decision

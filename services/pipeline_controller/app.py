@@ -165,7 +165,17 @@ class Controller:
         if run is None or run.state.is_terminal or run_id in self.acted:
             return
         doc = self.document(run_id)
-        if doc is None or doc.project != run.namespace or doc.name != run.job_name:
+        if doc is None:
+            return
+        if (doc.project, doc.name) != (run.namespace, run.job_name):
+            log.warning(
+                "pipeline run %s is %s/%s; its document says %s/%s: ignored",
+                run_id,
+                run.namespace,
+                run.job_name,
+                doc.project,
+                doc.name,
+            )
             return
         try:
             decision = advance(
@@ -176,7 +186,8 @@ class Controller:
             return
         for step in decision.requested:
             log.info("pipeline run %s: requested step %s", run_id, step)
-        for step in decision.cached:
+        for step, step_run in decision.cached.items():
+            self.acted.add(step_run)  # its events are on their way back: not again meanwhile
             log.info("pipeline run %s: step %s reused (cached)", run_id, step)
         if decision.finished is not None:
             self.acted.add(run_id)
