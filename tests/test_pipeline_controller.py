@@ -235,11 +235,19 @@ def _controller_process(settings: pg.Settings, cwd: Path) -> subprocess.Popen[st
     )
 
 
+def caught_up(proc: subprocess.Popen[str]) -> None:
+    """Wait until the controller has replayed the topic and decides (it logs it on stderr)."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "caught up; following" in line:
+            return
+    raise AssertionError(f"the controller exited ({proc.wait()}) before catching up")
+
+
 def test_a_killed_controller_resumes_and_every_step_runs_exactly_once(
     lsettings: pg.Settings, cluster: Cluster, namespace: str, lineage: Lineage, raw: Path, tmp_path: Path
 ) -> None:
     pods = Pods(cluster, namespace, tmp_path / "pods")
-    jobs = {s: job_name(step_run_id("?", s, 1)) for s in STEPS}  # replaced once the run id is known
     with launcher(lsettings):
         first = _controller_process(lsettings, tmp_path)
         run_id = submit(lsettings, raw)
@@ -254,6 +262,7 @@ def test_a_killed_controller_resumes_and_every_step_runs_exactly_once(
 
         second = _controller_process(lsettings, tmp_path)
         try:
+            caught_up(second)
 
             def two_jobs() -> bool:
                 return {j["metadata"]["name"] for j in cluster.jobs(namespace)} == {jobs["prepare"], jobs["train"]}
