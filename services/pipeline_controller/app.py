@@ -135,7 +135,14 @@ class Controller:
                 continue  # the projector dead-letters it; nothing of a pipeline can be in it
         if not events:
             return set()
-        self.store.apply(events)
+        try:
+            self.store.apply(events)
+        except Exception:  # noqa: BLE001 - one event the projection refuses spoils no other (idempotent re-apply)
+            for e in events:
+                try:
+                    self.store.apply([e])
+                except Exception as exc:  # noqa: BLE001 - logged and skipped, as the projector does
+                    log.warning("event %s of run %s not projected: %s", e.event_type, e.run.run_id, exc)
         touched: set[str] = set()
         for e in events:
             requested = e.run.facets.requested
