@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from provgraph._backend import Backend
 from provgraph._code import snapshot
+from provgraph._emitter import RunEmitter
 from provgraph._execution import effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph._run import new_run_id
@@ -35,7 +36,16 @@ from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request
 from provgraph.graph.views import RunView
 from provgraph.pipelines.cache import StepKey, find_cached, input_ids, output_uris, record_cached
-from provgraph.pipelines.dsl import Condition, OutputRef, Pipeline, PipelineError, ResultRef, as_pipeline, resolve
+from provgraph.pipelines.dsl import (
+    Condition,
+    OutputRef,
+    Pipeline,
+    PipelineDef,
+    PipelineError,
+    ResultRef,
+    as_pipeline,
+    resolve,
+)
 from provgraph.pipelines.engine import CACHED, DONE, SKIPPED, PipelineResult, StepState, load_pipeline, record
 from provgraph.runtimes.local import code_facet
 
@@ -154,7 +164,7 @@ def document(pipe: Pipeline, run_id: str, project: str, backend: Backend, **opti
 
 
 def submit_pipeline(
-    spec: str | Any,
+    spec: str | PipelineDef | Callable[..., Any],
     params: dict[str, Any] | None,
     *,
     backend: Backend,
@@ -201,9 +211,8 @@ def submit_pipeline(
     return PipelineResult(run_id, project, pipe.name, RunState.REQUESTED, states)
 
 
-def pipeline_emitter(doc: PipelineDocument, code: CodeJobFacet | None, backend: Backend) -> Any:
-    from provgraph._emitter import RunEmitter
-
+def pipeline_emitter(doc: PipelineDocument, code: CodeJobFacet | None, backend: Backend) -> RunEmitter:
+    """The pipeline run's events: its REQUESTED from the client, its end from the controller."""
     return RunEmitter(backend.transport, run_id=doc.run_id, namespace=doc.project, job_name=doc.name, code=code)
 
 
