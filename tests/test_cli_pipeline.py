@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from provgraph.events.settings import KAFKA_UNSET
 from tests import test_cli
 from tests.test_cli import UUID
 
@@ -77,7 +78,13 @@ def test_refused_pipeline_is_one_line_and_runs_nothing(cli, tmp_path: Path) -> N
     assert proc.stderr.strip() == "error: step 'prepare' declares no output 'middle' (declared: head)"
     assert cli("pipeline", "runs").stdout.strip() == "no pipeline runs yet: try `provgraph demo`"
     bad = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kfp", ok=False)
-    assert bad.stderr.strip() == "error: engine 'kfp' is not available here (engines: local)"
+    assert bad.stderr.strip() == "error: engine 'kfp' is not available here (engines: local, kubernetes)"
+    no_image = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kubernetes", ok=False)
+    assert no_image.stderr.strip() == "error: the kubernetes engine needs the steps' container image: pass --image"
+    args = ("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kubernetes", "--image", "r/i:1")
+    no_kafka = cli(*args, ok=False)
+    assert (no_kafka.returncode, no_kafka.stderr) == (1, f"error: {KAFKA_UNSET}\n")
+    assert cli("pipeline", "runs").stdout.strip() == "no pipeline runs yet: try `provgraph demo`"
 
 
 def test_hyperparameter_run_from_the_cli(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -167,15 +167,19 @@ def submit_pipeline(
     spec: str | PipelineDef | Callable[..., Any],
     params: dict[str, Any] | None,
     *,
-    backend: Backend,
     image: str,
+    backend: Backend | None = None,
     project: str | None = None,
     cache: bool = True,
     resources: dict[str, str] | None = None,
     namespace: str | None = None,
 ) -> PipelineResult:
-    """Record a pipeline run for the controller (state REQUESTED); nothing runs here."""
+    """Record a pipeline run for the controller (state REQUESTED); nothing runs here. The steps run
+    as Jobs in `image` once the pipeline controller and the launcher see it (docs/PIPELINES.md)."""
+    from provgraph._backend import default_backend
     from provgraph.events.transport.factory import kafka_config
+
+    backend = backend or default_backend()
 
     kafka_config(backend.settings)  # the controller and the launcher are reached through Kafka only
     definition = load_pipeline(spec) if isinstance(spec, str) else as_pipeline(spec)
