@@ -5,6 +5,7 @@ The service around it (Kafka, the launcher, a crash) is tests/test_pipeline_cont
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,33 @@ def test_conditions_and_ordering(
         assert _steps(run) == {"prepare": ("COMPLETE", None), "train": ("COMPLETE", None), **expected}
     finally:
         backend.close()
+
+
+@pytest.mark.slow  # kafka-python gives up on an unreachable broker after its bootstrap timeout
+def test_a_decision_that_could_not_be_sent_is_retried(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kafka unreachable when the first step is requested: no step is marked requested, and the
+    pipeline run is decided again later (no event of it may ever come to trigger that)."""
+    from provgraph.events.serde import dumps
+    from provgraph.services.pipeline_controller import Controller
+
+    raw = tmp_path / "raw.txt"
+    raw.write_text("1 2")
+    memory = MemoryTransport()
+    cfg = settings.model_copy(update={"transport": "kafka", "kafka_bootstrap_servers": "127.0.0.1:9"})
+    backend = Backend(cfg, transport=memory)
+    try:
+        run_id = submit_pipeline(ps.three, {"raw": str(raw)}, backend=backend, image=IMAGE).run_id
+    finally:
+        backend.close()
+    controller = Controller(cfg, transport=MemoryTransport())
+    try:
+        assert controller.apply([type("Rec", (), {"value": dumps(e)})() for e in memory.events]) == {run_id}
+        caplog.set_level(logging.ERROR, "provgraph.services.pipeline_controller.app")
+        controller.advance(run_id)
+        mine = [r.getMessage() for r in caplog.records if r.name == "provgraph.services.pipeline_controller.app"]
+        assert mine == [f"advancing pipeline run {run_id} failed; retrying in 5 s"]
+        assert controller.retrying == {run_id} and controller.acted == set()
+    finally:
+        controller.close()

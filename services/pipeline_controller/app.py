@@ -26,6 +26,7 @@ import logging
 import signal
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 POLL_MS = 100
+RETRY_S = 5.0
+"""A pipeline whose decision failed (Kafka or the artifact store unavailable) is decided again after this."""
 MAX_RECORDS = 500
 
 
@@ -65,6 +68,8 @@ class Controller:
         self._stopping = threading.Event()
         self._producer: Any = None
         self.caught_up = threading.Event()
+        self._retry: set[str] = set()
+        self._retry_at = 0.0
 
     # -- Kafka ------------------------------------------------------------------------------------
 
@@ -93,7 +98,10 @@ class Controller:
             max_poll_records=MAX_RECORDS,
         )
         try:
-            parts = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
+            known = consumer.partitions_for_topic(name)
+            while not known and not self._stopping.wait(0.2):  # metadata of a topic just created comes late
+                known = consumer.partitions_for_topic(name)
+            parts = [TopicPartition(name, p) for p in sorted(known or ())]
             consumer.assign(parts)
             consumer.seek_to_beginning(*parts)
             end: dict[Any, int] = consumer.end_offsets(parts)
@@ -108,6 +116,10 @@ class Controller:
                     touched = set(self.documents)
                     self.caught_up.set()
                     log.info("caught up; following %s", name)
+                if time.monotonic() >= self._retry_at:  # pipelines whose last decision failed (Kafka, the store)
+                    touched |= self._retry
+                    self._retry.clear()
+                    self._retry_at = time.monotonic() + RETRY_S
                 for run_id in sorted(touched):
                     self.advance(run_id)
         finally:
@@ -188,8 +200,9 @@ class Controller:
             decision = advance(
                 doc, self.store.children(run_id), self.backend, submitter(self.backend, self._publish), self._acted
             )
-        except Exception:  # one pipeline's problem must not stop the others; its next event retries it
-            log.exception("advancing pipeline run %s failed", run_id)
+        except Exception:  # one pipeline's problem must not stop the others; retried in RETRY_S
+            log.exception("advancing pipeline run %s failed; retrying in %.0f s", run_id, RETRY_S)
+            self._retry.add(run_id)
             return
         for step in decision.requested:
             log.info("pipeline run %s: requested step %s", run_id, step)
@@ -199,6 +212,11 @@ class Controller:
         if decision.finished is not None:
             self.acted.add(run_id)
             log.info("pipeline run %s ended %s", run_id, decision.finished)
+
+    @property
+    def retrying(self) -> set[str]:
+        """Pipeline runs whose last decision failed, to be decided again."""
+        return set(self._retry)
 
     def _acted(self, run_id: str) -> bool:
         return run_id in self.acted
