@@ -78,12 +78,18 @@ def main() -> None:
     added: dict[str, float] = {}
     seen = threading.Condition()
 
+    done = threading.Event()
+
     def follow() -> None:
         watcher: Any = watch.Watch()
-        for event in watcher.stream(batch.list_namespaced_job, namespace, timeout_seconds=600):
-            with seen:
-                added.setdefault(event["object"].metadata.name, time.perf_counter())
-                seen.notify_all()
+        try:
+            for event in watcher.stream(batch.list_namespaced_job, namespace, timeout_seconds=600):
+                with seen:
+                    added.setdefault(event["object"].metadata.name, time.perf_counter())
+                    seen.notify_all()
+        except Exception:
+            if not done.is_set():  # the namespace deleted at the end cuts the watch: expected then
+                raise
 
     threading.Thread(target=follow, daemon=True).start()
     client_backend = pg.Backend(settings)
@@ -107,6 +113,7 @@ def main() -> None:
             exec_request(job.spec.template.spec.containers[0].command[2], pod)  # flushes: COMPLETE is on Kafka
             completed = time.perf_counter()
     finally:
+        done.set()
         pod.close()
         controller.stop()
         asyncio.run_coroutine_threadsafe(app.stop(), loop).result(90)
