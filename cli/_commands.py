@@ -66,6 +66,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "services",
         "Run the Kubernetes launcher: run requests from Kafka become Jobs; failed or deleted Jobs are reported.",
     ),
+    "pipeline-controller": (
+        "services",
+        "Run the pipeline controller: kubernetes-engine pipeline runs advance on run events (steps become Jobs).",
+    ),
     "projector": (
         "services",
         "Run the graph projector: the Kafka lineage topic into Neo4j, refusals to the dead-letter topic.",

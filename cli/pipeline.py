@@ -23,7 +23,7 @@ from provgraph.pipelines.status import StepStatus, is_pipeline_run, steps_of
 pipeline_app = typer.Typer(help="Run pipelines (DAGs of tracked runs) and look at them.", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
-ENGINES = ("local", "kfp")
+ENGINES = ("local", "kubernetes", "kfp")
 STEP_STYLE = {"COMPLETE": "green", "CACHED": "blue", "FAIL": "red", "SKIPPED": "yellow", "ABORT": "yellow"}
 ACTION_STYLE = {REUSE: "blue", RUN: "bold", MAYBE: "cyan", "skip": "yellow"}
 
@@ -63,15 +63,22 @@ def run_cmd(
     target: Annotated[str, typer.Argument(help="The pipeline: path/to/file.py:function")],
     param: Params = None,
     project: Annotated[str | None, typer.Option(help="Project; default from settings")] = None,
-    engine: Annotated[str, typer.Option(help="local, or kfp (compiled with kfp, run with kfp.local)")] = "local",
+    engine: Annotated[
+        str,
+        typer.Option(help="local | kubernetes (each step a Job; needs the controller) | kfp (run with kfp.local)"),
+    ] = "local",
     no_cache: NoCache = False,
     parallelism: Annotated[int | None, typer.Option(min=1, help="Steps at once (default: setting)")] = None,
+    image: Annotated[str | None, typer.Option(help="Container image of the steps (kubernetes)")] = None,
 ) -> None:
     """Run a pipeline; steps identical to an earlier run are reused (CACHED) unless --no-cache."""
     _engine(engine)
     backend = Backend(settings())
     try:
         console.print(f"pipeline [bold]{target}[/]")
+        if engine == "kubernetes":
+            _submit(target, parse_pairs(param, "param", json_values=True), project, not no_cache, image, backend)
+            return
         if engine == "kfp":
             from provgraph.pipelines.kfp_engine import run_local
 
@@ -125,6 +132,20 @@ def compile_cmd(
     finally:
         backend.close()
     console.print(f"wrote {output}")
+
+
+def _submit(
+    target: str, params: dict[str, object], project: str | None, cache: bool, image: str | None, backend: Backend
+) -> None:
+    from provgraph.pipelines.remote import submit_pipeline
+
+    if not image:
+        raise ConfigError("the kubernetes engine needs the steps' container image: pass --image")
+    result = submit_pipeline(target, params, backend=backend, image=image, project=project, cache=cache)
+    console.print(
+        f"pipeline run [bold]{result.run_id}[/]  {result.project}/{result.name}  REQUESTED"
+        f"  ({len(result.steps)} steps; the pipeline controller runs them as Jobs)"
+    )
 
 
 @pipeline_app.command("runs")

@@ -1,4 +1,4 @@
-"""Service commands: `launcher`, `projector` (long-running, stop with SIGTERM/Ctrl-C), `dlq list`
+"""Service commands: `launcher`, `pipeline-controller`, `projector` (long-running, stop with SIGTERM/Ctrl-C), `dlq list`
 (the dead-letter topic) and `spool flush|status` (events waiting for Kafka or the HTTP endpoint on this machine).
 
 The services' modules (faststream, aiokafka, kubernetes, neo4j) load only when a command runs.
@@ -38,6 +38,17 @@ def launcher_cmd() -> None:
     _service_logging()
     err_console.print(f"provgraph launcher: requests from {require_kafka(cfg)} → Jobs in namespace {cfg.k8s_namespace}")
     run_launcher(cfg)
+
+
+@app.command("pipeline-controller")
+def pipeline_controller_cmd() -> None:
+    """Run the pipeline controller: kubernetes-engine pipeline runs advance on run events (steps become Jobs)."""
+    from provgraph.services.pipeline_controller import run_controller
+
+    cfg = settings()
+    _service_logging()
+    err_console.print(f"provgraph pipeline-controller: pipeline runs from {require_kafka(cfg)} → run requests")
+    run_controller(cfg)
 
 
 @app.command("projector")

@@ -141,11 +141,11 @@ def test_replay_rebuilds_the_same_graph(cli, tmp_path: Path) -> None:  # type: i
 
 def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
-    listed = re.findall(r"^│ (\w+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
+    listed = re.findall(r"^│ ([\w-]+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
         *("replay", "get", "lineage", "stale", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "diff"),
-        *("doctor", "logs", "compare", "search", "serve", "launcher", "projector", "tag", "pipeline", "function"),
-        *("hub", "token", "dlq", "spool", "artifacts"),
+        *("doctor", "logs", "compare", "search", "serve", "launcher", "pipeline-controller", "projector", "tag"),
+        *("pipeline", "function", "hub", "token", "dlq", "spool", "artifacts"),
     ]
 
 
@@ -260,8 +260,13 @@ def test_settings_mistakes_are_one_line_and_exit_1(tmp_path: Path, env: dict[str
 
 @pytest.mark.parametrize(
     ("args", "env"),
-    [(("launcher",), {}), (("projector",), {}), (("dlq", "list"), {"PROVGRAPH_STORE": "neo4j"})],
-    ids=["launcher", "projector", "dlq"],
+    [
+        (("launcher",), {}),
+        (("pipeline-controller",), {}),
+        (("projector",), {}),
+        (("dlq", "list"), {"PROVGRAPH_STORE": "neo4j"}),
+    ],
+    ids=["launcher", "pipeline-controller", "projector", "dlq"],
 )
 def test_every_kafka_command_without_kafka_says_the_same_line(
     tmp_path: Path, args: tuple[str, ...], env: dict[str, str]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from provgraph.events.settings import KAFKA_UNSET
 from tests import test_cli
 from tests.test_cli import UUID
 
@@ -77,9 +78,14 @@ def test_refused_pipeline_is_one_line_and_runs_nothing(cli, tmp_path: Path) -> N
     assert proc.stderr.strip() == "error: step 'prepare' declares no output 'middle' (declared: head)"
     assert cli("pipeline", "runs").stdout.strip() == "no pipeline runs yet: try `provgraph demo`"
     bad = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "airflow", ok=False)
-    assert bad.stderr.strip().startswith("error: engine 'airflow' is not available here (engines: local, kfp")
+    assert bad.stderr.strip() == "error: engine 'airflow' is not available here (engines: local, kubernetes, kfp)"
     no_kfp = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kfp", ok=False)
     assert no_kfp.stderr.strip() == "error: the kfp engine needs the Kubeflow Pipelines SDK: pip install kfp"
+    no_image = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kubernetes", ok=False)
+    assert no_image.stderr.strip() == "error: the kubernetes engine needs the steps' container image: pass --image"
+    args = ("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv", "--engine", "kubernetes", "--image", "r/i:1")
+    no_kafka = cli(*args, ok=False)
+    assert (no_kafka.returncode, no_kafka.stderr) == (1, f"error: {KAFKA_UNSET}\n")
     assert cli("pipeline", "runs").stdout.strip() == "no pipeline runs yet: try `provgraph demo`"
 
 

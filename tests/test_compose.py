@@ -13,7 +13,7 @@ from provgraph.cli import app
 from provgraph.events.settings import ENV_PREFIX, Settings
 
 COMPOSE = yaml.safe_load((Path(__file__).resolve().parent.parent / "docker-compose.yml").read_text())
-PROVGRAPH_SERVICES = ("projector", "api", "launcher")
+PROVGRAPH_SERVICES = ("projector", "api", "launcher", "pipeline-controller")
 
 
 def _resolve(value: Any) -> str:

@@ -38,7 +38,12 @@ def test_every_manifest_file_is_listed_and_namespace_scoped() -> None:
     assert files == set(KUSTOMIZATION["resources"])
     assert all("namespace" not in d["metadata"] for d in DOCS)
     assert not {"Namespace", "ClusterRole", "ClusterRoleBinding"} & {d["kind"] for d in DOCS}
-    assert set(of_kind("Deployment")) == {"provgraph-launcher", "provgraph-projector", "provgraph-api"}
+    assert set(of_kind("Deployment")) == {
+        "provgraph-launcher",
+        "provgraph-projector",
+        "provgraph-pipeline-controller",
+        "provgraph-api",
+    }
 
 
 def test_no_service_links_reach_the_settings() -> None:
@@ -135,5 +140,5 @@ def test_the_manifests_are_accepted_and_the_launcher_may_do_its_job_there_only(c
     def available(name: str) -> bool:
         return (apps.read_namespaced_deployment(name, namespace).status.available_replicas or 0) >= 1
 
-    for name in ("provgraph-launcher", "provgraph-projector"):
+    for name in ("provgraph-launcher", "provgraph-projector", "provgraph-pipeline-controller"):
         wait_for(f"deployment {name} to become available", partial(available, name), interval=0.5)

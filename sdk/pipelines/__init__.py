@@ -1,6 +1,6 @@
 """Pipelines: compose functions into DAGs of tracked runs (see docs/PIPELINES.md).
 
-from provgraph.pipelines import pipeline, step, run_pipeline
+from provgraph.pipelines import pipeline, step, run_pipeline, submit_pipeline (kubernetes engine)
 """
 
 from provgraph.pipelines.dsl import (
@@ -16,6 +16,7 @@ from provgraph.pipelines.dsl import (
     step,
 )
 from provgraph.pipelines.engine import PipelineFailed, PipelineResult, StepState, run_pipeline
+from provgraph.pipelines.remote import submit_pipeline
 
 __all__ = [
     "Condition",
@@ -32,4 +33,5 @@ __all__ = [
     "pipeline",
     "run_pipeline",
     "step",
+    "submit_pipeline",
 ]

@@ -130,7 +130,15 @@ def announce(
 ) -> str:
     """Store the request content-addressed and emit its REQUESTED event; returns the request's hash."""
     digest, _ = backend.artifacts.put_bytes(dumps_request(request))
-    emitter = RunEmitter(transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=code)
+    p = request.parent  # a pipeline step is CHILD_OF its pipeline run from its first event on
+    emitter = RunEmitter(
+        transport,
+        run_id=request.run_id,
+        namespace=request.project,
+        job_name=request.job,
+        code=code,
+        parent=(p.run.run_id, p.job.namespace, p.job.name) if p is not None else None,
+    )
     emitter.requested(request.params, runtime, RequestedRunFacet(request_hash=digest, runtime=request.runtime))
     transport.flush()
     return digest

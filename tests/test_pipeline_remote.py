@@ -1,0 +1,131 @@
+"""The kubernetes engine's decisions (`pipelines.remote.advance`) without Kafka or a cluster: the
+requests it makes are executed in-process with `exec_request` (what a step's pod runs), their
+events projected into a SQLite graph, and `advance` called again, until the pipeline run ends.
+The service around it (Kafka, the launcher, a crash) is tests/test_pipeline_controller.py."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provgraph import Backend, Settings
+from provgraph._stored_request import exec_request
+from provgraph.events.model import RunState
+from provgraph.events.request import request_hash
+from provgraph.events.transport.memory import MemoryTransport
+from provgraph.graph.sqlite_store import SqliteLineageStore
+from provgraph.graph.views import RunView
+from provgraph.pipelines.remote import advance, load_document, step_run_id, submit_pipeline, submitter
+from tests import pipeline_steps as ps
+
+IMAGE = "registry.local/steps:1"
+
+
+def drive(settings: Settings, tmp_path: Path, pipeline: Any, params: dict[str, Any]) -> tuple[RunView, Backend]:
+    """Submit `pipeline`, then alternate `advance` and executing what it requested."""
+    memory = MemoryTransport()
+    store = SqliteLineageStore(tmp_path / "graph.db")
+    cfg = settings.model_copy(update={"transport": "kafka", "kafka_bootstrap_servers": "127.0.0.1:9"})
+    backend = Backend(cfg, transport=memory, graph=store)
+    result = submit_pipeline(pipeline, params, backend=backend, image=IMAGE)
+    digest = _digest(memory, result.run_id)
+    queue: list[bytes] = []
+    submit = submitter(backend, lambda run_id, body: queue.append(body))
+    seen = 0
+    for _ in range(50):
+        store.apply(memory.events[seen:])
+        seen = len(memory.events)
+        run = store.run(result.run_id)
+        assert run is not None
+        if run.state.is_terminal:
+            return run, backend
+        advance(load_document(digest, backend), store.children(result.run_id), backend, submit)
+        while queue:
+            exec_request(request_hash(queue.pop(0)), backend)
+    raise AssertionError("the pipeline run did not end")
+
+
+def _digest(memory: MemoryTransport, run_id: str) -> str:
+    [event] = [e for e in memory.events if e.run.run_id == run_id]
+    assert event.run.facets.requested is not None
+    return event.run.facets.requested.request_hash
+
+
+def _steps(run: RunView) -> dict[str, tuple[str, str | None]]:
+    return {s["name"]: (s["state"], s.get("reason")) for s in run.results["steps"]}
+
+
+def test_a_failed_step_is_retried_as_a_new_run(settings: Settings, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.txt"
+    seed.write_text("5")
+    run, backend = drive(settings, tmp_path, ps.retried, {"seed": str(seed), "marker": str(tmp_path / "count")})
+    try:
+        assert run.state == RunState.COMPLETE and _steps(run) == {"flaky": ("COMPLETE", None)}
+        [flaky] = run.results["steps"]
+        assert flaky["attempts"] == 2 and flaky["run_id"] == step_run_id(run.run_id, "flaky", 2)
+        children = {c.run_id: c.state for c in backend.graph().children(run.run_id)}
+        assert children == {
+            step_run_id(run.run_id, "flaky", 1): RunState.FAIL,
+            step_run_id(run.run_id, "flaky", 2): RunState.COMPLETE,
+        }
+    finally:
+        backend.close()
+
+
+@pytest.mark.parametrize(
+    ("threshold", "expected"),
+    [
+        (0.0, {"evaluate": ("COMPLETE", None), "after-evaluate": ("COMPLETE", None)}),
+        (
+            1e9,
+            {
+                "evaluate": ("SKIPPED", "condition train.results['weight'] > 1000000000.0 is false"),
+                "after-evaluate": ("SKIPPED", "upstream step evaluate SKIPPED"),
+            },
+        ),
+    ],
+)
+def test_conditions_and_ordering(
+    settings: Settings, tmp_path: Path, threshold: float, expected: dict[str, tuple[str, str | None]]
+) -> None:
+    raw = tmp_path / "raw.txt"
+    raw.write_text("1 2 3 4")
+    run, backend = drive(settings, tmp_path, ps.conditional, {"raw": str(raw), "threshold": threshold})
+    try:
+        assert run.state == RunState.COMPLETE
+        assert _steps(run) == {"prepare": ("COMPLETE", None), "train": ("COMPLETE", None), **expected}
+    finally:
+        backend.close()
+
+
+@pytest.mark.slow  # kafka-python gives up on an unreachable broker after its bootstrap timeout
+def test_a_decision_that_could_not_be_sent_is_retried(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kafka unreachable when the first step is requested: no step is marked requested, and the
+    pipeline run is decided again later (no event of it may ever come to trigger that)."""
+    from provgraph.events.serde import dumps
+    from provgraph.services.pipeline_controller import Controller
+
+    raw = tmp_path / "raw.txt"
+    raw.write_text("1 2")
+    memory = MemoryTransport()
+    cfg = settings.model_copy(update={"transport": "kafka", "kafka_bootstrap_servers": "127.0.0.1:9"})
+    backend = Backend(cfg, transport=memory)
+    try:
+        run_id = submit_pipeline(ps.three, {"raw": str(raw)}, backend=backend, image=IMAGE).run_id
+    finally:
+        backend.close()
+    controller = Controller(cfg, transport=MemoryTransport())
+    try:
+        assert controller.apply([type("Rec", (), {"value": dumps(e)})() for e in memory.events]) == {run_id}
+        caplog.set_level(logging.ERROR, "provgraph.services.pipeline_controller.app")
+        controller.advance(run_id)
+        mine = [r.getMessage() for r in caplog.records if r.name == "provgraph.services.pipeline_controller.app"]
+        assert mine == [f"advancing pipeline run {run_id} failed; retrying in 5 s"]
+        assert controller.retrying == {run_id} and controller.acted == set()
+    finally:
+        controller.close()
