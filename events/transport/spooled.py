@@ -30,6 +30,7 @@ import time
 from abc import abstractmethod
 from itertools import islice
 
+from provgraph.events.consistency import Position
 from provgraph.events.errors import TransportError
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
@@ -38,6 +39,8 @@ from provgraph.events.transport.spool import Record, Spool
 
 RESEND_BATCH = 500
 """Records read from the spool per `_send_batch` call."""
+POSITIONS_KEPT = 10_000
+"""Keys whose last delivered position `position` remembers (the most recently delivered ones)."""
 
 
 class DeliveryRefused(TransportError):
@@ -63,6 +66,7 @@ class SpooledTransport(Transport):
         self._retry_at = 0.0
         self.last_error: TransportError | None = None
         """Why the destination was last found unreachable or refusing (None once it worked again)."""
+        self._positions: dict[bytes, Position] = {}
 
     # -- what a subclass provides ----------------------------------------------------------------
 
@@ -123,6 +127,12 @@ class SpooledTransport(Transport):
             self.spool.close()
             return done
 
+    def position(self, key: str) -> Position | None:
+        """The position of the last event under `key` this transport delivered; None while the key's
+        latest event waits in the spool (known once a flush delivers it) or if never delivered here."""
+        with self._lock:
+            return self._positions.get(key.encode())
+
     @property
     def pending(self) -> int:
         """Events waiting in the spool (reads the spool: O(its size))."""
@@ -141,9 +151,11 @@ class SpooledTransport(Transport):
                     return
                 except TransportError as exc:
                     self._mark_down(exc)
+            self._positions.pop(key, None)
             self.spool.append(key, value)
             return
         # Something is already spooled: queue behind it, then try to catch up within the budget.
+        self._positions.pop(key, None)
         self.spool.append(key, value)
         if may_try:
             self._record(self._resend(now + self.delivery_timeout_s))
@@ -187,6 +199,15 @@ class SpooledTransport(Transport):
             except TransportError as exc:  # connecting, or recording the acknowledged position
                 return sent, exc
         return sent, None
+
+    def _delivered(self, key: bytes, position: Position | None) -> None:
+        """A subclass reports where a record landed (None: the destination does not say)."""
+        self._positions.pop(key, None)
+        if position is None:
+            return
+        self._positions[key] = position
+        if len(self._positions) > POSITIONS_KEPT:
+            del self._positions[next(iter(self._positions))]
 
     def _remaining(self, deadline: float | None) -> float:
         if deadline is None:
