@@ -26,6 +26,7 @@ from provgraph.events.settings import Settings
 from provgraph.graph.factory import open_store
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.progress import wait_until
+from provgraph.services.projector import replay_neo4j
 from provgraph.services.projector.app import ensure_topics
 from tests.test_projector import running
 
@@ -129,3 +130,21 @@ def test_a_token_not_reached_in_time_is_an_error_not_stale_data(
     )
     assert bad.status_code == 400
     assert bad.text == "consistency token sqlite:1 is for the embedded event log; this graph is fed by Kafka"
+
+
+def test_a_replay_publishes_the_progress_it_rebuilt(
+    kafka: str, neo4j: str, tmp_path: Path, graph: Neo4jLineageStore
+) -> None:
+    """`reset` drops the progress nodes with the graph; the replay puts back how far it projected."""
+    settings = kafka_settings(kafka, neo4j, tmp_path / "home", consistency_timeout_s=0.5)
+    result = tracked_run(settings, 2)
+    assert result.position is not None
+    position = parse(result.position)
+    replay_neo4j(settings)
+    assert graph.kafka_progress()[(position.topic, position.partition)] == position.offset + 1
+    handle = open_store(settings)
+    try:
+        wait_until(handle, position, 0.5)
+    finally:
+        handle.close()
+    assert graph.run(result.run_id) is not None
