@@ -18,11 +18,14 @@ import httpx
 import pytest
 
 import provgraph as pg
+from provgraph._emitter import RunEmitter
 from provgraph.api.app import create_app
 from provgraph.api.server import ServerThread
 from provgraph.events import topics
 from provgraph.events.consistency import parse
+from provgraph.events.facets import RuntimeRunFacet
 from provgraph.events.settings import Settings
+from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
 from provgraph.graph.factory import open_store
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.progress import wait_until
@@ -148,3 +151,30 @@ def test_a_replay_publishes_the_progress_it_rebuilt(
     finally:
         handle.close()
     assert graph.run(result.run_id) is not None
+
+
+def test_a_spooled_event_gets_its_position_when_a_flush_delivers_it(kafka: str, tmp_path: Path) -> None:
+    """While Kafka is unreachable the position is unknown; the transport that re-sends the spool
+    (here a second one, as `provgraph spool flush` in another process would) knows it."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}."
+    down = KafkaConfig(
+        bootstrap_servers="127.0.0.1:1",
+        spool_dir=tmp_path / "spool",
+        topic_prefix=prefix,
+        partitions=1,
+        delivery_timeout_s=0.5,
+    )
+    offline = KafkaTransport(down)
+    emitter = RunEmitter(offline, run_id="spooled-run", namespace="demo", job_name="j", code=None)
+    emitter.start({}, RuntimeRunFacet(kind="local"))
+    emitter.complete({"ok": 1})
+    assert offline.pending == 2 and emitter.position() is None
+    offline.close(timeout=0)
+    online = KafkaTransport(down.model_copy(update={"bootstrap_servers": kafka, "delivery_timeout_s": 10.0}))
+    try:
+        assert online.flush(timeout=60)
+        position = online.position("spooled-run")
+        assert position is not None
+        assert str(position) == f"kafka:{topics.topic(topics.LINEAGE, prefix)}:0:1"  # the second record
+    finally:
+        online.close()

@@ -270,7 +270,7 @@ class KafkaTransport(SpooledTransport):
         producer = self._connect(deadline)
         with _translated("sending an event", self.config.bootstrap_servers):
             future = producer.send(self.config.topic, key=key, value=value)
-            self._delivered(key, _position(future.get(timeout=self._remaining(deadline))))
+            self._delivered(key, _position(future.get(timeout=self._remaining(deadline))), resent=False)
 
     def _send_batch(self, batch: list[Record], deadline: float | None) -> tuple[int, TransportError | None]:
         """Send a batch and wait for it: (records Kafka acknowledged, in order, the failure)."""
@@ -289,7 +289,7 @@ class KafkaTransport(SpooledTransport):
         for future in futures:
             if not (future.is_done and future.succeeded()):
                 break
-            self._delivered(batch[done].key, _position(future.value))
+            self._delivered(batch[done].key, _position(future.value), resent=True)
             done += 1
         if done < len(batch) and error is None:
             future = futures[done]

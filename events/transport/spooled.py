@@ -67,6 +67,8 @@ class SpooledTransport(Transport):
         self.last_error: TransportError | None = None
         """Why the destination was last found unreachable or refusing (None once it worked again)."""
         self._positions: dict[bytes, Position] = {}
+        self._unsent: dict[bytes, int] = {}
+        """Per key, records this transport spooled and has not seen delivered: its position waits for the last."""
 
     # -- what a subclass provides ----------------------------------------------------------------
 
@@ -151,12 +153,10 @@ class SpooledTransport(Transport):
                     return
                 except TransportError as exc:
                     self._mark_down(exc)
-            self._positions.pop(key, None)
-            self.spool.append(key, value)
+            self._spool(key, value)
             return
         # Something is already spooled: queue behind it, then try to catch up within the budget.
-        self._positions.pop(key, None)
-        self.spool.append(key, value)
+        self._spool(key, value)
         if may_try:
             self._record(self._resend(now + self.delivery_timeout_s))
 
@@ -200,8 +200,18 @@ class SpooledTransport(Transport):
                 return sent, exc
         return sent, None
 
-    def _delivered(self, key: bytes, position: Position | None) -> None:
-        """A subclass reports where a record landed (None: the destination does not say)."""
+    def _spool(self, key: bytes, value: bytes) -> None:
+        self.spool.append(key, value)
+        self._positions.pop(key, None)
+        self._unsent[key] = self._unsent.get(key, 0) + 1
+
+    def _delivered(self, key: bytes, position: Position | None, *, resent: bool) -> None:
+        """A subclass reports where a record landed (None: the destination does not say). A re-sent
+        record is the key's latest only when no later one of it is still in the spool."""
+        if resent and (left := self._unsent.get(key, 0) - 1) > 0:
+            self._unsent[key] = left
+            return
+        self._unsent.pop(key, None)
         self._positions.pop(key, None)
         if position is None:
             return
