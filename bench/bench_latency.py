@@ -90,7 +90,12 @@ async def measure(url: str, out: Any) -> tuple[list[float], int, float, int]:
 
         async def one(sent_at: float, token: str, run_id: str) -> None:
             nonlocal wrong
-            answer = await client.post("/graphql", json={"query": QUERY, "variables": {"t": token, "i": run_id}})
+            try:
+                answer = await client.post("/graphql", json={"query": QUERY, "variables": {"t": token, "i": run_id}})
+            except httpx.HTTPError as exc:
+                print(f"query failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                wrong += 1
+                return
             latencies.append(time.monotonic() - sent_at)
             body = answer.json()
             if (body.get("data") or {}).get("run") != {"state": "COMPLETE"}:
@@ -149,11 +154,12 @@ def main() -> None:
     projector = subprocess.Popen(
         [sys.executable, "-m", "provgraph.services.projector"], env=env, stdout=quiet, stderr=quiet
     )
+    api_log = (home / "api.log").open("wb")
     api = subprocess.Popen(
         [sys.executable, "-m", "provgraph.cli", "serve", "--insecure-local", "--port", str(port)],
         env=env,
-        stdout=quiet,
-        stderr=quiet,
+        stdout=api_log,
+        stderr=api_log,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -166,6 +172,8 @@ def main() -> None:
             emitter.start()
             latencies, sent, seconds, wrong = asyncio.run(measure(url, out))
             emitter.join(60)
+            if api.poll() is not None:
+                raise SystemExit(f"the API process died; its log: {home / 'api.log'}")
             q = statistics.quantiles(latencies, n=100)
             print(
                 f"{rate:>5} events/s offered, {sent / seconds:.0f} sustained: emit -> visible (consistentWith)"
