@@ -99,6 +99,8 @@ async def measure(url: str, out: Any) -> tuple[list[float], int, float, int]:
             latencies.append(time.monotonic() - sent_at)
             body = answer.json()
             if (body.get("data") or {}).get("run") != {"state": "COMPLETE"}:
+                if not wrong:
+                    print(f"first answer that is not the run COMPLETE: {body}", file=sys.stderr)
                 wrong += 1
 
         while True:
