@@ -32,6 +32,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from provgraph.api.auth import SCOPE_KEY, Authenticate, TokenStore
+from provgraph.api.consistency import Watcher, requested, unanswered
 from provgraph.api.context import RequestContext, open_graph_service
 from provgraph.api.guards import Budget
 from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
@@ -80,6 +81,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self.settings = settings
         self.transport = transport
         self.lanes = Lanes(settings)
+        self.watcher = Watcher(graph, settings.consistency_timeout_s)
 
     async def execute_single(
         self,
@@ -90,6 +92,11 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
+        if (position := requested(request_data)) is not None:
+            try:
+                await self.watcher.wait(position)
+            except ProvgraphError as exc:  # not reached in time, or the progress could not be read
+                return unanswered(exc)
         execution = super().execute_single(request, request_adapter, sub_response, context, root_value, request_data)
         if not self.lanes.costly(self.graphql_schema, request_data.query, request_data.operation_name):
             return await execution

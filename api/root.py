@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 
 from provgraph.api.column_lineage import ColumnLineageQuery
 from provgraph.api.completeness import CompletenessQuery
+from provgraph.api.consistency import consistent_with
 from provgraph.api.diff import DiffQuery
 from provgraph.api.guards import MAX_TOKENS, MaskAndLabelErrors, log_errors, validation_rules
 from provgraph.api.limits import FairShare
@@ -48,6 +49,7 @@ def build_schema() -> Schema:
         query=merge_types("Query", (Query, *TOPIC_QUERIES)),
         mutation=mutation_root(),
         config=StrawberryConfig(scalar_map={Long: LONG}),
+        directives=[consistent_with],
         # Factories, not instances: strawberry builds fresh extensions for every request.
         extensions=[
             lambda: ParserCache(maxsize=256),

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from provgraph.cli._app import app, console, debug_requested, err_console, parse_pairs, settings, short
+from provgraph.cli._consistency import CONSISTENT_WITH, wait
 from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve, resolve_run
 from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
@@ -64,6 +65,9 @@ def run_cmd(
     strategy: Annotated[str, typer.Option(help="grid, list or random (with -H)")] = "grid",
     max_iterations: Annotated[int | None, typer.Option(min=1, help="At most this many child runs (with -H)")] = None,
     selector: Annotated[str | None, typer.Option(help="max.<result> or min.<result>: the best child (with -H)")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The outcome as one JSON object, with the run's consistency `position`")
+    ] = False,
 ) -> None:
     """Run a handler as a tracked run and print what it recorded."""
     from provgraph._backend import Backend
@@ -91,9 +95,27 @@ def run_cmd(
         )
     finally:
         backend.close()
-    print_result(result)
+    if as_json:
+        print(json.dumps(result_json(result)))
+    else:
+        print_result(result)
     if result.state == RunState.FAIL:
         raise typer.Exit(1)
+
+
+def result_json(result: RunResult) -> dict[str, object]:
+    """What `run --json` prints: the outcome, and `position` to pass to `--consistent-with`/`consistentWith`."""
+    return {
+        "run_id": result.run_id,
+        "project": result.project,
+        "job": result.job,
+        "state": result.state.value,
+        "results": result.results,
+        "outputs": result.outputs,
+        "metrics": {k: encode_float(v) for k, v in result.metrics.items()},
+        "error": result.error,
+        "position": result.position,
+    }
 
 
 def print_result(result: RunResult) -> None:
@@ -130,12 +152,13 @@ def runs_cmd(
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run, one per line")] = False,
+    consistent_with: Annotated[str | None, CONSISTENT_WITH] = None,
 ) -> None:
     """List runs, newest first; `--where` filters on params, metrics, labels, state, job, project and time."""
     query, conditions = run_query.parse(where) if where is not None else (RunFilter(), ())
     options = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
     where_ = replace(run_query.merge(options, query), conditions=conditions)
-    graph = open_store(settings()).fresh()
+    graph = wait(open_store(cfg := settings()), consistent_with, cfg).fresh()
     rows = graph.runs(where_, first=limit)
     if as_json:
         for r in rows:
@@ -181,11 +204,12 @@ def show_cmd(
     namespace: Annotated[str | None, NAMESPACE] = None,
     name: Annotated[str | None, NAME] = None,
     as_json: Annotated[bool, typer.Option("--json", help="As one JSON object (with `facets` by node id)")] = False,
+    consistent_with: Annotated[str | None, CONSISTENT_WITH] = None,
 ) -> None:
     """Everything recorded about one run (every step of its metrics too), or a job, or a dataset and
     its versions' schemas."""
     check_target(target, namespace, name)
-    store = open_store(settings()).fresh()
+    store = wait(open_store(cfg := settings()), consistent_with, cfg).fresh()
     node = resolve(store, target, namespace, name)
     if node.kind != "run":
         show_node(store, node, as_json)

@@ -145,6 +145,9 @@ class Settings(BaseModel):
     """SQLite file holding the API tokens (hashed); default `<home>/tokens.db`."""
     api_query_timeout_s: float = Field(default=10.0, gt=0)
     """Time budget of one GraphQL request; store calls still running at the deadline end it with an error."""
+    consistency_timeout_s: float = Field(default=5.0, gt=0, le=300)
+    """Longest a read given a consistency token (`consistentWith`, `--consistent-with`) waits for the
+    graph to reach it before it fails (NOT_CONSISTENT)."""
     api_costly_cost: int = Field(default=200, ge=0)
     """GraphQL operations estimated at this cost or more are costly (any `lineage` is); cheaper ones bypass
     the fair-share limits below (see api/limits.py)."""

@@ -32,7 +32,7 @@ from provgraph.events.errors import Inadmissible
 from provgraph.events.facets.values import decode_float
 from provgraph.events.model import RunEvent, RunState
 from provgraph.graph import neo4j_cypher as q
-from provgraph.graph import neo4j_facets
+from provgraph.graph import neo4j_facets, progress
 from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
 from provgraph.graph.completeness import TERMINAL, CompletenessRules
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageBounds, RunFilter, search_needle
@@ -132,7 +132,7 @@ class Neo4jLineageStore:
 
     def _ensure_schema(self) -> None:
         with self._session() as s:
-            for stmt in (*q.SCHEMA, *neo4j_facets.SCHEMA):
+            for stmt in (*q.SCHEMA, *neo4j_facets.SCHEMA, *progress.SCHEMA):
                 s.run(stmt).consume()
             s.run("CALL db.awaitIndexes(300)").consume()
 
@@ -209,6 +209,19 @@ class Neo4jLineageStore:
             ids=sorted(set(run_ids)),
         )
         return {r["run_id"]: r["namespace"] for r in rows}
+
+    @guarded("write progress")
+    def advance_progress(self, offsets: progress.Offsets) -> None:
+        """The Kafka projector's position per partition, once a batch is in (see graph/progress.py)."""
+        rows = [{"topic": t, "partition": p, "next": n} for (t, p), n in offsets.items()]
+        self._driver.execute_query(
+            progress.ADVANCE, {"rows": rows}, database_=self.config.database, routing_=neo4j.RoutingControl.WRITE
+        )
+
+    @guarded("read progress")
+    def kafka_progress(self) -> dict[tuple[str, int], int]:
+        """Each partition's next offset to project (absent: nothing projected yet)."""
+        return {(r["topic"], int(r["partition"])): int(r["next"]) for r in self._query(progress.READ)}
 
     @guarded("reset")
     def reset(self) -> None:

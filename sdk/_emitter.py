@@ -87,6 +87,8 @@ class RunEmitter:
         self._metrics: list[MetricPoint] = []
         self._lock = threading.Lock()
         self.finished: EventType | None = None
+        self._key: str | None = None
+        """The root run id the events are keyed by (known from the first event)."""
         self.logs: Callable[[], LogsRunFacet | None] | None = None
         """The run's output capture (`_logs.LogCapture.take`): each event carries the output since the last."""
 
@@ -125,8 +127,15 @@ class RunEmitter:
                 )
             except ValidationError as exc:  # e.g. NaN in params: refused here, before any transport sees it
                 raise refusal(exc, f"{kind.value} event") from exc
+        self._key = event.root_run_id
         self.transport.emit(event)
         return event
+
+    def position(self) -> str | None:
+        """The consistency token of the run's last event (`events/consistency.py`), None when unknown:
+        nothing sent yet, or the event waits in the spool."""
+        position = None if self._key is None else self.transport.position(self._key)
+        return None if position is None else str(position)
 
     def requested(self, params: dict[str, Any], runtime: RuntimeRunFacet, requested: RequestedRunFacet) -> RunEvent:
         """The OTHER event a remote submission emits at once; sequence 0, so the run's own START wins."""

@@ -53,6 +53,9 @@ class RunResult:
     error: str | None = None
     traceback: str | None = None
     verdict: ReproducesRunFacet | None = None
+    position: str | None = None
+    """Consistency token of the run's last event: a read with `consistentWith` this token sees the run
+    as it ended. None when not known: the event waited in the spool (Kafka down) or went over HTTP."""
 
     @property
     def node_id(self) -> str:
@@ -277,6 +280,7 @@ def execute(
             raise
         finally:
             ctx._end("completed" if result.state == RunState.COMPLETE else "error")
+            result.position = emitter.position()
     return result
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+from provgraph.events.consistency import Position
 from provgraph.events.model import RunEvent
 
 
@@ -20,6 +21,12 @@ class Transport(ABC):
     @abstractmethod
     def emit(self, event: RunEvent) -> None:
         """Hand one event over for delivery."""
+
+    def position(self, key: str) -> Position | None:
+        """Where the last event emitted under `key` (its root run id) landed, when known: what a read
+        can wait for (`events/consistency.py`). None: not known (not delivered yet, e.g. spooled, or
+        a transport that cannot say)."""
+        return None
 
     def flush(self, timeout: float | None = None) -> bool:
         """Try to deliver everything handed over so far; True when nothing is left pending."""

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from provgraph.events import topics
+from provgraph.events.consistency import Position
 from provgraph.events.errors import ConfigError, TransportError
 from provgraph.events.transport.spool import Record, Spool
 from provgraph.events.transport.spooled import SpooledTransport
@@ -188,6 +189,11 @@ def _create(kafka: Any, admin: Any, config: KafkaConfig, names: list[str], timeo
     return created
 
 
+def _position(metadata: Any) -> Position:
+    """A produced record's position, from kafka-python's `RecordMetadata`."""
+    return Position.kafka(metadata.topic, metadata.partition, metadata.offset)
+
+
 class KafkaTransport(SpooledTransport):
     """Sends events to Kafka keyed by root run id; spools them locally while Kafka is unreachable."""
 
@@ -264,7 +270,7 @@ class KafkaTransport(SpooledTransport):
         producer = self._connect(deadline)
         with _translated("sending an event", self.config.bootstrap_servers):
             future = producer.send(self.config.topic, key=key, value=value)
-            future.get(timeout=self._remaining(deadline))
+            self._delivered(key, _position(future.get(timeout=self._remaining(deadline))), resent=False)
 
     def _send_batch(self, batch: list[Record], deadline: float | None) -> tuple[int, TransportError | None]:
         """Send a batch and wait for it: (records Kafka acknowledged, in order, the failure)."""
@@ -283,6 +289,7 @@ class KafkaTransport(SpooledTransport):
         for future in futures:
             if not (future.is_done and future.succeeded()):
                 break
+            self._delivered(batch[done].key, _position(future.value), resent=True)
             done += 1
         if done < len(batch) and error is None:
             future = futures[done]

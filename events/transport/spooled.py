@@ -30,6 +30,7 @@ import time
 from abc import abstractmethod
 from itertools import islice
 
+from provgraph.events.consistency import Position
 from provgraph.events.errors import TransportError
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
@@ -38,6 +39,8 @@ from provgraph.events.transport.spool import Record, Spool
 
 RESEND_BATCH = 500
 """Records read from the spool per `_send_batch` call."""
+POSITIONS_KEPT = 10_000
+"""Keys whose last delivered position `position` remembers (the most recently delivered ones)."""
 
 
 class DeliveryRefused(TransportError):
@@ -63,6 +66,9 @@ class SpooledTransport(Transport):
         self._retry_at = 0.0
         self.last_error: TransportError | None = None
         """Why the destination was last found unreachable or refusing (None once it worked again)."""
+        self._positions: dict[bytes, Position] = {}
+        self._unsent: dict[bytes, int] = {}
+        """Per key, records this transport spooled and has not seen delivered: its position waits for the last."""
 
     # -- what a subclass provides ----------------------------------------------------------------
 
@@ -123,6 +129,12 @@ class SpooledTransport(Transport):
             self.spool.close()
             return done
 
+    def position(self, key: str) -> Position | None:
+        """The position of the last event under `key` this transport delivered; None while the key's
+        latest event waits in the spool (known once a flush delivers it) or if never delivered here."""
+        with self._lock:
+            return self._positions.get(key.encode())
+
     @property
     def pending(self) -> int:
         """Events waiting in the spool (reads the spool: O(its size))."""
@@ -141,10 +153,10 @@ class SpooledTransport(Transport):
                     return
                 except TransportError as exc:
                     self._mark_down(exc)
-            self.spool.append(key, value)
+            self._spool(key, value)
             return
         # Something is already spooled: queue behind it, then try to catch up within the budget.
-        self.spool.append(key, value)
+        self._spool(key, value)
         if may_try:
             self._record(self._resend(now + self.delivery_timeout_s))
 
@@ -187,6 +199,25 @@ class SpooledTransport(Transport):
             except TransportError as exc:  # connecting, or recording the acknowledged position
                 return sent, exc
         return sent, None
+
+    def _spool(self, key: bytes, value: bytes) -> None:
+        self.spool.append(key, value)
+        self._positions.pop(key, None)
+        self._unsent[key] = self._unsent.get(key, 0) + 1
+
+    def _delivered(self, key: bytes, position: Position | None, *, resent: bool) -> None:
+        """A subclass reports where a record landed (None: the destination does not say). A re-sent
+        record is the key's latest only when no later one of it is still in the spool."""
+        if resent and (left := self._unsent.get(key, 0) - 1) > 0:
+            self._unsent[key] = left
+            return
+        self._unsent.pop(key, None)
+        self._positions.pop(key, None)
+        if position is None:
+            return
+        self._positions[key] = position
+        if len(self._positions) > POSITIONS_KEPT:
+            del self._positions[next(iter(self._positions))]
 
     def _remaining(self, deadline: float | None) -> float:
         if deadline is None:

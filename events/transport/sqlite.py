@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from provgraph.events.admission import admit
+from provgraph.events.consistency import Position
 from provgraph.events.errors import EventConflict
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
@@ -56,6 +57,9 @@ CREATE TABLE IF NOT EXISTS run_owner (
     namespace   TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+
+POSITIONS_KEPT = 10_000
+"""Keys whose last event `SqliteTransport.position` can find."""
 
 _OWNERS_VERSION = 1
 """`PRAGMA user_version` once `run_owner` holds the owner of every run in the log."""
@@ -234,6 +238,12 @@ class SqliteEventLog:
             row = self._conn.execute("SELECT COALESCE(MAX(offset), 0) FROM events").fetchone()
         return int(row[0])
 
+    def offset_of(self, event_id: str) -> int | None:
+        """The offset of the event with this id, if the log holds it."""
+        with self._lock:
+            row = self._conn.execute("SELECT offset FROM events WHERE event_id = ?", (event_id,)).fetchone()
+        return None if row is None else int(row[0])
+
     def count(self) -> int:
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
@@ -249,6 +259,23 @@ class SqliteTransport(Transport):
 
     def __init__(self, log: SqliteEventLog) -> None:
         self.log = log
+        self._last: dict[str, str] = {}
+        """Root run id -> id of the last event emitted under it (looked up in the log by `position`)."""
+        self._last_lock = threading.Lock()
 
     def emit(self, event: RunEvent) -> None:
         self.log.append([event])
+        key, facet = event.root_run_id, event.run.facets.event
+        with self._last_lock:
+            self._last.pop(key, None)
+            if facet is not None:  # provgraph's own events: the id is at hand, no hashing
+                self._last[key] = facet.event_id
+                if len(self._last) > POSITIONS_KEPT:
+                    del self._last[next(iter(self._last))]
+
+    def position(self, key: str) -> Position | None:
+        """The log offset of the last event emitted here under `key` (None for events from elsewhere)."""
+        with self._last_lock:
+            eid = self._last.get(key)
+        offset = None if eid is None else self.log.offset_of(eid)
+        return None if offset is None else Position.sqlite(offset)

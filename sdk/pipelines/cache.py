@@ -153,6 +153,7 @@ def record_cached(
         results=dict(source.results),
         outputs=output_uris(source),
         metrics=dict(source.metrics),
+        position=emitter.position(),
     )
 
 

@@ -166,7 +166,15 @@ def settle(request: RunRequest, returncode: int, result_file: Path, stderr: byte
     emitter = RunEmitter(transport, run_id=request.run_id, namespace=request.project, job_name=request.job, code=None)
     emitter.fail(message, reproduces=verdict, seq=SUPERVISOR_SEQ)
     transport.flush()
-    return RunResult(request.run_id, request.project, request.job, RunState.FAIL, error=message, verdict=verdict)
+    return RunResult(
+        request.run_id,
+        request.project,
+        request.job,
+        RunState.FAIL,
+        error=message,
+        verdict=verdict,
+        position=emitter.position(),
+    )
 
 
 def supervise_in_background(child: Child, transport: Transport) -> threading.Thread:

@@ -48,6 +48,7 @@ from provgraph.events.errors import ContractError, Forbidden, Inadmissible, Proj
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.graph.contract import LineageStore
+from provgraph.services.projector import progress
 from provgraph.services.projector.dead_letters import DeadLetter, Stage
 from provgraph.services.records import Record, batch_subscriber, dead_letter_publisher, service_group
 
@@ -220,6 +221,7 @@ class Pipeline:
         started = time.perf_counter()
         try:
             dead = await anyio.to_thread.run_sync(self.projector.write, batch)
+            await anyio.to_thread.run_sync(progress.publish, self.projector.store, batch.next_offsets())
             log.debug("wrote %d records in %.3fs", len(batch.records), time.perf_counter() - started)
             if dead:
                 await self.publish_dead(dead)

@@ -31,6 +31,7 @@ from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.app import ensure_topics, tune_gc
 from provgraph.services.projector.dead_letters import DeadLetter, read_dlq
 from provgraph.services.projector.handlers import MAX_RECORDS, BatchProjector, Dead
+from provgraph.services.projector.progress import publish
 from provgraph.services.records import Record
 
 if TYPE_CHECKING:
@@ -154,6 +155,9 @@ class _Replay:
             self._report(done, total)
         if writing is not None:
             await self._dead_letter(await writing)
+        # The graph holds the log up to `ends` again: reads waiting for a position before it may proceed.
+        ends_by_partition = {(tp.topic, tp.partition): ends[tp] for tp in tps}
+        await anyio.to_thread.run_sync(publish, self.projector.store, ends_by_partition)
         return done
 
     async def _read_through(self, consumer: Any, tps: list[Any], ends: dict[Any, int]) -> None:
