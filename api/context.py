@@ -24,6 +24,7 @@ from provgraph.api.scope import Scope
 from provgraph.graph.contract import NOW, AsOf, LineageStore
 from provgraph.graph.factory import StoreHandle, open_store
 from provgraph.graph.ids import NodeId
+from provgraph.graph.tombstones import LiveStore
 from provgraph.graph.views import Direction, LineageGraph, RunView
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ class RequestContext:
 
     @property
     def store(self) -> LineageStore:
-        return self.graph.store
+        """The store without what tombstones delete (`graph/tombstones.py`); `graph.store` has everything."""
+        return LiveStore(self.graph.store)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store call in a worker thread, within the request's time budget."""

@@ -17,6 +17,7 @@ import typer
 from provgraph.cli import (  # noqa: F401  (registers commands)
     admin,
     artifacts,
+    delete,
     demo,
     diff,
     doctor,

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from provgraph.events.admission import admit
+from provgraph.events.admission import admit, owner_ids
 from provgraph.events.errors import EventConflict
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
@@ -144,7 +144,7 @@ class SqliteEventLog:
             for body in (dumps(e),)
         ]
         with self._lock, self._tx():
-            claimed = admit(events, self._owners(e.run.run_id for e in events))
+            claimed = admit(events, self._owners(owner_ids(events)))
             self._conn.executemany("INSERT INTO run_owner(run_id, namespace) VALUES (?, ?)", claimed.items())
             before = self._conn.total_changes
             self._conn.executemany(_INSERT, rows)
