@@ -11,14 +11,9 @@ import typer
 from rich.markup import escape
 
 from provgraph._backend import Backend
-from provgraph._delete import delete
+from provgraph._delete import delete, gc
 from provgraph.cli._app import UsageProblem, app, console, settings
-from provgraph.events.errors import ConfigError
-from provgraph.events.serde import loads
-from provgraph.events.transport.sqlite import SqliteEventLog
-from provgraph.graph.factory import open_store
-from provgraph.graph.gc import collect, referenced
-from provgraph.graph.tombstones import Tombstone, deleted
+from provgraph.graph.tombstones import Tombstone
 
 delete_app = typer.Typer(
     help="Delete a run, an artifact or a project: recorded as a tombstone event, hidden from queries.",
@@ -84,19 +79,11 @@ def gc_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="The removed objects and bytes freed as JSON")] = False,
 ) -> None:
     """Remove artifact-store bytes that no live (non-deleted) version, code snapshot or log references."""
-    cfg = settings()
-    if cfg.transport != "sqlite":
-        raise ConfigError("gc reads the embedded event log (transport sqlite); other transports are not supported yet")
-    handle = open_store(cfg)
-    log = SqliteEventLog(cfg.events_db)
+    backend = Backend(settings())
     try:
-        gone = deleted(handle.fresh(include_deleted=True))
-        live = referenced((loads(r.body) for r in log.scan()), gone)
+        report = gc(backend, dry_run=dry_run, min_age=timedelta(hours=max(0.0, min_age)))
     finally:
-        log.close()
-        handle.close()
-    backend = Backend(cfg)
-    report = collect(backend.artifacts, live, dry_run=dry_run, min_age=timedelta(hours=max(0.0, min_age)))
+        backend.close()
     if as_json:
         removed = [{"digest": o.digest, "size": o.size} for o in report.removed]
         print(json.dumps({"dry_run": dry_run, "removed": removed, "freed": report.freed, "kept": report.kept}))

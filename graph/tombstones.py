@@ -95,6 +95,8 @@ def _tombstone(run: RunView) -> Tombstone | None:
 def tombstones(store: LineageStore, project: str | None = None) -> list[Tombstone]:
     """Every effective tombstone (of one project), oldest first. A run tombstone counts only when the
     run belongs to the tombstone's project."""
+    if isinstance(store, LiveStore):  # a deleted project's own tombstones are what hides it
+        store = store.inner
     runs = store.runs(RunFilter(project=project, job=DELETE_JOB), first=MAX_TOMBSTONES)
     found = [t for t in map(_tombstone, runs) if t is not None]
     targets = [t.target for t in found if t.kind == "run"]

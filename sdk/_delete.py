@@ -8,7 +8,7 @@ artifact bytes no live version references.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from provgraph._backend import Backend, default_backend
 from provgraph._naming import is_store_uri, parse_store_uri, resolve_version
@@ -18,7 +18,8 @@ from provgraph.events.facets import EventRunFacet, ParamsRunFacet, TombstoneRunF
 from provgraph.events.facets.tombstone_run import DELETE_JOB, TombstoneKind
 from provgraph.events.model import EventType, Job, Run, RunEvent, RunFacets
 from provgraph.graph.contract import LineageStore, RunFilter
-from provgraph.graph.tombstones import Tombstone
+from provgraph.graph.gc import GcReport, collect, referenced
+from provgraph.graph.tombstones import Tombstone, deleted
 
 KINDS: tuple[TombstoneKind, ...] = ("run", "artifact", "project")
 
@@ -81,3 +82,21 @@ def delete(
     backend.transport.emit(event)
     backend.transport.flush()
     return Tombstone(kind, canonical, project, event.event_time, facet.by, reason, event.run.run_id)
+
+
+def gc(backend: Backend | None = None, *, dry_run: bool = False, min_age: timedelta = timedelta(hours=1)) -> GcReport:
+    """Remove the artifact-store objects that nothing live references (`graph/gc.py`), reading every
+    event of the embedded log; objects younger than `min_age` are kept (uploads under way)."""
+    from provgraph.events.serde import loads
+    from provgraph.events.transport.sqlite import SqliteEventLog
+
+    backend = backend or default_backend()
+    if backend.settings.transport != "sqlite":
+        raise ConfigError("gc reads the embedded event log (transport sqlite); other transports are not supported yet")
+    gone = deleted(backend.graph())
+    log = SqliteEventLog(backend.settings.events_db)
+    try:
+        live = referenced((loads(r.body) for r in log.scan()), gone)
+    finally:
+        log.close()
+    return collect(backend.artifacts, live, dry_run=dry_run, min_age=min_age)
