@@ -53,7 +53,8 @@ def target_of(kind: str, target: str, graph: LineageStore) -> tuple[TombstoneKin
         if not is_store_uri(target):
             raise ConfigError(f"not an artifact URI: {target!r} (expected store://<project>/<key>[@sha256:…|:alias])")
         ref = parse_store_uri(target)
-        if ref.version is None and ref.alias is None and ref.producer is None:
+        pinned = ref.version or ref.alias or ref.producer or target.endswith(":latest")  # `:latest`: one version
+        if not pinned:
             if graph.dataset(ref.namespace, ref.key) is None:
                 raise NotFound(f"no artifact {ref.key!r} in project {ref.project!r}")
             return "artifact", f"{ref.namespace}/{ref.key}", ref.project
