@@ -17,7 +17,7 @@ from provgraph._delete import KINDS, delete
 from provgraph._naming import is_store_uri, parse_store_uri
 from provgraph.api.context import RequestContext
 from provgraph.events.errors import ConfigError, NotFound
-from provgraph.graph.tombstones import Tombstone
+from provgraph.graph.tombstones import Tombstone, deleted
 
 
 @strawberry.type(description="A deletion: `kind` `target` hidden from queries from `at`, by `by`.")
@@ -41,6 +41,26 @@ class TombstoneRecord:
             reason=t.reason,
             run_id=strawberry.ID(t.run_id),
         )
+
+
+@strawberry.type(description="The deletion of a run or dataset version: when, by whom, the deletion run.")
+class DeletedMark:
+    at: datetime
+    by: str
+    reason: str
+    run_id: strawberry.ID
+
+    @staticmethod
+    def of(t: Tombstone | None) -> DeletedMark | None:
+        return DeletedMark(at=t.at, by=t.by, reason=t.reason, run_id=strawberry.ID(t.run_id)) if t else None
+
+
+async def run_deleted(ctx: RequestContext, run_id: str, project: str) -> DeletedMark | None:
+    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store)).run(run_id, project))
+
+
+async def version_deleted(ctx: RequestContext, namespace: str, name: str, version: str) -> DeletedMark | None:
+    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store)).version(namespace, name, version))
 
 
 def _check_visible(ctx: RequestContext, kind: str, target: str) -> None:

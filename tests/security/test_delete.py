@@ -28,6 +28,7 @@ from tests.helpers import graphql
 
 DELETE = """mutation($k: String!, $t: String!) { delete(kind: $k, target: $t) { kind target project by runId } }"""
 RUN = """query($id: ID!) { run(id: $id) { id } }"""
+RUN_KEPT = """query($id: ID!) { run(id: $id, includeDeleted: true) { id deleted { at by runId } } }"""
 V1 = sha256_bytes(b"w1")
 
 
@@ -72,6 +73,9 @@ def test_a_token_deletes_its_projects_run_and_it_disappears(served: Served) -> N
     assert (done["kind"], done["target"], done["project"]) == ("run", served.run_id, "demo")
     assert done["by"].startswith("token:")
     assert served.gql("demo", RUN, id=served.run_id)["data"]["run"] is None
+    kept = served.gql("demo", RUN_KEPT, id=served.run_id)["data"]["run"]
+    assert kept["deleted"]["by"] == done["by"] and kept["deleted"]["runId"] == done["runId"]
+    assert served.gql("other", RUN_KEPT, id=served.run_id)["data"]["run"] is None  # still not theirs to see
 
 
 @pytest.mark.parametrize(
