@@ -637,8 +637,10 @@ class Query:
             str | None,
             strawberry.argument(description='A run query, e.g. "metrics.accuracy > 0.9 and params.lr = 0.01"'),
         ] = None,
+        include_deleted: Annotated[bool, strawberry.argument(description="also runs `provgraph delete` hid")] = False,
     ) -> RunConnection:
         ctx = info.context
+        store = ctx.graph.store if include_deleted else ctx.store
         size = page_size(first)
         after_id = decode_cursor(after) if after else None
         query, conditions = run_query.parse(filter) if filter is not None else (RunFilter(), ())
@@ -649,7 +651,7 @@ class Query:
         found: list[RunView] = []
         for p in projects:
             where = RunFilter(project=p, job=job, state=state, since=since, until=until, conditions=conditions)
-            found += await ctx.call(ctx.store.runs, where, first=size + 1, after=after_id)
+            found += await ctx.call(store.runs, where, first=size + 1, after=after_id)
         # One page per project, each newest first from the same cursor: merging them is exact.
         found.sort(key=_run_key, reverse=True)
         page = found[:size]

@@ -28,6 +28,8 @@ from tests.helpers import graphql
 
 DELETE = """mutation($k: String!, $t: String!) { delete(kind: $k, target: $t) { kind target project by runId } }"""
 RUN = """query($id: ID!) { run(id: $id) { id } }"""
+RUNS = """query($d: Boolean!) {
+  runs(project: "demo", includeDeleted: $d) { edges { node { jobName deleted { by } } } } }"""
 RUN_KEPT = """query($id: ID!) { run(id: $id, includeDeleted: true) { id deleted { at by runId } } }"""
 V1 = sha256_bytes(b"w1")
 
@@ -76,6 +78,13 @@ def test_a_token_deletes_its_projects_run_and_it_disappears(served: Served) -> N
     kept = served.gql("demo", RUN_KEPT, id=served.run_id)["data"]["run"]
     assert kept["deleted"]["by"] == done["by"] and kept["deleted"]["runId"] == done["runId"]
     assert served.gql("other", RUN_KEPT, id=served.run_id)["data"]["run"] is None  # still not theirs to see
+    listed = served.gql("demo", RUNS, d=False)["data"]["runs"]["edges"]
+    assert [e["node"]["jobName"] for e in listed] == ["provgraph.delete"]
+    everything = served.gql("demo", RUNS, d=True)["data"]["runs"]["edges"]
+    assert [(e["node"]["jobName"], e["node"]["deleted"] is not None) for e in everything] == [
+        ("provgraph.delete", False),
+        ("train", True),
+    ]
 
 
 @pytest.mark.parametrize(
