@@ -24,6 +24,7 @@ from provgraph.api.scope import Scope
 from provgraph.graph.contract import NOW, AsOf, LineageStore
 from provgraph.graph.factory import StoreHandle, open_store
 from provgraph.graph.ids import NodeId
+from provgraph.graph.tombstones import LiveStore, deleted
 from provgraph.graph.views import Direction, LineageGraph, RunView
 
 if TYPE_CHECKING:
@@ -67,7 +68,8 @@ class RequestContext:
 
     @property
     def store(self) -> LineageStore:
-        return self.graph.store
+        """The store without what tombstones delete (`graph/tombstones.py`); `graph.store` has everything."""
+        return LiveStore(self.graph.store)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking store call in a worker thread, within the request's time budget."""
@@ -98,5 +100,11 @@ class RequestContext:
         return await self._runs.load(run_id)
 
     async def _load_runs(self, run_ids: Sequence[str]) -> list[RunView | None]:
-        store = self.store
-        return await self.call(lambda: [store.run(r) for r in run_ids])
+        return await self.call(self._live_runs, run_ids)
+
+    def _live_runs(self, run_ids: Sequence[str]) -> list[RunView | None]:
+        """The runs that exist and are not deleted, the tombstones read once for the whole batch."""
+        store = self.graph.store
+        gone = deleted(store)
+        found = [store.run(r) for r in run_ids]
+        return [r if r is not None and not gone.run(r.run_id, r.namespace) else None for r in found]

@@ -257,6 +257,7 @@ FIELD_COST: dict[tuple[str, str], int] = {
     ("Query", "artifacts"): 20,
     ("Query", "artifact"): 50,
     ("Mutation", "tag"): 50,
+    ("Mutation", "delete"): 50,
 }
 # Fields whose children repeat once per item, and the argument that says how many items.
 LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {

@@ -117,6 +117,11 @@ class IngestEndpoint:
             if not scope.allows(owner):  # say no more: the token may not know that project
                 return _error(403, f"run {run_id!r} belongs to a project this token may not write to")
             return _error(403, owner_conflict(run_id, owner, namespace))
+        tomb = event.run.facets.tombstone
+        if tomb is not None and tomb.kind == "run":
+            target_owner = self.owners([tomb.target]).get(tomb.target)
+            if target_owner not in (None, namespace):
+                return _error(403, f"run {run_id!r} of project {namespace!r} may not delete run {tomb.target!r}")
         try:
             self.objects.check_outputs(event)
         except ContractError as exc:

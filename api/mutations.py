@@ -17,6 +17,7 @@ from strawberry.types import Info
 from strawberry.types.field import StrawberryField
 
 from provgraph.api.context import RequestContext
+from provgraph.api.delete import delete_object
 from provgraph.api.tags import tag_artifact
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.model import RunState
@@ -83,6 +84,13 @@ MUTATIONS: list[StrawberryField] = [
         name="tag",
         description="Point `alias` of an artifact of one of your projects (`store://p/key`, optionally pinned by"
         " `version` or `:alias`; else the latest) at that version. Recorded as a tag run (who, when).",
+    ),
+    strawberry.mutation(
+        delete_object,
+        name="delete",
+        description="Delete a run (`kind: run`, its id), an artifact (`artifact`, `store://p/key`, or one version"
+        " with `@sha256:…` or `:alias`) or a project (`project`) of one of your projects: recorded as a tombstone"
+        " run in the object's project; hidden from queries from then on (bytes go with `provgraph gc`).",
     ),
 ]
 

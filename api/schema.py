@@ -25,6 +25,7 @@ from strawberry.types import Info
 
 from provgraph.api import facets as facet_types
 from provgraph.api.context import RequestContext
+from provgraph.api.delete import DeletedMark, run_deleted, version_deleted
 from provgraph.api.guards import (
     LINEAGE_BOUNDS,
     MAX_PAGE,
@@ -195,6 +196,10 @@ class DatasetVersion:
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(NodeId.dataset(self.namespace, self.name, self.version)))
 
+    @resolver("Its tombstone when `provgraph delete` deleted it, else null.")
+    async def deleted(self, info: Ctx) -> DeletedMark | None:
+        return await version_deleted(info.context, self.namespace, self.name, self.version)
+
     @resolver("The run that wrote this version (the earliest you may see).")
     async def produced_by(self, info: Ctx) -> Run | None:
         return await _producer(info.context, self.namespace, self.name, self.version)
@@ -328,6 +333,10 @@ class Run:
     @strawberry.field
     def id(self) -> strawberry.ID:
         return strawberry.ID(run_node_id(self.run_id))
+
+    @resolver("Its tombstone when `provgraph delete` deleted it (see `run(includeDeleted)`).")
+    async def deleted(self, info: Ctx) -> DeletedMark | None:
+        return await run_deleted(info.context, self.run_id, self.project)
 
     async def _detail(self, info: Ctx) -> RunView:
         if self.detailed:
@@ -603,9 +612,15 @@ def _hit_label(node: NodeId) -> str:
 
 @strawberry.type
 class Query:
-    @resolver("A run by id (`<runId>` or `run:<runId>`); null when unknown or not yours.")
-    async def run(self, info: Ctx, id: strawberry.ID) -> Run | None:
-        return await _visible_run(info.context, as_run_id(str(id)))
+    @resolver(
+        "A run by id (`<runId>` or `run:<runId>`); null when unknown, deleted (unless `includeDeleted`) or not yours."
+    )
+    async def run(self, info: Ctx, id: strawberry.ID, include_deleted: bool = False) -> Run | None:
+        ctx = info.context
+        if include_deleted:
+            view = await ctx.call(ctx.graph.store.run, as_run_id(str(id)))
+            return Run.of(view, detailed=True) if view is not None and ctx.scope.run_visible(view) else None
+        return await _visible_run(ctx, as_run_id(str(id)))
 
     @resolver("Runs newest first, filtered; cursor pagination (`first` is capped at 500).")
     async def runs(
@@ -622,8 +637,10 @@ class Query:
             str | None,
             strawberry.argument(description='A run query, e.g. "metrics.accuracy > 0.9 and params.lr = 0.01"'),
         ] = None,
+        include_deleted: Annotated[bool, strawberry.argument(description="also runs `provgraph delete` hid")] = False,
     ) -> RunConnection:
         ctx = info.context
+        store = ctx.graph.store if include_deleted else ctx.store
         size = page_size(first)
         after_id = decode_cursor(after) if after else None
         query, conditions = run_query.parse(filter) if filter is not None else (RunFilter(), ())
@@ -634,7 +651,7 @@ class Query:
         found: list[RunView] = []
         for p in projects:
             where = RunFilter(project=p, job=job, state=state, since=since, until=until, conditions=conditions)
-            found += await ctx.call(ctx.store.runs, where, first=size + 1, after=after_id)
+            found += await ctx.call(store.runs, where, first=size + 1, after=after_id)
         # One page per project, each newest first from the same cursor: merging them is exact.
         found.sort(key=_run_key, reverse=True)
         page = found[:size]

@@ -95,6 +95,9 @@ console = _console(stderr=False)
 err_console = _console(stderr=True)
 
 
+INCLUDE_DELETED = typer.Option("--include-deleted", help="Also what `provgraph delete` hid (marked deleted)")
+
+
 class UsageProblem(Exception):
     """The command was called in a way it cannot work (exit 2), e.g. a confirmation without a terminal."""
 

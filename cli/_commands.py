@@ -14,6 +14,10 @@ from __future__ import annotations
 COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("admin", "Drop the lineage graph and rebuild it by replaying every event from the log."),
     "get": ("artifacts", "Download any logged version of an artifact, verified against its content hash."),
+    "gc": (
+        "delete",
+        "Remove artifact-store bytes that no live (non-deleted) version, code snapshot or log references.",
+    ),
     "lineage": (
         "lineage",
         "Walk the lineage graph (or, with --column, the column lineage) from TARGET and print it as a tree.",
@@ -78,6 +82,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "tags",
         "Move an alias of an artifact to a version; recorded as an event (who, when). Read it back as "
         "store://p/key:ALIAS.",
+    ),
+    "delete": (
+        "delete",
+        "Delete a run, an artifact or a project: recorded as a tombstone event, hidden from queries.",
     ),
     "pipeline": ("pipeline", "Run pipelines (DAGs of tracked runs) and look at them."),
     "function": ("function", "Registered functions: run them as function://NAME."),

@@ -151,6 +151,12 @@ def render(graph: LineageGraph) -> Tree:
 
 
 def _label(node: LineageNode, binding: str, upstream: bool) -> str:
+    gone = node.props.get("deleted")
+    mark = f" [red](deleted {gone['at'][:19]} by {escape(gone['by'])})[/]" if gone else ""
+    return _describe(node, binding, upstream) + mark
+
+
+def _describe(node: LineageNode, binding: str, upstream: bool) -> str:
     p = node.props
     if node.kind == "run":
         verb = "" if not binding else ("produced by " if upstream else "read by ")

@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli._app import app, console, debug_requested, err_console, parse_pairs, settings, short
+from provgraph.cli._app import INCLUDE_DELETED, app, console, debug_requested, err_console, parse_pairs, settings, short
 from provgraph.cli._consistency import CONSISTENT_WITH, wait
 from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve, resolve_run
 from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
@@ -24,6 +24,7 @@ from provgraph.events.model import RunState
 from provgraph.graph import run_query
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store
+from provgraph.graph.tombstones import Deleted, deleted, tombstone_mark
 from provgraph.graph.views import MetricSeries, ReproductionView, RunView
 
 if TYPE_CHECKING:  # running handlers loads the SDK; listing runs does not (start-up time)
@@ -153,16 +154,23 @@ def runs_cmd(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per run, one per line")] = False,
     consistent_with: Annotated[str | None, CONSISTENT_WITH] = None,
+    include_deleted: Annotated[bool, INCLUDE_DELETED] = False,
 ) -> None:
     """List runs, newest first; `--where` filters on params, metrics, labels, state, job, project and time."""
     query, conditions = run_query.parse(where) if where is not None else (RunFilter(), ())
     options = RunFilter(project=project, job=job, state=RunState(state) if state else None, since=since)
     where_ = replace(run_query.merge(options, query), conditions=conditions)
-    graph = wait(open_store(cfg := settings()), consistent_with, cfg).fresh()
+    graph = wait(open_store(cfg := settings()), consistent_with, cfg).fresh(include_deleted=include_deleted)
     rows = graph.runs(where_, first=limit)
+    gone = deleted(graph) if include_deleted else Deleted()  # (the live store lists none)
     if as_json:
         for r in rows:
-            print(r.model_dump_json())
+            tomb = gone.run(r.run_id, r.namespace)
+            print(
+                json.dumps({**r.model_dump(mode="json"), "deleted": tombstone_mark(tomb)})
+                if tomb
+                else r.model_dump_json()
+            )
         return
     if not rows:
         filtered = any(v is not None for v in (project, job, state, since, where))
@@ -175,7 +183,7 @@ def runs_cmd(
             r.run_id,
             r.namespace,
             r.job_name,
-            f"[{style}]{r.state}[/]",
+            f"[{style}]{r.state}[/]" + (" [red]deleted[/]" if gone.run(r.run_id, r.namespace) else ""),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-",
             short(r.code_hash, 8),
             _brief(r.results),
@@ -205,11 +213,12 @@ def show_cmd(
     name: Annotated[str | None, NAME] = None,
     as_json: Annotated[bool, typer.Option("--json", help="As one JSON object (with `facets` by node id)")] = False,
     consistent_with: Annotated[str | None, CONSISTENT_WITH] = None,
+    include_deleted: Annotated[bool, INCLUDE_DELETED] = False,
 ) -> None:
     """Everything recorded about one run (every step of its metrics too), or a job, or a dataset and
     its versions' schemas."""
     check_target(target, namespace, name)
-    store = wait(open_store(cfg := settings()), consistent_with, cfg).fresh()
+    store = wait(open_store(cfg := settings()), consistent_with, cfg).fresh(include_deleted=include_deleted)
     node = resolve(store, target, namespace, name)
     if node.kind != "run":
         show_node(store, node, as_json)
@@ -219,12 +228,15 @@ def show_cmd(
         raise NotFound(f"no run {target!r} (see `provgraph runs`)")
     found = run_facets(store, run)
     history = store.metric_history(run.run_id)
+    tomb = deleted(store).run(run.run_id, run.namespace) if include_deleted else None
     if as_json:
         view = run.model_dump(mode="json")
         view["metric_history"] = [s.model_dump(mode="json") for s in history]
-        print(json.dumps({**view, "facets": facets_json(found)}))
+        print(json.dumps({**view, "facets": facets_json(found)} | ({"deleted": tombstone_mark(tomb)} if tomb else {})))
     else:
         print_run(run, history)
+        if tomb:
+            console.print(f"  [red]deleted[/]   {tomb.at.isoformat()} by {escape(tomb.by)} (run {tomb.run_id})")
         print_run_facets(run, found)
 
 

@@ -96,7 +96,7 @@ def _embedded_dlq_list(limit: int, as_json: bool) -> None:
     from provgraph.graph.factory import open_store
     from provgraph.graph.sqlite_store import SqliteLineageStore
 
-    store = open_store(settings()).fresh()  # syncs first, so what is listed is current
+    store = open_store(settings()).fresh(include_deleted=True)  # syncs first, so what is listed is current
     assert isinstance(store, SqliteLineageStore)
     try:
         letters = store.dead_letters(limit)

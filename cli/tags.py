@@ -13,7 +13,7 @@ from rich.table import Table
 from provgraph._backend import Backend
 from provgraph._naming import is_store_uri, parse_store_uri
 from provgraph._tags import tag
-from provgraph.cli._app import app, console, settings, short
+from provgraph.cli._app import INCLUDE_DELETED, app, console, settings, short
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.artifacts import KINDS, ArtifactDetail, ArtifactSummary, artifacts, detail
 from provgraph.graph.factory import open_store
@@ -50,11 +50,12 @@ def list_cmd(
     alias: Annotated[str | None, typer.Option("--tag", help="Only artifacts that have this alias")] = None,
     first: Annotated[int, typer.Option("--first", "-n", help="At most this many")] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list")] = False,
+    include_deleted: Annotated[bool, INCLUDE_DELETED] = False,
 ) -> None:
     """A project's artifacts and models, with their latest version and aliases."""
     handle = open_store(settings())
     try:
-        found = artifacts(handle.fresh(), project, kind, alias, first)
+        found = artifacts(handle.fresh(include_deleted=include_deleted), project, kind, alias, first)
     finally:
         handle.close()
     if as_json:
@@ -78,6 +79,7 @@ def show_cmd(
         datetime | None, typer.Option("--as-of", help="Aliases as they were at this time (ISO 8601)")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The artifact as JSON")] = False,
+    include_deleted: Annotated[bool, INCLUDE_DELETED] = False,
 ) -> None:
     """Versions (oldest first) with producing run, consumers and aliases, then the alias history."""
     if not is_store_uri(uri):
@@ -85,7 +87,7 @@ def show_cmd(
     ref = parse_store_uri(uri)
     handle = open_store(settings())
     try:
-        found = detail(handle.fresh(), ref.namespace, ref.key, as_of)
+        found = detail(handle.fresh(include_deleted=include_deleted), ref.namespace, ref.key, as_of)
     finally:
         handle.close()
     if found is None:

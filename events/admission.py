@@ -12,6 +12,13 @@
   (`Forbidden`); its version is a content hash, its alias matches `ALIAS` and is not `latest`, it
   names no inputs or outputs, and its `provgraph_params` are the facet's `as_params()` (the form both
   stores project) (`ContractError`); the version's object exists (`KnownObjects`).
+- **Only an object's project may delete it**: a run carrying the `provgraph_tombstone` facet is a run
+  of `DELETE_JOB` (and every `DELETE_JOB` run carries one) in the project of what it deletes: the
+  project itself, the `store://` namespace of an artifact, the owner of a run (`Forbidden`, checked
+  against the known owners passed to `admit`, so callers pass `owner_ids(events)`); it names no
+  inputs or outputs and its `provgraph_params` are the facet's `as_params()` (`ContractError`).
+  `graph/tombstones.py` applies the same rule when reading, so a tombstone admitted before its
+  target run was known still cannot hide another project's run.
 
 Callers: the embedded event log (`events/transport/sqlite.py`, atomically with its run-owner
 table), the API (`api/ingest.py`, which adds the token's projects), both graph stores (through
@@ -27,6 +34,7 @@ from typing import Protocol
 
 from provgraph.events.errors import ContractError, Forbidden
 from provgraph.events.facets.tag_run import ALIAS, TAG_JOB
+from provgraph.events.facets.tombstone_run import ARTIFACT_TARGET, DELETE_JOB
 from provgraph.events.model import Dataset, RunEvent
 
 STORE_PREFIX = "store://"
@@ -66,6 +74,7 @@ def check_datasets(event: RunEvent) -> None:
                 f" a run writes logged artifacts only in its own project ({STORE_PREFIX}{namespace})"
             )
     check_tag(event)
+    check_tombstone(event)
 
 
 def check_tag(event: RunEvent) -> None:
@@ -96,6 +105,48 @@ def check_tag(event: RunEvent) -> None:
         raise ContractError(f"a tag run's provgraph_params are its tag: {tag.as_params()}")
 
 
+def check_tombstone(event: RunEvent) -> None:
+    """The deletion rules that need nothing but the event (a run target's owner: `admit`)."""
+    tomb, namespace = event.run.facets.tombstone, event.job.namespace
+    if tomb is None:
+        if event.job.name == DELETE_JOB:
+            raise ContractError(f"a run of job {DELETE_JOB!r} carries the provgraph_tombstone facet")
+        return
+    if event.job.name != DELETE_JOB:
+        raise ContractError(
+            f"the provgraph_tombstone facet belongs to runs of job {DELETE_JOB!r}, not {event.job.name!r}"
+        )
+    if tomb.kind == "project" and tomb.target != namespace:
+        raise Forbidden(f"run {event.run.run_id!r} of project {namespace!r} may not delete project {tomb.target!r}")
+    if tomb.kind == "artifact":
+        found = ARTIFACT_TARGET.fullmatch(tomb.target)
+        if found is None:
+            raise ContractError(f"deleted artifact {tomb.target!r}: expected store://<project>/<key>[@sha256:…]")
+        if found["project"] != namespace:
+            raise Forbidden(
+                f"run {event.run.run_id!r} of project {namespace!r} may not delete {tomb.target}:"
+                f" only the artifact's project ({STORE_PREFIX}{found['project']}) deletes it"
+            )
+        if found["version"] is not None and not CONTENT_HASH.fullmatch(found["version"]):
+            raise ContractError(f"deleted artifact {tomb.target!r}: the version is not a content hash")
+    if event.inputs or event.outputs:
+        raise ContractError("a deletion run reads and writes no datasets")
+    params = event.run.facets.params
+    if params is None or params.params != tomb.as_params():
+        raise ContractError(f"a deletion run's provgraph_params are its tombstone: {tomb.as_params()}")
+
+
+def owner_ids(events: Iterable[RunEvent]) -> list[str]:
+    """The run ids whose owners `admit` needs: the events' runs and the runs their tombstones delete."""
+    ids: list[str] = []
+    for e in events:
+        ids.append(e.run.run_id)
+        tomb = e.run.facets.tombstone
+        if tomb is not None and tomb.kind == "run":
+            ids.append(tomb.target)
+    return ids
+
+
 def admit(events: Iterable[RunEvent], owners: Mapping[str, str]) -> dict[str, str]:
     """Check events in order against the runs' known `owners`; returns the owners this batch claims.
 
@@ -109,6 +160,13 @@ def admit(events: Iterable[RunEvent], owners: Mapping[str, str]) -> dict[str, st
         owner = owners.get(run_id) or claimed.setdefault(run_id, namespace)
         if owner != namespace:
             raise Forbidden(owner_conflict(run_id, owner, namespace))
+        tomb = event.run.facets.tombstone
+        target_owner = owners.get(tomb.target) or claimed.get(tomb.target) if tomb and tomb.kind == "run" else None
+        if tomb is not None and target_owner not in (None, namespace):
+            raise Forbidden(
+                f"run {run_id!r} of project {namespace!r} may not delete run {tomb.target!r}"
+                f" of project {target_owner!r}"
+            )
     return {r: ns for r, ns in claimed.items() if r not in owners}
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError
@@ -94,6 +96,37 @@ class ArtifactStore:
         data: bytes = self.fs.cat_file(self._path(digest))
         verify(data, digest, f"artifact {digest} in {self.url}")
         return data
+
+    def objects(self) -> Iterator[StoredObject]:
+        """Every stored object (what `provgraph gc` weighs); files that are not objects are skipped."""
+        base = f"{self.root}/objects/sha256"
+        if not self.fs.exists(base):
+            return
+        for path, info in self.fs.find(base, detail=True).items():
+            folder, hexd = path.rstrip("/").rsplit("/", 2)[-2:]
+            name = f"sha256:{hexd}"
+            if DIGEST.fullmatch(name) and folder == hexd[:2]:
+                yield StoredObject(name, int(info.get("size") or 0), _modified(info))
+
+    def remove(self, digest: str) -> None:
+        """Delete an object's bytes (only `provgraph gc` does, for objects nothing live references)."""
+        self.fs.rm_file(self._path(digest))
+
+
+class StoredObject(NamedTuple):
+    digest: str
+    size: int
+    modified: datetime | None
+
+
+def _modified(info: dict[str, Any]) -> datetime | None:
+    """When an object was written: local files give `mtime` (seconds), S3 `LastModified` (a datetime)."""
+    value = info.get("mtime", info.get("LastModified"))
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return None
 
 
 class CorruptArtifact(ConfigError):

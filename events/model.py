@@ -30,6 +30,7 @@ from provgraph.events.facets import (
     RuntimeRunFacet,
     SourceCodeLocationJobFacet,
     TagRunFacet,
+    TombstoneRunFacet,
 )
 from provgraph.events.facets.base import PRODUCER, WireModel
 from provgraph.events.facets.values import storable_problem
@@ -88,6 +89,7 @@ class RunFacets(WireModel):
     cached_from: CachedFromRunFacet | None = Field(default=None, alias="provgraph_cachedFrom")
     logs: LogsRunFacet | None = Field(default=None, alias="provgraph_logs")
     tag: TagRunFacet | None = Field(default=None, alias="provgraph_tag")
+    tombstone: TombstoneRunFacet | None = Field(default=None, alias="provgraph_tombstone")
 
 
 class JobFacets(WireModel):

@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from provgraph.graph.contract import LineageBounds, LineageStore
+from provgraph.graph.tombstones import LiveStore
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
@@ -48,10 +49,11 @@ class StoreHandle:
         with self._sync_lock:
             return self.projector.sync()
 
-    def fresh(self) -> LineageStore:
-        """The store, caught up with the event log."""
+    def fresh(self, *, include_deleted: bool = False) -> LineageStore:
+        """The store, caught up with the event log; without what tombstones delete (`graph/tombstones.py`)
+        unless `include_deleted`."""
         self.sync()
-        return self.store
+        return self.store if include_deleted else LiveStore(self.store)
 
     def close(self) -> None:
         if self._owned:

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from provgraph.events.admission import owner_ids
 from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import UNVERSIONED, RunEvent, RunState
@@ -400,7 +401,7 @@ class SqliteLineageStore:
         events already in the graph cannot move it back)."""
         all_facts = [facts(e, known_at[i] if known_at else None) for i, e in enumerate(events)]
         with self._tx() as c:
-            admit(events, self._run_owners(c, [f.run_id for f in all_facts]))
+            admit(events, self._run_owners(c, owner_ids(events)))
             self._write(c, all_facts)
             sqlite_facets.write(c, events)
             c.executemany("INSERT OR IGNORE INTO dead_letter VALUES (?, ?, ?, ?, ?)", dead)

@@ -143,9 +143,9 @@ def test_help_lists_the_commands(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli("--help").stdout
     listed = re.findall(r"^│ ([\w-]+) {2,}\S", out[out.index("─ Commands ─") :], re.M)
     assert listed == [
-        *("replay", "get", "lineage", "stale", "run", "runs", "show", "abort", "exec", "reproduce", "demo", "diff"),
-        *("doctor", "logs", "compare", "search", "serve", "launcher", "pipeline-controller", "projector", "tag"),
-        *("pipeline", "function", "hub", "token", "dlq", "spool", "artifacts"),
+        *("replay", "get", "gc", "lineage", "stale", "run", "runs", "show", "abort", "exec", "reproduce", "demo"),
+        *("diff", "doctor", "logs", "compare", "search", "serve", "launcher", "pipeline-controller", "projector"),
+        *("tag", "delete", "pipeline", "function", "hub", "token", "dlq", "spool", "artifacts"),
     ]
 
 

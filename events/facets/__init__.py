@@ -24,6 +24,7 @@ from provgraph.events.facets.standard import (
     SourceCodeLocationJobFacet,
 )
 from provgraph.events.facets.tag_run import TAG_JOB, TagRunFacet
+from provgraph.events.facets.tombstone_run import DELETE_JOB, TombstoneRunFacet
 
 CUSTOM_FACETS: tuple[type[Facet], ...] = (
     ParamsRunFacet,
@@ -40,10 +41,12 @@ CUSTOM_FACETS: tuple[type[Facet], ...] = (
     BindingFacet,
     LabelsRunFacet,
     TagRunFacet,
+    TombstoneRunFacet,
 )
 
 __all__ = [
     "CUSTOM_FACETS",
+    "DELETE_JOB",
     "TAG_JOB",
     "ArtifactDatasetFacet",
     "ArtifactKind",
@@ -70,5 +73,6 @@ __all__ = [
     "RuntimeRunFacet",
     "SourceCodeLocationJobFacet",
     "TagRunFacet",
+    "TombstoneRunFacet",
     "Verdict",
 ]

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from provgraph.events.admission import admit
+from provgraph.events.admission import admit, owner_ids
 from provgraph.events.consistency import Position
 from provgraph.events.errors import EventConflict
 from provgraph.events.model import RunEvent
@@ -169,7 +169,7 @@ class SqliteEventLog:
         ]
         with self._lock:
             with self._tx():
-                owners = self._owners(e.run.run_id for e in events)
+                owners = self._owners(owner_ids(events))
                 claimed = admit(events, owners)
                 if claimed:
                     self._conn.executemany("INSERT INTO run_owner(run_id, namespace) VALUES (?, ?)", claimed.items())

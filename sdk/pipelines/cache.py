@@ -91,7 +91,7 @@ def _same_runtime(run: RunView, runtime: dict[str, Any]) -> bool:
 
 
 def find_cached(graph: LineageStore, backend: Backend, project: str, key: StepKey) -> RunView | None:
-    """The newest COMPLETE run this step may reuse (its outputs still stored), or None. A run that
+    """The newest COMPLETE run this step may reuse (its outputs live and still stored), or None. A run that
     was itself cached points at the run that executed, which becomes the source."""
     if key.code_hash is None:
         return None
@@ -104,7 +104,11 @@ def find_cached(graph: LineageStore, backend: Backend, project: str, key: StepKe
         run = graph.run(summary.cached_from or summary.run_id)
         if run is None or run.state != RunState.COMPLETE or _recorded_inputs(run) != key.inputs:
             continue
-        if all(backend.artifacts.exists(o.version) for o in run.outputs if _stored(o)):
+        stored = [o for o in run.outputs if _stored(o)]
+        # a deleted output version (the graph hides it) is never reused, even while its bytes remain
+        if all(graph.dataset_version(o.namespace, o.name, o.version) for o in stored) and all(
+            backend.artifacts.exists(o.version) for o in stored
+        ):
             return run
     return None
 

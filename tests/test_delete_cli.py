@@ -1,0 +1,67 @@
+"""`provgraph delete run|artifact|project`, `--include-deleted` and `provgraph gc`, end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from provgraph.events.artifacts import sha256_bytes
+from tests.test_cli import cli  # noqa: F401  (the CLI fixture)
+
+JOBS = """\
+def train(ctx, body: str = "w1"):
+    ctx.log_model("model", body=body.encode(), framework="none")
+
+def serve(ctx, model):
+    ctx.log_result("read", model.get().decode())
+"""
+
+
+@pytest.mark.slow
+def test_delete_hides_marks_and_gc_frees(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    (tmp_path / "job.py").write_text(JOBS)
+    cli("run", "job.py:train")
+    cli("run", "job.py:train", "-p", "body=w2")
+    v1, v2 = sha256_bytes(b"w1"), sha256_bytes(b"w2")
+    train1, train2 = [json.loads(line)["run_id"] for line in cli("runs", "--json").stdout.splitlines()][::-1]
+    gone = json.loads(cli("delete", "artifact", "store://default/model:latest", "--reason", "bad", "--json").stdout)
+    assert (gone["kind"], gone["target"], gone["project"], gone["reason"]) == (
+        "artifact",
+        f"store://default/model@{v2}",
+        "default",
+        "bad",
+    )  # `:latest`: that one version, not the artifact
+    assert cli("get", "store://default/model").stdout == "w1"  # the newest live version
+    listed = json.loads(cli("artifacts", "list", "--json").stdout)
+    assert [(a["uri"], a["versions"]) for a in listed] == [("store://default/model", 1)]
+    everything = json.loads(cli("artifacts", "list", "--include-deleted", "--json").stdout)
+    assert [a["versions"] for a in everything] == [2]
+
+    cli("run", "job.py:serve", "-i", f"model=store://default/model@{v1}")
+    cli("delete", "run", train1)
+    runs = [json.loads(line) for line in cli("runs", "--json").stdout.splitlines()]
+    assert train1 not in [r["run_id"] for r in runs] and train2 in [r["run_id"] for r in runs]
+    shown = cli("runs", "--include-deleted", "--json").stdout.splitlines()
+    marked = {r["run_id"]: r.get("deleted") for r in map(json.loads, shown)}
+    assert marked[train1] is not None and marked[train2] is None
+    assert cli("show", train1, ok=False).returncode == 1
+    assert "deleted" in cli("show", train1, "--include-deleted").stdout
+    tree = cli("lineage", f"store://default/model@{v1}").stdout
+    assert f"run {train1}" in tree and "(deleted " in tree
+
+    dry = json.loads(cli("gc", "--dry-run", "--min-age", "0", "--json").stdout)
+    assert [o["digest"] for o in dry["removed"]] == [v2] and dry["freed"] == 2
+    assert cli("gc", "--min-age", "0").stdout.splitlines()[0] == f"removed {v2} (2 bytes)"
+    assert json.loads(cli("gc", "--min-age", "0", "--json").stdout)["removed"] == []
+
+    refused = cli("delete", "project", "default", ok=False)
+    assert (refused.returncode, refused.stderr) == (
+        2,
+        "error: deleting a project asks for confirmation, but stdin is not a terminal; pass --yes\n",
+    )
+    cli("delete", "project", "default", "--yes")
+    assert cli("runs", "--project", "default", "--json").stdout == ""
+    missing = cli("delete", "run", "no-such-run", ok=False)
+    assert (missing.returncode, missing.stderr) == (1, "error: no run 'no-such-run'\n")
