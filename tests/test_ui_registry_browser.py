@@ -101,7 +101,8 @@ def test_artifact_page_shows_versions_metadata_and_moves_an_alias(page: Page, se
     expect(artifact.locator("tbody tr[data-version]")).to_have_count(2)
     expect(artifact.locator(f"tr[data-version='{v1}'] .aliases")).to_have_text("production")
     expect(artifact.locator(f"tr[data-version='{v2}'] .aliases")).to_have_text("")
-    expect(artifact.locator(f"tr[data-version='{v2}']")).to_contain_text(seeded.models[1][:12])  # producing run
+    producer = artifact.locator(f"tr[data-version='{v2}'] a[href='#/run/{seeded.models[1]}']")
+    expect(producer).to_have_text("train")  # the producing run, by its job
     meta = page.get_by_test_id("meta")  # the latest version's metadata
     expect(meta.locator("tr[data-meta='framework'] td")).to_have_text("sklearn")
     expect(meta.locator("tr[data-meta='metrics'] td")).to_contain_text('"accuracy": 0.91')

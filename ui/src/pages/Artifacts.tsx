@@ -39,7 +39,13 @@ function Consumers({ node }: { node: string }) {
 }
 
 interface RegistryVersion {
-  version: { id: string; version: string; size: number | null; createdAt: string | null };
+  version: {
+    id: string;
+    version: string;
+    size: number | null;
+    createdAt: string | null;
+    producedBy: { runId: string; jobName: string; state: string } | null;
+  };
   producedBy: string | null;
   consumers: string[];
   aliases: string[];
@@ -57,7 +63,7 @@ interface Registry {
 }
 
 const REGISTRY = `query Artifact($uri: String!) { artifact(uri: $uri) { uri kind versionCount
-  versions { version { id version size createdAt } producedBy consumers aliases format framework meta }
+  versions { version { id version size createdAt producedBy { runId jobName state } } producedBy consumers aliases format framework meta }
   tagHistory { alias version at by runId } } }`;
 
 /** Metadata as logged: a table's schema/stats/preview as tables, anything else as JSON. */
@@ -193,7 +199,17 @@ function RegistryDetail({ uri, version }: { uri: string; version: string | null 
               </td>
               <td className="num">{v.version.size ?? ""}</td>
               <td className="nowrap">{v.version.createdAt ? new Date(v.version.createdAt).toLocaleString() : ""}</td>
-              <td>{v.producedBy ? <RunLink id={v.producedBy} label={v.producedBy.slice(0, 12)} /> : <span className="muted">external</span>}</td>
+              <td>
+                {v.version.producedBy ? (
+                  <>
+                    <RunLink id={v.version.producedBy.runId} label={v.version.producedBy.jobName} /> <State state={v.version.producedBy.state} />
+                  </>
+                ) : v.producedBy ? (
+                  <RunLink id={v.producedBy} label={v.producedBy.slice(0, 12)} />
+                ) : (
+                  <span className="muted">external</span>
+                )}
+              </td>
               <td>
                 {v.consumers.length ? v.consumers.map((c) => <RunLink key={c} id={c} label={`${c.slice(0, 12)} `} />) : <span className="muted">none</span>}
               </td>

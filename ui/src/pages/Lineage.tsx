@@ -108,6 +108,8 @@ const STYLE: cytoscape.StylesheetJson = [
       "text-wrap": "wrap",
       "text-valign": "center",
       "font-size": 10,
+      // A label too small to read is not drawn: a fitted 2,000-node graph paints without thousands of texts.
+      "min-zoomed-font-size": 6,
       width: 110,
       height: 36,
       "background-color": "#e0ecff",
@@ -131,6 +133,7 @@ const STYLE: cytoscape.StylesheetJson = [
       "target-arrow-color": "#9aa5b1",
       label: "data(label)",
       "font-size": 8,
+      "min-zoomed-font-size": 6,
       color: "#667",
     },
   },
