@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from provgraph._backend import Backend
@@ -54,6 +55,12 @@ class ArtifactVersion:
     produced_by: strawberry.ID | None
     consumers: list[strawberry.ID]
     aliases: list[str]
+    format: str | None
+    framework: str | None
+    meta: JSON | None = strawberry.field(
+        description="Metadata as logged: schema, preview, stats (datasets); metrics, parameters, framework (models). "
+        "Over 64 KiB, the smallest values are kept and `$truncated` says how much was dropped."
+    )
 
 
 @strawberry.type(description="A logged artifact or model (`store://<project>/<key>`).")
@@ -78,6 +85,9 @@ class Artifact:
                 produced_by=strawberry.ID(v.produced_by) if v.produced_by else None,
                 consumers=[strawberry.ID(c) for c in v.consumers],
                 aliases=v.aliases,
+                format=v.version.format,
+                framework=v.version.framework,
+                meta=JSON(v.version.meta) if v.version.meta is not None else None,
             )
             for v in (d.versions if d else [])
         ]

@@ -108,8 +108,36 @@ def show_cmd(
             escape(", ".join(v.aliases)) or "-",
         )
     console.print(table)
+    for v in found.versions:
+        described = {"format": v.version.format, "framework": v.version.framework, **(v.version.meta or {})}
+        if any(x is not None for x in described.values()):
+            console.print(f"[bold]metadata of {v.version.version}[/]", highlight=False)
+            for line in meta_lines({k: x for k, x in described.items() if x is not None}):
+                console.print(escape(line), highlight=False, soft_wrap=True)
     for m in found.tag_history:
         console.print(f"{m.at.isoformat()}  {escape(m.alias)} -> {m.version}  by {escape(m.by)}", highlight=False)
+
+
+META_WIDTH = 300
+"""A metadata value longer than this (as JSON) is cut in the readable output; `--json` has it whole."""
+
+
+def meta_lines(meta: dict[str, Any]) -> list[str]:
+    """Readable metadata: one `key: value` line each, a table's schema as `column: type` and its
+    stats per column, long values cut (with their full length)."""
+    lines = []
+    for key, value in sorted(meta.items()):
+        if key in ("schema", "stats") and isinstance(value, dict) and value:
+            lines.append(f"  {key}:")
+            lines += [f"    {col}: {_cut(v)}" for col, v in sorted(value.items())]
+        else:
+            lines.append(f"  {key}: {_cut(value)}")
+    return lines
+
+
+def _cut(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= META_WIDTH else f"{text[:META_WIDTH]}… ({len(text)} chars; --json has all)"
 
 
 def _move_json(m: TagMove) -> dict[str, Any]:

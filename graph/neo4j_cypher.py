@@ -258,7 +258,7 @@ DUMP: dict[str, LiteralString] = {
     "dataset": "MATCH (n:Dataset) RETURN n.namespace AS namespace, n.name AS name, n.kind AS kind",
     "dataset_version": "MATCH (n:DatasetVersion) RETURN n.node_id AS node_id, n.namespace AS namespace,"
     " n.name AS name, n.version AS version, n.kind AS kind, n.size AS size, n.uri AS uri, n.format AS format,"
-    " n.framework AS framework, n.created_at AS created_at, n.known_at AS known_at",
+    " n.framework AS framework, n.meta AS meta, n.created_at AS created_at, n.known_at AS known_at",
     "read": "MATCH (r:Run)-[e:READ]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"
     " e.binding AS binding, e.first_at AS first_at, e.known_at AS known_at",
     "wrote": "MATCH (r:Run)-[e:WROTE]->(d:DatasetVersion) RETURN r.run_id AS run_id, d.node_id AS dsv,"

@@ -27,7 +27,7 @@ KEYED: dict[str, tuple[str, ...]] = {
 and verdict, which the REPRODUCES edge is made from; a failure's traceback)."""
 JOB_VERSION_MAX = ("entrypoint", "source_uri", "git_commit", "git_dirty")
 """Job version properties folded as the greatest non-NULL value."""
-DATASET_VERSION_MAX = ("kind", "size", "uri", "format", "framework")
+DATASET_VERSION_MAX = ("kind", "size", "uri", "format", "framework", "meta")
 """Dataset version properties folded as the greatest non-NULL value (a dataset's kind too)."""
 
 
@@ -186,6 +186,7 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                         "uri": d.uri,
                         "format": d.format,
                         "framework": d.framework,
+                        "meta": d.meta,
                         "created_at": f.event_time,
                         "known_at": f.known_at,
                     },

@@ -65,6 +65,8 @@ class DatasetFacts:
     uri: str | None
     format: str | None
     framework: str | None
+    meta: str | None
+    """The artifact's metadata (`provgraph_artifact.meta`) as canonical JSON, at most `MAX_META_BYTES`."""
 
     @property
     def node_id(self) -> str:
@@ -85,7 +87,32 @@ class DatasetFacts:
             uri=art.uri if art else None,
             format=art.format if art else None,
             framework=art.framework if art else None,
+            meta=bounded_meta(art.meta) if art and art.meta is not None else None,
         )
+
+
+MAX_META_BYTES = 64 * 1024
+"""Stored metadata of one dataset version (canonical JSON): schema and stats fit; a long preview may not."""
+TRUNCATED = "$truncated"
+"""The key a cut metadata object gains: how big it was and how many of its keys were dropped."""
+
+
+def bounded_meta(meta: Mapping[str, Any]) -> str:
+    """`meta` as canonical JSON; over `MAX_META_BYTES`, its smallest values are kept (smallest first, then
+    by key, so every store and every replay keeps the same ones) and the rest are counted under `TRUNCATED`."""
+    whole = canonical_json(meta)
+    if len(whole.encode()) <= MAX_META_BYTES:
+        return whole
+    sized = sorted((len(canonical_json({k: v}).encode()), k) for k, v in meta.items())
+    budget, kept = MAX_META_BYTES - 100, {}  # room for the marker (two 64-bit counts)
+    for size, key in sized:
+        if size + 1 > budget:
+            break
+        kept[key] = meta[key]
+        budget -= size + 1
+    kept.pop(TRUNCATED, None)  # a producer's own key of that name gives way to the marker
+    kept[TRUNCATED] = {"bytes": len(whole.encode()), "dropped": len(meta) - len(kept)}
+    return canonical_json(kept)
 
 
 @dataclass(frozen=True, slots=True)

@@ -154,6 +154,9 @@ def dataset_version_view(r: Row) -> DatasetVersionView:
         size=r.get("size"),
         uri=r.get("uri"),
         created_at=parse_time(r.get("created_at")),
+        format=r.get("format"),
+        framework=r.get("framework"),
+        meta=loads_json(r.get("meta")),
     )
 
 

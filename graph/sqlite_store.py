@@ -96,7 +96,8 @@ CREATE TABLE IF NOT EXISTS dataset (
     namespace TEXT NOT NULL, name TEXT NOT NULL, kind TEXT, PRIMARY KEY (namespace, name));
 CREATE TABLE IF NOT EXISTS dataset_version (
     node_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
-    kind TEXT, size INTEGER, uri TEXT, format TEXT, framework TEXT, created_at TEXT NOT NULL, known_at TEXT NOT NULL);
+    kind TEXT, size INTEGER, uri TEXT, format TEXT, framework TEXT, meta TEXT, created_at TEXT NOT NULL,
+    known_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS dsv_dataset ON dataset_version(namespace, name, created_at);
 CREATE TABLE IF NOT EXISTS read (
     run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL, known_at TEXT NOT NULL,
@@ -185,12 +186,12 @@ ON CONFLICT DO UPDATE SET {_max("dataset", "kind")}
 """  # noqa: S608 (fixed SQL built from constants)
 
 _UPSERT_DSV = f"""
-INSERT INTO dataset_version (node_id, namespace, name, version, kind, size, uri, format, framework, created_at,
-                             known_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO dataset_version (node_id, namespace, name, version, kind, size, uri, format, framework, meta,
+                             created_at, known_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT DO UPDATE SET {_max("dataset_version", "kind")}, {_max("dataset_version", "size")},
     {_max("dataset_version", "uri")}, {_max("dataset_version", "format")},
-    {_max("dataset_version", "framework")},
+    {_max("dataset_version", "framework")}, {_max("dataset_version", "meta")},
     created_at = MIN(dataset_version.created_at, excluded.created_at),
     known_at = MIN(dataset_version.known_at, excluded.known_at)
 """  # noqa: S608 (fixed SQL built from constants)
@@ -352,11 +353,12 @@ class SqliteLineageStore:
                 c.execute(_PARAM_ROWS)
 
     def _migrate(self, c: sqlite3.Connection, *, older: bool) -> None:
-        """A graph projected before the facet tables or the latest run columns (as-of reads,
-        completeness, caching, tracebacks) existed is dropped and made again, empty, so the next `sync()`
+        """A graph projected before the facet tables, the latest run columns (as-of reads, completeness,
+        caching, tracebacks) or artifact metadata existed is dropped and made again, empty, so the next `sync()`
         projects the log again from the start and fills them (the graph is only a projection)."""
         columns = {row[1] for row in c.execute("PRAGMA table_info(run)")}
-        if older or not columns >= _LATEST_RUN_COLUMNS:
+        dsv_columns = {row[1] for row in c.execute("PRAGMA table_info(dataset_version)")}
+        if older or not columns >= _LATEST_RUN_COLUMNS or "meta" not in dsv_columns:
             for table in (*_TABLES, *_DERIVED, "meta"):
                 c.execute(f"DROP TABLE IF EXISTS {table}")
             for stmt in (_SCHEMA + sqlite_facets.SCHEMA).split(";"):
@@ -462,6 +464,7 @@ class SqliteLineageStore:
                     d.uri,
                     d.format,
                     d.framework,
+                    d.meta,
                     f.event_time,
                     f.known_at,
                 )

@@ -119,6 +119,10 @@ class DatasetVersionView(View):
     size: int | None = None
     uri: str | None = None
     created_at: datetime | None = None
+    format: str | None = None
+    framework: str | None = None
+    meta: dict[str, Any] | None = None
+    """The artifact's metadata as logged (schema/preview/stats, metrics/parameters/framework), bounded."""
 
 
 class DatasetView(View):

@@ -197,6 +197,7 @@ def test_failed_run_shows_its_error(page: Page, seeded: Seeded) -> None:
     sign_in(page, seeded, f"/#/run/{seeded.failed}")
     expect(page.locator("h1 .state")).to_have_text("FAIL")
     expect(page.locator("pre.error")).to_contain_text("bad x")
+    expect(page.get_by_test_id("traceback")).to_contain_text('raise ValueError("bad x")')
 
 
 def _node_position(page: Page, node_id: str) -> tuple[float, float]:

@@ -91,7 +91,13 @@ def event_bodies(*, refusable: bool) -> st.SearchStrategy[dict[str, Any]]:
                 optional={
                     "version": st.fixed_dictionaries({"datasetVersion": names}),
                     "provgraph_artifact": st.fixed_dictionaries(
-                        {}, optional={"kind": st.sampled_from(["data", "model"]), "size": non_negative, "uri": text}
+                        {},
+                        optional={
+                            "kind": st.sampled_from(["data", "model"]),
+                            "size": non_negative,
+                            "uri": text,
+                            "meta": st.dictionaries(text, free_json, max_size=3),
+                        },
                     ),
                     "vendor_ds": st.dictionaries(text, free_json, max_size=3),
                     "schema": st.fixed_dictionaries({"fields": st.one_of(free_json, st.lists(field, max_size=3))}),

@@ -5,8 +5,8 @@ import type { Json } from "./api";
 
 export type Series = Record<string, [number, number][]>; // metric -> (step, value) points
 
-/** Metric history in whichever shape the server sends: {key: [v…]}, {key: [{step, value}]}, or
- * [{key|name|metric, step, value}] / [{key, points|history: […]}]. */
+/** Metric history: GraphQL `Run.metricHistory` gives [{key, steps: [n…], values: [v…]}] (a non-finite value
+ * is the string "NaN"/"Infinity"/"-Infinity": not drawn); {key: [v…]} and [{key, step, value}] are read too. */
 export function toSeries(raw: Json): Series {
   const out: Series = {};
   const add = (key: string, step: unknown, value: unknown) => {
@@ -29,7 +29,10 @@ export function toSeries(raw: Json): Series {
       const o = item as Record<string, unknown>;
       const key = String(o.key ?? o.name ?? o.metric ?? "");
       if (!key) continue;
-      if (Array.isArray(o.points ?? o.history ?? o.steps)) addPoints(key, o.points ?? o.history ?? o.steps);
+      if (Array.isArray(o.steps) && Array.isArray(o.values)) {
+        const values = o.values as unknown[];
+        (o.steps as unknown[]).forEach((step, i) => add(key, step, values[i]));
+      } else if (Array.isArray(o.points ?? o.history)) addPoints(key, o.points ?? o.history);
       else add(key, o.step, o.value);
     }
   } else if (raw && typeof raw === "object") {
@@ -57,5 +60,6 @@ export function MetricChart({ name, points }: { name: string; points: [number, n
     );
     return () => plot.destroy();
   }, [name, points]);
-  return <div className="chart" data-metric={name} ref={box} />;
+  // The plotted points, for tests and readers of the page: "step:value" pairs.
+  return <div className="chart" data-metric={name} data-points={points.map((p) => `${p[0]}:${p[1]}`).join(" ")} ref={box} />;
 }

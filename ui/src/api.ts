@@ -112,7 +112,7 @@ export interface RunDetail extends RunSummary {
   codeHash: string | null;
   results: Record<string, Json>;
   runtime: Record<string, Json>;
-  error: { message: string } | null;
+  error: { message: string; stackTrace?: string | null } | null;
   parentRunId: string | null;
   reproduces: { originalRunId: string; verdict: string; differences: Json } | null;
   inputs: DatasetRef[];
@@ -125,8 +125,7 @@ export interface RunDetail extends RunSummary {
     gitDirty: boolean | null;
   } | null;
   // Present only when the server has them (feature-detected):
-  logs?: Json;
-  traceback?: string | null;
+  logs?: { text: string; size: number };
   metricHistory?: Json;
   children?: { runId: string; jobName: string; state: string }[];
 }

@@ -108,6 +108,8 @@ const STYLE: cytoscape.StylesheetJson = [
       "text-wrap": "wrap",
       "text-valign": "center",
       "font-size": 10,
+      // A label too small to read is not drawn: a fitted 2,000-node graph paints without thousands of texts.
+      "min-zoomed-font-size": 6,
       width: 110,
       height: 36,
       "background-color": "#e0ecff",
@@ -131,9 +133,11 @@ const STYLE: cytoscape.StylesheetJson = [
       "target-arrow-color": "#9aa5b1",
       label: "data(label)",
       "font-size": 8,
+      "min-zoomed-font-size": 6,
       color: "#667",
     },
   },
+  { selector: "edge.quiet", style: { label: "", "curve-style": "haystack" } },
   { selector: "edge.path", style: { "line-color": "#f59e0b", "target-arrow-color": "#f59e0b", width: 4 } },
   { selector: "node.path", style: { "border-color": "#f59e0b", "border-width": 4 } },
 ];
@@ -200,8 +204,13 @@ export function LineagePage({ route }: { route: Route }) {
     let live = true;
     setSelected(null);
     setPathFrom(null);
+    const t0 = performance.now();
     Promise.all(directions.map((d) => walk(features, start, d, depth)))
-      .then((gs) => live && setShown(gs.reduce(merge, emptyShown())))
+      .then((gs) => {
+        // How long the server's walk took (with the transfer), apart from the layout and the drawing.
+        box.current?.setAttribute("data-walk-ms", (performance.now() - t0).toFixed(1));
+        if (live) setShown(gs.reduce(merge, emptyShown()));
+      })
       .catch((e) => live && setError(String(e.message)));
     return () => {
       live = false;
@@ -248,6 +257,8 @@ export function LineagePage({ route }: { route: Route }) {
       cy.elements().remove();
       cy.add(els);
       cy.$id(start).addClass("root");
+      // Thousands of edge labels cost more to draw than the graph they label: big graphs go without.
+      if (cy.nodes().length > DAGRE_MAX_NODES) cy.edges().addClass("quiet");
     });
     const t0 = performance.now();
     if (cy.nodes().length > DAGRE_MAX_NODES) layered(cy);

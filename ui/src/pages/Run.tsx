@@ -1,16 +1,21 @@
 import { useEffect, useState } from "react";
-import { fmt, gql, has, RunDetail, selection, shortHash } from "../api";
+import { gql, has, RunDetail, shortHash } from "../api";
 import { DatasetRefs, ErrorLine, Hash, KeyValues, lineageHref, RunLink, State, useQuery } from "../components";
 import { MetricChart, toSeries } from "../MetricChart";
 import { useFeatures } from "../main";
+import { PipelineDag } from "./Pipeline";
 
-const DETAIL = `runId project jobName state startedAt endedAt params metrics codeHash results runtime error { message } parentRunId
+const DETAIL = `runId project jobName state startedAt endedAt params metrics codeHash results runtime error { message stackTrace } parentRunId
   reproduces { originalRunId verdict differences }
   inputs { id namespace name version binding kind } outputs { id namespace name version binding kind }
   jobVersion { codeHash entrypoint sourceUri gitCommit gitDirty }`;
 
-/** Fields other branches add to Run (logs, traceback, metric history, children), asked for only when present. */
-const OPTIONAL = ["logs", "traceback", "metricHistory", "children"];
+/** Run fields asked for only when this server has them (an older server lacks some). */
+const OPTIONAL: Record<string, string> = {
+  logs: "logs { text size }",
+  metricHistory: "metricHistory { key steps values truncated }",
+  children: "children { runId jobName state }",
+};
 
 interface Repro {
   runId: string;
@@ -116,8 +121,9 @@ function Source({ runId }: { runId: string }) {
 
 export function RunPage({ runId }: { runId: string }) {
   const features = useFeatures();
-  const extra = OPTIONAL.map((f) => (f === "children" && has(features, "Run", f) ? `children { runId jobName state }` : selection(features, "Run", f)))
-    .filter(Boolean)
+  const extra = Object.entries(OPTIONAL)
+    .filter(([f]) => has(features, "Run", f))
+    .map(([, sel]) => sel)
     .join(" ");
   const { data, error, loading } = useQuery<{ run: RunDetail | null }>(
     `query Run($id: ID!) { run(id: $id) { ${DETAIL} ${extra} } }`,
@@ -152,12 +158,15 @@ export function RunPage({ runId }: { runId: string }) {
         </p>
       )}
       {run.error && <pre className="error">{run.error.message}</pre>}
-      {typeof run.traceback === "string" && run.traceback && (
+      {run.error?.stackTrace && (
         <>
           <h2>Traceback</h2>
-          <pre className="log">{run.traceback}</pre>
+          <pre className="log" data-testid="traceback">
+            {run.error.stackTrace}
+          </pre>
         </>
       )}
+      {has(features, "Query", "pipeline") && <PipelineDag runId={run.runId} />}
       <div className="grid">
         <div>
           <h2>Parameters</h2>
@@ -240,10 +249,10 @@ export function RunPage({ runId }: { runId: string }) {
           <p className="muted">no children</p>
         )
       ) : null}
-      {run.logs !== undefined && (
+      {run.logs && (
         <>
           <h2>Logs</h2>
-          <pre className="log">{typeof run.logs === "string" ? run.logs : fmt(run.logs)}</pre>
+          {run.logs.text ? <pre className="log">{run.logs.text}</pre> : <p className="muted">nothing printed</p>}
         </>
       )}
     </section>
