@@ -1,18 +1,22 @@
-"""Graph projector throughput, Kafka → Neo4j, and full replay time.
+"""Graph projector throughput, Kafka → Neo4j, 1 vs 2 replicas, and full replay time.
 
-(a) events/s: a topic already holding >= 200,000 synthetic events (`events.synthetic.workload`),
-    an empty graph, the projector started as its own process (`python -m provgraph.services.projector`,
-    exactly what `provgraph projector` runs); timed from process start until the consumer group has
-    committed the end offsets of every partition (commits follow the writes). The figure after the
-    slash excludes start-up (import, Neo4j schema check, group join), timed from the first commit.
+(a) events/s: a topic (4 partitions) already holding >= 200,000 synthetic events
+    (`events.synthetic.workload`), an empty graph, the projector started as its own process
+    (`python -m provgraph.services.projector`, exactly what `provgraph projector` runs), then again
+    as 2 such processes in one consumer group (BENCH_REPLICAS, default "1,2"); timed from process
+    start until the group has committed the end offsets of every partition (commits follow the
+    writes). The figure after the slash excludes start-up (import, Neo4j schema check, group join),
+    timed from the first commit.
 (d) replay: `replay_neo4j` (reset + re-read the whole topic with a fresh consumer) of the same events.
 
-Neo4j is warmed up first (60,000 other events applied, then the graph reset), as a long-running
-server would be: a cold JVM spends about twice the CPU on its first ~100,000 events.
+Neo4j is warmed up first (BENCH_WARMUP_RUNS runs, default 10,000 = 60,000 other events, applied
+then reset), as a long-running server would be: a cold JVM spends about twice the CPU on its first
+~100,000 events.
 
-CPU seconds of the projector process and of Neo4j (when its pid file is found) say what bounds (a).
-Uses the services named by PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS / PROVGRAPH_NEO4J_URI, else starts the
-repo's own (scripts/infra/) and stops them at exit. Set BENCH_RUNS to change the size (6 events a run).
+CPU per event of the projector processes and of Neo4j (read from /proc/<pid>/stat of the JVM whose
+pid file the infra script keeps) say what bounds (a) and (d). Uses the services named by
+PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS / PROVGRAPH_NEO4J_URI, else starts the repo's own (scripts/infra/)
+and stops them at exit. Set BENCH_RUNS to change the size (6 events a run).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from provgraph.events import serde, topics
 from provgraph.events.settings import load_settings
@@ -36,7 +40,9 @@ from provgraph.services.projector.handlers import group_id
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "34000"))  # 6 events a run: 204,000 events
-WARMUP_RUNS = 10_000
+WARMUP_RUNS = int(os.environ.get("BENCH_WARMUP_RUNS", "10000"))
+REPLICAS = tuple(int(r) for r in os.environ.get("BENCH_REPLICAS", "1,2").split(","))
+PARTITIONS = 4
 
 
 def _cpu_s(pid: int) -> float:
@@ -72,6 +78,54 @@ def _lag(watcher: KafkaConsumer, tps: list[TopicPartition]) -> int:
     return sum(ends[tp] - (watcher.committed(tp, metadata=False) or 0) for tp in tps)
 
 
+def _delete_group(servers: str, group: str) -> None:
+    """Forget the group's committed offsets, so the next projectors start from the beginning."""
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    try:
+        admin.delete_groups([group])
+    finally:
+        admin.close()
+
+
+def _project(
+    replicas: int, env: dict[str, str], watcher: KafkaConsumer, tps: list[TopicPartition], n: int
+) -> tuple[float, float, float, float]:
+    """`replicas` projector processes in one group from offset 0 until every offset is committed:
+    (wall s, wall s from the first commit, projector CPU s (all replicas), Neo4j CPU s)."""
+    neo4j_pid = _neo4j_pid()
+    neo4j_cpu0 = _cpu_s(neo4j_pid) if neo4j_pid else float("nan")
+    t0 = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "provgraph.services.projector"],
+            env=env,
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(replicas)
+    ]
+    first: float | None = None
+    try:
+        while (lag := _lag(watcher, tps)) > 0:
+            if first is None and lag < n:
+                first = time.perf_counter()
+            for proc in procs:
+                if proc.poll() is not None:
+                    raise SystemExit(f"projector exited with {proc.returncode}")
+            time.sleep(0.1)
+        wall = time.perf_counter() - t0
+        steady = time.perf_counter() - (first or t0)
+        projector_cpu = sum(_cpu_s(p.pid) for p in procs)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+    neo4j_cpu = (_cpu_s(neo4j_pid) - neo4j_cpu0) if neo4j_pid else float("nan")
+    return wall, steady, projector_cpu, neo4j_cpu
+
+
 def main() -> None:
     sys.path.insert(0, str(REPO))  # for tests.services
     from tests.services import ensure
@@ -84,17 +138,22 @@ def main() -> None:
         "PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS": servers,
         "PROVGRAPH_NEO4J_URI": uri,
         "PROVGRAPH_KAFKA_TOPIC_PREFIX": prefix,
+        "PROVGRAPH_KAFKA_PARTITIONS": str(PARTITIONS),
         "PROVGRAPH_STORE": "neo4j",
         "PROVGRAPH_HOME": str(REPO / ".infra" / "bench-home"),
     }
     settings = load_settings(
-        kafka_bootstrap_servers=servers, neo4j_uri=uri, kafka_topic_prefix=prefix, home=env["PROVGRAPH_HOME"]
+        kafka_bootstrap_servers=servers,
+        neo4j_uri=uri,
+        kafka_topic_prefix=prefix,
+        kafka_partitions=PARTITIONS,
+        home=env["PROVGRAPH_HOME"],
     )
     ensure_topics(settings)
     topic = topics.topic(topics.LINEAGE, prefix)
     t0 = time.perf_counter()
     n = _produce(servers, topic)
-    print(f"filled {topic} with {n:,} events in {time.perf_counter() - t0:.1f}s", flush=True)
+    print(f"filled {topic} ({PARTITIONS} partitions) with {n:,} events in {time.perf_counter() - t0:.1f}s", flush=True)
 
     store = Neo4jLineageStore.from_settings(settings)
     # Warm the server (JIT-compiled Cypher runtime, plan cache) as a long-running Neo4j would be;
@@ -102,51 +161,38 @@ def main() -> None:
     warm = list(workload(WARMUP_RUNS, namespace="warm-up"))
     for i in range(0, len(warm), 5000):
         store.apply(warm[i : i + 5000])
-    store.reset()
     watcher = KafkaConsumer(bootstrap_servers=servers, group_id=group_id(settings), enable_auto_commit=False)
     tps = [TopicPartition(topic, p) for p in sorted(watcher.partitions_for_topic(topic) or ())]
-    neo4j_pid = _neo4j_pid()
-    neo4j_cpu0 = _cpu_s(neo4j_pid) if neo4j_pid else float("nan")
-
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "provgraph.services.projector"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    first: float | None = None
-    try:
-        while (lag := _lag(watcher, tps)) > 0:
-            if first is None and lag < n:
-                first = time.perf_counter()
-            if proc.poll() is not None:
-                raise SystemExit(f"projector exited with {proc.returncode}")
-            time.sleep(0.1)
-        wall = time.perf_counter() - t0
-        steady = time.perf_counter() - (first or t0)
-        projector_cpu = _cpu_s(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(60)
-    neo4j_cpu = (_cpu_s(neo4j_pid) - neo4j_cpu0) if neo4j_pid else float("nan")
-    counts = store.count()
-    assert counts["Run"] == RUNS, counts
+    counts: dict[str, int] = {}
+    for replicas in REPLICAS:
+        store.reset()
+        _delete_group(servers, group_id(settings))
+        wall, steady, projector_cpu, neo4j_cpu = _project(replicas, env, watcher, tps, n)
+        counts = store.count()
+        assert counts["Run"] == RUNS, counts
+        print(
+            f"(a) projector x{replicas}: {n:,} events in {wall:.1f}s = {n / wall:,.0f} ev/s"
+            f" / {n / steady:,.0f} ev/s without start-up | cpu per event: projector {projector_cpu / n * 1e6:.0f} us,"
+            f" neo4j {neo4j_cpu / n * 1e6:.0f} us ({os.cpu_count()} cores)",
+            flush=True,
+        )
 
     tune_gc()
+    neo4j_pid = _neo4j_pid()
+    neo4j_cpu0 = _cpu_s(neo4j_pid) if neo4j_pid else float("nan")
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     replayed = replay_neo4j(settings, store=store)
     replay_s = time.perf_counter() - t0
+    replay_cpu = time.process_time() - cpu0
+    neo4j_cpu = (_cpu_s(neo4j_pid) - neo4j_cpu0) if neo4j_pid else float("nan")
     assert replayed == n and store.count() == counts
     store.close()
     watcher.close()
 
     print(
-        f"(a) projector: {n:,} events in {wall:.1f}s = {n / wall:,.0f} ev/s"
-        f" / {n / steady:,.0f} ev/s without start-up (cpu: projector {projector_cpu:.0f}s, neo4j {neo4j_cpu:.0f}s,"
-        f" {os.cpu_count()} cores) | (d) replay of {replayed:,} events: {replay_s:.1f}s"
-        f" = {replayed / replay_s:,.0f} ev/s | graph: {counts['Run']:,} runs,"
+        f"(d) replay of {replayed:,} events: {replay_s:.1f}s = {replayed / replay_s:,.0f} ev/s | cpu per event:"
+        f" replayer {replay_cpu / n * 1e6:.0f} us, neo4j {neo4j_cpu / n * 1e6:.0f} us | graph: {counts['Run']:,} runs,"
         f" {counts['DatasetVersion']:,} dataset versions"
     )
 

@@ -121,62 +121,106 @@ MERGE (d)-[:HAS_VERSION]->(v)
 
 _newer_keyed = ", ".join(_newer(prop, *carried) for prop, carried in KEYED.items())
 
-# One row per run, carrying its metrics and edges. The run's state, ended_at and state_key move
-# together, decided once in WITH (before any SET). Dataset versions and job versions exist already.
+RUN_PROPS: tuple[str, ...] = (
+    "state",
+    "ended_at",
+    "ended_known_at",
+    "state_key",
+    "started_at",
+    "known_at",
+    "last_event_at",
+    "code_hash",
+    "parent_run_id",
+    "cached_from",
+    "has_start",
+    "declared_events",
+    "seqs",
+    *(p for prop, carried in KEYED.items() for p in (prop, *carried, f"{prop}_key")),
+)
+"""What `MERGE_RUNS` sets on a run from its row; on a run created by the statement, every rule
+reduces to the row's value (the row is already folded), so a new run takes them as they are."""
+
+
+def _edges(kind: str, field: str) -> str:
+    """READ/WROTE edges of the run `r` (new: created as they are; stored: merged, first times kept)."""
+    return f"""CALL (r, row, fresh) {{
+  WITH * WHERE fresh
+  UNWIND row.{field} AS e
+  MATCH (v:DatasetVersion {{node_id: e.dsv}})
+  CREATE (r)-[:{kind} {{binding: e.binding, first_at: e.first_at, known_at: e.known_at}}]->(v)
+}}
+CALL (r, row, fresh) {{
+  WITH * WHERE NOT fresh
+  UNWIND row.{field} AS e
+  MATCH (v:DatasetVersion {{node_id: e.dsv}})
+  MERGE (r)-[x:{kind} {{binding: e.binding}}]->(v)
+  SET {_min("x", "first_at", "e")}, {_min("x", "known_at", "e")}
+}}"""
+
+
+# One row per run, carrying its metrics and edges. A run the statement creates (`fresh`: no
+# state_key yet, which every stored run has) has no edges, metrics, params, labels or chunks yet,
+# so they are CREATEd; a stored run merges them. For a stored run, state, ended_at and state_key
+# move together, decided once in WITH (before any SET). Dataset versions and job versions exist already.
 MERGE_RUNS = f"""
 UNWIND $rows AS row
 MERGE (r:Run {{run_id: row.run_id}})
 ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
-WITH r, row, row.state_key > coalesce(r.state_key, '') AS state_wins,
-     coalesce(row.state_key = r.state_key, false) AS state_ties
-SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
-    r.ended_at = CASE WHEN state_wins THEN row.ended_at ELSE r.ended_at END,
-    r.ended_known_at = CASE WHEN state_wins THEN row.ended_known_at
-                            WHEN state_ties AND row.ended_known_at < r.ended_known_at THEN row.ended_known_at
-                            ELSE r.ended_known_at END,
-    r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
-    {_min("r", "started_at")}, {_min("r", "known_at")},
-    {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")}, {_max("r", "cached_from")},
-    {_max("r", "has_start")}, {_max("r", "declared_events")},
-    r.seqs = COLLECT {{ UNWIND coalesce(r.seqs, []) + row.seqs AS s WITH DISTINCT s ORDER BY s RETURN s }},
-    {_newer_keyed}
-WITH r, row
-CALL (r, row) {{
+WITH r, row, r.state_key IS NULL AS fresh
+CALL (r, row, fresh) {{
+  WITH * WHERE fresh
+  SET r += row {{{", ".join("." + p for p in RUN_PROPS)}}}
+}}
+CALL (r, row, fresh) {{
+  WITH * WHERE NOT fresh
+  WITH r, row, row.state_key > r.state_key AS state_wins, row.state_key = r.state_key AS state_ties
+  SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
+      r.ended_at = CASE WHEN state_wins THEN row.ended_at ELSE r.ended_at END,
+      r.ended_known_at = CASE WHEN state_wins THEN row.ended_known_at
+                              WHEN state_ties AND row.ended_known_at < r.ended_known_at THEN row.ended_known_at
+                              ELSE r.ended_known_at END,
+      r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
+      {_min("r", "started_at")}, {_min("r", "known_at")},
+      {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+      {_max("r", "cached_from")}, {_max("r", "has_start")}, {_max("r", "declared_events")},
+      r.seqs = COLLECT {{ UNWIND coalesce(r.seqs, []) + row.seqs AS s WITH DISTINCT s ORDER BY s RETURN s }},
+      {_newer_keyed}
+}}
+CALL (r, row, fresh) {{
   UNWIND row.code_hashes AS code_hash
   MATCH (v:JobVersion {{namespace: row.namespace, name: row.job_name, code_hash: code_hash}})
-  MERGE (r)-[:EXECUTED]->(v)
+  CALL (r, v, fresh) {{ WITH * WHERE fresh CREATE (r)-[:EXECUTED]->(v) }}
+  CALL (r, v, fresh) {{ WITH * WHERE NOT fresh MERGE (r)-[:EXECUTED]->(v) }}
 }}
-CALL (r, row) {{
-  UNWIND row.reads AS e
-  MATCH (v:DatasetVersion {{node_id: e.dsv}})
-  MERGE (r)-[x:READ {{binding: e.binding}}]->(v)
-  SET {_min("x", "first_at", "e")}, {_min("x", "known_at", "e")}
+{_edges("READ", "reads")}
+{_edges("WROTE", "wrote")}
+CALL (row, fresh) {{
+  WITH * WHERE fresh
+  UNWIND row.metrics AS p
+  CREATE (:Metric {{run_id: row.run_id, key: p.key, step: p.step, value: p.value, okey: p.okey}})
 }}
-CALL (r, row) {{
-  UNWIND row.wrote AS e
-  MATCH (v:DatasetVersion {{node_id: e.dsv}})
-  MERGE (r)-[x:WROTE {{binding: e.binding}}]->(v)
-  SET {_min("x", "first_at", "e")}, {_min("x", "known_at", "e")}
-}}
-CALL (r, row) {{
+CALL (row, fresh) {{
+  WITH * WHERE NOT fresh
   UNWIND row.metrics AS p
   MERGE (m:Metric {{run_id: row.run_id, key: p.key, step: p.step}})
   WITH m, p, p.okey > coalesce(m.okey, '') AS wins
   SET m.value = CASE WHEN wins THEN p.value ELSE m.value END,
       m.okey = CASE WHEN wins THEN p.okey ELSE m.okey END
 }}
-CALL (r, row) {{
-  WITH r, row WHERE row.params_key IS NOT NULL AND row.params_key = r.params_key
-  OPTIONAL MATCH (old:RunParam {{run_id: row.run_id}})
-  DETACH DELETE old
-  WITH DISTINCT row
+CALL (r, row, fresh) {{
+  WITH r, row, fresh WHERE row.params_key IS NOT NULL AND row.params_key = r.params_key
+  CALL (row, fresh) {{
+    WITH * WHERE NOT fresh
+    MATCH (old:RunParam {{run_id: row.run_id}})
+    DETACH DELETE old
+  }}
   UNWIND row.param_rows AS p
   CREATE (:RunParam {{run_id: row.run_id, key: p.key, num: p.num, str: p.str}})
 }}
-CALL (r, row) {{
-  WITH r, row WHERE row.labels_key IS NOT NULL AND row.labels_key = r.labels_key
-  CALL (row) {{ MATCH (old:RunLabel {{run_id: row.run_id}}) DETACH DELETE old }}
-  CALL (row) {{ MATCH (old:RunLabelLong {{run_id: row.run_id}}) DETACH DELETE old }}
+CALL (r, row, fresh) {{
+  WITH r, row, fresh WHERE row.labels_key IS NOT NULL AND row.labels_key = r.labels_key
+  CALL (row, fresh) {{ WITH * WHERE NOT fresh MATCH (old:RunLabel {{run_id: row.run_id}}) DETACH DELETE old }}
+  CALL (row, fresh) {{ WITH * WHERE NOT fresh MATCH (old:RunLabelLong {{run_id: row.run_id}}) DETACH DELETE old }}
   CALL (row) {{
     UNWIND [l IN row.label_rows WHERE NOT l.long] AS l
     CREATE (:RunLabel {{run_id: row.run_id, key: l.key, value: l.value}})
@@ -186,7 +230,13 @@ CALL (r, row) {{
     CREATE (:RunLabelLong {{run_id: row.run_id, key: l.key, value: l.value}})
   }}
 }}
-CALL (r, row) {{
+CALL (row, fresh) {{
+  WITH * WHERE fresh
+  UNWIND row.logs AS c
+  CREATE (:LogChunk {{run_id: row.run_id, offset: c.offset, size: c.size, digest: c.digest}})
+}}
+CALL (row, fresh) {{
+  WITH * WHERE NOT fresh
   UNWIND row.logs AS c
   MERGE (l:LogChunk {{run_id: row.run_id, offset: c.offset}})
   WITH l, c, c.digest > coalesce(l.digest, '') AS wins
