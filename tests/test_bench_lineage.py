@@ -38,6 +38,8 @@ def test_bulk_sqlite_equals_apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     want, got = applied.dump(), bulk.dump()
     assert len(want["run"]) == 1_200 and len(want["read"]) > 2_000
     assert got == want
+    schema = "SELECT type, name, sql FROM sqlite_master ORDER BY name"
+    assert [tuple(r) for r in bulk._all(schema)] == [tuple(r) for r in applied._all(schema)]
     start = bench.NodeId.dataset("file", *bench._out(1_199))
     assert bulk.lineage(start, bench.Direction.UPSTREAM, depth=10) == applied.lineage(
         start, bench.Direction.UPSTREAM, depth=10
