@@ -257,10 +257,10 @@ def import_neo4j(sqlite_path: Path, env: dict[str, str]) -> None:
                 "database",
                 "import",
                 "full",
+                "neo4j",  # before the options: --nodes and --relationships take several values
                 "--overwrite-destination=true",
                 "--threads=2",
                 *args,
-                "neo4j",
             ],
             env={**os.environ, "NEO4J_HOME": str(run_dir), "NEO4J_CONF": str(run_dir / "conf")},
             check=True,
@@ -291,8 +291,9 @@ def measure(store: LineageStore, at: AsOf | None = None) -> tuple[float, float, 
     return q[49], q[94], statistics.fmean(sizes)
 
 
-def _neo4j(action: str) -> None:
-    env = {**os.environ, **NEO4J_ENV, "PYTHON": str(REPO / ".venv" / "bin" / "python")}
+def _neo4j(action: str, instance: dict[str, str] = NEO4J_ENV) -> None:
+    """`scripts/infra/neo4j.sh <action>` for the bench's own instance (or another one of its own)."""
+    env = {**os.environ, **instance, "PYTHON": str(REPO / ".venv" / "bin" / "python")}
     subprocess.run([str(REPO / "scripts" / "infra" / "neo4j.sh"), action], env=env, check=True, timeout=900)
 
 
