@@ -12,7 +12,9 @@
 #
 # Env: PROVGRAPH_NEO4J_BOLT_PORT (17687), PROVGRAPH_NEO4J_HTTP_PORT (17474; "0" disables HTTP),
 #      PROVGRAPH_NEO4J_VERSION (5.26.30), PROVGRAPH_NEO4J_START_TIMEOUT (180),
-#      PROVGRAPH_INFRA_DIR, PYTHON.
+#      PROVGRAPH_NEO4J_INSTANCE (neo4j: the dir under $INFRA/run/ holding conf, data, logs, pid - a
+#      second instance, e.g. a benchmark's, needs its own name and ports),
+#      PROVGRAPH_NEO4J_HEAP (1g), PROVGRAPH_NEO4J_PAGECACHE (256m), PROVGRAPH_INFRA_DIR, PYTHON.
 set -euo pipefail
 
 SVC=neo4j
@@ -23,11 +25,16 @@ NEO4J_VERSION="${PROVGRAPH_NEO4J_VERSION:-5.26.30}"
 BOLT_PORT="${PROVGRAPH_NEO4J_BOLT_PORT:-17687}"
 HTTP_PORT="${PROVGRAPH_NEO4J_HTTP_PORT:-17474}"
 START_TIMEOUT="${PROVGRAPH_NEO4J_START_TIMEOUT:-180}"
+INSTANCE="${PROVGRAPH_NEO4J_INSTANCE:-neo4j}"
+HEAP="${PROVGRAPH_NEO4J_HEAP:-1g}"
+PAGECACHE="${PROVGRAPH_NEO4J_PAGECACHE:-256m}"
+[[ "$INSTANCE" =~ ^[a-z0-9][a-z0-9-]*$ ]] || die "PROVGRAPH_NEO4J_INSTANCE must be lower-case letters, digits and dashes"
+[[ "$HEAP$PAGECACHE" =~ ^[0-9]+[mg][0-9]+[mg]$ ]] || die "PROVGRAPH_NEO4J_HEAP / _PAGECACHE must look like 512m or 4g"
 URI="bolt://127.0.0.1:$BOLT_PORT"
 
 DIST="$INFRA/neo4j-$NEO4J_VERSION"
 LIB="$DIST/lib"
-RUN="$INFRA/run/neo4j" # also NEO4J_HOME (--home-dir)
+RUN="$INFRA/run/$INSTANCE" # also NEO4J_HOME (--home-dir)
 CONF="$RUN/conf"
 DATA="$RUN/data"
 LOGS="$RUN/logs"
@@ -67,7 +74,7 @@ server.http.advertised_address=127.0.0.1:$http_port
 server.https.enabled=false
 dbms.security.auth_enabled=false
 dbms.usage_report.enabled=false
-server.memory.pagecache.size=256m
+server.memory.pagecache.size=$PAGECACHE
 dbms.memory.transaction.total.max=256m
 db.tx_log.rotation.retention_policy=2 files
 # fast clean stop: netty's graceful-shutdown quiet period (seconds; default 5 per event loop
@@ -129,14 +136,14 @@ _start_locked() {
   printf '===== %s starting Neo4j %s =====\n' "$(date -Is)" "$NEO4J_VERSION" >>"$LOGFILE"
   # JVM flags = the shipped 5.x server.jvm.additional minus -XX:+AlwaysPreTouch (slow start).
   pid="$(start_bg "$PIDFILE" "$LOGFILE" \
-    java -Xms256m -Xmx1g -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow \
+    java -Xms256m "-Xmx$HEAP" -XX:+UseG1GC -XX:-OmitStackTraceInFastThrow \
     -XX:+UnlockExperimentalVMOptions -XX:+TrustFinalNonStaticFields -XX:+DisableExplicitGC \
     -XX:+ExitOnOutOfMemoryError \
     -Djdk.nio.maxCachedBufferSize=1024 -Dio.netty.tryReflectionSetAccessible=true \
     -Djdk.tls.ephemeralDHKeySize=2048 -Djdk.tls.rejectClientInitiatedRenegotiation=true \
     --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/java.io=ALL-UNNAMED \
     --add-opens=java.base/sun.nio.ch=ALL-UNNAMED --enable-native-access=ALL-UNNAMED \
-    -Dlog4j2.disable.jmx=true -Dfile.encoding=UTF-8 -Dprovgraph.infra=neo4j \
+    -Dlog4j2.disable.jmx=true -Dfile.encoding=UTF-8 "-Dprovgraph.infra=$INSTANCE" \
     -cp "$RUN/plugins/*:$LIB/*" \
     org.neo4j.server.CommunityEntryPoint --home-dir="$RUN" --config-dir="$CONF" --console-mode)"
   if ! wait_until "$START_TIMEOUT" "Neo4j Bolt on $URI" "$pid" "$LOGFILE" probe; then
