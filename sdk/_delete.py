@@ -8,15 +8,15 @@ artifact bytes no live version references.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from provgraph._backend import Backend, default_backend
 from provgraph._naming import is_store_uri, parse_store_uri, resolve_version
-from provgraph._run import new_run_id
+from provgraph._tags import one_event_run
 from provgraph.events.errors import ConfigError, NotFound
-from provgraph.events.facets import EventRunFacet, ParamsRunFacet, TombstoneRunFacet
+from provgraph.events.facets import ParamsRunFacet, TombstoneRunFacet
 from provgraph.events.facets.tombstone_run import DELETE_JOB, TombstoneKind
-from provgraph.events.model import EventType, Job, Run, RunEvent, RunFacets
+from provgraph.events.model import RunEvent
 from provgraph.graph.contract import LineageStore, RunFilter
 from provgraph.graph.gc import GcReport, collect, referenced
 from provgraph.graph.tombstones import Tombstone, deleted
@@ -26,18 +26,7 @@ KINDS: tuple[TombstoneKind, ...] = ("run", "artifact", "project")
 
 def tombstone_event(tomb: TombstoneRunFacet, project: str, at: datetime | None = None) -> RunEvent:
     """The one event of a deletion run (`events/admission.py` says what makes it admissible)."""
-    run_id = new_run_id()
-    facets = RunFacets(
-        tombstone=tomb,
-        params=ParamsRunFacet(params=tomb.as_params()),
-        event=EventRunFacet(event_id=f"{run_id}:1", seq=1, total=1),
-    )
-    return RunEvent(
-        event_type=EventType.COMPLETE,
-        event_time=at or datetime.now(UTC),
-        run=Run(run_id=run_id, facets=facets),
-        job=Job(namespace=project, name=DELETE_JOB),
-    )
+    return one_event_run(project, DELETE_JOB, at, tombstone=tomb, params=ParamsRunFacet(params=tomb.as_params()))
 
 
 def target_of(kind: str, target: str, graph: LineageStore) -> tuple[TombstoneKind, str, str]:

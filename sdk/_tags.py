@@ -8,6 +8,7 @@ moved which alias when, and `graph/tags.py` reads the history back, as of any ti
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from provgraph._backend import Backend, default_backend
 from provgraph._naming import is_store_uri, parse_store_uri, resolve_version
@@ -21,17 +22,18 @@ from provgraph.graph.tags import TagMove
 
 def tag_event(tag: TagRunFacet, project: str, at: datetime | None = None) -> RunEvent:
     """The one event of a tag run (`events/admission.py` says what makes it admissible)."""
+    return one_event_run(project, TAG_JOB, at, tag=tag, params=ParamsRunFacet(params=tag.as_params()))
+
+
+def one_event_run(project: str, job: str, at: datetime | None, **facets: Any) -> RunEvent:
+    """A run recorded by one COMPLETE event (a tag move, a deletion): `facets` plus its event numbering."""
     run_id = new_run_id()
-    facets = RunFacets(
-        tag=tag,
-        params=ParamsRunFacet(params=tag.as_params()),
-        event=EventRunFacet(event_id=f"{run_id}:1", seq=1, total=1),
-    )
+    event = EventRunFacet(event_id=f"{run_id}:1", seq=1, total=1)
     return RunEvent(
         event_type=EventType.COMPLETE,
         event_time=at or datetime.now(UTC),
-        run=Run(run_id=run_id, facets=facets),
-        job=Job(namespace=project, name=TAG_JOB),
+        run=Run(run_id=run_id, facets=RunFacets(**facets, event=event)),
+        job=Job(namespace=project, name=job),
     )
 
 
