@@ -52,6 +52,7 @@ NOT_SETTINGS = frozenset(
         "PROVGRAPH_K8S_STOP_TIMEOUT",
         "PROVGRAPH_KWOK_VERSION",
         "PROVGRAPH_MLRUN_VERSION",  # scripts/mlrun-venv.sh: the MLRun release the compatibility tests run against
+        "PROVGRAPH_KFP_VERSION",  # scripts/kfp-venv.sh: the kfp SDK release the kfp engine tests run against
         "PROVGRAPH_ETCD_VERSION",
         "PROVGRAPH_ETCD_PORT",
         "PROVGRAPH_ETCD_PEER_PORT",
