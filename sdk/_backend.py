@@ -7,6 +7,7 @@ an embedded user never loads them.
 from __future__ import annotations
 
 import functools
+import threading
 from typing import TYPE_CHECKING
 
 from provgraph.events.artifacts import ArtifactStore
@@ -27,6 +28,7 @@ class Backend:
         self._transport = transport
         self._graph = graph
         self._handle: StoreHandle | None = None
+        self._opening = threading.Lock()  # a pipeline's or hyperparameter run's threads share one store
 
     @functools.cached_property
     def transport(self) -> Transport:
@@ -44,10 +46,11 @@ class Backend:
         """The configured lineage store (opened once), caught up with the event log when embedded."""
         if self._graph is not None:
             return self._graph
-        if self._handle is None:
-            from provgraph.graph.factory import open_store
+        with self._opening:
+            if self._handle is None:
+                from provgraph.graph.factory import open_store
 
-            self._handle = open_store(self.settings)
+                self._handle = open_store(self.settings)
         return self._handle.fresh()
 
     def close(self) -> None:

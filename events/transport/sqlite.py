@@ -28,6 +28,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -71,6 +72,8 @@ _INSERT = (
 )
 
 
+BUSY_TIMEOUT_S = 30
+"""How long a connection waits for another process's write (SQLite's busy timeout)."""
 CHECKPOINT_PAGES = 4000
 """WAL pages between automatic checkpoints (SQLite's default is 1000): each checkpoint fsyncs, and a
 page written by many small transactions is copied back once per checkpoint, so fewer, larger
@@ -95,10 +98,28 @@ def connect(path: Path | str) -> sqlite3.Connection:
     """A connection tuned for an append-heavy log shared by several processes (WAL, busy wait)."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (persistent: once per file). Switching needs an exclusive lock, and
+    SQLite may answer "database is locked" at once, without its busy wait, while another process
+    opens or switches the same new file: retry that for the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
 
 
 class SqliteEventLog:
