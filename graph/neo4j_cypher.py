@@ -45,6 +45,7 @@ SCHEMA: tuple[LiteralString, ...] = (
     # runs of a job, newest first; runs() pages by start time; child/reproduction links in both directions
     "CREATE INDEX run_job IF NOT EXISTS FOR (n:Run) ON (n.namespace, n.job_name)",
     "CREATE INDEX run_started IF NOT EXISTS FOR (n:Run) ON (n.started_at)",
+    "CREATE INDEX run_job_name IF NOT EXISTS FOR (n:Run) ON (n.job_name)",
     "CREATE INDEX run_parent IF NOT EXISTS FOR (n:Run) ON (n.parent_run_id)",
     "CREATE INDEX run_reproduces IF NOT EXISTS FOR (n:Run) ON (n.reproduces_of)",
     "CREATE INDEX run_cached_from IF NOT EXISTS FOR (n:Run) ON (n.cached_from)",

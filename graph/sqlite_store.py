@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS run (
     traceback TEXT, labels TEXT, labels_key TEXT, annotations TEXT);
 CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
+CREATE INDEX IF NOT EXISTS run_job_started ON run(job_name, started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
 CREATE TABLE IF NOT EXISTS run_seq (run_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS metric (

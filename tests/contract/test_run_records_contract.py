@@ -179,6 +179,10 @@ def test_run_queries_are_answered_from_indexes(store: LineageStore) -> None:
         assert "INDEX run_param_num (key=? AND num>?)" in _plan_sqlite(store, "params.lr > 0.5")
         assert "INDEX run_param_str (key=? AND str=?)" in _plan_sqlite(store, "params.opt = sgd")
         assert "INDEX metric_key_value (key=? AND value>?)" in _plan_sqlite(store, "metrics.acc > 0.9")
+        # a job across projects (the tombstone read of every live-store call): no scan of every run
+        sql, params = store.runs_query(RunFilter(job="provgraph.delete"), None, 50, None)  # type: ignore[attr-defined]
+        plan = " | ".join(r[3] for r in store._conn.execute("EXPLAIN QUERY PLAN " + sql, params))  # type: ignore[attr-defined]
+        assert "INDEX run_job_started (job_name=?)" in plan, plan
     else:
         for text, index in (
             ("params.lr > 0.5", "RANGE INDEX p:RunParam(key, num) WHERE key = $k0 AND num > $v0"),
