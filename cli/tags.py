@@ -40,7 +40,9 @@ def tag_cmd(
     if as_json:
         print(json.dumps(_move_json(move)))
         return
-    console.print(f"{move.namespace}/{move.name}:{move.alias} -> {move.version} (by {move.by}, run {move.run_id})")
+    console.print(
+        escape(f"{move.namespace}/{move.name}:{move.alias} -> {move.version} (by {move.by}, run {move.run_id})")
+    )
 
 
 @artifacts_app.command("list")
