@@ -210,6 +210,7 @@ def _node_position(page: Page, node_id: str) -> tuple[float, float]:
     assert pos is not None, f"{node_id} is not drawn"
     box = page.get_by_test_id("graph").bounding_box()
     assert box is not None
+    assert 0 <= pos[0] <= box["width"] and 0 <= pos[1] <= box["height"], f"{node_id} is drawn out of view at {pos}"
     return box["x"] + pos[0], box["y"] + pos[1]
 
 

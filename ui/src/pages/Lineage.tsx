@@ -3,6 +3,7 @@ import dagre from "cytoscape-dagre";
 import { useEffect, useRef, useState } from "react";
 import { fmt, gql, has, hasArg } from "../api";
 import { datasetHref, ErrorLine, State } from "../components";
+import { remeasureOnPress } from "../graphCanvas";
 import { DAGRE_MAX_NODES, layered } from "../layered";
 import { href, navigate, Route, useFeatures } from "../main";
 
@@ -196,6 +197,8 @@ export function LineagePage({ route }: { route: Route }) {
   const cyRef = useRef<Core | null>(null);
   const shownRef = useRef(shown);
   shownRef.current = shown;
+  // A new walk (start, direction or depth) is framed whole; an expansion keeps the user's view.
+  const refit = useRef(true);
 
   const directions = direction === "BOTH" ? ["UPSTREAM", "DOWNSTREAM"] : [direction];
 
@@ -209,7 +212,9 @@ export function LineagePage({ route }: { route: Route }) {
       .then((gs) => {
         // How long the server's walk took (with the transfer), apart from the layout and the drawing.
         box.current?.setAttribute("data-walk-ms", (performance.now() - t0).toFixed(1));
-        if (live) setShown(gs.reduce(merge, emptyShown()));
+        if (!live) return;
+        refit.current = true;
+        setShown(gs.reduce(merge, emptyShown()));
       })
       .catch((e) => live && setError(String(e.message)));
     return () => {
@@ -243,16 +248,19 @@ export function LineagePage({ route }: { route: Route }) {
     cy.on("tap", (evt) => {
       if (evt.target === cy) setSelected(null);
     });
+    const unbind = remeasureOnPress(cy, box.current);
     cyRef.current = cy;
     window.__provgraph = { ...window.__provgraph, cy };
-    return () => cy.destroy();
+    return () => {
+      unbind();
+      cy.destroy();
+    };
   }, []);
 
   useEffect(() => {
     const cy = cyRef.current;
     if (!cy) return;
     const els = elements(shown);
-    const before = new Set(cy.nodes().map((n) => n.id()));
     cy.batch(() => {
       cy.elements().remove();
       cy.add(els);
@@ -269,9 +277,10 @@ export function LineagePage({ route }: { route: Route }) {
     box.current?.setAttribute("data-layout-ms", ms.toFixed(1));
     box.current?.setAttribute("data-layouts", String(count));
     box.current?.setAttribute("data-nodes", String(cy.nodes().length));
-    if (before.size === 0 || cy.nodes().length > 300) cy.fit(undefined, 30);
+    if (refit.current || cy.nodes().length > 300) cy.fit(undefined, 30);
     else if (selected) cy.center(cy.$id(selected));
     if (selected) cy.$id(selected).select();
+    refit.current = false;
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [shown]);
 

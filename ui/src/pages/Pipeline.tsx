@@ -5,6 +5,7 @@ import dagre from "cytoscape-dagre";
 import { useEffect, useRef, useState } from "react";
 import { gql } from "../api";
 import { ErrorLine, RunLink, State } from "../components";
+import { remeasureOnPress } from "../graphCanvas";
 
 cytoscape.use(dagre);
 
@@ -87,8 +88,10 @@ function DagCanvas({ steps }: { steps: Step[] }) {
       const runId = e.target.data("runId");
       if (runId) window.location.hash = `#/run/${encodeURIComponent(runId)}`;
     });
+    const unbind = remeasureOnPress(graph, box.current);
     cy.current = graph;
     return () => {
+      unbind();
       graph.destroy();
       cy.current = null;
     };
