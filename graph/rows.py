@@ -161,10 +161,9 @@ def dataset_version_view(r: Row) -> DatasetVersionView:
 
 
 def run_node(hop: int, values: Sequence[Any]) -> LineageNode:
-    """A run in a lineage answer, from the `RUN_NODE_FIELDS` values (a store's own typed columns:
-    built unvalidated, as validating thousands of nodes per walk cost ~10% of its time)."""
+    """A run in a lineage answer, from the `RUN_NODE_FIELDS` values."""
     run_id, namespace, job, state, code_hash, params, started_at = values
-    return LineageNode.model_construct(
+    return LineageNode(
         id=run_node_id(run_id),
         kind="run",
         hop=hop,
@@ -181,10 +180,9 @@ def run_node(hop: int, values: Sequence[Any]) -> LineageNode:
 
 
 def dataset_version_node(hop: int, values: Sequence[Any]) -> LineageNode:
-    """A dataset version in a lineage answer, from the `DATASET_VERSION_NODE_FIELDS` values (unvalidated,
-    as `run_node`)."""
+    """A dataset version in a lineage answer, from the `DATASET_VERSION_NODE_FIELDS` values."""
     node_id, namespace, name, version, kind, size = values
-    return LineageNode.model_construct(
+    return LineageNode(
         id=node_id,
         kind="datasetVersion",
         hop=hop,

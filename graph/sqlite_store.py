@@ -871,10 +871,8 @@ class SqliteLineageStore:
             cut = {r[0] if key == "run_id" else r[1] for r in rows if r[4] > fan_out}
             for source in sorted(cut):
                 cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
-            out += [  # unvalidated, from the table's NOT NULL text columns (as `rows.run_node`)
-                LineageEdge.model_construct(
-                    source=run_node_id(r[0]), target=r[1], kind=edge_kind(table, bool(r[3])), binding=r[2]
-                )
+            out += [
+                LineageEdge(source=run_node_id(r[0]), target=r[1], kind=edge_kind(table, bool(r[3])), binding=r[2])
                 for r in rows
                 if r[4] <= fan_out
             ]
