@@ -306,7 +306,7 @@ _READ_PRAGMAS = ("PRAGMA mmap_size=2147418112", "PRAGMA cache_size=-65536")
 """A lineage walk reads a few random pages of every edge and node table per node it reaches, all
 over the file. Memory-mapped reads (up to 2 GiB, SQLite's build limit) take them from the OS page
 cache without a system call and a copy each, and a 64 MiB page cache (filled only as pages are read)
-keeps the index interior pages of a 10M-node graph (the default 2 MiB does not): -15..50% CPU per walk."""
+keeps more of a 10M-node graph's index interior pages than the default 2 MiB (docs/BENCHMARKS.md)."""
 
 _EDGES = {table: _edges(table, "run_id") for table in ("read", "wrote")}
 """A run's own edges (:cand = [its run id])."""
