@@ -13,7 +13,7 @@ Build times are kept beside them (`bench-lineage-<runs>.json`) and printed with 
 BENCH_LINEAGE_STORES (`sqlite,neo4j`) picks the stores.
 
 Measured: `lineage(start, UPSTREAM, depth=10)` (dataset hops, the query the API's `lineage` field
-runs) for 200 random outputs of the later half (after 20 warm-up walks), p50/p95 wall time per call;
+runs) for 200 random outputs of the later half (after 20 warm-up walks), p50/p95 wall and CPU time per call;
 then the same walks as of a time after every event (`asOf` and `knownAt` set: the as-of path, same
 answers), to show what as-of reads cost.
 """
@@ -274,24 +274,30 @@ LATER = AsOf(as_of=EPOCH + timedelta(days=3650), known_at=EPOCH + timedelta(days
 """After every event of the bench graph (and every ingestion, whenever it was built)."""
 
 
-def measure(store: LineageStore, at: AsOf | None = None) -> tuple[float, float, float]:
-    """p50 and p95 in ms, and the mean number of nodes per answer (`at`: as of that time)."""
+Figures = tuple[float, float, float, float, float]
+"""Wall p50 and p95, CPU p50 and p95 of this process (ms), mean nodes per answer."""
+
+
+def measure(store: LineageStore, at: AsOf | None = None) -> Figures:
+    """Per walk: wall time, and this process's CPU time, which a loaded machine inflates far less (`at`:
+    as of that time). SQLite's CPU is the whole walk's; Neo4j's is the client's share only."""
     rng = random.Random(42)
     starts = [NodeId.dataset("file", *_out(rng.randrange(RUNS // 2, RUNS))) for _ in range(WARMUP + SAMPLES)]
-    times, sizes = [], []
+    times, cpus, sizes = [], [], []
     for n, start in enumerate(starts):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         g = store.lineage(start, Direction.UPSTREAM, depth=DEPTH, at=at or AsOf())
-        elapsed = time.perf_counter() - t0
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
         if "time" in g.cut_codes:  # the walk's time budget (5 s) ran out: a busy machine or a cold cache
             print(f"  walk {n} from {start} cut by the time budget after {elapsed:.1f}s", flush=True)
         else:
             assert max(x.hop for x in g.nodes) == 2 * DEPTH, "the bench graph should be deep enough for every walk"
         if n >= WARMUP:
             times.append(elapsed * 1000)
+            cpus.append(cpu * 1000)
             sizes.append(len(g.nodes))
-    q = statistics.quantiles(times, n=100)
-    return q[49], q[94], statistics.fmean(sizes)
+    q, c = statistics.quantiles(times, n=100), statistics.quantiles(cpus, n=100)
+    return q[49], q[94], c[49], c[94], statistics.fmean(sizes)
 
 
 def _neo4j(action: str, instance: dict[str, str] = NEO4J_ENV) -> None:
@@ -332,14 +338,14 @@ def sqlite_graph() -> tuple[Path, float | None]:
     return path, time.perf_counter() - t0
 
 
-def bench_sqlite(times: BuildTimes) -> tuple[int, list[tuple[str, str, float, float, float]]]:
+def bench_sqlite(times: BuildTimes) -> tuple[int, list[tuple[str, str, Figures]]]:
     path, built = sqlite_graph()
     sqlite = SqliteLineageStore(path)
     try:
         note = times.note("sqlite", built)
         tables = ("run", "dataset_version", "dataset")
         nodes = sum(sqlite._all(f"SELECT COUNT(*) FROM {t}")[0][0] for t in tables)  # noqa: S608
-        return nodes, [("sqlite", note, *measure(sqlite)), ("sqlite as-of", "", *measure(sqlite, LATER))]
+        return nodes, [("sqlite", note, measure(sqlite)), ("sqlite as-of", "", measure(sqlite, LATER))]
     finally:
         sqlite.close()
 
@@ -363,7 +369,7 @@ def _neo4j_graph(uri: str) -> float | None:
     return time.perf_counter() - t0
 
 
-def bench_neo4j(times: BuildTimes) -> tuple[int, list[tuple[str, str, float, float, float]]]:
+def bench_neo4j(times: BuildTimes) -> tuple[int, list[tuple[str, str, Figures]]]:
     uri = f"bolt://127.0.0.1:{BOLT_PORT}"
     _neo4j("start")
     try:
@@ -372,7 +378,7 @@ def bench_neo4j(times: BuildTimes) -> tuple[int, list[tuple[str, str, float, flo
         try:
             counts = neo.count()
             nodes = counts["Run"] + counts["DatasetVersion"] + counts["Dataset"]
-            return nodes, [("neo4j", note, *measure(neo)), ("neo4j as-of", "", *measure(neo, LATER))]
+            return nodes, [("neo4j", note, measure(neo)), ("neo4j as-of", "", measure(neo, LATER))]
         finally:
             neo.close()
     finally:
@@ -388,8 +394,9 @@ def main() -> None:
             continue
         nodes, results = bench(times)
         parts = [
-            f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({size:.0f} nodes/answer" + (f", {b})" if b else ")")
-            for label, b, p50, p95, size in results
+            f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms (CPU p50 {c50:.1f} ms, p95 {c95:.1f} ms;"
+            f" {size:.0f} nodes/answer" + (f"; {b})" if b else ")")
+            for label, b, (p50, p95, c50, c95, size) in results
         ]
         print(
             f"upstream lineage, depth {DEPTH}, {SAMPLES} random starts, graph of {nodes:,} nodes: " + " | ".join(parts),

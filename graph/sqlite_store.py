@@ -302,6 +302,12 @@ def _edges(table: str, key: str) -> str:
     )
 
 
+_READ_PRAGMAS = ("PRAGMA mmap_size=2147418112", "PRAGMA cache_size=-65536")
+"""A lineage walk reads a few random pages of every edge and node table per node it reaches, all
+over the file. Memory-mapped reads (up to 2 GiB, SQLite's build limit) take them from the OS page
+cache without a system call and a copy each, and a 64 MiB page cache (filled only as pages are read)
+keeps more of a 10M-node graph's index interior pages than the default 2 MiB (docs/BENCHMARKS.md)."""
+
 _EDGES = {table: _edges(table, "run_id") for table in ("read", "wrote")}
 """A run's own edges (:cand = [its run id])."""
 
@@ -339,6 +345,8 @@ class SqliteLineageStore:
         try:
             self._conn = connect(path)
             self._conn.row_factory = sqlite3.Row
+            for pragma in _READ_PRAGMAS:
+                self._conn.execute(pragma)
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             self._conn.executescript(_SCHEMA + sqlite_facets.SCHEMA)
         except sqlite3.OperationalError:  # locked, I/O error: not the file's content
@@ -848,13 +856,16 @@ class SqliteLineageStore:
         for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
             if not values:
                 continue
-            candidates = values
+            candidates, resolved = values, ""
             if table == "read" and key == "dsv":  # readers of the dataset that named no version may resolve here
                 candidates = values + self._unversioned(values)
+                # ... or elsewhere: keep the edges that resolve to this frontier. Only here: the filter costs
+                # as much again as the edges themselves.
+                resolved = " WHERE dsv IN (SELECT value FROM json_each(:ids))"
             rows = self._all(
                 f"SELECT run_id, dsv, binding, attempted, n FROM (SELECT *,"  # noqa: S608 (fixed SQL)
                 f" ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY run_id, dsv, binding) AS n"
-                f" FROM ({_edges(table, key)}) WHERE {key} IN (SELECT value FROM json_each(:ids))) WHERE n <= :cap",
+                f" FROM ({_edges(table, key)}){resolved}) WHERE n <= :cap",
                 {"ids": json.dumps(values), "cand": json.dumps(candidates), "cap": fan_out + 1, **params},
             )
             cut = {r[0] if key == "run_id" else r[1] for r in rows if r[4] > fan_out}
