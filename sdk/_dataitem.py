@@ -13,6 +13,7 @@ process that has it open drops SQLite's POSIX locks, and its secrets are no inpu
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -44,8 +45,7 @@ class ProtectedFiles:
 
     @classmethod
     def of(cls, settings: Settings) -> ProtectedFiles:
-        dbs = (settings.events_db, settings.graph_db, settings.tokens_db)
-        return cls(settings.home, tuple(Path(f"{db}{suffix}") for db in dbs for suffix in ("", "-wal", "-shm")))
+        return _protected(settings.home, (settings.events_db, settings.graph_db, settings.tokens_db))
 
     def check(self, key: str, url: str) -> None:
         """`ConfigError` when `url` (or any local part of a chained `a::b` URL) is one of these files."""
@@ -73,6 +73,12 @@ class ProtectedFiles:
             if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
                 return True
         return False
+
+
+@functools.lru_cache(maxsize=16)
+def _protected(home: Path, dbs: tuple[Path, ...]) -> ProtectedFiles:
+    """Built once per home (twice per run otherwise); immutable, so shared."""
+    return ProtectedFiles(home, tuple(Path(f"{db}{suffix}") for db in dbs for suffix in ("", "-wal", "-shm")))
 
 
 class DataItem:

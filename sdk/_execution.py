@@ -8,6 +8,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import platform
 import sqlite3
 import time
@@ -186,8 +187,14 @@ def runtime_facet(
         python=platform.python_version(),
         packages_digest=packages_digest(),
         function=request.function,
-        **this_process(),
+        **_process_identity(os.getpid()),
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _process_identity(pid: int) -> dict[str, Any]:
+    """`this_process()`, read once per process (keyed by pid: a forked child reads its own)."""
+    return this_process()
 
 
 def execute(

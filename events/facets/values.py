@@ -122,6 +122,8 @@ def _container_problem(value: dict[Any, Any] | list[Any] | tuple[Any, ...], dept
                 return f"key {key!r} is not a string", []
             if found := _string_problem(key):
                 return found[0], [KEY]
+            if item is None or (type(item) is str and item.isascii() and "\x00" not in item):
+                continue  # the usual leaf, without a call
             if found := _problem(item, depth + 1):
                 found[1].append(key)
                 return found
@@ -144,6 +146,8 @@ def _string_problem(text: str) -> Found | None:
 def _model_problem(model: BaseModel, depth: int) -> Found | None:
     finite_ok: frozenset[str] = getattr(type(model), "NON_FINITE_FIELDS", frozenset())  # WireModel's: a plain lookup
     for name, item in model.__dict__.items():
+        if item is None or (type(item) is str and item.isascii() and "\x00" not in item):
+            continue  # the usual field, without a call
         if name in finite_ok or isinstance(item, datetime):  # typed fields pydantic has validated
             continue
         if found := _problem(item, depth + 1):

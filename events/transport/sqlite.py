@@ -43,8 +43,12 @@ from provgraph.events.serde import dumps, event_id
 from provgraph.events.transport.base import Transport
 
 _SCHEMA = """
+-- A new log's offset is a plain rowid (the greatest + 1): events are never deleted and an offset is
+-- handed out only after its commit, so offsets only grow; a commit then does not rewrite
+-- sqlite_sequence (one of the 3-4 pages a one-event transaction wrote with it). A log created with
+-- AUTOINCREMENT keeps it; both behave the same.
 CREATE TABLE IF NOT EXISTS events (
-    offset      INTEGER PRIMARY KEY AUTOINCREMENT,
+    offset      INTEGER PRIMARY KEY,
     event_id    TEXT NOT NULL UNIQUE,
     run_id      TEXT NOT NULL,
     root_run_id TEXT NOT NULL,
@@ -212,10 +216,16 @@ class SqliteEventLog:
     def _owners(self, run_ids: Iterable[str]) -> dict[str, str]:
         wanted = set(run_ids)
         known = {r: self._owner_of[r] for r in wanted if r in self._owner_of}
-        if len(known) < len(wanted):
+        missing = wanted - known.keys()
+        if len(missing) == 1:  # one new run, the usual case: a plain indexed lookup
+            (run_id,) = missing
+            row = self._conn.execute("SELECT namespace FROM run_owner WHERE run_id = ?", (run_id,)).fetchone()
+            if row is not None:
+                known[run_id] = str(row[0])
+        elif missing:
             rows = self._conn.execute(
                 "SELECT run_id, namespace FROM run_owner WHERE run_id IN (SELECT value FROM json_each(?))",
-                (json.dumps(sorted(wanted - known.keys())),),
+                (json.dumps(sorted(missing)),),
             ).fetchall()
             known.update((str(r), str(ns)) for r, ns in rows)
         return known
