@@ -241,7 +241,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/api/v1/lineage", _ingest(settings, transport, graph).handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            *ui_routes(),
+            *ui_routes(graphql.graphql_schema),
         ],
         middleware=[Middleware(Authenticate, tokens=token_store), Middleware(BodyLimit)],
         exception_handlers={HTTPException: http_error},

@@ -2,6 +2,8 @@
 
     GET /               the UI (one page; its routes live in the URL's #fragment)
     GET /assets/<file>  its scripts, styles and fonts (content-hashed names, cached for a year)
+    GET /features.json  the schema's types and fields, which the UI adapts to (computed once; with a
+                        token like any API call: the UI's sign-in check)
     GET /graphql        GraphiQL from the same bundle (no CDN: it works offline)
 
 and `codeSnapshot(runId)`, the one query the UI adds to the schema (a run's source, for its page).
@@ -13,13 +15,17 @@ typed in, and is scoped like any other API request.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from pathlib import Path
 
+import anyio
 import strawberry
+from graphql import GraphQLSchema, graphql_sync
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
@@ -72,10 +78,34 @@ class Assets(StaticFiles):
         return response
 
 
-def ui_routes() -> list[BaseRoute]:
-    """`/` and `/assets/…`; public like the GraphiQL page (see the module docstring)."""
+_TYPE_REF = "kind name ofType { kind name ofType { kind name ofType { kind name } } }"
+FEATURES_QUERY = (
+    f"query Features {{ __schema {{ types {{ name fields {{ name args {{ name }} type {{ {_TYPE_REF} }} }} }} }} }}"
+)
+"""What the UI reads of the schema: every type's fields, their arguments and types."""
+
+
+@functools.cache
+def _features(schema: GraphQLSchema) -> bytes:
+    result = graphql_sync(schema, FEATURES_QUERY)
+    if result.errors:  # the schema is the package's own: an error here is a bug
+        raise RuntimeError(f"introspection failed: {result.errors[0].message}")
+    return json.dumps(result.data, separators=(",", ":")).encode()
+
+
+def ui_routes(schema: GraphQLSchema) -> list[BaseRoute]:
+    """`/` and `/assets/…`, public like the GraphiQL page (see the module docstring), and `/features.json`.
+
+    The features are introspected once per process: asked per page load they cost the first paint
+    more than the page's own query (half a second under load at 100k runs, docs/BENCHMARKS.md)."""
+
+    async def features(request: Request) -> Response:
+        body = await anyio.to_thread.run_sync(_features, schema)
+        return Response(body, media_type=JSONResponse.media_type, headers=_PAGE_HEADERS)
+
     return [
         Route("/", index, methods=["GET"]),
+        Route("/features.json", features, methods=["GET"]),
         Mount(ASSETS_PREFIX.rstrip("/"), app=Assets(directory=UI_DIST / "assets", check_dir=False), name="assets"),
     ]
 

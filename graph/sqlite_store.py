@@ -78,6 +78,7 @@ CREATE INDEX IF NOT EXISTS run_job ON run(namespace, job_name, started_at);
 CREATE INDEX IF NOT EXISTS run_started ON run(started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_job_started ON run(job_name, started_at, run_id);
 CREATE INDEX IF NOT EXISTS run_project_started ON run(namespace, started_at, run_id);
+CREATE INDEX IF NOT EXISTS run_project_state ON run(namespace, state, started_at, run_id);
 CREATE TABLE IF NOT EXISTS run_seq (run_id TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (run_id, seq));
 CREATE TABLE IF NOT EXISTS metric (
     run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL, okey TEXT NOT NULL,
@@ -623,13 +624,15 @@ class SqliteLineageStore:
         for sql, value in (
             ("namespace = ?", where.project),
             ("job_name = ?", where.job),
-            ("state IN (SELECT value FROM json_each(?))", json.dumps(states) if states else None),
             ("started_at >= ?", where.since.isoformat() if where.since else None),
             ("started_at < ?", where.until.isoformat() if where.until else None),
         ):
             if value is not None:
                 clauses.append(sql)
                 params.append(value)
+        if states:  # placeholders, not json_each: the planner then reads a rare state (FAIL) from its index
+            clauses.append(f"state IN ({', '.join('?' * len(states))})")
+            params += [s.value for s in states]
         for cond in where.conditions:
             sql, values = _condition_sql(cond)
             clauses.append(sql)

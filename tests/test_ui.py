@@ -18,7 +18,7 @@ import provgraph as pg
 from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
-from provgraph.api.ui import UI_DIST
+from provgraph.api.ui import FEATURES_QUERY, UI_DIST
 from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.settings import Settings
 from provgraph.events.synthetic import content_hash, run_events
@@ -137,3 +137,19 @@ def test_code_snapshot_never_reads_a_large_object(runs: tuple[str, dict[str, str
     assert snap["text"] is None
     assert graphql_data(url, ids["token"], SNAPSHOT, id="forged-missing")["codeSnapshot"] is None
     assert graphql_data(url, ids["token"], SNAPSHOT, id="no-such-run")["codeSnapshot"] is None
+
+
+def test_features_are_the_schema_introspected_once_behind_a_token(runs: tuple[str, dict[str, str]]) -> None:
+    """The UI adapts to the schema's fields; the server answers them from one introspection per process."""
+    url, ids = runs
+    assert httpx.get(url + "/features.json").status_code == 401  # the UI's sign-in check
+    auth = {"authorization": f"Bearer {ids['token']}"}
+    first = httpx.get(url + "/features.json", headers=auth)
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "application/json"
+    assert httpx.get(url + "/features.json", headers=auth).content == first.content
+    introspected = graphql_data(url, ids["token"], FEATURES_QUERY)
+    assert first.json() == introspected
+    query = {t["name"]: t["fields"] for t in first.json()["__schema"]["types"]}["Query"]
+    runs_field = next(f for f in query if f["name"] == "runs")
+    assert {"filter", "after", "project"} <= {a["name"] for a in runs_field["args"]}

@@ -183,6 +183,10 @@ def test_run_queries_are_answered_from_indexes(store: LineageStore) -> None:
         sql, params = store.runs_query(RunFilter(job="provgraph.delete"), None, 50, None)  # type: ignore[attr-defined]
         plan = " | ".join(r[3] for r in store._conn.execute("EXPLAIN QUERY PLAN " + sql, params))  # type: ignore[attr-defined]
         assert "INDEX run_job_started (job_name=?)" in plan, plan
+        # a rare state in a project (the UI's FAIL filter): read from its index, not by walking every run
+        sql, params = store.runs_query(RunFilter(project="p"), (RunState.FAIL,), 50, None)  # type: ignore[attr-defined]
+        plan = " | ".join(r[3] for r in store._conn.execute("EXPLAIN QUERY PLAN " + sql, params))  # type: ignore[attr-defined]
+        assert "INDEX run_project_state (namespace=? AND state=?)" in plan, plan
     else:
         for text, index in (
             ("params.lr > 0.5", "RANGE INDEX p:RunParam(key, num) WHERE key = $k0 AND num > $v0"),

@@ -15,16 +15,24 @@ export function setToken(token: string | null): void {
 }
 
 export async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  const token = getToken();
-  if (token) headers.authorization = `Bearer ${token}`;
+  const headers = { "content-type": "application/json", ...authorised() };
   const res = await fetch("/graphql", { method: "POST", headers, body: JSON.stringify({ query, variables }) });
+  return (await answer<{ data: T }>(res)).data;
+}
+
+function authorised(): Record<string, string> {
+  const token = getToken();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}
+
+/** The JSON body of a server answer; `AuthRequired` on 401, an Error (GraphQL's messages first) otherwise. */
+async function answer<T>(res: Response): Promise<T> {
   if (res.status === 401) throw new AuthRequired((await res.json().catch(() => ({}))).error ?? "token required");
   const body = await res.json().catch(() => null);
   if (!body) throw new Error(`HTTP ${res.status}`);
   if (body.errors?.length) throw new Error(body.errors.map((e: { message: string }) => e.message).join("; "));
   if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
-  return body.data as T;
+  return body as T;
 }
 
 /** What today's server offers, asked once at load: fields other branches add appear here when they land. */
@@ -75,11 +83,10 @@ export function extraFields(f: Features, type: string, known: string[]): string[
     .filter(Boolean);
 }
 
-const TYPE_REF = "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
-
+/** The schema's types and fields, introspected once by the server (api/ui.py); also the sign-in check. */
 export async function loadFeatures(): Promise<Features> {
-  const data = await gql<{ __schema: { types: { name: string; fields: FieldInfo[] | null }[] } }>(
-    `query Features { __schema { types { name fields { name args { name } type { ${TYPE_REF} } } } } }`,
+  const data = await answer<{ __schema: { types: { name: string; fields: FieldInfo[] | null }[] } }>(
+    await fetch("/features.json", { headers: authorised() }),
   );
   const features: Features = { types: {} };
   for (const t of data.__schema.types) if (t.fields && !t.name.startsWith("__")) features.types[t.name] = t.fields;
