@@ -1,8 +1,10 @@
 """The step server's own process (`python -m provgraph.pipelines.step_server IN_FD OUT_FD`):
-single-threaded, with the SDK imported once, forking one child per step. See `worker.py`."""
+single-threaded, with the SDK imported once, forking one child per step, one step ahead (the spare
+opens the event transport while the previous step runs). See `worker.py`."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import importlib
@@ -13,25 +15,36 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
 
 
-def _child(job: dict[str, Any], out_fd: int, fds: tuple[int, ...], settings: Settings) -> None:
+def _spare(job_r: int, out_fd: int, fds: tuple[int, ...], settings: Settings) -> None:
+    """A step's process, forked before its step is known: it opens what every step uses (the event
+    transport, the artifact store) while the pipeline is busy elsewhere, then waits for its job (end
+    of input without one: the pipeline is over)."""
     for fd in fds:
         os.close(fd)
     # a process the step forks must not hold the report pipe open after the step ends (the
     # pipeline waits for its end); an exec'd one does not inherit it (non-inheritable)
     os.register_at_fork(after_in_child=lambda: os.close(out_fd))
+    from provgraph._backend import Backend
+    from provgraph._stored_request import exec_request
+    from provgraph.runtimes.process import write_result
+
+    backend = Backend(settings)
+    with contextlib.suppress(Exception):  # a failure here, the step meets again and reports
+        backend.transport, backend.artifacts  # noqa: B018 - opened now, off the step's path
+    line = b""
+    while data := os.read(job_r, 65536):
+        line += data
+    if not line:
+        os._exit(0)
+    job = json.loads(line)
     code = 1
     try:
-        from provgraph._backend import Backend
-        from provgraph._stored_request import exec_request
-        from provgraph.runtimes.process import write_result
-
-        backend = Backend(settings)
         try:
             write_result(exec_request(job["digest"], backend), Path(job["result"]))
         finally:
@@ -92,8 +105,22 @@ def serve(in_fd: int, out_fd: int) -> None:
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.set_wakeup_fd(wake_w)
-    children: dict[int, Any] = {}
+    children: dict[int, int | None] = {}
+    """Process -> the step it runs (None: the spare, waiting for one)."""
     compiled: set[str] = set()
+
+    def fork_spare() -> tuple[int, int]:
+        job_r, job_w = os.pipe()
+        gc.freeze()  # a child's collections then skip the server's objects: no copy-on-write of them
+        pid = os.fork()
+        if pid == 0:
+            os.close(job_w)
+            _spare(job_r, out_fd, (in_fd, wake_r, wake_w), settings)
+        os.close(job_r)
+        children[pid] = None
+        return pid, job_w
+
+    spare: tuple[int, int] | None = fork_spare()
     buffer = b""
     open_input = True
     while open_input or children:
@@ -110,17 +137,22 @@ def serve(in_fd: int, out_fd: int) -> None:
                 if "source" in job and job["source"]["code_hash"] not in compiled:
                     compiled.add(job["source"]["code_hash"])
                     _precompile(**job["source"])
-                gc.freeze()  # a child's collections then skip the server's objects: no copy-on-write of them
-                pid = os.fork()
-                if pid == 0:
-                    _child(job, out_fd, (in_fd, wake_r, wake_w), settings)
+                assert spare is not None  # there is one while input is open
+                pid, job_w = spare
                 children[pid] = job["id"]
+                with contextlib.suppress(BrokenPipeError):  # it died waiting: reaped and reported below
+                    os.write(job_w, line)
+                os.close(job_w)
+                spare = fork_spare()  # the next step's process, forked while this one runs
+        if not open_input and spare is not None:
+            os.close(spare[1])  # no more steps: it ends
+            spare = None
         while children:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
             job_id = children.pop(pid, None)
-            if job_id is not None:  # also when the child reported: it may have died before it could
+            if job_id is not None:  # also when the step's process reported: it may have died before it could
                 _report(out_fd, job_id, os.waitstatus_to_exitcode(status))
 
 
