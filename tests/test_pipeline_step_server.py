@@ -50,6 +50,27 @@ STEPS = textwrap.dedent(
         return {"forked": 1}
 
 
+    def kills_spare(ctx: Context) -> dict[str, int]:
+        # kills the process the step server forked ahead for the next step (this one's sibling)
+        killed = 0
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid == os.getppid():
+                    os.kill(int(entry.name), 9)
+                    killed += 1
+        return {"killed": killed}
+
+
+    @pipeline
+    def spare_killed() -> None:
+        first = step(kills_spare, cache=False)
+        step(second, cache=False).after(first)
+
+
     @pipeline
     def edited(path: str) -> None:
         one = step(first, params={"path": path}, cache=False)
@@ -119,3 +140,12 @@ def test_a_process_a_step_forks_does_not_hold_the_pipeline(backend: Backend, tmp
         os.kill(int(pid_file.read_text()), signal.SIGKILL)
     assert still_sleeping, "the pipeline ended only once the process its step forked had ended"
     assert result.steps["forks"].results == {"forked": 1}
+
+
+def test_a_step_process_killed_while_it_waits_for_its_step_is_replaced(backend: Backend, tmp_path: Path) -> None:
+    """The server forks each step's process ahead of its step; one killed while it waits (here by
+    the step before it) must not take the next step with it."""
+    path = _steps_file(tmp_path)
+    result = run_pipeline(f"{path}:spare_killed", backend=backend).raise_for_state()
+    assert result.steps["kills_spare"].results == {"killed": 1}
+    assert result.steps["second"].results == {"mark": "a"}

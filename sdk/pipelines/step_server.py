@@ -154,6 +154,9 @@ def serve(in_fd: int, out_fd: int) -> None:
             job_id = children.pop(pid, None)
             if job_id is not None:  # also when the step's process reported: it may have died before it could
                 _report(out_fd, job_id, os.waitstatus_to_exitcode(status))
+            elif spare is not None and pid == spare[0]:  # killed while it waited: the next step needs another
+                os.close(spare[1])
+                spare = fork_spare()
 
 
 if __name__ == "__main__":
