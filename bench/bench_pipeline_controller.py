@@ -1,6 +1,6 @@
 """A chain of BENCH_STEPS (100) steps (tests/pipeline_steps.py `chain`) through the pipeline controller
 and the launcher, on the real Kafka broker and Kubernetes API server: time from a step's COMPLETE to
-the next step's Job.
+the next step's Job, and that interval in three parts.
 
 Each Job's pod is executed here, as the launcher tests do (KWOK runs no containers): the bench
 waits for the Job (a watch), runs `provgraph exec` on it in-process, and takes the moment its
@@ -31,6 +31,8 @@ from kubernetes import client, config, watch
 
 import provgraph as pg
 from provgraph._stored_request import exec_request
+from provgraph.events.model import EventType
+from provgraph.events.serde import loads
 from provgraph.events.transport.factory import kafka_config
 from provgraph.events.transport.kafka import ensure_topics
 from provgraph.pipelines.remote import step_run_id, submit_pipeline
@@ -73,6 +75,23 @@ def main() -> None:
     threading.Thread(target=loop.run_forever, daemon=True).start()
     asyncio.run_coroutine_threadsafe(app.start(), loop).result(60)
     controller = Controller(settings)
+    arrived: dict[str, float] = {}  # step run id -> when the controller polled its COMPLETE
+    published: dict[str, float] = {}  # step run id -> when its request was on the requests topic
+    apply, publish = controller.apply, controller._publish
+
+    def timed_apply(records: list[Any]) -> set[str]:
+        now = time.perf_counter()
+        for r in records:
+            event = loads(r.value)
+            if event.event_type == EventType.COMPLETE:
+                arrived.setdefault(event.run.run_id, now)
+        return apply(records)
+
+    def timed_publish(run_id: str, body: bytes) -> None:
+        publish(run_id, body)
+        published.setdefault(run_id, time.perf_counter())
+
+    controller.apply, controller._publish = timed_apply, timed_publish  # type: ignore[method-assign]
     threading.Thread(target=controller.run, daemon=True).start()
 
     added: dict[str, float] = {}
@@ -100,6 +119,7 @@ def main() -> None:
     client_backend.close()
     pod = pg.Backend(settings.model_copy(update={"home": tmp / "pod"}))
     gaps: list[float] = []
+    parts: list[tuple[float, float, float]] = []  # to the controller, its decision, launcher + API server
     completed = 0.0
     try:
         for i in range(STEPS):
@@ -109,6 +129,9 @@ def main() -> None:
                     raise SystemExit(f"no Job for step add-{i} after 60 s")
             if i > 0:
                 gaps.append(added[name] - completed)
+                before = arrived[step_run_id(run_id, f"add-{i - 1}", 1)]
+                request = published[step_run_id(run_id, f"add-{i}", 1)]
+                parts.append((before - completed, request - before, added[name] - request))
             job: Any = batch.read_namespaced_job(name, namespace)
             exec_request(job.spec.template.spec.containers[0].command[2], pod)  # flushes: COMPLETE is on Kafka
             completed = time.perf_counter()
@@ -120,12 +143,23 @@ def main() -> None:
         core.delete_namespace(namespace)
     total = time.perf_counter() - started
     ms = sorted(g * 1000 for g in gaps)
-    p99 = ms[min(len(ms) - 1, round(0.99 * (len(ms) - 1)))]
     print(f"{STEPS}-step chain through the pipeline controller: {total:.1f} s in all")
     print(
-        f"step COMPLETE -> next Job created: p50 {statistics.median(ms):.0f} ms, p99 {p99:.0f} ms, "
+        f"step COMPLETE -> next Job created: p50 {statistics.median(ms):.0f} ms, p99 {_p99(ms):.0f} ms, "
         f"max {ms[-1]:.0f} ms ({len(ms)} intervals)"
     )
+    labels = ("COMPLETE acknowledged -> polled by the controller", "-> next request published", "-> Job seen")
+    for label, values in zip(labels, zip(*parts, strict=True), strict=True):
+        each = sorted(v * 1000 for v in values)
+        print(f"  {label}: p50 {statistics.median(each):.0f} ms, p99 {_p99(each):.0f} ms")
+    third = len(gaps) // 3
+    by_position = [statistics.median(gaps[k * third : (k + 1) * third]) * 1000 for k in range(3)]
+    print("  p50 by position (first, middle, last third): " + ", ".join(f"{v:.0f} ms" for v in by_position))
+    print(f"  load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
+
+
+def _p99(ordered: list[float]) -> float:
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ def load_from_file(
             if source is None:
                 spec.loader.exec_module(module)
             else:
-                exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
+                exec(_compiled_source(source, str(path)), module.__dict__)
     except Exception as exc:
         sys.modules.pop(module_name, None)
         raise ConfigError(f"importing {path.name} failed: {type(exc).__name__}: {exc}") from exc
@@ -357,6 +357,13 @@ def _git_state(path: Path) -> tuple[str | None, bool | None]:
     return commit, bool(status)
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_source(source: bytes, path: str) -> CodeType:
+    """`source` compiled as the module file `path`, once per process for the same bytes: a pipeline's
+    step server compiles a snapshot before it forks the steps that run it (`precompile_snapshot`)."""
+    return compile(source, path, "exec", dont_inherit=True)
+
+
 def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str, *, mlrun_compat: bool = True) -> Handler:
     """Load the handler from a stored source snapshot, after checking the bytes are the ones hashed.
 
@@ -364,6 +371,20 @@ def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str, *, mlr
     but what executes is always the verified `source`: a cached file someone edited is rewritten,
     never run.
     """
+    path, func_name = _snapshot_file(source, code_hash, entrypoint)
+    return load_from_file(path, func_name, entrypoint, source=source, mlrun_compat=mlrun_compat)
+
+
+def precompile_snapshot(source: bytes, code_hash: str, entrypoint: str) -> None:
+    """Check and compile a snapshot as `handler_from_snapshot` would, without running any of it, so
+    the processes this one forks load it without compiling it again."""
+    path, _ = _snapshot_file(source, code_hash, entrypoint)
+    _compiled_source(source, str(path))
+
+
+def _snapshot_file(source: bytes, code_hash: str, entrypoint: str) -> tuple[Path, str]:
+    """The snapshot's file in the code cache (rewritten unless it holds `source`) and the function's
+    name, once the bytes are checked against `code_hash`."""
     actual = "sha256:" + hashlib.sha256(source).hexdigest()
     if actual != code_hash:
         raise ConfigError(f"code snapshot is corrupt: expected {code_hash}, got {actual}")
@@ -378,7 +399,7 @@ def handler_from_snapshot(source: bytes, code_hash: str, entrypoint: str, *, mlr
         cached = None
     if cached != source:
         write_atomic(path, source)
-    return load_from_file(path, func_name, entrypoint, source=source, mlrun_compat=mlrun_compat)
+    return path, func_name
 
 
 def code_cache() -> Path:

@@ -6,6 +6,7 @@ The service around it (Kafka, the launcher, a crash) is tests/test_pipeline_cont
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,23 @@ from provgraph.events.request import request_hash
 from provgraph.events.transport.memory import MemoryTransport
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from provgraph.graph.views import RunView
+from provgraph.pipelines.cache import output_uris
 from provgraph.pipelines.remote import advance, load_document, step_run_id, submit_pipeline, submitter
 from tests import pipeline_steps as ps
 
 IMAGE = "registry.local/steps:1"
 
 
-def drive(settings: Settings, tmp_path: Path, pipeline: Any, params: dict[str, Any]) -> tuple[RunView, Backend]:
+def drive(
+    settings: Settings,
+    tmp_path: Path,
+    pipeline: Any,
+    params: dict[str, Any],
+    store: SqliteLineageStore | None = None,
+) -> tuple[RunView, Backend]:
     """Submit `pipeline`, then alternate `advance` and executing what it requested."""
     memory = MemoryTransport()
-    store = SqliteLineageStore(tmp_path / "graph.db")
+    store = store or SqliteLineageStore(tmp_path / "graph.db")
     cfg = settings.model_copy(update={"transport": "kafka", "kafka_bootstrap_servers": "127.0.0.1:9"})
     backend = Backend(cfg, transport=memory, graph=store)
     result = submit_pipeline(pipeline, params, backend=backend, image=IMAGE)
@@ -129,3 +137,36 @@ def test_a_decision_that_could_not_be_sent_is_retried(
         assert controller.retrying == {run_id} and controller.acted == set()
     finally:
         controller.close()
+
+
+class ReadCounting(SqliteLineageStore):
+    """Counts the runs read whole (`run`), by run id."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.reads: Counter[str] = Counter()
+
+    def run(self, run_id: str) -> RunView | None:
+        self.reads[run_id] += 1
+        return super().run(run_id)
+
+
+def test_a_decision_reads_only_the_ended_steps_whose_outputs_it_uses(settings: Settings, tmp_path: Path) -> None:
+    """An ended step is read whole (with its outputs) when the step it feeds is requested, and once
+    more when the pipeline run ends: linear in the pipeline's length. Reading every ended step on
+    every decision made a 100-step chain's last decisions the slowest."""
+    seed = tmp_path / "seed.txt"
+    seed.write_text("0")
+    store = ReadCounting(tmp_path / "graph.db")
+    run, backend = drive(settings, tmp_path, ps.chain, {"seed": str(seed)}, store)
+    try:
+        assert run.state == RunState.COMPLETE
+        steps = [step_run_id(run.run_id, f"add-{i}", 1) for i in range(20)]
+        assert {r: n for r, n in store.reads.items() if r != run.run_id} == {
+            **dict.fromkeys(steps[:-1], 2),
+            steps[-1]: 1,
+        }
+        graph = backend.graph()  # the pipeline's results still hold every step's outputs
+        assert [s["outputs"] for s in run.results["steps"]] == [output_uris(graph.run(r)) for r in steps]  # type: ignore[arg-type]
+    finally:
+        backend.close()

@@ -48,7 +48,7 @@ from provgraph.pipelines.dsl import (
     as_pipeline,
     resolve,
 )
-from provgraph.pipelines.worker import StepServer
+from provgraph.pipelines.worker import Snapshot, StepServer
 from provgraph.runtimes.local import code_facet
 from provgraph.runtimes.process import settings_env, settle
 
@@ -109,6 +109,8 @@ class Prepared:
     code: CodeJobFacet | None
     func: Handler
     key: StepKey
+    source_path: str | None = None
+    """The file the code snapshot was read from (None: an interactively defined handler)."""
 
 
 def prepare(
@@ -138,7 +140,7 @@ def prepare(
     step_key = StepKey(
         s.name, None if snap.unknown else code.code_hash, request.params, input_ids(pinned, backend), environment()
     )
-    return Prepared(request, None if snap.unknown else code, func, step_key)
+    return Prepared(request, None if snap.unknown else code, func, step_key, snap.source_path)
 
 
 class ProcessRunner:
@@ -161,7 +163,8 @@ class ProcessRunner:
             return execute(request, prepared.func, None, backend, code_unknown="the step's file changed after import")
         digest, _ = backend.artifacts.put_bytes(dumps_request(request))
         result_file = Path(tempfile.mkdtemp(prefix="provgraph-step-")) / "result.json"
-        status = self._started(backend).run(digest, result_file)
+        source = Snapshot(prepared.source_path, request.code_hash, request.entrypoint) if prepared.source_path else None
+        status = self._started(backend).run(digest, result_file, source)
         return settle(request, status, result_file, b"", backend.transport)
 
     def close(self) -> None:

@@ -34,7 +34,8 @@ from provgraph.events.facets import CodeJobFacet, JobRef, ParentRunFacet, Reques
 from provgraph.events.facets.standard import RootRef
 from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request
-from provgraph.graph.views import RunView
+from provgraph.graph.contract import LineageStore
+from provgraph.graph.views import DatasetRef, RunView
 from provgraph.pipelines.cache import StepKey, find_cached, input_ids, output_uris, record_cached
 from provgraph.pipelines.dsl import (
     Condition,
@@ -289,14 +290,14 @@ def advance(
     says whether this controller already requested a run id it cannot see yet."""
     runs = {c.run_id: c for c in children}
     graph = backend.graph()
-    views: dict[str, RunView] = {}
+    views = _Views(graph)
     states: dict[str, StepState] = {}
     decision = Decision({}, {})
     open_steps = False
     for step in doc.steps:
         run, attempt = _latest(step, doc, runs)
         if run is not None and run.state in (RunState.COMPLETE, RunState.FAIL, RunState.ABORT):
-            run = views[step.name] = graph.run(run.run_id) or run  # with its inputs and outputs
+            views.ended[step.name] = run.run_id
         state = states[step.name] = _state(step, run, attempt)
         if state.state in (*DONE, SKIPPED):
             continue
@@ -339,8 +340,31 @@ def advance(
             submit(request, code)
             decision.requested[step.name] = run_id
     if not open_steps:
+        for name in views.ended:
+            views.outputs(name, states)
         decision.finished = _finish(doc, states, backend)
     return decision
+
+
+class _Views:
+    """Ended step runs read whole (with their inputs and outputs) only when a decision needs their
+    outputs: `children` gives the rest, and reading every ended step on every event made each
+    decision cost as much as the steps already done (quadratic in a long pipeline)."""
+
+    def __init__(self, graph: LineageStore) -> None:
+        self.graph = graph
+        self.ended: dict[str, str] = {}
+        """Step -> run id of its latest run when that run ended (COMPLETE, FAIL, ABORT)."""
+        self._read: dict[str, RunView] = {}
+
+    def outputs(self, name: str, states: dict[str, StepState]) -> list[DatasetRef]:
+        """The outputs of step `name`'s ended run; its state gets their pinned URIs."""
+        if name not in self._read:
+            run = self.graph.run(self.ended[name]) if name in self.ended else None
+            if run is not None:
+                self._read[name] = run
+                states[name].outputs = output_uris(run)
+        return self._read[name].outputs if name in self._read else []
 
 
 def _blocked(step: DocStep, states: dict[str, StepState]) -> str | None:
@@ -363,7 +387,7 @@ def _request(
     doc: PipelineDocument,
     step: DocStep,
     states: dict[str, StepState],
-    views: dict[str, RunView],
+    views: _Views,
     run_id: str,
     backend: Backend,
 ) -> tuple[RunRequest, StepKey]:
@@ -376,12 +400,13 @@ def _request(
         params[k] = states[ref.step].results[ref.key]
     inputs, ids = dict(step.inputs), dict(step.input_ids)
     for k, ref in step.input_refs.items():
+        recorded = views.outputs(ref.step, states)
         produced = states[ref.step].outputs
         if ref.key not in produced:
             raise PipelineError(f"step {ref.step!r} completed without logging its declared output {ref.key!r}")
         inputs[k] = produced[ref.key]
         # the identity the upstream run recorded: the controller reads no data
-        [out] = [o for o in views[ref.step].outputs if (o.binding or o.name) == ref.key]
+        [out] = [o for o in recorded if (o.binding or o.name) == ref.key]
         ids[k] = (out.namespace, out.name, out.version)
     request = RunRequest(
         run_id=run_id,

@@ -4,8 +4,12 @@ forks a child per step (`step_server.py`); this is the pipeline's side.
 Forking the pipeline's own process would copy locks its other threads hold (a step could hang
 forever on one); a fresh interpreter per step costs a few hundred milliseconds. Forking from a
 process with no other threads is both safe and fast. Protocol, one JSON object per line on
-private pipes (never stdout, which the steps print to): in `{"id", "digest", "result"}`, out
-`{"id", "exit"}`. End of input: wait for the running steps, then exit.
+private pipes (never stdout, which the steps print to): in `{"id", "digest", "result", "source"?}`, out
+`{"id", "exit"}`. A step's process reports its own exit status as its last act (its result file
+is written by then), so the pipeline need not wait for the process to be torn down and reaped;
+the server reports every child it reaps too (one that died before reporting: killed, or
+`os._exit` in the handler), and the first report of a step wins. End of input: wait for the
+running steps, then exit.
 """
 
 from __future__ import annotations
@@ -16,6 +20,16 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import NamedTuple
+
+
+class Snapshot(NamedTuple):
+    """Where a step's code snapshot was read from: `path` holds the bytes hashed `code_hash` unless
+    it was edited since (then the server does not compile it and the step compiles what it runs)."""
+
+    path: str
+    code_hash: str
+    entrypoint: str
 
 
 class StepServer:
@@ -51,23 +65,29 @@ class StepServer:
             for line in lines:
                 msg = json.loads(line)
                 with self._lock:
-                    event, box = self._waiting.pop(msg["id"])
-                box.append(int(msg["exit"]))
-                event.set()
+                    waiting = self._waiting.pop(msg["id"], None)
+                if waiting is not None:  # else the step's second report: the first one won
+                    waiting[1].append(int(msg["exit"]))
+                    waiting[0].set()
         with self._lock:  # the server died: nobody will report these steps
             for event, box in self._waiting.values():
                 box.append(-int(signal.SIGKILL))
                 event.set()
             self._waiting.clear()
 
-    def run(self, digest: str, result_file: Path) -> int:
-        """Run the stored request `digest` in a forked child; its exit status (negative: signal)."""
+    def run(self, digest: str, result_file: Path, source: Snapshot | None = None) -> int:
+        """Run the stored request `digest` in a forked child; its exit status (negative: signal).
+        `source`: the file its code snapshot was taken from, which the server compiles once for
+        every step that runs the same snapshot."""
         event, box = threading.Event(), list[int]()
         with self._lock:
             self._next += 1
             job_id = self._next
             self._waiting[job_id] = (event, box)
-            line = json.dumps({"id": job_id, "digest": digest, "result": str(result_file)}).encode() + b"\n"
+            job: dict[str, object] = {"id": job_id, "digest": digest, "result": str(result_file)}
+            if source is not None:
+                job["source"] = source._asdict()
+            line = json.dumps(job).encode() + b"\n"
             os.write(self._to_server, line)
         event.wait()
         return box[0]

@@ -161,9 +161,10 @@ class Controller:
             if requested is not None and requested.runtime == ENGINE and e.run.run_id not in self.documents:
                 self.documents[e.run.run_id] = requested.request_hash
             parent = e.run.facets.parent
-            for run_id in (e.run.run_id, parent.run.run_id if parent is not None else None):
-                if run_id in self.documents:
-                    touched.add(run_id)
+            if e.run.run_id in self.documents:
+                touched.add(e.run.run_id)
+            elif parent is not None and parent.run.run_id in self.documents and e.event_type.is_terminal:
+                touched.add(parent.run.run_id)  # a step's REQUESTED, START and RUNNING decide nothing: its end does
         return touched
 
     def document(self, run_id: str) -> PipelineDocument | None:
