@@ -106,8 +106,26 @@ def run(
         )
         snap = snapshot(func)
     if hyperparams is not None:
-        if runtime != "local" or func is None:
-            raise ConfigError("hyperparameter runs run on the local runtime, in this environment, for now")
+        if func is None:
+            raise ConfigError("hyperparameter runs of isolated functions are not supported: install its requirements")
+        if runtime == "kubernetes":  # one Job per child; the pipeline controller ends the parent
+            from provgraph.pipelines.remote import submit_hyper
+
+            return submit_hyper(
+                func,
+                params or {},
+                inputs or {},
+                hyperparams=hyperparams,
+                strategy=strategy,
+                max_iterations=max_iterations,
+                selector=selector,
+                project=project or backend.settings.project,
+                name=name,
+                image=image,
+                resources=resources,
+                secrets=secrets,
+                backend=backend,
+            )
         from provgraph.pipelines.hyper import run_hyper
 
         return run_hyper(
