@@ -28,9 +28,9 @@ from provgraph._code import Handler, snapshot
 from provgraph._emitter import RunEmitter
 from provgraph._execution import RunFailed, RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
-from provgraph._run import new_run_id
+from provgraph._run import new_run_id, resolve_named
 from provgraph.events.errors import ConfigError
-from provgraph.events.facets import CodeJobFacet, RequestedRunFacet, RuntimeRunFacet
+from provgraph.events.facets import CodeJobFacet, FunctionRef, RequestedRunFacet, RuntimeRunFacet
 from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request
 from provgraph.graph.views import RunView
@@ -89,6 +89,8 @@ class DocStep(_Doc):
     when: DocCondition | None = None
     retries: int = Field(default=0, ge=0, le=10)
     cache: bool = True
+    function: FunctionRef | None = None
+    """A `hub://` step's item, resolved by the client (its code is the snapshot `code_hash`)."""
 
 
 class HyperSpec(_Doc):
@@ -136,10 +138,14 @@ def document(pipe: Pipeline, run_id: str, project: str, backend: Backend, **opti
     steps: list[DocStep] = []
     for name in order:
         s = pipe.steps[name]
-        if s.is_hub:
-            raise PipelineError(f"step {name!r}: hub:// steps run on the local engine only")
-        func = resolve(s)
-        snap = snapshot(func)
+        function: FunctionRef | None = None
+        if s.is_hub:  # resolved here, once: the controller and the pods never ask the hub
+            named = resolve_named(str(s.handler), backend)
+            function = named.ref()
+            snap, func = named.snapshot(function), named.load(backend)
+        else:
+            func = resolve(s)
+            snap = snapshot(func)
         if snap.unknown:
             raise PipelineError(f"step {name!r}: its code cannot be snapshotted ({snap.unknown})")
         code = code_facet(snap, backend)
@@ -168,7 +174,8 @@ def document(pipe: Pipeline, run_id: str, project: str, backend: Backend, **opti
                 upstream=sorted(s.upstream),
                 when=when,
                 retries=s.retries,
-                cache=s.cache,
+                cache=s.cache and not s.is_hub,  # as on the local engine: hub steps are not cached
+                function=function,
             )
         )
     return PipelineDocument(run_id=run_id, project=project, name=pipe.name, steps=steps, **options)
@@ -458,6 +465,7 @@ def _request(
         image=doc.image,
         resources=doc.resources,
         secrets=doc.secrets,
+        function=step.function,
         namespace=doc.namespace,
         parent=parent_of(doc.run_id, doc.project, doc.name),
         artifact_store=backend.settings.artifact_url,
