@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from provgraph._backend import Backend
 from provgraph._code import Handler, snapshot
@@ -32,7 +32,7 @@ from provgraph._run import new_run_id, resolve_named
 from provgraph.events.errors import ConfigError
 from provgraph.events.facets import CodeJobFacet, FunctionRef, RequestedRunFacet, RuntimeRunFacet
 from provgraph.events.model import RunState
-from provgraph.events.request import RunRequest, dumps_request
+from provgraph.events.request import RunRequest, dumps_request, secrets_problem
 from provgraph.graph.views import RunView
 from provgraph.pipelines.cache import StepKey, find_cached, input_ids, output_uris, record_cached
 from provgraph.pipelines.dsl import (
@@ -47,7 +47,15 @@ from provgraph.pipelines.dsl import (
     resolve,
 )
 from provgraph.pipelines.engine import CACHED, DONE, SKIPPED, PipelineResult, StepState, load_pipeline, record
-from provgraph.pipelines.hyper import children, combinations, outcome, parent_of, parent_params, parse_selector
+from provgraph.pipelines.hyper import (
+    child_name,
+    children,
+    combinations,
+    outcome,
+    parent_of,
+    parent_params,
+    parse_selector,
+)
 from provgraph.runtimes.local import code_facet
 
 PENDING = "PENDING"
@@ -96,8 +104,15 @@ class DocStep(_Doc):
 class HyperSpec(_Doc):
     """A hyperparameter run's iterations (step `<job>-<i>` ran `combos[i - 1]`) and its selector."""
 
-    combos: list[dict[str, Any]]
+    combos: list[dict[str, Any]] = Field(min_length=1)
     selector: str | None = None
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_selector(value)  # ConfigError is a ValueError: a validation error here
+        return value
 
 
 class PipelineDocument(_Doc):
@@ -116,6 +131,23 @@ class PipelineDocument(_Doc):
     hyper: HyperSpec | None = None
     steps: list[DocStep]
     """In run order (dependency order, declaration order among independent steps)."""
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        problem = secrets_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _iterations(self) -> PipelineDocument:
+        """A hyperparameter run's steps are its iterations, one per combination, without edges."""
+        if self.hyper is not None:
+            expected = [child_name(self.name, i) for i in range(1, len(self.hyper.combos) + 1)]
+            if [s.name for s in self.steps] != expected or any(s.upstream or s.when for s in self.steps):
+                raise ValueError(f"a hyperparameter run's steps must be {', '.join(expected)}, independent")
+        return self
 
 
 def step_run_id(pipeline_run_id: str, step: str, attempt: int) -> str:
