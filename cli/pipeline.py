@@ -17,7 +17,7 @@ from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import RunView
 from provgraph.pipelines.engine import PipelineResult, StepState, run_pipeline
 from provgraph.pipelines.kfp_engine import DEFAULT_IMAGE
-from provgraph.pipelines.plan import MAYBE, REUSE, RUN, Plan, plan_rerun, stale
+from provgraph.pipelines.plan import MAYBE, REUSE, RUN, Plan, execute_plan, plan_rerun, stale
 from provgraph.pipelines.status import StepStatus, is_pipeline_run, steps_of
 
 pipeline_app = typer.Typer(help="Run pipelines (DAGs of tracked runs) and look at them.", no_args_is_help=True)
@@ -141,7 +141,10 @@ def _submit(
 
     if not image:
         raise ConfigError("the kubernetes engine needs the steps' container image: pass --image")
-    result = submit_pipeline(target, params, backend=backend, image=image, project=project, cache=cache)
+    print_requested(submit_pipeline(target, params, backend=backend, image=image, project=project, cache=cache))
+
+
+def print_requested(result: PipelineResult) -> None:
     console.print(
         f"pipeline run [bold]{result.run_id}[/]  {result.project}/{result.name}  REQUESTED"
         f"  ({len(result.steps)} steps; the pipeline controller runs them as Jobs)"
@@ -242,16 +245,12 @@ def rerun_cmd(
         print_plan(the_plan)
         if plan:
             return
-        result = run_pipeline(
-            the_plan.spec,
-            the_plan.params,
-            project=the_plan.project,
-            cache=not no_cache,
-            backend=backend,
-            progress=print_step,
-        )
+        result = execute_plan(the_plan, backend, cache=not no_cache, progress=print_step)
     finally:
         backend.close()
+    if result.state == RunState.REQUESTED:
+        print_requested(result)
+        return
     print_finish(result)
 
 

@@ -90,11 +90,11 @@ def run(
     function: FunctionRef | None = None
     func: Handler | None
     if isinstance(handler, str) and handler.startswith(("hub://", "function://")):
-        named = _named(handler, backend)
+        named = resolve_named(handler, backend)
         # on Kubernetes the image provides the requirements
         isolate = runtime == "local" and _isolate(named.requirements, isolated, backend.settings, handler)
         function = named.ref(isolated=isolate)
-        snap = CodeSnapshot(named.source, function.code_hash, named.entrypoint, None, None, None)
+        snap = named.snapshot(function)
         func = None if isolate else named.load(backend)
         name, image = name or named.name, image or named.image
         params = {**named.defaults, **(params or {})}
@@ -106,8 +106,26 @@ def run(
         )
         snap = snapshot(func)
     if hyperparams is not None:
-        if runtime != "local" or func is None:
-            raise ConfigError("hyperparameter runs run on the local runtime, in this environment, for now")
+        if func is None:
+            raise ConfigError("hyperparameter runs of isolated functions are not supported: install its requirements")
+        if runtime == "kubernetes":  # one Job per child; the pipeline controller ends the parent
+            from provgraph.pipelines.remote import submit_hyper
+
+            return submit_hyper(
+                func,
+                params or {},
+                inputs or {},
+                hyperparams=hyperparams,
+                strategy=strategy,
+                max_iterations=max_iterations,
+                selector=selector,
+                project=project or backend.settings.project,
+                name=name,
+                image=image,
+                resources=resources,
+                secrets=secrets,
+                backend=backend,
+            )
         from provgraph.pipelines.hyper import run_hyper
 
         return run_hyper(
@@ -170,8 +188,13 @@ class _Named:
     image: str | None = None
     """A registered function's image (kubernetes runtime); a hub item's names MLRun's, not one with provgraph."""
 
+    def snapshot(self, function: FunctionRef) -> CodeSnapshot:
+        """The code snapshot of a run of it: the resolved source, under the hash `function` pins."""
+        return CodeSnapshot(self.source, function.code_hash, self.entrypoint, None, None, None)
 
-def _named(uri: str, backend: Backend) -> _Named:
+
+def resolve_named(uri: str, backend: Backend) -> _Named:
+    """A `hub://` item or `function://` registered function, resolved (not imported yet)."""
     if uri.startswith("hub://"):
         from provgraph import _hub
 

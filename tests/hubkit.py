@@ -38,6 +38,9 @@ DESCRIBE = textwrap.dedent(
     '''
 ).lstrip()
 
+TABLE = b"a,b,label\n1,2,x\n3,,y\n5,6,\n"
+"""A table `describe` reads: 3 rows; columns a, b, label."""
+
 NEEDS_REQ = textwrap.dedent(
     '''
     import inflection

@@ -131,3 +131,27 @@ def conditional(raw: str, threshold: float = 0.0) -> None:
         when=model.results["weight"] > threshold,
     )
     step(add, inputs={"x": raw}, name="after-evaluate").after(scored)
+
+
+def fit(ctx: Context, train_set: DataItem, lr: float = 0.1, depth: int = 1) -> dict[str, float]:
+    """A hyperparameter child: the score rises with depth and peaks at lr 0.05; the combination
+    that would score best of all (depth 3, lr 0.05) diverges and fails."""
+    if depth == 3 and lr == 0.05:
+        raise RuntimeError("diverged")
+    score = round(depth - abs(lr - 0.05), 6)
+    ctx.log_model("model", body=json.dumps({"lr": lr, "depth": depth, "n": len(train_set.get())}).encode())
+    ctx.log_metric("loss", 1 / (1 + score))
+    return {"score": score}
+
+
+def lines(ctx: Context, summary: DataItem) -> dict[str, int]:
+    n = len(summary.get().decode().splitlines())
+    ctx.log_artifact("counted", body=str(n))
+    return {"lines": n}
+
+
+@pipeline
+def described(table: str) -> None:
+    """A hub step (tests/hubkit.py's `describe`) between a file and a step reading its output."""
+    d = step("hub://describe", params={"name": "raw", "sample": 1}, inputs={"table": table}, outputs=["raw-describe"])
+    step(lines, inputs={"summary": d.outputs["raw-describe"]})

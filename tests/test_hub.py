@@ -19,10 +19,9 @@ import yaml
 import provgraph as pg
 from provgraph._hub import HubSource, add_source, list_sources, resolve, signature
 from provgraph.events.errors import ConfigError, NotFound
-from tests.hubkit import DESCRIBE, build_hub
+from tests.hubkit import DESCRIBE, TABLE, build_hub
 
 BIN = Path(sys.executable).parent / "provgraph"
-TABLE = b"a,b,label\n1,2,x\n3,,y\n5,6,\n"
 
 
 def sha(data: bytes | str) -> str:

@@ -288,3 +288,111 @@ def test_a_killed_controller_resumes_and_every_step_runs_exactly_once(
     assert sorted(c.job_name for c in children) == sorted(STEPS) and {c.state for c in children} == {"COMPLETE"}
     starts = [e.run.run_id for e in lineage.events if e.event_type == EventType.START]
     assert sorted(starts) == sorted(step_run_id(run_id, s, 1) for s in STEPS)  # each step executed once
+
+
+def test_a_hub_step_runs_as_a_job_from_the_code_the_client_resolved(
+    lsettings: pg.Settings, cluster: Cluster, namespace: str, lineage: Lineage, tmp_path: Path
+) -> None:
+    from provgraph._hub import add_source
+    from tests.hubkit import TABLE, build_hub
+
+    build_hub(str(tmp_path / "hub"))
+    add_source(lsettings, "local", str(tmp_path / "hub"))
+    table = tmp_path / "table.csv"
+    table.write_bytes(TABLE)
+    pods = Pods(cluster, namespace, tmp_path / "pods")
+    backend = pg.Backend(lsettings)
+    with launcher(lsettings), controller(lsettings):
+        try:
+            run_id = submit_pipeline(
+                pipeline_steps.described, {"table": str(table)}, backend=backend, image=IMAGE
+            ).run_id
+        finally:
+            backend.close()
+        (tmp_path / "hub").rename(tmp_path / "gone")  # the pods and the controller never ask the hub
+
+        def finished() -> RunView | None:
+            pods.run_new()
+            lineage.catch_up()
+            run = lineage.store.run(run_id)
+            return run if run is not None and run.state.is_terminal else None
+
+        run = wait_for("the pipeline run to end", finished, timeout=120)
+    assert (run.state, [(s["name"], s["state"]) for s in run.results["steps"]]) == (
+        "COMPLETE",
+        [("describe", "COMPLETE"), ("lines", "COMPLETE")],
+    )
+    assert pods.executed == [job_name(step_run_id(run_id, s, 1)) for s in ("describe", "lines")]
+    steps = {c.job_name: lineage.store.run(c.run_id) for c in lineage.store.children(run_id)}
+    hubbed, counted = steps["describe"], steps["lines"]
+    assert hubbed is not None and counted is not None
+    assert hubbed.runtime["kind"] == "kubernetes"
+    assert (hubbed.runtime["function"]["name"], hubbed.runtime["function"]["hub_source"]) == ("describe", "local")
+    assert hubbed.code_hash == hubbed.runtime["function"]["code_hash"]
+    assert (hubbed.results["rows"], hubbed.params) == (3, {"name": "raw", "label_column": None, "sample": 1})
+    assert [i.version for i in counted.inputs] == [o.version for o in hubbed.outputs]
+    assert counted.results == {"lines": 4}
+
+
+def test_rerun_of_a_kubernetes_pipeline_run_plans_as_a_local_one_and_runs_through_the_controller(
+    lsettings: pg.Settings,
+    cluster: Cluster,
+    namespace: str,
+    lineage: Lineage,
+    raw: Path,
+    tmp_path: Path,
+    settings: pg.Settings,
+) -> None:
+    from provgraph.pipelines.plan import execute_plan, plan_rerun
+
+    pods = Pods(cluster, namespace, tmp_path / "pods")
+
+    def finished(run_id: str) -> RunView:
+        def probe() -> RunView | None:
+            pods.run_new()
+            lineage.catch_up()
+            run = lineage.store.run(run_id)
+            return run if run is not None and run.state.is_terminal else None
+
+        return wait_for("the pipeline run to end", probe, timeout=120)
+
+    with launcher(lsettings), controller(lsettings):
+        first = finished(submit(lsettings, raw))
+        backend = pg.Backend(lsettings, graph=lineage.store)  # the graph the Kafka events feed
+        try:
+            same = plan_rerun(first.run_id, backend)
+            changed = plan_rerun(first.run_id, backend, {"lr": 0.2})
+            requested = execute_plan(changed, backend)
+        finally:
+            backend.close()
+        assert requested.state == "REQUESTED"
+        second = finished(requested.run_id)
+    original = {c.job_name: c.run_id for c in lineage.store.children(first.run_id)}
+    # the kubernetes runs are cache sources of a kubernetes rerun (same image)
+    assert [(s.name, s.action, s.cached_from) for s in same.steps] == [(n, "reuse", original[n]) for n in STEPS]
+    assert (changed.image, changed.params) == (IMAGE, {"raw": str(raw), "lr": 0.2})
+    # executed through the controller: prepare reused without a Job, train and evaluate as Jobs
+    assert second.state == "COMPLETE" and second.runtime["image"] == IMAGE
+    assert [(s["name"], s["state"]) for s in second.results["steps"]] == [
+        ("prepare", "CACHED"),
+        ("train", "COMPLETE"),
+        ("evaluate", "COMPLETE"),
+    ]
+    assert pods.executed[3:] == [job_name(step_run_id(second.run_id, s, 1)) for s in ("train", "evaluate")]
+
+    # the same plan as for a local run of the same pipeline
+    local = pg.Backend(settings.model_copy(update={"home": tmp_path / "local"}))
+    try:
+        here = run_pipeline(pipeline_steps.three, {"raw": str(raw)}, backend=local).raise_for_state()
+        local_plan = plan_rerun(here.run_id, local, {"lr": 0.2})
+    finally:
+        local.close()
+    assert local_plan.image is None
+    assert [(s.name, s.action, s.reasons) for s in changed.steps] == [
+        (s.name, s.action, s.reasons) for s in local_plan.steps
+    ]
+    assert [(s.name, s.action, s.reasons) for s in changed.steps] == [
+        ("prepare", "reuse", []),
+        ("train", "run", ["param lr changed 0.1 → 0.2"]),
+        ("evaluate", "run?", ["upstream step train re-runs; reused if its outputs come out unchanged"]),
+    ]

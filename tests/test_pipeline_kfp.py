@@ -143,3 +143,41 @@ def test_kfp_package_compiles_and_runs_with_kfp_local_like_the_local_engine(
     assert from_kfp["pipeline"][1] == RunState.COMPLETE and from_kfp["pipeline"][4] == "pipeline"
     assert sorted(from_kfp["children"]) == ["evaluate", "prepare", "train"]
     assert from_kfp["children"]["train"]["inputs"][0][3].startswith("sha256:")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_hub_step_runs_in_a_kfp_task_as_on_the_local_engine(
+    backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from provgraph._hub import add_source
+    from tests.hubkit import TABLE, build_hub
+
+    python = kfp_python()
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(pipeline_steps.__file__, work / "flow.py")
+    (work / "table.csv").write_bytes(TABLE)
+    build_hub(str(tmp_path / "hub"))
+    kfp_home = tmp_path / "kfp-home"
+    add_source(backend.settings, "local", str(tmp_path / "hub"))
+    add_source(backend.settings.model_copy(update={"home": kfp_home}), "local", str(tmp_path / "hub"))
+
+    table = f"table={work / 'table.csv'}"
+    run = ["-m", "provgraph.cli", "pipeline", "run", "flow.py:described", "-p", table, "--engine", "kfp"]
+    out = in_kfp_venv(python, run, work, kfp_home).stdout
+    assert "(2 executed, 0 reused from cache)" in out, out
+    kfp_run = out.split("pipeline run ")[-1].split()[0]
+
+    local = run_pipeline(f"{work / 'flow.py'}:described", {"table": str(work / "table.csv")}, backend=backend)
+    assert local.state == RunState.COMPLETE
+    monkeypatch.setenv("PROVGRAPH_HOME", str(kfp_home))
+    kfp_backend = Backend(load_settings())
+    try:
+        from_kfp = _graph_of(kfp_backend, kfp_run)
+        [hubbed] = [c for c in kfp_backend.graph().children(kfp_run) if c.job_name == "describe"]
+    finally:
+        kfp_backend.close()
+    assert from_kfp == _graph_of(backend, local.run_id)
+    assert sorted(from_kfp["children"]) == ["describe", "lines"]
+    assert hubbed.runtime["function"]["name"] == "describe"

@@ -24,6 +24,7 @@ from provgraph.pipelines.remote import advance, load_document, step_run_id, subm
 from tests import pipeline_steps as ps
 
 IMAGE = "registry.local/steps:1"
+STEP = {"name": "fit-1", "entrypoint": "steps.py:fit", "code_hash": "sha256:" + "a" * 64}
 
 
 def drive(
@@ -170,3 +171,38 @@ def test_a_decision_reads_only_the_ended_steps_whose_outputs_it_uses(settings: S
         assert [s["outputs"] for s in run.results["steps"]] == [output_uris(graph.run(r)) for r in steps]  # type: ignore[arg-type]
     finally:
         backend.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"hyper": {"combos": [{"lr": 0.1}, {"lr": 0.2}]}}, "a hyperparameter run's steps must be fit-1, fit-2,"),
+        ({"steps": [{**STEP, "name": "other"}]}, "a hyperparameter run's steps must be fit-1, independent"),
+        ({"steps": [{**STEP, "upstream": ["fit-1"]}]}, "a hyperparameter run's steps must be fit-1, independent"),
+        ({"hyper": {"combos": [{"lr": 0.1}], "selector": "best.x"}}, "must look like max.<result> or min.<result>"),
+        ({"hyper": {"combos": []}}, "List should have at least 1 item"),
+        ({"secrets": ["Not_A_Name"]}, "secret 'Not_A_Name' is not a valid Kubernetes Secret name"),
+    ],
+)
+def test_a_document_the_controller_could_not_end_is_refused_when_loaded(
+    settings: Settings, change: dict[str, Any], problem: str
+) -> None:
+    """A document is anyone's bytes in the artifact store: one whose hyperparameter run does not match
+    its steps (or names an invalid selector or secret) is refused, never retried forever."""
+    import json
+
+    from provgraph.events.errors import ConfigError
+
+    backend = Backend(settings)
+    try:
+        good: dict[str, Any] = {"run_id": "r1", "project": "p", "name": "fit", "image": IMAGE, "steps": [STEP]}
+        good["hyper"] = {"combos": [{"lr": 0.1}], "selector": "max.score"}
+        digest, _ = backend.artifacts.put_bytes(json.dumps(good).encode())
+        assert load_document(digest, backend).hyper is not None
+        bad, _ = backend.artifacts.put_bytes(json.dumps({**good, **change}).encode())
+        with pytest.raises(ConfigError) as caught:
+            load_document(bad, backend)
+    finally:
+        backend.close()
+    assert str(caught.value).startswith(f"{bad} is not a pipeline document: 1 validation error for PipelineDocument")
+    assert problem in str(caught.value)

@@ -273,6 +273,26 @@ def test_hub_steps_are_passed_to_provgraph_run(backend: Backend) -> None:
     assert result.steps["describe"].state == "FAIL"
 
 
+def test_a_hub_step_reads_a_file_and_feeds_the_next_step(backend: Backend, tmp_path: Path) -> None:
+    from provgraph._hub import add_source
+    from tests.hubkit import TABLE, build_hub
+
+    build_hub(str(tmp_path / "hub"))
+    add_source(backend.settings, "local", str(tmp_path / "hub"))
+    table = tmp_path / "table.csv"
+    table.write_bytes(TABLE)
+    first = run_pipeline(ps.described, {"table": str(table)}, backend=backend).raise_for_state()
+    assert [(n, s.state) for n, s in first.steps.items()] == [("describe", "COMPLETE"), ("lines", "COMPLETE")]
+    assert first.steps["describe"].results["rows"] == 3 and first.steps["lines"].results == {"lines": 4}
+    hubbed = backend.graph().run(first.steps["describe"].run_id or "")
+    assert hubbed is not None and hubbed.parent_run_id == first.run_id
+    assert (hubbed.runtime["function"]["name"], hubbed.runtime["function"]["hub_source"]) == ("describe", "local")
+    # the hub step is never cached; its identical output makes the step after it a cache hit
+    again = run_pipeline(ps.described, {"table": str(table)}, backend=backend).raise_for_state()
+    assert [(n, s.state) for n, s in again.steps.items()] == [("describe", "COMPLETE"), ("lines", "CACHED")]
+    assert again.steps["lines"].cached_from == first.steps["lines"].run_id
+
+
 def test_whole_pipeline_reproduce_gives_a_verdict_per_step_and_overall(backend: Backend, raw: Path) -> None:
     from provgraph.pipelines.reproduce import reproduce_pipeline
 

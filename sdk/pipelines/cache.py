@@ -144,8 +144,8 @@ def record_cached(
     for name, value in source.metrics.items():
         emitter.metric(name, value, 0)
     emitter.running(
-        inputs=[_copy(graph, ref, output=False) for ref in source.inputs],
-        outputs=[_copy(graph, ref, output=True) for ref in source.outputs],
+        inputs=[copy_dataset(graph, ref, output=False) for ref in source.inputs],
+        outputs=[copy_dataset(graph, ref, output=True) for ref in source.outputs],
     )
     emitter.complete(source.results)
     backend.transport.flush()
@@ -161,7 +161,8 @@ def record_cached(
     )
 
 
-def _copy(graph: LineageStore, ref: DatasetRef, *, output: bool) -> Dataset:
+def copy_dataset(graph: LineageStore, ref: DatasetRef, *, output: bool) -> Dataset:
+    """A recorded dataset version as another run's input or output (its artifact facts from the graph)."""
     dsv = graph.dataset_version(ref.namespace, ref.name, ref.version)
     return _dataset(
         ref.namespace,

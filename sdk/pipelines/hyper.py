@@ -1,13 +1,18 @@
-"""Hyperparameter runs (MLRun's `hyperparams`): one child run per combination, in parallel step
-processes, under a parent run whose results are the iteration table and the best iteration (by
-`selector`, e.g. "max.accuracy": a result or, failing that, a metric), and whose outputs are the
-best child's (the same content-hashed versions: the parent wrote exactly what the best child made)."""
+"""Hyperparameter runs (MLRun's `hyperparams`): one child run per combination, under a parent run
+whose results are the iteration table and the best iteration (by `selector`, e.g. "max.accuracy":
+a result or, failing that, a metric), and whose outputs are the best child's (the same
+content-hashed versions: the parent wrote exactly what the best child made).
+
+The children are the steps of a pipeline with no edges between them. Locally (`run_hyper`) they run
+in parallel step processes; on Kubernetes (`remote.submit_hyper`) each is a Job and the pipeline
+controller ends the parent. Both end it with `outcome`: one table, one selection, one promotion.
+"""
 
 from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, cast, get_args
+from typing import Any
 
 from provgraph._backend import Backend
 from provgraph._code import Handler, snapshot
@@ -16,11 +21,15 @@ from provgraph._execution import RunFailed, RunResult, execute
 from provgraph._naming import parse_store_uri
 from provgraph._run import new_run_id
 from provgraph.events.errors import ConfigError
-from provgraph.events.facets import ArtifactKind, JobRef, ParentRunFacet, RunRef
+from provgraph.events.facets import JobRef, ParentRunFacet, RunRef
 from provgraph.events.facets.standard import RootRef
+from provgraph.events.model import Dataset
 from provgraph.events.request import RunRequest
+from provgraph.graph.contract import LineageStore
+from provgraph.graph.views import DatasetRef
+from provgraph.pipelines.cache import copy_dataset
 from provgraph.pipelines.dsl import Pipeline, Step, default_name
-from provgraph.pipelines.engine import DONE, Options, Scheduler
+from provgraph.pipelines.engine import DONE, Options, Scheduler, StepState
 from provgraph.runtimes.local import code_facet
 
 STRATEGIES = ("grid", "list", "random")
@@ -57,6 +66,66 @@ def parse_selector(selector: str) -> tuple[str, str]:
     return how, key
 
 
+def child_name(job: str, iteration: int) -> str:
+    """The step (and job) name of iteration `iteration` (1-based) of hyperparameter run `job`."""
+    return f"{job}-{iteration}"
+
+
+def children(
+    handler: Handler | str, params: dict[str, Any], inputs: dict[str, str], combos: list[dict[str, Any]], job: str
+) -> Pipeline:
+    """The child runs as steps of a pipeline without edges (so they all run at once)."""
+    pipe = Pipeline(job, {})
+    for i, combo in enumerate(combos, start=1):
+        pipe.add(Step(child_name(job, i), handler, {**params, **combo}, dict(inputs), ()), explicit_name=True)
+    return pipe
+
+
+def parent_params(
+    params: dict[str, Any], hyperparams: dict[str, list[Any]], strategy: str, selector: str | None
+) -> dict[str, Any]:
+    """What the parent run records as its params."""
+    return {**params, "hyperparams": hyperparams, "strategy": strategy, "selector": selector}
+
+
+def parent_of(run_id: str, project: str, job: str) -> ParentRunFacet:
+    ref = JobRef(namespace=project, name=job)
+    return ParentRunFacet(run=RunRef(run_id=run_id), job=ref, root=RootRef(run=RunRef(run_id=run_id), job=ref))
+
+
+def outcome(
+    job: str, combos: list[dict[str, Any]], states: dict[str, StepState], selector: str | None, graph: LineageStore
+) -> tuple[dict[str, Any], list[Dataset], dict[str, str]]:
+    """The parent's results (the iteration table, the best iteration and its results), the best
+    child's outputs as the parent's (the same versions, copied from the graph: no data is read) and
+    their URIs. `RunFailed` when no child completed, or none logged the selector's key as a number."""
+    how, key = parse_selector(selector) if selector else ("", "")
+    table: list[dict[str, Any]] = []
+    for i, combo in enumerate(combos, start=1):
+        st = states[child_name(job, i)]
+        table.append({"iteration": i, "run_id": st.run_id, "state": st.state, **combo, **st.metrics, **st.results})
+    done = [row for row in table if row["state"] in DONE]
+    if not done:
+        raise RunFailed(f"every one of the {len(table)} iterations failed")
+    best = done[0]
+    if how:
+        scored = [row for row in done if isinstance(row.get(key), int | float) and not isinstance(row[key], bool)]
+        if not scored:
+            raise RunFailed(f"no iteration logged a numeric result {key!r} for selector {selector!r}")
+        best = (max if how == "max" else min)(scored, key=lambda row: row[key])
+    for row in table:
+        row["best"] = row is best
+    chosen = states[child_name(job, best["iteration"])]
+    promoted: list[Dataset] = []
+    for out_key, uri in chosen.outputs.items():
+        pinned = parse_store_uri(uri)
+        ref = DatasetRef(namespace=pinned.namespace, name=pinned.key, version=pinned.version or "", binding=out_key)
+        promoted.append(copy_dataset(graph, ref, output=True))
+    results = {k: v for k, v in chosen.results.items() if k != "iterations"}
+    results |= {"best_iteration": best["iteration"], "best_run_id": chosen.run_id, "iterations": table}
+    return results, promoted, dict(chosen.outputs)
+
+
 def run_hyper(
     handler: Handler,
     params: dict[str, Any],
@@ -71,12 +140,11 @@ def run_hyper(
     backend: Backend,
 ) -> RunResult:
     """The parent run; each combination is a child run (its own process, cached like a step)."""
-    how, key = parse_selector(selector) if selector else ("", "")
+    if selector:
+        parse_selector(selector)
     combos = combinations(hyperparams, strategy, max_iterations)
     job = name or default_name(handler)
-    pipe = Pipeline(job, {})
-    for i, combo in enumerate(combos, start=1):
-        pipe.add(Step(f"{job}-{i}", handler, {**params, **combo}, dict(inputs), ()), explicit_name=True)
+    pipe = children(handler, params, inputs, combos, job)
     snap = snapshot(handler)
     code = code_facet(snap, backend)
     request = RunRequest(
@@ -85,45 +153,19 @@ def run_hyper(
         job=job,
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
-        params={**params, "hyperparams": hyperparams, "strategy": strategy, "selector": selector},
+        params=parent_params(params, hyperparams, strategy, selector),
         runtime="hyper",
     )
-    ref = JobRef(namespace=project, name=job)
-    parent = ParentRunFacet(
-        run=RunRef(run_id=request.run_id), job=ref, root=RootRef(run=RunRef(run_id=request.run_id), job=ref)
-    )
+    parent = parent_of(request.run_id, project, job)
     scheduler = Scheduler(pipe, backend, project, parent, Options(parallelism=backend.settings.pipeline_parallelism))
     promoted: dict[str, str] = {}
 
     def orchestrate(ctx: Context) -> dict[str, Any]:
-        states = scheduler.run()
-        table: list[dict[str, Any]] = []
-        for i, st in enumerate(states.values(), start=1):
-            table.append(
-                {"iteration": i, "run_id": st.run_id, "state": st.state, **combos[i - 1], **st.metrics, **st.results}
-            )
-        done = [row for row in table if row["state"] in DONE]
-        if not done:
-            raise RunFailed(f"every one of the {len(table)} iterations failed")
-        best = done[0]
-        if how:
-            scored = [row for row in done if isinstance(row.get(key), int | float)]
-            if not scored:
-                raise RunFailed(f"no iteration logged a numeric result {key!r} for selector {selector!r}")
-            best = (max if how == "max" else min)(scored, key=lambda row: row[key])
-        for row in table:
-            row["best"] = row is best
-        chosen = states[f"{job}-{best['iteration']}"]
-        graph = backend.graph()
-        for out_key, uri in chosen.outputs.items():
-            pinned = parse_store_uri(uri)
-            dsv = graph.dataset_version(pinned.namespace, pinned.key, pinned.version or "")
-            kind = dsv.kind if dsv is not None and dsv.kind in get_args(ArtifactKind) else "artifact"
-            body = backend.artifacts.get_bytes(pinned.version or "")
-            artifact = ctx.log_artifact(out_key, body=body, kind=cast(ArtifactKind, kind))
-            promoted[out_key] = artifact.uri
-        best_results = {k: v for k, v in chosen.results.items() if k not in ("iterations",)}
-        return {**best_results, "best_iteration": best["iteration"], "best_run_id": chosen.run_id, "iterations": table}
+        results, outputs, uris = outcome(job, combos, scheduler.run(), selector, backend.graph())
+        if outputs:
+            ctx._emitter.running(outputs=outputs)
+        promoted.update(uris)
+        return results
 
     result = execute(request, orchestrate, None if snap.unknown else code, backend, code_unknown=snap.unknown)
     result.outputs = dict(promoted)

@@ -9,7 +9,8 @@ is reused if they come out unchanged (the plan says so: `run?`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from provgraph._backend import Backend
@@ -21,7 +22,8 @@ from provgraph.graph.ids import NodeId
 from provgraph.graph.views import Direction, LineageNode, RunView
 from provgraph.pipelines.cache import find_cached, output_uris, reasons
 from provgraph.pipelines.dsl import OutputRef, ResultRef
-from provgraph.pipelines.engine import load_pipeline, pipeline_spec, prepare
+from provgraph.pipelines.engine import PipelineResult, StepState, load_pipeline, pipeline_spec, prepare, run_pipeline
+from provgraph.pipelines.remote import runtime_key, submit_pipeline
 
 REUSE, RUN, MAYBE, SKIP = "reuse", "run", "run?", "skip"
 
@@ -43,6 +45,9 @@ class Plan:
     spec: str
     params: dict[str, Any]
     steps: list[PlannedStep]
+    image: str | None = None
+    """The steps' image when the run used the kubernetes engine (the rerun goes through the controller)."""
+    resources: dict[str, str] = field(default_factory=dict)
 
 
 def pipeline_run(run_id: str, backend: Backend) -> RunView:
@@ -65,6 +70,8 @@ def plan_rerun(run_id: str, backend: Backend, params: dict[str, Any] | None = No
     previous = {c.job_name: c for c in graph.children(run_id)}
     job = JobRef(namespace=run.namespace, name=pipe.name)
     parent = ParentRunFacet(run=RunRef(run_id=run_id), job=job)
+    # the kubernetes engine names the steps' image on the pipeline run (local and kfp runs have none)
+    image = run.runtime.get("image") or None
     planned: dict[str, PlannedStep] = {}
     for name in order:
         s = pipe.steps[name]
@@ -89,7 +96,8 @@ def plan_rerun(run_id: str, backend: Backend, params: dict[str, Any] | None = No
             planned[name] = PlannedStep(name, RUN, ["hub:// steps are not cached"])
             continue
         prepared = prepare(s, step_params, inputs, backend, run.namespace, parent)
-        source = find_cached(graph, backend, run.namespace, prepared.key) if cache and s.cache else None
+        key = prepared.key if image is None else replace(prepared.key, runtime=runtime_key(image))
+        source = find_cached(graph, backend, run.namespace, key) if cache and s.cache else None
         if source is not None:
             planned[name] = PlannedStep(
                 name, REUSE, cached_from=source.run_id, outputs=output_uris(source), results=dict(source.results)
@@ -97,11 +105,30 @@ def plan_rerun(run_id: str, backend: Backend, params: dict[str, Any] | None = No
             continue
         before = previous.get(name)
         detail = graph.run(before.run_id) if before is not None else None
-        why = reasons(detail, prepared.key, name)
+        why = reasons(detail, key, name)
         if not why:
             why = ["caching is off" if not (cache and s.cache) else "the previous run's outputs are no longer stored"]
         planned[name] = PlannedStep(name, RUN, why)
-    return Plan(run_id, run.namespace, spec, merged, [planned[n] for n in order])
+    resources = run.runtime.get("resources") if image else None
+    return Plan(run_id, run.namespace, spec, merged, [planned[n] for n in order], image, dict(resources or {}))
+
+
+def execute_plan(
+    plan: Plan, backend: Backend, *, cache: bool = True, progress: Callable[[StepState], None] | None = None
+) -> PipelineResult:
+    """Run the pipeline of `plan` again on the engine the original run used: locally, or (kubernetes)
+    submitted to the pipeline controller, which decides each step by the same cache rule."""
+    if plan.image is not None:
+        return submit_pipeline(
+            plan.spec,
+            plan.params,
+            image=plan.image,
+            resources=plan.resources,
+            project=plan.project,
+            cache=cache,
+            backend=backend,
+        )
+    return run_pipeline(plan.spec, plan.params, project=plan.project, cache=cache, backend=backend, progress=progress)
 
 
 # -- stale --------------------------------------------------------------------------------------

@@ -21,19 +21,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from provgraph._backend import Backend
-from provgraph._code import snapshot
+from provgraph._code import Handler, snapshot
 from provgraph._emitter import RunEmitter
-from provgraph._execution import effective_params
+from provgraph._execution import RunFailed, RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
-from provgraph._run import new_run_id
+from provgraph._run import new_run_id, resolve_named
 from provgraph.events.errors import ConfigError
-from provgraph.events.facets import CodeJobFacet, JobRef, ParentRunFacet, RequestedRunFacet, RunRef, RuntimeRunFacet
-from provgraph.events.facets.standard import RootRef
+from provgraph.events.facets import CodeJobFacet, FunctionRef, RequestedRunFacet, RuntimeRunFacet
 from provgraph.events.model import RunState
-from provgraph.events.request import RunRequest, dumps_request
+from provgraph.events.request import RunRequest, dumps_request, secrets_problem
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.views import DatasetRef, RunView
 from provgraph.pipelines.cache import StepKey, find_cached, input_ids, output_uris, record_cached
@@ -45,9 +44,19 @@ from provgraph.pipelines.dsl import (
     PipelineError,
     ResultRef,
     as_pipeline,
+    default_name,
     resolve,
 )
 from provgraph.pipelines.engine import CACHED, DONE, SKIPPED, PipelineResult, StepState, load_pipeline, record
+from provgraph.pipelines.hyper import (
+    child_name,
+    children,
+    combinations,
+    outcome,
+    parent_of,
+    parent_params,
+    parse_selector,
+)
 from provgraph.runtimes.local import code_facet
 
 PENDING = "PENDING"
@@ -89,10 +98,27 @@ class DocStep(_Doc):
     when: DocCondition | None = None
     retries: int = Field(default=0, ge=0, le=10)
     cache: bool = True
+    function: FunctionRef | None = None
+    """A `hub://` step's item, resolved by the client (its code is the snapshot `code_hash`)."""
+
+
+class HyperSpec(_Doc):
+    """A hyperparameter run's iterations (step `<job>-<i>` ran `combos[i - 1]`) and its selector."""
+
+    combos: list[dict[str, Any]] = Field(min_length=1)
+    selector: str | None = None
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_selector(value)  # ConfigError is a ValueError: a validation error here
+        return value
 
 
 class PipelineDocument(_Doc):
-    """A pipeline run's DAG, stored content-addressed; the controller's only input besides events."""
+    """A pipeline run's DAG, stored content-addressed; the controller's only input besides events.
+    With `hyper` it is a hyperparameter run: the controller ends it as `hyper.outcome` says."""
 
     run_id: str
     project: str
@@ -102,8 +128,27 @@ class PipelineDocument(_Doc):
     resources: dict[str, str] = Field(default_factory=dict)
     namespace: str | None = None
     cache: bool = True
+    secrets: list[str] = Field(default_factory=list)
+    hyper: HyperSpec | None = None
     steps: list[DocStep]
     """In run order (dependency order, declaration order among independent steps)."""
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        problem = secrets_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _iterations(self) -> PipelineDocument:
+        """A hyperparameter run's steps are its iterations, one per combination, without edges."""
+        if self.hyper is not None:
+            expected = [child_name(self.name, i) for i in range(1, len(self.hyper.combos) + 1)]
+            if [s.name for s in self.steps] != expected or any(s.upstream or s.when for s in self.steps):
+                raise ValueError(f"a hyperparameter run's steps must be {', '.join(expected)}, independent")
+        return self
 
 
 def step_run_id(pipeline_run_id: str, step: str, attempt: int) -> str:
@@ -126,10 +171,14 @@ def document(pipe: Pipeline, run_id: str, project: str, backend: Backend, **opti
     steps: list[DocStep] = []
     for name in order:
         s = pipe.steps[name]
-        if s.is_hub:
-            raise PipelineError(f"step {name!r}: hub:// steps run on the local engine only")
-        func = resolve(s)
-        snap = snapshot(func)
+        function: FunctionRef | None = None
+        if s.is_hub:  # resolved here, once: the controller and the pods never ask the hub
+            named = resolve_named(str(s.handler), backend)
+            function = named.ref()
+            snap, func = named.snapshot(function), named.load(backend)
+        else:
+            func = resolve(s)
+            snap = snapshot(func)
         if snap.unknown:
             raise PipelineError(f"step {name!r}: its code cannot be snapshotted ({snap.unknown})")
         code = code_facet(snap, backend)
@@ -158,7 +207,8 @@ def document(pipe: Pipeline, run_id: str, project: str, backend: Backend, **opti
                 upstream=sorted(s.upstream),
                 when=when,
                 retries=s.retries,
-                cache=s.cache,
+                cache=s.cache and not s.is_hub,  # as on the local engine: hub steps are not cached
+                function=function,
             )
         )
     return PipelineDocument(run_id=run_id, project=project, name=pipe.name, steps=steps, **options)
@@ -204,16 +254,71 @@ def submit_pipeline(
         namespace=namespace,
         cache=cache,
     )
-    digest, _ = backend.artifacts.put_bytes(doc.model_dump_json().encode())
     code = None if snap.unknown else code_facet(snap, backend)
-    pipeline_emitter(doc, code, backend).requested(
-        pipe.params,
-        RuntimeRunFacet(kind="pipeline", image=image),
+    record_requested(doc, code, pipe.params, "pipeline", backend)
+    states = {s.name: StepState(s.name, PENDING, s.upstream) for s in doc.steps}
+    return PipelineResult(run_id, project, pipe.name, RunState.REQUESTED, states)
+
+
+def submit_hyper(
+    handler: Handler,
+    params: dict[str, Any],
+    inputs: dict[str, str],
+    *,
+    hyperparams: dict[str, list[Any]],
+    strategy: str,
+    max_iterations: int | None,
+    selector: str | None,
+    project: str,
+    name: str | None,
+    image: str | None,
+    resources: dict[str, str] | None,
+    secrets: list[str] | None,
+    backend: Backend,
+) -> RunResult:
+    """Record a hyperparameter run for the controller (state REQUESTED): each combination becomes a
+    Job through the launcher; the controller ends the parent with the iteration table and the best
+    child's outputs once every child has ended (`hyper.outcome`, as a local hyperparameter run)."""
+    from provgraph.events.transport.factory import kafka_config
+
+    if not image:
+        raise ConfigError("the kubernetes runtime needs a container image: pass image=... (or --image)")
+    kafka_config(backend.settings)  # the controller and the launcher are reached through Kafka only
+    if selector:
+        parse_selector(selector)
+    combos = combinations(hyperparams, strategy, max_iterations)
+    job = name or default_name(handler)
+    run_id = new_run_id()
+    doc = document(
+        children(handler, params, inputs, combos, job),
+        run_id,
+        project,
+        backend,
+        image=image,
+        resources=dict(resources or {}),
+        secrets=list(secrets or []),
+        hyper=HyperSpec(combos=combos, selector=selector),
+    )
+    snap = snapshot(handler)
+    code = None if snap.unknown else code_facet(snap, backend)
+    position = record_requested(doc, code, parent_params(params, hyperparams, strategy, selector), "hyper", backend)
+    return RunResult(run_id, project, job, RunState.REQUESTED, position=position)
+
+
+def record_requested(
+    doc: PipelineDocument, code: CodeJobFacet | None, params: dict[str, Any], kind: str, backend: Backend
+) -> str | None:
+    """Store `doc` and record its run REQUESTED, naming the document for the controller; the
+    REQUESTED event's consistency token."""
+    digest, _ = backend.artifacts.put_bytes(doc.model_dump_json().encode())
+    emitter = pipeline_emitter(doc, code, backend)
+    emitter.requested(
+        params,
+        RuntimeRunFacet(kind=kind, image=doc.image, resources=doc.resources, secrets=doc.secrets or None),
         RequestedRunFacet(request_hash=digest, runtime=ENGINE),
     )
     backend.transport.flush()
-    states = {s.name: StepState(s.name, PENDING, s.upstream) for s in doc.steps}
-    return PipelineResult(run_id, project, pipe.name, RunState.REQUESTED, states)
+    return emitter.position()
 
 
 def pipeline_emitter(doc: PipelineDocument, code: CodeJobFacet | None, backend: Backend) -> RunEmitter:
@@ -247,11 +352,6 @@ class Decision:
 
 Submit = Callable[[RunRequest, CodeJobFacet], None]
 """Publish one step's run request (and record it REQUESTED)."""
-
-
-def _parent(doc: PipelineDocument) -> ParentRunFacet:
-    job = JobRef(namespace=doc.project, name=doc.name)
-    return ParentRunFacet(run=RunRef(run_id=doc.run_id), job=job, root=RootRef(run=RunRef(run_id=doc.run_id), job=job))
 
 
 def _latest(step: DocStep, doc: PipelineDocument, runs: dict[str, RunView]) -> tuple[RunView | None, int]:
@@ -421,17 +521,30 @@ def _request(
         runtime="kubernetes",
         image=doc.image,
         resources=doc.resources,
+        secrets=doc.secrets,
+        function=step.function,
         namespace=doc.namespace,
-        parent=_parent(doc),
+        parent=parent_of(doc.run_id, doc.project, doc.name),
         artifact_store=backend.settings.artifact_url,
     )
     return request, StepKey(step.name, step.code_hash, params, ids, runtime_key(doc.image))
 
 
 def _finish(doc: PipelineDocument, states: dict[str, StepState], backend: Backend) -> RunState:
-    """End the pipeline run with every step's state as its results (as the local engine does)."""
-    summary: dict[str, Any] = {"steps": record(states), **({"pipeline": doc.spec} if doc.spec else {})}
+    """End the pipeline run with every step's state as its results (as the local engine does); a
+    hyperparameter run with its iteration table and the best child's outputs (as `run_hyper` does)."""
     emitter = pipeline_emitter(doc, None, backend)
+    if doc.hyper is not None:
+        try:
+            results, outputs, _ = outcome(doc.name, doc.hyper.combos, states, doc.hyper.selector, backend.graph())
+        except RunFailed as exc:
+            emitter.fail(exc)
+            return RunState.FAIL
+        if outputs:
+            emitter.running(outputs=outputs)
+        emitter.complete(results)
+        return RunState.COMPLETE
+    summary: dict[str, Any] = {"steps": record(states), **({"pipeline": doc.spec} if doc.spec else {})}
     failed = [n for n, st in states.items() if st.state not in (*DONE, SKIPPED)]
     if failed:
         first = states[failed[0]]
@@ -454,7 +567,9 @@ def submitter(backend: Backend, publish: Callable[[str, bytes], None]) -> Submit
             code,
             backend,
             backend.transport,
-            RuntimeRunFacet(kind="kubernetes", image=request.image, resources=request.resources),
+            RuntimeRunFacet(
+                kind="kubernetes", image=request.image, resources=request.resources, secrets=request.secrets or None
+            ),
         )
 
     return submit
