@@ -6,6 +6,7 @@ prints the walls).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import json
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from typer.main import get_command
 
+from provgraph._environment import name_and_version, packages_digest
 from provgraph.cli import app
 from provgraph.cli._commands import COMMANDS
 
@@ -151,3 +153,42 @@ def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str]) -> None:
         for code in ("", eager)
     ]
     assert outputs[0] == outputs[1] and "Usage: provgraph" in outputs[0]
+
+
+METADATA_HEADERS = [
+    "Metadata-Version: 2.1\nName: a\nVersion: 1\n\nName: b\nVersion: 2\n",
+    "name:a\r\nVERSION:  2 \r\n\r\nName: body",
+    "Name: x\n y\nVersion: 3\n",
+    "Name: a\nName: b\nVersion: 1\nVersion: 2",
+    "",
+    "Version: 1",
+    "Summary: s\nnot a header line\nName: late",
+    "Name: a\r b\rVersion: 9\r\rName: z",
+    " lead\nName: q",
+    "Name:\t\tt\n\tcont\r\n more\nVersion:1\n",
+    "Name: a\r\n b\r\n\r\nVersion: 1",
+    ":x\nName: n",
+    "Name : spaced\nVersion: 1",
+    "Name: \u00fc\nVersion: 1\n\n",
+]
+
+
+@pytest.mark.parametrize("text", METADATA_HEADERS)
+def test_metadata_headers_are_read_as_the_email_parser_reads_them(text: str) -> None:
+    """`packages_digest` scans only the header block; it must read what `Distribution.metadata` reads."""
+    import email
+
+    message = email.message_from_string(text)
+    assert name_and_version(text) == (message["Name"], message["Version"])
+
+
+def test_packages_digest_is_the_digest_of_what_importlib_metadata_reads() -> None:
+    """The fast scan gives the digest recorded before it (over this very environment)."""
+    from importlib import metadata
+
+    versions: dict[str, str] = {}
+    for d in metadata.distributions():
+        if d.metadata["Name"]:
+            versions.setdefault(d.metadata["Name"].lower(), d.version)
+    names = "\n".join(sorted(f"{name}=={version}" for name, version in versions.items()))
+    assert packages_digest() == "sha256:" + hashlib.sha256(names.encode()).hexdigest()
