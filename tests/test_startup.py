@@ -11,6 +11,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -87,11 +88,13 @@ def test_import_provgraph_loads_no_third_party_package(tmp_path: Path) -> None:
 def test_help_imports_no_command_module_and_no_settings(tmp_path: Path) -> None:
     modules = loaded(CLI.format(args=["--help"]), tmp_path)
     assert heavy(modules) == [] and "pydantic" not in modules
+    assert not {m for m in modules if m.startswith(RICH_HELP_MODULES)}
     assert sorted(m for m in modules if m.startswith("provgraph")) == [
         "provgraph",
         "provgraph.cli",
         "provgraph.cli._app",
         "provgraph.cli._commands",
+        "provgraph.cli._help",
         "provgraph.events",
         "provgraph.events.errors",
     ]
@@ -136,11 +139,26 @@ def test_commands_table_is_what_the_modules_define() -> None:
     assert defined == COMMANDS
 
 
-@pytest.mark.parametrize("args", [["--help"], ["hub", "--help"], ["runs", "--help"]])
-def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str]) -> None:
-    """The help printed from the table equals the help typer prints with every module imported."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
-    env.update(PROVGRAPH_HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1")
+RICH_HELP_MODULES = ("typer.rich_utils", "rich.markdown", "markdown_it", "pygments", "rich.traceback", "attr")
+"""typer's rich help module and what it imports: `provgraph --help` draws its help without them (cli/_help.py)."""
+
+TYPER_HELP = """
+from typer.core import TyperGroup
+from provgraph.cli._app import LazyGroup
+LazyGroup.format_help = TyperGroup.format_help
+"""
+"""The root help drawn by typer itself (what cli/_help.py must equal)."""
+
+
+@pytest.mark.parametrize("colour", [{"NO_COLOR": "1"}, {"FORCE_COLOR": "1", "COLUMNS": "90"}])
+@pytest.mark.parametrize("args", [["--help"], [], ["hub", "--help"], ["runs", "--help"]])
+def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str], colour: dict[str, str]) -> None:
+    """The help printed from the table equals the help typer prints with every module imported and
+    its own rich help module drawing it (the root help's escape codes included, in colour)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_") and k not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    env.update({"PROVGRAPH_HOME": str(tmp_path / "home"), "COLUMNS": "200", **colour})
     eager = "".join(f"import provgraph.cli.{m}\n" for m in sorted({m for m, _ in COMMANDS.values()}))
     outputs = [
         subprocess.run(
@@ -150,9 +168,10 @@ def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str]) -> None:
             env=env,
             check=True,
         ).stdout
-        for code in ("", eager)
+        for code in ("", eager + TYPER_HELP)
     ]
-    assert outputs[0] == outputs[1] and "Usage: provgraph" in outputs[0]
+    assert outputs[0] == outputs[1] and "Usage: provgraph" in re.sub(r"\x1b\[[0-9;]*m", "", outputs[0])
+    assert ("\x1b[" in outputs[0]) == ("FORCE_COLOR" in colour)
 
 
 METADATA_HEADERS = [
