@@ -23,7 +23,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
-from typer.core import TyperOption
+from typer.core import TyperGroup, TyperOption
 
 if TYPE_CHECKING:
     from typer import _click as click
@@ -101,7 +101,7 @@ def _table(*, highlight: bool) -> Table:
     )
 
 
-def print_root_help(group: click.Group, ctx: click.Context) -> None:
+def print_root_help(group: TyperGroup, ctx: click.Context) -> None:
     """Usage, the group's help line, its options and every command of `COMMANDS` with its help line."""
     console = _console()
     console.print(Padding(_options(group.get_usage(ctx)), 1), style="bold")
