@@ -106,6 +106,7 @@ def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
     commands = {m for m in modules if m.startswith("provgraph.cli.") and not m.startswith("provgraph.cli._")}
     assert commands == {"provgraph.cli.runs", "provgraph.cli.show"}  # show: `runs` prints with its helpers
     assert not {"provgraph._execution", "provgraph._run", "provgraph._context"} & modules  # no SDK to list runs
+    assert "tomllib" not in modules  # settings parse TOML only when a config file exists
 
 
 def module_of(command: Any) -> str:
@@ -128,6 +129,7 @@ def test_a_tracked_run_loads_no_store_and_no_client(tmp_path: Path) -> None:
     assert third_party == {"provgraph", "fsspec", "orjson", *PYDANTIC}
     graph = sorted(m for m in modules if m.startswith("provgraph.graph"))
     assert graph == ["provgraph.graph", "provgraph.graph.ids", "provgraph.graph.liveness"]
+    assert not {"tomllib", "difflib"} & modules  # no config file to parse, no misspelt setting to suggest for
 
 
 def test_commands_table_is_what_the_modules_define() -> None:
