@@ -5,7 +5,8 @@ tracked run in a fresh process, each the median of BENCH_N (9) fresh interpreter
 Walls on a shared machine swing with its load; the CPU time (user + system) of the child is printed
 beside each wall as the steadier figure. The cold run is the small job of bench_run_overhead
 (a 1,000-row CSV read and grouped, two tables and a JSON artifact logged), timed from before
-`import provgraph` to `run` returning.
+`import provgraph` to `run` returning. Children may write bytecode (PYTHONDONTWRITEBYTECODE is
+dropped), so the figures are those of an installed package, not of compiling it at each start.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ def main() -> None:
         root = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
         env.update(PROVGRAPH_HOME=str(root / "home"), PROVGRAPH_CONFIG="", COLUMNS="120")
+        # The warm-up run writes the bytecode cache, as an installed package has it (pip compiles on
+        # install): with PYTHONDONTWRITEBYTECODE set every child would compile every module it imports.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parent), env.get("PYTHONPATH", "")])
         seed = (
             "from provgraph.events.synthetic import workload;"

@@ -41,6 +41,12 @@ class LazyGroup(TyperGroup):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
 
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """typer's rich help, drawn without importing typer's rich help module (see `_help`)."""
+        from provgraph.cli._help import print_root_help
+
+        print_root_help(self, ctx)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:

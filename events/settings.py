@@ -10,10 +10,8 @@ With no configuration at all provgraph is embedded: SQLite event log and graph u
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -245,6 +243,8 @@ def require_http(settings: Settings) -> str:
 def _from_file(path: Path | None) -> dict[str, Any]:
     if path is None or not path.is_file():
         return {}
+    import tomllib  # lazy: a run or a command without a config file does not pay its import
+
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
@@ -258,6 +258,8 @@ def _from_env() -> dict[str, Any]:
     known = {ENV_PREFIX + field for field in fields} | NOT_SETTINGS
     unknown = sorted(v for v in os.environ if v.startswith(ENV_PREFIX) and v not in known)
     if unknown:
+        import difflib  # lazy: only to suggest a name for a typo
+
         close = difflib.get_close_matches(unknown[0].removeprefix(ENV_PREFIX), fields, n=1)
         hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "see the configuration table in the README"
         raise ConfigError(f"unknown environment variable {', '.join(unknown)}: not a provgraph setting ({hint})")

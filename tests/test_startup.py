@@ -6,10 +6,12 @@ prints the walls).
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 from typer.main import get_command
 
+from provgraph._environment import name_and_version, packages_digest
 from provgraph.cli import app
 from provgraph.cli._commands import COMMANDS
 
@@ -85,11 +88,13 @@ def test_import_provgraph_loads_no_third_party_package(tmp_path: Path) -> None:
 def test_help_imports_no_command_module_and_no_settings(tmp_path: Path) -> None:
     modules = loaded(CLI.format(args=["--help"]), tmp_path)
     assert heavy(modules) == [] and "pydantic" not in modules
+    assert not {m for m in modules if m.startswith(RICH_HELP_MODULES)}
     assert sorted(m for m in modules if m.startswith("provgraph")) == [
         "provgraph",
         "provgraph.cli",
         "provgraph.cli._app",
         "provgraph.cli._commands",
+        "provgraph.cli._help",
         "provgraph.events",
         "provgraph.events.errors",
     ]
@@ -101,6 +106,7 @@ def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
     commands = {m for m in modules if m.startswith("provgraph.cli.") and not m.startswith("provgraph.cli._")}
     assert commands == {"provgraph.cli.runs", "provgraph.cli.show"}  # show: `runs` prints with its helpers
     assert not {"provgraph._execution", "provgraph._run", "provgraph._context"} & modules  # no SDK to list runs
+    assert "tomllib" not in modules  # settings parse TOML only when a config file exists
 
 
 def module_of(command: Any) -> str:
@@ -123,6 +129,7 @@ def test_a_tracked_run_loads_no_store_and_no_client(tmp_path: Path) -> None:
     assert third_party == {"provgraph", "fsspec", "orjson", *PYDANTIC}
     graph = sorted(m for m in modules if m.startswith("provgraph.graph"))
     assert graph == ["provgraph.graph", "provgraph.graph.ids", "provgraph.graph.liveness"]
+    assert not {"tomllib", "difflib"} & modules  # no config file to parse, no misspelt setting to suggest for
 
 
 def test_commands_table_is_what_the_modules_define() -> None:
@@ -134,11 +141,26 @@ def test_commands_table_is_what_the_modules_define() -> None:
     assert defined == COMMANDS
 
 
-@pytest.mark.parametrize("args", [["--help"], ["hub", "--help"], ["runs", "--help"]])
-def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str]) -> None:
-    """The help printed from the table equals the help typer prints with every module imported."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
-    env.update(PROVGRAPH_HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1")
+RICH_HELP_MODULES = ("typer.rich_utils", "rich.markdown", "markdown_it", "pygments", "rich.traceback", "attr")
+"""typer's rich help module and what it imports: `provgraph --help` draws its help without them (cli/_help.py)."""
+
+TYPER_HELP = """
+from typer.core import TyperGroup
+from provgraph.cli._app import LazyGroup
+LazyGroup.format_help = TyperGroup.format_help
+"""
+"""The root help drawn by typer itself (what cli/_help.py must equal)."""
+
+
+@pytest.mark.parametrize("colour", [{"NO_COLOR": "1"}, {"FORCE_COLOR": "1", "COLUMNS": "90"}])
+@pytest.mark.parametrize("args", [["--help"], [], ["hub", "--help"], ["runs", "--help"]])
+def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str], colour: dict[str, str]) -> None:
+    """The help printed from the table equals the help typer prints with every module imported and
+    its own rich help module drawing it (the root help's escape codes included, in colour)."""
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_") and k not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    env.update({"PROVGRAPH_HOME": str(tmp_path / "home"), "COLUMNS": "200", **colour})
     eager = "".join(f"import provgraph.cli.{m}\n" for m in sorted({m for m, _ in COMMANDS.values()}))
     outputs = [
         subprocess.run(
@@ -148,6 +170,46 @@ def test_lazy_help_is_the_eager_help(tmp_path: Path, args: list[str]) -> None:
             env=env,
             check=True,
         ).stdout
-        for code in ("", eager)
+        for code in ("", eager + TYPER_HELP)
     ]
-    assert outputs[0] == outputs[1] and "Usage: provgraph" in outputs[0]
+    assert outputs[0] == outputs[1] and "Usage: provgraph" in re.sub(r"\x1b\[[0-9;]*m", "", outputs[0])
+    assert ("\x1b[" in outputs[0]) == ("FORCE_COLOR" in colour)
+
+
+METADATA_HEADERS = [
+    "Metadata-Version: 2.1\nName: a\nVersion: 1\n\nName: b\nVersion: 2\n",
+    "name:a\r\nVERSION:  2 \r\n\r\nName: body",
+    "Name: x\n y\nVersion: 3\n",
+    "Name: a\nName: b\nVersion: 1\nVersion: 2",
+    "",
+    "Version: 1",
+    "Summary: s\nnot a header line\nName: late",
+    "Name: a\r b\rVersion: 9\r\rName: z",
+    " lead\nName: q",
+    "Name:\t\tt\n\tcont\r\n more\nVersion:1\n",
+    "Name: a\r\n b\r\n\r\nVersion: 1",
+    ":x\nName: n",
+    "Name : spaced\nVersion: 1",
+    "Name: \u00fc\nVersion: 1\n\n",
+]
+
+
+@pytest.mark.parametrize("text", METADATA_HEADERS)
+def test_metadata_headers_are_read_as_the_email_parser_reads_them(text: str) -> None:
+    """`packages_digest` scans only the header block; it must read what `Distribution.metadata` reads."""
+    import email
+
+    message = email.message_from_string(text)
+    assert name_and_version(text) == (message["Name"], message["Version"])
+
+
+def test_packages_digest_is_the_digest_of_what_importlib_metadata_reads() -> None:
+    """The fast scan gives the digest recorded before it (over this very environment)."""
+    from importlib import metadata
+
+    versions: dict[str, str] = {}
+    for d in metadata.distributions():
+        if d.metadata["Name"]:
+            versions.setdefault(d.metadata["Name"].lower(), d.version)
+    names = "\n".join(sorted(f"{name}=={version}" for name, version in versions.items()))
+    assert packages_digest() == "sha256:" + hashlib.sha256(names.encode()).hexdigest()
