@@ -111,6 +111,33 @@ async def measure(url: str, out: Any) -> tuple[list[float], int, float, int]:
             tasks.append(asyncio.create_task(one(*item)))
 
 
+def settle(url: str, kafka: str, topic: str, name: str) -> float:
+    """Send one run and wait until a `@consistentWith` read sees it: the projector has joined its group
+    and drained what earlier rates left (every partition). Returns the seconds it took."""
+    from kafka import KafkaProducer
+
+    started = time.monotonic()
+    producer = KafkaProducer(bootstrap_servers=kafka, acks="all")
+    partitions = sorted(producer.partitions_for(topic))
+    tokens: list[tuple[str, str]] = []
+    for p in partitions:
+        for event in workload(1, namespace=f"{name}-p{p}"):
+            md = producer.send(topic, key=event.root_run_id.encode(), value=serde.dumps(event), partition=p).get(30)
+            if event.event_type.is_terminal:
+                tokens.append((str(Position.kafka(md.topic, md.partition, md.offset)), event.run.run_id))
+    producer.close()
+    for token, run_id in tokens:
+        while True:
+            answer = httpx.post(
+                f"{url}/graphql", json={"query": QUERY, "variables": {"t": token, "i": run_id}}, timeout=60
+            )
+            if (answer.json().get("data") or {}).get("run") == {"state": "COMPLETE"}:
+                break
+            if time.monotonic() - started > 300:
+                raise SystemExit(f"the projector did not project {token} within 300 s: {answer.text}")
+    return time.monotonic() - started
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -153,9 +180,10 @@ def main() -> None:
     }
     port = free_port()
     quiet = subprocess.DEVNULL
-    projector = subprocess.Popen(
-        [sys.executable, "-m", "provgraph.services.projector"], env=env, stdout=quiet, stderr=quiet
-    )
+    with (home / "projector.log").open("wb") as projector_log:
+        projector = subprocess.Popen(
+            [sys.executable, "-m", "provgraph.services.projector"], env=env, stdout=quiet, stderr=projector_log
+        )
     api_log = (home / "api.log").open("wb")
     api = subprocess.Popen(
         [sys.executable, "-m", "provgraph.cli", "serve", "--insecure-local", "--port", str(port)],
@@ -166,9 +194,10 @@ def main() -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, api)
-        time.sleep(8)  # the projector joins its consumer group before the first clock starts
         ctx = mp.get_context("spawn")
         for rate in RATES:
+            waited = settle(url, kafka, topic, f"{prefix.rstrip('.')}-settle{rate}")
+            print(f"projector settled in {waited:.1f}s", file=sys.stderr)
             out = ctx.Queue()
             emitter = ctx.Process(target=emit, args=(kafka, topic, rate, f"{prefix.rstrip('.')}-r{rate}", out))
             emitter.start()

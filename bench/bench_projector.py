@@ -95,16 +95,20 @@ def _project(
     neo4j_pid = _neo4j_pid()
     neo4j_cpu0 = _cpu_s(neo4j_pid) if neo4j_pid else float("nan")
     t0 = time.perf_counter()
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "provgraph.services.projector"],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(replicas)
-    ]
+    logs = Path(env["PROVGRAPH_HOME"])
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for i in range(replicas):
+        with (logs / f"projector-x{replicas}-{i}.log").open("wb") as log:  # the child keeps its own copy
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "provgraph.services.projector"],
+                    env=env,
+                    cwd=REPO,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+            )
     first: float | None = None
     try:
         while (lag := _lag(watcher, tps)) > 0:
@@ -161,6 +165,7 @@ def main() -> None:
     warm = list(workload(WARMUP_RUNS, namespace="warm-up"))
     for i in range(0, len(warm), 5000):
         store.apply(warm[i : i + 5000])
+    print(f"warmed Neo4j with {len(warm):,} events", flush=True)
     watcher = KafkaConsumer(bootstrap_servers=servers, group_id=group_id(settings), enable_auto_commit=False)
     tps = [TopicPartition(topic, p) for p in sorted(watcher.partitions_for_topic(topic) or ())]
     counts: dict[str, int] = {}

@@ -129,6 +129,27 @@ def running(settings: Settings) -> Iterator[None]:
         raise failed[0]
 
 
+def projector_process(settings: Settings, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """`python -m provgraph.services.projector` (what `provgraph projector` runs) with `settings`;
+    its output appended to `log` (default: discarded)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env |= {
+        "PROVGRAPH_HOME": str(settings.home),
+        "PROVGRAPH_STORE": "neo4j",
+        "PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka_bootstrap_servers),
+        "PROVGRAPH_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
+        "PROVGRAPH_NEO4J_URI": str(settings.neo4j_uri),
+    }
+    with log.open("ab") if log else open(os.devnull, "wb") as err:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "provgraph.services.projector"],
+            env=env,
+            cwd=settings.home.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+
+
 INGESTION_TIMES = ("known_at", "ended_known_at")
 """Dump columns holding ingestion times: Kafka record timestamps here, event times in `sqlite_dump`."""
 
@@ -227,25 +248,7 @@ def test_replay_rebuilds_an_identical_graph_twice(settings: Settings, graph: Neo
 def test_a_killed_projector_resumes_without_loss_or_change(settings: Settings, graph: Neo4jLineageStore) -> None:
     events = list(workload(3334))  # 20,004 events
     produce_events(settings, events)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
-    env |= {
-        "PROVGRAPH_HOME": str(settings.home),
-        "PROVGRAPH_STORE": "neo4j",
-        "PROVGRAPH_KAFKA_BOOTSTRAP_SERVERS": str(settings.kafka_bootstrap_servers),
-        "PROVGRAPH_KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
-        "PROVGRAPH_NEO4J_URI": str(settings.neo4j_uri),
-    }
-
-    def start() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "provgraph.services.projector"],
-            env=env,
-            cwd=settings.home.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    first = start()
+    first = projector_process(settings)
     try:
         wait_for("the first batch in the graph", lambda: graph.count()["Run"] > 0, 120, interval=0.02)
     finally:
@@ -254,7 +257,7 @@ def test_a_killed_projector_resumes_without_loss_or_change(settings: Settings, g
     assert 0 < graph.count()["Run"] < 3334, "the kill should land mid-way"
     assert lag(settings) > 0
 
-    second = start()
+    second = projector_process(settings)
     try:
         caught_up(settings, timeout=240)
     finally:
