@@ -30,6 +30,14 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
+def _default_signals() -> None:
+    """The run's process starts with the default dispositions whatever launched the suite: under
+    `nohup`, or as a background job of a script, SIGHUP and SIGINT arrive ignored, and a run keeps
+    an ignored signal ignored (sdk/_lifeline.py), as a user who ran `nohup provgraph run` wants."""
+    for signum in (signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 class Home:
     """A provgraph home, its CLI, and its graph as a reader sees it."""
 
@@ -52,6 +60,7 @@ class Home:
             text=True,
             env=self.env,
             cwd=self.root,
+            preexec_fn=_default_signals,
         )
 
     def runs(self) -> list[RunView]:
