@@ -108,6 +108,9 @@ def run(
     if hyperparams is not None:
         if func is None:
             raise ConfigError("hyperparameter runs of isolated functions are not supported: install its requirements")
+        from provgraph.pipelines.hyper import HyperSearch, run_hyper
+
+        search = HyperSearch(hyperparams, strategy, max_iterations, selector)
         if runtime == "kubernetes":  # one Job per child; the pipeline controller ends the parent
             from provgraph.pipelines.remote import submit_hyper
 
@@ -115,10 +118,7 @@ def run(
                 func,
                 params or {},
                 inputs or {},
-                hyperparams=hyperparams,
-                strategy=strategy,
-                max_iterations=max_iterations,
-                selector=selector,
+                search,
                 project=project or backend.settings.project,
                 name=name,
                 image=image,
@@ -126,16 +126,11 @@ def run(
                 secrets=secrets,
                 backend=backend,
             )
-        from provgraph.pipelines.hyper import run_hyper
-
         return run_hyper(
             func,
             params or {},
             inputs or {},
-            hyperparams=hyperparams,
-            strategy=strategy,
-            max_iterations=max_iterations,
-            selector=selector,
+            search,
             project=project or backend.settings.project,
             name=name,
             backend=backend,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from provgraph._backend import Backend
@@ -81,11 +82,24 @@ def children(
     return pipe
 
 
-def parent_params(
-    params: dict[str, Any], hyperparams: dict[str, list[Any]], strategy: str, selector: str | None
-) -> dict[str, Any]:
-    """What the parent run records as its params."""
-    return {**params, "hyperparams": hyperparams, "strategy": strategy, "selector": selector}
+@dataclass(frozen=True)
+class HyperSearch:
+    """A hyperparameter search: the values to try, how to combine them, and how to pick the best."""
+
+    hyperparams: dict[str, list[Any]]
+    strategy: str = "grid"
+    max_iterations: int | None = None
+    selector: str | None = None
+
+    def combos(self) -> list[dict[str, Any]]:
+        """The combinations to run; `ConfigError` for a bad strategy, value lists or selector."""
+        if self.selector:
+            parse_selector(self.selector)
+        return combinations(self.hyperparams, self.strategy, self.max_iterations)
+
+    def parent_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """What the parent run records as its params."""
+        return {**params, "hyperparams": self.hyperparams, "strategy": self.strategy, "selector": self.selector}
 
 
 def parent_of(run_id: str, project: str, job: str) -> ParentRunFacet:
@@ -130,19 +144,14 @@ def run_hyper(
     handler: Handler,
     params: dict[str, Any],
     inputs: dict[str, str],
+    search: HyperSearch,
     *,
-    hyperparams: dict[str, list[Any]],
-    strategy: str,
-    max_iterations: int | None,
-    selector: str | None,
     project: str,
     name: str | None,
     backend: Backend,
 ) -> RunResult:
     """The parent run; each combination is a child run (its own process, cached like a step)."""
-    if selector:
-        parse_selector(selector)
-    combos = combinations(hyperparams, strategy, max_iterations)
+    combos = search.combos()
     job = name or default_name(handler)
     pipe = children(handler, params, inputs, combos, job)
     snap = snapshot(handler)
@@ -153,7 +162,7 @@ def run_hyper(
         job=job,
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
-        params=parent_params(params, hyperparams, strategy, selector),
+        params=search.parent_params(params),
         runtime="hyper",
     )
     parent = parent_of(request.run_id, project, job)
@@ -161,7 +170,7 @@ def run_hyper(
     promoted: dict[str, str] = {}
 
     def orchestrate(ctx: Context) -> dict[str, Any]:
-        results, outputs, uris = outcome(job, combos, scheduler.run(), selector, backend.graph())
+        results, outputs, uris = outcome(job, combos, scheduler.run(), search.selector, backend.graph())
         if outputs:
             ctx._emitter.running(outputs=outputs)
         promoted.update(uris)

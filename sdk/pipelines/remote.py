@@ -48,15 +48,7 @@ from provgraph.pipelines.dsl import (
     resolve,
 )
 from provgraph.pipelines.engine import CACHED, DONE, SKIPPED, PipelineResult, StepState, load_pipeline, record
-from provgraph.pipelines.hyper import (
-    child_name,
-    children,
-    combinations,
-    outcome,
-    parent_of,
-    parent_params,
-    parse_selector,
-)
+from provgraph.pipelines.hyper import HyperSearch, child_name, children, outcome, parent_of, parse_selector
 from provgraph.runtimes.local import code_facet
 
 PENDING = "PENDING"
@@ -264,11 +256,8 @@ def submit_hyper(
     handler: Handler,
     params: dict[str, Any],
     inputs: dict[str, str],
+    search: HyperSearch,
     *,
-    hyperparams: dict[str, list[Any]],
-    strategy: str,
-    max_iterations: int | None,
-    selector: str | None,
     project: str,
     name: str | None,
     image: str | None,
@@ -284,9 +273,7 @@ def submit_hyper(
     if not image:
         raise ConfigError("the kubernetes runtime needs a container image: pass image=... (or --image)")
     kafka_config(backend.settings)  # the controller and the launcher are reached through Kafka only
-    if selector:
-        parse_selector(selector)
-    combos = combinations(hyperparams, strategy, max_iterations)
+    combos = search.combos()
     job = name or default_name(handler)
     run_id = new_run_id()
     doc = document(
@@ -297,11 +284,11 @@ def submit_hyper(
         image=image,
         resources=dict(resources or {}),
         secrets=list(secrets or []),
-        hyper=HyperSpec(combos=combos, selector=selector),
+        hyper=HyperSpec(combos=combos, selector=search.selector),
     )
     snap = snapshot(handler)
     code = None if snap.unknown else code_facet(snap, backend)
-    position = record_requested(doc, code, parent_params(params, hyperparams, strategy, selector), "hyper", backend)
+    position = record_requested(doc, code, search.parent_params(params), "hyper", backend)
     return RunResult(run_id, project, job, RunState.REQUESTED, position=position)
 
 
