@@ -33,14 +33,13 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
 from provgraph.events.admission import admit, owner_ids
 from provgraph.events.consistency import Position
-from provgraph.events.errors import EventConflict, ProvgraphError
+from provgraph.events.errors import EventConflict
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps, event_id
 from provgraph.events.transport.base import Transport
@@ -97,22 +96,6 @@ def _digest(body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-@dataclass(eq=False)
-class _Call:
-    """One `append` call waiting for (or settled by) a commit."""
-
-    events: list[RunEvent]
-    rows: list[_Row] = field(default_factory=list)
-    done: bool = False
-    added: int = 0
-    error: BaseException | None = None
-
-    def result(self) -> int:
-        if self.error is not None:
-            raise self.error
-        return self.added
-
-
 class LogRecord(NamedTuple):
     offset: int
     body: bytes
@@ -155,11 +138,6 @@ class SqliteEventLog:
         self._conn.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
-        """Guards the connection."""
-        self._queued = threading.Condition(threading.Lock())
-        """Guards the calls waiting for a commit (`_queue`) and whether one is under way."""
-        self._queue: list[_Call] = []
-        self._committing = False
         self._owner_of: dict[str, str] = {}
         """Committed run owners seen by this object (rows never change, so this never goes stale)."""
         self._add_ingested_at()
@@ -199,108 +177,41 @@ class SqliteEventLog:
         self._conn.execute("COMMIT")
 
     def append(self, events: Iterable[RunEvent]) -> int:
-        """Append events in one transaction; returns how many were new, once they are committed.
+        """Append events in one transaction; returns how many were new.
 
         Raises `Forbidden` (nothing appended) when an event's run belongs to another project or it
         writes another project's artifact, and `ContractError` for a malformed `store://` version.
-
-        Calls from several threads at once share commits: while one thread commits, the others
-        queue; the next to go commits every queued call in one transaction, each call inside its
-        own savepoint, so a refused call takes nothing with it and the others see the same log they
-        would one after the other. Every call still returns only after its own events committed.
         """
-        call = _Call(list(events))
+        events = list(events)
         now = datetime.now(UTC).isoformat()
-        call.rows = [
-            (event_id(e, body), e.run.run_id, e.root_run_id, e.event_type.value, e.event_time.isoformat(), body, now)
-            for e in call.events
+        rows = [
+            (
+                event_id(e, body),
+                e.run.run_id,
+                e.root_run_id,
+                e.event_type.value,
+                e.event_time.isoformat(),
+                body,
+                now,
+            )
+            for e in events
             for body in (dumps(e),)
         ]
-        with self._queued:
-            self._queue.append(call)
-            while self._committing and not call.done:
-                self._queued.wait()
-            batch: list[_Call] = []
-            if not call.done:  # this thread commits what is queued, its own call included
-                batch, self._queue, self._committing = self._queue, [], True
-        if batch:
-            try:
-                with self._lock:
-                    self._commit(batch)
-            finally:
-                with self._queued:
-                    self._committing = False
-                    self._queued.notify_all()
-        return call.result()
-
-    def _commit(self, batch: list[_Call]) -> None:
-        """Commit the queued calls (alone: as `_append`; several: one transaction), settling each."""
-        if len(batch) == 1:
-            [call] = batch  # the committing thread's own: its errors are raised to it directly
-            try:
-                call.added = self._append(call.events, call.rows)
-            finally:
-                call.done = True
-            return
-        learned: dict[str, str] = {}
-        try:
+        with self._lock:
+            if len(rows) == 1 and (cached := self._cached_owners(events)) is not None:
+                return self._append_one(events, cached, rows[0])
             with self._tx():
-                for call in batch:
-                    try:
-                        call.added = self._append_within(call, learned)
-                    except ProvgraphError as exc:  # refused: its savepoint is rolled back, the others go on
-                        call.error = exc
-        except BaseException as exc:
-            for call in batch:
-                call.error, call.added = call.error or exc, 0
-            raise
-        finally:
-            for call in batch:
-                call.done = True
-        self._remember(learned)  # committed
-
-    def _append_within(self, call: _Call, learned: dict[str, str]) -> int:
-        """One call of a shared transaction: what `_append` does, inside a savepoint."""
-        events, rows = call.events, call.rows
-        if len(rows) == 1 and (cached := self._cached_owners(events)) is not None:
-            admit(events, cached)  # refusal writes nothing, and neither does a conflict (below)
-            return self._insert_one(rows[0])
-        self._conn.execute("SAVEPOINT call")
-        try:
-            owners = self._owners(owner_ids(events))
-            claimed, added = self._admit(events, owners, rows)
-            learned.update(owners)
-            learned.update(claimed)
-        except BaseException:
-            self._conn.execute("ROLLBACK TO call")
-            self._conn.execute("RELEASE call")
-            raise
-        self._conn.execute("RELEASE call")
-        return added
-
-    def _append(self, events: list[RunEvent], rows: list[_Row]) -> int:
-        """One call in a transaction of its own (or one statement, see `_insert_one`)."""
-        if len(rows) == 1 and (cached := self._cached_owners(events)) is not None:
-            admit(events, cached)  # claims nothing: every owner it needs is known
-            return self._insert_one(rows[0])
-        with self._tx():
-            owners = self._owners(owner_ids(events))
-            claimed, added = self._admit(events, owners, rows)
-        self._remember({**owners, **claimed})  # committed
-        return added
-
-    def _admit(self, events: list[RunEvent], owners: dict[str, str], rows: list[_Row]) -> tuple[dict[str, str], int]:
-        """Check the events, claim their new runs and insert them (inside a transaction): the runs
-        claimed and how many events were new."""
-        claimed = admit(events, owners)
-        if claimed:
-            self._conn.executemany("INSERT INTO run_owner(run_id, namespace) VALUES (?, ?)", claimed.items())
-        before = self._conn.total_changes
-        self._conn.executemany(_INSERT, rows)
-        added = self._conn.total_changes - before
-        if added < len(rows):  # some ids were known: fine only for the very same bytes (else rolled back)
-            self._refuse_conflicts(rows)
-        return claimed, added
+                owners = self._owners(owner_ids(events))
+                claimed = admit(events, owners)
+                if claimed:
+                    self._conn.executemany("INSERT INTO run_owner(run_id, namespace) VALUES (?, ?)", claimed.items())
+                before = self._conn.total_changes
+                self._conn.executemany(_INSERT, rows)
+                added = self._conn.total_changes - before
+                if added < len(rows):  # some ids were known: fine only for the very same bytes (else rolled back)
+                    self._refuse_conflicts(rows)
+            self._remember({**owners, **claimed})  # committed
+            return added
 
     def _cached_owners(self, events: list[RunEvent]) -> dict[str, str] | None:
         """The owners `admit` needs for these events when this object has them all cached, else None."""
@@ -312,11 +223,12 @@ class SqliteEventLog:
             owners[run_id] = owner
         return owners
 
-    def _insert_one(self, row: _Row) -> int:
-        """One admitted event of runs whose owners are committed and cached: the admission decision
-        read nothing from the file (owner rows never change), so the event goes in by one statement
-        (outside a transaction: autocommit, without BEGIN/COMMIT round trips or an owner lookup). A
-        known event id is then compared with the stored bytes, which never change either."""
+    def _append_one(self, events: list[RunEvent], owners: dict[str, str], row: _Row) -> int:
+        """One event of runs whose owners are committed and cached: the admission decision reads
+        nothing from the file (owner rows never change), so the event goes in by one autocommit
+        statement, without BEGIN/COMMIT round trips or an owner lookup. A known event id is then
+        compared with the stored bytes, which never change either."""
+        admit(events, owners)  # claims nothing: every owner it needs is known
         before = self._conn.total_changes
         self._conn.execute(_INSERT, row)
         added = self._conn.total_changes - before
