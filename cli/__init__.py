@@ -12,28 +12,47 @@ help) without importing any command module, and a command's module is imported w
 register a command, define it in its module with `@app.command("name")` (or `app.add_typer(...)` for a
 group; `app` from `provgraph.cli._app`) and add its line to `COMMANDS` in `cli/_commands.py`.
 Keep heavy imports (pandas, httpx, neo4j, kafka...) inside the command functions that need them.
+`provgraph --help` alone is drawn from the tables without importing typer (`_help`).
 """
 
 from __future__ import annotations
 
 import sys
-
-import typer
-
-from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
-from provgraph.events.errors import ProvgraphError
+from typing import Any
 
 __all__ = ["app", "main"]
 
 
+def __getattr__(name: str) -> Any:
+    """`provgraph.cli.app`, the typer application, imported when asked for (not by `--help`)."""
+    if name == "app":
+        from provgraph.cli._app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _fail(message: str, code: int, label: str = "error") -> None:
+    from provgraph.cli._app import err_console
+
     err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
 def main() -> None:
-    debug = debug_requested()
     args = [a for a in sys.argv[1:] if a != "--debug"]
+    if args == ["--help"]:
+        from provgraph.cli._help import print_root_help
+
+        print_root_help()
+        print()  # (click echoes the empty rest of typer's help formatter: one newline)
+        sys.exit(0)
+    import typer
+
+    from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
+    from provgraph.events.errors import ProvgraphError
+
+    debug = debug_requested()
     try:
         code = app(args=args, prog_name="provgraph", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
