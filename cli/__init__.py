@@ -17,10 +17,11 @@ Keep heavy imports (pandas, httpx, neo4j, kafka...) inside the command functions
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
-__all__ = ["app", "main"]
+__all__ = ["app", "debug_requested", "main"]
 
 
 def __getattr__(name: str) -> Any:
@@ -32,6 +33,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def debug_requested() -> bool:
+    """`--debug` anywhere on the command line, or PROVGRAPH_DEBUG=1: show tracebacks."""
+    return "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
+
+
 def _fail(message: str, code: int, label: str = "error") -> None:
     from provgraph.cli._app import err_console
 
@@ -39,25 +45,38 @@ def _fail(message: str, code: int, label: str = "error") -> None:
     sys.exit(code)
 
 
+def _aborted() -> None:
+    from provgraph.cli._app import err_console
+
+    err_console.print("aborted")
+    sys.exit(130)
+
+
 def main() -> None:
+    debug = debug_requested()
     args = [a for a in sys.argv[1:] if a != "--debug"]
     if args == ["--help"]:
-        from provgraph.cli._help import print_root_help
+        try:
+            from provgraph.cli._help import print_root_help
 
-        print_root_help()
-        print()  # (click echoes the empty rest of typer's help formatter: one newline)
+            print_root_help()
+            print()  # (click echoes the empty rest of typer's help formatter: one newline)
+        except KeyboardInterrupt:
+            _aborted()
+        except OSError as exc:  # (a closed pipe): one line and exit 1, as from any command
+            if debug:
+                raise
+            _fail(_escape(str(exc)), 1)
         sys.exit(0)
     import typer
 
-    from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
+    from provgraph.cli._app import UsageProblem, app
     from provgraph.events.errors import ProvgraphError
 
-    debug = debug_requested()
     try:
         code = app(args=args, prog_name="provgraph", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        sys.exit(130)
+        _aborted()
     except typer.TyperException as exc:
         # Parsing failed (typer.Exit is not one of these). With no arguments at all typer has
         # already printed the help, and the message is empty.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -126,11 +125,6 @@ def _root(
     ] = False,
 ) -> None:
     """Track every run, explain every result, reproduce it from the graph."""
-
-
-def debug_requested() -> bool:
-    """`--debug` anywhere on the command line, or PROVGRAPH_DEBUG=1: show tracebacks."""
-    return "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
 
 
 def settings() -> Settings:
