@@ -12,33 +12,71 @@ help) without importing any command module, and a command's module is imported w
 register a command, define it in its module with `@app.command("name")` (or `app.add_typer(...)` for a
 group; `app` from `provgraph.cli._app`) and add its line to `COMMANDS` in `cli/_commands.py`.
 Keep heavy imports (pandas, httpx, neo4j, kafka...) inside the command functions that need them.
+`provgraph --help` alone is drawn from the tables without importing typer (`_help`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any
 
-import typer
+__all__ = ["app", "debug_requested", "main"]
 
-from provgraph.cli._app import UsageProblem, app, debug_requested, err_console
-from provgraph.events.errors import ProvgraphError
 
-__all__ = ["app", "main"]
+def __getattr__(name: str) -> Any:
+    """`provgraph.cli.app`, the typer application, imported when asked for (not by `--help`)."""
+    if name == "app":
+        from provgraph.cli._app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def debug_requested() -> bool:
+    """`--debug` anywhere on the command line, or PROVGRAPH_DEBUG=1: show tracebacks."""
+    return "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
 
 
 def _fail(message: str, code: int, label: str = "error") -> None:
+    from provgraph.cli._app import err_console
+
     err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
     sys.exit(code)
+
+
+def _aborted() -> None:
+    from provgraph.cli._app import err_console
+
+    err_console.print("aborted")
+    sys.exit(130)
 
 
 def main() -> None:
     debug = debug_requested()
     args = [a for a in sys.argv[1:] if a != "--debug"]
+    if args == ["--help"]:
+        try:
+            from provgraph.cli._help import print_root_help
+
+            print_root_help()
+            print()  # (click echoes the empty rest of typer's help formatter: one newline)
+        except KeyboardInterrupt:
+            _aborted()
+        except OSError as exc:  # (a closed pipe): one line and exit 1, as from any command
+            if debug:
+                raise
+            _fail(_escape(str(exc)), 1)
+        sys.exit(0)
+    import typer
+
+    from provgraph.cli._app import UsageProblem, app
+    from provgraph.events.errors import ProvgraphError
+
     try:
         code = app(args=args, prog_name="provgraph", standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        sys.exit(130)
+        _aborted()
     except typer.TyperException as exc:
         # Parsing failed (typer.Exit is not one of these). With no arguments at all typer has
         # already printed the help, and the message is empty.

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +15,8 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
-from provgraph.cli._commands import COMMANDS
+from provgraph.cli import _coerce
+from provgraph.cli._commands import COMMANDS, ROOT_HELP, VERSION_HELP
 from provgraph.events.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ class LazyGroup(TyperGroup):
         """typer's rich help, drawn without importing typer's rich help module (see `_help`)."""
         from provgraph.cli._help import print_root_help
 
-        print_root_help(self, ctx)
+        print_root_help()
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -77,10 +77,11 @@ def _load(name: str) -> click.Command:
     raise LookupError(f"provgraph.cli.{COMMANDS[name][0]} defines no command {name!r} (see cli/_commands.py)")
 
 
+_coerce.install()  # option values without pydantic where they are plain
 app = typer.Typer(
     name="provgraph",
     cls=LazyGroup,
-    help="Track every run, explain every result, reproduce it from the graph.",
+    help=ROOT_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -120,15 +121,10 @@ def _print_version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+        typer.Option("--version", callback=_print_version, is_eager=True, help=VERSION_HELP),
     ] = False,
 ) -> None:
     """Track every run, explain every result, reproduce it from the graph."""
-
-
-def debug_requested() -> bool:
-    """`--debug` anywhere on the command line, or PROVGRAPH_DEBUG=1: show tracebacks."""
-    return "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
 
 
 def settings() -> Settings:

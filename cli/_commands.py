@@ -11,6 +11,10 @@ tests/test_cli.py checks this table against what the modules define (names, modu
 
 from __future__ import annotations
 
+ROOT_HELP = "Track every run, explain every result, reproduce it from the graph."
+"""What `provgraph --help` says provgraph is (the root group's help)."""
+VERSION_HELP = "Print the version and exit."
+
 COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("admin", "Drop the lineage graph and rebuild it by replaying every event from the log."),
     "get": ("artifacts", "Download any logged version of an artifact, verified against its content hash."),

@@ -3,16 +3,16 @@
 typer draws help with `typer.rich_utils`, whose imports (rich.markdown with markdown_it and pygments,
 rich.traceback with attrs) are more than half of what `provgraph --help` cost to start, and none of
 them is needed in `rich` markup mode. The root help is the only one drawn here: its options are
-flags with a help line and its commands are `COMMANDS` (one help line each), so this is the part of
-typer's layout it uses (usage, help text, the Options and Commands panels). A command's own `--help`
-is still typer's. tests/test_startup.py checks the output against typer's own, in colour and without.
+two flags with a help line (`ROOT_OPTIONS`) and its commands are `COMMANDS` (one help line each), so
+this is the part of typer's layout it uses (usage, help text, the Options and Commands panels), drawn
+from those tables alone: `provgraph --help` does not import typer at all (`cli.main`). A command's
+own `--help` is still typer's. tests/test_startup.py checks the output against typer's own, in colour
+and without, so a table that drifts from the options typer builds fails there.
 """
 
 from __future__ import annotations
 
-import inspect
 import os
-from typing import TYPE_CHECKING
 
 from rich.align import Align
 from rich.columns import Columns
@@ -23,10 +23,12 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 from rich.theme import Theme
-from typer.core import TyperGroup, TyperOption
 
-if TYPE_CHECKING:
-    from typer import _click as click
+from provgraph.cli._commands import COMMANDS, ROOT_HELP, VERSION_HELP
+
+USAGE = "Usage: provgraph [OPTIONS] COMMAND [ARGS]..."
+ROOT_OPTIONS = (("--version", VERSION_HELP), ("--help", "Show this message and exit."))
+"""The root group's options as typer lists them: flags, so each shows the type `<bool>`."""
 
 
 class _OptionHighlighter(RegexHighlighter):
@@ -83,7 +85,9 @@ def _console() -> Console:
 
 
 def _markup(text: str) -> Text:
-    return _options(Text.from_markup(inspect.cleandoc(text), style=""))
+    """Help text as typer draws it; the tables hold it already cleaned (`inspect.cleandoc`, which is
+    not imported: tests/test_startup.py checks `COMMANDS` against the commands' cleaned help)."""
+    return _options(Text.from_markup(text, style=""))
 
 
 def _table(*, highlight: bool) -> Table:
@@ -101,38 +105,30 @@ def _table(*, highlight: bool) -> Table:
     )
 
 
-def print_root_help(group: TyperGroup, ctx: click.Context) -> None:
-    """Usage, the group's help line, its options and every command of `COMMANDS` with its help line."""
+def print_root_help() -> None:
+    """Usage, the root help line, its options and every command of `COMMANDS` with its help line."""
     console = _console()
-    console.print(Padding(_options(group.get_usage(ctx)), 1), style="bold")
-    if group.help:
-        first = inspect.cleandoc(group.help).partition("\f")[0].split("\n\n")[0]
-        console.print(Padding(Align(_markup(first.replace("\n", " ").strip()), pad=False), (0, 1, 1, 1)))
+    console.print(Padding(_options(USAGE), 1), style="bold")
+    first = ROOT_HELP.partition("\f")[0].split("\n\n")[0]
+    console.print(Padding(Align(_markup(first.replace("\n", " ").strip()), pad=False), (0, 1, 1, 1)))
 
     options = _table(highlight=True)
-    for param in group.get_params(ctx):
-        if not isinstance(param, TyperOption) or param.hidden:
-            continue
+    for opt, help_text in ROOT_OPTIONS:
         kind = Text(style="bold yellow", overflow="fold")
-        kind.append(param.display_type_rich(ctx=ctx) or "")
-        help_lines = (param.help or "").split("\n\n")
+        kind.append("<bool>")
         options.add_row(
-            _options(",".join(o for o in param.opts if "--" in o)),
-            _options(",".join(o for o in param.opts if "--" not in o)),
-            _negative(",".join(o for o in param.secondary_opts if "--" in o)),
-            _negative(",".join(o for o in param.secondary_opts if "--" not in o)),
+            _options(opt),
+            _options(""),
+            _negative(""),
+            _negative(""),
             _types(kind),
-            Columns(
-                [_markup("\n".join(p.replace("\n", " ").strip() for p in help_lines).strip())] if param.help else []
-            ),
+            Columns([_markup(help_text.replace("\n", " ").strip())]),
         )
     console.print(Panel(options, border_style="dim", title="Options", title_align="left"))
 
-    listed = [c for c in map(group.commands.get, group.list_commands(ctx)) if c is not None and not c.hidden]
     commands = _table(highlight=False)
-    commands.add_column(style="bold cyan", no_wrap=True, width=max(len(c.name or "") for c in listed))
+    commands.add_column(style="bold cyan", no_wrap=True, width=max(map(len, COMMANDS)))
     commands.add_column("Description", justify="left", no_wrap=False, ratio=10)
-    for command in listed:
-        help_text = inspect.cleandoc(command.short_help or command.help or "")
-        commands.add_row(Text(command.name or ""), _markup(help_text.split("\n\n")[0].strip()))
+    for name, (_, help_text) in COMMANDS.items():
+        commands.add_row(Text(name), _markup(help_text.split("\n\n")[0].strip()))
     console.print(Panel(commands, border_style="dim", title="Commands", title_align="left"))

@@ -14,7 +14,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli._app import INCLUDE_DELETED, app, console, debug_requested, err_console, parse_pairs, settings, short
+from provgraph.cli import debug_requested
+from provgraph.cli._app import INCLUDE_DELETED, app, console, err_console, parse_pairs, settings, short
 from provgraph.cli._consistency import CONSISTENT_WITH, wait
 from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve, resolve_run
 from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
