@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
-from provgraph.cli import _coerce
 from provgraph.cli._commands import COMMANDS, ROOT_HELP, VERSION_HELP
 from provgraph.events.errors import ConfigError
 
@@ -77,7 +76,6 @@ def _load(name: str) -> click.Command:
     raise LookupError(f"provgraph.cli.{COMMANDS[name][0]} defines no command {name!r} (see cli/_commands.py)")
 
 
-_coerce.install()  # option values without pydantic where they are plain
 app = typer.Typer(
     name="provgraph",
     cls=LazyGroup,

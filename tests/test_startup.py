@@ -14,13 +14,11 @@ import os
 import re
 import subprocess
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.main import get_command
-from typer.models import OptionInfo
 
 from provgraph._environment import name_and_version, packages_digest
 from provgraph.cli import app
@@ -213,55 +211,3 @@ def test_packages_digest_is_the_digest_of_what_importlib_metadata_reads() -> Non
             versions.setdefault(d.metadata["Name"].lower(), d.version)
     names = "\n".join(sorted(f"{name}=={version}" for name, version in versions.items()))
     assert packages_digest() == "sha256:" + hashlib.sha256(names.encode()).hexdigest()
-
-
-def test_runs_builds_no_pydantic_option_adapter(tmp_path: Path) -> None:
-    """`runs` with its defaults and plain values coerces them without typer's pydantic adapters."""
-    for args in (["runs"], ["runs", "--limit", "5", "--project", "p", "--json"]):
-        assert "typer._adapters" not in loaded(CLI.format(args=args), tmp_path)
-
-
-PLAIN_CASES: list[tuple[Any, Any, list[Any]]] = [
-    (str, OptionInfo(), ["", "x", " a b ", "ü", "-1", 5, None, b"x"]),
-    (bool, OptionInfo(), [True, False, "true", "", 1, None]),
-    (int, OptionInfo(min=1, max=10_000), ["1", "20", "10000", "10001", "0", "-5", "007", "1_0", " 5", "+5", "5.0"]),
-    (int, OptionInfo(min=1, max=10_000), [1, 20, 0, 10_001, True, 5.0, "999999999999999999", "abc", None]),
-    (int, OptionInfo(), ["-0", "-12", "123456789012345678", "1234567890123456789012", "0x10", "1e3", "", "٣"]),
-    (float, OptionInfo(min=0), ["0", "0.5", "1.25", "-0.5", "-0", "1e3", "inf", "nan", ".5", "5.", "1_0.0"]),
-    (float, OptionInfo(min=0), [0.5, 0.0, -1.0, float("inf"), float("nan"), 1, "0.1000000000000001", "3.14159265358"]),
-    (float, OptionInfo(), ["123456789012345.123456789012345", "-0.000000000000001", "0.1"]),
-    (list[str], OptionInfo(), [["a", "b"], ("x",), [], ("a", 1), "ab", ["", "ü"]]),
-    (datetime, OptionInfo(), ["2026-03-01", "2026-03-01T10:00:00+01:00", "x"]),
-    (Path, OptionInfo(), ["a/b/", ".", ""]),
-]
-
-
-@pytest.mark.parametrize(("annotation", "info", "values"), PLAIN_CASES)
-def test_plain_option_coercion_is_typers(annotation: Any, info: OptionInfo, values: list[Any]) -> None:
-    """Each value coerces as typer's own pydantic adapter coerces it: the same value and type, or the
-    same error message (`cli/_coerce.py` answers the plain cases and hands the rest to typer)."""
-    from typer._click import Context
-    from typer._click.exceptions import BadParameter
-    from typer._coercion import build_runtime_param, resolve_type_descriptor
-    from typer.core import TyperCommand, TyperOption
-
-    from provgraph.cli._coerce import TYPERS, PlainParam, plain_coercion
-
-    descriptor = resolve_type_descriptor(annotation, info)
-    option = TyperOption(param_decls=["--x"], type_descriptor=descriptor, multiple=annotation == list[str])
-    ctx = Context(TyperCommand("c"))
-    ours = PlainParam(info, annotation, plain_coercion(descriptor))
-    typers = build_runtime_param(descriptor)
-    plain_answers = 0
-
-    def outcome(runtime: Any, value: Any) -> tuple[str, Any]:
-        try:
-            out = runtime.coerce(value, param=option, ctx=ctx)
-        except BadParameter as exc:
-            return "error", exc.format_message()
-        return type(out).__name__, out if out == out else "nan"  # (nan != nan)
-
-    for value in values:
-        assert outcome(ours, value) == outcome(typers, value), value
-        plain_answers += plain_coercion(descriptor)(value) is not TYPERS
-    assert plain_answers > 0 or annotation in (datetime, Path)  # the plain path is taken, not only typer's
