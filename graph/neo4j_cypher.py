@@ -163,11 +163,15 @@ CALL (r, row, fresh) {{
 # state_key yet, which every stored run has) has no edges, metrics, params, labels or chunks yet,
 # so they are CREATEd; a stored run merges them. For a stored run, state, ended_at and state_key
 # move together, decided once in WITH (before any SET). Dataset versions and job versions exist already.
+# It returns the rows whose run is stored under another namespace (`owner`, read right after the MERGE,
+# which waited for a concurrent creator to commit, so it is the run's one and only namespace): the
+# caller refuses the batch and the transaction rolls back. The check rides on the MERGE's own lookup
+# instead of a second statement that looked every run up again.
 MERGE_RUNS = f"""
 UNWIND $rows AS row
 MERGE (r:Run {{run_id: row.run_id}})
 ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
-WITH r, row, r.state_key IS NULL AS fresh
+WITH r, row, r.state_key IS NULL AS fresh, r.namespace AS owner
 CALL (r, row, fresh) {{
   WITH * WHERE fresh
   SET r += row {{{", ".join("." + p for p in RUN_PROPS)}}}
@@ -244,14 +248,8 @@ CALL (row, fresh) {{
   SET l.size = CASE WHEN wins THEN c.size ELSE l.size END,
       l.digest = CASE WHEN wins THEN c.digest ELSE l.digest END
 }}
-"""
-
-# Runs of the rows stored under another namespace. Run in the transaction that merged them: the
-# MERGE waited for a concurrent creator to commit, so this sees the run's one and only namespace.
-FOREIGN_RUNS = """
-UNWIND $rows AS row
-MATCH (r:Run {run_id: row.run_id}) WHERE r.namespace <> row.namespace
-RETURN r.run_id AS run_id, r.namespace AS owner, row.namespace AS namespace LIMIT 1
+WITH row, owner WHERE owner <> row.namespace
+RETURN row.run_id AS run_id, owner, row.namespace AS namespace
 """
 
 # Links between runs: made when both ends exist, from whichever end arrives last.

@@ -170,8 +170,6 @@ class Neo4jLineageStore:
             rows = batch[name]
             for i in range(0, len(rows), MAX_ROWS_PER_TX if big else max(len(rows), 1)):
                 steps.append((stmt, {"rows": rows[i : i + MAX_ROWS_PER_TX] if big else rows}))
-                if stmt is q.MERGE_RUNS:
-                    steps.append((q.FOREIGN_RUNS, steps[-1][1]))
         run_ids = [r["run_id"] for r in batch["runs"]]
         for i in range(0, len(run_ids), MAX_ROWS_PER_TX):
             steps.append((q.LINK_RUNS, {"ids": run_ids[i : i + MAX_ROWS_PER_TX]}))
@@ -182,7 +180,7 @@ class Neo4jLineageStore:
                     if not next(iter(params.values())):
                         continue
                     result = tx.run(stmt, params)
-                    foreign = result.single() if stmt is q.FOREIGN_RUNS else None
+                    foreign = next(iter(result), None) if stmt is q.MERGE_RUNS else None
                     result.consume()
                     if foreign is not None:  # raised inside: the transaction rolls back, not retried
                         raise Inadmissible(
@@ -197,10 +195,9 @@ class Neo4jLineageStore:
         with self._session() as s:
             if not big:
                 s.execute_write(work, steps)
-            else:  # each runs chunk with its owner check, which must share its transaction
-                for i, step in enumerate(steps):
-                    if step[0] is not q.FOREIGN_RUNS:
-                        s.execute_write(work, steps[i : i + 2] if step[0] is q.MERGE_RUNS else [step])
+            else:
+                for step in steps:
+                    s.execute_write(work, [step])
 
     @guarded("read")
     def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:

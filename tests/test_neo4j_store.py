@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from provgraph.events.errors import ProjectionError
+from provgraph.events.errors import Inadmissible, ProjectionError
 from provgraph.events.facets import CachedFromRunFacet, ReproducesRunFacet
 from provgraph.events.facets.standard import JobRef, ParentRunFacet, RunRef
-from provgraph.events.model import Run, RunEvent
+from provgraph.events.model import EventType, Run, RunEvent
 from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events, workload
 from provgraph.graph import neo4j_store
 from provgraph.graph.contract import LineageBounds
@@ -67,6 +67,25 @@ def test_a_batch_too_large_for_one_transaction_is_written_in_chunks(
     sqlite = SqliteLineageStore(":memory:")
     sqlite.apply(events)
     assert graph.dump() == sqlite.dump()
+
+
+def test_a_chunked_batch_refuses_a_run_of_another_project_and_leaves_it_untouched(
+    graph: Neo4jLineageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner check rides on MERGE_RUNS: in a batch written chunk by chunk, the chunk holding the
+    hijacking event is refused whole and rolls back, so the stored run keeps its project and state."""
+    graph.apply(run_events("own-1", namespace="demo", job="train"))
+    before = graph.dump()["run"]
+    monkeypatch.setattr(neo4j_store, "MAX_ROWS_PER_TX", 7)
+    hijack = run_events("own-1", namespace="mallory", job="train", params={"lr": 9.9}, final=EventType.FAIL)
+    with pytest.raises(
+        Inadmissible,
+        match="event refused by the graph: run 'own-1' belongs to project 'demo';"
+        " an event with job namespace 'mallory' may not write to it",
+    ):
+        graph.apply([*workload(20), hijack[-1]])
+    assert [r for r in graph.dump()["run"] if r["run_id"] == "own-1"] == before
+    assert graph.run_owners(["own-1"]) == {"own-1": "demo"}
 
 
 def test_dump_types_match_sqlite_for_every_column(graph: Neo4jLineageStore) -> None:
