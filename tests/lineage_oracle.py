@@ -36,10 +36,7 @@ _RESOLVED = f"""CASE WHEN u.version = '{UNVERSIONED}' THEN COALESCE((
   WHERE v.namespace = u.namespace AND v.name = u.name AND v.version <> '{UNVERSIONED}'
     AND {_WRITTEN} AND r.ended_at <= e.first_at AND {_SEEN_W}
   ORDER BY r.ended_at DESC, w.dsv DESC LIMIT 1), e.dsv) ELSE e.dsv END"""
-_RUN_NODES = (
-    f"SELECT {', '.join(RUN_NODE_FIELDS)} FROM run"
-    " WHERE run_id IN (SELECT value FROM json_each(?))"
-)
+_RUN_NODES = f"SELECT {', '.join(RUN_NODE_FIELDS)} FROM run WHERE run_id IN (SELECT value FROM json_each(?))"
 _DSV_NODES = (
     f"SELECT {', '.join(DATASET_VERSION_NODE_FIELDS)} FROM dataset_version"
     " WHERE node_id IN (SELECT value FROM json_each(?))"
