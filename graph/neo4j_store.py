@@ -20,7 +20,7 @@ Driver errors leave as provgraph errors (`neo4j_config.translated`).
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
@@ -42,13 +42,11 @@ from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.neo4j_config import TOO_LARGE, Neo4jConfig, TooLarge, guarded, translated
 from provgraph.graph.neo4j_rows import Row, rows_for
 from provgraph.graph.rows import (
-    dataset_version_node,
     dataset_version_view,
     edge_kind,
     existing,
     job_version_view,
     metric_series,
-    run_node,
     run_view,
 )
 from provgraph.graph.views import (
@@ -57,14 +55,12 @@ from provgraph.graph.views import (
     DatasetView,
     Direction,
     JobView,
-    LineageEdge,
     LineageGraph,
-    LineageNode,
     LogChunkView,
     MetricSeries,
     RunView,
 )
-from provgraph.graph.walk import Cuts, Hop, bounded_walk
+from provgraph.graph.walk import Cuts, Edge, Hop, NodeRow, bounded_walk
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
@@ -526,8 +522,8 @@ class Neo4jLineageStore:
             try:
                 start = self._start(tx, node, fan_out, cuts, params)
 
-                def expand(frontier: list[str], hop: int, known: Collection[str], cuts: Cuts) -> Hop:
-                    return self._expand(tx, frontier, upstream, fan_out, hop, cuts, params)
+                def expand(frontier: list[str], cuts: Cuts) -> Hop:
+                    return self._expand(tx, frontier, upstream, fan_out, cuts, params)
 
                 return bounded_walk(node, direction, depth, self.bounds, start, expand, cuts)
             finally:
@@ -536,7 +532,7 @@ class Neo4jLineageStore:
     @staticmethod
     def _start(
         tx: neo4j.Transaction, node: NodeId, fan_out: int, cuts: Cuts, params: dict[str, Any]
-    ) -> list[LineageNode]:
+    ) -> dict[str, NodeRow]:
         if node.kind == "run":
             rows = list(
                 tx.run(
@@ -545,7 +541,7 @@ class Neo4jLineageStore:
                     **params,
                 )
             )
-            return [run_node(0, r["n"]) for r in rows]
+            return {run_node_id(r["n"][0]): (True, r["n"]) for r in rows}
         if node.kind == "datasetVersion":
             rows = list(
                 tx.run(
@@ -555,7 +551,7 @@ class Neo4jLineageStore:
                     **params,
                 )
             )
-            return [dataset_version_node(0, r["n"]) for r in rows]
+            return {r["n"][0]: (False, r["n"]) for r in rows}
         ns, name = node.key
         if node.kind == "dataset":
             rows = list(
@@ -570,7 +566,6 @@ class Neo4jLineageStore:
                     **params,
                 )
             )
-            make = dataset_version_node
         else:
             rows = list(
                 tx.run(
@@ -583,11 +578,12 @@ class Neo4jLineageStore:
                     **params,
                 )
             )
-            make = run_node
         if len(rows) > fan_out:
             cuts.add("fanOut", f"fan-out limit of {fan_out} cut the start node {node}")
             rows = rows[:fan_out]
-        return [make(0, r["n"]) for r in rows]
+        if node.kind == "dataset":
+            return {r["n"][0]: (False, r["n"]) for r in rows}
+        return {run_node_id(r["n"][0]): (True, r["n"]) for r in rows}
 
     @staticmethod
     def _expand(
@@ -595,14 +591,13 @@ class Neo4jLineageStore:
         frontier: list[str],
         upstream: bool,
         fan_out: int,
-        hop: int,
         cuts: Cuts,
         params: dict[str, Any],
-    ) -> tuple[list[LineageEdge], dict[str, LineageNode]]:
+    ) -> Hop:
         """One hop from every frontier node: runs step to dataset versions, dataset versions to runs."""
         runs, dsvs = split_runs(frontier)
-        edges: list[LineageEdge] = []
-        found: dict[str, LineageNode] = {}
+        edges: list[Edge] = []
+        found: dict[str, NodeRow] = {}
         # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
         for kind, ids in (("run", runs), ("dsv", dsvs)):
             if not ids:
@@ -617,12 +612,12 @@ class Neo4jLineageStore:
                 for h in hits:
                     edge = edge_kind(table, h[1])
                     if kind == "run":
-                        n = dataset_version_node(hop, h[2:])
-                        edges.append(LineageEdge(source=run_node_id(rec["id"]), target=n.id, kind=edge, binding=h[0]))
+                        far = h[2]
+                        edges.append((run_node_id(rec["id"]), far, edge, h[0]))
                     else:
-                        n = run_node(hop, h[2:])
-                        edges.append(LineageEdge(source=n.id, target=rec["id"], kind=edge, binding=h[0]))
-                    found.setdefault(n.id, n)
+                        far = run_node_id(h[2])
+                        edges.append((far, rec["id"], edge, h[0]))
+                    found.setdefault(far, (kind != "run", h[2:]))
             for source in sorted(cut):
                 cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
         return edges, found

@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,13 +35,11 @@ from provgraph.graph.projection import CARRIED_RUN_PROPS, RunFacts, admit, facts
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
-    dataset_version_node,
     dataset_version_view,
     edge_kind,
     existing,
     job_version_view,
     metric_series,
-    run_node,
     run_view,
 )
 from provgraph.graph.views import (
@@ -50,14 +50,12 @@ from provgraph.graph.views import (
     Direction,
     JobVersionView,
     JobView,
-    LineageEdge,
     LineageGraph,
-    LineageNode,
     LogChunkView,
     MetricSeries,
     RunView,
 )
-from provgraph.graph.walk import Cuts, Hop, bounded_walk
+from provgraph.graph.walk import Cuts, Edge, Hop, NodeRow, bounded_walk
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -273,12 +271,20 @@ _SEEN_W = "(w.first_at <= :as_of AND w.known_at <= :known)"
 """The WROTE edge `w` was declared, and received, as of the query's times."""
 
 # An input without a version resolves to the version whose producer COMPLETEd last at or before the
-# read was first declared (else it stays `@unversioned`).
-_RESOLVED = f"""CASE WHEN u.version = '{UNVERSIONED}' THEN COALESCE((
-  SELECT w.dsv FROM dataset_version v JOIN wrote w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id
+# read was first declared (else it stays `@unversioned`); `u` is the read's `@unversioned` version.
+_LATEST_WRITTEN = f"""SELECT w.dsv
+  FROM dataset_version v JOIN wrote w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id
   WHERE v.namespace = u.namespace AND v.name = u.name AND v.version <> '{UNVERSIONED}'
     AND {_WRITTEN} AND r.ended_at <= e.first_at AND {_SEEN_W}
-  ORDER BY r.ended_at DESC, w.dsv DESC LIMIT 1), e.dsv) ELSE e.dsv END"""  # noqa: S608 (fixed SQL)
+  ORDER BY r.ended_at DESC, w.dsv DESC LIMIT 1"""  # noqa: S608 (fixed SQL)
+_RESOLVED = f"CASE WHEN u.version = '{UNVERSIONED}' THEN COALESCE(({_LATEST_WRITTEN}), e.dsv) ELSE e.dsv END"
+"""The version the READ edge `e` reaches, its dataset version joined as `u`."""
+_UNVERSIONED_ID = "@" + UNVERSIONED
+_RESOLVED_BY_ID = f"""CASE WHEN substr(e.dsv, -{len(_UNVERSIONED_ID)}) = '{_UNVERSIONED_ID}' THEN COALESCE(
+  (SELECT ({_LATEST_WRITTEN}) FROM dataset_version u WHERE u.node_id = e.dsv AND u.version = '{UNVERSIONED}'),
+  e.dsv) ELSE e.dsv END"""  # noqa: S608 (fixed SQL)
+"""The same without `u`: every `@unversioned` version's id ends so (`ids.dataset_node_id`), so a
+versioned read's own row is not read twice, once to learn it needs no resolving and once as the node."""
 
 _EXISTS = f"""(EXISTS (SELECT 1 FROM read e WHERE e.dsv = v.node_id AND e.first_at <= :as_of AND e.known_at <= :known)
   OR EXISTS (SELECT 1 FROM wrote w JOIN run r ON r.run_id = w.run_id
@@ -286,19 +292,42 @@ _EXISTS = f"""(EXISTS (SELECT 1 FROM read e WHERE e.dsv = v.node_id AND e.first_
 """The dataset version `v` exists as of the query: read, or written (attempted too with :failed)."""
 
 
+def _far(alias: str, fields: Sequence[str]) -> str:
+    return ", ".join(f"{alias}.{c} AS f{i}" for i, c in enumerate(fields))
+
+
+_FAR_RUN, _FAR_DSV = _far("r", RUN_NODE_FIELDS), _far("t", DATASET_VERSION_NODE_FIELDS)
+
+
+_SOURCE = f"'{run_node_id('')}' || "
+_READ_KIND = f"'{edge_kind('read', False)}' AS kind"
+_WROTE_KIND = f"CASE WHEN {_WRITTEN} THEN '{edge_kind('wrote', False)}' ELSE '{edge_kind('wrote', True)}' END AS kind"
+
+
 def _edges(table: str, key: str) -> str:
-    """The READ (resolved) or WROTE edges, as (run_id, dsv, binding, attempted), whose raw `key`
-    (run_id or dsv) is in the JSON list :cand and that the query's times can see. WROTE edges of
-    runs not COMPLETE are attempted, left out unless :failed."""
+    """The READ (resolved) or WROTE edges, as `walk.Edge` (source, target, kind, binding) then f0, f1, ...,
+    whose raw `key` (run_id or dsv) is in the JSON list :cand and that the query's times can see. WROTE
+    edges of runs not COMPLETE are ATTEMPTED, left out unless :failed. f0... are the node fields of the
+    end away from `key` (`RUN_NODE_FIELDS` or `DATASET_VERSION_NODE_FIELDS`, NULL if it has no row),
+    read in the same join, so a walk reads each row it reaches once."""
+    seen_e = "e.first_at <= :as_of AND e.known_at <= :known"
+    if table == "read" and key == "run_id":
+        return (
+            f"SELECT {_SOURCE}e.run_id AS source, t.node_id AS target, {_READ_KIND}, e.binding AS binding,"  # noqa: S608
+            f" {_FAR_DSV} FROM read e JOIN dataset_version t ON t.node_id = {_RESOLVED_BY_ID}"
+            f" WHERE {seen_e} AND e.run_id IN (SELECT value FROM json_each(:cand))"
+        )
     if table == "read":
         return (
-            f"SELECT e.run_id AS run_id, {_RESOLVED} AS dsv, e.binding AS binding, 0 AS attempted"  # noqa: S608
-            " FROM read e JOIN dataset_version u ON u.node_id = e.dsv"
-            f" WHERE e.first_at <= :as_of AND e.known_at <= :known AND e.{key} IN (SELECT value FROM json_each(:cand))"
+            f"SELECT {_SOURCE}e.run_id AS source, {_RESOLVED} AS target, {_READ_KIND}, e.binding AS binding,"  # noqa: S608
+            f" {_FAR_RUN} FROM read e JOIN dataset_version u ON u.node_id = e.dsv"
+            " LEFT JOIN run r ON r.run_id = e.run_id"
+            f" WHERE {seen_e} AND e.dsv IN (SELECT value FROM json_each(:cand))"
         )
+    far = (_FAR_RUN, "") if key == "dsv" else (_FAR_DSV, " LEFT JOIN dataset_version t ON t.node_id = w.dsv")
     return (
-        f"SELECT w.run_id AS run_id, w.dsv AS dsv, w.binding AS binding, NOT {_WRITTEN} AS attempted"  # noqa: S608
-        " FROM wrote w JOIN run r ON r.run_id = w.run_id"
+        f"SELECT {_SOURCE}w.run_id AS source, w.dsv AS target, {_WROTE_KIND}, w.binding AS binding, {far[0]}"  # noqa: S608
+        f" FROM wrote w JOIN run r ON r.run_id = w.run_id{far[1]}"
         f" WHERE {_SEEN_W} AND ({_WRITTEN} OR :failed) AND w.{key} IN (SELECT value FROM json_each(:cand))"
     )
 
@@ -540,9 +569,8 @@ class SqliteLineageStore:
         """The run's inputs (unversioned ones resolved) or outputs (marked when only attempted)."""
         params = {"run_id": run_id, **_at(NOW, include_failed=True)}
         rows = self._all(
-            f"SELECT d.namespace, d.name, d.version, d.kind, e.binding, e.attempted"  # noqa: S608 (fixed SQL)
-            f" FROM ({_EDGES[table]}) e JOIN dataset_version d ON d.node_id = e.dsv"
-            " WHERE e.run_id = :run_id ORDER BY e.binding, d.node_id",
+            f"SELECT e.f1, e.f2, e.f3, e.f4, e.binding, e.kind = '{edge_kind('wrote', True)}'"  # noqa: S608 (fixed)
+            f" FROM ({_EDGES[table]}) e WHERE e.f0 IS NOT NULL ORDER BY e.binding, e.target",
             {**params, "cand": json.dumps([run_id])},
         )
         return [
@@ -804,15 +832,10 @@ class SqliteLineageStore:
         depth, fan_out = self.bounds.clamp(depth, fan_out)
         cuts = Cuts()
         params = _at(at, include_failed=include_failed)
-        ids = self._start(node, fan_out, cuts, params)
-        loaded = self._nodes(ids, 0)
-        start = [loaded[i] for i in ids if i in loaded]
+        start = self._nodes(self._start(node, fan_out, cuts, params))
 
-        def expand(frontier: list[str], hop: int, known: Collection[str], cuts: Cuts) -> Hop:
-            found = self._expand(frontier, direction, fan_out, cuts, params)
-            reached = dict.fromkeys(i for e in found for i in (e.source, e.target) if i not in known)
-            loaded = self._nodes(list(reached), hop)
-            return found, {i: loaded[i] for i in reached if i in loaded}
+        def expand(frontier: list[str], cuts: Cuts) -> Hop:
+            return self._expand(frontier, direction, fan_out, cuts, params)
 
         return bounded_walk(node, direction, depth, self.bounds, start, expand, cuts)
 
@@ -849,13 +872,15 @@ class SqliteLineageStore:
 
     def _expand(
         self, frontier: list[str], direction: Direction, fan_out: int, cuts: Cuts, params: dict[str, Any]
-    ) -> list[LineageEdge]:
-        """One hop from every frontier node: runs step to datasets, datasets step to runs."""
+    ) -> Hop:
+        """One hop from every frontier node: runs step to datasets, datasets step to runs; the nodes
+        reached come with the edges (no second read of their rows)."""
         runs, dsvs = split_runs(frontier)
         upstream = direction == Direction.UPSTREAM
         # Upstream: a run's inputs, and the runs that wrote a dataset. Downstream: the reverse.
         run_table, dsv_table = ("read", "wrote") if upstream else ("wrote", "read")
-        out: list[LineageEdge] = []
+        edges: list[Edge] = []
+        reached: dict[str, NodeRow] = {}
         for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
             if not values:
                 continue
@@ -864,22 +889,35 @@ class SqliteLineageStore:
                 candidates = values + self._unversioned(values)
                 # ... or elsewhere: keep the edges that resolve to this frontier. Only here: the filter costs
                 # as much again as the edges themselves.
-                resolved = " WHERE dsv IN (SELECT value FROM json_each(:ids))"
-            rows = self._all(
-                f"SELECT run_id, dsv, binding, attempted, n FROM (SELECT *,"  # noqa: S608 (fixed SQL)
-                f" ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY run_id, dsv, binding) AS n"
-                f" FROM ({_edges(table, key)}){resolved}) WHERE n <= :cap",
-                {"ids": json.dumps(values), "cand": json.dumps(candidates), "cap": fan_out + 1, **params},
-            )
-            cut = {r[0] if key == "run_id" else r[1] for r in rows if r[4] > fan_out}
-            for source in sorted(cut):
-                cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
-            out += [
-                LineageEdge(source=run_node_id(r[0]), target=r[1], kind=edge_kind(table, bool(r[3])), binding=r[2])
-                for r in rows
-                if r[4] <= fan_out
-            ]
-        return out
+                resolved = " WHERE target IN (SELECT value FROM json_each(:ids))"
+            with self._lock:
+                cursor = self._conn.cursor()
+                cursor.row_factory = None  # plain tuples: `walk.Edge` is the first four columns
+                rows = cursor.execute(
+                    f"SELECT * FROM ({_edges(table, key)}){resolved}",  # noqa: S608 (fixed SQL)
+                    {"ids": json.dumps(values), "cand": json.dumps(candidates), **params},
+                ).fetchall()
+            # Each frontier node's first `fan_out` edges by (run, dataset version, binding), all in that order:
+            # sorted here, not by a window function in SQL, which sorted the wide rows at several times the cost.
+            near, far, run = (1, 0, True) if key == "dsv" else (0, 1, False)
+            rows.sort(key=itemgetter(near, 0, 1, 3))
+            counts = Counter(map(itemgetter(near), rows))
+            over = sorted(k for k, n in counts.items() if n > fan_out)
+            for source in over:
+                name = source.removeprefix(run_node_id("")) if near == 0 else source
+                cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {name}")
+            if over:
+                kept, taken = [], Counter[str]()
+                for r in rows:
+                    taken[r[near]] += 1
+                    if taken[r[near]] <= fan_out:
+                        kept.append(r)
+                rows = kept
+            edges += [r[:4] for r in rows]
+            for r in rows:
+                if r[4] is not None and r[far] not in reached:  # a node without a row is left out
+                    reached[r[far]] = (run, r[4:])
+        return edges, reached
 
     def _unversioned(self, dsvs: list[str]) -> list[str]:
         """The `@unversioned` node ids of these versions' datasets."""
@@ -889,19 +927,17 @@ class SqliteLineageStore:
         )
         return [dataset_node_id(r[0], r[1], UNVERSIONED) for r in rows]
 
-    def _nodes(self, ids: list[str], hop: int) -> dict[str, LineageNode]:
-        """Lineage nodes for these ids (unknown ids are left out), all at `hop`."""
+    def _nodes(self, ids: list[str]) -> dict[str, NodeRow]:
+        """The stored node fields of these ids, in their order (unknown ids are left out)."""
         runs, dsvs = split_runs(ids)
-        out: dict[str, LineageNode] = {}
+        out: dict[str, NodeRow] = {}
         if runs:
             for r in self._all(_RUN_NODES, (json.dumps(runs),)):
-                n = run_node(hop, tuple(r))
-                out[n.id] = n
+                out[run_node_id(r[0])] = (True, tuple(r))
         if dsvs:
             for r in self._all(_DSV_NODES, (json.dumps(dsvs),)):
-                n = dataset_version_node(hop, tuple(r))
-                out[n.id] = n
-        return out
+                out[r[0]] = (False, tuple(r))
+        return {i: out[i] for i in ids if i in out}
 
     # -- canonical dump -------------------------------------------------------------------------
 

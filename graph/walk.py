@@ -1,9 +1,11 @@
 """The bounded breadth-first lineage walk every store runs; stores supply only the queries.
 
-A store gives the start nodes and an `expand(frontier, hop, known, cuts)` that returns, for the
-whole frontier at once, the edges one hop away and the nodes they reach (it may skip loading nodes
-in `known`) and records its own fan-out cuts in `cuts`. The walk enforces the depth, the node cap
-and the time budget and records which bound cut it.
+A store gives the start nodes and an `expand(frontier, cuts)` that returns, for the whole frontier
+at once, the edges one hop away and the nodes they reach, and records its own fan-out cuts in `cuts`.
+The walk enforces the depth, the node cap and the time budget and records which bound cut it.
+Edges and nodes travel as plain tuples (the stored node fields, read with the edges that reach them)
+and become view objects once, at the end, for the answer only: building a pydantic object per row a
+hop returns cost as much CPU as the queries (docs/BENCHMARKS.md, "Walk restructured").
 
 Depth is counted in dataset hops (see `contract.DEFAULT_DEPTH`): one dataset hop is a dataset
 version, the run on its far side and that run's datasets. From a dataset the walk follows
@@ -15,12 +17,14 @@ partial with the reason "depth".
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from provgraph.events.errors import NotFound
 from provgraph.graph.contract import LineageBounds
 from provgraph.graph.ids import NodeId
-from provgraph.graph.views import Direction, LineageEdge, LineageGraph, LineageNode
+from provgraph.graph.rows import dataset_version_node_fields, run_node_fields
+from provgraph.graph.views import Direction, LineageGraph
 
 
 class Cuts:
@@ -35,9 +39,14 @@ class Cuts:
         self.texts.append(text)
 
 
-Hop = tuple[list[LineageEdge], dict[str, LineageNode]]
-"""One step of a walk: the edges found, and the nodes they reach by id."""
-Expand = Callable[[list[str], int, Collection[str], Cuts], Hop]
+Edge = tuple[str, str, str, str]
+"""A lineage edge: source (the run), target (the dataset version), kind, binding."""
+NodeRow = tuple[bool, Sequence[Any]]
+"""A node as stored: whether it is a run, and its `rows.RUN_NODE_FIELDS` (a run) or
+`rows.DATASET_VERSION_NODE_FIELDS` values."""
+Hop = tuple[list[Edge], dict[str, NodeRow]]
+"""One step of a walk: the edges found, and the nodes they reach by id, in the order found."""
+Expand = Callable[[list[str], Cuts], Hop]
 
 
 def edge_hops(node: NodeId, depth: int) -> int:
@@ -52,15 +61,16 @@ def bounded_walk(
     direction: Direction,
     depth: int,
     bounds: LineageBounds,
-    start: Sequence[LineageNode],
+    start: Mapping[str, NodeRow],
     expand: Expand,
     cuts: Cuts,
 ) -> LineageGraph:
     if not start:
         raise NotFound(f"no such node: {root}")
     deadline = time.monotonic() + bounds.time_budget_s
-    nodes = {n.id: n for n in start}
-    edges: dict[tuple[str, str, str, str], LineageEdge] = {}
+    nodes = dict(start)
+    hops = dict.fromkeys(nodes, 0)
+    edges: set[Edge] = set()
     frontier = list(nodes)
     hop = 0
     limit = edge_hops(root, depth)
@@ -69,14 +79,13 @@ def bounded_walk(
             cuts.add("time", f"time budget of {bounds.time_budget_s}s spent after hop {hop}")
             break
         if hop >= limit:
-            beyond, reached = expand(frontier, hop + 1, nodes.keys(), Cuts())
+            beyond, reached = expand(frontier, Cuts())
             if beyond and any(i not in nodes for i in reached):
                 cuts.add("depth", f"depth {depth} (dataset hops) reached with more lineage beyond it")
             break
         hop += 1
-        found, reached = expand(frontier, hop, nodes.keys(), cuts)
-        for e in found:
-            edges[(e.source, e.target, e.kind, e.binding)] = e
+        found, reached = expand(frontier, cuts)
+        edges.update(found)
         next_ids = [i for i in reached if i not in nodes]
         room = bounds.max_nodes - len(nodes)
         if len(next_ids) > room:
@@ -84,15 +93,22 @@ def bounded_walk(
             next_ids = next_ids[:room]
         for i in next_ids:
             nodes[i] = reached[i]
+            hops[i] = hop
         frontier = next_ids
-    kept = [e for e in edges.values() if e.source in nodes and e.target in nodes]
-    return LineageGraph(
-        root=str(root),
-        direction=direction,
-        depth=depth,
-        nodes=sorted(nodes.values(), key=lambda n: (n.hop, n.id)),
-        edges=sorted(kept, key=lambda e: (e.source, e.target, e.kind, e.binding)),
-        partial=bool(cuts.texts),
-        cut_reasons=cuts.texts,
-        cut_codes=cuts.codes,
+    kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes)
+    # One validation of plain data for the whole answer: cheaper than an object per node and edge.
+    return LineageGraph.model_validate(
+        {
+            "root": str(root),
+            "direction": direction,
+            "depth": depth,
+            "nodes": [
+                (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hops[i], nodes[i][1])
+                for i in sorted(nodes, key=lambda i: (hops[i], i))
+            ],
+            "edges": [{"source": s, "target": t, "kind": k, "binding": b} for s, t, k, b in kept],
+            "partial": bool(cuts.texts),
+            "cut_reasons": cuts.texts,
+            "cut_codes": cuts.codes,
+        }
     )
