@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -48,6 +49,30 @@ SAMPLED_PER_S = 40
 """Runs measured per second at most: the queries stay a small load next to the writes."""
 EVENTS_PER_RUN = 6
 QUERY = "query Q($t: String!, $i: ID!) @consistentWith(token: $t) { run(id: $i) { state } }"
+PROJECTOR = (  # `python -m provgraph.services.projector` with its one line per batch (DEBUG) logged
+    "import logging; logging.basicConfig(level=logging.INFO);"
+    "logging.getLogger('provgraph.services.projector').setLevel(logging.DEBUG);"
+    "from provgraph.events.settings import load_settings; from provgraph.services.projector.app import run_projector;"
+    "run_projector(load_settings())"
+)
+BATCH_LINE = re.compile(rb"(prepared|wrote) (\d+) records in ([0-9.]+)s")
+
+
+def batches(log: bytes) -> str:
+    """The projector's batches in `log`: how many, their size, prepare and write(+progress) times."""
+    found: dict[bytes, list[tuple[int, float]]] = {b"prepared": [], b"wrote": []}
+    for m in BATCH_LINE.finditer(log):
+        found[m[1]].append((int(m[2]), float(m[3])))
+    wrote, prepared = found[b"wrote"], found[b"prepared"]
+    if not wrote or not prepared:
+        return "projector: no batch logged"
+    w = sorted(t for _, t in wrote)
+    p = sorted(t for _, t in prepared)
+    return (
+        f"projector: {len(wrote)} batches of median {statistics.median(n for n, _ in wrote):.0f} records;"
+        f" prepare p50 {statistics.median(p) * 1e3:.0f} ms, write + progress p50 {statistics.median(w) * 1e3:.0f} ms,"
+        f" max {w[-1] * 1e3:.0f} ms"
+    )
 
 
 def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
@@ -185,9 +210,7 @@ def main() -> None:
     port = free_port()
     quiet = subprocess.DEVNULL
     with (home / "projector.log").open("wb") as projector_log:
-        projector = subprocess.Popen(
-            [sys.executable, "-m", "provgraph.services.projector"], env=env, stdout=quiet, stderr=projector_log
-        )
+        projector = subprocess.Popen([sys.executable, "-c", PROJECTOR], env=env, stdout=quiet, stderr=projector_log)
     api_log = (home / "api.log").open("wb")
     api = subprocess.Popen(
         [sys.executable, "-m", "provgraph.cli", "serve", "--insecure-local", "--port", str(port)],
@@ -204,9 +227,13 @@ def main() -> None:
             print(f"projector settled in {waited:.1f}s", file=sys.stderr)
             out = ctx.Queue()
             emitter = ctx.Process(target=emit, args=(kafka, topic, rate, f"{prefix.rstrip('.')}-r{rate}", out))
+            logged = (home / "projector.log").stat().st_size
             emitter.start()
             latencies, acks, sent, seconds, wrong = asyncio.run(measure(url, out))
             emitter.join(60)
+            with (home / "projector.log").open("rb") as projector_log:
+                projector_log.seek(logged)
+                print(f"       {batches(projector_log.read())}", file=sys.stderr)
             if api.poll() is not None:
                 raise SystemExit(f"the API process died; its log: {home / 'api.log'}")
             q, a = statistics.quantiles(latencies, n=100), statistics.quantiles(acks, n=100)
