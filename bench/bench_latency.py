@@ -7,12 +7,14 @@ paced to that rate for WARMUP + DURATION seconds. It stands for many SDK process
 asynchronously (acks=all, keyed by root run as the transport does) instead of waiting for each ack
 as one SDK process does, so it really sustains the rate (the achieved rate is printed).
 
-For up to `SAMPLED_PER_S` runs a second completed after the warm-up, the emitter reports its COMPLETE
-record's position (`kafka:topic:partition:offset`, what `RunResult.position` holds) once Kafka
-acknowledges it; this process then asks the API for the run with `@consistentWith(token:)`, which
-answers once the projector has published that position. Latency = from the emitter's send of the
-COMPLETE event to the answer (the run COMPLETE, checked): nothing polls Neo4j but the API's one
-shared progress reader. Target: p99 < 250 ms at a sustained 500 events/s.
+For up to `SAMPLED_PER_S` runs a second (`BENCH_SAMPLED_PER_S`, 40) completed after the warm-up,
+the emitter reports its COMPLETE record's position (`kafka:topic:partition:offset`, what
+`RunResult.position` holds) once Kafka acknowledges it; this process then asks the API for the run
+with `@consistentWith(token:)`, which answers once the projector has published that position.
+Latency = from the emitter's send of the COMPLETE event to the answer (the run COMPLETE, checked):
+nothing polls Neo4j but the API's one shared progress reader. Printed beside it: the Kafka ack part
+(send -> acknowledged, acks=all), the projector's batches and the 1-minute load average.
+Target: p99 < 250 ms at a sustained 500 events/s.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing as mp
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -43,10 +46,34 @@ RATES = tuple(int(r) for r in os.environ.get("BENCH_RATES", "100,500,2000").spli
 DURATION = float(os.environ.get("BENCH_SECONDS", "10"))
 WARMUP = float(os.environ.get("BENCH_WARMUP_SECONDS", "3"))
 """Emitted first and not measured (batch sizes and connections settle)."""
-SAMPLED_PER_S = 40
+SAMPLED_PER_S = int(os.environ.get("BENCH_SAMPLED_PER_S", "40"))
 """Runs measured per second at most: the queries stay a small load next to the writes."""
 EVENTS_PER_RUN = 6
 QUERY = "query Q($t: String!, $i: ID!) @consistentWith(token: $t) { run(id: $i) { state } }"
+PROJECTOR = (  # `python -m provgraph.services.projector` with its one line per batch (DEBUG) logged
+    "import logging; logging.basicConfig(level=logging.INFO);"
+    "logging.getLogger('provgraph.services.projector').setLevel(logging.DEBUG);"
+    "from provgraph.events.settings import load_settings; from provgraph.services.projector.app import run_projector;"
+    "run_projector(load_settings())"
+)
+BATCH_LINE = re.compile(rb"(prepared|wrote) (\d+) records in ([0-9.]+)s")
+
+
+def batches(log: bytes) -> str:
+    """The projector's batches in `log`: how many, their size, prepare and write(+progress) times."""
+    found: dict[bytes, list[tuple[int, float]]] = {b"prepared": [], b"wrote": []}
+    for m in BATCH_LINE.finditer(log):
+        found[m[1]].append((int(m[2]), float(m[3])))
+    wrote, prepared = found[b"wrote"], found[b"prepared"]
+    if not wrote or not prepared:
+        return "projector: no batch logged"
+    w = sorted(t for _, t in wrote)
+    p = sorted(t for _, t in prepared)
+    return (
+        f"projector: {len(wrote)} batches of median {statistics.median(n for n, _ in wrote):.0f} records;"
+        f" prepare p50 {statistics.median(p) * 1e3:.0f} ms, write + progress p50 {statistics.median(w) * 1e3:.0f} ms,"
+        f" max {w[-1] * 1e3:.0f} ms"
+    )
 
 
 def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
@@ -70,7 +97,8 @@ def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
             sent_at, run_id = time.monotonic(), event.run.run_id
 
             def report(md: Any, sent_at: float = sent_at, run_id: str = run_id) -> None:
-                out.put((sent_at, str(Position.kafka(md.topic, md.partition, md.offset)), run_id))
+                position = str(Position.kafka(md.topic, md.partition, md.offset))
+                out.put((sent_at, time.monotonic(), position, run_id))
 
             future.add_callback(report)
         if time.monotonic() - start > WARMUP + DURATION:
@@ -80,16 +108,18 @@ def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
     producer.close()
 
 
-async def measure(url: str, out: Any) -> tuple[list[float], int, float, int]:
-    """Query each reported run with its token; (latencies, events sent, seconds, answers not COMPLETE)."""
+async def measure(url: str, out: Any) -> tuple[list[float], list[float], int, float, int]:
+    """Query each reported run with its token; (latencies, Kafka acks, events sent, seconds, answers not COMPLETE)."""
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
+    acks: list[float] = []
     wrong = 0
     tasks: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=200)) as client:
 
-        async def one(sent_at: float, token: str, run_id: str) -> None:
+        async def one(sent_at: float, acked_at: float, token: str, run_id: str) -> None:
             nonlocal wrong
+            acks.append(acked_at - sent_at)
             try:
                 answer = await client.post("/graphql", json={"query": QUERY, "variables": {"t": token, "i": run_id}})
             except httpx.HTTPError as exc:
@@ -107,7 +137,7 @@ async def measure(url: str, out: Any) -> tuple[list[float], int, float, int]:
             item = await loop.run_in_executor(None, out.get)
             if item[0] == "done":
                 await asyncio.gather(*tasks)
-                return latencies, int(item[1]), float(item[2]), wrong
+                return latencies, acks, int(item[1]), float(item[2]), wrong
             tasks.append(asyncio.create_task(one(*item)))
 
 
@@ -181,9 +211,7 @@ def main() -> None:
     port = free_port()
     quiet = subprocess.DEVNULL
     with (home / "projector.log").open("wb") as projector_log:
-        projector = subprocess.Popen(
-            [sys.executable, "-m", "provgraph.services.projector"], env=env, stdout=quiet, stderr=projector_log
-        )
+        projector = subprocess.Popen([sys.executable, "-c", PROJECTOR], env=env, stdout=quiet, stderr=projector_log)
     api_log = (home / "api.log").open("wb")
     api = subprocess.Popen(
         [sys.executable, "-m", "provgraph.cli", "serve", "--insecure-local", "--port", str(port)],
@@ -200,16 +228,22 @@ def main() -> None:
             print(f"projector settled in {waited:.1f}s", file=sys.stderr)
             out = ctx.Queue()
             emitter = ctx.Process(target=emit, args=(kafka, topic, rate, f"{prefix.rstrip('.')}-r{rate}", out))
+            logged = (home / "projector.log").stat().st_size
             emitter.start()
-            latencies, sent, seconds, wrong = asyncio.run(measure(url, out))
+            latencies, acks, sent, seconds, wrong = asyncio.run(measure(url, out))
             emitter.join(60)
+            with (home / "projector.log").open("rb") as projector_log:
+                projector_log.seek(logged)
+                print(f"       {batches(projector_log.read())}", file=sys.stderr)
             if api.poll() is not None:
                 raise SystemExit(f"the API process died; its log: {home / 'api.log'}")
-            q = statistics.quantiles(latencies, n=100)
+            q, a = statistics.quantiles(latencies, n=100), statistics.quantiles(acks, n=100)
             print(
                 f"{rate:>5} events/s offered, {sent / seconds:.0f} sustained: emit -> visible (consistentWith)"
                 f" p50 {q[49] * 1e3:.0f} ms, p99 {q[98] * 1e3:.0f} ms over {len(latencies)} runs"
+                f" (of which Kafka ack p50 {a[49] * 1e3:.0f} ms, p99 {a[98] * 1e3:.0f} ms)"
                 + (f", {wrong} answers not COMPLETE" if wrong else "")
+                + f"; load {os.getloadavg()[0]:.1f}"
             )
             sys.stdout.flush()
     finally:

@@ -30,6 +30,22 @@ from provgraph.events.model import UNVERSIONED
 from provgraph.graph.neo4j_rows import DATASET_VERSION_MAX, JOB_VERSION_MAX, KEYED
 from provgraph.graph.rows import DATASET_VERSION_NODE_FIELDS, RUN_NODE_FIELDS
 
+# -- plan once ------------------------------------------------------------------------------------
+
+PLAN_ONCE: LiteralString = "CYPHER replan=skip\n"
+"""Prefix of every statement on the write path and of the keyed reads a `@consistentWith` query
+makes: reuse the cached plan even after the graph's statistics moved.
+
+Neo4j discards a cached plan once label counts or index selectivities diverge from those it was
+planned with (from 75% soon after planning, down to 10% hours later), and plans it again inside
+the next transaction that runs it. Planning `MERGE_RUNS` costs 1-7 s of CPU on this machine, so
+while the graph grows every few such replans stalled a projector batch, and every read waiting on
+it, for seconds (issue #15 freshness). These statements find every node through a uniqueness
+constraint or a property index whatever the counts are, so a fresh plan would be the same plan
+(tests/test_consistency_kafka.py checks that they seek, planned on an empty graph). A schema change still
+empties the cache.
+"""
+
 # -- schema -----------------------------------------------------------------------------------------
 
 SCHEMA: tuple[LiteralString, ...] = (
@@ -93,23 +109,31 @@ def _props(var: str, props: tuple[str, ...]) -> str:
     return ", ".join(f"{var}.{p}" for p in props)
 
 
-MERGE_JOBS = """
+MERGE_JOBS = (
+    PLAN_ONCE
+    + """
 UNWIND $rows AS row
 MERGE (p:Project {name: row.namespace})
 MERGE (j:Job {namespace: row.namespace, name: row.name})
 MERGE (p)-[:HAS_JOB]->(j)
 """
+)
 
-MERGE_JOB_VERSIONS = f"""
+MERGE_JOB_VERSIONS = (
+    PLAN_ONCE
+    + f"""
 UNWIND $rows AS row
 MATCH (j:Job {{namespace: row.namespace, name: row.name}})
 MERGE (v:JobVersion {{namespace: row.namespace, name: row.name, code_hash: row.code_hash}})
 SET {_max_all("v", JOB_VERSION_MAX)}
 MERGE (j)-[:HAS_VERSION]->(v)
 """
+)
 
 # A dataset's kind is the MAX over its versions' kinds, so one row per version also folds the dataset.
-MERGE_DATASET_VERSIONS = f"""
+MERGE_DATASET_VERSIONS = (
+    PLAN_ONCE
+    + f"""
 UNWIND $rows AS row
 MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
 SET {_max("d", "kind")}
@@ -119,6 +143,7 @@ SET {_max_all("v", DATASET_VERSION_MAX)},
     {_min("v", "created_at")}, {_min("v", "known_at")}
 MERGE (d)-[:HAS_VERSION]->(v)
 """
+)
 
 _newer_keyed = ", ".join(_newer(prop, *carried) for prop, carried in KEYED.items())
 
@@ -167,7 +192,9 @@ CALL (r, row, fresh) {{
 # which waited for a concurrent creator to commit, so it is the run's one and only namespace): the
 # caller refuses the batch and the transaction rolls back. The check rides on the MERGE's own lookup
 # instead of a second statement that looked every run up again.
-MERGE_RUNS = f"""
+MERGE_RUNS = (
+    PLAN_ONCE
+    + f"""
 UNWIND $rows AS row
 MERGE (r:Run {{run_id: row.run_id}})
 ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
@@ -251,9 +278,12 @@ CALL (row, fresh) {{
 WITH row, owner WHERE owner <> row.namespace
 RETURN row.run_id AS run_id, owner, row.namespace AS namespace
 """
+)
 
 # Links between runs: made when both ends exist, from whichever end arrives last.
-LINK_RUNS = """
+LINK_RUNS = (
+    PLAN_ONCE
+    + """
 UNWIND $ids AS id
 MATCH (r:Run {run_id: id})
 CALL (r) {
@@ -275,6 +305,7 @@ CALL (r) {
   MATCH (c:Run {cached_from: r.run_id}) MERGE (c)-[:CACHED_FROM]->(r)
 }
 """
+)
 
 # Endpoints are merged before the statements that MATCH them.
 WRITES: tuple[tuple[str, LiteralString], ...] = (

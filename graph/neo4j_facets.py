@@ -13,6 +13,7 @@ from typing import Any, LiteralString
 
 from provgraph.events.model import RunEvent
 from provgraph.graph.facets import COLUMNS, fold
+from provgraph.graph.neo4j_cypher import PLAN_ONCE
 
 SCHEMA: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT facet_key IF NOT EXISTS FOR (n:Facet) REQUIRE (n.owner, n.name, n.part) IS UNIQUE",
@@ -20,16 +21,21 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT column_key IF NOT EXISTS FOR (n:Column) REQUIRE (n.dataset, n.field) IS UNIQUE",
 )
 
-MERGE_FACETS: LiteralString = """
+MERGE_FACETS: LiteralString = (
+    PLAN_ONCE
+    + """
 UNWIND $rows AS row
 MERGE (f:Facet {owner: row.owner, name: row.name, part: row.part})
 WITH f, row, row.okey > coalesce(f.okey, '') AS wins
 SET f.value = CASE WHEN wins THEN row.value ELSE f.value END,
     f.okey = CASE WHEN wins THEN row.okey ELSE f.okey END
 """
+)
 
 # An output's column edges are replaced as a whole when its columnLineage facet wins.
-MERGE_COLUMNS: LiteralString = """
+MERGE_COLUMNS: LiteralString = (
+    PLAN_ONCE
+    + """
 UNWIND $rows AS row
 MERGE (f:Facet {owner: row.owner, name: row.name, part: row.part})
 WITH f, row WHERE row.okey > coalesce(f.okey, '')
@@ -45,6 +51,7 @@ CALL (row) {
   MERGE (s)-[e:FEEDS]->(d) SET e.transformations = x.transformations
 }
 """
+)
 
 WRITES: tuple[tuple[str, LiteralString], ...] = (("facets", MERGE_FACETS), ("column_lineage", MERGE_COLUMNS))
 

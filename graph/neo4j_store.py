@@ -253,7 +253,7 @@ class Neo4jLineageStore:
 
     @guarded("read")
     def run(self, run_id: str) -> RunView | None:
-        rows = self._query("MATCH (r:Run {run_id: $run_id})" + q.RUN_DETAIL, run_id=run_id)
+        rows = self._query(q.PLAN_ONCE + "MATCH (r:Run {run_id: $run_id})" + q.RUN_DETAIL, run_id=run_id)
         return self._run_view(rows[0], detail=True) if rows else None
 
     @guarded("read")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, LiteralString, Protocol, runtime_checkable
 
 from provgraph.events.consistency import Position
 from provgraph.events.errors import ConfigError, ProvgraphError
+from provgraph.graph.neo4j_cypher import PLAN_ONCE
 
 if TYPE_CHECKING:
     from provgraph.graph.factory import StoreHandle
@@ -30,10 +31,12 @@ SCHEMA: tuple[LiteralString, ...] = (
     " REQUIRE (n.topic, n.partition) IS UNIQUE",
 )
 ADVANCE: LiteralString = (
-    "UNWIND $rows AS row MERGE (p:ProjectionProgress {topic: row.topic, partition: row.partition})"
+    PLAN_ONCE + "UNWIND $rows AS row MERGE (p:ProjectionProgress {topic: row.topic, partition: row.partition})"
     " SET p.next = CASE WHEN p.next IS NULL OR p.next < row.next THEN row.next ELSE p.next END"
 )
-READ: LiteralString = "MATCH (p:ProjectionProgress) RETURN p.topic AS topic, p.partition AS partition, p.next AS next"
+READ: LiteralString = (
+    PLAN_ONCE + "MATCH (p:ProjectionProgress) RETURN p.topic AS topic, p.partition AS partition, p.next AS next"
+)
 
 FIRST_INTERVAL_S = 0.005
 MAX_INTERVAL_S = 0.05
