@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from provgraph.events.facets import (
     ArtifactDatasetFacet,
@@ -37,6 +37,8 @@ from provgraph.events.facets.values import storable_problem
 
 OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
 UNVERSIONED = "unversioned"
+KNOWN_JOB = "known_job"
+"""Validation-context key of a `Job` already found storable (see `RunEvent._storable`)."""
 
 
 class EventType(StrEnum):
@@ -159,9 +161,12 @@ class RunEvent(WireModel):
             raise ValueError(f"{value.isoformat()} is outside years 1..9999 once converted to UTC") from None
 
     @model_validator(mode="after")
-    def _storable(self) -> RunEvent:
-        """Anything accepted here can be serialised and projected by every store (see `facets.values`)."""
-        problem = storable_problem(self)
+    def _storable(self, info: ValidationInfo) -> RunEvent:
+        """Anything accepted here can be serialised and projected by every store (see `facets.values`).
+        A producer that sends many events of one job passes its `Job` as `KNOWN_JOB` in the validation
+        context once an event with it was accepted: frozen and holding only strings, it is not walked again."""
+        known = (info.context or {}).get(KNOWN_JOB)
+        problem = storable_problem(self, known=known if known is self.job else None)
         if problem:
             raise ValueError(problem)
         return self

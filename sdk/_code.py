@@ -93,15 +93,24 @@ def snapshot(handler: Handler) -> CodeSnapshot:
         source_file = inspect.getsourcefile(handler)
     except TypeError:
         source_file = None
-    if source_file and Path(source_file).is_file():
-        path = Path(source_file).resolve()
-        st = path.stat()
-        snap = _file_snapshot(str(path), st.st_mtime_ns, st.st_size, func_name)
-        changed = _edited_since_import(handler, str(path), st.st_mtime_ns, st.st_size)
+    st = _regular_file(source_file)
+    if source_file and st is not None:
+        path = os.path.realpath(source_file)
+        snap = _file_snapshot(path, st.st_mtime_ns, st.st_size, func_name)
+        changed = _edited_since_import(handler, path, st.st_mtime_ns, st.st_size)
         return dataclasses.replace(snap, unknown=changed) if changed else snap
     source = interactive_source(handler)
     digest = "sha256:" + hashlib.sha256(source).hexdigest()
     return CodeSnapshot(source, digest, f"handler.py:{func_name}", None, None, None)
+
+
+def _regular_file(path: str | None) -> os.stat_result | None:
+    """`path`'s status when it is a regular file (symlinks followed), else None."""
+    try:
+        st = os.stat(path) if path else None
+    except (OSError, ValueError):
+        return None
+    return st if st is not None and stat.S_ISREG(st.st_mode) else None
 
 
 def interactive_source(handler: Handler) -> bytes:
@@ -320,7 +329,9 @@ def _edited_since_import(handler: Handler, path: str, mtime_ns: int, size: int) 
             pending.extend((value.fget, value.fset, value.fdel))
             continue
         code = getattr(getattr(value, "__func__", value), "__code__", None)  # also classmethod, staticmethod
-        if not isinstance(code, CodeType) or os.path.realpath(code.co_filename) != path:
+        if not isinstance(code, CodeType):
+            continue
+        if code.co_filename != path and os.path.realpath(code.co_filename) != path:  # `path` is a real path
             continue
         if codes.get(code.co_qualname) != code:
             return f"{Path(path).name} was edited after it was imported ({code.co_qualname} changed)"
@@ -331,13 +342,15 @@ def _edited_since_import(handler: Handler, path: str, mtime_ns: int, size: int) 
     return None
 
 
-def _names(code: CodeType) -> set[str]:
-    """Global names a code object (or any code nested in it) refers to."""
+@functools.lru_cache(maxsize=1024)
+def _names(code: CodeType) -> frozenset[str]:
+    """Global names a code object (or any code nested in it) refers to (once per code object: a
+    code object never changes)."""
     names = set(code.co_names)
     for const in code.co_consts:
         if isinstance(const, CodeType):
             names |= _names(const)
-    return names
+    return frozenset(names)
 
 
 def _git_state(path: Path) -> tuple[str | None, bool | None]:

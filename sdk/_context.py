@@ -8,6 +8,7 @@ stored content-addressed and recorded as a WROTE of that exact version.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import json
 import logging
@@ -62,7 +63,7 @@ class Artifact:
 
 
 def _dataset(namespace: str, name: str, digest: str, binding: str, *, output: bool, **artifact: Any) -> Dataset:
-    bind = {BindingFacet.FACET_NAME: BindingFacet(name=binding).model_dump(mode="json", by_alias=True)}
+    bind = {BindingFacet.FACET_NAME: dict(_binding(binding))}
     return Dataset(
         namespace=namespace,
         name=name,
@@ -72,6 +73,13 @@ def _dataset(namespace: str, name: str, digest: str, binding: str, *, output: bo
         input_facets=None if output else bind,
         output_facets=bind if output else None,
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _binding(name: str) -> dict[str, Any]:
+    """The binding facet's JSON for `name`, built once per name (each dataset gets a copy: flat, so a
+    shallow copy is a whole one)."""
+    return BindingFacet(name=name).model_dump(mode="json", by_alias=True)
 
 
 class Context(MLRunSurface):

@@ -52,27 +52,37 @@ class ProtectedFiles:
         for part in url.split("::"):
             if is_store_uri(part) or ("://" in part and not part.startswith("file://")):
                 continue
-            real = Path(os.path.realpath(normalise(part)))
-            home = Path(os.path.realpath(self.home))
-            if real == home or home in real.parents or self._same_file(real):
+            real = os.path.realpath(normalise(part))
+            home = self._real_home
+            if real == home or real.startswith(home.rstrip(os.sep) + os.sep) or self._same_file(real):
                 raise ConfigError(
                     f"input {key!r}: {url!r} is inside provgraph's own folder {self.home} (or one of its"
                     " database files); provgraph never reads its own state as an input"
                 )
 
-    def _same_file(self, path: Path) -> bool:
+    @functools.cached_property
+    def _real_home(self) -> str:
+        """The folder's real path, resolved once (checked twice per run otherwise)."""
+        return os.path.realpath(self.home)
+
+    def _same_file(self, path: str) -> bool:
         try:
-            st = path.stat()
+            st = os.stat(path)
         except OSError:
             return False
-        for f in self.files:
+        for f in self._file_names:
             try:
-                other = f.stat()
+                other = os.stat(f)
             except OSError:
                 continue
             if (st.st_dev, st.st_ino) == (other.st_dev, other.st_ino):
                 return True
         return False
+
+    @functools.cached_property
+    def _file_names(self) -> tuple[str, ...]:
+        """`files` as strings, so each check stats them without building paths."""
+        return tuple(map(str, self.files))
 
 
 @functools.lru_cache(maxsize=16)

@@ -35,7 +35,7 @@ from provgraph.events.facets import (
     RuntimeRunFacet,
 )
 from provgraph.events.facets.standard import RootRef
-from provgraph.events.model import Dataset, EventType, Job, JobFacets, Run, RunEvent, RunFacets
+from provgraph.events.model import KNOWN_JOB, Dataset, EventType, Job, JobFacets, Run, RunEvent, RunFacets
 from provgraph.events.serde import refusal
 from provgraph.events.transport.base import Transport
 
@@ -74,6 +74,9 @@ class RunEmitter:
         self.transport = transport
         self.run_id = run_id
         self._job = Job(namespace=namespace, name=job_name, facets=JobFacets(code=code))
+        self._job_known = {KNOWN_JOB: self._job} if code is None or not code.model_extra else None
+        self._context: dict[str, Job] | None = None
+        """The validation context of the next event: `_job_known` once an event with the job was accepted."""
         self._parent = None
         if parent is not None:
             p_run, p_ns, p_job = parent
@@ -117,16 +120,20 @@ class RunEmitter:
             if self._parent is not None:
                 facets["parent"] = self._parent
             try:
-                event = RunEvent(
-                    event_type=kind,
-                    event_time=datetime.now(UTC),
-                    run=Run(run_id=self.run_id, facets=RunFacets(**facets)),
-                    job=self._job,
-                    inputs=list(inputs),
-                    outputs=list(outputs),
+                event = RunEvent.model_validate(
+                    {
+                        "event_type": kind,
+                        "event_time": datetime.now(UTC),
+                        "run": Run(run_id=self.run_id, facets=RunFacets(**facets)),
+                        "job": self._job,
+                        "inputs": list(inputs),
+                        "outputs": list(outputs),
+                    },
+                    context=self._context,
                 )
             except ValidationError as exc:  # e.g. NaN in params: refused here, before any transport sees it
                 raise refusal(exc, f"{kind.value} event") from exc
+        self._context = self._job_known  # the job was walked once; frozen, holding only strings, it cannot change
         self._key = event.root_run_id
         self.transport.emit(event)
         return event

@@ -65,7 +65,7 @@ MAX_JSON_DEPTH = 64
 clients recurse too)."""
 
 
-def storable_problem(value: Any, path: str = "") -> str | None:
+def storable_problem(value: Any, path: str = "", *, known: object = None) -> str | None:
     """Why `value` (a model, or free JSON inside one) cannot be stored as it is, or None.
 
     No string anywhere may hold NUL (U+0000) or a lone surrogate (not UTF-8). Free JSON (params,
@@ -73,9 +73,10 @@ def storable_problem(value: Any, path: str = "") -> str | None:
     floats. NaN/Infinity are refused there rather than encoded, because a string "NaN" in free
     JSON is a legitimate different value; only `WireFloat` fields (metric values) carry non-finite
     floats. The answer names the path. Every event is checked, so the walk builds no path and
-    allocates nothing until it finds a problem.
+    allocates nothing until it finds a problem. `known`: an object inside `value` already found
+    storable (immutable, at the same place), not walked again.
     """
-    found = _problem(value, 0)
+    found = _problem(value, 0, known)
     if found is None:
         return None
     message, where = found
@@ -90,7 +91,7 @@ KEY = " (a key)"
 """The path part saying the problem is in the key of the object the path names."""
 
 
-def _problem(value: Any, depth: int) -> Found | None:
+def _problem(value: Any, depth: int, known: object = None) -> Found | None:
     if depth > MAX_JSON_DEPTH:
         return f"nested deeper than {MAX_JSON_DEPTH} levels", []
     if value is None or value is True or value is False:
@@ -109,13 +110,15 @@ def _problem(value: Any, depth: int) -> Found | None:
             " (metric values keep NaN and ±Infinity) or pass a string"
         ), []
     if isinstance(value, BaseModel):
-        return _model_problem(value, depth)
+        return _model_problem(value, depth, known)
     if isinstance(value, dict | list | tuple):
-        return _container_problem(value, depth)
+        return _container_problem(value, depth, known)
     return f"a {type(value).__name__} is not JSON (use strings, numbers, booleans, lists, objects)", []
 
 
-def _container_problem(value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int) -> Found | None:
+def _container_problem(
+    value: dict[Any, Any] | list[Any] | tuple[Any, ...], depth: int, known: object = None
+) -> Found | None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
@@ -124,12 +127,12 @@ def _container_problem(value: dict[Any, Any] | list[Any] | tuple[Any, ...], dept
                 return found[0], [KEY]
             if item is None or (type(item) is str and item.isascii() and "\x00" not in item):
                 continue  # the usual leaf, without a call
-            if found := _problem(item, depth + 1):
+            if found := _problem(item, depth + 1, known):
                 found[1].append(key)
                 return found
         return None
     for i, item in enumerate(value):
-        if found := _problem(item, depth + 1):
+        if found := _problem(item, depth + 1, known):
             found[1].append(str(i))
             return found
     return None
@@ -143,19 +146,19 @@ def _string_problem(text: str) -> Found | None:
     return "string is not valid UTF-8 (lone surrogate)", []
 
 
-def _model_problem(model: BaseModel, depth: int) -> Found | None:
+def _model_problem(model: BaseModel, depth: int, known: object = None) -> Found | None:
     finite_ok: frozenset[str] = getattr(type(model), "NON_FINITE_FIELDS", frozenset())  # WireModel's: a plain lookup
     for name, item in model.__dict__.items():
-        if item is None or (type(item) is str and item.isascii() and "\x00" not in item):
+        if item is None or item is known or (type(item) is str and item.isascii() and "\x00" not in item):
             continue  # the usual field, without a call
         if name in finite_ok or isinstance(item, datetime):  # typed fields pydantic has validated
             continue
-        if found := _problem(item, depth + 1):
+        if found := _problem(item, depth + 1, known):
             field = type(model).model_fields.get(name)
             found[1].append(field.alias or name if field else name)
             return found
     for key, item in (model.__pydantic_extra__ or {}).items():
-        if found := _problem(item, depth + 1):
+        if found := _problem(item, depth + 1, known):
             found[1].append(key)
             return found
     return None

@@ -1,0 +1,93 @@
+"""The per-run shortcuts of issue 15 (round 6) leave the record and its checks as they were."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from provgraph._context import _dataset
+from provgraph._emitter import RunEmitter
+from provgraph.events.errors import ContractError
+from provgraph.events.facets import CodeJobFacet, RuntimeRunFacet
+from provgraph.events.facets.values import storable_problem
+from provgraph.events.model import Dataset, RunEvent
+from provgraph.events.transport.memory import MemoryTransport
+
+CODE = CodeJobFacet(code_hash="sha256:" + "a" * 64, entrypoint="job.py:main", git_dirty=False)
+
+
+def _emitter(job_name: str = "job") -> tuple[RunEmitter, MemoryTransport]:
+    transport = MemoryTransport()
+    return RunEmitter(transport, run_id="r-1", namespace="demo", job_name=job_name, code=CODE), transport
+
+
+def _output(name: str) -> Dataset:
+    return _dataset("demo", name, "sha256:" + "b" * 64, "out", output=True, kind="data", size=1, uri=None)
+
+
+def test_later_events_are_still_checked_everywhere_but_the_known_job() -> None:
+    """After the first event the job is not walked again; every other part of an event still is."""
+    emitter, _ = _emitter()
+    emitter.start({"a": 1}, runtime=_runtime())
+    with pytest.raises(ContractError, match=r"outputs\.0\.name: string contains a NUL"):
+        emitter.running(outputs=[_output("bad\x00name")])
+    with pytest.raises(ContractError, match=r"provgraph_results\.results\.x: NaN is not a JSON number"):
+        emitter.complete({"x": math.nan})
+
+
+def test_a_job_that_cannot_be_stored_is_refused_on_the_first_event() -> None:
+    emitter, transport = _emitter("bad\x00job")
+    with pytest.raises(ContractError, match=r"job\.name: string contains a NUL"):
+        emitter.start({}, runtime=_runtime())
+    assert transport.events == []
+
+
+def test_skipping_the_known_job_gives_the_same_answers() -> None:
+    emitter, transport = _emitter()
+    emitter.start({"a": [1, "x"]}, runtime=_runtime())
+    emitter.running(outputs=[_output("o")])
+    for event in transport.events:
+        assert storable_problem(event, known=event.job) == storable_problem(event) is None
+    bad = transport.events[-1].model_copy(update={"outputs": [_output("o"), _output("bad\x00name")]})
+    expected = "outputs.1.name: string contains a NUL character (U+0000)"
+    assert storable_problem(bad, known=bad.job) == storable_problem(bad) == expected
+
+
+def test_events_after_the_first_serialise_as_fully_validated_ones() -> None:
+    """The context only skips a walk: the events equal those validated without it."""
+    emitter, transport = _emitter()
+    emitter.start({"a": 1}, runtime=_runtime())
+    emitter.running(outputs=[_output("o")])
+    emitter.complete({"r": 2})
+    for event in transport.events:
+        again = RunEvent.model_validate(event.model_dump(by_alias=True))
+        assert again.model_dump(mode="json", by_alias=True) == event.model_dump(mode="json", by_alias=True)
+
+
+def test_datasets_do_not_share_their_binding_facet() -> None:
+    first, second = _output("a"), _output("b")
+    assert first.output_facets == second.output_facets
+    assert first.output_facets is not None and second.output_facets is not None
+    assert first.output_facets["provgraph_binding"] is not second.output_facets["provgraph_binding"]
+    first.output_facets["provgraph_binding"]["name"] = "changed"
+    assert _output("c").output_facets == second.output_facets
+
+
+def _runtime() -> RuntimeRunFacet:
+    return RuntimeRunFacet(kind="local", python="3.11")
+
+
+def test_the_code_snapshot_of_a_symlinked_file_is_the_real_file(tmp_path: Path) -> None:
+    """`snapshot` resolves the source as before: the real path, its stat, the same code hash."""
+    from provgraph._code import load_from_file, snapshot
+
+    real = tmp_path / "real.py"
+    real.write_text("def main():\n    return 1\n")
+    link = tmp_path / "link.py"
+    link.symlink_to(real)
+    snap = snapshot(load_from_file(link, "main"))
+    assert snap.source_path == str(real.resolve())
+    assert snap.unknown is None
+    assert snap.source == real.read_bytes()
