@@ -189,6 +189,9 @@ METADATA_HEADERS = [
     ":x\nName: n",
     "Name : spaced\nVersion: 1",
     "Name: \u00fc\nVersion: 1\n\n",
+    "Name: a\nVersion: 1\n b\nName: c\nVersion: 2\n",
+    "Version: 1\r\nName: a\r\n\tfold\r\nName: b\r\n",
+    "Name: a\nVersion: 1\nSummary: " + "x" * 5000 + "\nbad line\n",
 ]
 
 
