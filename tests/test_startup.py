@@ -151,7 +151,7 @@ def test_a_tracked_run_loads_no_store_and_no_client(tmp_path: Path) -> None:
     modules = loaded(run, tmp_path)
     third_party = {m.split(".")[0] for m in modules if not m.startswith(("_", "provgraph_handler_"))}  # (the job)
     third_party -= set(sys.stdlib_module_names)
-    assert third_party == {"provgraph", "fsspec", "orjson", *PYDANTIC}
+    assert third_party == {"provgraph", "orjson", *PYDANTIC}  # a local input and store: no fsspec
     graph = sorted(m for m in modules if m.startswith("provgraph.graph"))
     assert graph == ["provgraph.graph", "provgraph.graph.ids", "provgraph.graph.liveness"]
     assert not {"tomllib", "difflib"} & modules  # no config file to parse, no misspelt setting to suggest for
