@@ -50,13 +50,38 @@ def storage_options(url: str, s3_endpoint_url: str | None) -> dict[str, Any]:
     return {}
 
 
+def plain_local_path(url: str) -> str | None:
+    """`url` itself when fsspec's `url_to_fs` would name the local file system and resolve the path to
+    `url` unchanged (absolute, no protocol, no `::` chain, no trailing `/`), else None. Such a path is
+    read and checked with the standard library, which answers as `LocalFileSystem` does: a first run in
+    a fresh process then does not import fsspec (~140M instructions: asyncio, its entry-point scan)."""
+    if url.startswith("/") and not url.endswith("/") and "://" not in url and "::" not in url:
+        return url
+    return None
+
+
 class ArtifactStore:
     def __init__(self, url: str, s3_endpoint_url: str | None = None) -> None:
-        import fsspec  # lazy: keeps `import provgraph` fast
-
         self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **storage_options(self.url, s3_endpoint_url))
-        self._local = self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+        self._options = storage_options(self.url, s3_endpoint_url)
+        self._fs: Any = None
+        plain = plain_local_path(self.url)
+        self._plain = plain is not None
+        self.root: str = plain if plain is not None else self._url_to_fs()
+        self._local = self._plain or self.fs.protocol in ("file", ("file", "local")) or "file" in self.fs.protocol
+
+    def _url_to_fs(self) -> str:
+        import fsspec  # lazy: keeps `import provgraph` and a local run fast
+
+        self._fs, root = fsspec.core.url_to_fs(self.url, **self._options)
+        return str(root)
+
+    @property
+    def fs(self) -> Any:
+        """The fsspec file system (imported on first use when the store is a plain local path)."""
+        if self._fs is None:
+            self._url_to_fs()
+        return self._fs
 
     def _path(self, digest: str) -> str:
         hexd = check_digest(digest).removeprefix("sha256:")
@@ -98,7 +123,8 @@ class ArtifactStore:
 
     def get_bytes(self, digest: str) -> bytes:
         """The object's bytes, verified against its name (`CorruptArtifact` if they do not hash to it)."""
-        data: bytes = self.fs.cat_file(self._path(digest))
+        path = self._path(digest)
+        data: bytes = Path(path).read_bytes() if self._plain else self.fs.cat_file(path)
         verify(data, digest, f"artifact {digest} in {self.url}")
         return data
 

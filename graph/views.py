@@ -14,7 +14,8 @@ from provgraph.graph.ids import NodeKind, dataset_node_id, run_node_id
 
 
 class View(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # defer_build: each command validates a few of these views; the others' validators are never built.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class DatasetRef(View):

@@ -24,7 +24,13 @@ from typing import IO, TYPE_CHECKING, Any, overload
 
 from provgraph._artifacts import manifest_bytes
 from provgraph._naming import dataset_identity, is_store_uri, normalise
-from provgraph.events.artifacts import CorruptArtifact, sha256_bytes, sha256_stream, storage_options
+from provgraph.events.artifacts import (
+    CorruptArtifact,
+    plain_local_path,
+    sha256_bytes,
+    sha256_stream,
+    storage_options,
+)
 from provgraph.events.errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
@@ -114,6 +120,8 @@ class DataItem:
         self.namespace, self.name = dataset_identity(url)
         self._physical = physical_url or url
         self._options = storage_options(self._physical, s3_endpoint_url)
+        self._plain = plain_local_path(self._physical)
+        """The path itself when the bytes are a plain local file path: read without fsspec."""
         self._recorder = recorder
         self._hash: str | None = None
         self._size: int | None = None
@@ -153,14 +161,18 @@ class DataItem:
         if data is not None and (self._hash is None or self._expected is not None):
             self._set_hash(sha256_bytes(data), len(data))
         elif self._hash is None:
-            fs, path = self._fs_path
             try:
-                if fs.isdir(path):
-                    self.is_directory = True
-                    self._set_hash(*_directory_hash(fs, path))
-                else:
-                    with fs.open(path, "rb") as f:
+                if self._plain is not None and not os.path.isdir(self._plain):
+                    with open(self._plain, "rb") as f:  # a plain local file: what `LocalFileSystem.open` reads
                         self._set_hash(*sha256_stream(f))
+                else:
+                    fs, path = self._fs_path
+                    if fs.isdir(path):
+                        self.is_directory = True
+                        self._set_hash(*_directory_hash(fs, path))
+                    else:
+                        with fs.open(path, "rb") as f:
+                            self._set_hash(*sha256_stream(f))
             except FileNotFoundError as exc:
                 raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
         if not self._recorded and self._recorder is not None:
@@ -183,17 +195,24 @@ class DataItem:
     def get(self, size: int | None = None, offset: int = 0, encoding: str | None = None) -> bytes | str:
         """The content (or `size` bytes from `offset`), as text with `encoding`. The whole content is
         hashed and recorded even for a partial read; a pinned input is verified before it is returned."""
-        fs, path = self._fs_path
         try:
             if size is None and offset == 0:
-                data: bytes = fs.cat_file(path)
+                data = self._read_all()
                 self._ensure_hashed(data)
             else:
+                fs, path = self._fs_path
                 self._ensure_hashed()
                 data = fs.cat_file(path, start=offset, end=None if size is None else offset + size)
         except FileNotFoundError as exc:
             raise NotFound(f"input {self.key!r}: no data at {self.url!r}") from exc
         return data.decode(encoding) if encoding else data
+
+    def _read_all(self) -> bytes:
+        if self._plain is not None:
+            return Path(self._plain).read_bytes()
+        fs, path = self._fs_path
+        data: bytes = fs.cat_file(path)
+        return data
 
     def open(self, mode: str = "rb") -> IO[Any]:
         """A file object; read-only, since inputs are pinned by content."""

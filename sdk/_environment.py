@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+from collections.abc import Iterator
 
-_LINES = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
-"""Split after each line end (`\\r\\n`, `\\n` or `\\r`, as the email parser), keeping it."""
+_LINE_END = re.compile(r"\r\n|\r|\n")
+"""A line end (`\\r\\n`, `\\n` or `\\r`, as the email parser)."""
 _HEADER_LINE = re.compile(r"[\041-\071\073-\176]*:|[\t ]")
 """A line of the header block: a name and a colon, or the next line of a folded value (the email
 parser's `headerRE`; its `From ` line does not occur in core metadata)."""
@@ -42,9 +43,7 @@ def name_and_version(text: str) -> tuple[str | None, str | None]:
     its last line end, and a folded value keeps its next lines as written."""
     found: dict[str, str] = {}
     key = value = None
-    # Cut at a blank line first (the headers end there, or earlier): the long description is not scanned.
-    ends = [i for i in (text.find("\n\n"), text.find("\r\n\r\n"), text.find("\r\r")) if i >= 0]
-    for line in _LINES.split(text[: min(ends, default=len(text)) + 1]):
+    for line in _lines(text):
         if not _HEADER_LINE.match(line):
             break
         if line[0] in " \t":
@@ -53,8 +52,19 @@ def name_and_version(text: str) -> tuple[str | None, str | None]:
             continue
         if key is not None and value is not None:
             found.setdefault(key, value.rstrip("\r\n"))
+            if len(found) == 2:  # both first values are complete: the rest of the block cannot change them
+                break
         name, _, rest = line.partition(":")
         key, value = (name.lower(), rest.lstrip(" \t")) if name.lower() in ("name", "version") else (None, None)
     if key is not None and value is not None:
         found.setdefault(key, value.rstrip("\r\n"))
     return found.get("name"), found.get("version")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """`text`'s lines with their ends, read lazily: a header block is left after its first lines."""
+    start = 0
+    for end in _LINE_END.finditer(text):
+        yield text[start : end.end()]
+        start = end.end()
+    yield text[start:]

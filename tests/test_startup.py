@@ -105,6 +105,33 @@ def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
     assert commands == {"provgraph.cli.runs", "provgraph.cli.show"}  # show: `runs` prints with its helpers
     assert not {"provgraph._execution", "provgraph._run", "provgraph._context"} & modules  # no SDK to list runs
     assert "tomllib" not in modules  # settings parse TOML only when a config file exists
+    third_party = {m.split(".")[0] for m in modules if not m.startswith("_")} - set(sys.stdlib_module_names)
+    assert third_party == {"provgraph", "typer", "shellingham", "annotated_doc", "rich", "orjson", *PYDANTIC}
+
+
+UNBUILT = """
+import pydantic
+from provgraph.events import facets, model
+from provgraph.graph import views
+classes = [c for m in (facets, model, views) for c in vars(m).values() if isinstance(c, type)]
+print(json.dumps(sorted(c.__name__ for c in classes if issubclass(c, pydantic.BaseModel) and c.__pydantic_complete__)))
+"""
+
+
+def test_runs_builds_no_validator_it_does_not_use(tmp_path: Path) -> None:
+    """`runs` imports the event model and every read view, but validates only settings and the runs it
+    lists: the others' validators are built on first use (`defer_build`), not when their modules load."""
+    proc = subprocess.run(
+        [sys.executable, "-c", "import json, sys\n" + CLI.format(args=["runs"]) + UNBUILT],
+        capture_output=True,
+        text=True,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")},
+            "PROVGRAPH_HOME": str(tmp_path),
+        },
+        check=True,
+    )
+    assert json.loads(proc.stdout.splitlines()[-1]) == []  # an empty home: not even a run view
 
 
 def module_of(command: Any) -> str:
@@ -124,7 +151,7 @@ def test_a_tracked_run_loads_no_store_and_no_client(tmp_path: Path) -> None:
     modules = loaded(run, tmp_path)
     third_party = {m.split(".")[0] for m in modules if not m.startswith(("_", "provgraph_handler_"))}  # (the job)
     third_party -= set(sys.stdlib_module_names)
-    assert third_party == {"provgraph", "fsspec", "orjson", *PYDANTIC}
+    assert third_party == {"provgraph", "orjson", *PYDANTIC}  # a local input and store: no fsspec
     graph = sorted(m for m in modules if m.startswith("provgraph.graph"))
     assert graph == ["provgraph.graph", "provgraph.graph.ids", "provgraph.graph.liveness"]
     assert not {"tomllib", "difflib"} & modules  # no config file to parse, no misspelt setting to suggest for
@@ -189,6 +216,9 @@ METADATA_HEADERS = [
     ":x\nName: n",
     "Name : spaced\nVersion: 1",
     "Name: \u00fc\nVersion: 1\n\n",
+    "Name: a\nVersion: 1\n b\nName: c\nVersion: 2\n",
+    "Version: 1\r\nName: a\r\n\tfold\r\nName: b\r\n",
+    "Name: a\nVersion: 1\nSummary: " + "x" * 5000 + "\nbad line\n",
 ]
 
 

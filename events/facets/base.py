@@ -21,7 +21,11 @@ SCHEMA_BASE = "https://provgraph.dev/spec/facets"
 class WireModel(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are kept, never rejected."""
 
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True)
+    # defer_build: a validator is built on first use, not at import; a read-only command loads the whole
+    # event model (the graph's read path names it) but validates none of it (tests/test_startup.py).
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="allow", frozen=True, defer_build=True
+    )
 
     NON_FINITE_FIELDS: ClassVar[frozenset[str]] = frozenset()
     """Fields that may hold NaN/±Infinity (`values.WireFloat`); the storability check skips them."""
