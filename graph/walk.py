@@ -56,6 +56,26 @@ def edge_hops(node: NodeId, depth: int) -> int:
     return 2 * depth if node.kind in ("dataset", "datasetVersion") else 2 * depth - 1
 
 
+PROBE_FIRST = 16
+"""Frontier nodes the depth probe expands first; each further slice is four times the last."""
+
+
+def _reaches_beyond(frontier: list[str], nodes: Mapping[str, NodeRow], expand: Expand) -> bool:
+    """Whether one more hop from `frontier` reaches a node the walk has not, asked of growing slices
+    of the frontier and stopping at the first new node. A hop's nodes from a frontier are the union of
+    its nodes from each slice (every frontier node's edges and fan-out cap are its own), so the answer
+    is the whole frontier's; but a walk that the depth cuts (a deep graph) usually shows a new node in
+    the first slice, and the last frontier is the widest: expanding all of it read ~a quarter of the
+    walk's rows (docs/BENCHMARKS.md, round 6)."""
+    start, size = 0, PROBE_FIRST
+    while start < len(frontier):
+        _, reached = expand(frontier[start : start + size], Cuts())
+        if any(i not in nodes for i in reached):
+            return True
+        start, size = start + size, size * 4
+    return False
+
+
 def bounded_walk(
     root: NodeId,
     direction: Direction,
@@ -79,8 +99,7 @@ def bounded_walk(
             cuts.add("time", f"time budget of {bounds.time_budget_s}s spent after hop {hop}")
             break
         if hop >= limit:
-            beyond, reached = expand(frontier, Cuts())
-            if beyond and any(i not in nodes for i in reached):
+            if _reaches_beyond(frontier, nodes, expand):
                 cuts.add("depth", f"depth {depth} (dataset hops) reached with more lineage beyond it")
             break
         hop += 1
