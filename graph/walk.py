@@ -89,7 +89,7 @@ def bounded_walk(
         raise NotFound(f"no such node: {root}")
     deadline = time.monotonic() + bounds.time_budget_s
     nodes = dict(start)
-    hops = dict.fromkeys(nodes, 0)
+    levels = [list(nodes)]  # the ids first reached at each hop
     edges: set[Edge] = set()
     frontier = list(nodes)
     hop = 0
@@ -112,7 +112,7 @@ def bounded_walk(
             next_ids = next_ids[:room]
         for i in next_ids:
             nodes[i] = reached[i]
-            hops[i] = hop
+        levels.append(next_ids)
         frontier = next_ids
     kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes)
     # One validation of plain data for the whole answer: cheaper than an object per node and edge.
@@ -121,9 +121,10 @@ def bounded_walk(
             "root": str(root),
             "direction": direction,
             "depth": depth,
-            "nodes": [
-                (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hops[i], nodes[i][1])
-                for i in sorted(nodes, key=lambda i: (hops[i], i))
+            "nodes": [  # by (hop, id)
+                (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hop, nodes[i][1])
+                for hop, level in enumerate(levels)
+                for i in sorted(level)
             ],
             "edges": [{"source": s, "target": t, "kind": k, "binding": b} for s, t, k, b in kept],
             "partial": bool(cuts.texts),
