@@ -10,8 +10,8 @@ hop returns cost as much CPU as the queries (docs/BENCHMARKS.md, "Walk restructu
 Depth is counted in dataset hops (see `contract.DEFAULT_DEPTH`): one dataset hop is a dataset
 version, the run on its far side and that run's datasets. From a dataset the walk follows
 2 x depth edges; from a run or a job, whose own datasets are one edge away, 2 x depth - 1. When
-the depth stops a walk, one more hop is probed: if it would reach anything new, the answer is
-partial with the reason "depth".
+the depth stops a walk, one more hop is probed (slice by slice of the last frontier, stopping at
+the first new node): if it would reach anything new, the answer is partial with the reason "depth".
 """
 
 from __future__ import annotations
