@@ -10,8 +10,8 @@ hop returns cost as much CPU as the queries (docs/BENCHMARKS.md, "Walk restructu
 Depth is counted in dataset hops (see `contract.DEFAULT_DEPTH`): one dataset hop is a dataset
 version, the run on its far side and that run's datasets. From a dataset the walk follows
 2 x depth edges; from a run or a job, whose own datasets are one edge away, 2 x depth - 1. When
-the depth stops a walk, one more hop is probed: if it would reach anything new, the answer is
-partial with the reason "depth".
+the depth stops a walk, one more hop is probed (slice by slice of the last frontier, stopping at
+the first new node): if it would reach anything new, the answer is partial with the reason "depth".
 """
 
 from __future__ import annotations
@@ -56,6 +56,26 @@ def edge_hops(node: NodeId, depth: int) -> int:
     return 2 * depth if node.kind in ("dataset", "datasetVersion") else 2 * depth - 1
 
 
+PROBE_FIRST = 16
+"""Frontier nodes the depth probe expands first; each further slice is four times the last."""
+
+
+def _reaches_beyond(frontier: list[str], nodes: Mapping[str, NodeRow], expand: Expand) -> bool:
+    """Whether one more hop from `frontier` reaches a node the walk has not, asked of growing slices
+    of the frontier and stopping at the first new node. A hop's nodes from a frontier are the union of
+    its nodes from each slice (every frontier node's edges and fan-out cap are its own), so the answer
+    is the whole frontier's; but a walk that the depth cuts (a deep graph) usually shows a new node in
+    the first slice, and the last frontier is the widest: expanding all of it read ~a quarter of the
+    walk's rows (docs/BENCHMARKS.md, round 6)."""
+    start, size = 0, PROBE_FIRST
+    while start < len(frontier):
+        _, reached = expand(frontier[start : start + size], Cuts())
+        if any(i not in nodes for i in reached):
+            return True
+        start, size = start + size, size * 4
+    return False
+
+
 def bounded_walk(
     root: NodeId,
     direction: Direction,
@@ -69,7 +89,7 @@ def bounded_walk(
         raise NotFound(f"no such node: {root}")
     deadline = time.monotonic() + bounds.time_budget_s
     nodes = dict(start)
-    hops = dict.fromkeys(nodes, 0)
+    levels = [list(nodes)]  # the ids first reached at each hop
     edges: set[Edge] = set()
     frontier = list(nodes)
     hop = 0
@@ -79,8 +99,7 @@ def bounded_walk(
             cuts.add("time", f"time budget of {bounds.time_budget_s}s spent after hop {hop}")
             break
         if hop >= limit:
-            beyond, reached = expand(frontier, Cuts())
-            if beyond and any(i not in nodes for i in reached):
+            if _reaches_beyond(frontier, nodes, expand):
                 cuts.add("depth", f"depth {depth} (dataset hops) reached with more lineage beyond it")
             break
         hop += 1
@@ -93,7 +112,7 @@ def bounded_walk(
             next_ids = next_ids[:room]
         for i in next_ids:
             nodes[i] = reached[i]
-            hops[i] = hop
+        levels.append(next_ids)
         frontier = next_ids
     kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes)
     # One validation of plain data for the whole answer: cheaper than an object per node and edge.
@@ -102,9 +121,10 @@ def bounded_walk(
             "root": str(root),
             "direction": direction,
             "depth": depth,
-            "nodes": [
-                (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hops[i], nodes[i][1])
-                for i in sorted(nodes, key=lambda i: (hops[i], i))
+            "nodes": [  # by (hop, id)
+                (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hop, nodes[i][1])
+                for hop, level in enumerate(levels)
+                for i in sorted(level)
             ],
             "edges": [{"source": s, "target": t, "kind": k, "binding": b} for s, t, k, b in kept],
             "partial": bool(cuts.texts),

@@ -21,6 +21,7 @@ import pytest
 from provgraph.events.errors import NotFound
 from provgraph.events.model import UNVERSIONED, EventType, RunEvent
 from provgraph.events.synthetic import EPOCH, content_hash, dataset, run_events
+from provgraph.graph import walk
 from provgraph.graph.contract import NOW, AsOf, LineageBounds
 from provgraph.graph.ids import NodeId
 from provgraph.graph.sqlite_store import SqliteLineageStore
@@ -82,8 +83,12 @@ def _starts(rng: random.Random, seed: int) -> list[NodeId]:
     ]
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_the_walk_answers_as_the_round4_walk(tmp_path: Path, seed: int) -> None:
+@pytest.mark.parametrize(("seed", "probe_first"), [(1, walk.PROBE_FIRST), (2, walk.PROBE_FIRST), (3, 1), (4, 2)])
+def test_the_walk_answers_as_the_round4_walk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, probe_first: int
+) -> None:
+    # small first slices: the depth probe asks several slices of a frontier before it answers
+    monkeypatch.setattr(walk, "PROBE_FIRST", probe_first)
     store = _store(tmp_path / "g.db", seed)
     capped = SqliteLineageStore(tmp_path / "g.db", bounds=LineageBounds(max_nodes=9))
     rng = random.Random(seed)
