@@ -112,11 +112,11 @@ def deleted(store: LineageStore, projects: Iterable[str] | None = None) -> Delet
     objects, so the answer about any object of those projects is the same, and a read of one run
     asks the graph for its project's few deletion runs instead of every one in the store."""
     if projects is None:
-        found = tombstones(store)
+        tombs = tombstones(store)
     else:
-        found = sorted((t for p in sorted(set(projects)) for t in tombstones(store, p)), key=lambda t: (t.at, t.run_id))
+        tombs = sorted((t for p in sorted(set(projects)) for t in tombstones(store, p)), key=lambda t: (t.at, t.run_id))
     d = Deleted()
-    for t in found:
+    for t in tombs:
         if t.kind == "run":
             d.runs.setdefault(t.target, t)
         elif t.kind == "project":

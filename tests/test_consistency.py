@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -107,7 +108,7 @@ def test_the_api_watcher_rereads_the_progress_at_least_every_20_ms_while_it_stan
 
     async def reads(n: int) -> None:
         for _ in range(n):
-            watcher._last_read = consistency.time.monotonic()  # as if the last read just returned
+            watcher._last_read = time.monotonic()  # as if the last read just returned
             await watcher._read()
 
     asyncio.run(reads(5))
