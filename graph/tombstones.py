@@ -26,7 +26,7 @@ from provgraph.graph.ids import NodeId, parse_node_id
 from provgraph.graph.views import DatasetVersionView, DatasetView, Direction, LineageGraph, RunView
 
 MAX_TOMBSTONES = 100_000
-"""Deletion runs read per question (across projects)."""
+"""Deletion runs read per question (per project when `deleted` is given projects, else across them)."""
 
 
 @dataclass(frozen=True)
