@@ -8,7 +8,7 @@ projected that position (graph/progress.py), at most `consistency_timeout_s`:
 
 Waiting costs the graph one small read per tick, however many requests wait: one `Watcher` per
 server reads the progress (a node per Kafka partition; embedded: a sync and one row) only while
-someone waits, 5 ms after the last read, doubling to 20 ms while it does not move.
+someone waits, 5 ms after the last read, doubling to 50 ms while it does not move.
 """
 
 from __future__ import annotations

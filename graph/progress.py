@@ -39,12 +39,8 @@ READ: LiteralString = (
 )
 
 FIRST_INTERVAL_S = 0.005
-MAX_INTERVAL_S = 0.02
-"""A waiting reader re-reads the progress after 5 ms, doubling up to 20 ms while it does not move.
-
-The projector publishes a batch every ~50-120 ms under load, so at most 20 ms passes between its
-publication and a waiting read seeing it (was up to 50 ms: a fifth of the 250 ms freshness target at
-p99); the price is one small keyed read per 20 ms while requests wait, none while none does."""
+MAX_INTERVAL_S = 0.05
+"""A waiting reader re-reads the progress after 5 ms, doubling up to 50 ms while it does not move."""
 
 Offsets = Mapping[tuple[str, int], int]
 """(topic, partition) -> the partition's next offset to project."""

@@ -6,12 +6,10 @@ tests/test_consistency_kafka.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -20,7 +18,6 @@ from typer.testing import CliRunner
 
 import provgraph as pg
 from provgraph._emitter import RunEmitter
-from provgraph.api import consistency
 from provgraph.api.app import create_app
 from provgraph.api.server import ServerThread
 from provgraph.cli import app as cli_app
@@ -30,8 +27,7 @@ from provgraph.events.facets import RuntimeRunFacet
 from provgraph.events.settings import Settings
 from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
 from provgraph.events.transport.sqlite import SqliteEventLog
-from provgraph.graph import progress
-from provgraph.graph.factory import StoreHandle, open_store
+from provgraph.graph.factory import open_store
 from provgraph.graph.progress import wait_until
 
 
@@ -89,32 +85,6 @@ def test_reached_compares_within_the_token_s_stream() -> None:
     assert not sqlite.reached_by(6)
     assert sqlite.reached_by(7)
     assert kafka.stream == ("kafka", "t", 1) and sqlite.stream == ("sqlite", "", 0)
-
-
-def test_the_api_watcher_rereads_the_progress_at_least_every_20_ms_while_it_stands_still(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The shared reader backs off 5, 10, 20, 20 ms (not up to 50: a third of the freshness budget)
-    and reads again after 5 ms once the progress moved. Its sleeps are recorded, not timed."""
-    slept: list[float] = []
-    now = {("kafka", "t", 0): 1}
-
-    async def sleep(seconds: float) -> None:
-        slept.append(round(seconds, 3))
-
-    monkeypatch.setattr(consistency, "asyncio", type("Asyncio", (), {"sleep": staticmethod(sleep)}))
-    monkeypatch.setattr(progress, "read", lambda handle: dict(now))
-    watcher = consistency.Watcher(StoreHandle.__new__(StoreHandle), timeout_s=5)
-
-    async def reads(n: int) -> None:
-        for _ in range(n):
-            watcher._last_read = time.monotonic()  # as if the last read just returned
-            await watcher._read()
-
-    asyncio.run(reads(5))
-    now[("kafka", "t", 0)] = 2
-    asyncio.run(reads(2))
-    assert slept == [0.005, 0.005, 0.01, 0.02, 0.02, 0.02, 0.005]
 
 
 def test_a_run_returns_the_log_offset_of_its_last_event(backend: pg.Backend, settings: Settings) -> None:
