@@ -103,8 +103,8 @@ class RequestContext:
         return await self.call(self._live_runs, run_ids)
 
     def _live_runs(self, run_ids: Sequence[str]) -> list[RunView | None]:
-        """The runs that exist and are not deleted, the tombstones read once for the whole batch."""
+        """The runs that exist and are not deleted, the tombstones of their projects read once for the batch."""
         store = self.graph.store
-        gone = deleted(store)
         found = [store.run(r) for r in run_ids]
+        gone = deleted(store, {r.namespace for r in found if r is not None})
         return [r if r is not None and not gone.run(r.run_id, r.namespace) else None for r in found]

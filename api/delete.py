@@ -16,6 +16,7 @@ from provgraph._backend import Backend
 from provgraph._delete import KINDS, delete
 from provgraph._naming import is_store_uri, parse_store_uri
 from provgraph.api.context import RequestContext
+from provgraph.events.admission import store_project
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.tombstones import Tombstone, deleted
 
@@ -56,11 +57,14 @@ class DeletedMark:
 
 
 async def run_deleted(ctx: RequestContext, run_id: str, project: str) -> DeletedMark | None:
-    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store)).run(run_id, project))
+    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store, [project])).run(run_id, project))
 
 
 async def version_deleted(ctx: RequestContext, namespace: str, name: str, version: str) -> DeletedMark | None:
-    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store)).version(namespace, name, version))
+    project = store_project(namespace)
+    if project is None:  # only `store://` artifacts are ever deleted
+        return None
+    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store, [project])).version(namespace, name, version))
 
 
 def _check_visible(ctx: RequestContext, kind: str, target: str) -> None:

@@ -14,7 +14,7 @@ them (`Deleted.of_node` marks them). `StoreHandle.fresh()` hands it out unless a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,7 +26,7 @@ from provgraph.graph.ids import NodeId, parse_node_id
 from provgraph.graph.views import DatasetVersionView, DatasetView, Direction, LineageGraph, RunView
 
 MAX_TOMBSTONES = 100_000
-"""Deletion runs read per question (across projects)."""
+"""Deletion runs read per question (per project when `deleted` is given projects, else across them)."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +105,18 @@ def tombstones(store: LineageStore, project: str | None = None) -> list[Tombston
     return sorted(found, key=lambda t: (t.at, t.run_id))
 
 
-def deleted(store: LineageStore) -> Deleted:
-    """What is deleted now (the first tombstone of an object is the one reported)."""
+def deleted(store: LineageStore, projects: Iterable[str] | None = None) -> Deleted:
+    """What is deleted now (the first tombstone of an object is the one reported).
+
+    With `projects`, only their deletion runs are read: a tombstone counts only for its own project's
+    objects, so the answer about any object of those projects is the same, and a read of one run
+    asks the graph for its project's few deletion runs instead of every one in the store."""
+    if projects is None:
+        tombs = tombstones(store)
+    else:
+        tombs = sorted((t for p in sorted(set(projects)) for t in tombstones(store, p)), key=lambda t: (t.at, t.run_id))
     d = Deleted()
-    for t in tombstones(store):
+    for t in tombs:
         if t.kind == "run":
             d.runs.setdefault(t.target, t)
         elif t.kind == "project":
@@ -140,14 +148,19 @@ class LiveStore:
     def deleted(self) -> Deleted:
         return deleted(self.inner)
 
+    def _deleted_in(self, namespace: str) -> Deleted:
+        """What is deleted in the project of a `store://` dataset namespace (none outside `store://`)."""
+        project = store_project(namespace)
+        return deleted(self.inner, [project]) if project else Deleted()
+
     def run(self, run_id: str) -> RunView | None:
         found = self.inner.run(run_id)
-        if found is None or self.deleted().run(found.run_id, found.namespace):
+        if found is None or deleted(self.inner, [found.namespace]).run(found.run_id, found.namespace):
             return None
         return found
 
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
-        gone = self.deleted()
+        gone = self.deleted() if where is None or where.project is None else deleted(self.inner, [where.project])
         if not gone:
             return self.inner.runs(where, first=first, after=after)
         if where is not None and where.project in gone.projects:
@@ -174,7 +187,7 @@ class LiveStore:
         found = self.inner.dataset(namespace, name, at)
         if found is None:
             return None
-        gone = self.deleted()
+        gone = self._deleted_in(namespace)
         if gone.artifact(namespace, name):
             return None
         versions = [v for v in found.versions if not gone.version(namespace, name, v.version)]
@@ -184,7 +197,7 @@ class LiveStore:
 
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
         found = self.inner.dataset_version(namespace, name, version)
-        return None if found is None or self.deleted().version(namespace, name, version) else found
+        return None if found is None or self._deleted_in(namespace).version(namespace, name, version) else found
 
     def dataset_names(self, namespace: str, kind: str | None = None, first: int = 100) -> list[str]:
         gone = self.deleted()
@@ -194,7 +207,7 @@ class LiveStore:
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
         """The newest version no tombstone deletes (a deleted latest is never resolved or cached from)."""
         found = self.inner.latest_version(namespace, name)
-        gone = self.deleted()
+        gone = self._deleted_in(namespace)
         if found is None or not gone.version(namespace, name, found.version):
             return found
         live = self.dataset(namespace, name)

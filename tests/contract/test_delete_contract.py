@@ -80,6 +80,50 @@ def test_a_deleted_project_hides_its_runs_only(graph: LineageStore) -> None:
     assert live.runs(RunFilter(project="demo")) == []
     assert [r.run_id for r in live.runs()] == ["other"]
     assert live.dataset(NS, "model") is None
+    assert live.run("train1") is None and live.run("other") is not None
+    assert live.dataset_version(NS, "model", V1) is None and live.latest_version(NS, "model") is None
+
+
+class _Spy:
+    """A store that records the filters of the run lists asked of it."""
+
+    def __init__(self, inner: LineageStore) -> None:
+        self.inner, self.asked = inner, list[RunFilter | None]()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def runs(self, where: RunFilter | None = None, **kw: object) -> object:
+        self.asked.append(where)
+        return self.inner.runs(where, **kw)  # type: ignore[arg-type]
+
+
+def test_one_object_read_asks_only_its_projects_tombstones_and_answers_as_all_of_them(graph: LineageStore) -> None:
+    """`run(id:)` behind `@consistentWith` must stay cheap in a store full of deletions elsewhere,
+    and still hide what a tombstone just deleted (run, project, version) the moment it is in."""
+    graph.apply(_delete("run", "late", project="third"))  # admitted before "late" turned out to be demo's
+    graph.apply(run_events("late", namespace="demo", job="train", start=EPOCH))
+    graph.apply(run_events("x", namespace="third", job="train", start=EPOCH))
+    graph.apply(_delete("run", "other", project="other"))
+    spy = _Spy(graph)
+    live = LiveStore(spy)  # type: ignore[arg-type]
+    assert live.run("serve") is not None and live.run("late") is not None and live.run("train1") is not None
+    assert {w.project for w in spy.asked if w is not None} == {"demo"} and None not in spy.asked
+    assert live.run("other") is None and live.run("x") is not None
+    graph.apply(_delete("run", "train1", days=6))
+    assert live.run("train1") is None
+    graph.apply(_delete("artifact", f"{NS}/model@{V1}", days=7))
+    assert live.dataset_version(NS, "model", V1) is None and live.dataset_version(NS, "model", V2) is not None
+    graph.apply(_delete("project", "demo", days=8))
+    assert live.run("serve") is None and live.run("x") is not None
+    everything = deleted(graph)
+    for project in ("demo", "other", "third"):
+        assert deleted(graph, [project]).run("train1", "demo") in (None, everything.run("train1", "demo"))
+    assert deleted(graph, ["third"]).run("late", "demo") is None and everything.runs.get("late") is None
+    assert deleted(graph, ["demo"]).run("train1", "demo") == everything.runs["train1"]
+    assert deleted(graph, ["demo"]).run("serve", "demo") == everything.projects["demo"]
+    assert deleted(graph, ["demo"]).version(NS, "model", V1) == everything.version(NS, "model", V1)
+    assert deleted(graph, ["other"]).run("other", "other") == everything.run("other", "other") is not None
 
 
 def test_a_tombstone_naming_another_projects_run_hides_nothing(graph: LineageStore) -> None:
