@@ -338,8 +338,8 @@ over the file. Memory-mapped reads (up to 2 GiB, SQLite's build limit) take them
 cache without a system call and a copy each, and a 64 MiB page cache (filled only as pages are read)
 keeps more of a 10M-node graph's index interior pages than the default 2 MiB (docs/BENCHMARKS.md)."""
 
-_EDGES = {table: _edges(table, "run_id") for table in ("read", "wrote")}
-"""A run's own edges (:cand = [its run id])."""
+_EDGES = {(table, key): _edges(table, key) for table in ("read", "wrote") for key in ("run_id", "dsv")}
+"""`_edges` of each table by each key, made once (a run's own edges: by run_id, :cand = [its run id])."""
 
 
 def _at(at: AsOf, *, include_failed: bool = False) -> dict[str, Any]:
@@ -570,7 +570,7 @@ class SqliteLineageStore:
         params = {"run_id": run_id, **_at(NOW, include_failed=True)}
         rows = self._all(
             f"SELECT e.f1, e.f2, e.f3, e.f4, e.binding, e.kind = '{edge_kind('wrote', True)}'"  # noqa: S608 (fixed)
-            f" FROM ({_EDGES[table]}) e WHERE e.f0 IS NOT NULL ORDER BY e.binding, e.target",
+            f" FROM ({_EDGES[table, 'run_id']}) e WHERE e.f0 IS NOT NULL ORDER BY e.binding, e.target",
             {**params, "cand": json.dumps([run_id])},
         )
         return [
@@ -884,19 +884,18 @@ class SqliteLineageStore:
         for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
             if not values:
                 continue
-            candidates, resolved = values, ""
+            sql, frontier_json = _EDGES[table, key], json.dumps(values)
+            args = {"cand": frontier_json, **params}
             if table == "read" and key == "dsv":  # readers of the dataset that named no version may resolve here
-                candidates = values + self._unversioned(values)
+                args["cand"] = json.dumps(values + self._unversioned(values))
                 # ... or elsewhere: keep the edges that resolve to this frontier. Only here: the filter costs
                 # as much again as the edges themselves.
-                resolved = " WHERE target IN (SELECT value FROM json_each(:ids))"
+                sql = f"SELECT * FROM ({sql}) WHERE target IN (SELECT value FROM json_each(:ids))"  # noqa: S608
+                args["ids"] = frontier_json
             with self._lock:
                 cursor = self._conn.cursor()
                 cursor.row_factory = None  # plain tuples: `walk.Edge` is the first four columns
-                rows = cursor.execute(
-                    f"SELECT * FROM ({_edges(table, key)}){resolved}",  # noqa: S608 (fixed SQL)
-                    {"ids": json.dumps(values), "cand": json.dumps(candidates), **params},
-                ).fetchall()
+                rows = cursor.execute(sql, args).fetchall()
             # Each frontier node's first `fan_out` edges by (run, dataset version, binding), all in that order:
             # sorted here, not by a window function in SQL, which sorted the wide rows at several times the cost.
             near, far, run = (1, 0, True) if key == "dsv" else (0, 1, False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -16,6 +17,31 @@ from provgraph.graph.ids import NodeKind, dataset_node_id, run_node_id
 class View(BaseModel):
     # defer_build: each command validates a few of these views; the others' validators are never built.
     model_config = ConfigDict(frozen=True, defer_build=True)
+
+
+V = TypeVar("V", bound=View)
+_set = object.__setattr__
+
+
+@cache
+def _every_field(cls: type[View]) -> set[str]:
+    return set(cls.model_fields)
+
+
+def trusted(cls: type[V], fields: dict[str, Any]) -> V:
+    """A `cls` holding `fields` (every field, each already of its type), not validated again.
+
+    For the values a lineage walk builds itself, in bulk: validating ~5,500 answer objects a walk cost
+    about as much CPU as the walk's Python, and pydantic's `model_construct`, a Python loop over the
+    fields, costs more than validating (docs/BENCHMARKS.md, round 7). This sets what `model_construct`
+    sets, and like `model_construct(_fields_set=...)` its objects share one set of their fields.
+    `tests/test_lineage_walk.py` validates every answer it checks again and compares."""
+    obj = cls.__new__(cls)
+    _set(obj, "__dict__", fields)
+    _set(obj, "__pydantic_fields_set__", _every_field(cls))
+    _set(obj, "__pydantic_extra__", None)
+    _set(obj, "__pydantic_private__", None)
+    return obj
 
 
 class DatasetRef(View):

@@ -5,7 +5,8 @@ at once, the edges one hop away and the nodes they reach, and records its own fa
 The walk enforces the depth, the node cap and the time budget and records which bound cut it.
 Edges and nodes travel as plain tuples (the stored node fields, read with the edges that reach them)
 and become view objects once, at the end, for the answer only: building a pydantic object per row a
-hop returns cost as much CPU as the queries (docs/BENCHMARKS.md, "Walk restructured").
+hop returns cost as much CPU as the queries (docs/BENCHMARKS.md, "Walk restructured"), and those
+objects are not validated again (`views.trusted`, round 7).
 
 Depth is counted in dataset hops (see `contract.DEFAULT_DEPTH`): one dataset hop is a dataset
 version, the run on its far side and that run's datasets. From a dataset the walk follows
@@ -24,7 +25,7 @@ from provgraph.events.errors import NotFound
 from provgraph.graph.contract import LineageBounds
 from provgraph.graph.ids import NodeId
 from provgraph.graph.rows import dataset_version_node_fields, run_node_fields
-from provgraph.graph.views import Direction, LineageGraph
+from provgraph.graph.views import Direction, LineageEdge, LineageGraph, LineageNode, trusted
 
 
 class Cuts:
@@ -115,18 +116,21 @@ def bounded_walk(
         levels.append(next_ids)
         frontier = next_ids
     kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes)
-    # One validation of plain data for the whole answer: cheaper than an object per node and edge.
+    # Nodes and edges are built from the stored values as they are (`views.trusted`); the answer's own
+    # fields (root, direction, ...) are validated.
     return LineageGraph.model_validate(
         {
             "root": str(root),
             "direction": direction,
             "depth": depth,
             "nodes": [  # by (hop, id)
-                (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hop, nodes[i][1])
+                trusted(
+                    LineageNode, (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hop, nodes[i][1])
+                )
                 for hop, level in enumerate(levels)
                 for i in sorted(level)
             ],
-            "edges": [{"source": s, "target": t, "kind": k, "binding": b} for s, t, k, b in kept],
+            "edges": [trusted(LineageEdge, {"source": s, "target": t, "kind": k, "binding": b}) for s, t, k, b in kept],
             "partial": bool(cuts.texts),
             "cut_reasons": cuts.texts,
             "cut_codes": cuts.codes,

@@ -6,7 +6,8 @@ that answers differently must fail here: every answer is compared, whole (nodes,
 reasons in order), with the round-4 walk kept in `tests/lineage_oracle.py`, over starts of every
 kind, both directions, depths 0-7, fan-out caps that cut, a node cap that cuts, failed runs with
 and without `include_failed`, unversioned reads that resolve (or not) as of the query's times, and
-`asOf`/`knownAt` points of view.
+`asOf`/`knownAt` points of view. The answer's nodes and edges are built without validation (round 7):
+each answer is also validated again and must come out equal, and serialise as the oracle's does.
 """
 
 from __future__ import annotations
@@ -112,6 +113,9 @@ def test_the_walk_answers_as_the_round4_walk(
                     continue
                 got = graph.lineage(*args, include_failed=failed, at=at)
                 assert got.model_dump() == want.model_dump(), (args, failed, at)
+                # its nodes and edges are not validated (`views.trusted`): they must be what validation makes
+                assert got == LineageGraph.model_validate(got.model_dump()), (args, failed, at)
+                assert got.model_dump_json() == want.model_dump_json(), (args, failed, at)
                 seen.update(got.cut_codes)
                 seen.update(_traits(got))
     # the comparisons covered what can go wrong, not only the plain case
