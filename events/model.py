@@ -193,5 +193,6 @@ class RunEvent(WireModel):
         12 digits wide; larger ones (up to 2^63-1) are "~" and 19 digits, which sorts after every
         12-digit key, so keys already stored keep their order.
         """
-        seq = f"{self.seq:012d}" if self.seq < 10**12 else f"~{self.seq:019d}"
+        n = self.seq
+        seq = f"{n:012d}" if n < 10**12 else f"~{n:019d}"
         return f"{seq}|{self.event_time.replace(tzinfo=None).isoformat(timespec='microseconds')}"

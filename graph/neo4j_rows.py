@@ -8,6 +8,7 @@ the statements read (`row.<prop>`).
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,8 @@ KEYED: dict[str, tuple[str, ...]] = {
 }
 """`KEYED_RUN_PROPS`, each with the properties that move with it (a reproduction's original run
 and verdict, which the REPRODUCES edge is made from; a failure's traceback)."""
+_KEYED_FOLD = tuple((f"{prop}_key", (prop, *carried)) for prop, carried in KEYED.items())
+"""`KEYED` as `_fold_run` reads it: each key's name, built once, not per event."""
 JOB_VERSION_MAX = ("entrypoint", "source_uri", "git_commit", "git_dirty")
 """Job version properties folded as the greatest non-NULL value."""
 DATASET_VERSION_MAX = ("kind", "size", "uri", "format", "framework", "meta")
@@ -66,15 +69,19 @@ def _fold_run(old: Row, new: Row) -> None:
     old["known_at"] = min(old["known_at"], new["known_at"])
     old["has_start"] = max(old["has_start"], new["has_start"])
     old["declared_events"] = _max_nn(old["declared_events"], new["declared_events"])
-    old["seqs"] = sorted(set(old["seqs"]) | set(new["seqs"]))
+    seqs = old["seqs"]  # sorted, without duplicates
+    for seq in new["seqs"]:
+        if seq not in seqs:
+            insort(seqs, seq)
     old["started_at"] = min(old["started_at"], new["started_at"])
     old["last_event_at"] = max(old["last_event_at"], new["last_event_at"])
     old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
     old["parent_run_id"] = _max_nn(old["parent_run_id"], new["parent_run_id"])
     old["cached_from"] = _max_nn(old["cached_from"], new["cached_from"])
-    for col, carried in KEYED.items():
-        if new[f"{col}_key"] is not None and new[f"{col}_key"] > (old[f"{col}_key"] or ""):
-            for p in (col, *carried, f"{col}_key"):
+    for key, carried in _KEYED_FOLD:
+        if new[key] is not None and new[key] > (old[key] or ""):
+            old[key] = new[key]
+            for p in carried:
                 old[p] = new[p]
 
 
@@ -116,6 +123,12 @@ def label_rows(labels: str | None) -> list[Row]:
     ]
 
 
+_RunParts = tuple[
+    set[str], dict[tuple[str, int], Row], dict[int, Row], dict[tuple[str, str], Row], dict[tuple[str, str], Row]
+]
+"""What a run's events bring besides its own row: code hashes, metrics, log chunks, reads, writes."""
+
+
 def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = None) -> dict[str, list[Row]]:
     """The batch folded into one row per node: what `apply` sends, statement by statement;
     `known_at`: each event's ingestion time (see `LineageStore.apply`).
@@ -128,20 +141,20 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
     jobs: dict[tuple[str, str], Row] = {}
     job_versions: dict[tuple[str, str, str], Row] = {}
     dsvs: dict[str, Row] = {}
-    # per run: code hashes, (key, step) -> metric, and (dsv, binding) edges
-    code_hashes: dict[str, set[str]] = {}
-    metrics: dict[str, dict[tuple[str, int], Row]] = {}
-    logs: dict[str, dict[int, Row]] = {}
-    reads: dict[str, dict[tuple[str, str], Row]] = {}
-    wrote: dict[str, dict[tuple[str, str], Row]] = {}
+    # per run: code hashes, (key, step) -> metric, offset -> log chunk, and (dsv, binding) edges read and written
+    parts: dict[str, _RunParts] = {}
     for i, event in enumerate(events):
         f = facts(event, known_at[i] if known_at else None)
         row = _run_row(f)
-        if f.run_id in runs:
-            _fold_run(runs[f.run_id], row)
-        else:
+        run = parts.get(f.run_id)
+        if run is None:
             runs[f.run_id] = row
-        jobs.setdefault((f.namespace, f.job_name), {"namespace": f.namespace, "name": f.job_name})
+            run = parts[f.run_id] = (set(), {}, {}, {}, {})
+        else:
+            _fold_run(runs[f.run_id], row)
+        code_hashes, run_metrics, run_logs, run_reads, run_wrote = run
+        if (f.namespace, f.job_name) not in jobs:
+            jobs[(f.namespace, f.job_name)] = {"namespace": f.namespace, "name": f.job_name}
         if f.code is not None:
             c = f.code
             _fold_max(
@@ -158,19 +171,16 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                 },
                 JOB_VERSION_MAX,
             )
-            code_hashes.setdefault(f.run_id, set()).add(c.code_hash)
-        run_metrics = metrics.setdefault(f.run_id, {})
+            code_hashes.add(c.code_hash)
         for key, step, value in f.metrics:
             m = run_metrics.get((key, step))
             if m is None or f.order_key > m["okey"]:
                 run_metrics[(key, step)] = {"key": key, "step": step, "value": encode_float(value), "okey": f.order_key}
-        run_logs = logs.setdefault(f.run_id, {})
         for offset, size, digest in f.logs:
             chunk = run_logs.get(offset)
             if chunk is None or digest > chunk["digest"]:  # as the stores: the greater digest wins
                 run_logs[offset] = {"offset": offset, "size": size, "digest": digest}
-        for edges, found in ((reads, f.reads), (wrote, f.writes)):
-            run_edges = edges.setdefault(f.run_id, {})
+        for run_edges, found in ((run_reads, f.reads), (run_wrote, f.writes)):
             for d in found:
                 node_id = d.node_id
                 _fold_max(
@@ -201,13 +211,14 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                     ("first_at", "known_at"),
                 )
     for run_id, row in runs.items():
+        code_hashes, run_metrics, run_logs, run_reads, run_wrote = parts[run_id]
         row["param_rows"] = param_rows(row["params"])
         row["label_rows"] = label_rows(row["labels"])
-        row["code_hashes"] = sorted(code_hashes.get(run_id, ()))
-        row["metrics"] = list(metrics[run_id].values())
-        row["logs"] = list(logs[run_id].values())
-        row["reads"] = list(reads[run_id].values())
-        row["wrote"] = list(wrote[run_id].values())
+        row["code_hashes"] = sorted(code_hashes)
+        row["metrics"] = list(run_metrics.values())
+        row["logs"] = list(run_logs.values())
+        row["reads"] = list(run_reads.values())
+        row["wrote"] = list(run_wrote.values())
     return {
         "jobs": list(jobs.values()),
         "job_versions": list(job_versions.values()),

@@ -50,8 +50,12 @@ def time_text(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+"""What `json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)` builds on every call."""
+
+
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return _CANONICAL.encode(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +171,7 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
     order_key = event.order_key
     terminal = event.event_type.is_terminal
     when = event.event_time.isoformat()
-    minted = minted_version(event.run.run_id)
+    minted = minted_version(event.run.run_id) if event.outputs else None
 
     def keyed(value: Any) -> str | None:
         return None if value is None else canonical_json(value)
@@ -214,6 +218,10 @@ CARRIED_RUN_PROPS: dict[str, tuple[str, ...]] = {"error": ("traceback",), "label
 the labels: one facet sends the whole of both), never alone."""
 
 
+_KEYED_COLUMNS = tuple((col, f"{col}_key", CARRIED_RUN_PROPS.get(col, ())) for col in KEYED_RUN_PROPS)
+"""Each keyed property, the name of its key, the properties it carries: built once, not per event."""
+
+
 def run_row(f: RunFacts) -> dict[str, Any]:
     """The run's columns/properties as both stores write them."""
     row: dict[str, Any] = {
@@ -233,10 +241,10 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "parent_run_id": f.parent_run_id,
         "cached_from": f.cached_from,
     }
-    for col in KEYED_RUN_PROPS:
+    for col, key, carried in _KEYED_COLUMNS:
         value = getattr(f, col)
         row[col] = value
-        row[f"{col}_key"] = None if value is None else f.order_key
-        for carried in CARRIED_RUN_PROPS.get(col, ()):
-            row[carried] = getattr(f, carried)
+        row[key] = None if value is None else f.order_key
+        for c in carried:
+            row[c] = getattr(f, c)
     return row

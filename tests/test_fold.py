@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from provgraph.graph.neo4j_config import Neo4jConfig
 from provgraph.graph.neo4j_rows import rows_for
 from provgraph.graph.neo4j_store import Neo4jLineageStore
+from provgraph.graph.projection import canonical_json
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from tests.mixed_events import mixed_events
 
@@ -99,3 +101,15 @@ def test_neo4j_folded_batches_equal_one_event_at_a_time_and_sqlite(graph: Neo4jL
     graph.reset()
     graph.apply(events, known_at=known_at)  # the whole of it folded into one batch
     assert graph.dump() == want
+
+
+def test_canonical_json_is_json_dumps_with_sorted_keys_and_compact_separators() -> None:
+    """The shared encoder gives the text both stores always stored (keys, order keys, digests depend on it)."""
+    values: list[Any] = [
+        {"b": 1, "a": [1.5, -0.0, 1e300, 'é\u2028"\\', None, True, 2**62]},
+        {"nested": {"z": {}, "y": [], "x": {"k": datetime(2026, 1, 1, tzinfo=UTC)}}},
+        "plain",
+        [],
+    ]
+    for value in values:
+        assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
