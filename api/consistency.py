@@ -14,6 +14,7 @@ someone waits, 5 ms after the last read, doubling to 50 ms while it does not mov
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from strawberry.http import GraphQLRequestData
 
     from provgraph.graph.factory import StoreHandle
+
+log = logging.getLogger(__name__)
 
 NOT_CONSISTENT = "NOT_CONSISTENT"
 
@@ -113,6 +116,10 @@ class Watcher:
         self._last_read = time.monotonic()
         moved = now != self._seen
         self._seen = now
+        if moved and log.isEnabledFor(logging.DEBUG):  # bench_latency splits emit -> visible with it
+            log.debug(
+                "progress at %.6f: %s", time.time(), " ".join(f"{t}:{p}={n}" for (_, t, p), n in sorted(now.items()))
+            )
         self._interval = FIRST_INTERVAL_S if moved else min(self._interval * 2, MAX_INTERVAL_S)
 
 
