@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -138,16 +139,21 @@ class BatchProjector:
             batch.folded = self.store.prepare([e for _, e in batch.valid], known_at=_known_at(batch.valid))
         return batch
 
-    def write(self, batch: Prepared) -> Dead:
+    def write(self, batch: Prepared, *, publish: bool = False) -> Dead:
+        """Write a prepared batch; returns its dead letters. With `publish`, the progress past it
+        too (`progress.py`: in the batch's transaction unless it had to be bisected)."""
+        offsets = batch.next_offsets() if publish else {}
         if batch.folded is not None:
             try:
-                self.store.apply_prepared(batch.folded)
+                progress.apply(self.store, batch.folded, offsets)
                 return batch.dead
             except StoreUnavailable:
                 raise
             except ProjectionError:
                 pass
-        return batch.dead + self._bisect(batch.valid)
+        dead = batch.dead + self._bisect(batch.valid)
+        progress.publish(self.store, offsets)
+        return dead
 
     def _bisect(self, items: list[tuple[Record, RunEvent]]) -> Dead:
         if not items:
@@ -225,11 +231,9 @@ class Pipeline:
     ) -> dict[tuple[str, int], int] | None:
         try:
             writing = time.time()
-            dead = await anyio.to_thread.run_sync(self.projector.write, batch)
-            written = time.time()
-            await anyio.to_thread.run_sync(progress.publish, self.projector.store, batch.next_offsets())
+            dead = await anyio.to_thread.run_sync(functools.partial(self.projector.write, batch, publish=True))
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s", _timeline(batch, (*stamps, writing, written, time.time())))
+                log.debug("%s", _timeline(batch, (*stamps, writing, time.time())))
             if dead:
                 await self.publish_dead(dead)
                 log.warning("%d of %d records dead-lettered", len(dead), len(batch.records))
@@ -250,7 +254,7 @@ class Pipeline:
 def _timeline(batch: Prepared, stamps: tuple[float, ...]) -> str:
     """One batch's way through the pipeline (bench_latency splits emit -> visible with it): its records
     per partition, the wall time the subscriber handed it over, then ms until it was prepared, its
-    write started (after the previous batch's), it was in the graph and its progress published."""
+    write started (after the previous batch's), and it was in the graph with its progress published."""
     first, after = batch.first_offsets(), batch.next_offsets()
     spans = " ".join(f"{t}:{p}@{o}-{after[t, p] - 1}" for (t, p), o in sorted(first.items()))
     received, *later = stamps
@@ -258,7 +262,7 @@ def _timeline(batch: Prepared, stamps: tuple[float, ...]) -> str:
     return f"batch of {len(batch.records)} records [{spans}] at {received:.6f}: {steps} ms"
 
 
-STAGES = ("prepared", "writing", "written", "published")
+STAGES = ("prepared", "writing", "published")
 """The stages `_timeline` names after a batch's arrival, in order."""
 
 
