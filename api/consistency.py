@@ -14,9 +14,11 @@ someone waits, 5 ms after the last read, doubling to 50 ms while it does not mov
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import anyio.to_thread
 import strawberry
 from cross_web import HTTPException
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from strawberry.http import GraphQLRequestData
 
     from provgraph.graph.factory import StoreHandle
+
+log = logging.getLogger(__name__)
 
 NOT_CONSISTENT = "NOT_CONSISTENT"
 
@@ -84,11 +88,19 @@ class Watcher:
         self._poll: asyncio.Task[None] | None = None
         self._interval = FIRST_INTERVAL_S
         self._last_read = 0.0
+        self._thread: anyio.CapacityLimiter | None = None
+
+    def _limiter(self) -> anyio.CapacityLimiter:
+        """The watcher's own worker-thread slot (its reads are small and one at a time): they never
+        queue behind the queries' threads (anyio's shared 40), which a loaded server keeps busy."""
+        if self._thread is None:  # made in the loop that serves the requests
+            self._thread = anyio.CapacityLimiter(1)
+        return self._thread
 
     async def wait(self, position: Position) -> None:
         """Return once the graph holds `position`; `NotConsistent` after the timeout, 400 if it cannot."""
         try:
-            await anyio.to_thread.run_sync(progress.check, self.graph, position)
+            await anyio.to_thread.run_sync(progress.check, self.graph, position, limiter=self._limiter())
         except ConfigError as exc:
             raise HTTPException(400, str(exc)) from exc
         deadline = time.monotonic() + self.timeout_s
@@ -109,10 +121,14 @@ class Watcher:
             self._interval = FIRST_INTERVAL_S
         else:
             await asyncio.sleep(max(0.0, self._interval - since))
-        now = await anyio.to_thread.run_sync(progress.read, self.graph)
+        now = await anyio.to_thread.run_sync(progress.read, self.graph, limiter=self._limiter())
         self._last_read = time.monotonic()
         moved = now != self._seen
         self._seen = now
+        if moved and log.isEnabledFor(logging.DEBUG):  # bench_latency splits emit -> visible with it
+            log.debug(
+                "progress at %.6f: %s", time.time(), " ".join(f"{t}:{p}={n}" for (_, t, p), n in sorted(now.items()))
+            )
         self._interval = FIRST_INTERVAL_S if moved else min(self._interval * 2, MAX_INTERVAL_S)
 
 

@@ -13,13 +13,17 @@ the emitter reports its COMPLETE record's position (`kafka:topic:partition:offse
 with `@consistentWith(token:)`, which answers once the projector has published that position.
 Latency = from the emitter's send of the COMPLETE event to the answer (the run COMPLETE, checked):
 nothing polls Neo4j but the API's one shared progress reader. Printed beside it: the Kafka ack part
-(send -> acknowledged, acks=all), the projector's batches and the 1-minute load average.
+(send -> acknowledged, acks=all), the projector's batches and the 1-minute load average, then the
+stages of emit -> visible, p50 / p99 each: the projector's DEBUG line per batch (when it was handed
+over, prepared, its write started, ended, progress published) and the API watcher's DEBUG line per
+progress move, matched to the sampled runs by position.
 Target: p99 < 250 ms at a sustained 500 events/s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing as mp
 import os
 import re
@@ -56,24 +60,96 @@ PROJECTOR = (  # `python -m provgraph.services.projector` with its one line per 
     "from provgraph.events.settings import load_settings; from provgraph.services.projector.app import run_projector;"
     "run_projector(load_settings())"
 )
-BATCH_LINE = re.compile(rb"(prepared|wrote) (\d+) records in ([0-9.]+)s")
+API = (  # `provgraph serve --insecure-local --port PORT` with the watcher's line per progress move (DEBUG)
+    "import logging, sys; logging.basicConfig(level=logging.WARNING);"
+    "logging.getLogger('provgraph.api.consistency').setLevel(logging.DEBUG);"
+    "sys.argv = ['provgraph', 'serve', '--insecure-local', '--port', sys.argv[1]];"
+    "from provgraph.cli import main; main()"
+)
+BATCH_LINE = re.compile(rb"batch of (\d+) records \[([^\]]*)\] at ([0-9.]+): ((?:\w+ \+[0-9.]+,? )+)ms")
+PROGRESS_LINE = re.compile(rb"progress at ([0-9.]+): (.*)")
+STAGES = {
+    ("sent", "acked"): "Kafka ack",
+    ("acked", "received"): "ack -> projector has it",
+    ("received", "prepared"): "prepare",
+    ("prepared", "writing"): "wait for the previous write",
+    ("writing", "published"): "graph write + progress",
+    ("writing", "written"): "graph write",
+    ("written", "published"): "progress write",
+    ("published", "seen"): "API watcher sees it",
+    ("seen", "answered"): "query answers",
+}
+"""emit -> visible, cut at the timestamps the pieces log (wall clock, one machine): the projector's
+batch line (`services/projector/handlers.py`, received ... published) and the API watcher's line when
+the progress moved (`api/consistency.py`)."""
+
+Sample = tuple[float, float, str, str, float]
+"""A run read back: (sent, acknowledged, position, run id, answered), wall-clock seconds."""
 
 
-def batches(log: bytes) -> str:
-    """The projector's batches in `log`: how many, their size, prepare and write(+progress) times."""
-    found: dict[bytes, list[tuple[int, float]]] = {b"prepared": [], b"wrote": []}
-    for m in BATCH_LINE.finditer(log):
-        found[m[1]].append((int(m[2]), float(m[3])))
-    wrote, prepared = found[b"wrote"], found[b"prepared"]
-    if not wrote or not prepared:
+class Batch:
+    """One projector batch from its DEBUG line: partitions' offset spans and its stage times."""
+
+    def __init__(self, m: re.Match[bytes]) -> None:
+        self.size = int(m[1])
+        self.spans: dict[str, tuple[int, int]] = {}
+        for span in m[2].decode().split():
+            stream, _, offsets = span.rpartition("@")
+            first, _, last = offsets.partition("-")
+            self.spans[stream] = (int(first), int(last))
+        received = float(m[3])
+        self.times = {"received": received}
+        for step in m[4].decode().rstrip(", ").split(", "):
+            name, _, ms = step.partition(" +")
+            self.times[name] = received + float(ms) / 1e3
+
+    def holds(self, stream: str, offset: int) -> bool:
+        first, last = self.spans.get(stream, (1, 0))
+        return first <= offset <= last
+
+
+def batches(log: bytes) -> list[Batch]:
+    return [Batch(m) for m in BATCH_LINE.finditer(log)]
+
+
+def summary(found: list[Batch]) -> str:
+    """The projector's batches: how many, their size, prepare and write(+progress) times."""
+    if not found:
         return "projector: no batch logged"
-    w = sorted(t for _, t in wrote)
-    p = sorted(t for _, t in prepared)
+    prepare = sorted(b.times["prepared"] - b.times["received"] for b in found)
+    write = sorted(b.times["published"] - b.times["writing"] for b in found)
     return (
-        f"projector: {len(wrote)} batches of median {statistics.median(n for n, _ in wrote):.0f} records;"
-        f" prepare p50 {statistics.median(p) * 1e3:.0f} ms, write + progress p50 {statistics.median(w) * 1e3:.0f} ms,"
-        f" max {w[-1] * 1e3:.0f} ms"
+        f"projector: {len(found)} batches of median {statistics.median(b.size for b in found):.0f} records;"
+        f" prepare p50 {statistics.median(prepare) * 1e3:.0f} ms, write + progress p50"
+        f" {statistics.median(write) * 1e3:.0f} ms, max {write[-1] * 1e3:.0f} ms"
     )
+
+
+def progress_moves(log: bytes) -> list[tuple[float, dict[str, int]]]:
+    """When the API's watcher saw the progress move, and where it was (`topic:partition` -> next)."""
+    moves = []
+    for m in PROGRESS_LINE.finditer(log):
+        at = {k: int(v) for k, _, v in (p.rpartition("=") for p in m[2].decode().split())}
+        moves.append((float(m[1]), at))
+    return moves
+
+
+def stages(
+    samples: list[Sample], found: list[Batch], moves: list[tuple[float, dict[str, int]]]
+) -> dict[str, list[float]]:
+    """Per stage (STAGES), its duration (s) for each sample whose batch and progress move were logged."""
+    per_stage: dict[str, list[float]] = {}
+    for sent, acked, token, _, answered in samples:
+        _, topic, partition, offset = token.split(":")
+        stream, at = f"{topic}:{partition}", int(offset)
+        batch = next((b for b in found if b.holds(stream, at)), None)
+        seen = next((t for t, now in moves if now.get(stream, 0) > at), None)
+        if batch is None or seen is None:
+            continue
+        times = {"sent": sent, "acked": acked, **batch.times, "seen": seen, "answered": answered}
+        for a, b in itertools.pairwise(times):
+            per_stage.setdefault(STAGES[a, b], []).append(times[b] - times[a])
+    return per_stage
 
 
 def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
@@ -94,11 +170,11 @@ def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
         sent += 1
         run_no = int(event.run.run_id.rsplit("-", 1)[1])
         if event.event_type.is_terminal and run_no % every == 0 and time.monotonic() - start > WARMUP:
-            sent_at, run_id = time.monotonic(), event.run.run_id
+            sent_at, run_id = time.time(), event.run.run_id
 
             def report(md: Any, sent_at: float = sent_at, run_id: str = run_id) -> None:
                 position = str(Position.kafka(md.topic, md.partition, md.offset))
-                out.put((sent_at, time.monotonic(), position, run_id))
+                out.put((sent_at, time.time(), position, run_id))
 
             future.add_callback(report)
         if time.monotonic() - start > WARMUP + DURATION:
@@ -108,36 +184,36 @@ def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
     producer.close()
 
 
-async def measure(url: str, out: Any) -> tuple[list[float], list[float], int, float, int]:
-    """Query each reported run with its token; (latencies, Kafka acks, events sent, seconds, answers not COMPLETE)."""
+async def measure(url: str, out: Any) -> tuple[list[Sample], int, float, int]:
+    """Query each reported run with its token; (runs answered COMPLETE, events sent, seconds, other answers)."""
     loop = asyncio.get_running_loop()
-    latencies: list[float] = []
-    acks: list[float] = []
+    samples: list[Sample] = []
     wrong = 0
     tasks: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=200)) as client:
 
         async def one(sent_at: float, acked_at: float, token: str, run_id: str) -> None:
             nonlocal wrong
-            acks.append(acked_at - sent_at)
             try:
                 answer = await client.post("/graphql", json={"query": QUERY, "variables": {"t": token, "i": run_id}})
             except httpx.HTTPError as exc:
                 print(f"query failed: {type(exc).__name__}: {exc}", file=sys.stderr)
                 wrong += 1
                 return
-            latencies.append(time.monotonic() - sent_at)
+            answered = time.time()
             body = answer.json()
             if (body.get("data") or {}).get("run") != {"state": "COMPLETE"}:
                 if not wrong:
                     print(f"first answer that is not the run COMPLETE: {body}", file=sys.stderr)
                 wrong += 1
+                return
+            samples.append((sent_at, acked_at, token, run_id, answered))
 
         while True:
             item = await loop.run_in_executor(None, out.get)
             if item[0] == "done":
                 await asyncio.gather(*tasks)
-                return latencies, acks, int(item[1]), float(item[2]), wrong
+                return samples, int(item[1]), float(item[2]), wrong
             tasks.append(asyncio.create_task(one(*item)))
 
 
@@ -210,15 +286,11 @@ def main() -> None:
     }
     port = free_port()
     quiet = subprocess.DEVNULL
-    with (home / "projector.log").open("wb") as projector_log:
+    logs = {name: home / f"{name}.log" for name in ("projector", "api")}
+    with logs["projector"].open("wb") as projector_log:
         projector = subprocess.Popen([sys.executable, "-c", PROJECTOR], env=env, stdout=quiet, stderr=projector_log)
-    api_log = (home / "api.log").open("wb")
-    api = subprocess.Popen(
-        [sys.executable, "-m", "provgraph.cli", "serve", "--insecure-local", "--port", str(port)],
-        env=env,
-        stdout=api_log,
-        stderr=api_log,
-    )
+    with logs["api"].open("wb") as api_log:
+        api = subprocess.Popen([sys.executable, "-c", API, str(port)], env=env, stdout=api_log, stderr=api_log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, api)
@@ -228,15 +300,25 @@ def main() -> None:
             print(f"projector settled in {waited:.1f}s", file=sys.stderr)
             out = ctx.Queue()
             emitter = ctx.Process(target=emit, args=(kafka, topic, rate, f"{prefix.rstrip('.')}-r{rate}", out))
-            logged = (home / "projector.log").stat().st_size
+            logged = {name: path.stat().st_size for name, path in logs.items()}
             emitter.start()
-            latencies, acks, sent, seconds, wrong = asyncio.run(measure(url, out))
+            samples, sent, seconds, wrong = asyncio.run(measure(url, out))
             emitter.join(60)
-            with (home / "projector.log").open("rb") as projector_log:
-                projector_log.seek(logged)
-                print(f"       {batches(projector_log.read())}", file=sys.stderr)
+            time.sleep(0.2)  # the last lines reach the logs
+            new: dict[str, bytes] = {}
+            for name, path in logs.items():
+                with path.open("rb") as f:
+                    f.seek(logged[name])
+                    new[name] = f.read()
+            found = batches(new["projector"])
+            print(f"       {summary(found)}", file=sys.stderr)
             if api.poll() is not None:
-                raise SystemExit(f"the API process died; its log: {home / 'api.log'}")
+                raise SystemExit(f"the API process died; its log: {logs['api']}")
+            if len(samples) < 2:
+                print(f"{rate:>5} events/s: {len(samples)} runs answered COMPLETE, {wrong} not", file=sys.stderr)
+                continue
+            latencies = [answered - sent_at for sent_at, _, _, _, answered in samples]
+            acks = [acked - sent_at for sent_at, acked, _, _, _ in samples]
             q, a = statistics.quantiles(latencies, n=100), statistics.quantiles(acks, n=100)
             print(
                 f"{rate:>5} events/s offered, {sent / seconds:.0f} sustained: emit -> visible (consistentWith)"
@@ -245,6 +327,12 @@ def main() -> None:
                 + (f", {wrong} answers not COMPLETE" if wrong else "")
                 + f"; load {os.getloadavg()[0]:.1f}"
             )
+            per_stage = stages(samples, found, progress_moves(new["api"]))
+            if min(map(len, per_stage.values()), default=0) >= 2:
+                print(f"       stages over {len(per_stage['Kafka ack'])} runs (ms, p50 / p99):", file=sys.stderr)
+                for name, durations in per_stage.items():
+                    d = statistics.quantiles(durations, n=100)
+                    print(f"         {name:<28} {d[49] * 1e3:7.1f} / {d[98] * 1e3:7.1f}", file=sys.stderr)
             sys.stdout.flush()
     finally:
         for process in (api, projector):

@@ -150,15 +150,19 @@ class Neo4jLineageStore:
         return {**rows_for(events, known_at), **neo4j_facets.rows_for(events)}
 
     @guarded("write")
-    def apply_prepared(self, batch: dict[str, list[Row]]) -> None:
+    def apply_prepared(self, batch: dict[str, list[Row]], *, offsets: progress.Offsets | None = None) -> None:
         """`apply` for rows already folded by `prepare` (so a caller can fold the next batch meanwhile).
 
         One transaction, unless the batch holds more than `MAX_ROWS_PER_TX` runs or dataset
         versions: then the statements run in order in chunks of that size, one transaction each.
         A failure part-way leaves some chunks applied; applying the batch again completes it (writes
-        are idempotent), which is what every caller does after an error.
+        are idempotent), which is what every caller does after an error. `offsets` (the Kafka
+        projector's, past the batch) advance its progress last, in the batch's (last) transaction: it
+        is never ahead of the data, and costs no commit of its own.
         """
         if not batch["runs"]:
+            if offsets:
+                self.advance_progress(offsets)
             return
         big = max(len(batch["runs"]), len(batch["dataset_versions"]), len(batch["facets"])) > MAX_ROWS_PER_TX
         steps: list[tuple[LiteralString, dict[str, Any]]] = []
@@ -169,6 +173,8 @@ class Neo4jLineageStore:
         run_ids = [r["run_id"] for r in batch["runs"]]
         for i in range(0, len(run_ids), MAX_ROWS_PER_TX):
             steps.append((q.LINK_RUNS, {"ids": run_ids[i : i + MAX_ROWS_PER_TX]}))
+        if offsets:
+            steps.append((progress.ADVANCE, {"rows": progress.rows(offsets)}))
 
         def work(tx: neo4j.ManagedTransaction, todo: list[tuple[LiteralString, dict[str, Any]]]) -> None:
             try:
@@ -206,9 +212,11 @@ class Neo4jLineageStore:
     @guarded("write progress")
     def advance_progress(self, offsets: progress.Offsets) -> None:
         """The Kafka projector's position per partition, once a batch is in (see graph/progress.py)."""
-        rows = [{"topic": t, "partition": p, "next": n} for (t, p), n in offsets.items()]
         self._driver.execute_query(
-            progress.ADVANCE, {"rows": rows}, database_=self.config.database, routing_=neo4j.RoutingControl.WRITE
+            progress.ADVANCE,
+            {"rows": progress.rows(offsets)},
+            database_=self.config.database,
+            routing_=neo4j.RoutingControl.WRITE,
         )
 
     @guarded("read progress")

@@ -1,10 +1,10 @@
 """How far the graph has projected the event log: what a read waits on to see its own writes.
 
 Neo4j: one `(:ProjectionProgress {topic, partition, next})` node per Kafka partition, where `next`
-is one past the partition's last record in the graph. The projector sets it right after each
-batch's graph transaction commits and before it commits the offsets to Kafka
-(`services/projector/progress.py`), so it is never ahead of the data: a crash in between leaves it
-behind, and the batch is projected (idempotently) and published again. It only grows (`max`), so
+is one past the partition's last record in the graph. The projector sets it as the last statement
+of each batch's graph transaction (in a transaction of its own after a batch it had to bisect), before
+it commits the offsets to Kafka, so it is never ahead of the data: a crash before the Kafka commit
+leaves the batch to be projected (idempotently) and published again. It only grows (`max`), so
 replicas taking a partition over from one another cannot move it back.
 Embedded SQLite: the projection's own `projected_offset`, written in the batch's transaction.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, LiteralString, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, LiteralString, Protocol, runtime_checkable
 
 from provgraph.events.consistency import Position
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -48,6 +48,11 @@ Progress = dict[tuple[str, str, int], int]
 """`Position.stream` -> how far the graph holds that stream (see `Position.reached_by`)."""
 
 
+def rows(offsets: Offsets) -> list[dict[str, object]]:
+    """`ADVANCE`'s parameter rows."""
+    return [{"topic": t, "partition": p, "next": n} for (t, p), n in offsets.items()]
+
+
 class NotConsistent(ProvgraphError):
     """The graph did not reach a consistency token within the wait allowed."""
 
@@ -57,6 +62,9 @@ class KafkaProgress(Protocol):
     """A store the Kafka projector writes its progress into (Neo4j)."""
 
     def advance_progress(self, offsets: Offsets) -> None: ...
+
+    def apply_prepared(self, batch: Any, *, offsets: Offsets | None = None) -> None:
+        """Write a folded batch and then advance the progress to `offsets`, in its transaction."""
 
     def kafka_progress(self) -> dict[tuple[str, int], int]: ...
 

@@ -6,12 +6,15 @@ tests/test_consistency_kafka.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
+import anyio.to_thread
 import httpx
 import pytest
 from typer.testing import CliRunner
@@ -19,6 +22,7 @@ from typer.testing import CliRunner
 import provgraph as pg
 from provgraph._emitter import RunEmitter
 from provgraph.api.app import create_app
+from provgraph.api.consistency import Watcher
 from provgraph.api.server import ServerThread
 from provgraph.cli import app as cli_app
 from provgraph.events.consistency import Position, parse
@@ -181,3 +185,30 @@ def test_the_api_answers_a_query_consistent_with_a_run(backend: pg.Backend, sett
             f"{url}/graphql", json={"query": '{ run(id: "x") @consistentWith(token: "sqlite:1") { runId } }'}
         )
         assert misplaced.json()["errors"][0]["message"] == "Directive '@consistentWith' may not be used on field."
+
+
+def test_the_watcher_answers_while_every_shared_worker_thread_is_busy(backend: pg.Backend, settings: Settings) -> None:
+    """A loaded server keeps anyio's shared worker threads busy with queries; the progress reads that
+    the waiting requests depend on have a thread of their own and do not queue behind them."""
+    result = pg.run(work, params={"n": 5}, backend=backend)
+    assert result.position is not None
+    position = parse(result.position)
+    handle = open_store(settings)
+    watcher = Watcher(handle, timeout_s=30)
+    release = threading.Event()
+
+    async def waits_while_busy() -> None:
+        shared = anyio.to_thread.current_default_thread_limiter()
+        busy = [asyncio.ensure_future(anyio.to_thread.run_sync(release.wait)) for _ in range(int(shared.total_tokens))]
+        try:
+            while shared.borrowed_tokens < shared.total_tokens:
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(watcher.wait(position), 20)
+        finally:
+            release.set()
+            await asyncio.gather(*busy)
+
+    try:
+        asyncio.run(waits_while_busy())
+    finally:
+        handle.close()

@@ -22,11 +22,14 @@ import provgraph as pg
 from provgraph._emitter import RunEmitter
 from provgraph.api.app import create_app
 from provgraph.api.server import ServerThread
-from provgraph.events import topics
+from provgraph.events import serde, topics
+from provgraph.events.admission import KnownObjects
+from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.consistency import parse
+from provgraph.events.errors import ProjectionError
 from provgraph.events.facets import RuntimeRunFacet
 from provgraph.events.settings import Settings
-from provgraph.events.synthetic import workload
+from provgraph.events.synthetic import content_hash, dataset, run_events, workload
 from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
 from provgraph.graph import neo4j_cypher, neo4j_facets, progress
 from provgraph.graph.factory import open_store
@@ -34,6 +37,8 @@ from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.progress import wait_until
 from provgraph.services.projector import replay_neo4j
 from provgraph.services.projector.app import ensure_topics
+from provgraph.services.projector.handlers import BatchProjector
+from provgraph.services.records import Record
 from tests.test_projector import running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.neo4j]
@@ -241,3 +246,32 @@ def test_statements_planned_once_find_nodes_through_indexes_even_on_an_empty_gra
             operators = plan_operators(plan)
             assert not operators & scans, f"{name}: {sorted(operators)}"
             assert operators & {"NodeUniqueIndexSeek", "NodeIndexSeek", "Merge"}, f"{name}: {sorted(operators)}"
+
+
+def test_the_progress_commits_with_its_batch_and_never_without_it(graph: Neo4jLineageStore) -> None:
+    """The projector's progress is the last statement of its batch's transaction (no commit of its own,
+    so a waiting reader sees it as soon as the data): a batch the graph refuses leaves it where it was."""
+    good = list(workload(2, namespace="good"))
+    graph.apply_prepared(graph.prepare(good), offsets={("t", 0): len(good), ("t", 1): 3})
+    assert graph.kafka_progress() == {("t", 0): len(good), ("t", 1): 3}
+    assert graph.run(good[-1].run.run_id) is not None
+    too_big = run_events("too-big", inputs=[dataset("file", "/x" * 20_000, content_hash("big"), "data")])
+    with pytest.raises(ProjectionError):
+        graph.apply_prepared(graph.prepare(too_big), offsets={("t", 0): 99})
+    assert graph.kafka_progress() == {("t", 0): len(good), ("t", 1): 3}
+    assert graph.run("too-big") is None
+
+
+def test_a_bisected_batch_publishes_its_progress_once_its_valid_records_are_in(
+    graph: Neo4jLineageStore, tmp_path: Path
+) -> None:
+    """A batch with a record the graph refuses is written in parts; the progress past the whole batch
+    follows the last part, and the refused record is a dead letter."""
+    too_big = run_events("too-big", inputs=[dataset("file", "/x" * 20_000, content_hash("big"), "data")])[1]
+    events = [*run_events("before"), too_big, *run_events("after")]
+    records = [Record("t", 0, 10 + i, e.root_run_id.encode(), serde.dumps(e)) for i, e in enumerate(events)]
+    projector = BatchProjector(graph, KnownObjects(ArtifactStore(str(tmp_path / "artifacts"))))
+    dead = projector.write(projector.prepare(records), publish=True)
+    assert [r.offset for r, _ in dead] == [10 + events.index(too_big)]
+    assert graph.kafka_progress() == {("t", 0): 10 + len(events)}
+    assert graph.run("before") is not None and graph.run("after") is not None

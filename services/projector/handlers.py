@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -138,16 +139,21 @@ class BatchProjector:
             batch.folded = self.store.prepare([e for _, e in batch.valid], known_at=_known_at(batch.valid))
         return batch
 
-    def write(self, batch: Prepared) -> Dead:
+    def write(self, batch: Prepared, *, publish: bool = False) -> Dead:
+        """Write a prepared batch; returns its dead letters. With `publish`, the progress past it
+        too (`progress.py`: in the batch's transaction unless it had to be bisected)."""
+        offsets = batch.next_offsets() if publish else {}
         if batch.folded is not None:
             try:
-                self.store.apply_prepared(batch.folded)
+                progress.apply(self.store, batch.folded, offsets)
                 return batch.dead
             except StoreUnavailable:
                 raise
             except ProjectionError:
                 pass
-        return batch.dead + self._bisect(batch.valid)
+        dead = batch.dead + self._bisect(batch.valid)
+        progress.publish(self.store, offsets)
+        return dead
 
     def _bisect(self, items: list[tuple[Record, RunEvent]]) -> Dead:
         if not items:
@@ -192,10 +198,9 @@ class Pipeline:
 
     async def handle(self, records: list[Record], consumer: AIOKafkaConsumer) -> None:
         batch = Prepared(records)
-        started = time.perf_counter()
+        received = time.time()
         try:
             batch = await anyio.to_thread.run_sync(self.projector.prepare, records)
-            log.debug("prepared %d records in %.3fs", len(records), time.perf_counter() - started)
         except Exception:
             log.exception("could not prepare a batch of %d records; it will be consumed again", len(records))
             earlier = await self.drain() or {}
@@ -207,7 +212,7 @@ class Pipeline:
             # did not touch would otherwise keep their advanced positions and skip these records.
             _rewind(consumer, {tp: o for tp, o in batch.first_offsets().items() if tp not in rewound})
             return
-        self._inflight = asyncio.create_task(self._finish(batch, consumer))
+        self._inflight = asyncio.create_task(self._finish(batch, consumer, (received, time.time())))
         if self.closing:
             await self.drain()
 
@@ -221,12 +226,14 @@ class Pipeline:
         self.closing = True
         await self.drain()
 
-    async def _finish(self, batch: Prepared, consumer: AIOKafkaConsumer) -> dict[tuple[str, int], int] | None:
-        started = time.perf_counter()
+    async def _finish(
+        self, batch: Prepared, consumer: AIOKafkaConsumer, stamps: tuple[float, float]
+    ) -> dict[tuple[str, int], int] | None:
         try:
-            dead = await anyio.to_thread.run_sync(self.projector.write, batch)
-            await anyio.to_thread.run_sync(progress.publish, self.projector.store, batch.next_offsets())
-            log.debug("wrote %d records in %.3fs", len(batch.records), time.perf_counter() - started)
+            writing = time.time()
+            dead = await anyio.to_thread.run_sync(functools.partial(self.projector.write, batch, publish=True))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s", _timeline(batch, (*stamps, writing, time.time())))
             if dead:
                 await self.publish_dead(dead)
                 log.warning("%d of %d records dead-lettered", len(dead), len(batch.records))
@@ -242,6 +249,21 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - e.g. the partitions moved to another member: it re-projects them
             log.warning("could not commit offsets %s: %s", offsets, exc)
         return None
+
+
+def _timeline(batch: Prepared, stamps: tuple[float, ...]) -> str:
+    """One batch's way through the pipeline (bench_latency splits emit -> visible with it): its records
+    per partition, the wall time the subscriber handed it over, then ms until it was prepared, its
+    write started (after the previous batch's), and it was in the graph with its progress published."""
+    first, after = batch.first_offsets(), batch.next_offsets()
+    spans = " ".join(f"{t}:{p}@{o}-{after[t, p] - 1}" for (t, p), o in sorted(first.items()))
+    received, *later = stamps
+    steps = ", ".join(f"{name} +{(at - received) * 1e3:.1f}" for name, at in zip(STAGES, later, strict=True))
+    return f"batch of {len(batch.records)} records [{spans}] at {received:.6f}: {steps} ms"
+
+
+STAGES = ("prepared", "writing", "published")
+"""The stages `_timeline` names after a batch's arrival, in order."""
 
 
 def _rewind(consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]) -> None:
