@@ -448,7 +448,9 @@ WITH r, v
 def _hop(frontier: str, edge: str) -> str:
     """One hop of a lineage walk over `edge` for the whole frontier of runs or dataset versions,
     each neighbour as [binding, attempted, *its node fields], under the rules of SQLite's `_edges`.
-    The cap is fan_out + 1 so overflow shows."""
+    The cap is fan_out + 1 so overflow shows. The hop is one record, `hops`: [[id, hits], ...] in
+    the order the rows came. A record per frontier node cost the client a Bolt message each, ~100 µs
+    of the driver's Python apiece: more CPU than the rest of the walk (docs/BENCHMARKS.md, round 7)."""
     d_fields = _props("d", DATASET_VERSION_NODE_FIELDS)
     r_fields = _props("r", RUN_NODE_FIELDS)
     if edge == "WROTE":
@@ -481,7 +483,7 @@ def _hop(frontier: str, edge: str) -> str:
     return f"""
 {bind}
 CALL ({var}) {{ {body} }}
-RETURN id, hits"""
+RETURN collect([id, hits]) AS hops"""
 
 
 # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
