@@ -410,12 +410,18 @@ def seen(edge: str, *, now: bool = False) -> str:
 def resolved(raw: str, edge: str, out: str, *, now: bool = False) -> str:
     """A CALL binding `out` to the version the READ `edge` of `raw` resolves to: `raw` itself, or,
     when `raw` is `@unversioned`, the version whose producer COMPLETEd last at or before the read was
-    first declared (as SQLite's `_RESOLVED`)."""
+    first declared (as SQLite's `_RESOLVED`). Two branches, so a versioned read (nearly every one)
+    never seeks its dataset's versions: in one branch the planner placed that index seek before the
+    version test, a quarter of a lineage hop's db hits (docs/BENCHMARKS.md, round 7)."""
     return f"""CALL ({raw}, {edge}) {{
+  WITH {raw} WHERE {raw}.version <> '{UNVERSIONED}'
+  RETURN {raw} AS {out}
+  UNION ALL
+  WITH {raw}, {edge} WHERE {raw}.version = '{UNVERSIONED}'
   OPTIONAL MATCH (rw:Run)-[rx:WROTE]->(rv:DatasetVersion {{namespace: {raw}.namespace, name: {raw}.name}})
-  WHERE {raw}.version = '{UNVERSIONED}' AND rv.version <> '{UNVERSIONED}' AND {written("rw", now=now)}
+  WHERE rv.version <> '{UNVERSIONED}' AND {written("rw", now=now)}
     AND rw.ended_at <= {edge}.first_at AND {seen("rx", now=now)}
-  WITH rv, rw ORDER BY rw.ended_at DESC, rv.node_id DESC LIMIT 1
+  WITH {raw}, rv, rw ORDER BY rw.ended_at DESC, rv.node_id DESC LIMIT 1
   RETURN coalesce(rv, {raw}) AS {out}
 }}"""
 
