@@ -6,7 +6,8 @@ writing a new one, so every walk from a late output goes the full 10 hops. N run
 versions + N datasets. It is built with one COMPLETE event per run, in big batches through each
 store's own `apply` (the projection every event takes), once: the graphs are cached under
 PROVGRAPH_INFRA_DIR (default `.infra/`, git-ignored) - `bench-lineage-<runs>.db`, and the database
-of a Neo4j instance of the bench's own (`run/bench-lineage/`, Bolt port BENCH_LINEAGE_BOLT_PORT,
+of a Neo4j instance of the bench's own per graph (`run/bench-lineage-<runs>/`, so the 1.5M and 10M
+stores are both kept; Bolt port BENCH_LINEAGE_BOLT_PORT,
 default 17690, heap BENCH_LINEAGE_HEAP 4g, page cache BENCH_LINEAGE_PAGECACHE 6g; started and stopped
 by `scripts/infra/neo4j.sh`, never the shared test instance) - and reused when they hold this graph.
 Build times are kept beside them (`bench-lineage-<runs>.json`) and printed with every result.
@@ -54,7 +55,7 @@ STORES = os.environ.get("BENCH_LINEAGE_STORES", "sqlite,neo4j").split(",")
 INFRA = Path(os.environ.get("PROVGRAPH_INFRA_DIR", REPO / ".infra"))
 BOLT_PORT = os.environ.get("BENCH_LINEAGE_BOLT_PORT", "17690")
 NEO4J_ENV = {  # the bench's own instance (scripts/infra/neo4j.sh), beside the shared test one
-    "PROVGRAPH_NEO4J_INSTANCE": "bench-lineage",
+    "PROVGRAPH_NEO4J_INSTANCE": f"bench-lineage-{RUNS}",
     "PROVGRAPH_NEO4J_BOLT_PORT": BOLT_PORT,
     "PROVGRAPH_NEO4J_HTTP_PORT": "0",
     "PROVGRAPH_NEO4J_HEAP": os.environ.get("BENCH_LINEAGE_HEAP", "4g"),
@@ -233,6 +234,7 @@ def import_neo4j(sqlite_path: Path, env: dict[str, str]) -> None:
     csv_dir = INFRA / f"{env['PROVGRAPH_NEO4J_INSTANCE']}-csv"
     csv_dir.mkdir(exist_ok=True)
     args: list[str] = []
+    t0 = time.perf_counter()
     try:
         src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
         for kind, specs in (
@@ -246,6 +248,7 @@ def import_neo4j(sqlite_path: Path, env: dict[str, str]) -> None:
                     csv.writer(f).writerows(src.execute(select))
                 args.append(f"--{kind}={typ}={path}")
         src.close()
+        print(f"  neo4j import: CSVs written in {time.perf_counter() - t0:.0f}s", flush=True)
         lib = INFRA / f"neo4j-{os.environ.get('PROVGRAPH_NEO4J_VERSION', '5.26.30')}" / "lib"
         subprocess.run(
             [
@@ -266,6 +269,7 @@ def import_neo4j(sqlite_path: Path, env: dict[str, str]) -> None:
             check=True,
             timeout=3600,
         )
+        print(f"  neo4j import: store written in {time.perf_counter() - t0:.0f}s", flush=True)
     finally:
         shutil.rmtree(csv_dir, ignore_errors=True)
 
@@ -352,7 +356,7 @@ def bench_sqlite(times: BuildTimes) -> tuple[int, list[tuple[str, str, Figures]]
 
 def _neo4j_graph(uri: str) -> float | None:
     """Import the bench graph unless the instance holds it; the import + indexing time (None: reused)."""
-    with neo4j.GraphDatabase.driver(uri, auth=None) as driver:
+    with neo4j.GraphDatabase.driver(uri, auth=None, notifications_min_severity="OFF") as driver:
         runs = driver.execute_query("MATCH (r:Run) RETURN count(r) AS n").records[0]["n"]
         last = driver.execute_query("MATCH (r:Run {run_id: $id}) RETURN count(r) AS n", id=f"bl-{RUNS - 1:08d}")
     if runs == RUNS and last.records[0]["n"] == 1:
@@ -362,10 +366,12 @@ def _neo4j_graph(uri: str) -> float | None:
     _neo4j("stop")
     import_neo4j(sqlite_path, NEO4J_ENV)
     _neo4j("start")
-    with neo4j.GraphDatabase.driver(uri, auth=None) as driver, driver.session() as s:
+    t1 = time.perf_counter()
+    with neo4j.GraphDatabase.driver(uri, auth=None, notifications_min_severity="OFF") as driver, driver.session() as s:
         for stmt in (*neo4j_cypher.SCHEMA, *neo4j_facets.SCHEMA):  # the store's own, populated before it opens
             s.run(stmt).consume()
         s.run("CALL db.awaitIndexes(7200)").consume()
+    print(f"  neo4j import: indexes populated in {time.perf_counter() - t1:.0f}s", flush=True)
     return time.perf_counter() - t0
 
 

@@ -410,12 +410,18 @@ def seen(edge: str, *, now: bool = False) -> str:
 def resolved(raw: str, edge: str, out: str, *, now: bool = False) -> str:
     """A CALL binding `out` to the version the READ `edge` of `raw` resolves to: `raw` itself, or,
     when `raw` is `@unversioned`, the version whose producer COMPLETEd last at or before the read was
-    first declared (as SQLite's `_RESOLVED`)."""
+    first declared (as SQLite's `_RESOLVED`). Two branches, so a versioned read (nearly every one)
+    never seeks its dataset's versions: in one branch the planner placed that index seek before the
+    version test, a quarter of a lineage hop's db hits (docs/BENCHMARKS.md, round 7)."""
     return f"""CALL ({raw}, {edge}) {{
+  WITH {raw} WHERE {raw}.version <> '{UNVERSIONED}'
+  RETURN {raw} AS {out}
+  UNION ALL
+  WITH {raw}, {edge} WHERE {raw}.version = '{UNVERSIONED}'
   OPTIONAL MATCH (rw:Run)-[rx:WROTE]->(rv:DatasetVersion {{namespace: {raw}.namespace, name: {raw}.name}})
-  WHERE {raw}.version = '{UNVERSIONED}' AND rv.version <> '{UNVERSIONED}' AND {written("rw", now=now)}
+  WHERE rv.version <> '{UNVERSIONED}' AND {written("rw", now=now)}
     AND rw.ended_at <= {edge}.first_at AND {seen("rx", now=now)}
-  WITH rv, rw ORDER BY rw.ended_at DESC, rv.node_id DESC LIMIT 1
+  WITH {raw}, rv, rw ORDER BY rw.ended_at DESC, rv.node_id DESC LIMIT 1
   RETURN coalesce(rv, {raw}) AS {out}
 }}"""
 
@@ -448,7 +454,9 @@ WITH r, v
 def _hop(frontier: str, edge: str) -> str:
     """One hop of a lineage walk over `edge` for the whole frontier of runs or dataset versions,
     each neighbour as [binding, attempted, *its node fields], under the rules of SQLite's `_edges`.
-    The cap is fan_out + 1 so overflow shows."""
+    The cap is fan_out + 1 so overflow shows. The hop is one record, `hops`: [[id, hits], ...] in
+    the order the rows came. A record per frontier node cost the client a Bolt message each, ~100 µs
+    of the driver's Python apiece: more CPU than the rest of the walk (docs/BENCHMARKS.md, round 7)."""
     d_fields = _props("d", DATASET_VERSION_NODE_FIELDS)
     r_fields = _props("r", RUN_NODE_FIELDS)
     if edge == "WROTE":
@@ -481,7 +489,7 @@ def _hop(frontier: str, edge: str) -> str:
     return f"""
 {bind}
 CALL ({var}) {{ {body} }}
-RETURN id, hits"""
+RETURN collect([id, hits]) AS hops"""
 
 
 # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.

@@ -70,6 +70,11 @@ MAX_ROWS_PER_TX = 5000
 default `dbms.memory.transaction.total.max` of 256 MiB is never reached. A projector batch of
 5,000 events holds at most 5,000 runs, so it is always one transaction."""
 
+HOP_HITS = 50_000
+"""Neighbours (frontier nodes x (fan_out + 1)) one lineage hop statement answers at most: its answer
+is one record (`neo4j_cypher.HOP`), held whole in the server's transaction memory, so a wider
+frontier is asked in slices (in order: the same rows in the same order)."""
+
 RESET_BATCH = 20_000
 """Edges, then nodes, deleted per transaction by `reset`."""
 
@@ -612,20 +617,22 @@ class Neo4jLineageStore:
                 continue
             table = "read" if (kind == "run") == upstream else "wrote"
             cut: list[str] = []
-            for rec in tx.run(q.HOP[(kind, upstream)], ids=ids, cap=fan_out + 1, **params):
-                hits = rec["hits"]
-                if len(hits) > fan_out:
-                    cut.append(rec["id"])
-                    hits = hits[:fan_out]
-                for h in hits:
-                    edge = edge_kind(table, h[1])
-                    if kind == "run":
-                        far = h[2]
-                        edges.append((run_node_id(rec["id"]), far, edge, h[0]))
-                    else:
-                        far = run_node_id(h[2])
-                        edges.append((far, rec["id"], edge, h[0]))
-                    found.setdefault(far, (kind != "run", h[2:]))
+            step = max(1, HOP_HITS // (fan_out + 1))
+            for i in range(0, len(ids), step):
+                rec = tx.run(q.HOP[(kind, upstream)], ids=ids[i : i + step], cap=fan_out + 1, **params).single(True)
+                for near, hits in rec["hops"]:
+                    if len(hits) > fan_out:
+                        cut.append(near)
+                        hits = hits[:fan_out]
+                    for h in hits:
+                        edge = edge_kind(table, h[1])
+                        if kind == "run":
+                            far = h[2]
+                            edges.append((run_node_id(near), far, edge, h[0]))
+                        else:
+                            far = run_node_id(h[2])
+                            edges.append((far, near, edge, h[0]))
+                        found.setdefault(far, (kind != "run", h[2:]))
             for source in sorted(cut):
                 cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
         return edges, found

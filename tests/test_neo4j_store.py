@@ -188,3 +188,20 @@ def test_cached_from_edge_whichever_run_arrives_first(graph: Neo4jLineageStore, 
         graph.apply(batch)
     rows = graph._query("MATCH (c:Run)-[:CACHED_FROM]->(o:Run) RETURN c.run_id AS c, o.run_id AS o")
     assert [(r["c"], r["o"]) for r in rows] == [("step-2", "step-1")]
+
+
+def test_a_hop_asked_in_slices_answers_as_one_statement(
+    graph: Neo4jLineageStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A frontier wider than `HOP_HITS` allows is asked in slices: same answers, fan-out cuts included."""
+    graph.apply(list(workload(120)))
+    graph.bounds = LineageBounds(time_budget_s=120)  # many small statements on a loaded test machine
+    walks = [
+        (NodeId.dataset("file", "/data/out119.parquet", content_hash("synthetic-out119")), Direction.UPSTREAM, 100),
+        (NodeId.dataset("file", "/data/out0.parquet", content_hash("synthetic-out0")), Direction.DOWNSTREAM, 100),
+        (NodeId.dataset("file", "/data/out119.parquet", content_hash("synthetic-out119")), Direction.UPSTREAM, 1),
+    ]
+    whole = [graph.lineage(start, way, depth=6, fan_out=fan) for start, way, fan in walks]
+    assert len(whole[0].nodes) > 10 and len(whole[1].nodes) > 10 and "fanOut" in whole[2].cut_codes
+    monkeypatch.setattr(neo4j_store, "HOP_HITS", 1)  # one frontier node per statement
+    assert [graph.lineage(start, way, depth=6, fan_out=fan) for start, way, fan in walks] == whole
