@@ -412,12 +412,14 @@ def resolved(raw: str, edge: str, out: str, *, now: bool = False) -> str:
     when `raw` is `@unversioned`, the version whose producer COMPLETEd last at or before the read was
     first declared (as SQLite's `_RESOLVED`). Two branches, so a versioned read (nearly every one)
     never seeks its dataset's versions: in one branch the planner placed that index seek before the
-    version test, a quarter of a lineage hop's db hits (docs/BENCHMARKS.md, round 7)."""
-    return f"""CALL ({raw}, {edge}) {{
-  WITH {raw} WHERE {raw}.version <> '{UNVERSIONED}'
+    version test, a quarter of a lineage hop's db hits (docs/BENCHMARKS.md, round 7). The version is
+    read once for both branches (round 8)."""
+    return f"""WITH *, {raw}.version = '{UNVERSIONED}' AS {raw}_unversioned
+CALL ({raw}, {edge}, {raw}_unversioned) {{
+  WITH {raw} WHERE NOT {raw}_unversioned
   RETURN {raw} AS {out}
   UNION ALL
-  WITH {raw}, {edge} WHERE {raw}.version = '{UNVERSIONED}'
+  WITH {raw}, {edge} WHERE {raw}_unversioned
   OPTIONAL MATCH (rw:Run)-[rx:WROTE]->(rv:DatasetVersion {{namespace: {raw}.namespace, name: {raw}.name}})
   WHERE rv.version <> '{UNVERSIONED}' AND {written("rw", now=now)}
     AND rw.ended_at <= {edge}.first_at AND {seen("rx", now=now)}
@@ -451,32 +453,36 @@ WITH r, v
 )
 
 
-def _hop(frontier: str, edge: str) -> str:
+def _hop(frontier: str, edge: str, *, now: bool) -> str:
     """One hop of a lineage walk over `edge` for the whole frontier of runs or dataset versions,
     each neighbour as [binding, attempted, *its node fields], under the rules of SQLite's `_edges`.
     The cap is fan_out + 1 so overflow shows. The hop is one record, `hops`: [[id, hits], ...] in
     the order the rows came. A record per frontier node cost the client a Bolt message each, ~100 µs
-    of the driver's Python apiece: more CPU than the rest of the walk (docs/BENCHMARKS.md, round 7)."""
+    of the driver's Python apiece: more CPU than the rest of the walk (docs/BENCHMARKS.md, round 7).
+    `now`: the statement of a walk as of now, which reads no edge times and no run end times (every
+    stored time sorts before the open bound, and a COMPLETE run has its end times): ~a third fewer db
+    hits a hop (docs/BENCHMARKS.md, round 8). The far end of an edge is not tested for its label:
+    READ and WROTE only ever join a Run to a DatasetVersion (`_edges`), and the test is a db hit a row."""
     d_fields = _props("d", DATASET_VERSION_NODE_FIELDS)
     r_fields = _props("r", RUN_NODE_FIELDS)
     if edge == "WROTE":
-        match = "MATCH (r)-[e:WROTE]->(d:DatasetVersion)" if frontier == "run" else "MATCH (r:Run)-[e:WROTE]->(d)"
+        match = "MATCH (r)-[e:WROTE]->(d)"
         order = "d.node_id, e.binding" if frontier == "run" else "r.run_id, e.binding"
         fields = d_fields if frontier == "run" else r_fields
-        body = f"""{match} WHERE {seen("e")} AND ({written("r")} OR $failed)
+        body = f"""{match} WHERE {seen("e", now=now)} AND ({written("r", now=now)} OR $failed)
   WITH e, r, d ORDER BY {order} LIMIT $cap
-  RETURN collect([e.binding, NOT {written("r")}, {fields}]) AS hits"""
+  RETURN collect([e.binding, NOT {written("r", now=now)}, {fields}]) AS hits"""
     elif frontier == "run":
-        body = f"""MATCH (r)-[e:READ]->(d0:DatasetVersion) WHERE {seen("e")}
-  {resolved("d0", "e", "d")}
+        body = f"""MATCH (r)-[e:READ]->(d0) WHERE {seen("e", now=now)}
+  {resolved("d0", "e", "d", now=now)}
   WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
   RETURN collect([e.binding, false, {d_fields}]) AS hits"""
     else:  # readers of d, and readers of its dataset that named no version and resolve to d
         body = f"""OPTIONAL MATCH (u:DatasetVersion {{namespace: d.namespace, name: d.name, version: '{UNVERSIONED}'}})
   WITH d, CASE WHEN u IS NULL OR u = d THEN [d] ELSE [d, u] END AS sources
   UNWIND sources AS d0
-  MATCH (r:Run)-[e:READ]->(d0) WHERE {seen("e")}
-  {resolved("d0", "e", "t")}
+  MATCH (r)-[e:READ]->(d0) WHERE {seen("e", now=now)}
+  {resolved("d0", "e", "t", now=now)}
   WITH r, e, t, d WHERE t = d
   WITH r, e ORDER BY r.run_id, e.binding LIMIT $cap
   RETURN collect([e.binding, false, {r_fields}]) AS hits"""
@@ -493,12 +499,12 @@ RETURN collect([id, hits]) AS hops"""
 
 
 # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
-HOP: dict[tuple[str, bool], LiteralString] = {
-    # (frontier kind, upstream?) -> query
-    ("run", True): _hop("run", "READ"),
-    ("run", False): _hop("run", "WROTE"),
-    ("dsv", True): _hop("dsv", "WROTE"),
-    ("dsv", False): _hop("dsv", "READ"),
+HOP: dict[tuple[str, bool, bool], LiteralString] = {
+    # (frontier kind, upstream?, now?) -> query
+    (kind, upstream, now): _hop(kind, "READ" if (kind == "run") == upstream else "WROTE", now=now)
+    for kind in ("run", "dsv")
+    for upstream in (True, False)
+    for now in (False, True)
 }
 
 WRITTEN: LiteralString = written("r")

@@ -530,13 +530,14 @@ class Neo4jLineageStore:
         upstream = direction == Direction.UPSTREAM
         cuts = Cuts()
         params = _at(at, include_failed=include_failed)
+        now = at.now
         with self._session() as s:
             tx = s.begin_transaction()
             try:
                 start = self._start(tx, node, fan_out, cuts, params)
 
                 def expand(frontier: list[str], cuts: Cuts) -> Hop:
-                    return self._expand(tx, frontier, upstream, fan_out, cuts, params)
+                    return self._expand(tx, frontier, (upstream, now), fan_out, cuts, params)
 
                 return bounded_walk(node, direction, depth, self.bounds, start, expand, cuts)
             finally:
@@ -602,12 +603,14 @@ class Neo4jLineageStore:
     def _expand(
         tx: neo4j.Transaction,
         frontier: list[str],
-        upstream: bool,
+        way: tuple[bool, bool],
         fan_out: int,
         cuts: Cuts,
         params: dict[str, Any],
     ) -> Hop:
-        """One hop from every frontier node: runs step to dataset versions, dataset versions to runs."""
+        """One hop from every frontier node: runs step to dataset versions, dataset versions to runs.
+        `way`: (upstream?, as of now?), which picks the statement (`neo4j_cypher.HOP`)."""
+        upstream, now = way
         runs, dsvs = split_runs(frontier)
         edges: list[Edge] = []
         found: dict[str, NodeRow] = {}
@@ -619,7 +622,9 @@ class Neo4jLineageStore:
             cut: list[str] = []
             step = max(1, HOP_HITS // (fan_out + 1))
             for i in range(0, len(ids), step):
-                rec = tx.run(q.HOP[(kind, upstream)], ids=ids[i : i + step], cap=fan_out + 1, **params).single(True)
+                rec = tx.run(q.HOP[(kind, upstream, now)], ids=ids[i : i + step], cap=fan_out + 1, **params).single(
+                    True
+                )
                 for near, hits in rec["hops"]:
                     if len(hits) > fan_out:
                         cut.append(near)

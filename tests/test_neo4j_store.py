@@ -6,21 +6,25 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from provgraph.events.errors import Inadmissible, ProjectionError
+from provgraph.events.errors import Inadmissible, NotFound, ProjectionError
 from provgraph.events.facets import CachedFromRunFacet, ReproducesRunFacet
 from provgraph.events.facets.standard import JobRef, ParentRunFacet, RunRef
 from provgraph.events.model import EventType, Run, RunEvent
 from provgraph.events.synthetic import EPOCH, chain, content_hash, dataset, run_events, workload
-from provgraph.graph import neo4j_store
+from provgraph.graph import neo4j_cypher, neo4j_store
 from provgraph.graph.contract import LineageBounds
 from provgraph.graph.ids import NodeId
 from provgraph.graph.neo4j_config import Neo4jConfig, Neo4jUnavailable
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from provgraph.graph.views import Direction
+from tests.lineage_oracle import oracle_lineage
+from tests.test_lineage_walk import _events as lineage_walk_events
+from tests.test_lineage_walk import _starts as lineage_walk_starts
 
 pytestmark = pytest.mark.neo4j
 
@@ -206,3 +210,43 @@ def test_a_hop_asked_in_slices_answers_as_one_statement(
     assert len(whole[0].nodes) > 10 and len(whole[1].nodes) > 10 and "fanOut" in whole[2].cut_codes
     monkeypatch.setattr(neo4j_store, "HOP_HITS", 1)  # one frontier node per statement
     assert [graph.lineage(start, way, depth=6, fan_out=fan) for start, way, fan in walks] == whole
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_walks_as_of_now_answer_as_the_oracle_and_as_the_as_of_statements(
+    graph: Neo4jLineageStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """A walk as of now runs hop statements that read no edge or run-end times (round 8); on graphs
+    with failed runs, unversioned reads (resolved or not) and reads under two bindings, its answers
+    are the oracle's (the round-4 SQLite walk) and those of the as-of statements at the open bound."""
+    events = lineage_walk_events(seed)
+    rng = random.Random(seed)
+    known = [e.event_time + timedelta(seconds=rng.randrange(60)) for e in events]
+    graph.apply(events, known_at=known)
+    graph.bounds = LineageBounds(time_budget_s=120)  # a new server's first walks plan their statements
+    sqlite = SqliteLineageStore(tmp_path / "g.db")
+    sqlite.apply(events, known_at=known)
+    walks = []
+    for _ in range(12):
+        for start in lineage_walk_starts(rng, seed):
+            walks.append(
+                (start, rng.choice(list(Direction)), rng.randrange(8), rng.choice((1, 2, 100)), rng.random() < 0.5)
+            )
+    answers = []
+    for start, way, depth, fan, failed in walks:
+        try:
+            want = oracle_lineage(sqlite, start, way, depth, fan, include_failed=failed)
+        except NotFound:
+            continue
+        got = graph.lineage(start, way, depth, fan, include_failed=failed)
+        assert got.model_dump() == want.model_dump(), (start, way, depth, fan, failed)
+        answers.append(((start, way, depth, fan, failed), got))
+    kinds = {e.kind for _, g in answers for e in g.edges}
+    bindings = {e.binding for _, g in answers for e in g.edges}
+    assert "ATTEMPTED" in kinds and "any" in bindings and len(answers) > 40, (kinds, bindings)
+    # the same walks through the as-of statements (the open bound, "~", sees every stored time)
+    for key in list(neo4j_cypher.HOP):
+        if key[2]:
+            monkeypatch.setitem(neo4j_cypher.HOP, key, neo4j_cypher.HOP[(key[0], key[1], False)])
+    for (start, way, depth, fan, failed), got in answers:
+        assert graph.lineage(start, way, depth, fan, include_failed=failed) == got
