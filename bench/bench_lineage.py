@@ -5,7 +5,8 @@ reading two dataset versions (one of the ~1,000 most recent outputs, one from an
 writing a new one, so every walk from a late output goes the full 10 hops. N runs + N dataset
 versions + N datasets. It is built with one COMPLETE event per run, in big batches through each
 store's own `apply` (the projection every event takes), once: the graphs are cached under
-PROVGRAPH_INFRA_DIR (default `.infra/`, git-ignored) - `bench-lineage-<runs>.db`, and the database
+PROVGRAPH_INFRA_DIR (default `.infra/`, git-ignored) - `bench-lineage-<runs>-int.db` (the integer-keyed
+schema of round 8; `bench-lineage-<runs>.db` is the older text-keyed one, kept for A/B), and the database
 of a Neo4j instance of the bench's own per graph (`run/bench-lineage-<runs>/`, so the 1.5M and 10M
 stores are both kept; Bolt port BENCH_LINEAGE_BOLT_PORT,
 default 17690, heap BENCH_LINEAGE_HEAP 4g, page cache BENCH_LINEAGE_PAGECACHE 6g; started and stopped
@@ -137,41 +138,45 @@ def bulk_sqlite(path: Path, chunk: int = 200_000) -> None:
         [(NAMESPACE, f"job{j}", _code(j)) for j in used],
     )
     node: list[str] = []
-    runs: list[tuple[str, ...]] = []
-    dsvs: list[tuple[str, ...]] = []
+    runs: list[tuple[str | int, ...]] = []
+    dsvs: list[tuple[str | int, ...]] = []
     datasets: list[tuple[str]] = []
-    wrote: list[tuple[str, ...]] = []
-    read: list[tuple[str, ...]] = []
+    wrote: list[tuple[int | str, ...]] = []
+    read: list[tuple[int | str, ...]] = []
     for i, ins in enumerate(inputs()):
         name, version = _out(i)
         node.append(dataset_node_id("file", name, version))
         when = time_text(EPOCH + timedelta(seconds=i))
         run_id = f"bl-{i:08d}"
         order = f"{0:012d}|{EPOCH + timedelta(seconds=i):%Y-%m-%dT%H:%M:%S.%f}"
-        runs.append((run_id, f"job{i % JOBS}", _code(i % JOBS), f"1|{order}", when, NAMESPACE))
-        dsvs.append((node[i], name, version, when))
+        # integer keys: run i and its output are row i + 1 of their tables
+        runs.append((run_id, f"job{i % JOBS}", _code(i % JOBS), f"1|{order}", when, NAMESPACE, i + 1))
+        dsvs.append((node[i], name, version, when, i + 1))
         datasets.append((name,))
-        wrote.append((run_id, node[i], when))
-        read += [(run_id, node[k], when) for k in ins]
+        wrote.append((i + 1, i + 1, when))
+        read += [(i + 1, k + 1, when) for k in ins]
         if len(runs) == chunk or i == RUNS - 1:
             conn.executemany(
-                "INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at,"
+                "INSERT INTO run (id, run_id, namespace, job_name, code_hash, state, state_key, started_at,"
                 " last_event_at, ended_at, known_at, ended_known_at, has_start)"
-                " VALUES (?1, ?6, ?2, ?3, 'COMPLETE', ?4, ?5, ?5, ?5, ?5, ?5, 0)",
+                " VALUES (?7, ?1, ?6, ?2, ?3, 'COMPLETE', ?4, ?5, ?5, ?5, ?5, ?5, 0)",
                 runs,
             )
             conn.executemany(
-                "INSERT INTO dataset_version (node_id, namespace, name, version, kind, created_at, known_at)"
-                " VALUES (?1, 'file', ?2, ?3, 'data', ?4, ?4)",
+                "INSERT INTO dataset_version (id, node_id, namespace, name, version, kind, created_at, known_at)"
+                " VALUES (?5, ?1, 'file', ?2, ?3, 'data', ?4, ?4)",
                 dsvs,
             )
             conn.executemany("INSERT INTO dataset (namespace, name, kind) VALUES ('file', ?, 'data')", datasets)
-            for table, binding, rows in (("wrote", "out", wrote), ("read", "in", read)):
-                conn.executemany(
-                    f"INSERT INTO {table} (run_id, dsv, binding, first_at, known_at)"  # noqa: S608 (fixed names)
-                    f" VALUES (?1, ?2, '{binding}', ?3, ?3)",
-                    rows,
-                )
+            conn.executemany(
+                "INSERT INTO wrote (run_ref, dsv_ref, binding, first_at, known_at) VALUES (?1, ?2, 'out', ?3, ?3)",
+                wrote,
+            )
+            conn.executemany(  # every input names its version
+                "INSERT INTO read (run_ref, dsv_ref, binding, first_at, known_at, unversioned)"
+                " VALUES (?1, ?2, 'in', ?3, ?3, 0)",
+                read,
+            )
             runs, dsvs, datasets, wrote, read = [], [], [], [], []
             if (i + 1) % 1_000_000 == 0:
                 print(f"  sqlite bulk: {i + 1:,} runs", flush=True)
@@ -213,12 +218,14 @@ _RELATIONSHIPS: dict[str, tuple[str, str, str]] = {  # file: (type, CSV header, 
     "read": (
         "READ",
         ":START_ID(Run),:END_ID(DatasetVersion),binding,first_at,known_at",
-        "SELECT run_id, dsv, binding, first_at, known_at FROM read",
+        "SELECT r.run_id, v.node_id, e.binding, e.first_at, e.known_at FROM read e"
+        " JOIN run r ON r.id = e.run_ref JOIN dataset_version v ON v.id = e.dsv_ref",
     ),
     "wrote": (
         "WROTE",
         ":START_ID(Run),:END_ID(DatasetVersion),binding,first_at,known_at",
-        "SELECT run_id, dsv, binding, first_at, known_at FROM wrote",
+        "SELECT r.run_id, v.node_id, e.binding, e.first_at, e.known_at FROM wrote e"
+        " JOIN run r ON r.id = e.run_ref JOIN dataset_version v ON v.id = e.dsv_ref",
     ),
 }
 
@@ -328,7 +335,7 @@ class BuildTimes:
 
 def sqlite_graph() -> tuple[Path, float | None]:
     """The cached SQLite graph, bulk-built first unless it holds this graph; its build time (None: reused)."""
-    path = INFRA / f"bench-lineage-{RUNS}.db"
+    path = INFRA / f"bench-lineage-{RUNS}-int.db"
     sqlite = SqliteLineageStore(path)
     cached = sqlite.run(f"bl-{RUNS - 1:08d}") is not None and sqlite.run(f"bl-{RUNS:08d}") is None
     sqlite.close()

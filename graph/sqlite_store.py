@@ -1,7 +1,8 @@
 """The embedded lineage store: the graph model in SQLite, answering the same contract as Neo4j.
 
 Tables mirror the graph model (project, job, job_version, run, dataset, dataset_version) with
-the READ and WROTE edges as tables keyed by the run and the dataset version's node id. Every write
+the READ and WROTE edges as tables keyed by the run's and the dataset version's integer key (`id`,
+local to this file: the text ids stay the graph's; `dump` gives the edges by them). Every write
 is an idempotent upsert; see `projection.py` for why the result does not depend on event order.
 Lineage walks are breadth-first, one parametrised query per hop for the whole frontier.
 """
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS job_version (
     entrypoint TEXT, source_uri TEXT, git_commit TEXT, git_dirty INTEGER,
     PRIMARY KEY (namespace, name, code_hash));
 CREATE TABLE IF NOT EXISTS run (
-    run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
+    id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE,
+    namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
     state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     known_at TEXT NOT NULL, ended_known_at TEXT, has_start INTEGER NOT NULL, declared_events INTEGER,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
@@ -95,18 +97,19 @@ CREATE TABLE IF NOT EXISTS log_chunk (
 CREATE TABLE IF NOT EXISTS dataset (
     namespace TEXT NOT NULL, name TEXT NOT NULL, kind TEXT, PRIMARY KEY (namespace, name));
 CREATE TABLE IF NOT EXISTS dataset_version (
-    node_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
+    id INTEGER PRIMARY KEY, node_id TEXT NOT NULL UNIQUE,
+    namespace TEXT NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
     kind TEXT, size INTEGER, uri TEXT, format TEXT, framework TEXT, meta TEXT, created_at TEXT NOT NULL,
     known_at TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS dsv_dataset ON dataset_version(namespace, name, created_at);
 CREATE TABLE IF NOT EXISTS read (
-    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL, known_at TEXT NOT NULL,
-    PRIMARY KEY (run_id, dsv, binding));
-CREATE INDEX IF NOT EXISTS read_dsv ON read(dsv);
+    run_ref INTEGER NOT NULL, dsv_ref INTEGER NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL,
+    known_at TEXT NOT NULL, unversioned INTEGER NOT NULL, PRIMARY KEY (run_ref, dsv_ref, binding)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS read_dsv ON read(dsv_ref);
 CREATE TABLE IF NOT EXISTS wrote (
-    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL, known_at TEXT NOT NULL,
-    PRIMARY KEY (run_id, dsv, binding));
-CREATE INDEX IF NOT EXISTS wrote_dsv ON wrote(dsv);
+    run_ref INTEGER NOT NULL, dsv_ref INTEGER NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL,
+    known_at TEXT NOT NULL, PRIMARY KEY (run_ref, dsv_ref, binding)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS wrote_dsv ON wrote(dsv_ref);
 CREATE TABLE IF NOT EXISTS dead_letter (
     log_offset INTEGER PRIMARY KEY, stage TEXT NOT NULL, error TEXT NOT NULL, original BLOB NOT NULL,
     failed_at TEXT NOT NULL);
@@ -128,8 +131,16 @@ _TABLES = (
 )
 _DERIVED = ("run_param", "run_label")
 """Tables derived from `run` for queries (`--where`): emptied with it, left out of `dump`."""
-_LATEST_RUN_COLUMNS = {"known_at", "cached_from", "traceback", "labels"}
-"""Run columns added last: a graph without one of them is made again and projected again."""
+_LATEST_RUN_COLUMNS = {"known_at", "cached_from", "traceback", "labels", "id"}
+"""Run columns added last: a graph without one of them is made again and projected again (`id`: the
+integer keys of the edge tables, schema of round 8)."""
+_KEYED = ("run", "dataset_version")
+"""Tables with an integer `id`, which is this file's own and left out of `dump`."""
+_TEXT_EDGES = (
+    "SELECT r.run_id AS run_id, v.node_id AS dsv, e.binding AS binding, e.first_at AS first_at,"
+    " e.known_at AS known_at FROM {} e JOIN run r ON r.id = e.run_ref JOIN dataset_version v ON v.id = e.dsv_ref"
+)
+"""A READ or WROTE table (`.format(table)`) as the graph's text ids: what `dump` gives (and tests compare)."""
 
 
 def _newer(col: str) -> str:
@@ -189,7 +200,7 @@ _UPSERT_DSV = f"""
 INSERT INTO dataset_version (node_id, namespace, name, version, kind, size, uri, format, framework, meta,
                              created_at, known_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT DO UPDATE SET {_max("dataset_version", "kind")}, {_max("dataset_version", "size")},
+ON CONFLICT (node_id) DO UPDATE SET {_max("dataset_version", "kind")}, {_max("dataset_version", "size")},
     {_max("dataset_version", "uri")}, {_max("dataset_version", "format")},
     {_max("dataset_version", "framework")}, {_max("dataset_version", "meta")},
     created_at = MIN(dataset_version.created_at, excluded.created_at),
@@ -256,11 +267,11 @@ def _condition_sql(cond: Condition) -> tuple[str, list[Any]]:
 
 
 _RUN_NODES = (
-    f"SELECT {', '.join(RUN_NODE_FIELDS)} FROM run"  # noqa: S608 (fixed column names)
+    f"SELECT id, {', '.join(RUN_NODE_FIELDS)} FROM run"  # noqa: S608 (fixed column names)
     " WHERE run_id IN (SELECT value FROM json_each(?))"
 )
 _DSV_NODES = (
-    f"SELECT {', '.join(DATASET_VERSION_NODE_FIELDS)} FROM dataset_version"  # noqa: S608 (fixed column names)
+    f"SELECT id, {', '.join(DATASET_VERSION_NODE_FIELDS)} FROM dataset_version"  # noqa: S608 (fixed column names)
     " WHERE node_id IN (SELECT value FROM json_each(?))"
 )
 
@@ -272,23 +283,21 @@ _SEEN_W = "(w.first_at <= :as_of AND w.known_at <= :known)"
 
 # An input without a version resolves to the version whose producer COMPLETEd last at or before the
 # read was first declared (else it stays `@unversioned`); `u` is the read's `@unversioned` version.
-_LATEST_WRITTEN = f"""SELECT w.dsv
-  FROM dataset_version v JOIN wrote w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id
+_LATEST_WRITTEN = f"""SELECT v.id
+  FROM dataset_version v JOIN wrote w ON w.dsv_ref = v.id JOIN run r ON r.id = w.run_ref
   WHERE v.namespace = u.namespace AND v.name = u.name AND v.version <> '{UNVERSIONED}'
     AND {_WRITTEN} AND r.ended_at <= e.first_at AND {_SEEN_W}
-  ORDER BY r.ended_at DESC, w.dsv DESC LIMIT 1"""  # noqa: S608 (fixed SQL)
-_RESOLVED = f"CASE WHEN u.version = '{UNVERSIONED}' THEN COALESCE(({_LATEST_WRITTEN}), e.dsv) ELSE e.dsv END"
-"""The version the READ edge `e` reaches, its dataset version joined as `u`."""
-_UNVERSIONED_ID = "@" + UNVERSIONED
-_RESOLVED_BY_ID = f"""CASE WHEN substr(e.dsv, -{len(_UNVERSIONED_ID)}) = '{_UNVERSIONED_ID}' THEN COALESCE(
-  (SELECT ({_LATEST_WRITTEN}) FROM dataset_version u WHERE u.node_id = e.dsv AND u.version = '{UNVERSIONED}'),
-  e.dsv) ELSE e.dsv END"""  # noqa: S608 (fixed SQL)
-"""The same without `u`: every `@unversioned` version's id ends so (`ids.dataset_node_id`), so a
-versioned read's own row is not read twice, once to learn it needs no resolving and once as the node."""
+  ORDER BY r.ended_at DESC, v.node_id DESC LIMIT 1"""  # noqa: S608 (fixed SQL)
+_RESOLVED = f"""CASE WHEN e.unversioned THEN COALESCE(
+  (SELECT ({_LATEST_WRITTEN}) FROM dataset_version u WHERE u.id = e.dsv_ref AND u.version = '{UNVERSIONED}'),
+  e.dsv_ref) ELSE e.dsv_ref END"""  # noqa: S608 (fixed SQL)
+"""The key of the version the READ edge `e` reaches. An input without a version is marked on its edge
+(`unversioned`), so a versioned read's own row is not read twice, once to learn it needs no resolving
+and once as the node."""
 
-_EXISTS = f"""(EXISTS (SELECT 1 FROM read e WHERE e.dsv = v.node_id AND e.first_at <= :as_of AND e.known_at <= :known)
-  OR EXISTS (SELECT 1 FROM wrote w JOIN run r ON r.run_id = w.run_id
-             WHERE w.dsv = v.node_id AND {_SEEN_W} AND ({_WRITTEN} OR :failed)))"""  # noqa: S608 (fixed SQL)
+_EXISTS = f"""(EXISTS (SELECT 1 FROM read e WHERE e.dsv_ref = v.id AND e.first_at <= :as_of AND e.known_at <= :known)
+  OR EXISTS (SELECT 1 FROM wrote w JOIN run r ON r.id = w.run_ref
+             WHERE w.dsv_ref = v.id AND {_SEEN_W} AND ({_WRITTEN} OR :failed)))"""  # noqa: S608 (fixed SQL)
 """The dataset version `v` exists as of the query: read, or written (attempted too with :failed)."""
 
 
@@ -299,36 +308,42 @@ def _far(alias: str, fields: Sequence[str]) -> str:
 _FAR_RUN, _FAR_DSV = _far("r", RUN_NODE_FIELDS), _far("t", DATASET_VERSION_NODE_FIELDS)
 
 
-_SOURCE = f"'{run_node_id('')}' || "
+_RUN_ID = f"'{run_node_id('')}' || r.run_id"
 _READ_KIND = f"'{edge_kind('read', False)}' AS kind"
 _WROTE_KIND = f"CASE WHEN {_WRITTEN} THEN '{edge_kind('wrote', False)}' ELSE '{edge_kind('wrote', True)}' END AS kind"
 
 
 def _edges(table: str, key: str) -> str:
-    """The READ (resolved) or WROTE edges, as `walk.Edge` (source, target, kind, binding) then f0, f1, ...,
-    whose raw `key` (run_id or dsv) is in the JSON list :cand and that the query's times can see. WROTE
-    edges of runs not COMPLETE are ATTEMPTED, left out unless :failed. f0... are the node fields of the
-    end away from `key` (`RUN_NODE_FIELDS` or `DATASET_VERSION_NODE_FIELDS`, NULL if it has no row),
-    read in the same join, so a walk reads each row it reaches once."""
+    """The READ (resolved) or WROTE edges as (near, far, kind, binding, far_key, f0, f1, ...), whose
+    near end's integer key (run or dataset version, by `key`) is in the JSON list :cand and that the
+    query's times can see: `near` is that key, `far` the other end's node id and `far_key` its key.
+    WROTE edges of runs not COMPLETE are ATTEMPTED, left out unless :failed. f0... are the far end's
+    node fields (`RUN_NODE_FIELDS` or `DATASET_VERSION_NODE_FIELDS`), read in the same join, so a walk
+    reads each row it reaches once. A READ reached by its dataset version is near the version it
+    resolves to (the caller keeps those of its frontier)."""
     seen_e = "e.first_at <= :as_of AND e.known_at <= :known"
     if table == "read" and key == "run_id":
         return (
-            f"SELECT {_SOURCE}e.run_id AS source, t.node_id AS target, {_READ_KIND}, e.binding AS binding,"  # noqa: S608
-            f" {_FAR_DSV} FROM read e JOIN dataset_version t ON t.node_id = {_RESOLVED_BY_ID}"
-            f" WHERE {seen_e} AND e.run_id IN (SELECT value FROM json_each(:cand))"
+            f"SELECT e.run_ref AS near, t.node_id AS far, {_READ_KIND}, e.binding AS binding, t.id AS far_key,"  # noqa: S608
+            f" {_FAR_DSV} FROM read e JOIN dataset_version t ON t.id = {_RESOLVED}"
+            f" WHERE {seen_e} AND e.run_ref IN (SELECT value FROM json_each(:cand))"
         )
     if table == "read":
         return (
-            f"SELECT {_SOURCE}e.run_id AS source, {_RESOLVED} AS target, {_READ_KIND}, e.binding AS binding,"  # noqa: S608
-            f" {_FAR_RUN} FROM read e JOIN dataset_version u ON u.node_id = e.dsv"
-            " LEFT JOIN run r ON r.run_id = e.run_id"
-            f" WHERE {seen_e} AND e.dsv IN (SELECT value FROM json_each(:cand))"
+            f"SELECT {_RESOLVED} AS near, {_RUN_ID} AS far, {_READ_KIND}, e.binding AS binding, r.id AS far_key,"  # noqa: S608
+            f" {_FAR_RUN} FROM read e JOIN run r ON r.id = e.run_ref"
+            f" WHERE {seen_e} AND e.dsv_ref IN (SELECT value FROM json_each(:cand))"
         )
-    far = (_FAR_RUN, "") if key == "dsv" else (_FAR_DSV, " LEFT JOIN dataset_version t ON t.node_id = w.dsv")
+    if key == "dsv":
+        far, near, join = f"{_RUN_ID} AS far, {_WROTE_KIND}", "w.dsv_ref", ""
+        fields = f"r.id AS far_key, {_FAR_RUN}"
+    else:
+        far, near, join = f"t.node_id AS far, {_WROTE_KIND}", "w.run_ref", " JOIN dataset_version t ON t.id = w.dsv_ref"
+        fields = f"t.id AS far_key, {_FAR_DSV}"
     return (
-        f"SELECT {_SOURCE}w.run_id AS source, w.dsv AS target, {_WROTE_KIND}, w.binding AS binding, {far[0]}"  # noqa: S608
-        f" FROM wrote w JOIN run r ON r.run_id = w.run_id{far[1]}"
-        f" WHERE {_SEEN_W} AND ({_WRITTEN} OR :failed) AND w.{key} IN (SELECT value FROM json_each(:cand))"
+        f"SELECT {near} AS near, {far}, w.binding AS binding, {fields}"  # noqa: S608
+        f" FROM wrote w JOIN run r ON r.id = w.run_ref{join}"
+        f" WHERE {_SEEN_W} AND ({_WRITTEN} OR :failed) AND {near} IN (SELECT value FROM json_each(:cand))"
     )
 
 
@@ -393,8 +408,9 @@ class SqliteLineageStore:
 
     def _migrate(self, c: sqlite3.Connection, *, older: bool) -> None:
         """A graph projected before the facet tables, the latest run columns (as-of reads, completeness,
-        caching, tracebacks) or artifact metadata existed is dropped and made again, empty, so the next `sync()`
-        projects the log again from the start and fills them (the graph is only a projection)."""
+        caching, tracebacks), artifact metadata or the integer node keys existed is dropped and made again,
+        empty, so the next `sync()` projects the log again from the start and fills them (the graph is only
+        a projection)."""
         columns = {row[1] for row in c.execute("PRAGMA table_info(run)")}
         dsv_columns = {row[1] for row in c.execute("PRAGMA table_info(dataset_version)")}
         if older or not columns >= _LATEST_RUN_COLUMNS or "meta" not in dsv_columns:
@@ -514,13 +530,24 @@ class SqliteLineageStore:
             "INSERT OR IGNORE INTO run_seq(run_id, seq) VALUES (?, ?)",
             [(f.run_id, f.seq) for f in all_facts if f.seq > 0],
         )
+        # The run's and the version's rows were written above, so every edge finds both keys.
         for table, attr in (("read", "reads"), ("wrote", "writes")):
+            flag = (", unversioned", ", ?") if table == "read" else ("", "")
             c.executemany(
-                f"INSERT INTO {table}(run_id, dsv, binding, first_at, known_at) VALUES (?, ?, ?, ?, ?)"  # noqa: S608
+                f"INSERT INTO {table}(run_ref, dsv_ref, binding, first_at, known_at{flag[0]})"  # noqa: S608
+                f" SELECT r.id, v.id, ?, ?, ?{flag[1]} FROM run r, dataset_version v"
+                " WHERE r.run_id = ? AND v.node_id = ?"
                 f" ON CONFLICT DO UPDATE SET first_at = MIN({table}.first_at, excluded.first_at),"
                 f" known_at = MIN({table}.known_at, excluded.known_at)",
                 [
-                    (f.run_id, d.node_id, d.binding, f.event_time, f.known_at)
+                    (
+                        d.binding,
+                        f.event_time,
+                        f.known_at,
+                        *((int(d.version == UNVERSIONED),) if flag[0] else ()),
+                        f.run_id,
+                        d.node_id,
+                    )
                     for f in all_facts
                     for d in getattr(f, attr)
                 ],
@@ -565,13 +592,13 @@ class SqliteLineageStore:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
-    def _refs(self, table: str, run_id: str) -> list[DatasetRef]:
-        """The run's inputs (unversioned ones resolved) or outputs (marked when only attempted)."""
-        params = {"run_id": run_id, **_at(NOW, include_failed=True)}
+    def _refs(self, table: str, key: int) -> list[DatasetRef]:
+        """The run's (by its integer key) inputs (unversioned ones resolved) or outputs (marked when only
+        attempted)."""
         rows = self._all(
             f"SELECT e.f1, e.f2, e.f3, e.f4, e.binding, e.kind = '{edge_kind('wrote', True)}'"  # noqa: S608 (fixed)
-            f" FROM ({_EDGES[table, 'run_id']}) e WHERE e.f0 IS NOT NULL ORDER BY e.binding, e.target",
-            {**params, "cand": json.dumps([run_id])},
+            f" FROM ({_EDGES[table, 'run_id']}) e WHERE e.f0 IS NOT NULL ORDER BY e.binding, e.far",
+            {**_at(NOW, include_failed=True), "cand": json.dumps([key])},
         )
         return [
             DatasetRef(namespace=r[0], name=r[1], version=r[2], kind=r[3], binding=r[4], attempted=bool(r[5]))
@@ -602,8 +629,8 @@ class SqliteLineageStore:
         return run_view(
             dict(row),
             metrics=metrics,
-            inputs=self._refs("read", run_id),
-            outputs=self._refs("wrote", run_id),
+            inputs=self._refs("read", row["id"]),
+            outputs=self._refs("wrote", row["id"]),
             job_version=job_version,
             liveness=self.liveness,
             completeness=self._completeness(row),
@@ -747,12 +774,13 @@ class SqliteLineageStore:
     def produced_by(self, namespace: str, name: str, version: str | None = None, at: AsOf = NOW) -> RunView | None:
         if version is not None:
             sql = (
-                f"SELECT r.* FROM wrote w JOIN run r ON r.run_id = w.run_id WHERE w.dsv = :dsv AND {_SEEN_W}"  # noqa: S608
+                "SELECT r.* FROM dataset_version v JOIN wrote w ON w.dsv_ref = v.id JOIN run r ON r.id = w.run_ref"  # noqa: S608
+                f" WHERE v.node_id = :dsv AND {_SEEN_W}"
                 f" AND {_WRITTEN} ORDER BY r.started_at, r.run_id LIMIT 1"
             )
         else:
             sql = (
-                "SELECT r.* FROM dataset_version v JOIN wrote w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id"  # noqa: S608
+                "SELECT r.* FROM dataset_version v JOIN wrote w ON w.dsv_ref = v.id JOIN run r ON r.id = w.run_ref"  # noqa: S608
                 f" WHERE v.namespace = :ns AND v.name = :name AND {_SEEN_W} AND {_WRITTEN}"
                 " ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1"
             )
@@ -832,10 +860,11 @@ class SqliteLineageStore:
         depth, fan_out = self.bounds.clamp(depth, fan_out)
         cuts = Cuts()
         params = _at(at, include_failed=include_failed)
-        start = self._nodes(self._start(node, fan_out, cuts, params))
+        keys: dict[str, int] = {}  # node id -> integer key, of every node the walk reached
+        start = self._nodes(self._start(node, fan_out, cuts, params), keys)
 
         def expand(frontier: list[str], cuts: Cuts) -> Hop:
-            return self._expand(frontier, direction, fan_out, cuts, params)
+            return self._expand(frontier, direction, fan_out, cuts, params, keys)
 
         return bounded_walk(node, direction, depth, self.bounds, start, expand, cuts)
 
@@ -871,10 +900,16 @@ class SqliteLineageStore:
         return found if node.kind == "dataset" else [run_node_id(i) for i in found]
 
     def _expand(
-        self, frontier: list[str], direction: Direction, fan_out: int, cuts: Cuts, params: dict[str, Any]
+        self,
+        frontier: list[str],
+        direction: Direction,
+        fan_out: int,
+        cuts: Cuts,
+        params: dict[str, Any],
+        keys: dict[str, int],
     ) -> Hop:
         """One hop from every frontier node: runs step to datasets, datasets step to runs; the nodes
-        reached come with the edges (no second read of their rows)."""
+        reached come with the edges (no second read of their rows), and their keys go into `keys`."""
         runs, dsvs = split_runs(frontier)
         upstream = direction == Direction.UPSTREAM
         # Upstream: a run's inputs, and the runs that wrote a dataset. Downstream: the reverse.
@@ -884,21 +919,29 @@ class SqliteLineageStore:
         for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
             if not values:
                 continue
-            sql, frontier_json = _EDGES[table, key], json.dumps(values)
+            prefix = run_node_id("") if key == "run_id" else ""
+            names = {keys[prefix + v]: prefix + v for v in values}  # integer key -> node id
+            sql, frontier_json = _EDGES[table, key], json.dumps(list(names))
             args = {"cand": frontier_json, **params}
             if table == "read" and key == "dsv":  # readers of the dataset that named no version may resolve here
-                args["cand"] = json.dumps(values + self._unversioned(values))
+                args["cand"] = json.dumps([*names, *self._unversioned(list(names))])
                 # ... or elsewhere: keep the edges that resolve to this frontier. Only here: the filter costs
                 # as much again as the edges themselves.
-                sql = f"SELECT * FROM ({sql}) WHERE target IN (SELECT value FROM json_each(:ids))"  # noqa: S608
+                sql = f"SELECT * FROM ({sql}) WHERE near IN (SELECT value FROM json_each(:ids))"  # noqa: S608
                 args["ids"] = frontier_json
             with self._lock:
                 cursor = self._conn.cursor()
-                cursor.row_factory = None  # plain tuples: `walk.Edge` is the first four columns
-                rows = cursor.execute(sql, args).fetchall()
+                cursor.row_factory = None
+                raw = cursor.execute(sql, args).fetchall()
+            # As `walk.Edge` (source, target, kind, binding) then the far end's key and fields
+            if key == "dsv":
+                rows = [(r[1], names[r[0]], *r[2:]) for r in raw]
+                near, far, run = 1, 0, True
+            else:
+                rows = [(names[r[0]], *r[1:]) for r in raw]
+                near, far, run = 0, 1, False
             # Each frontier node's first `fan_out` edges by (run, dataset version, binding), all in that order:
             # sorted here, not by a window function in SQL, which sorted the wide rows at several times the cost.
-            near, far, run = (1, 0, True) if key == "dsv" else (0, 1, False)
             rows.sort(key=itemgetter(near, 0, 1, 3))
             counts = Counter(map(itemgetter(near), rows))
             over = sorted(k for k, n in counts.items() if n > fan_out)
@@ -914,28 +957,38 @@ class SqliteLineageStore:
                 rows = kept
             edges += [r[:4] for r in rows]
             for r in rows:
-                if r[4] is not None and r[far] not in reached:  # a node without a row is left out
-                    reached[r[far]] = (run, r[4:])
+                if r[far] not in reached:
+                    reached[r[far]] = (run, r[5:])
+                    keys[r[far]] = r[4]
         return edges, reached
 
-    def _unversioned(self, dsvs: list[str]) -> list[str]:
-        """The `@unversioned` node ids of these versions' datasets."""
+    def _unversioned(self, dsvs: list[int]) -> list[int]:
+        """The keys of the `@unversioned` versions of these versions' datasets."""
         rows = self._all(
-            "SELECT DISTINCT namespace, name FROM dataset_version WHERE node_id IN (SELECT value FROM json_each(?))",
+            "SELECT DISTINCT namespace, name FROM dataset_version WHERE id IN (SELECT value FROM json_each(?))",
             (json.dumps(dsvs),),
         )
-        return [dataset_node_id(r[0], r[1], UNVERSIONED) for r in rows]
+        ids = [dataset_node_id(r[0], r[1], UNVERSIONED) for r in rows]
+        if not ids:
+            return []
+        found = self._all(
+            "SELECT id FROM dataset_version WHERE node_id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)
+        )
+        return [r[0] for r in found]
 
-    def _nodes(self, ids: list[str]) -> dict[str, NodeRow]:
-        """The stored node fields of these ids, in their order (unknown ids are left out)."""
+    def _nodes(self, ids: list[str], keys: dict[str, int]) -> dict[str, NodeRow]:
+        """The stored node fields of these ids, in their order (unknown ids are left out); their integer
+        keys go into `keys`."""
         runs, dsvs = split_runs(ids)
         out: dict[str, NodeRow] = {}
         if runs:
             for r in self._all(_RUN_NODES, (json.dumps(runs),)):
-                out[run_node_id(r[0])] = (True, tuple(r))
+                out[run_node_id(r[1])] = (True, tuple(r)[1:])
+                keys[run_node_id(r[1])] = r[0]
         if dsvs:
             for r in self._all(_DSV_NODES, (json.dumps(dsvs),)):
-                out[r[0]] = (False, tuple(r))
+                out[r[1]] = (False, tuple(r)[1:])
+                keys[r[1]] = r[0]
         return {i: out[i] for i in ids if i in out}
 
     # -- canonical dump -------------------------------------------------------------------------
@@ -943,6 +996,10 @@ class SqliteLineageStore:
     def dump(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for table in _TABLES:
-            rows = self._all(f"SELECT * FROM {table}")  # noqa: S608 (fixed table names)
-            out[table] = sorted((dict(r) for r in rows), key=lambda d: json.dumps(d, sort_keys=True, default=str))
+            sql = _TEXT_EDGES.format(table) if table in ("read", "wrote") else f"SELECT * FROM {table}"  # noqa: S608
+            rows = [dict(r) for r in self._all(sql)]
+            if table in _KEYED:
+                for row in rows:
+                    del row["id"]
+            out[table] = sorted(rows, key=lambda d: json.dumps(d, sort_keys=True, default=str))
         return out

@@ -4,7 +4,9 @@
 Python and builds the answer's objects once at the end (docs/BENCHMARKS.md, "Walk restructured").
 This is the slower walk it replaced, kept verbatim in what it asks SQLite and how it assembles the
 answer: one statement per hop and table with a window function for the fan-out cap, node rows read
-in a second statement, a `LineageNode`/`LineageEdge` per row. `tests/test_lineage_walk.py` checks
+in a second statement, a `LineageNode`/`LineageEdge` per row. It reads the edges by the graph's text
+ids, as the tables held them before round 8 (`read_t`/`wrote_t`: temporary views of the integer-keyed
+tables, as `dump` gives them). `tests/test_lineage_walk.py` checks
 that both give the same answer, so a faster walk that answers differently fails.
 """
 
@@ -25,14 +27,14 @@ from provgraph.graph.rows import (
     edge_kind,
     run_node_fields,
 )
-from provgraph.graph.sqlite_store import SqliteLineageStore
+from provgraph.graph.sqlite_store import _TEXT_EDGES, SqliteLineageStore
 from provgraph.graph.views import Direction, LineageEdge, LineageGraph, LineageNode
 from provgraph.graph.walk import Cuts, edge_hops
 
 _WRITTEN = "(r.state = 'COMPLETE' AND r.ended_at <= :as_of AND r.ended_known_at <= :known)"
 _SEEN_W = "(w.first_at <= :as_of AND w.known_at <= :known)"
 _RESOLVED = f"""CASE WHEN u.version = '{UNVERSIONED}' THEN COALESCE((
-  SELECT w.dsv FROM dataset_version v JOIN wrote w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id
+  SELECT w.dsv FROM dataset_version v JOIN wrote_t w ON w.dsv = v.node_id JOIN run r ON r.run_id = w.run_id
   WHERE v.namespace = u.namespace AND v.name = u.name AND v.version <> '{UNVERSIONED}'
     AND {_WRITTEN} AND r.ended_at <= e.first_at AND {_SEEN_W}
   ORDER BY r.ended_at DESC, w.dsv DESC LIMIT 1), e.dsv) ELSE e.dsv END"""
@@ -47,12 +49,12 @@ def _edges(table: str, key: str) -> str:
     if table == "read":
         return (
             f"SELECT e.run_id AS run_id, {_RESOLVED} AS dsv, e.binding AS binding, 0 AS attempted"
-            " FROM read e JOIN dataset_version u ON u.node_id = e.dsv"
+            " FROM read_t e JOIN dataset_version u ON u.node_id = e.dsv"
             f" WHERE e.first_at <= :as_of AND e.known_at <= :known AND e.{key} IN (SELECT value FROM json_each(:cand))"
         )
     return (
         f"SELECT w.run_id AS run_id, w.dsv AS dsv, w.binding AS binding, NOT {_WRITTEN} AS attempted"
-        " FROM wrote w JOIN run r ON r.run_id = w.run_id"
+        " FROM wrote_t w JOIN run r ON r.run_id = w.run_id"
         f" WHERE {_SEEN_W} AND ({_WRITTEN} OR :failed) AND w.{key} IN (SELECT value FROM json_each(:cand))"
     )
 
@@ -128,6 +130,8 @@ def oracle_lineage(
     cuts = Cuts()
     as_of, known = at.texts()
     params = {"as_of": as_of, "known": known, "failed": int(include_failed)}
+    for table in ("read", "wrote"):
+        store._all(f"CREATE TEMP VIEW IF NOT EXISTS {table}_t AS {_TEXT_EDGES.format(table)}")
     ids = list(store._start(node, fan_out, cuts, params))
     loaded = _nodes(store, ids, 0)
     start = [loaded[i] for i in ids if i in loaded]

@@ -66,3 +66,64 @@ def test_a_graph_projected_before_facets_existed_is_projected_again(tmp_path: Pa
     assert again.sync() == 3
     assert again.store.dump() == expected
     assert again.store.facets(["job:dbt:shop.stg"])["job:dbt:shop.stg"].sql is not None
+
+
+_TEXT_KEYED_EDGES = """
+CREATE TABLE {0} (
+    run_id TEXT NOT NULL, dsv TEXT NOT NULL, binding TEXT NOT NULL, first_at TEXT NOT NULL, known_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, dsv, binding));
+CREATE INDEX {0}_dsv ON {0}(dsv);
+"""
+"""A READ or WROTE table as every graph before round 8 held it: keyed by the text ids."""
+
+
+def _as_text_keyed(path: Path, dump: dict[str, list[dict[str, object]]]) -> None:
+    """Rewrite the walk's tables of the graph at `path` as a graph before the integer keys held them
+    (`run` and `dataset_version` keyed by their text id, no `id`; edges by text ids), with `dump`'s rows."""
+    import sqlite3
+
+    old = sqlite3.connect(path, isolation_level=None)
+    old.execute("BEGIN")
+    for table, key in (("run", "run_id"), ("dataset_version", "node_id")):
+        sql = old.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        indexes = [
+            r[0]
+            for r in old.execute(
+                "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql LIKE 'CREATE INDEX%'", (table,)
+            )
+        ]
+        old.execute(f"DROP TABLE {table}")
+        old.execute(sql.replace(f"id INTEGER PRIMARY KEY, {key} TEXT NOT NULL UNIQUE", f"{key} TEXT PRIMARY KEY"))
+        for index in indexes:
+            old.execute(index)
+    for table in ("read", "wrote"):
+        old.execute(f"DROP TABLE {table}")
+        for stmt in _TEXT_KEYED_EDGES.format(table).split(";"):
+            if stmt.strip():
+                old.execute(stmt)
+    for table in ("run", "dataset_version", "read", "wrote"):
+        for row in dump[table]:
+            cols = ", ".join(row)
+            old.execute(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    old.execute("COMMIT")
+    old.close()
+
+
+def test_a_graph_keyed_by_text_ids_is_projected_again_with_integer_keys(tmp_path: Path) -> None:
+    """A graph from before the integer node keys (round 8) is emptied when opened and projected again
+    from the log: same canonical dump, and its walks read the new tables."""
+    log = SqliteEventLog(tmp_path / "events.db")
+    log.append(list(workload(30)))
+    first = EmbeddedProjector(log, SqliteLineageStore(tmp_path / "graph.db"))
+    count = first.sync()
+    expected = first.store.dump()
+    assert expected["read"] and expected["wrote"]
+    first.store.close()
+    _as_text_keyed(tmp_path / "graph.db", expected)
+
+    again = EmbeddedProjector(log, SqliteLineageStore(tmp_path / "graph.db"))
+    assert again.store.projected_offset() == 0 and again.store.dump()["run"] == []  # emptied
+    assert again.sync() == count
+    assert again.store.dump() == expected
+    run = again.store.run(expected["read"][0]["run_id"])
+    assert run is not None and run.inputs  # the edges are read through the integer keys
