@@ -222,7 +222,7 @@ class Pipeline:
         self._started.clear()
         self._arrived.set()
         # Fetching on while batches are prepared and written took records from the broker sooner but
-        # cost the projector 30-50% more CPU per event (docs/BENCHMARKS.md, round 8): not kept.
+        # cost the projector 13-53% more CPU per event (docs/BENCHMARKS.md, round 8): not kept.
         started = asyncio.ensure_future(self._started.wait())
         await asyncio.wait([started, self._worker], return_when=asyncio.FIRST_COMPLETED)
         started.cancel()
