@@ -28,6 +28,7 @@ from provgraph.graph.neo4j_config import Neo4jConfig
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.services.projector.handlers import BatchProjector, projector_router
 from provgraph.services.records import Record
+from tests import test_projector
 from tests.helpers import wait_for
 from tests.test_consistency_kafka import kafka_settings
 from tests.test_projector import caught_up, comparable, produce, produce_events, sqlite_dump
@@ -40,12 +41,7 @@ def settings(kafka: str, neo4j: str, tmp_path: Path) -> Settings:
     return kafka_settings(kafka, neo4j, tmp_path / "home")
 
 
-@pytest.fixture
-def graph(settings: Settings) -> Iterator[Neo4jLineageStore]:
-    store = Neo4jLineageStore.from_settings(settings)
-    store.reset()
-    yield store
-    store.close()
+graph = test_projector.graph  # an empty Neo4j graph for `settings`
 
 
 class HeldStore(Neo4jLineageStore):
