@@ -16,7 +16,8 @@ nothing polls Neo4j but the API's one shared progress reader. Printed beside it:
 (send -> acknowledged, acks=all), the projector's batches and the 1-minute load average, then the
 stages of emit -> visible, p50 / p99 each: the projector's DEBUG line per batch (when it was handed
 over, prepared, its write started, ended, progress published) and the API watcher's DEBUG line per
-progress move, matched to the sampled runs by position.
+progress move, matched to the sampled runs by position; and the projector's and the API's CPU time
+while the emitter ran (per event sent: a figure less bound to the machine's load than the wall times).
 Target: p99 < 250 ms at a sustained 500 events/s.
 """
 
@@ -244,6 +245,12 @@ def settle(url: str, kafka: str, topic: str, name: str) -> float:
     return time.monotonic() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system), from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -301,9 +308,11 @@ def main() -> None:
             out = ctx.Queue()
             emitter = ctx.Process(target=emit, args=(kafka, topic, rate, f"{prefix.rstrip('.')}-r{rate}", out))
             logged = {name: path.stat().st_size for name, path in logs.items()}
+            cpu = {name: cpu_seconds(p.pid) for name, p in (("projector", projector), ("API", api))}
             emitter.start()
             samples, sent, seconds, wrong = asyncio.run(measure(url, out))
             emitter.join(60)
+            cpu = {name: cpu_seconds(p.pid) - cpu[name] for name, p in (("projector", projector), ("API", api))}
             time.sleep(0.2)  # the last lines reach the logs
             new: dict[str, bytes] = {}
             for name, path in logs.items():
@@ -312,6 +321,14 @@ def main() -> None:
                     new[name] = f.read()
             found = batches(new["projector"])
             print(f"       {summary(found)}", file=sys.stderr)
+            print(
+                "       CPU while emitting: "
+                + ", ".join(
+                    f"{name} {used:.1f} s ({used / max(sent, 1) * 1e6:.0f} us per event sent)"
+                    for name, used in cpu.items()
+                ),
+                file=sys.stderr,
+            )
             if api.poll() is not None:
                 raise SystemExit(f"the API process died; its log: {logs['api']}")
             if len(samples) < 2:

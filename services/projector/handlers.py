@@ -18,14 +18,16 @@
 
 `Pipeline` runs it for the Kafka subscriber with one batch in the store while the next is prepared
 (the client's CPU work overlaps Neo4j's). Offsets are committed by hand (`AckPolicy.MANUAL`),
-explicitly per partition, only after the batch is in the graph and its dead letters are acknowledged
-by Kafka; a failed write rewinds the partitions to the failed batch's first offsets. A crash anywhere
-replays uncommitted batches: harmless, since writes are idempotent (a dead letter may repeat).
+explicitly per partition, in order, only after the batch is in the graph and its dead letters are
+acknowledged by Kafka; a failed batch is prepared and written again in place, the later records
+waiting behind it. A crash anywhere replays uncommitted batches: harmless, since writes are
+idempotent (a dead letter may repeat).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import functools
 import logging
@@ -37,7 +39,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from aiokafka import TopicPartition
-from aiokafka.errors import IllegalStateError
 from faststream.kafka import KafkaRouter
 from faststream.kafka.annotations import Consumer
 from faststream.middlewares import AckPolicy
@@ -184,77 +185,127 @@ def _letter(r: Record, stage: Stage, error: str) -> DeadLetter:
 class Pipeline:
     """One batch in the store while the next is prepared; commits each batch once it is in the graph.
 
-    Called by the subscriber for each consumed batch, in order. At most one write is in flight:
-    `handle(k)` prepares batch k, waits for batch k-1's write (and commit), then starts k's write and
-    returns. If k-1's write failed, the partitions were rewound to k-1's first records, so batch k,
-    consumed after them, is dropped here and consumed again.
+    `handle` (the subscriber's, called for each fetch, in order) queues the records for a worker task
+    and returns once the worker has prepared them and started their write, i.e. after the previous
+    batch's write is in the graph, published and committed: batches are written, published and
+    committed in order, one at a time, so the progress never passes data that is not in. A batch
+    that cannot be prepared or written is tried again in place after a pause, with nothing committed
+    past it and no seek (the earlier rewind to its first offsets lost it when it was fetched again
+    while the projector was idle: dropped as "consumed after the failed batch", never re-sought).
     """
 
-    def __init__(self, projector: BatchProjector, publish_dead: Callable[[Dead], Awaitable[None]]) -> None:
+    def __init__(
+        self, projector: BatchProjector, publish_dead: Callable[[Dead], Awaitable[None]], *, max_records: int
+    ) -> None:
         self.projector = projector
         self.publish_dead = publish_dead
+        self.max_records = max_records
         self.closing = False
-        self._inflight: asyncio.Task[dict[tuple[str, int], int] | None] | None = None
+        self._queue: collections.deque[Record] = collections.deque()
+        self._arrived = asyncio.Event()
+        self._started = asyncio.Event()
+        """Set when the worker has started the write of everything queued."""
+        self._consumer: AIOKafkaConsumer | None = None
+        self._worker: asyncio.Task[None] | None = None
 
     async def handle(self, records: list[Record], consumer: AIOKafkaConsumer) -> None:
-        batch = Prepared(records)
-        received = time.time()
-        try:
-            batch = await anyio.to_thread.run_sync(self.projector.prepare, records)
-        except Exception:
-            log.exception("could not prepare a batch of %d records; it will be consumed again", len(records))
-            earlier = await self.drain() or {}
-            _rewind(consumer, {tp: o for tp, o in batch.first_offsets().items() if tp not in earlier})
+        if self.closing:  # not committed: the next consumer of these partitions projects them
             return
-        rewound = await self.drain()
-        if rewound is not None:
-            # Consumed after the failed batch: consumed again after it. Partitions the failed batch
-            # did not touch would otherwise keep their advanced positions and skip these records.
-            _rewind(consumer, {tp: o for tp, o in batch.first_offsets().items() if tp not in rewound})
-            return
-        self._inflight = asyncio.create_task(self._finish(batch, consumer, (received, time.time())))
-        if self.closing:
-            await self.drain()
-
-    async def drain(self) -> dict[tuple[str, int], int] | None:
-        """Wait for the write in flight; when it failed, the offsets its partitions were rewound to."""
-        task, self._inflight = self._inflight, None
-        return None if task is None else await task
+        self._consumer = consumer
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work())
+        elif self._worker.done():
+            # Never reached (the worker retries every failure); queuing behind a dead worker would
+            # hold records nobody writes while nothing is committed past them.
+            raise RuntimeError("the projector's batch worker stopped") from self._worker.exception()
+        self._queue.extend(records)
+        self._started.clear()
+        self._arrived.set()
+        # Fetching on while batches are prepared and written took records from the broker sooner but
+        # cost the projector 13-53% more CPU per event (docs/BENCHMARKS.md, round 8): not kept.
+        started = asyncio.ensure_future(self._started.wait())
+        await asyncio.wait([started, self._worker], return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
 
     async def close(self) -> None:
-        """From now on every batch is written and committed before `handle` returns."""
+        """Write and commit what is queued, then stop taking records (later ones are left uncommitted)."""
         self.closing = True
-        await self.drain()
+        self._arrived.set()
+        if self._worker is not None:
+            with contextlib.suppress(_Closing):
+                await self._worker
 
-    async def _finish(
-        self, batch: Prepared, consumer: AIOKafkaConsumer, stamps: tuple[float, float]
-    ) -> dict[tuple[str, int], int] | None:
-        try:
-            writing = time.time()
-            dead = await anyio.to_thread.run_sync(functools.partial(self.projector.write, batch, publish=True))
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s", _timeline(batch, (*stamps, writing, time.time())))
-            if dead:
-                await self.publish_dead(dead)
-                log.warning("%d of %d records dead-lettered", len(dead), len(batch.records))
-        except Exception as exc:  # noqa: BLE001 - service loop: log, rewind, consume the batch again
-            log.warning("batch of %d records not projected, consuming it again: %s", len(batch.records), exc)
-            await asyncio.sleep(RETRY_PAUSE_S)
-            first = batch.first_offsets()
-            _rewind(consumer, first)
-            return first
+    async def _take(self) -> list[Record] | None:
+        """The next batch: what is queued, up to `max_records` (waits for records); None once closing.
+        Waiting with nothing queued means every write `handle` waits for has started."""
+        while not self._queue:
+            self._started.set()
+            if self.closing:
+                return None
+            self._arrived.clear()
+            await self._arrived.wait()
+        n = min(len(self._queue), self.max_records)
+        return [self._queue.popleft() for _ in range(n)]
+
+    async def _work(self) -> None:
+        writing: asyncio.Task[None] | None = None
+        while (records := await self._take()) is not None:
+            received = time.time()
+            batch = await self._prepare(records)
+            prepared = time.time()
+            if writing is not None:
+                await writing
+            writing = asyncio.create_task(self._finish(batch, (received, prepared, time.time())))
+        if writing is not None:
+            await writing
+
+    async def _prepare(self, records: list[Record]) -> Prepared:
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(self.projector.prepare, records)
+            except Exception:  # service loop: log, pause, prepare the same records again
+                log.exception("could not prepare a batch of %d records; trying again", len(records))
+            await self._pause()
+
+    async def _finish(self, batch: Prepared, stamps: tuple[float, float, float]) -> None:
+        while True:
+            try:
+                dead = await anyio.to_thread.run_sync(functools.partial(self.projector.write, batch, publish=True))
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug("%s", _timeline(batch, (*stamps, time.time())))
+                if dead:
+                    await self.publish_dead(dead)
+                    log.warning("%d of %d records dead-lettered", len(dead), len(batch.records))
+                break
+            except Exception as exc:  # noqa: BLE001 - service loop: log, pause, write the same records again
+                log.warning("batch of %d records not projected, writing it again: %s", len(batch.records), exc)
+            await self._pause()
+            batch = await self._prepare(list(batch.records))
+        assert self._consumer is not None
         offsets = {TopicPartition(t, p): o for (t, p), o in batch.next_offsets().items()}
         try:
-            await consumer.commit(offsets)
+            await self._consumer.commit(offsets)
         except Exception as exc:  # noqa: BLE001 - e.g. the partitions moved to another member: it re-projects them
             log.warning("could not commit offsets %s: %s", offsets, exc)
-        return None
+
+    async def _pause(self) -> None:
+        """Before trying a batch again; when closing, give up (its records stay uncommitted)."""
+        if self.closing:
+            raise _Closing
+        await asyncio.sleep(RETRY_PAUSE_S)
+        if self.closing:
+            raise _Closing
+
+
+class _Closing(Exception):
+    """A batch still failing while the projector stops: left uncommitted for the next consumer."""
 
 
 def _timeline(batch: Prepared, stamps: tuple[float, ...]) -> str:
     """One batch's way through the pipeline (bench_latency splits emit -> visible with it): its records
-    per partition, the wall time the subscriber handed it over, then ms until it was prepared, its
-    write started (after the previous batch's), and it was in the graph with its progress published."""
+    per partition, the wall time the pipeline took it over to prepare it, then ms until it
+    was prepared, its write started (after the previous batch's), and it was in the graph with its
+    progress published."""
     first, after = batch.first_offsets(), batch.next_offsets()
     spans = " ".join(f"{t}:{p}@{o}-{after[t, p] - 1}" for (t, p), o in sorted(first.items()))
     received, *later = stamps
@@ -264,14 +315,6 @@ def _timeline(batch: Prepared, stamps: tuple[float, ...]) -> str:
 
 STAGES = ("prepared", "writing", "published")
 """The stages `_timeline` names after a batch's arrival, in order."""
-
-
-def _rewind(consumer: AIOKafkaConsumer, offsets: dict[tuple[str, int], int]) -> None:
-    for (t, p), offset in offsets.items():
-        try:
-            consumer.seek(TopicPartition(t, p), offset)
-        except IllegalStateError as exc:  # not assigned any more: its new owner starts from the committed offset
-            log.info("not rewinding %s/%d: %s", t, p, exc)
 
 
 def group_id(settings: Settings) -> str:
@@ -288,7 +331,7 @@ def projector_router(
     async def publish_dead(dead: Dead) -> None:
         await asyncio.gather(*(dlq.publish(d.to_bytes(), key=r.key) for r, d in dead))
 
-    pipeline = Pipeline(projector, publish_dead)
+    pipeline = Pipeline(projector, publish_dead, max_records=max_records)
 
     @batch_subscriber(
         router,
