@@ -530,28 +530,33 @@ class SqliteLineageStore:
             "INSERT OR IGNORE INTO run_seq(run_id, seq) VALUES (?, ?)",
             [(f.run_id, f.seq) for f in all_facts if f.seq > 0],
         )
-        # The run's and the version's rows were written above, so every edge finds both keys.
+        # The run's and the version's rows were written above, so every edge finds both keys (checked:
+        # an edge whose `SELECT` found no row would be left out silently).
         for table, attr in (("read", "reads"), ("wrote", "writes")):
             flag = (", unversioned", ", ?") if table == "read" else ("", "")
+            before = c.total_changes
+            edges = [
+                (
+                    d.binding,
+                    f.event_time,
+                    f.known_at,
+                    *((int(d.version == UNVERSIONED),) if flag[0] else ()),
+                    f.run_id,
+                    d.node_id,
+                )
+                for f in all_facts
+                for d in getattr(f, attr)
+            ]
             c.executemany(
                 f"INSERT INTO {table}(run_ref, dsv_ref, binding, first_at, known_at{flag[0]})"  # noqa: S608
                 f" SELECT r.id, v.id, ?, ?, ?{flag[1]} FROM run r, dataset_version v"
                 " WHERE r.run_id = ? AND v.node_id = ?"
                 f" ON CONFLICT DO UPDATE SET first_at = MIN({table}.first_at, excluded.first_at),"
                 f" known_at = MIN({table}.known_at, excluded.known_at)",
-                [
-                    (
-                        d.binding,
-                        f.event_time,
-                        f.known_at,
-                        *((int(d.version == UNVERSIONED),) if flag[0] else ()),
-                        f.run_id,
-                        d.node_id,
-                    )
-                    for f in all_facts
-                    for d in getattr(f, attr)
-                ],
+                edges,
             )
+            if c.total_changes - before != len(edges):  # each row inserts or updates exactly one edge
+                raise RuntimeError(f"{table} edges without their run or dataset version row")
 
     @staticmethod
     def _run_owners(c: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, str]:
