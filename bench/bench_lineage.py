@@ -270,6 +270,7 @@ def import_neo4j(sqlite_path: Path, env: dict[str, str]) -> None:
                 "neo4j",  # before the options: --nodes and --relationships take several values
                 "--overwrite-destination=true",
                 "--threads=2",
+                f"--report-file={run_dir / 'import.report'}",  # not the caller's working folder
                 *args,
             ],
             env={**os.environ, "NEO4J_HOME": str(run_dir), "NEO4J_CONF": str(run_dir / "conf")},
