@@ -51,17 +51,21 @@ STEPS = textwrap.dedent(
 
 
     def kills_spare(ctx: Context) -> dict[str, int]:
-        # kills the process the step server forked ahead for the next step (this one's sibling)
+        # kills the process the step server forks ahead for the next step (this one's sibling); the
+        # server forks it after handing this step over, so on a busy machine it may not exist yet
         killed = 0
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                except (OSError, IndexError, ValueError):
-                    continue
-                if ppid == os.getppid():
-                    os.kill(int(entry.name), 9)
-                    killed += 1
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit() and int(entry.name) != os.getpid():
+                    try:
+                        ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    except (OSError, IndexError, ValueError):
+                        continue
+                    if ppid == os.getppid():
+                        os.kill(int(entry.name), 9)
+                        killed += 1
+            time.sleep(0.01)
         return {"killed": killed}
 
 
