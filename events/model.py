@@ -39,6 +39,8 @@ OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$d
 UNVERSIONED = "unversioned"
 KNOWN_JOB = "known_job"
 """Validation-context key of a `Job` already found storable (see `RunEvent._storable`)."""
+SCREENED = "storable_json"
+"""Validation-context key set (True) when the JSON being validated passed `values.json_is_storable`."""
 
 
 class EventType(StrEnum):
@@ -164,8 +166,12 @@ class RunEvent(WireModel):
     def _storable(self, info: ValidationInfo) -> RunEvent:
         """Anything accepted here can be serialised and projected by every store (see `facets.values`).
         A producer that sends many events of one job passes its `Job` as `KNOWN_JOB` in the validation
-        context once an event with it was accepted: frozen and holding only strings, it is not walked again."""
-        known = (info.context or {}).get(KNOWN_JOB)
+        context once an event with it was accepted: frozen and holding only strings, it is not walked again.
+        JSON that passed `json_is_storable` (`SCREENED`, set by `serde.loads`) holds nothing the walk refuses."""
+        context = info.context or {}
+        if context.get(SCREENED) is True:
+            return self
+        known = context.get(KNOWN_JOB)
         problem = storable_problem(self, known=known if known is self.job else None)
         if problem:
             raise ValueError(problem)

@@ -14,7 +14,10 @@ import orjson
 from pydantic import ValidationError
 
 from provgraph.events.errors import ContractError
-from provgraph.events.model import RunEvent
+from provgraph.events.facets.values import json_is_storable
+from provgraph.events.model import SCREENED, RunEvent
+
+_SCREENED = {SCREENED: True}
 
 
 def to_dict(event: RunEvent) -> dict[str, Any]:
@@ -29,6 +32,8 @@ def loads(data: bytes | str | dict[str, Any]) -> RunEvent:
     try:
         if isinstance(data, dict):
             return RunEvent.model_validate(data)
+        if isinstance(data, bytes) and json_is_storable(data):
+            return RunEvent.model_validate_json(data, context=_SCREENED)  # the storable-value walk proven needless
         return RunEvent.model_validate_json(data)
     except ValidationError as exc:
         raise refusal(exc) from exc

@@ -11,6 +11,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from provgraph.events.facets.base import Facet, WireModel, schema_url
+from provgraph.events.facets.values import FiniteFloat, Int64
 
 
 class FunctionRef(WireModel):
@@ -44,11 +45,11 @@ class RuntimeRunFacet(Facet):
     )
     python: str | None = None
     packages_digest: str | None = None
-    pid: int | None = None
-    pid_start: int | None = None
+    pid: Int64 | None = None
+    pid_start: Int64 | None = None
     boot_id: str | None = None
     pid_namespace: str | None = None
-    heartbeat_s: float | None = Field(
+    heartbeat_s: FiniteFloat | None = Field(
         default=None,
         description="Seconds between the RUNNING heartbeats the run's process sends; absent or 0: it sends"
         " none, so a long silence does not make the run lost",
