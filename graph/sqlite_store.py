@@ -308,6 +308,7 @@ def _far(alias: str, fields: Sequence[str]) -> str:
 _FAR_RUN, _FAR_DSV = _far("r", RUN_NODE_FIELDS), _far("t", DATASET_VERSION_NODE_FIELDS)
 
 
+_RUN_PREFIX = run_node_id("")
 _WROTE_KIND = f"CASE WHEN {_WRITTEN} THEN '{edge_kind('wrote', False)}' ELSE '{edge_kind('wrote', True)}' END AS kind"
 
 
@@ -913,7 +914,9 @@ class SqliteLineageStore:
     ) -> Hop:
         """One hop from every frontier node: runs step to datasets, datasets step to runs; the nodes
         reached come with the edges (no second read of their rows), and their keys go into `keys`."""
-        runs, dsvs = split_runs(frontier)
+        # by node id (`keys`): a walk's frontier is mostly all runs or all dataset versions
+        runs = [i for i in frontier if i.startswith(_RUN_PREFIX)]
+        dsvs = [i for i in frontier if not i.startswith(_RUN_PREFIX)] if len(runs) < len(frontier) else []
         upstream = direction == Direction.UPSTREAM
         # Upstream: a run's inputs, and the runs that wrote a dataset. Downstream: the reverse.
         run_table, dsv_table = ("read", "wrote") if upstream else ("wrote", "read")
@@ -922,8 +925,7 @@ class SqliteLineageStore:
         for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
             if not values:
                 continue
-            prefix = run_node_id("") if key == "run_id" else ""
-            names = {keys[prefix + v]: prefix + v for v in values}  # integer key -> node id
+            names = {keys[i]: i for i in values}  # integer key -> node id
             sql, frontier_json = _EDGES[table, key], json.dumps(list(names))
             args = {"cand": frontier_json, **params}
             if table == "read" and key == "dsv":  # readers of the dataset that named no version may resolve here
@@ -940,7 +942,7 @@ class SqliteLineageStore:
             counts = Counter(map(itemgetter(0), raw))
             over = sorted(names[k] for k, n in counts.items() if n > fan_out)
             for source in over:
-                name = source.removeprefix(run_node_id("")) if key == "run_id" else source
+                name = source.removeprefix(_RUN_PREFIX) if key == "run_id" else source
                 cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {name}")
             run = key == "dsv"  # the far end is a run, the edge's source (a `walk.Edge` is run -> version)
             fars = [run_node_id(r[4]) for r in raw] if run else [r[4] for r in raw]
