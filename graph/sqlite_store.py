@@ -318,9 +318,10 @@ def _edges(table: str, key: str) -> str:
     can see: `near` is that key and `far_key` the other end's. f0... are the far end's node fields
     (`RUN_NODE_FIELDS` or `DATASET_VERSION_NODE_FIELDS`), read in the same join, so a walk reads each row
     it reaches once; its node id is f0 (a dataset version's) or made from it (a run's). `kind` is NULL for
-    a READ; WROTE edges of runs not COMPLETE are ATTEMPTED, left out unless :failed. No column is repeated
-    or constant: each costs ~0.4 us a row to hand to Python (docs/BENCHMARKS.md, round 9). A READ reached
-    by its dataset version is near the version it resolves to (the caller keeps those of its frontier)."""
+    a READ; WROTE edges of runs not COMPLETE are ATTEMPTED, left out unless :failed. No column repeats
+    another and no text is constant: each costs ~0.4 us a row to hand to Python (docs/BENCHMARKS.md, round
+    9). A READ reached by its dataset version is near the version it resolves to (the caller keeps those
+    of its frontier)."""
     seen_e = "e.first_at <= :as_of AND e.known_at <= :known"
     if table == "read" and key == "run_id":
         return (
