@@ -308,40 +308,40 @@ def _far(alias: str, fields: Sequence[str]) -> str:
 _FAR_RUN, _FAR_DSV = _far("r", RUN_NODE_FIELDS), _far("t", DATASET_VERSION_NODE_FIELDS)
 
 
-_RUN_ID = f"'{run_node_id('')}' || r.run_id"
-_READ_KIND = f"'{edge_kind('read', False)}' AS kind"
+_RUN_PREFIX = run_node_id("")
 _WROTE_KIND = f"CASE WHEN {_WRITTEN} THEN '{edge_kind('wrote', False)}' ELSE '{edge_kind('wrote', True)}' END AS kind"
 
 
 def _edges(table: str, key: str) -> str:
-    """The READ (resolved) or WROTE edges as (near, far, kind, binding, far_key, f0, f1, ...), whose
-    near end's integer key (run or dataset version, by `key`) is in the JSON list :cand and that the
-    query's times can see: `near` is that key, `far` the other end's node id and `far_key` its key.
-    WROTE edges of runs not COMPLETE are ATTEMPTED, left out unless :failed. f0... are the far end's
-    node fields (`RUN_NODE_FIELDS` or `DATASET_VERSION_NODE_FIELDS`), read in the same join, so a walk
-    reads each row it reaches once. A READ reached by its dataset version is near the version it
-    resolves to (the caller keeps those of its frontier)."""
+    """The READ (resolved) or WROTE edges as (near, kind, binding, far_key, f0, f1, ...), whose near end's
+    integer key (run or dataset version, by `key`) is in the JSON list :cand and that the query's times
+    can see: `near` is that key and `far_key` the other end's. f0... are the far end's node fields
+    (`RUN_NODE_FIELDS` or `DATASET_VERSION_NODE_FIELDS`), read in the same join, so a walk reads each row
+    it reaches once; its node id is f0 (a dataset version's) or made from it (a run's). `kind` is NULL for
+    a READ; WROTE edges of runs not COMPLETE are ATTEMPTED, left out unless :failed. No column repeats
+    another and no text is constant: each costs ~0.4 us a row to hand to Python (docs/BENCHMARKS.md, round
+    9). A READ reached by its dataset version is near the version it resolves to (the caller keeps those
+    of its frontier)."""
     seen_e = "e.first_at <= :as_of AND e.known_at <= :known"
     if table == "read" and key == "run_id":
         return (
-            f"SELECT e.run_ref AS near, t.node_id AS far, {_READ_KIND}, e.binding AS binding, t.id AS far_key,"  # noqa: S608
+            f"SELECT e.run_ref AS near, NULL AS kind, e.binding AS binding, t.id AS far_key,"  # noqa: S608
             f" {_FAR_DSV} FROM read e JOIN dataset_version t ON t.id = {_RESOLVED}"
             f" WHERE {seen_e} AND e.run_ref IN (SELECT value FROM json_each(:cand))"
         )
     if table == "read":
         return (
-            f"SELECT {_RESOLVED} AS near, {_RUN_ID} AS far, {_READ_KIND}, e.binding AS binding, r.id AS far_key,"  # noqa: S608
+            f"SELECT {_RESOLVED} AS near, NULL AS kind, e.binding AS binding, r.id AS far_key,"  # noqa: S608
             f" {_FAR_RUN} FROM read e JOIN run r ON r.id = e.run_ref"
             f" WHERE {seen_e} AND e.dsv_ref IN (SELECT value FROM json_each(:cand))"
         )
     if key == "dsv":
-        far, near, join = f"{_RUN_ID} AS far, {_WROTE_KIND}", "w.dsv_ref", ""
-        fields = f"r.id AS far_key, {_FAR_RUN}"
+        near, join, fields = "w.dsv_ref", "", f"r.id AS far_key, {_FAR_RUN}"
     else:
-        far, near, join = f"t.node_id AS far, {_WROTE_KIND}", "w.run_ref", " JOIN dataset_version t ON t.id = w.dsv_ref"
+        near, join = "w.run_ref", " JOIN dataset_version t ON t.id = w.dsv_ref"
         fields = f"t.id AS far_key, {_FAR_DSV}"
     return (
-        f"SELECT {near} AS near, {far}, w.binding AS binding, {fields}"  # noqa: S608
+        f"SELECT {near} AS near, {_WROTE_KIND}, w.binding AS binding, {fields}"  # noqa: S608
         f" FROM wrote w JOIN run r ON r.id = w.run_ref{join}"
         f" WHERE {_SEEN_W} AND ({_WRITTEN} OR :failed) AND {near} IN (SELECT value FROM json_each(:cand))"
     )
@@ -602,7 +602,7 @@ class SqliteLineageStore:
         attempted)."""
         rows = self._all(
             f"SELECT e.f1, e.f2, e.f3, e.f4, e.binding, e.kind = '{edge_kind('wrote', True)}'"  # noqa: S608 (fixed)
-            f" FROM ({_EDGES[table, 'run_id']}) e WHERE e.f0 IS NOT NULL ORDER BY e.binding, e.far",
+            f" FROM ({_EDGES[table, 'run_id']}) e WHERE e.f0 IS NOT NULL ORDER BY e.binding, e.f0",
             {**_at(NOW, include_failed=True), "cand": json.dumps([key])},
         )
         return [
@@ -915,7 +915,9 @@ class SqliteLineageStore:
     ) -> Hop:
         """One hop from every frontier node: runs step to datasets, datasets step to runs; the nodes
         reached come with the edges (no second read of their rows), and their keys go into `keys`."""
-        runs, dsvs = split_runs(frontier)
+        # by node id (`keys`): a walk's frontier is mostly all runs or all dataset versions
+        runs = [i for i in frontier if i.startswith(_RUN_PREFIX)]
+        dsvs = [i for i in frontier if not i.startswith(_RUN_PREFIX)] if len(runs) < len(frontier) else []
         upstream = direction == Direction.UPSTREAM
         # Upstream: a run's inputs, and the runs that wrote a dataset. Downstream: the reverse.
         run_table, dsv_table = ("read", "wrote") if upstream else ("wrote", "read")
@@ -924,8 +926,7 @@ class SqliteLineageStore:
         for table, key, values in ((run_table, "run_id", runs), (dsv_table, "dsv", dsvs)):
             if not values:
                 continue
-            prefix = run_node_id("") if key == "run_id" else ""
-            names = {keys[prefix + v]: prefix + v for v in values}  # integer key -> node id
+            names = {keys[i]: i for i in values}  # integer key -> node id
             sql, frontier_json = _EDGES[table, key], json.dumps(list(names))
             args = {"cand": frontier_json, **params}
             if table == "read" and key == "dsv":  # readers of the dataset that named no version may resolve here
@@ -938,34 +939,53 @@ class SqliteLineageStore:
                 cursor = self._conn.cursor()
                 cursor.row_factory = None
                 raw = cursor.execute(sql, args).fetchall()
-            # As `walk.Edge` (source, target, kind, binding) then the far end's key and fields
-            if key == "dsv":
-                rows = [(r[1], names[r[0]], *r[2:]) for r in raw]
-                near, far, run = 1, 0, True
-            else:
-                rows = [(names[r[0]], *r[1:]) for r in raw]
-                near, far, run = 0, 1, False
-            # Each frontier node's first `fan_out` edges by (run, dataset version, binding), all in that order:
-            # sorted here, not by a window function in SQL, which sorted the wide rows at several times the cost.
-            rows.sort(key=itemgetter(near, 0, 1, 3))
-            counts = Counter(map(itemgetter(near), rows))
-            over = sorted(k for k, n in counts.items() if n > fan_out)
+            # raw: (near key, kind, binding, far key, far fields...), as `_edges`
+            counts = Counter(map(itemgetter(0), raw))
+            over = sorted(names[k] for k, n in counts.items() if n > fan_out)
             for source in over:
-                name = source.removeprefix(run_node_id("")) if near == 0 else source
+                name = source.removeprefix(_RUN_PREFIX) if key == "run_id" else source
                 cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {name}")
-            if over:
-                kept, taken = [], Counter[str]()
-                for r in rows:
-                    taken[r[near]] += 1
-                    if taken[r[near]] <= fan_out:
-                        kept.append(r)
-                rows = kept
-            edges += [r[:4] for r in rows]
-            for r in rows:
-                if r[far] not in reached:
-                    reached[r[far]] = (run, r[5:])
-                    keys[r[far]] = r[4]
+            run = key == "dsv"  # the far end is a run, the edge's source (a `walk.Edge` is run -> version)
+            fars = [run_node_id(r[4]) for r in raw] if run else [r[4] for r in raw]
+            if over or len(keys) + len(raw) > self.bounds.max_nodes:
+                # Which edges the fan-out cap keeps, or which nodes the node cap keeps, depend on the order:
+                # each frontier node's first `fan_out` edges by (run, dataset version, binding), all in that
+                # order (sorted here, not by a window function in SQL, which sorted the wide rows at several
+                # times the cost). Otherwise the order changes nothing (the walk sorts its answer), and is
+                # not made: every node reached here fits under the node cap (`keys` holds every node reached).
+                fars, raw = self._capped(fars, raw, run, names, fan_out if over else None)
+            kind = edge_kind("read", False) if table == "read" else None  # WROTE/ATTEMPTED: each row's own
+            if run:
+                edges += [(far, names[r[0]], kind or r[1], r[2]) for far, r in zip(fars, raw, strict=True)]
+            else:
+                edges += [(names[r[0]], far, kind or r[1], r[2]) for far, r in zip(fars, raw, strict=True)]
+            for far, r in zip(fars, raw, strict=True):
+                if far not in reached:
+                    reached[far] = (run, r[4:])
+                    keys[far] = r[3]
         return edges, reached
+
+    @staticmethod
+    def _capped(
+        fars: list[str], raw: list[Any], run: bool, names: dict[int, str], fan_out: int | None
+    ) -> tuple[list[str], list[Any]]:
+        """`_expand`'s far ids and rows by (near node, run, dataset version, binding), and at most
+        `fan_out` of each near node's (None: no near node has more)."""
+
+        def order(i: int) -> tuple[str, str, str, str]:
+            near = names[raw[i][0]]
+            return (near, fars[i], near, raw[i][2]) if run else (near, near, fars[i], raw[i][2])
+
+        kept = sorted(range(len(raw)), key=order)
+        if fan_out is not None:
+            taken = Counter[int]()
+            capped = []
+            for i in kept:
+                taken[raw[i][0]] += 1
+                if taken[raw[i][0]] <= fan_out:
+                    capped.append(i)
+            kept = capped
+        return [fars[i] for i in kept], [raw[i] for i in kept]
 
     def _unversioned(self, dsvs: list[int]) -> list[int]:
         """The keys of the `@unversioned` versions of these versions' datasets."""

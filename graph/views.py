@@ -20,7 +20,12 @@ class View(BaseModel):
 
 
 V = TypeVar("V", bound=View)
-_set = object.__setattr__
+# The setters of BaseModel's four slots, called directly: `object.__setattr__` on a pydantic model
+# looks the name up through the class's MRO each call, which made it half of `trusted`'s cost.
+_set_dict, _set_fields_set, _set_extra, _set_private = (
+    BaseModel.__dict__[slot].__set__
+    for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
 
 
 @cache
@@ -37,10 +42,10 @@ def trusted(cls: type[V], fields: dict[str, Any]) -> V:
     sets, and like `model_construct(_fields_set=...)` its objects share one set of their fields.
     `tests/test_lineage_walk.py` validates every answer it checks again and compares."""
     obj = cls.__new__(cls)
-    _set(obj, "__dict__", fields)
-    _set(obj, "__pydantic_fields_set__", _every_field(cls))
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    _set_dict(obj, fields)
+    _set_fields_set(obj, _every_field(cls))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 

@@ -115,7 +115,9 @@ def bounded_walk(
             nodes[i] = reached[i]
         levels.append(next_ids)
         frontier = next_ids
-    kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes)
+    # An edge's near end is on the frontier and its far end among the nodes the hop reached: both are in
+    # `nodes` unless the node cap left the far end out.
+    kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes) if "nodes" in cuts.codes else sorted(edges)
     # Nodes and edges are built from the stored values as they are (`views.trusted`); the answer's own
     # fields (root, direction, ...) are validated.
     return LineageGraph.model_validate(
