@@ -453,58 +453,113 @@ WITH r, v
 )
 
 
-def _hop(frontier: str, edge: str, *, now: bool) -> str:
-    """One hop of a lineage walk over `edge` for the whole frontier of runs or dataset versions,
-    each neighbour as [binding, attempted, *its node fields], under the rules of SQLite's `_edges`.
-    The cap is fan_out + 1 so overflow shows. The hop is one record, `hops`: [[id, hits], ...] in
-    the order the rows came. A record per frontier node cost the client a Bolt message each, ~100 µs
-    of the driver's Python apiece: more CPU than the rest of the walk (docs/BENCHMARKS.md, round 7).
+def _hop_body(frontier: str, edge: str, *, now: bool, fars: bool = False) -> str:
+    """One frontier node's neighbours over `edge`, each as [binding, attempted, *its node fields], under
+    the rules of SQLite's `_edges`, as `hits`; with `fars`, also the neighbours themselves within the
+    fan-out (`$cap - 1`) as `fars`, the frontier of a second hop in the same statement (`PAIR`).
+    The cap is fan_out + 1 so overflow shows.
     `now`: the statement of a walk as of now, which reads no edge times and no run end times (every
     stored time sorts before the open bound, and a COMPLETE run has its end times): ~a third fewer db
     hits a hop (docs/BENCHMARKS.md, round 8). The far end of an edge is not tested for its label:
     READ and WROTE only ever join a Run to a DatasetVersion (`_edges`), and the test is a db hit a row."""
     d_fields = _props("d", DATASET_VERSION_NODE_FIELDS)
     r_fields = _props("r", RUN_NODE_FIELDS)
+    far = "d" if (frontier == "run") else "r"
+    also = f", collect({far})[..$cap - 1] AS fars" if fars else ""
     if edge == "WROTE":
         match = "MATCH (r)-[e:WROTE]->(d)"
         order = "d.node_id, e.binding" if frontier == "run" else "r.run_id, e.binding"
         fields = d_fields if frontier == "run" else r_fields
-        body = f"""{match} WHERE {seen("e", now=now)} AND ({written("r", now=now)} OR $failed)
+        return f"""{match} WHERE {seen("e", now=now)} AND ({written("r", now=now)} OR $failed)
   WITH e, r, d ORDER BY {order} LIMIT $cap
-  RETURN collect([e.binding, NOT {written("r", now=now)}, {fields}]) AS hits"""
-    elif frontier == "run":
-        body = f"""MATCH (r)-[e:READ]->(d0) WHERE {seen("e", now=now)}
+  RETURN collect([e.binding, NOT {written("r", now=now)}, {fields}]) AS hits{also}"""
+    if frontier == "run":
+        return f"""MATCH (r)-[e:READ]->(d0) WHERE {seen("e", now=now)}
   {resolved("d0", "e", "d", now=now)}
   WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
-  RETURN collect([e.binding, false, {d_fields}]) AS hits"""
-    else:  # readers of d, and readers of its dataset that named no version and resolve to d
-        body = f"""OPTIONAL MATCH (u:DatasetVersion {{namespace: d.namespace, name: d.name, version: '{UNVERSIONED}'}})
+  RETURN collect([e.binding, false, {d_fields}]) AS hits{also}"""
+    # readers of d, and readers of its dataset that named no version and resolve to d
+    return f"""OPTIONAL MATCH (u:DatasetVersion {{namespace: d.namespace, name: d.name, version: '{UNVERSIONED}'}})
   WITH d, CASE WHEN u IS NULL OR u = d THEN [d] ELSE [d, u] END AS sources
   UNWIND sources AS d0
   MATCH (r)-[e:READ]->(d0) WHERE {seen("e", now=now)}
   {resolved("d0", "e", "t", now=now)}
   WITH r, e, t, d WHERE t = d
   WITH r, e ORDER BY r.run_id, e.binding LIMIT $cap
-  RETURN collect([e.binding, false, {r_fields}]) AS hits"""
-    bind = (
-        "UNWIND $ids AS id MATCH (r:Run {run_id: id})"
-        if frontier == "run"
-        else ("UNWIND $ids AS id MATCH (d:DatasetVersion {node_id: id})")
-    )
+  RETURN collect([e.binding, false, {r_fields}]) AS hits{also}"""
+
+
+def _edge(frontier: str, upstream: bool) -> str:
+    """Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse."""
+    return "READ" if (frontier == "run") == upstream else "WROTE"
+
+
+def _bind(frontier: str) -> str:
+    if frontier == "run":
+        return "UNWIND $ids AS id MATCH (r:Run {run_id: id})"
+    return "UNWIND $ids AS id MATCH (d:DatasetVersion {node_id: id})"
+
+
+def _hop(frontier: str, upstream: bool, *, now: bool) -> str:
+    """One hop of a lineage walk for the whole frontier of runs or dataset versions (`_hop_body`).
+    The hop is one record, `hops`: [[id, hits], ...] in the order the rows came. A record per
+    frontier node cost the client a Bolt message each, ~100 µs of the driver's Python apiece: more
+    CPU than the rest of the walk (docs/BENCHMARKS.md, round 7)."""
     var = "r" if frontier == "run" else "d"
     return f"""
-{bind}
-CALL ({var}) {{ {body} }}
+{_bind(frontier)}
+CALL ({var}) {{ {_hop_body(frontier, _edge(frontier, upstream), now=now)} }}
 RETURN collect([id, hits]) AS hops"""
 
 
-# Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
+def _chain(frontier: str, upstream: bool, *, now: bool, hops: int) -> str:
+    """`hops` hops of a walk in one statement: `hops` as `_hop`'s, and `next`, one list per further
+    hop, [[key, hits], ...]: the hop from each distinct neighbour the hop before reached within the
+    fan-out (`key`: its run_id or node_id). A node's hits depend on the node alone, so the walk takes
+    them for the nodes of its next frontiers (the new ones) and asks only for any it lacks: the
+    answers are the one-hop statements' (docs/BENCHMARKS.md, round 9). Each further hop expands at
+    most `$far_max` nodes, and only while the hits so far are fewer than `$budget`, so the record
+    holds less than twice a one-hop statement's bound."""
+    var = "r" if frontier == "run" else "d"
+    more = hops > 1
+    text = f"""
+{_bind(frontier)}
+CALL ({var}) {{ {_hop_body(frontier, _edge(frontier, upstream), now=now, fars=more)} }}
+WITH collect([id, hits]) AS hops{", collect(fars) AS f1, sum(size(hits)) AS n1" if more else ""}"""
+    kind = frontier
+    for level in range(1, hops):
+        kind = "dsv" if kind == "run" else "run"
+        fvar, key = ("d", "d.node_id") if kind == "dsv" else ("r", "r.run_id")
+        more = level < hops - 1
+        sums = ["n1", *(f"s{i}" for i in range(1, level))]
+        text += f"""
+CALL (f{level}, {", ".join(sums)}) {{
+  UNWIND CASE WHEN {" + ".join(sums)} < $budget THEN f{level} ELSE [] END AS fs UNWIND fs AS {fvar}
+  WITH DISTINCT {fvar} LIMIT $far_max
+  CALL ({fvar}) {{ {_hop_body(kind, _edge(kind, upstream), now=now, fars=more)} }}
+  RETURN collect([{key}, hits]) AS l{level}{
+            f", collect(fars) AS f{level + 1}, sum(size(hits)) AS s{level}" if more else ""
+        }
+}}"""
+    return text + f"\nRETURN hops, [{', '.join(f'l{i}' for i in range(1, hops))}] AS next"
+
+
+MAX_CHAIN = 6
+"""The most hops a lineage statement answers (`CHAIN`). Six cut Neo4j's CPU per walk as much as
+ten or twenty within this machine's noise, and a statement of twenty hops took more than the walk's
+5 s time budget to plan on a fresh server (docs/BENCHMARKS.md, round 9)."""
+
+_WAYS = [(kind, upstream, now) for kind in ("run", "dsv") for upstream in (True, False) for now in (False, True)]
 HOP: dict[tuple[str, bool, bool], LiteralString] = {
     # (frontier kind, upstream?, now?) -> query
-    (kind, upstream, now): _hop(kind, "READ" if (kind == "run") == upstream else "WROTE", now=now)
-    for kind in ("run", "dsv")
-    for upstream in (True, False)
-    for now in (False, True)
+    (kind, upstream, now): _hop(kind, upstream, now=now)
+    for kind, upstream, now in _WAYS
+}
+CHAIN: dict[tuple[str, bool, bool, int], LiteralString] = {
+    # (frontier kind, upstream?, now?, hops) -> query
+    (kind, upstream, now, hops): _chain(kind, upstream, now=now, hops=hops)
+    for kind, upstream, now in _WAYS
+    for hops in range(2, MAX_CHAIN + 1)
 }
 
 WRITTEN: LiteralString = written("r")

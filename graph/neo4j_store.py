@@ -11,8 +11,9 @@ transaction (batches of more than `MAX_ROWS_PER_TX` runs are split, see `apply_p
 same rules run again in Cypher against what is stored, so batches commute: any order, any
 duplication, same graph.
 
-Reads: lineage is a bounded breadth-first walk driven from Python, one query per hop for the whole
-frontier, with the per-node fan-out cut inside the query (ORDER BY ... LIMIT cap+1 per node).
+Reads: lineage is a bounded breadth-first walk driven from Python over the hops of the whole
+frontier, with the per-node fan-out cut inside the query (ORDER BY ... LIMIT cap+1 per node); one
+statement answers the walk's hops ahead (`_Hops`), the walk keeps the new nodes of each.
 
 Driver errors leave as provgraph errors (`neo4j_config.translated`).
 """
@@ -60,7 +61,7 @@ from provgraph.graph.views import (
     MetricSeries,
     RunView,
 )
-from provgraph.graph.walk import Cuts, Edge, Hop, NodeRow, bounded_walk
+from provgraph.graph.walk import Cuts, Edge, Hop, NodeRow, bounded_walk, edge_hops
 
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
@@ -73,7 +74,12 @@ default `dbms.memory.transaction.total.max` of 256 MiB is never reached. A proje
 HOP_HITS = 50_000
 """Neighbours (frontier nodes x (fan_out + 1)) one lineage hop statement answers at most: its answer
 is one record (`neo4j_cypher.HOP`), held whole in the server's transaction memory, so a wider
-frontier is asked in slices (in order: the same rows in the same order)."""
+frontier is asked in slices (in order: the same rows in the same order). A statement that looks
+ahead (`neo4j_cypher.CHAIN`) expands at most as many nodes per further hop, and no further hop once
+its hits reach this: its record holds less than twice a hop's."""
+
+LOOKAHEAD = q.MAX_CHAIN
+"""Hops a lineage statement answers (at most `neo4j_cypher.MAX_CHAIN`): see `_Hops`."""
 
 RESET_BATCH = 20_000
 """Edges, then nodes, deleted per transaction by `reset`."""
@@ -87,6 +93,77 @@ def _refs(items: list[list[Any]]) -> list[DatasetRef]:
 def _at(at: AsOf, *, include_failed: bool = False) -> dict[str, Any]:
     as_of, known = at.texts()
     return {"as_of": as_of, "known": known, "failed": include_failed}
+
+
+class _Hops:
+    """The hops of one walk, asked `LOOKAHEAD` at a time: a hop's statement (`neo4j_cypher.CHAIN`)
+    also answers the next hops from the nodes it reaches, kept in `ahead` by node; the walk's next
+    calls take from it the nodes of their frontier (the new ones) and ask only for those it lacks.
+    No statement looks beyond the walk's `limit`-th hop; the depth probe's calls after it ask one hop."""
+
+    def __init__(
+        self, tx: neo4j.Transaction, way: tuple[bool, bool], fan_out: int, params: dict[str, Any], limit: int
+    ) -> None:
+        self.tx, self.way, self.fan_out, self.params, self.limit = tx, way, fan_out, params, limit
+        self.calls = 0
+        self.ahead: dict[tuple[str, str], list[Any]] = {}
+
+    def _hits(self, kind: str, ids: list[str], hops: int) -> dict[str, Any]:
+        """Each frontier node's neighbour rows (up to fan_out + 1) by id, from `ahead` or asked now."""
+        upstream, now = self.way
+        cap = self.fan_out + 1
+        step = max(1, HOP_HITS // cap)
+        by_id = {i: self.ahead[kind, i] for i in ids if (kind, i) in self.ahead}
+        missing = [i for i in ids if i not in by_id]
+        for i in range(0, len(missing), step):
+            part = missing[i : i + step]
+            if hops > 1:
+                cypher = q.CHAIN[(kind, upstream, now, hops)]
+                row = self.tx.run(cypher, ids=part, cap=cap, far_max=step, budget=HOP_HITS, **self.params).single(True)
+                further = kind
+                for level in row["next"]:
+                    further = "dsv" if further == "run" else "run"
+                    self.ahead.update(((further, near), hits) for near, hits in level)
+            else:
+                row = self.tx.run(q.HOP[(kind, upstream, now)], ids=part, cap=cap, **self.params).single(True)
+            by_id.update((near, hits) for near, hits in row["hops"])
+        return by_id
+
+    def expand(self, frontier: list[str], cuts: Cuts) -> Hop:
+        """One hop from every frontier node: runs step to dataset versions, dataset versions to runs."""
+        self.calls += 1
+        upstream, _ = self.way
+        hops = max(1, min(LOOKAHEAD, self.limit - self.calls + 1))
+        runs, dsvs = split_runs(frontier)
+        edges: list[Edge] = []
+        found: dict[str, NodeRow] = {}
+        fan_out = self.fan_out
+        # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
+        for kind, ids in (("run", runs), ("dsv", dsvs)):
+            if not ids:
+                continue
+            table = "read" if (kind == "run") == upstream else "wrote"
+            by_id = self._hits(kind, ids, hops)
+            cut: list[str] = []
+            for near in ids:
+                hits = by_id.get(near)
+                if not hits:
+                    continue
+                if len(hits) > fan_out:
+                    cut.append(near)
+                    hits = hits[:fan_out]
+                for h in hits:
+                    edge = edge_kind(table, h[1])
+                    if kind == "run":
+                        far = h[2]
+                        edges.append((run_node_id(near), far, edge, h[0]))
+                    else:
+                        far = run_node_id(h[2])
+                        edges.append((far, near, edge, h[0]))
+                    found.setdefault(far, (kind != "run", h[2:]))
+            for source in sorted(cut):
+                cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
+        return edges, found
 
 
 class Neo4jLineageStore:
@@ -535,11 +612,8 @@ class Neo4jLineageStore:
             tx = s.begin_transaction()
             try:
                 start = self._start(tx, node, fan_out, cuts, params)
-
-                def expand(frontier: list[str], cuts: Cuts) -> Hop:
-                    return self._expand(tx, frontier, (upstream, now), fan_out, cuts, params)
-
-                return bounded_walk(node, direction, depth, self.bounds, start, expand, cuts)
+                hops = _Hops(tx, (upstream, now), fan_out, params, edge_hops(node, depth))
+                return bounded_walk(node, direction, depth, self.bounds, start, hops.expand, cuts)
             finally:
                 tx.close()
 
@@ -598,49 +672,6 @@ class Neo4jLineageStore:
         if node.kind == "dataset":
             return {r["n"][0]: (False, r["n"]) for r in rows}
         return {run_node_id(r["n"][0]): (True, r["n"]) for r in rows}
-
-    @staticmethod
-    def _expand(
-        tx: neo4j.Transaction,
-        frontier: list[str],
-        way: tuple[bool, bool],
-        fan_out: int,
-        cuts: Cuts,
-        params: dict[str, Any],
-    ) -> Hop:
-        """One hop from every frontier node: runs step to dataset versions, dataset versions to runs.
-        `way`: (upstream?, as of now?), which picks the statement (`neo4j_cypher.HOP`)."""
-        upstream, now = way
-        runs, dsvs = split_runs(frontier)
-        edges: list[Edge] = []
-        found: dict[str, NodeRow] = {}
-        # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
-        for kind, ids in (("run", runs), ("dsv", dsvs)):
-            if not ids:
-                continue
-            table = "read" if (kind == "run") == upstream else "wrote"
-            cut: list[str] = []
-            step = max(1, HOP_HITS // (fan_out + 1))
-            for i in range(0, len(ids), step):
-                rec = tx.run(q.HOP[(kind, upstream, now)], ids=ids[i : i + step], cap=fan_out + 1, **params).single(
-                    True
-                )
-                for near, hits in rec["hops"]:
-                    if len(hits) > fan_out:
-                        cut.append(near)
-                        hits = hits[:fan_out]
-                    for h in hits:
-                        edge = edge_kind(table, h[1])
-                        if kind == "run":
-                            far = h[2]
-                            edges.append((run_node_id(near), far, edge, h[0]))
-                        else:
-                            far = run_node_id(h[2])
-                            edges.append((far, near, edge, h[0]))
-                        found.setdefault(far, (kind != "run", h[2:]))
-            for source in sorted(cut):
-                cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
-        return edges, found
 
     # -- canonical dump -------------------------------------------------------------------------
 

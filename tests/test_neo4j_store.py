@@ -7,7 +7,9 @@ import random
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import neo4j
 import pytest
 
 from provgraph.events.errors import Inadmissible, NotFound, ProjectionError
@@ -195,10 +197,13 @@ def test_cached_from_edge_whichever_run_arrives_first(graph: Neo4jLineageStore, 
     assert [(r["c"], r["o"]) for r in rows] == [("step-2", "step-1")]
 
 
+@pytest.mark.parametrize("hop_hits", [1, 300])
 def test_a_hop_asked_in_slices_answers_as_one_statement(
-    graph: Neo4jLineageStore, monkeypatch: pytest.MonkeyPatch
+    graph: Neo4jLineageStore, monkeypatch: pytest.MonkeyPatch, hop_hits: int
 ) -> None:
-    """A frontier wider than `HOP_HITS` allows is asked in slices: same answers, fan-out cuts included."""
+    """A frontier wider than `HOP_HITS` allows is asked in slices, and a statement looks ahead over
+    fewer nodes and hits (round 9; the walk asks again for the nodes it lacks): same answers, fan-out
+    cuts included."""
     graph.apply(list(workload(120)))
     graph.bounds = LineageBounds(time_budget_s=120)  # many small statements on a loaded test machine
     walks = [
@@ -208,8 +213,31 @@ def test_a_hop_asked_in_slices_answers_as_one_statement(
     ]
     whole = [graph.lineage(start, way, depth=6, fan_out=fan) for start, way, fan in walks]
     assert len(whole[0].nodes) > 10 and len(whole[1].nodes) > 10 and "fanOut" in whole[2].cut_codes
-    monkeypatch.setattr(neo4j_store, "HOP_HITS", 1)  # one frontier node per statement
+    monkeypatch.setattr(neo4j_store, "HOP_HITS", hop_hits)  # 1: one frontier node per statement
     assert [graph.lineage(start, way, depth=6, fan_out=fan) for start, way, fan in walks] == whole
+
+
+def test_a_walk_asks_its_hops_in_one_statement(graph: Neo4jLineageStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Round 9: a statement answers up to `MAX_CHAIN` (6) hops of a walk, not one: with the start
+    node's and the depth probe's, a walk of depth 6 (12 hops) runs at most 4 statements, and
+    answers as one statement a hop does (10 here)."""
+    graph.apply(list(workload(120)))
+    graph.bounds = LineageBounds(time_budget_s=120)
+    start = NodeId.dataset("file", "/data/out119.parquet", content_hash("synthetic-out119"))
+    statements: list[str] = []
+    run = neo4j.Transaction.run
+
+    def counted(self: neo4j.Transaction, query: Any, parameters: Any = None, **kw: Any) -> Any:
+        statements.append(query)
+        return run(self, query, parameters, **kw)
+
+    monkeypatch.setattr(neo4j.Transaction, "run", counted)
+    got = graph.lineage(start, Direction.UPSTREAM, depth=6)
+    assert len(statements) <= 4 and len(got.nodes) > 10
+    monkeypatch.setattr(neo4j_store, "LOOKAHEAD", 1)
+    statements.clear()
+    assert graph.lineage(start, Direction.UPSTREAM, depth=6) == got
+    assert len(statements) > 4
 
 
 @pytest.mark.parametrize("seed", [5, 6])
@@ -248,5 +276,13 @@ def test_walks_as_of_now_answer_as_the_oracle_and_as_the_as_of_statements(
     for key in list(neo4j_cypher.HOP):
         if key[2]:
             monkeypatch.setitem(neo4j_cypher.HOP, key, neo4j_cypher.HOP[(key[0], key[1], False)])
+    for way4 in list(neo4j_cypher.CHAIN):
+        if way4[2]:
+            monkeypatch.setitem(neo4j_cypher.CHAIN, way4, neo4j_cypher.CHAIN[(way4[0], way4[1], False, way4[3])])
     for (start, way, depth, fan, failed), got in answers:
         assert graph.lineage(start, way, depth, fan, include_failed=failed) == got
+    # and with statements of one hop, or of three (round 9: the default asks a walk's hops in one)
+    for lookahead in (1, 3):
+        monkeypatch.setattr(neo4j_store, "LOOKAHEAD", lookahead)
+        for (start, way, depth, fan, failed), got in answers[::3]:
+            assert graph.lineage(start, way, depth, fan, include_failed=failed) == got
