@@ -21,7 +21,7 @@ probe for another project's run ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from provgraph.graph.views import Direction, LineageEdge, LineageGraph, LineageNode, RunView
 
@@ -79,7 +79,7 @@ class Scope:
         return graph.model_copy(
             update={
                 "nodes": sorted(
-                    (nodes[i].model_copy(update={"hop": hop}) for i, hop in hops.items()),
+                    (replace(nodes[i], hop=hop) for i, hop in hops.items()),
                     key=lambda n: (n.hop, n.id),
                 ),
                 "edges": [e for e in edges if e.source in hops and e.target in hops],

@@ -21,6 +21,7 @@ from provgraph.graph.views import (
     DatasetRef,
     DatasetVersionView,
     JobVersionView,
+    LineageNode,
     MetricSeries,
     ReproductionView,
     RunView,
@@ -159,33 +160,22 @@ def dataset_version_view(r: Row) -> DatasetVersionView:
     )
 
 
-def run_node_fields(hop: int, values: Sequence[Any]) -> dict[str, Any]:
-    """A run in a lineage answer (the fields of its `LineageNode`), from the `RUN_NODE_FIELDS` values."""
+def run_node(hop: int, values: Sequence[Any]) -> LineageNode:
+    """A run in a lineage answer, from the `RUN_NODE_FIELDS` values."""
     run_id, namespace, job, state, code_hash, params, started_at = values
-    return {
-        "id": run_node_id(run_id),
-        "kind": "run",
-        "hop": hop,
-        "label": f"{job} ({state.lower()})",
-        "props": {
-            "namespace": namespace,
-            "job": job,
-            "state": state,
-            "code_hash": code_hash,
-            "params": loads_json(params) or {},
-            "started_at": started_at,
-        },
+    props = {
+        "namespace": namespace,
+        "job": job,
+        "state": state,
+        "code_hash": code_hash,
+        "params": loads_json(params) or {},
+        "started_at": started_at,
     }
+    return LineageNode(run_node_id(run_id), "run", hop, f"{job} ({state.lower()})", props)
 
 
-def dataset_version_node_fields(hop: int, values: Sequence[Any]) -> dict[str, Any]:
-    """A dataset version in a lineage answer (the fields of its `LineageNode`), from the
-    `DATASET_VERSION_NODE_FIELDS` values."""
+def dataset_version_node(hop: int, values: Sequence[Any]) -> LineageNode:
+    """A dataset version in a lineage answer, from the `DATASET_VERSION_NODE_FIELDS` values."""
     node_id, namespace, name, version, kind, size = values
-    return {
-        "id": node_id,
-        "kind": "datasetVersion",
-        "hop": hop,
-        "label": f"{name}@{version[:15]}",
-        "props": {"namespace": namespace, "name": name, "version": version, "kind": kind, "size": size},
-    }
+    props = {"namespace": namespace, "name": name, "version": version, "kind": kind, "size": size}
+    return LineageNode(node_id, "datasetVersion", hop, f"{name}@{version[:15]}", props)

@@ -15,7 +15,7 @@ them (`Deleted.of_node` marks them). `StoreHandle.fresh()` hands it out unless a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -232,7 +232,7 @@ class LiveStore:
         for n in graph.nodes:
             tomb = gone.of_node(n.id, n.props.get("namespace")) if n.kind in ("run", "datasetVersion") else None
             if tomb is not None:
-                n = n.model_copy(update={"props": {**n.props, "deleted": tombstone_mark(tomb)}})
+                n = replace(n, props={**n.props, "deleted": tombstone_mark(tomb)})
             nodes.append(n)
         return graph.model_copy(update={"nodes": nodes})
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
@@ -17,36 +17,6 @@ from provgraph.graph.ids import NodeKind, dataset_node_id, run_node_id
 class View(BaseModel):
     # defer_build: each command validates a few of these views; the others' validators are never built.
     model_config = ConfigDict(frozen=True, defer_build=True)
-
-
-V = TypeVar("V", bound=View)
-# The setters of BaseModel's four slots, called directly: `object.__setattr__` on a pydantic model
-# looks the name up through the class's MRO each call, which made it half of `trusted`'s cost.
-_set_dict, _set_fields_set, _set_extra, _set_private = (
-    BaseModel.__dict__[slot].__set__
-    for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-)
-
-
-@cache
-def _every_field(cls: type[View]) -> set[str]:
-    return set(cls.model_fields)
-
-
-def trusted(cls: type[V], fields: dict[str, Any]) -> V:
-    """A `cls` holding `fields` (every field, each already of its type), not validated again.
-
-    For the values a lineage walk builds itself, in bulk: validating ~5,500 answer objects a walk cost
-    about as much CPU as the walk's Python, and pydantic's `model_construct`, a Python loop over the
-    fields, costs more than validating (docs/BENCHMARKS.md, round 7). This sets what `model_construct`
-    sets, and like `model_construct(_fields_set=...)` its objects share one set of their fields.
-    `tests/test_lineage_walk.py` validates every answer it checks again and compares."""
-    obj = cls.__new__(cls)
-    _set_dict(obj, fields)
-    _set_fields_set(obj, _every_field(cls))
-    _set_extra(obj, None)
-    _set_private(obj, None)
-    return obj
 
 
 class DatasetRef(View):
@@ -176,17 +146,28 @@ class Direction(StrEnum):
     DOWNSTREAM = "DOWNSTREAM"
 
 
-class LineageNode(View):
+@dataclass(slots=True)
+class LineageNode:
+    """A run or a dataset version in a lineage answer.
+
+    A plain slots dataclass, not a pydantic model: a walk answers thousands of nodes and edges, and
+    a pydantic object each (even unvalidated) cost ~1.5 us against ~0.4 us (docs/BENCHMARKS.md, round
+    10). `LineageGraph` still validates them from dicts and serialises them as before. Not frozen (a
+    frozen dataclass sets each field through `object.__setattr__`, several times the cost): copy with
+    `dataclasses.replace`, never change one in place."""
+
     id: str
     kind: NodeKind
     hop: int
     label: str
-    props: dict[str, Any] = Field(default_factory=dict)
+    props: dict[str, Any] = field(default_factory=dict)
 
 
-class LineageEdge(View):
+@dataclass(slots=True)
+class LineageEdge:
     """A READ, WROTE or ATTEMPTED edge, always pointing from the run to the dataset version (PROV
-    used/generated). ATTEMPTED: an output of a run that has not COMPLETEd (shown on request only)."""
+    used/generated). ATTEMPTED: an output of a run that has not COMPLETEd (shown on request only).
+    A plain slots dataclass, as `LineageNode`."""
 
     source: str
     target: str

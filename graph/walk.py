@@ -4,9 +4,9 @@ A store gives the start nodes and an `expand(frontier, cuts)` that returns, for 
 at once, the edges one hop away and the nodes they reach, and records its own fan-out cuts in `cuts`.
 The walk enforces the depth, the node cap and the time budget and records which bound cut it.
 Edges and nodes travel as plain tuples (the stored node fields, read with the edges that reach them)
-and become view objects once, at the end, for the answer only: building a pydantic object per row a
-hop returns cost as much CPU as the queries (docs/BENCHMARKS.md, "Walk restructured"), and those
-objects are not validated again (`views.trusted`, round 7).
+and become the answer's objects once, at the end, for the answer only: building a pydantic object per
+row a hop returns cost as much CPU as the queries (docs/BENCHMARKS.md, "Walk restructured"); the
+answer's nodes and edges are plain slots dataclasses (round 10).
 
 Depth is counted in dataset hops (see `contract.DEFAULT_DEPTH`): one dataset hop is a dataset
 version, the run on its far side and that run's datasets. From a dataset the walk follows
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from itertools import starmap
 from typing import Any
 
 from provgraph.events.errors import NotFound
 from provgraph.graph.contract import LineageBounds
 from provgraph.graph.ids import NodeId
-from provgraph.graph.rows import dataset_version_node_fields, run_node_fields
-from provgraph.graph.views import Direction, LineageEdge, LineageGraph, LineageNode, trusted
+from provgraph.graph.rows import dataset_version_node, run_node
+from provgraph.graph.views import Direction, LineageEdge, LineageGraph
 
 
 class Cuts:
@@ -118,21 +119,19 @@ def bounded_walk(
     # An edge's near end is on the frontier and its far end among the nodes the hop reached: both are in
     # `nodes` unless the node cap left the far end out.
     kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes) if "nodes" in cuts.codes else sorted(edges)
-    # Nodes and edges are built from the stored values as they are (`views.trusted`); the answer's own
-    # fields (root, direction, ...) are validated.
+    # Nodes and edges are plain dataclasses built from the stored values (`views.LineageNode`); the answer's
+    # own fields (root, direction, ...) are validated, its lists only checked to hold those classes.
     return LineageGraph.model_validate(
         {
             "root": str(root),
             "direction": direction,
             "depth": depth,
             "nodes": [  # by (hop, id)
-                trusted(
-                    LineageNode, (run_node_fields if nodes[i][0] else dataset_version_node_fields)(hop, nodes[i][1])
-                )
+                (run_node if nodes[i][0] else dataset_version_node)(hop, nodes[i][1])
                 for hop, level in enumerate(levels)
                 for i in sorted(level)
             ],
-            "edges": [trusted(LineageEdge, {"source": s, "target": t, "kind": k, "binding": b}) for s, t, k, b in kept],
+            "edges": list(starmap(LineageEdge, kept)),
             "partial": bool(cuts.texts),
             "cut_reasons": cuts.texts,
             "cut_codes": cuts.codes,

@@ -23,9 +23,9 @@ from provgraph.graph.ids import NodeId, dataset_node_id, run_node_id, split_runs
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
-    dataset_version_node_fields,
+    dataset_version_node,
     edge_kind,
-    run_node_fields,
+    run_node,
 )
 from provgraph.graph.sqlite_store import _TEXT_EDGES, SqliteLineageStore
 from provgraph.graph.views import Direction, LineageEdge, LineageGraph, LineageNode
@@ -64,11 +64,11 @@ def _nodes(store: SqliteLineageStore, ids: list[str], hop: int) -> dict[str, Lin
     out: dict[str, LineageNode] = {}
     if runs:
         for r in store._all(_RUN_NODES, (json.dumps(runs),)):
-            n = LineageNode(**run_node_fields(hop, tuple(r)))
+            n = run_node(hop, tuple(r))
             out[n.id] = n
     if dsvs:
         for r in store._all(_DSV_NODES, (json.dumps(dsvs),)):
-            n = LineageNode(**dataset_version_node_fields(hop, tuple(r)))
+            n = dataset_version_node(hop, tuple(r))
             out[n.id] = n
     return out
 

@@ -113,7 +113,7 @@ def test_the_walk_answers_as_the_round4_walk(
                     continue
                 got = graph.lineage(*args, include_failed=failed, at=at)
                 assert got.model_dump() == want.model_dump(), (args, failed, at)
-                # its nodes and edges are not validated (`views.trusted`): they must be what validation makes
+                # its nodes and edges are built unvalidated (plain dataclasses): they must be what validation makes
                 assert got == LineageGraph.model_validate(got.model_dump()), (args, failed, at)
                 assert got.model_dump_json() == want.model_dump_json(), (args, failed, at)
                 seen.update(got.cut_codes)
