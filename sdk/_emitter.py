@@ -4,6 +4,11 @@ Every event carries `provgraph_event` {eventId = "<runId>:<seq>", seq}: the id i
 re-sent event is recognised as a duplicate; the sequence orders the run's events anywhere.
 Metric points are buffered and sent with the next event (or every `METRIC_BATCH` points), so a
 training loop logging thousands of steps does not send thousands of events.
+
+Events emitted back to back with no user code running between them (what a run records after its
+handler returned, up to its terminal event) can be held (`hold`) and go to the transport with the
+terminal event in one `emit_many` (the embedded log: one transaction), so they are committed before
+`provgraph.run` returns, like every event, with one commit instead of one each.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from provgraph.events.errors import ContractError
 from provgraph.events.facets import (
     CachedFromRunFacet,
     CodeJobFacet,
@@ -57,6 +63,16 @@ def _ours(module: object) -> bool:
     return isinstance(module, str) and (module == "provgraph" or module.startswith("provgraph."))
 
 
+class HeldEventFailed(Exception):
+    """A held event was refused when sent: its own failure (`error`), not the terminal event's, which
+    was not sent. Not retried as the terminal's failure: the run fails with `error`, as it would have
+    failed at that event without holding."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class RunEmitter:
     def __init__(
         self,
@@ -94,6 +110,16 @@ class RunEmitter:
         """The root run id the events are keyed by (known from the first event)."""
         self.logs: Callable[[], LogsRunFacet | None] | None = None
         """The run's output capture (`_logs.LogCapture.take`): each event carries the output since the last."""
+        self._held: list[RunEvent] | None = None
+        """Events held for the terminal event (`hold`); None when not holding."""
+
+    def hold(self) -> None:
+        """Hold the events emitted from now on until the terminal event, and send them with it in one
+        `emit_many`. Only for events no user code runs between: the caller must end with `complete` or
+        `fail` (or a refused event, which sends what was held at once)."""
+        with self._lock:
+            if self._held is None:
+                self._held = []
 
     def _emit(
         self,
@@ -132,11 +158,46 @@ class RunEmitter:
                     context=self._context,
                 )
             except ValidationError as exc:  # e.g. NaN in params: refused here, before any transport sees it
-                raise refusal(exc, f"{kind.value} event") from exc
+                held, self._held = self._held, None
+                refused: tuple[ContractError, ValidationError] | None = (refusal(exc, f"{kind.value} event"), exc)
+            else:
+                refused, held = None, self._held
+                if held is not None and not kind.is_terminal:
+                    held.append(event)  # sent with the terminal event
+                self._held = held if held is not None and not kind.is_terminal else None
+        if refused is not None:
+            if held:  # what was held is sent before the refusal is raised
+                self._send(held, terminal=False)
+            raise refused[0] from refused[1]
         self._context = self._job_known  # the job was walked once; frozen, holding only strings, it cannot change
         self._key = event.root_run_id
-        self.transport.emit(event)
+        if held is None:
+            self.transport.emit(event)
+        elif kind.is_terminal:
+            self._send([*held, event])
         return event
+
+    def _send(self, events: list[RunEvent], *, terminal: bool = True) -> None:
+        """Held events (and the terminal one, last) in one `emit_many`. If the transport refuses them
+        together, they are sent one at a time, as without holding: a held event refused on its own
+        raises `HeldEventFailed` (and what follows it is not sent); the terminal event's own refusal
+        is raised as it is."""
+        if len(events) == 1 and terminal:
+            self.transport.emit(events[0])
+            return
+        try:
+            self.transport.emit_many(events)
+            return
+        except Exception:  # noqa: BLE001 - sent one at a time below, each raising its own error
+            pass
+        held, last = (events[:-1], events[-1]) if terminal else (events, None)
+        for event in held:
+            try:
+                self.transport.emit(event)
+            except Exception as exc:
+                raise HeldEventFailed(exc) from exc
+        if last is not None:
+            self.transport.emit(last)
 
     def position(self) -> str | None:
         """The consistency token of the run's last event (`events/consistency.py`), None when unknown:

@@ -20,7 +20,7 @@ from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
 from provgraph._dataitem import DataItem, ProtectedFiles
-from provgraph._emitter import RunEmitter, format_traceback
+from provgraph._emitter import HeldEventFailed, RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph._logs import LOG_FLUSH_S, LogCapture
@@ -247,6 +247,7 @@ def execute(
             with capture, mlrun_importable(backend.settings.mlrun_compat):
                 returned = handler(**convert_inputs(handler, kwargs, hints))
             _stop(beats)
+            emitter.hold()  # no user code runs from here to COMPLETE: its events go with it, one commit
             log_returned(ctx, returned, hints)
             ctx.record_untouched_inputs()
             result.state, result.results, result.metrics = RunState.COMPLETE, ctx.results, ctx.metrics
@@ -258,6 +259,8 @@ def execute(
                 _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
                 ended = True
         except Exception as exc:  # noqa: BLE001 - whatever the handler raises is the run's FAIL, recorded
+            if isinstance(exc, HeldEventFailed):  # an event held for COMPLETE was refused: the run fails with it
+                exc = exc.error
             _stop(beats)
             _record_untouched(ctx)
             _send_labels(ctx)

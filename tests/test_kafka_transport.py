@@ -199,6 +199,34 @@ def test_events_are_keyed_by_root_run_id_on_the_configured_partitions(kafka: str
     assert _per_run(records) == _by_run(events), "each run's events in emit order"
 
 
+def test_a_batch_kafka_cannot_take_is_spooled_in_order(tmp_path: Path) -> None:
+    """`emit_many` with Kafka unreachable: every event of the batch in the spool, in order."""
+    events = list(workload(2))
+    transport = KafkaTransport(_config(CLOSED_PORT, tmp_path, delivery_timeout_s=1))
+    transport.emit_many(events)
+    assert [r.value for r in transport.spool.pending()] == [dumps(e) for e in events]
+    assert transport.position(events[-1].root_run_id) is None
+    transport.close(timeout=0)
+
+
+@pytest.mark.kafka
+def test_a_batch_is_delivered_once_in_order(kafka: str, tmp_path: Path) -> None:
+    """`emit_many` (a run's last events together): all acknowledged with one wait, none spooled, the
+    position of the run's last event known."""
+    config = _config(kafka, tmp_path, topic_prefix=_prefix(), partitions=2)
+    events = list(workload(4))
+    transport = KafkaTransport(config)
+    for run in _by_run(events).values():
+        transport.emit(run[0])
+        transport.emit_many(run[1:])
+        assert transport.spool.is_empty()
+        assert transport.position(run[-1].root_run_id) is not None
+    assert transport.close() is True
+    records = read_topic(kafka, config.topic)
+    assert len(records) == len(events)
+    assert _per_run(records) == _by_run(events)
+
+
 @pytest.mark.kafka
 def test_child_runs_are_keyed_by_the_root_run_id(kafka: str, tmp_path: Path) -> None:
     """Steps of a pipeline (parent facet) share the root's key, hence its partition and order."""

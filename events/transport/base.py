@@ -9,6 +9,7 @@ keeps the event (see `spool.py`) and reports through `flush()`'s return value.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import ClassVar
 
 from provgraph.events.consistency import Position
@@ -21,6 +22,12 @@ class Transport(ABC):
     @abstractmethod
     def emit(self, event: RunEvent) -> None:
         """Hand one event over for delivery."""
+
+    def emit_many(self, events: Sequence[RunEvent]) -> None:
+        """Hand several events over at once, in order: one delivery where the transport has one (the
+        embedded log: one transaction, all or none). By default one `emit` each."""
+        for event in events:
+            self.emit(event)
 
     def position(self, key: str) -> Position | None:
         """Where the last event emitted under `key` (its root run id) landed, when known: what a read

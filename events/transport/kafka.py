@@ -274,14 +274,25 @@ class KafkaTransport(SpooledTransport):
 
     def _send_batch(self, batch: list[Record], deadline: float | None) -> tuple[int, TransportError | None]:
         """Send a batch and wait for it: (records Kafka acknowledged, in order, the failure)."""
+        return self._send_all([(rec.key, rec.value) for rec in batch], deadline, resent=True)
+
+    def _send_direct(self, records: list[tuple[bytes, bytes]], deadline: float) -> tuple[int, TransportError | None]:
+        """The events of one `emit_many` sent together, one wait for all their acknowledgements."""
+        return self._send_all(records, deadline, resent=False)
+
+    def _send_all(
+        self, records: list[tuple[bytes, bytes]], deadline: float | None, *, resent: bool
+    ) -> tuple[int, TransportError | None]:
+        """Send (key, value) records and wait for them: (records Kafka acknowledged, in order, the failure)."""
         servers = self.config.bootstrap_servers
+        what = "re-sending spooled events" if resent else "sending events"
         producer = self._connect(deadline)
         futures: list[Any] = []
         error: TransportError | None = None
         try:
-            with _translated("re-sending spooled events", servers):
-                for rec in batch:
-                    futures.append(producer.send(self.config.topic, key=rec.key, value=rec.value))
+            with _translated(what, servers):
+                for key, value in records:
+                    futures.append(producer.send(self.config.topic, key=key, value=value))
                 producer.flush(timeout=self._remaining(deadline))
         except TransportError as exc:
             error = exc
@@ -289,12 +300,12 @@ class KafkaTransport(SpooledTransport):
         for future in futures:
             if not (future.is_done and future.succeeded()):
                 break
-            self._delivered(batch[done].key, _position(future.value), resent=True)
+            self._delivered(records[done][0], _position(future.value), resent=resent)
             done += 1
-        if done < len(batch) and error is None:
+        if done < len(records) and error is None:
             future = futures[done]
             reason = future.exception if future.is_done else "not acknowledged in time"
-            error = TransportError(f"re-sending spooled events via Kafka at {servers} failed: {reason}")
+            error = TransportError(f"{what} via Kafka at {servers} failed: {reason}")
         return done, error
 
     def _drop_client(self, timeout: float) -> None:

@@ -19,7 +19,8 @@ fsynced in the spool; `emit` never raises into user code.
   so a duplicate changes nothing in the graph.
 
 A subclass says how to send: `_send_now` (one event, direct path), `_send_batch` (spooled records,
-in order: how many were delivered before the first failure), `_drop_client`, and `destination`.
+in order: how many were delivered before the first failure), `_drop_client`, and `destination`;
+`_send_direct` (several events of one `emit_many`, direct path) sends one at a time unless overridden.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import logging
 import threading
 import time
 from abc import abstractmethod
+from collections.abc import Sequence
 from itertools import islice
 
 from provgraph.events.consistency import Position
@@ -80,6 +82,16 @@ class SpooledTransport(Transport):
     def _send_batch(self, batch: list[Record], deadline: float | None) -> tuple[int, TransportError | None]:
         """Deliver `batch` in order: (how many leading records were delivered, the failure that stopped it)."""
 
+    def _send_direct(self, records: list[tuple[bytes, bytes]], deadline: float) -> tuple[int, TransportError | None]:
+        """Deliver (key, value) records of one `emit_many` in order before `deadline`: (how many leading
+        records were delivered, the failure that stopped it). By default one `_send_now` each."""
+        for done, (key, value) in enumerate(records):
+            try:
+                self._send_now(key, value, deadline)
+            except TransportError as exc:
+                return done, exc
+        return len(records), None
+
     @abstractmethod
     def _drop_client(self, timeout: float) -> None:
         """Release the connection; after a failure (timeout=0) without waiting for buffered sends."""
@@ -102,6 +114,27 @@ class SpooledTransport(Transport):
                 "provgraph: event %s of run %s could not be sent to %s nor spooled in %s; it is NOT recorded",
                 event_id(event, value),
                 event.run.run_id,
+                self.destination,
+                self.spool.directory,
+            )
+
+    def emit_many(self, events: Sequence[RunEvent]) -> None:
+        """Deliver the events in order, or keep in the spool (in order) what was not acknowledged; the
+        same contract as `emit` for each, with one wait for all where the destination allows it."""
+        records: list[tuple[bytes, bytes]] = []
+        for event in events:
+            try:
+                records.append((event.root_run_id.encode(), dumps(event)))
+            except Exception:
+                self.log.exception("provgraph: cannot serialise event of run %s; it is NOT recorded", event.run.run_id)
+        try:
+            with self._lock:
+                self._emit_all(records)
+        except Exception:
+            self.log.exception(
+                "provgraph: events %s could not be sent to %s nor spooled in %s; they are NOT recorded"
+                " (those already acknowledged are)",
+                ", ".join(event_id(e) for e in events),
                 self.destination,
                 self.spool.directory,
             )
@@ -157,6 +190,33 @@ class SpooledTransport(Transport):
             return
         # Something is already spooled: queue behind it, then try to catch up within the budget.
         self._spool(key, value)
+        if may_try:
+            self._record(self._resend(now + self.delivery_timeout_s))
+
+    def _emit_all(self, records: list[tuple[bytes, bytes]]) -> None:
+        """`_emit` for several records: the direct path sends them together; what it could not
+        deliver is spooled behind what it did, so the order holds."""
+        if len(records) == 1:
+            self._emit(*records[0])
+            return
+        now = time.monotonic()
+        may_try = not self._down or now >= self._retry_at
+        if self.spool.is_empty():
+            if may_try:
+                try:
+                    done, error = self._send_direct(records, now + self.delivery_timeout_s)
+                except TransportError as exc:  # connecting
+                    done, error = 0, exc
+                if error is None:
+                    self._mark_up(0)
+                    return
+                self._mark_down(error)
+                records = records[done:]
+            for key, value in records:
+                self._spool(key, value)
+            return
+        for key, value in records:
+            self._spool(key, value)
         if may_try:
             self._record(self._resend(now + self.delivery_timeout_s))
 

@@ -31,7 +31,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -348,6 +348,15 @@ class SqliteTransport(Transport):
 
     def emit(self, event: RunEvent) -> None:
         self.log.append([event])
+        self._emitted(event)
+
+    def emit_many(self, events: Sequence[RunEvent]) -> None:
+        """The events in one transaction: all committed when this returns, or none (the error raised)."""
+        self.log.append(events)
+        for event in events:
+            self._emitted(event)
+
+    def _emitted(self, event: RunEvent) -> None:
         key, facet = event.root_run_id, event.run.facets.event
         with self._last_lock:
             self._last.pop(key, None)
