@@ -544,10 +544,12 @@ CALL (f{level}, {", ".join(sums)}) {{
     return text + f"\nRETURN hops, [{', '.join(f'l{i}' for i in range(1, hops))}] AS next"
 
 
-MAX_CHAIN = 6
-"""The most hops a lineage statement answers (`CHAIN`). Six cut Neo4j's CPU per walk as much as
-ten or twenty within this machine's noise, and a statement of twenty hops took more than the walk's
-5 s time budget to plan on a fresh server (docs/BENCHMARKS.md, round 9)."""
+MAX_CHAIN = 3
+"""The most hops a lineage statement answers (`CHAIN`). Three keep most of six's cut in Neo4j's CPU
+per walk (69-70 against 52-69 ms at 1.5M, one hop a statement 75-93), and each plan costs a fresh
+server 1.3 s against 2.5 s for six: with six, a depth-10 walk's first two plans took more than the
+walk's 5 s budget on a loaded machine right after a start, and its answer came back cut by `time`
+(docs/BENCHMARKS.md, rounds 9 and 10)."""
 
 _WAYS = [(kind, upstream, now) for kind in ("run", "dsv") for upstream in (True, False) for now in (False, True)]
 HOP: dict[tuple[str, bool, bool], LiteralString] = {
