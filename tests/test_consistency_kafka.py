@@ -87,7 +87,8 @@ def post(url: str, token: str, run_id: str, timeout: float = 60) -> httpx.Respon
 def test_a_query_waits_for_a_late_projector_and_sees_the_run(
     kafka: str, neo4j: str, tmp_path: Path, graph: Neo4jLineageStore
 ) -> None:
-    settings = kafka_settings(kafka, neo4j, tmp_path / "home", consistency_timeout_s=60)
+    # The request's own budget bounds its wait too: a fresh stack's projector may start after 10 s.
+    settings = kafka_settings(kafka, neo4j, tmp_path / "home", consistency_timeout_s=60, api_query_timeout_s=60)
     result = tracked_run(settings, 21)
     assert result.position is not None
     position = parse(result.position)
