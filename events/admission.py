@@ -62,7 +62,7 @@ def owner_conflict(run_id: str, owner: str, namespace: str) -> str:
 def check_datasets(event: RunEvent) -> None:
     """The rules that need nothing but the event: well-formed versions, outputs in the run's own project, tags."""
     namespace = event.job.namespace
-    for role, d, project in store_datasets(event) if event.inputs or event.outputs else ():  # most have none
+    for role, d, project in store_datasets(event):
         if not CONTENT_HASH.fullmatch(d.version):
             raise ContractError(
                 f"{role} {d.namespace}/{d.name}: version {d.version!r} is not a content hash"

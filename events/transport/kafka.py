@@ -277,7 +277,9 @@ class KafkaTransport(SpooledTransport):
         return self._send_all([(rec.key, rec.value) for rec in batch], deadline, resent=True)
 
     def _send_direct(self, records: list[tuple[bytes, bytes]], deadline: float) -> tuple[int, TransportError | None]:
-        """The events of one `emit_many` sent together, one wait for all their acknowledgements."""
+        """Several events of one `emit_many` sent together, one wait for all their acknowledgements."""
+        if len(records) == 1:
+            return super()._send_direct(records, deadline)
         return self._send_all(records, deadline, resent=False)
 
     def _send_all(

@@ -20,7 +20,7 @@ fsynced in the spool; `emit` never raises into user code.
 
 A subclass says how to send: `_send_now` (one event, direct path), `_send_batch` (spooled records,
 in order: how many were delivered before the first failure), `_drop_client`, and `destination`;
-`_send_direct` (several events of one `emit_many`, direct path) sends one at a time unless overridden.
+`_send_direct` (the events of one `emit_many`, direct path) sends one at a time unless overridden.
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ class SpooledTransport(Transport):
         """Deliver `batch` in order: (how many leading records were delivered, the failure that stopped it)."""
 
     def _send_direct(self, records: list[tuple[bytes, bytes]], deadline: float) -> tuple[int, TransportError | None]:
-        """Deliver (key, value) records of one `emit_many` in order before `deadline`: (how many leading
-        records were delivered, the failure that stopped it). By default one `_send_now` each."""
+        """Deliver (key, value) records of one `emit`/`emit_many` in order before `deadline`: (how many
+        leading records were delivered, the failure that stopped it). By default one `_send_now` each."""
         for done, (key, value) in enumerate(records):
             try:
                 self._send_now(key, value, deadline)
@@ -100,40 +100,28 @@ class SpooledTransport(Transport):
 
     def emit(self, event: RunEvent) -> None:
         """Deliver or keep in the spool; never raises, waits at most ~`delivery_timeout_s`."""
-        try:
-            key, value = event.root_run_id.encode(), dumps(event)
-        except Exception:
-            self.log.exception("provgraph: cannot serialise event of run %s; it is NOT recorded", event.run.run_id)
-            return
-        try:
-            with self._lock:
-                self._emit(key, value)
-        except Exception:
-            # Last resort (the spool itself failed: disk full, permissions …): say loudly what is lost.
-            self.log.exception(
-                "provgraph: event %s of run %s could not be sent to %s nor spooled in %s; it is NOT recorded",
-                event_id(event, value),
-                event.run.run_id,
-                self.destination,
-                self.spool.directory,
-            )
+        self.emit_many([event])
 
     def emit_many(self, events: Sequence[RunEvent]) -> None:
-        """Deliver the events in order, or keep in the spool (in order) what was not acknowledged; the
-        same contract as `emit` for each, with one wait for all where the destination allows it."""
+        """Deliver the events in order, or keep in the spool (in order, behind what was delivered) what
+        was not; never raises, waits at most ~`delivery_timeout_s`, once for all where the destination
+        allows it (`_send_direct`)."""
         records: list[tuple[bytes, bytes]] = []
         for event in events:
             try:
                 records.append((event.root_run_id.encode(), dumps(event)))
             except Exception:
                 self.log.exception("provgraph: cannot serialise event of run %s; it is NOT recorded", event.run.run_id)
+        if not records:
+            return
         try:
             with self._lock:
-                self._emit_all(records)
+                self._emit(records)
         except Exception:
+            # Last resort (the spool itself failed: disk full, permissions …): say loudly what is lost.
             self.log.exception(
                 "provgraph: events %s could not be sent to %s nor spooled in %s; they are NOT recorded"
-                " (those already acknowledged are)",
+                " (those already delivered are)",
                 ", ".join(event_id(e) for e in events),
                 self.destination,
                 self.spool.directory,
@@ -175,30 +163,7 @@ class SpooledTransport(Transport):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _emit(self, key: bytes, value: bytes) -> None:
-        now = time.monotonic()
-        may_try = not self._down or now >= self._retry_at
-        if self.spool.is_empty():
-            if may_try:
-                try:
-                    self._send_now(key, value, now + self.delivery_timeout_s)
-                    self._mark_up(0)
-                    return
-                except TransportError as exc:
-                    self._mark_down(exc)
-            self._spool(key, value)
-            return
-        # Something is already spooled: queue behind it, then try to catch up within the budget.
-        self._spool(key, value)
-        if may_try:
-            self._record(self._resend(now + self.delivery_timeout_s))
-
-    def _emit_all(self, records: list[tuple[bytes, bytes]]) -> None:
-        """`_emit` for several records: the direct path sends them together; what it could not
-        deliver is spooled behind what it did, so the order holds."""
-        if len(records) == 1:
-            self._emit(*records[0])
-            return
+    def _emit(self, records: list[tuple[bytes, bytes]]) -> None:
         now = time.monotonic()
         may_try = not self._down or now >= self._retry_at
         if self.spool.is_empty():
@@ -215,6 +180,7 @@ class SpooledTransport(Transport):
             for key, value in records:
                 self._spool(key, value)
             return
+        # Something is already spooled: queue behind it, then try to catch up within the budget.
         for key, value in records:
             self._spool(key, value)
         if may_try:

@@ -233,10 +233,6 @@ class SqliteEventLog:
 
     def _cached_owners(self, events: list[RunEvent]) -> dict[str, str] | None:
         """The owners `admit` needs for these events when this object has them all cached, else None."""
-        if len(events) == 1 and events[0].run.facets.tombstone is None:  # `owner_ids` is the event's run
-            run_id = events[0].run.run_id
-            owner = self._owner_of.get(run_id)
-            return None if owner is None else {run_id: owner}
         owners = {}
         for run_id in owner_ids(events):
             owner = self._owner_of.get(run_id)
