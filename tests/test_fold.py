@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from provgraph.graph.neo4j_config import Neo4jConfig
-from provgraph.graph.neo4j_rows import rows_for
+from provgraph.graph.neo4j_rows import KEYED, _max_nn, _min_nn, rows_for
 from provgraph.graph.neo4j_store import Neo4jLineageStore
-from provgraph.graph.projection import canonical_json
+from provgraph.graph.projection import RunFacts, canonical_json, facts, run_row
+from provgraph.graph.rows import loads_json
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from tests.mixed_events import mixed_events
 
@@ -63,6 +64,58 @@ def test_folding_keeps_one_row_per_node() -> None:
         assert len(run["metrics"]) == len({(m["key"], m["step"]) for m in run["metrics"]})
         assert len(run["logs"]) == len({c["offset"] for c in run["logs"]})
         assert len(run["reads"]) == len({(e["dsv"], e["binding"]) for e in run["reads"]})
+
+
+def _row_of(f: RunFacts) -> dict[str, Any]:
+    """Round 10's formula: one run row per event (`run_row`, seqs, the reproduction parsed)..."""
+    row = run_row(f)
+    row["seqs"] = [f.seq] if f.seq > 0 else []
+    repro = loads_json(f.reproduces)
+    row["reproduces_of"] = repro.get("run_id") if repro else None
+    row["reproduces_verdict"] = repro.get("verdict") if repro else None
+    return row
+
+
+def _fold_rows(old: dict[str, Any], new: dict[str, Any]) -> None:
+    """...folded row with row by the rules of `neo4j_cypher.MERGE_RUNS` (the oracle of the fold from facts)."""
+    if new["state_key"] > old["state_key"]:
+        for p in ("state", "ended_at", "state_key", "ended_known_at"):
+            old[p] = new[p]
+    elif new["state_key"] == old["state_key"]:
+        old["ended_known_at"] = _min_nn(old["ended_known_at"], new["ended_known_at"])
+    for p in ("known_at", "started_at"):
+        old[p] = min(old[p], new[p])
+    for p in ("has_start", "last_event_at"):
+        old[p] = max(old[p], new[p])
+    for p in ("declared_events", "code_hash", "parent_run_id", "cached_from"):
+        old[p] = _max_nn(old[p], new[p])
+    old["seqs"] = sorted(set(old["seqs"]) | set(new["seqs"]))
+    for prop, carried in KEYED.items():
+        key = f"{prop}_key"
+        if new[key] is not None and new[key] > (old[key] or ""):
+            for p in (key, prop, *carried):
+                old[p] = new[p]
+
+
+@pytest.mark.parametrize("seed", [1, 8, 9])
+def test_run_rows_folded_from_facts_equal_rows_folded_one_per_event(seed: int) -> None:
+    """`rows_for` folds an event into its run's row from the event's facts; the rows are the ones a row
+    per event folded row with row gives, in any order and with duplicates."""
+    events, known_at = mixed_events(80, seed)
+    pairs = list(zip(events, known_at, strict=True))
+    for order in (pairs, random.Random(seed).sample(pairs, len(pairs)), pairs[::-1] + pairs[:20]):
+        want: dict[str, dict[str, Any]] = {}
+        for e, k in order:
+            row = _row_of(facts(e, k))
+            if row["run_id"] in want:
+                _fold_rows(want[row["run_id"]], row)
+            else:
+                want[row["run_id"]] = row
+        got = {r["run_id"]: r for r in rows_for([e for e, _ in order], [k for _, k in order])["runs"]}
+        assert got.keys() == want.keys()
+        for run_id, row in want.items():
+            assert {p: got[run_id][p] for p in row} == row
+            assert set(got[run_id]) - set(row) == {"param_rows", "label_rows", "code_hashes", "metrics", "logs", "reads", "wrote"}
 
 
 def test_sqlite_one_event_at_a_time_equals_batches() -> None:
