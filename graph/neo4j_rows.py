@@ -79,8 +79,7 @@ def _fold_run(old: Row, f: RunFacts) -> None:
         old["known_at"] = known_at
     if f.has_start:
         old["has_start"] = 1
-    if f.declared_events is not None:
-        old["declared_events"] = _max_nn(old["declared_events"], f.declared_events)
+    old["declared_events"] = _max_nn(old["declared_events"], f.declared_events)
     seq = f.seq
     if seq > 0:
         seqs = old["seqs"]  # sorted, without duplicates
@@ -90,12 +89,9 @@ def _fold_run(old: Row, f: RunFacts) -> None:
         old["started_at"] = when
     if when > old["last_event_at"]:
         old["last_event_at"] = when
-    if f.code is not None:
-        old["code_hash"] = _max_nn(old["code_hash"], f.code.code_hash)
-    if f.parent_run_id is not None:
-        old["parent_run_id"] = _max_nn(old["parent_run_id"], f.parent_run_id)
-    if f.cached_from is not None:
-        old["cached_from"] = _max_nn(old["cached_from"], f.cached_from)
+    old["code_hash"] = _max_nn(old["code_hash"], f.code_hash)
+    old["parent_run_id"] = _max_nn(old["parent_run_id"], f.parent_run_id)
+    old["cached_from"] = _max_nn(old["cached_from"], f.cached_from)
     order_key = f.order_key
     for prop, key, carried in _KEYED_FOLD:
         value = getattr(f, prop)

@@ -97,6 +97,9 @@ def _fold_rows(old: dict[str, Any], new: dict[str, Any]) -> None:
                 old[p] = new[p]
 
 
+PARTS = ("param_rows", "label_rows", "code_hashes", "metrics", "logs", "reads", "wrote")
+
+
 @pytest.mark.parametrize("seed", [1, 8, 9])
 def test_run_rows_folded_from_facts_equal_rows_folded_one_per_event(seed: int) -> None:
     """`rows_for` folds an event into its run's row from the event's facts; the rows are the ones a row
@@ -115,7 +118,7 @@ def test_run_rows_folded_from_facts_equal_rows_folded_one_per_event(seed: int) -
         assert got.keys() == want.keys()
         for run_id, row in want.items():
             assert {p: got[run_id][p] for p in row} == row
-            assert set(got[run_id]) - set(row) == {"param_rows", "label_rows", "code_hashes", "metrics", "logs", "reads", "wrote"}
+            assert set(got[run_id]) - set(row) == {*PARTS}
 
 
 def test_sqlite_one_event_at_a_time_equals_batches() -> None:
