@@ -174,20 +174,21 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
             jobs[(f.namespace, f.job_name)] = {"namespace": f.namespace, "name": f.job_name}
         if f.code is not None:
             c = f.code
-            _fold_max(
-                job_versions,
-                (f.namespace, f.job_name, c.code_hash),
-                {
+            version = job_versions.get((f.namespace, f.job_name, c.code_hash))
+            dirty = None if c.git_dirty is None else int(c.git_dirty)
+            if version is None:
+                job_versions[(f.namespace, f.job_name, c.code_hash)] = {
                     "namespace": f.namespace,
                     "name": f.job_name,
                     "code_hash": c.code_hash,
                     "entrypoint": c.entrypoint,
                     "source_uri": c.source_uri,
                     "git_commit": c.git_commit,
-                    "git_dirty": None if c.git_dirty is None else int(c.git_dirty),
-                },
-                JOB_VERSION_MAX,
-            )
+                    "git_dirty": dirty,
+                }
+            else:
+                for p, value in zip(JOB_VERSION_MAX, (c.entrypoint, c.source_uri, c.git_commit, dirty), strict=True):
+                    version[p] = _max_nn(version[p], value)
             code_hashes.add(c.code_hash)
         for key, step, value in f.metrics:
             m = run_metrics.get((key, step))
