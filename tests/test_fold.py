@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from provgraph.events.facets import CodeJobFacet
+from provgraph.events.model import Job, JobFacets
+from provgraph.events.synthetic import content_hash, run_events
 from provgraph.graph.neo4j_config import Neo4jConfig
 from provgraph.graph.neo4j_rows import KEYED, _max_nn, _min_nn, rows_for
 from provgraph.graph.neo4j_store import Neo4jLineageStore
@@ -119,6 +122,32 @@ def test_run_rows_folded_from_facts_equal_rows_folded_one_per_event(seed: int) -
         for run_id, row in want.items():
             assert {p: got[run_id][p] for p in row} == row
             assert set(got[run_id]) - set(row) == {*PARTS}
+
+
+def test_a_job_version_folds_to_the_greatest_value_of_each_property_in_any_order() -> None:
+    """Events of one job and code hash that disagree on its other properties (None, or not)."""
+    code = CodeJobFacet(code_hash=content_hash("job"), entrypoint="a.py:main")
+    variants = [
+        code,
+        code.model_copy(update={"entrypoint": "b.py:main", "git_dirty": False}),
+        code.model_copy(update={"source_uri": "git+https://x/y", "git_commit": "c1", "git_dirty": True}),
+        code.model_copy(update={"git_commit": "c0"}),
+    ]
+    events = [
+        e.model_copy(update={"job": Job(namespace="p", name="job", facets=JobFacets(code=variants[i % 4]))})
+        for i, e in enumerate(run_events("jv-1", namespace="p", job="job", metrics=[("m", 1.0, 1)] * 3))
+    ]
+    want = {
+        "namespace": "p",
+        "name": "job",
+        "code_hash": code.code_hash,
+        "entrypoint": "b.py:main",
+        "source_uri": "git+https://x/y",
+        "git_commit": "c1",
+        "git_dirty": 1,
+    }
+    for seed in range(4):
+        assert rows_for(random.Random(seed).sample(events, len(events)))["job_versions"] == [want]
 
 
 def test_sqlite_one_event_at_a_time_equals_batches() -> None:
