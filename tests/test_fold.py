@@ -14,12 +14,15 @@ import pytest
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import Job, JobFacets
 from provgraph.events.synthetic import content_hash, run_events
+from provgraph.graph.facets import facet_rows
 from provgraph.graph.neo4j_config import Neo4jConfig
 from provgraph.graph.neo4j_rows import KEYED, _max_nn, _min_nn, rows_for
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.projection import RunFacts, canonical_json, facts, run_row
 from provgraph.graph.rows import loads_json
 from provgraph.graph.sqlite_store import SqliteLineageStore
+from tests.facet_events import DB, SCHEMA, columns, ds, facet
+from tests.facet_events import event as facet_event
 from tests.mixed_events import mixed_events
 
 
@@ -148,6 +151,30 @@ def test_a_job_version_folds_to_the_greatest_value_of_each_property_in_any_order
     }
     for seed in range(4):
         assert rows_for(random.Random(seed).sample(events, len(events)))["job_versions"] == [want]
+
+
+_QUALITY = facet(assertions=[{"assertion": "not_null", "success": True, "column": "id"}])
+_LINEAGE = columns({"id": [(DB, "raw", "id")]})
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [
+        ("sql", {"job_facets": {"sql": facet(query="select 1")}}),
+        ("jobType", {"job_facets": {"jobType": facet(processingType="BATCH", integration="DBT", jobType="MODEL")}}),
+        ("sourceCodeLocation", {"job_facets": {"sourceCodeLocation": facet(type="git", url="https://g/x")}}),
+        ("errorMessage", {"run_facets": {"errorMessage": facet(message="boom", programmingLanguage="py")}}),
+        ("schema", {"inputs": [ds("raw", facets={"schema": SCHEMA})]}),
+        ("dataQualityAssertions", {"inputs": [ds("raw", input_facets={"dataQualityAssertions": _QUALITY})]}),
+        ("dataQualityAssertions", {"outputs": [ds("raw", facets={"dataQualityAssertions": _QUALITY})]}),
+        ("dataQualityAssertions", {"outputs": [{**ds("o"), "outputFacets": {"dataQualityAssertions": _QUALITY}}]}),
+        ("columnLineage", {"outputs": [ds("stg", facets={"columnLineage": _LINEAGE})]}),
+    ],
+)
+def test_each_projected_facet_alone_makes_its_row(name: str, where: dict[str, Any]) -> None:
+    """The cheap test of whether an event carries facets finds each of them where it may be sent."""
+    rows, lineage = facet_rows(facet_event("f-1", "shop.stg", **where))
+    assert [r.name for r in rows] + [c.facet.name for c in lineage] == [name]
 
 
 def test_sqlite_one_event_at_a_time_equals_batches() -> None:
