@@ -187,8 +187,8 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                     "git_dirty": dirty,
                 }
             else:
-                for p, value in zip(JOB_VERSION_MAX, (c.entrypoint, c.source_uri, c.git_commit, dirty), strict=True):
-                    version[p] = _max_nn(version[p], value)
+                for p, given in zip(JOB_VERSION_MAX, (c.entrypoint, c.source_uri, c.git_commit, dirty), strict=True):
+                    version[p] = _max_nn(version[p], given)
             code_hashes.add(c.code_hash)
         for key, step, value in f.metrics:
             m = run_metrics.get((key, step))

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from provgraph.events.facets import CodeJobFacet
-from provgraph.events.model import Job, JobFacets
+from provgraph.events.facets import CodeJobFacet, RequestedRunFacet
+from provgraph.events.model import EventType, Job, JobFacets, RunEvent, RunState
 from provgraph.events.synthetic import content_hash, run_events
 from provgraph.graph.facets import facet_rows
 from provgraph.graph.neo4j_config import Neo4jConfig
@@ -101,6 +101,51 @@ def _fold_rows(old: dict[str, Any], new: dict[str, Any]) -> None:
         if new[key] is not None and new[key] > (old[key] or ""):
             for p in (key, prop, *carried):
                 old[p] = new[p]
+
+
+def _facts_as_before(e: RunEvent, known_at: datetime) -> dict[str, Any]:
+    """Round 10's `projection.facts` for the fields this round reads differently (the oracle)."""
+    rf, dump = e.run.facets, {"mode": "json", "exclude": {"producer", "schema_url"}}
+    keyed = lambda v: None if v is None else canonical_json(v)  # noqa: E731
+    return {
+        "state": RunState.REQUESTED
+        if e.event_type == EventType.OTHER and rf.requested
+        else RunState(e.event_type.value),
+        "state_key": f"{int(e.event_type.is_terminal)}|{e.order_key}",
+        "ended_at": e.event_time.isoformat() if e.event_type.is_terminal else None,
+        "seq": e.seq,
+        "has_start": e.event_type == EventType.START,
+        "declared_events": rf.event.total if rf.event else None,
+        "code": e.job.facets.code,
+        "params": keyed(rf.params.params if rf.params else None),
+        "results": keyed(rf.results.results if rf.results else None),
+        "runtime": keyed(rf.runtime.model_dump(**dump) if rf.runtime else None),  # type: ignore[arg-type]
+        "error": rf.error_message.message if rf.error_message else None,
+        "traceback": rf.error_message.stack_trace if rf.error_message else None,
+        "reproduces": keyed(rf.reproduces.model_dump(**dump) if rf.reproduces else None),  # type: ignore[arg-type]
+        "labels": keyed(rf.labels.labels if rf.labels else None),
+        "annotations": keyed(rf.labels.annotations if rf.labels else None),
+        "metrics": [(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
+        "logs": [(c.offset, c.size, c.digest) for c in (rf.logs.chunks if rf.logs else [])],
+    }
+
+
+def test_facts_read_every_event_as_before() -> None:
+    events, known_at = mixed_events(40, seed=10)
+    requested = RequestedRunFacet(request_hash="sha256:" + "0" * 64, runtime="kubernetes")
+    for e in events[:30]:  # and as launcher requests (OTHER), with and without the requested facet
+        other = e.model_copy(update={"event_type": EventType.OTHER})
+        facets = e.run.facets.model_copy(update={"requested": requested})
+        events.append(other.model_copy(update={"run": e.run.model_copy(update={"facets": facets})}))
+        events.append(other)
+        known_at += [known_at[0], known_at[1]]
+    states = set()
+    for e, k in zip(events, known_at, strict=True):
+        f = facts(e, k)
+        want = _facts_as_before(e, k)
+        assert {p: getattr(f, p) for p in want} == want
+        states.add(f.state)
+    assert {RunState.REQUESTED, RunState.OTHER, RunState.START, RunState.COMPLETE, RunState.FAIL} <= states
 
 
 PARTS = ("param_rows", "label_rows", "code_hashes", "metrics", "logs", "reads", "wrote")
