@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from provgraph.events import admission
+from provgraph.events import admission, model
 from provgraph.events.errors import ContractError, Forbidden, Inadmissible
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import UNVERSIONED, Dataset, EventType, RunEvent, RunState
@@ -181,9 +181,11 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
     """The event's facts; `known_at` defaults to the event time (an event applied without a log)."""
     run, job, event_type = event.run, event.job, event.event_type
     rf = run.facets
-    order_key = event.order_key
+    seq = rf.event.seq if rf.event else 0
+    at = event.event_time.isoformat(timespec="microseconds")  # one formatting for the order key and `when`
+    order_key = model.order_key(seq, at)
     terminal = _TERMINAL[event_type]
-    when = event.event_time.isoformat()
+    when = at if event.event_time.microsecond else at[:19] + at[26:]  # as isoformat(): no zero microseconds
     minted = minted_version(run.run_id) if event.outputs else None
     params, results, runtime, reproduces, labels, error = (
         rf.params,
@@ -203,7 +205,7 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         state=RunState.REQUESTED if event_type is EventType.OTHER and rf.requested else _STATE[event_type],
         state_key=f"{int(terminal)}|{order_key}",
         ended_at=when if terminal else None,
-        seq=rf.event.seq if rf.event else 0,
+        seq=seq,
         has_start=event_type is EventType.START,
         declared_events=rf.event.total if rf.event else None,
         code=job.facets.code,

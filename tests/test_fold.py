@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 
-from provgraph.events.facets import CodeJobFacet, RequestedRunFacet
-from provgraph.events.model import EventType, Job, JobFacets, RunEvent, RunState
+from provgraph.events.facets import CodeJobFacet, EventRunFacet, RequestedRunFacet
+from provgraph.events.model import EventType, Job, JobFacets, RunEvent, RunFacets, RunState
 from provgraph.events.synthetic import content_hash, run_events
 from provgraph.graph.facets import facet_rows
 from provgraph.graph.neo4j_config import Neo4jConfig
@@ -128,6 +128,34 @@ def _facts_as_before(e: RunEvent, known_at: datetime) -> dict[str, Any]:
         "metrics": [(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
         "logs": [(c.offset, c.size, c.digest) for c in (rf.logs.chunks if rf.logs else [])],
     }
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 1, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(1, 1, 1, 0, 0, 0, 999999, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59),  # naive: an event built without validation
+        datetime(2026, 6, 1, 12, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2026, 6, 1, 12, 0, 0, 1, tzinfo=timezone(-timedelta(hours=3, seconds=1))),
+    ],
+)
+@pytest.mark.parametrize("seq", [0, 7, 10**12 - 1, 10**12, 2**63 - 1])
+def test_order_keys_and_times_are_formatted_as_before(at: datetime, seq: int) -> None:
+    """One `isoformat` gives both the order key's time and the event time `facts` keeps."""
+    e = run_events("ok-1")[0]
+    e = e.model_copy(
+        update={
+            "event_time": at,
+            "run": e.run.model_copy(update={"facets": RunFacets(event=EventRunFacet(event_id="x", seq=seq))}),
+        }
+    )
+    n = "~" + f"{seq:019d}" if seq >= 10**12 else f"{seq:012d}"
+    want = f"{n}|{at.replace(tzinfo=None).isoformat(timespec='microseconds')}"
+    assert e.order_key == want
+    f = facts(e)
+    assert (f.order_key, f.event_time, f.known_at) == (want, at.isoformat(), at.isoformat())
 
 
 def test_facts_read_every_event_as_before() -> None:
