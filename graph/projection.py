@@ -169,8 +169,9 @@ def admit(events: Sequence[RunEvent], owners: Mapping[str, str]) -> None:
 
 _STATE = {t: RunState(t.value) for t in EventType}
 _TERMINAL = {t: t.is_terminal for t in EventType}
+"""The state and terminality of each event type, computed once, not per event."""
 _NOT_FACT = {"producer", "schema_url"}
-"""What `facts` reads of an event, computed once per type, not per event."""
+"""What a facet dumped as a run property leaves out."""
 
 
 def _keyed(value: Any) -> str | None:
@@ -202,11 +203,11 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         event_time=when,
         known_at=time_text(known_at) if known_at is not None else when,
         order_key=order_key,
-        state=RunState.REQUESTED if event_type is EventType.OTHER and rf.requested else _STATE[event_type],
+        state=RunState.REQUESTED if event_type == EventType.OTHER and rf.requested else _STATE[event_type],
         state_key=f"{int(terminal)}|{order_key}",
         ended_at=when if terminal else None,
         seq=seq,
-        has_start=event_type is EventType.START,
+        has_start=event_type == EventType.START,
         declared_events=rf.event.total if rf.event else None,
         code=job.facets.code,
         params=None if params is None else _keyed(params.params),
