@@ -199,6 +199,10 @@ class RunEvent(WireModel):
         12 digits wide; larger ones (up to 2^63-1) are "~" and 19 digits, which sorts after every
         12-digit key, so keys already stored keep their order.
         """
-        n = self.seq
-        seq = f"{n:012d}" if n < 10**12 else f"~{n:019d}"
-        return f"{seq}|{self.event_time.replace(tzinfo=None).isoformat(timespec='microseconds')}"
+        return order_key(self.seq, self.event_time.isoformat(timespec="microseconds"))
+
+
+def order_key(seq: int, at: str) -> str:
+    """`RunEvent.order_key` from the event's seq and `event_time.isoformat(timespec="microseconds")`:
+    its first 26 characters are the wall-clock time (the year has 4 digits), its offset is left out."""
+    return f"{seq:012d}|{at[:26]}" if seq < 10**12 else f"~{seq:019d}|{at[:26]}"

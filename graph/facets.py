@@ -187,21 +187,23 @@ def _column_edges(output: Dataset, project: str) -> tuple[ColumnEdgeRow, ...] | 
     return tuple(sorted(edges.values()))
 
 
-_DATASET_FACETS = (SCHEMA, QUALITY, COLUMNS)
+_DATASET_FACETS = frozenset((SCHEMA, QUALITY, COLUMNS))
+_JOB_FACETS = frozenset((SQL, JOB_TYPE))
 
 
 def _carries_facets(event: RunEvent) -> bool:
     """Cheap test first: most events (every SDK event without an error) carry none of these."""
-    if event.run.facets.error_message is not None or event.job.facets.source_code_location is not None:
+    jf = event.job.facets
+    if event.run.facets.error_message is not None or jf.source_code_location is not None:
         return True
-    if any(k in (event.job.facets.model_extra or {}) for k in (SQL, JOB_TYPE)):
+    if jf.model_extra and not _JOB_FACETS.isdisjoint(jf.model_extra):
         return True
-    return any(
-        k in (facets or {})
-        for d in (*event.inputs, *event.outputs)
-        for facets in (d.facets.model_extra, d.input_facets, d.output_facets)
-        for k in _DATASET_FACETS
-    )
+    for datasets in (event.inputs, event.outputs):
+        for d in datasets:
+            for facets in (d.facets.model_extra, d.input_facets, d.output_facets):
+                if facets and not _DATASET_FACETS.isdisjoint(facets):
+                    return True
+    return False
 
 
 def facet_rows(event: RunEvent) -> tuple[list[FacetRow], list[ColumnLineageRow]]:

@@ -26,8 +26,9 @@ KEYED: dict[str, tuple[str, ...]] = {
 }
 """`KEYED_RUN_PROPS`, each with the properties that move with it (a reproduction's original run
 and verdict, which the REPRODUCES edge is made from; a failure's traceback)."""
-_KEYED_FOLD = tuple((f"{prop}_key", (prop, *carried)) for prop, carried in KEYED.items())
-"""`KEYED` as `_fold_run` reads it: each key's name, built once, not per event."""
+_KEYED_FOLD = tuple((prop, f"{prop}_key", CARRIED_RUN_PROPS.get(prop, ())) for prop in KEYED_RUN_PROPS)
+"""`KEYED` as `_fold_run` reads it from an event's facts: each key's name, built once, and the facts
+that move with the property (a reproduction's run and verdict are parsed from it, `_reproduction`)."""
 JOB_VERSION_MAX = ("entrypoint", "source_uri", "git_commit", "git_dirty")
 """Job version properties folded as the greatest non-NULL value."""
 DATASET_VERSION_MAX = ("kind", "size", "uri", "format", "framework", "meta")
@@ -45,10 +46,15 @@ def _max_nn(a: Any, b: Any) -> Any:
 def _run_row(f: RunFacts) -> Row:
     row: Row = run_row(f)
     row["seqs"] = [f.seq] if f.seq > 0 else []
-    repro = loads_json(f.reproduces)
+    _reproduction(row, f.reproduces)
+    return row
+
+
+def _reproduction(row: Row, reproduces: str | None) -> None:
+    """The original run and verdict of a reproduction, which the REPRODUCES edge is made from."""
+    repro = loads_json(reproduces)
     row["reproduces_of"] = repro.get("run_id") if repro else None
     row["reproduces_verdict"] = repro.get("verdict") if repro else None
-    return row
 
 
 def _min_nn(a: Any, b: Any) -> Any:
@@ -59,30 +65,42 @@ def _min_nn(a: Any, b: Any) -> Any:
     return a if a <= b else b
 
 
-def _fold_run(old: Row, new: Row) -> None:
-    """`old` absorbs `new` with the rules `neo4j_cypher.MERGE_RUNS` applies against the stored node."""
-    if new["state_key"] > old["state_key"]:
-        old["state"], old["ended_at"], old["state_key"] = new["state"], new["ended_at"], new["state_key"]
-        old["ended_known_at"] = new["ended_known_at"]
-    elif new["state_key"] == old["state_key"]:
-        old["ended_known_at"] = _min_nn(old["ended_known_at"], new["ended_known_at"])
-    old["known_at"] = min(old["known_at"], new["known_at"])
-    old["has_start"] = max(old["has_start"], new["has_start"])
-    old["declared_events"] = _max_nn(old["declared_events"], new["declared_events"])
-    seqs = old["seqs"]  # sorted, without duplicates
-    for seq in new["seqs"]:
+def _fold_run(old: Row, f: RunFacts) -> None:
+    """`old` (its run's row) absorbs one more event's facts with the rules `neo4j_cypher.MERGE_RUNS`
+    applies against the stored node; read from `f` directly, not from a row built per event."""
+    state_key, known_at, when = f.state_key, f.known_at, f.event_time
+    ended_known_at = known_at if f.ended_at is not None else None
+    if state_key > old["state_key"]:
+        old["state"], old["ended_at"], old["state_key"] = f.state.value, f.ended_at, state_key
+        old["ended_known_at"] = ended_known_at
+    elif state_key == old["state_key"]:
+        old["ended_known_at"] = _min_nn(old["ended_known_at"], ended_known_at)
+    if known_at < old["known_at"]:
+        old["known_at"] = known_at
+    if f.has_start:
+        old["has_start"] = 1
+    old["declared_events"] = _max_nn(old["declared_events"], f.declared_events)
+    seq = f.seq
+    if seq > 0:
+        seqs = old["seqs"]  # sorted, without duplicates
         if seq not in seqs:
             insort(seqs, seq)
-    old["started_at"] = min(old["started_at"], new["started_at"])
-    old["last_event_at"] = max(old["last_event_at"], new["last_event_at"])
-    old["code_hash"] = _max_nn(old["code_hash"], new["code_hash"])
-    old["parent_run_id"] = _max_nn(old["parent_run_id"], new["parent_run_id"])
-    old["cached_from"] = _max_nn(old["cached_from"], new["cached_from"])
-    for key, carried in _KEYED_FOLD:
-        if new[key] is not None and new[key] > (old[key] or ""):
-            old[key] = new[key]
+    if when < old["started_at"]:
+        old["started_at"] = when
+    if when > old["last_event_at"]:
+        old["last_event_at"] = when
+    old["code_hash"] = _max_nn(old["code_hash"], f.code_hash)
+    old["parent_run_id"] = _max_nn(old["parent_run_id"], f.parent_run_id)
+    old["cached_from"] = _max_nn(old["cached_from"], f.cached_from)
+    order_key = f.order_key
+    for prop, key, carried in _KEYED_FOLD:
+        value = getattr(f, prop)
+        if value is not None and order_key > (old[key] or ""):
+            old[prop], old[key] = value, order_key
             for p in carried:
-                old[p] = new[p]
+                old[p] = getattr(f, p)
+            if prop == "reproduces":
+                _reproduction(old, value)
 
 
 def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mins: Iterable[str] = ()) -> None:
@@ -145,32 +163,32 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
     parts: dict[str, _RunParts] = {}
     for i, event in enumerate(events):
         f = facts(event, known_at[i] if known_at else None)
-        row = _run_row(f)
         run = parts.get(f.run_id)
         if run is None:
-            runs[f.run_id] = row
+            runs[f.run_id] = _run_row(f)
             run = parts[f.run_id] = (set(), {}, {}, {}, {})
         else:
-            _fold_run(runs[f.run_id], row)
+            _fold_run(runs[f.run_id], f)
         code_hashes, run_metrics, run_logs, run_reads, run_wrote = run
         if (f.namespace, f.job_name) not in jobs:
             jobs[(f.namespace, f.job_name)] = {"namespace": f.namespace, "name": f.job_name}
         if f.code is not None:
             c = f.code
-            _fold_max(
-                job_versions,
-                (f.namespace, f.job_name, c.code_hash),
-                {
+            version = job_versions.get((f.namespace, f.job_name, c.code_hash))
+            dirty = None if c.git_dirty is None else int(c.git_dirty)
+            if version is None:
+                job_versions[(f.namespace, f.job_name, c.code_hash)] = {
                     "namespace": f.namespace,
                     "name": f.job_name,
                     "code_hash": c.code_hash,
                     "entrypoint": c.entrypoint,
                     "source_uri": c.source_uri,
                     "git_commit": c.git_commit,
-                    "git_dirty": None if c.git_dirty is None else int(c.git_dirty),
-                },
-                JOB_VERSION_MAX,
-            )
+                    "git_dirty": dirty,
+                }
+            else:
+                for p, given in zip(JOB_VERSION_MAX, (c.entrypoint, c.source_uri, c.git_commit, dirty), strict=True):
+                    version[p] = _max_nn(version[p], given)
             code_hashes.add(c.code_hash)
         for key, step, value in f.metrics:
             m = run_metrics.get((key, step))

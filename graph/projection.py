@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from provgraph.events import admission
+from provgraph.events import admission, model
 from provgraph.events.errors import ContractError, Forbidden, Inadmissible
 from provgraph.events.facets import CodeJobFacet
 from provgraph.events.model import UNVERSIONED, Dataset, EventType, RunEvent, RunState
@@ -58,7 +58,7 @@ def canonical_json(value: Any) -> str:
     return _CANONICAL.encode(value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as `RunFacts`
 class DatasetFacts:
     namespace: str
     name: str
@@ -167,47 +167,63 @@ def admit(events: Sequence[RunEvent], owners: Mapping[str, str]) -> None:
         raise Inadmissible(f"event refused by the graph: {exc}") from exc
 
 
+_STATE = {t: RunState(t.value) for t in EventType}
+_TERMINAL = {t: t.is_terminal for t in EventType}
+"""The state and terminality of each event type, computed once, not per event."""
+_NOT_FACT = {"producer", "schema_url"}
+"""What a facet dumped as a run property leaves out."""
+
+
+def _keyed(value: Any) -> str | None:
+    return None if value is None else canonical_json(value)
+
+
 def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
     """The event's facts; `known_at` defaults to the event time (an event applied without a log)."""
-    rf = event.run.facets
-    order_key = event.order_key
-    terminal = event.event_type.is_terminal
-    when = event.event_time.isoformat()
-    minted = minted_version(event.run.run_id) if event.outputs else None
-
-    def keyed(value: Any) -> str | None:
-        return None if value is None else canonical_json(value)
-
+    run, job, event_type = event.run, event.job, event.event_type
+    rf = run.facets
+    seq = rf.event.seq if rf.event else 0
+    at = event.event_time.isoformat(timespec="microseconds")  # one formatting for the order key and `when`
+    order_key = model.order_key(seq, at)
+    terminal = _TERMINAL[event_type]
+    when = at if event.event_time.microsecond else at[:19] + at[26:]  # as isoformat(): no zero microseconds
+    minted = minted_version(run.run_id) if event.outputs else None
+    params, results, runtime, reproduces, labels, error = (
+        rf.params,
+        rf.results,
+        rf.runtime,
+        rf.reproduces,
+        rf.labels,
+        rf.error_message,
+    )
     return RunFacts(
-        run_id=event.run.run_id,
-        namespace=event.job.namespace,
-        job_name=event.job.name,
+        run_id=run.run_id,
+        namespace=job.namespace,
+        job_name=job.name,
         event_time=when,
         known_at=time_text(known_at) if known_at is not None else when,
         order_key=order_key,
-        state=RunState.REQUESTED
-        if event.event_type == EventType.OTHER and rf.requested
-        else RunState(event.event_type.value),
+        state=RunState.REQUESTED if event_type == EventType.OTHER and rf.requested else _STATE[event_type],
         state_key=f"{int(terminal)}|{order_key}",
         ended_at=when if terminal else None,
-        seq=event.seq,
-        has_start=event.event_type == EventType.START,
+        seq=seq,
+        has_start=event_type == EventType.START,
         declared_events=rf.event.total if rf.event else None,
-        code=event.job.facets.code,
-        params=keyed(rf.params.params if rf.params else None),
-        results=keyed(rf.results.results if rf.results else None),
-        runtime=keyed(rf.runtime.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.runtime else None),
-        error=rf.error_message.message if rf.error_message else None,
-        traceback=rf.error_message.stack_trace if rf.error_message else None,
-        reproduces=keyed(
-            rf.reproduces.model_dump(mode="json", exclude={"producer", "schema_url"}) if rf.reproduces else None
-        ),
+        code=job.facets.code,
+        params=None if params is None else _keyed(params.params),
+        results=None if results is None else _keyed(results.results),
+        runtime=None if runtime is None else canonical_json(runtime.model_dump(mode="json", exclude=_NOT_FACT)),
+        error=None if error is None else error.message,
+        traceback=None if error is None else error.stack_trace,
+        reproduces=None
+        if reproduces is None
+        else canonical_json(reproduces.model_dump(mode="json", exclude=_NOT_FACT)),
         parent_run_id=rf.parent.run.run_id if rf.parent else None,
         cached_from=rf.cached_from.run_id if rf.cached_from else None,
-        labels=keyed(rf.labels.labels if rf.labels else None),
-        annotations=keyed(rf.labels.annotations if rf.labels else None),
-        metrics=[(m.key, m.step, m.value) for m in (rf.metrics.metrics if rf.metrics else [])],
-        logs=[(c.offset, c.size, c.digest) for c in (rf.logs.chunks if rf.logs else [])],
+        labels=None if labels is None else _keyed(labels.labels),
+        annotations=None if labels is None else _keyed(labels.annotations),
+        metrics=[(m.key, m.step, m.value) for m in rf.metrics.metrics] if rf.metrics else [],
+        logs=[(c.offset, c.size, c.digest) for c in rf.logs.chunks] if rf.logs else [],
         reads=[DatasetFacts.of(d) for d in event.inputs],
         writes=[DatasetFacts.of(d, minted) for d in event.outputs],
     )
