@@ -62,7 +62,7 @@ def owner_conflict(run_id: str, owner: str, namespace: str) -> str:
 def check_datasets(event: RunEvent) -> None:
     """The rules that need nothing but the event: well-formed versions, outputs in the run's own project, tags."""
     namespace = event.job.namespace
-    for role, d, project in store_datasets(event) if event.inputs or event.outputs else ():
+    for role, d, project in store_datasets(event):
         if not CONTENT_HASH.fullmatch(d.version):
             raise ContractError(
                 f"{role} {d.namespace}/{d.name}: version {d.version!r} is not a content hash"
@@ -200,7 +200,7 @@ class KnownObjects:
 
     def check_outputs(self, event: RunEvent) -> None:
         """`ContractError` for a logged-artifact output or a tagged version not in the artifact store."""
-        for role, d, _ in store_datasets(event) if event.outputs else ():
+        for role, d, _ in store_datasets(event):
             if role == "output" and not self.exists(d.version):
                 raise ContractError(
                     f"output {d.namespace}/{d.name}@{d.version}: no such object in the artifact store"
