@@ -361,10 +361,10 @@ class Neo4jLineageStore:
                     yield q.HOP[(kind, upstream, now)], ask
 
     def warm_walks(self, stop: threading.Event | None = None) -> int:
-        """Plan every statement of a lineage walk by running it once on nothing; the statements run.
+        """Plan every statement of a lineage walk by running it once on nothing; how many ran.
 
         A fresh Neo4j plans a walk's statements inside its first walk, and so inside the walk's time
-        budget: on this machine ~1-3 s each (the first Cypher a server plans ~10 s), so the first
+        budget: on this machine ~0.5-4 s each (the first a server plans ~10 s), so the first
         depth-10 walk after a start came back cut by `time` after a hop (docs/BENCHMARKS.md, rounds 10
         and 11). Plans live in the server's cache, for every client. Run, not `EXPLAIN`ed: an
         `EXPLAIN` caches the plan but the first run still paid ~0.5 s a statement to build it."""
