@@ -36,8 +36,9 @@ T = TypeVar("T")
 
 
 def open_graph_service(settings: Settings) -> StoreHandle:
-    """The server's store for its lifetime, with the API's lineage bounds."""
-    return open_store(settings, bounds=LINEAGE_BOUNDS)
+    """The server's store for its lifetime, with the API's lineage bounds; on Neo4j it plans the
+    walk's statements in the background, so a fresh server's first walks are not cut planning them."""
+    return open_store(settings, bounds=LINEAGE_BOUNDS, warm=True)
 
 
 @dataclass

@@ -62,12 +62,13 @@ class StoreHandle:
             self.projector.log.close()
 
 
-def open_store(settings: Settings, *, bounds: LineageBounds | None = None) -> StoreHandle:
-    """The store `settings.store` names: Neo4j, or the embedded SQLite graph with its projector."""
+def open_store(settings: Settings, *, bounds: LineageBounds | None = None, warm: bool = False) -> StoreHandle:
+    """The store `settings.store` names: Neo4j, or the embedded SQLite graph with its projector.
+    `warm` (a server's store): Neo4j plans the lineage walk's statements in the background."""
     if settings.store == "neo4j":
         from provgraph.graph.neo4j_store import Neo4jLineageStore
 
-        return StoreHandle(Neo4jLineageStore.from_settings(settings, bounds))
+        return StoreHandle(Neo4jLineageStore.from_settings(settings, bounds, warm=warm))
     projector = embedded_projector(settings, bounds)
     return StoreHandle(projector.store, projector)
 

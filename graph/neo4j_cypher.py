@@ -564,6 +564,19 @@ CHAIN: dict[tuple[str, bool, bool, int], LiteralString] = {
     for hops in range(2, MAX_CHAIN + 1)
 }
 
+START: dict[str, LiteralString] = {
+    # a walk's start node(s) by the root's kind, as lineage nodes `n` (a dataset's and a job's: up to $cap)
+    "run": "MATCH (r:Run {run_id: $id}) WHERE r.started_at <= $as_of AND r.known_at <= $known " + RUN_NODE,
+    "datasetVersion": "MATCH (d:DatasetVersion {node_id: $id}) WHERE d.created_at <= $as_of AND d.known_at <= $known "
+    + DATASET_VERSION_NODE,
+    "dataset": "MATCH (d:DatasetVersion {namespace: $ns, name: $name}) WHERE "
+    + EXISTS
+    + " WITH d ORDER BY d.created_at DESC, d.node_id DESC LIMIT $cap "
+    + DATASET_VERSION_NODE,
+    "job": "MATCH (r:Run {namespace: $ns, job_name: $name}) WHERE r.started_at <= $as_of"
+    " AND r.known_at <= $known WITH r ORDER BY r.started_at DESC, r.run_id DESC LIMIT $cap " + RUN_NODE,
+}
+
 WRITTEN: LiteralString = written("r")
 """The run bound to `r` COMPLETEd as of $as_of/$known."""
 COUNTS: dict[str, LiteralString] = {

@@ -21,7 +21,10 @@ Driver errors leave as provgraph errors (`neo4j_config.translated`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
@@ -66,6 +69,8 @@ from provgraph.graph.walk import Cuts, Edge, Hop, NodeRow, bounded_walk, edge_ho
 if TYPE_CHECKING:
     from provgraph.events.settings import Settings
 
+log = logging.getLogger(__name__)
+
 MAX_ROWS_PER_TX = 5000
 """Runs (or dataset versions) per transaction; ~13 KB of server transaction memory each, so the
 default `dbms.memory.transaction.total.max` of 256 MiB is never reached. A projector batch of
@@ -83,6 +88,9 @@ LOOKAHEAD = q.MAX_CHAIN
 
 RESET_BATCH = 20_000
 """Edges, then nodes, deleted per transaction by `reset`."""
+
+WARM_NOTHING = ""
+"""The id every warming statement asks for: no node has it, so the statement plans and runs on nothing."""
 
 
 def _refs(items: list[list[Any]]) -> list[DatasetRef]:
@@ -175,7 +183,11 @@ class Neo4jLineageStore:
         bounds: LineageBounds | None = None,
         liveness: Liveness | None = None,
         completeness: CompletenessRules | None = None,
+        *,
+        warm: bool = False,
     ) -> None:
+        """`warm`: plan the lineage walk's statements in a background thread once open (`warm_walks`),
+        for the servers (the API's, the projector's): a CLI's store does not pay for it."""
         self.config = config
         self.bounds = bounds or LineageBounds()
         self.liveness = liveness or Liveness()
@@ -195,14 +207,23 @@ class Neo4jLineageStore:
             except BaseException:
                 self._driver.close()
                 raise
+        self._stop_warming = threading.Event()
+        self.warming: threading.Thread | None = None
+        """The thread of `warm_walks` while it runs (`warm`); joined by tests and `close`."""
+        if warm:
+            self.warming = threading.Thread(target=self._warm_quietly, name="neo4j-walk-warm-up", daemon=True)
+            self.warming.start()
 
     @classmethod
-    def from_settings(cls, settings: Settings, bounds: LineageBounds | None = None) -> Neo4jLineageStore:
+    def from_settings(
+        cls, settings: Settings, bounds: LineageBounds | None = None, *, warm: bool = False
+    ) -> Neo4jLineageStore:
         return cls(
             Neo4jConfig.from_settings(settings),
             bounds,
             Liveness(settings.heartbeat_timeout_s),
             CompletenessRules(settings.completeness_timeout_s),
+            warm=warm,
         )
 
     def _session(self) -> neo4j.Session:
@@ -315,7 +336,55 @@ class Neo4jLineageStore:
                     pass
 
     def close(self) -> None:
+        self._stop_warming.set()
+        if self.warming is not None:
+            self.warming.join(timeout=1.0)  # a statement still planning fails with the driver's close
         self._driver.close()
+
+    # -- warming the walk's plans -----------------------------------------------------------------
+
+    @staticmethod
+    def _walk_statements() -> Iterator[tuple[LiteralString, dict[str, Any]]]:
+        """Every statement a lineage walk may run, with parameters of the types the walk passes (Neo4j
+        caches a plan per text and parameter types) that match no node: the start statements, then
+        the hops as of now (the API's default), then the as-of ones; a statement's longest chain first."""
+        at = _at(NOW)
+        for kind, cypher in q.START.items():
+            keys = {"id": WARM_NOTHING} if kind in ("run", "datasetVersion") else {"ns": "", "name": "", "cap": 2}
+            yield cypher, {**keys, **at}
+        ask = {"ids": [WARM_NOTHING], "cap": 2, **at}
+        for now in (True, False):
+            for kind in ("dsv", "run"):
+                for upstream in (True, False):
+                    for hops in range(LOOKAHEAD, 1, -1):
+                        yield q.CHAIN[(kind, upstream, now, hops)], {**ask, "far_max": 1, "budget": HOP_HITS}
+                    yield q.HOP[(kind, upstream, now)], ask
+
+    def warm_walks(self, stop: threading.Event | None = None) -> int:
+        """Plan every statement of a lineage walk by running it once on nothing; how many ran.
+
+        A fresh Neo4j plans a walk's statements inside its first walk, and so inside the walk's time
+        budget: on this machine ~0.5-4 s each (the first a server plans ~10 s), so the first
+        depth-10 walk after a start came back cut by `time` after a hop (docs/BENCHMARKS.md, rounds 10
+        and 11). Plans live in the server's cache, for every client. Run, not `EXPLAIN`ed: an
+        `EXPLAIN` caches the plan but the first run still paid ~0.5 s a statement to build it."""
+        done = 0
+        with self._session() as s:
+            for cypher, params in self._walk_statements():
+                if stop is not None and stop.is_set():
+                    break
+                s.run(cypher, params).consume()
+                done += 1
+        return done
+
+    def _warm_quietly(self) -> None:
+        """`warm_walks` in the background: a failure leaves the plans to the walks, as without it."""
+        try:
+            t0 = time.perf_counter()
+            done = self.warm_walks(self._stop_warming)
+            log.info("planned %d lineage walk statements in %.1f s", done, time.perf_counter() - t0)
+        except Exception as exc:  # noqa: BLE001 - best effort: the walks plan what is left themselves
+            log.info("warming the lineage walk's statements stopped: %s", exc)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -621,51 +690,15 @@ class Neo4jLineageStore:
     def _start(
         tx: neo4j.Transaction, node: NodeId, fan_out: int, cuts: Cuts, params: dict[str, Any]
     ) -> dict[str, NodeRow]:
+        cypher = q.START[node.kind]
         if node.kind == "run":
-            rows = list(
-                tx.run(
-                    "MATCH (r:Run {run_id: $id}) WHERE r.started_at <= $as_of AND r.known_at <= $known " + q.RUN_NODE,
-                    id=node.key[0],
-                    **params,
-                )
-            )
+            rows = list(tx.run(cypher, id=node.key[0], **params))
             return {run_node_id(r["n"][0]): (True, r["n"]) for r in rows}
         if node.kind == "datasetVersion":
-            rows = list(
-                tx.run(
-                    "MATCH (d:DatasetVersion {node_id: $id}) WHERE d.created_at <= $as_of AND d.known_at <= $known "
-                    + q.DATASET_VERSION_NODE,
-                    id=dataset_node_id(*node.key),
-                    **params,
-                )
-            )
+            rows = list(tx.run(cypher, id=dataset_node_id(*node.key), **params))
             return {r["n"][0]: (False, r["n"]) for r in rows}
         ns, name = node.key
-        if node.kind == "dataset":
-            rows = list(
-                tx.run(
-                    "MATCH (d:DatasetVersion {namespace: $ns, name: $name}) WHERE "
-                    + q.EXISTS
-                    + " WITH d ORDER BY d.created_at DESC, d.node_id DESC LIMIT $cap "
-                    + q.DATASET_VERSION_NODE,
-                    ns=ns,
-                    name=name,
-                    cap=fan_out + 1,
-                    **params,
-                )
-            )
-        else:
-            rows = list(
-                tx.run(
-                    "MATCH (r:Run {namespace: $ns, job_name: $name}) WHERE r.started_at <= $as_of"
-                    " AND r.known_at <= $known WITH r ORDER BY r.started_at DESC, r.run_id DESC"
-                    " LIMIT $cap " + q.RUN_NODE,
-                    ns=ns,
-                    name=name,
-                    cap=fan_out + 1,
-                    **params,
-                )
-            )
+        rows = list(tx.run(cypher, ns=ns, name=name, cap=fan_out + 1, **params))
         if len(rows) > fan_out:
             cuts.add("fanOut", f"fan-out limit of {fan_out} cut the start node {node}")
             rows = rows[:fan_out]
