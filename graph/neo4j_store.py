@@ -187,7 +187,7 @@ class Neo4jLineageStore:
         warm: bool = False,
     ) -> None:
         """`warm`: plan the lineage walk's statements in a background thread once open (`warm_walks`),
-        for the servers (the API's, the projector's): a CLI's store does not pay for it."""
+        for the API's store (it serves the walks): a CLI's store does not pay for it."""
         self.config = config
         self.bounds = bounds or LineageBounds()
         self.liveness = liveness or Liveness()

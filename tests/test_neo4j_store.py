@@ -332,30 +332,3 @@ def test_the_warm_up_plans_every_statement_a_walk_runs(
     assert len({q for q, _ in asked}) >= 12  # the walks above ran most of the statements
     monkeypatch.setattr(neo4j.Transaction, "run", run)
     assert graph.warm_walks() == len(warmed)
-
-
-@pytest.mark.slow
-def test_a_fresh_servers_first_deep_walk_is_whole_once_the_store_warmed_it(neo4j: str) -> None:
-    """Round 11: right after Neo4j starts, a server's store (`warm=True`) plans the walk's statements
-    in the background, so the first depth-10 walk runs within its 5 s budget: without it, that walk
-    planned them inside the budget (~10 s for the first, 1-3 s each after on this machine) and came
-    back cut by `time` after a hop (checked on the code before this change: see docs/BENCHMARKS.md,
-    round 11). Restarts the server, so it needs the session's own."""
-    from tests import services
-
-    if not services.owns("neo4j"):
-        pytest.skip("restarts Neo4j: needs a server this session started")
-    store = Neo4jLineageStore(Neo4jConfig(uri=neo4j))
-    store.reset()
-    store.apply(chain(8))  # 17 nodes, 16 hops upstream from the last output: all within depth 10
-    store.close()
-    services.restart("neo4j", "stop")
-    services.restart("neo4j", "start")
-    store = Neo4jLineageStore(Neo4jConfig(uri=neo4j), warm=True)
-    try:
-        assert store.warming is not None
-        store.warming.join()
-        got = store.lineage(NodeId.dataset("file", "/r/step7.parquet"), Direction.UPSTREAM, depth=10)
-        assert (got.partial, got.cut_codes, len(got.nodes)) == (False, [], 17)
-    finally:
-        store.close()

@@ -49,7 +49,7 @@ def create_app(settings: Settings, *, store: LineageStore | None = None, max_rec
     if store is None:
         from provgraph.graph.neo4j_store import Neo4jLineageStore
 
-        store = Neo4jLineageStore.from_settings(settings, warm=True)  # plans are the server's: the API's walks
+        store = Neo4jLineageStore.from_settings(settings)
     broker = KafkaBroker(
         servers,
         client_id="provgraph-projector",
