@@ -16,6 +16,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from provgraph.cli._commands import COMMANDS, ROOT_HELP, VERSION_HELP
+from provgraph.cli._params import plain_params
 from provgraph.events.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -51,7 +52,14 @@ class LazyGroup(TyperGroup):
     ) -> tuple[str | None, click.Command | None, list[str]]:
         if args and isinstance(self.commands.get(args[0]), _Listed):
             self.commands[args[0]] = _load(args[0])
-        return super().resolve_command(ctx, args)
+        name, command, rest = super().resolve_command(ctx, args)
+        if command is not None:
+            plain_params(command, ctx)  # (its values without pydantic where they need no coercion)
+        return name, command, rest
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        plain_params(self, ctx, subcommands=False)  # (`--version`, `--help`; commands: when resolved)
+        return super().parse_args(ctx, args)
 
 
 def _load(name: str) -> click.Command:

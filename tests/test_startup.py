@@ -98,6 +98,14 @@ def test_help_imports_no_command_module_and_no_settings(tmp_path: Path) -> None:
     assert not {m for m in modules if m.split(".")[0] in ("typer", "click", "subprocess")}  # typer: not at all
 
 
+@pytest.mark.parametrize("args", [["replay", "--help"], ["token", "--help"]])
+def test_options_of_a_command_without_models_need_no_pydantic(tmp_path: Path, args: list[str]) -> None:
+    """typer 0.29 coerces option values (the help flag's too) through pydantic; values that need no
+    coercion pass without it (cli/_params.py), so a command module without models loads no pydantic."""
+    modules = loaded(CLI.format(args=args), tmp_path)
+    assert "provgraph.cli._app" in modules and not set(PYDANTIC) & modules
+
+
 def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
     modules = loaded(CLI.format(args=["runs"]), tmp_path)
     assert heavy(modules) == []
