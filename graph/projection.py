@@ -182,7 +182,7 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
     """The event's facts; `known_at` defaults to the event time (an event applied without a log)."""
     run, job, event_type = event.run, event.job, event.event_type
     rf = run.facets
-    seq = rf.event.seq if rf.event else 0
+    seq = event.seq
     at = event.event_time.isoformat(timespec="microseconds")  # one formatting for the order key and `when`
     order_key = model.order_key(seq, at)
     terminal = _TERMINAL[event_type]

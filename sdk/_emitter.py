@@ -159,38 +159,40 @@ class RunEmitter:
                 )
             except ValidationError as exc:  # e.g. NaN in params: refused here, before any transport sees it
                 held, self._held = self._held, None
-                refused: tuple[ContractError, ValidationError] | None = (refusal(exc, f"{kind.value} event"), exc)
+                refused: ContractError | None = refusal(exc, f"{kind.value} event")
+                cause: ValidationError | None = exc
             else:
-                refused, held = None, self._held
-                if held is not None and not kind.is_terminal:
-                    held.append(event)  # sent with the terminal event
-                self._held = held if held is not None and not kind.is_terminal else None
+                refused, cause, held = None, None, self._held
+                if held is not None:
+                    if kind.is_terminal:
+                        self._held = None
+                    else:
+                        held.append(event)  # sent with the terminal event
         if refused is not None:
             if held:  # what was held is sent before the refusal is raised
-                self._send(held, terminal=False)
-            raise refused[0] from refused[1]
+                self._send(held, None)
+            raise refused from cause
         self._context = self._job_known  # the job was walked once; frozen, holding only strings, it cannot change
         self._key = event.root_run_id
         if held is None:
             self.transport.emit(event)
         elif kind.is_terminal:
-            self._send([*held, event])
+            self._send(held, event)
         return event
 
-    def _send(self, events: list[RunEvent], *, terminal: bool = True) -> None:
-        """Held events (and the terminal one, last) in one `emit_many`. If the transport refuses them
+    def _send(self, held: list[RunEvent], last: RunEvent | None) -> None:
+        """Held events (and the terminal one, `last`) in one `emit_many`. If the transport refuses them
         together, they are sent one at a time, as without holding: a held event refused on its own
         raises `HeldEventFailed` (and what follows it is not sent); the terminal event's own refusal
         is raised as it is."""
-        if len(events) == 1 and terminal:
-            self.transport.emit(events[0])
+        if not held and last is not None:
+            self.transport.emit(last)
             return
         try:
-            self.transport.emit_many(events)
+            self.transport.emit_many([*held, last] if last is not None else held)
             return
         except Exception:  # noqa: BLE001 - sent one at a time below, each raising its own error
             pass
-        held, last = (events[:-1], events[-1]) if terminal else (events, None)
         for event in held:
             try:
                 self.transport.emit(event)
