@@ -110,6 +110,7 @@ class Watcher:
         self._wake = asyncio.Event()
         self._moved = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
+        self._failed: ProvgraphError | None = None
 
     def _limiter(self) -> anyio.CapacityLimiter:
         """The watcher's own worker-thread slot (its reads are small and one at a time): they never
@@ -152,6 +153,8 @@ class Watcher:
                     raise NotConsistent(progress.not_reached(position, now, self.timeout_s))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._moved.wait(), left)
+                if self._failed is not None:  # the read this waiter waited for failed: as when polling
+                    raise self._failed
         finally:
             self._waiting.remove(position)
 
@@ -163,7 +166,7 @@ class Watcher:
         hint = self.notices.hint
         with contextlib.suppress(TimeoutError):  # Kafka slow or down: the safety reads still answer
             await asyncio.wait_for(self.notices.start(self._wake), SAFETY_READ_S)
-        await self._read_now()
+        await self._read_or_fail()
         while True:
             since = time.monotonic() - self._last_read
             with contextlib.suppress(TimeoutError):
@@ -174,7 +177,16 @@ class Watcher:
                 for p in self._waiting
             )
             if noticed or (self._waiting and time.monotonic() - self._last_read >= SAFETY_READ_S):
-                await self._read_now()
+                await self._read_or_fail()
+
+    async def _read_or_fail(self) -> None:
+        self._failed = None
+        try:
+            await self._read_now()
+        except ProvgraphError as exc:  # answered to the waiters; the next read comes after SAFETY_READ_S
+            self._failed = exc
+            self._last_read = time.monotonic()
+            self._wake_waiters()
 
     async def _read(self) -> None:
         since = time.monotonic() - self._last_read
@@ -192,8 +204,7 @@ class Watcher:
         moved = now != self._seen
         self._seen = now
         if moved:
-            self._moved.set()
-            self._moved = asyncio.Event()
+            self._wake_waiters()
             if log.isEnabledFor(logging.DEBUG):  # bench_latency splits emit -> visible with it
                 log.debug(
                     "progress at %.6f: %s",
@@ -201,6 +212,10 @@ class Watcher:
                     " ".join(f"{t}:{p}={n}" for (_, t, p), n in sorted(now.items())),
                 )
         return moved
+
+    def _wake_waiters(self) -> None:
+        self._moved.set()
+        self._moved = asyncio.Event()
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -235,6 +250,8 @@ class Notices:
         then notes each notice in `hint` and sets `wake`, in the background."""
         from aiokafka import AIOKafkaConsumer
 
+        if self._listening is not None:  # once per server; a restarted reader finds it listening
+            return
         subscribed = asyncio.get_running_loop().create_future()
         consumer = self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.servers, group_id=None, enable_auto_commit=False, client_id="provgraph-api-watcher"

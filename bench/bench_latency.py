@@ -232,8 +232,8 @@ class Client:
         body = json.dumps(payload).encode()
         head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
         request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
-        for attempt in (1, 2):  # an idle connection the server closed: once more on a new one
-            reused = bool(self.idle)
+        for attempt in (1, 2):  # an idle connection the server closed (after 5 s): once more on a new one
+            reused = bool(self.idle) and attempt == 1
             reader, writer = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
             try:
                 writer.write(request)
@@ -246,7 +246,7 @@ class Client:
                 answer = json.loads(await reader.readexactly(length))
             except (OSError, IndexError, asyncio.IncompleteReadError):
                 writer.close()
-                if reused and attempt == 1:
+                if reused:
                     continue
                 raise
             self.idle.append((reader, writer))
