@@ -218,10 +218,7 @@ class Watcher:
         self._moved = asyncio.Event()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        await _cancel(self._reader)
         if self.notices is not None:
             await self.notices.close()
 
@@ -295,12 +292,16 @@ class Notices:
             log.warning("progress notice not understood: %r", value)
 
     async def close(self) -> None:
-        if self._listening is not None:
-            self._listening.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listening
+        await _cancel(self._listening)
         if self._consumer is not None:
             await self._consumer.stop()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def unanswered(exc: ProvgraphError) -> ExecutionResult:
