@@ -32,7 +32,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from provgraph.api.auth import SCOPE_KEY, Authenticate, TokenStore
-from provgraph.api.consistency import Watcher, requested, unanswered
+from provgraph.api.consistency import Notices, Watcher, requested, unanswered
 from provgraph.api.context import RequestContext, open_graph_service
 from provgraph.api.guards import Budget
 from provgraph.api.ingest import MAX_EVENT_BYTES, IngestEndpoint
@@ -81,7 +81,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self.settings = settings
         self.transport = transport
         self.lanes = Lanes(settings)
-        self.watcher = Watcher(graph, settings.consistency_timeout_s)
+        self.watcher = Watcher(graph, settings.consistency_timeout_s, Notices.for_settings(settings, graph))
 
     async def execute_single(
         self,
@@ -223,6 +223,7 @@ def create_app(
         try:
             yield
         finally:
+            await graphql.watcher.close()
             graphql.lanes.lane.close()
             await anyio.to_thread.run_sync(transport.close)
             graph.close()

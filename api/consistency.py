@@ -6,14 +6,20 @@ projected that position (graph/progress.py), at most `consistency_timeout_s`:
 - malformed token, or one about another log: HTTP 400, one line, nothing executed;
 - not reached in time: one GraphQL error with `extensions.code` NOT_CONSISTENT, nothing executed.
 
-Waiting costs the graph one small read per tick, however many requests wait: one `Watcher` per
-server reads the progress (a node per Kafka partition; embedded: a sync and one row) only while
-someone waits, 5 ms after the last read, doubling to 50 ms while it does not move.
+One `Watcher` per server reads the progress (a node per Kafka partition; embedded: a sync and one
+row) for every waiting request, only while someone waits. Fed by Kafka, it reads when the projector's
+notice (`topics.PROGRESS`, sent once a batch's transaction committed) names an offset a waiter needs,
+and at least every `SAFETY_READ_S` while someone waits (a lost notice only delays); a waiter is
+released by the graph's progress only, never by a notice. Embedded, or without Kafka settings, it
+polls: 5 ms after the last read, doubling to 50 ms while the progress does not move.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import importlib.util
+import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -26,6 +32,7 @@ from graphql import DirectiveLocation, GraphQLError, OperationDefinitionNode, St
 from strawberry.types import ExecutionResult
 
 from provgraph.api.limits import _document
+from provgraph.events import topics
 from provgraph.events.consistency import Position, parse
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.graph import progress
@@ -34,11 +41,16 @@ from provgraph.graph.progress import FIRST_INTERVAL_S, MAX_INTERVAL_S, NotConsis
 if TYPE_CHECKING:
     from strawberry.http import GraphQLRequestData
 
+    from provgraph.events.settings import Settings
     from provgraph.graph.factory import StoreHandle
 
 log = logging.getLogger(__name__)
 
 NOT_CONSISTENT = "NOT_CONSISTENT"
+SAFETY_READ_S = 1.0
+"""With notices, the longest a waiter goes without a progress read (a lost notice delays it this much)."""
+TOPIC_RETRY_S = 5.0
+"""How often the watcher looks again for an absent notice topic."""
 
 
 @strawberry.directive(
@@ -79,16 +91,26 @@ def requested(request: GraphQLRequestData) -> Position | None:
 
 
 class Watcher:
-    """The server's one reader of the projection progress, shared by every waiting request."""
+    """The server's one reader of the projection progress, shared by every waiting request.
 
-    def __init__(self, graph: StoreHandle, timeout_s: float) -> None:
+    With `notices` (Kafka, Neo4j) it reads the progress when a notice says a batch a waiter needs is
+    in, or every `SAFETY_READ_S` while someone waits; without, it polls (`_read`'s back-off).
+    """
+
+    def __init__(self, graph: StoreHandle, timeout_s: float, notices: Notices | None = None) -> None:
         self.graph = graph
         self.timeout_s = timeout_s
+        self.notices = notices
         self._seen: Progress = {}
         self._poll: asyncio.Task[None] | None = None
         self._interval = FIRST_INTERVAL_S
         self._last_read = 0.0
         self._thread: anyio.CapacityLimiter | None = None
+        self._waiting: list[Position] = []
+        self._wake = asyncio.Event()
+        self._moved = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._failed: ProvgraphError | None = None
 
     def _limiter(self) -> anyio.CapacityLimiter:
         """The watcher's own worker-thread slot (its reads are small and one at a time): they never
@@ -104,6 +126,9 @@ class Watcher:
         except ConfigError as exc:
             raise HTTPException(400, str(exc)) from exc
         deadline = time.monotonic() + self.timeout_s
+        if self.notices is not None:
+            await self._wait_notified(position, deadline)
+            return
         while not position.reached_by(progress.seen(self._seen, position)):
             left = deadline - time.monotonic()
             if left <= 0:
@@ -115,21 +140,168 @@ class Watcher:
             except TimeoutError:
                 continue
 
+    async def _wait_notified(self, position: Position, deadline: float) -> None:
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_on_notice())
+        self._waiting.append(position)
+        try:
+            self._wake.set()
+            while not position.reached_by(progress.seen(self._seen, position)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    now = progress.seen(self._seen, position)
+                    raise NotConsistent(progress.not_reached(position, now, self.timeout_s))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._moved.wait(), left)
+                if self._failed is not None:  # the read this waiter waited for failed: as when polling
+                    raise self._failed
+        finally:
+            self._waiting.remove(position)
+
+    async def _read_on_notice(self) -> None:
+        """The reader with notices: subscribed first, then reads once, so no batch falls in between;
+        then re-reads when a waiter's position is noticed in (never released on a notice alone: the
+        graph is the truth, a notice may be stale), or after `SAFETY_READ_S` while someone waits."""
+        assert self.notices is not None
+        hint = self.notices.hint
+        with contextlib.suppress(TimeoutError):  # Kafka slow or down: the safety reads still answer
+            await asyncio.wait_for(self.notices.start(self._wake), SAFETY_READ_S)
+        await self._read_or_fail()
+        while True:
+            since = time.monotonic() - self._last_read
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), SAFETY_READ_S - since if self._waiting else None)
+            self._wake.clear()
+            noticed = any(
+                p.reached_by(progress.seen(hint, p)) and not p.reached_by(progress.seen(self._seen, p))
+                for p in self._waiting
+            )
+            if noticed or (self._waiting and time.monotonic() - self._last_read >= SAFETY_READ_S):
+                await self._read_or_fail()
+
+    async def _read_or_fail(self) -> None:
+        self._failed = None
+        try:
+            await self._read_now()
+        except ProvgraphError as exc:  # answered to the waiters; the next read comes after SAFETY_READ_S
+            self._failed = exc
+            self._last_read = time.monotonic()
+            self._wake_waiters()
+
     async def _read(self) -> None:
         since = time.monotonic() - self._last_read
         if since > MAX_INTERVAL_S:  # idle until now: read at once
             self._interval = FIRST_INTERVAL_S
         else:
             await asyncio.sleep(max(0.0, self._interval - since))
+        moved = await self._read_now()
+        self._interval = FIRST_INTERVAL_S if moved else min(self._interval * 2, MAX_INTERVAL_S)
+
+    async def _read_now(self) -> bool:
+        """Read the progress from the graph; True when it moved (the waiters are woken)."""
         now = await anyio.to_thread.run_sync(progress.read, self.graph, limiter=self._limiter())
         self._last_read = time.monotonic()
         moved = now != self._seen
         self._seen = now
-        if moved and log.isEnabledFor(logging.DEBUG):  # bench_latency splits emit -> visible with it
-            log.debug(
-                "progress at %.6f: %s", time.time(), " ".join(f"{t}:{p}={n}" for (_, t, p), n in sorted(now.items()))
-            )
-        self._interval = FIRST_INTERVAL_S if moved else min(self._interval * 2, MAX_INTERVAL_S)
+        if moved:
+            self._wake_waiters()
+            if log.isEnabledFor(logging.DEBUG):  # bench_latency splits emit -> visible with it
+                log.debug(
+                    "progress at %.6f: %s",
+                    time.time(),
+                    " ".join(f"{t}:{p}={n}" for (_, t, p), n in sorted(now.items())),
+                )
+        return moved
+
+    def _wake_waiters(self) -> None:
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def close(self) -> None:
+        await _cancel(self._reader)
+        if self.notices is not None:
+            await self.notices.close()
+
+
+class Notices:
+    """The projector's notices that a batch is in the graph (`topics.PROGRESS`), read from their end
+    by one consumer of no group; `hint` holds the furthest offsets they named: a hint, never the truth
+    (a notice may be stale after a reset or replay, or lost)."""
+
+    def __init__(self, servers: str, topic: str) -> None:
+        self.servers = servers
+        self.topic = topic
+        self.hint: Progress = {}
+        self._consumer: Any = None
+        self._listening: asyncio.Task[None] | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, graph: StoreHandle) -> Notices | None:
+        """Notices for a graph fed by Kafka; None (the watcher polls) when embedded, without Kafka or aiokafka."""
+        if graph.embedded or not settings.kafka_bootstrap_servers or importlib.util.find_spec("aiokafka") is None:
+            return None
+        return cls(settings.kafka_bootstrap_servers, topics.topic(topics.PROGRESS, settings.kafka_topic_prefix))
+
+    async def start(self, wake: asyncio.Event) -> None:
+        """Subscribe at the topic's end; returns once positioned there (or the topic is found absent),
+        then notes each notice in `hint` and sets `wake`, in the background."""
+        from aiokafka import AIOKafkaConsumer
+
+        if self._listening is not None:  # once per server; a restarted reader finds it listening
+            return
+        subscribed = asyncio.get_running_loop().create_future()
+        consumer = self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.servers, group_id=None, enable_auto_commit=False, client_id="provgraph-api-watcher"
+        )
+        self._listening = asyncio.create_task(self._listen(consumer, wake, subscribed))
+        await asyncio.shield(subscribed)
+
+    async def _listen(self, consumer: Any, wake: asyncio.Event, subscribed: asyncio.Future[None]) -> None:
+        try:
+            await consumer.start()
+            while self.topic not in await consumer.topics():  # absent: the watcher's safety reads only
+                if not subscribed.done():
+                    log.warning("no progress notices yet (topic %s absent)", self.topic)
+                    subscribed.set_result(None)
+                await asyncio.sleep(TOPIC_RETRY_S)
+            consumer.subscribe([self.topic])
+            while not consumer.assignment():
+                await asyncio.sleep(0.01)
+            for tp in consumer.assignment():  # positioned at the end before the watcher's first read
+                await consumer.position(tp)
+            if not subscribed.done():
+                subscribed.set_result(None)
+            while True:
+                fetched = await consumer.getmany(timeout_ms=1000)
+                for records in fetched.values():
+                    for record in records:
+                        self._note(record.value)
+                if fetched:
+                    wake.set()
+        except Exception as exc:  # noqa: BLE001 - no notices: the safety reads still release every waiter
+            log.warning("progress notices stopped: %s", exc)
+            if not subscribed.done():
+                subscribed.set_result(None)
+
+    def _note(self, value: bytes | None) -> None:
+        try:
+            for t, p, n in json.loads(value or b"[]"):
+                key = ("kafka", str(t), int(p))
+                self.hint[key] = max(self.hint.get(key, 0), int(n))
+        except (ValueError, TypeError):
+            log.warning("progress notice not understood: %r", value)
+
+    async def close(self) -> None:
+        await _cancel(self._listening)
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def unanswered(exc: ProvgraphError) -> ExecutionResult:

@@ -5,7 +5,11 @@ and an API process (`provgraph serve`), then for each offered rate (100, 500, 2,
 `BENCH_RATES`) an emitter PROCESS sends realistic runs (START, reads, writes, metrics, COMPLETE)
 paced to that rate for WARMUP + DURATION seconds. It stands for many SDK processes at once: it sends
 asynchronously (acks=all, keyed by root run as the transport does) instead of waiting for each ack
-as one SDK process does, so it really sustains the rate (the achieved rate is printed).
+as one SDK process does, so it really sustains the rate (the achieved rate is printed). Its records
+(key, serialised event, partition: the producer's own murmur2 choice for the key) are built before
+the paced window, so the loop only sends: in production the events are built and serialised by SDK
+processes on other machines, not on the 2 cores that project and answer here (pydantic cost ~1.6 ms
+CPU an event in the loop until round 11).
 
 For up to `SAMPLED_PER_S` runs a second (`BENCH_SAMPLED_PER_S`, 40) completed after the warm-up,
 the emitter reports its COMPLETE record's position (`kafka:topic:partition:offset`, what
@@ -16,15 +20,19 @@ nothing polls Neo4j but the API's one shared progress reader. Printed beside it:
 (send -> acknowledged, acks=all), the projector's batches and the 1-minute load average, then the
 stages of emit -> visible, p50 / p99 each: the projector's DEBUG line per batch (when it was handed
 over, prepared, its write started, ended, progress published) and the API watcher's DEBUG line per
-progress move, matched to the sampled runs by position; and the projector's and the API's CPU time
-while the emitter ran (per event sent: a figure less bound to the machine's load than the wall times).
+progress move, matched to the sampled runs by position; and every process's CPU time while the
+emitter paced its sends (Neo4j and Kafka found by their listening ports, the emitter, the API, the
+projector, this bench; per event sent: a figure less bound to the machine's load than the wall
+times).
 Target: p99 < 250 ms at a sustained 500 events/s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import json
 import multiprocessing as mp
 import os
 import re
@@ -35,8 +43,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -154,68 +164,137 @@ def stages(
 
 
 def emit(kafka: str, topic: str, rate: int, namespace: str, out: Any) -> None:
-    """The emitter process: `rate` events/s for WARMUP + DURATION s; COMPLETE positions of sampled runs to `out`."""
-    from kafka import KafkaProducer
+    """The emitter process: `rate` events/s for WARMUP + DURATION s; COMPLETE positions of sampled runs
+    to `out`. Builds every record first, then reports ("start",) and only sends in the paced loop."""
+    from kafka.partitioner.default import murmur2
 
-    producer = KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=1, enable_idempotence=True)
+    asyncio.run(send_paced(kafka, topic, rate, list(records(rate, namespace)), murmur2, out))
+
+
+def records(rate: int, namespace: str) -> Iterator[tuple[bytes, bytes, str | None]]:
+    """The emitter's records, built and serialised up front: key, value, the run id of a sampled COMPLETE."""
     every = max(1, round(rate / EVENTS_PER_RUN / SAMPLED_PER_S))
-    runs = int(rate * (WARMUP + DURATION) / EVENTS_PER_RUN) + 2
+    for event in workload(int(rate * (WARMUP + DURATION) / EVENTS_PER_RUN) + 2, namespace=namespace):
+        run_no = int(event.run.run_id.rsplit("-", 1)[1])
+        sampled = event.run.run_id if event.event_type.is_terminal and run_no % every == 0 else None
+        yield event.root_run_id.encode(), serde.dumps(event), sampled
+
+
+async def send_paced(
+    kafka: str, topic: str, rate: int, built: list[tuple[bytes, bytes, str | None]], hash_key: Any, out: Any
+) -> None:
+    """Send `built` at `rate` (aiokafka: ~6x less CPU a record than kafka-python's producer, which
+    could not keep 500 events/s on a loaded core), each to the partition the default partitioner picks."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=1, enable_idempotence=True)
+    await producer.start()
+    partitions = sorted(await producer.partitions_for(topic))
+    chosen = [partitions[(hash_key(key) & 0x7FFFFFFF) % len(partitions)] for key, _, _ in built]  # the default
+    out.put(("start",))
+    cpu = time.process_time()
     sent = 0
     start = time.monotonic()
-    for i, event in enumerate(workload(runs, namespace=namespace)):
+    pending = []
+    for i, ((key, value, sampled), partition) in enumerate(zip(built, chosen, strict=True)):
         if (delay := start + i / rate - time.monotonic()) > 0:
-            time.sleep(delay)
+            await asyncio.sleep(delay)
         elif time.monotonic() - start > WARMUP + DURATION:
             break
-        future = producer.send(topic, key=event.root_run_id.encode(), value=serde.dumps(event))
+        future = await producer.send(topic, value, key=key, partition=partition)
         sent += 1
-        run_no = int(event.run.run_id.rsplit("-", 1)[1])
-        if event.event_type.is_terminal and run_no % every == 0 and time.monotonic() - start > WARMUP:
-            sent_at, run_id = time.time(), event.run.run_id
+        if sampled is not None and time.monotonic() - start > WARMUP:
 
-            def report(md: Any, sent_at: float = sent_at, run_id: str = run_id) -> None:
-                position = str(Position.kafka(md.topic, md.partition, md.offset))
-                out.put((sent_at, time.time(), position, run_id))
+            def report(acked: Any, sent_at: float = time.time(), run_id: str = sampled) -> None:
+                md = acked.result()
+                out.put((sent_at, time.time(), str(Position.kafka(md.topic, md.partition, md.offset)), run_id))
 
-            future.add_callback(report)
+            future.add_done_callback(report)
+        pending.append(future)
         if time.monotonic() - start > WARMUP + DURATION:
             break
-    producer.flush()
-    out.put(("done", sent, time.monotonic() - start))
-    producer.close()
+    await asyncio.gather(*pending)
+    out.put(("done", sent, time.monotonic() - start, time.process_time() - cpu))
+    await producer.stop()
 
 
-async def measure(url: str, out: Any) -> tuple[list[Sample], int, float, int]:
-    """Query each reported run with its token; (runs answered COMPLETE, events sent, seconds, other answers)."""
+class Client:
+    """A minimal HTTP/1.1 keep-alive client for the bench's queries. httpx's async pool cost the bench
+    ~15 ms of CPU a query with hundreds in flight (harness cost on the 2 cores the services share);
+    this costs a write, a few reads and a JSON parse."""
+
+    def __init__(self, url: str) -> None:
+        address = urlsplit(url)
+        self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, payload: object) -> tuple[int, Any]:
+        body = json.dumps(payload).encode()
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        for attempt in (1, 2):  # an idle connection the server closed (after 5 s): once more on a new one
+            reused = bool(self.idle) and attempt == 1
+            reader, writer = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+            try:
+                writer.write(request)
+                status = int((await reader.readline()).split()[1])
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                answer = json.loads(await reader.readexactly(length))
+            except (OSError, IndexError, asyncio.IncompleteReadError):
+                writer.close()
+                if reused:
+                    continue
+                raise
+            self.idle.append((reader, writer))
+            return status, answer
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+
+
+async def measure(url: str, out: Any, started: Callable[[], None]) -> tuple[list[Sample], int, float, float, int]:
+    """Query each reported run with its token; `started()` when the emitter starts its paced sends.
+    (runs answered COMPLETE, events sent, seconds, the emitter's CPU seconds while sending, other answers)."""
     loop = asyncio.get_running_loop()
     samples: list[Sample] = []
     wrong = 0
     tasks: list[asyncio.Task[None]] = []
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=200)) as client:
+    client = Client(url)
 
-        async def one(sent_at: float, acked_at: float, token: str, run_id: str) -> None:
-            nonlocal wrong
-            try:
-                answer = await client.post("/graphql", json={"query": QUERY, "variables": {"t": token, "i": run_id}})
-            except httpx.HTTPError as exc:
-                print(f"query failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-                wrong += 1
-                return
-            answered = time.time()
-            body = answer.json()
-            if (body.get("data") or {}).get("run") != {"state": "COMPLETE"}:
-                if not wrong:
-                    print(f"first answer that is not the run COMPLETE: {body}", file=sys.stderr)
-                wrong += 1
-                return
-            samples.append((sent_at, acked_at, token, run_id, answered))
+    async def one(sent_at: float, acked_at: float, token: str, run_id: str) -> None:
+        nonlocal wrong
+        try:
+            _, body = await client.post("/graphql", {"query": QUERY, "variables": {"t": token, "i": run_id}})
+        except (OSError, ValueError, IndexError, asyncio.IncompleteReadError) as exc:
+            print(f"query failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            wrong += 1
+            return
+        answered = time.time()
+        if (body.get("data") or {}).get("run") != {"state": "COMPLETE"}:
+            if not wrong:
+                print(f"first answer that is not the run COMPLETE: {body}", file=sys.stderr)
+            wrong += 1
+            return
+        samples.append((sent_at, acked_at, token, run_id, answered))
 
+    try:
         while True:
             item = await loop.run_in_executor(None, out.get)
+            if item[0] == "start":
+                started()
+                continue
             if item[0] == "done":
                 await asyncio.gather(*tasks)
-                return samples, int(item[1]), float(item[2]), wrong
+                return samples, int(item[1]), float(item[2]), float(item[3]), wrong
             tasks.append(asyncio.create_task(one(*item)))
+    finally:
+        client.close()
 
 
 def settle(url: str, kafka: str, topic: str, name: str) -> float:
@@ -249,6 +328,23 @@ def cpu_seconds(pid: int) -> float:
     """A process's CPU time so far (user + system), from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listening_pid(port: int) -> int | None:
+    """The process listening on TCP `port` on this machine (Kafka's, Neo4j's JVM), from /proc."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                f = line.split()
+                if f[3] == "0A" and int(f[1].rpartition(":")[2], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{f[9]}]")
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and inodes:
+            with contextlib.suppress(OSError):
+                if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                    return int(proc.name)
+    return None
 
 
 def free_port() -> int:
@@ -299,6 +395,10 @@ def main() -> None:
     with logs["api"].open("wb") as api_log:
         api = subprocess.Popen([sys.executable, "-c", API, str(port)], env=env, stdout=api_log, stderr=api_log)
     url = f"http://127.0.0.1:{port}"
+    pids = {"projector": projector.pid, "API": api.pid}
+    for name, address in (("Neo4j", neo4j_uri), ("Kafka", f"//{kafka.split(',')[0]}")):
+        if (pid := listening_pid(urlsplit(address).port or 0)) is not None:
+            pids[name] = pid
     try:
         wait_healthy(url, api)
         ctx = mp.get_context("spawn")
@@ -308,11 +408,18 @@ def main() -> None:
             out = ctx.Queue()
             emitter = ctx.Process(target=emit, args=(kafka, topic, rate, f"{prefix.rstrip('.')}-r{rate}", out))
             logged = {name: path.stat().st_size for name, path in logs.items()}
-            cpu = {name: cpu_seconds(p.pid) for name, p in (("projector", projector), ("API", api))}
+            cpu: dict[str, float] = {}
+
+            def started(cpu: dict[str, float] = cpu) -> None:
+                cpu.update({name: cpu_seconds(pid) for name, pid in pids.items()}, bench=time.process_time())
+
             emitter.start()
-            samples, sent, seconds, wrong = asyncio.run(measure(url, out))
+            samples, sent, seconds, emitter_cpu, wrong = asyncio.run(measure(url, out, started))
+            cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()} | {
+                "emitter": emitter_cpu,
+                "bench": time.process_time() - cpu["bench"],
+            }
             emitter.join(60)
-            cpu = {name: cpu_seconds(p.pid) - cpu[name] for name, p in (("projector", projector), ("API", api))}
             time.sleep(0.2)  # the last lines reach the logs
             new: dict[str, bytes] = {}
             for name, path in logs.items():
@@ -322,11 +429,9 @@ def main() -> None:
             found = batches(new["projector"])
             print(f"       {summary(found)}", file=sys.stderr)
             print(
-                "       CPU while emitting: "
-                + ", ".join(
-                    f"{name} {used:.1f} s ({used / max(sent, 1) * 1e6:.0f} us per event sent)"
-                    for name, used in cpu.items()
-                ),
+                f"       CPU while emitting ({seconds:.1f} s wall, 2 cores = {2 * seconds:.0f} CPU s), per event sent: "
+                + ", ".join(f"{name} {used / max(sent, 1) * 1e6:.0f} us" for name, used in cpu.items())
+                + f"; total {sum(cpu.values()):.1f} CPU s",
                 file=sys.stderr,
             )
             if api.poll() is not None:

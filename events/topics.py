@@ -9,6 +9,11 @@ REQUESTS = "provgraph.requests.v1"
 DLQ = "provgraph.dlq.v1"
 """Events that failed validation or projection: original bytes + error + stage + source offset."""
 
+PROGRESS = "provgraph.progress.v1"
+"""The projector's notice after each batch's graph transaction: the offsets it reached, JSON
+`[[topic, partition, next], ...]`. A hint for the API's read-your-writes watcher (api/consistency.py);
+the graph's progress nodes stay the truth."""
+
 
 def topic(name: str, prefix: str = "") -> str:
     """The topic name with an optional deployment prefix (e.g. per test session or tenant)."""

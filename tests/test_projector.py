@@ -100,9 +100,10 @@ def caught_up(settings: Settings, timeout: float = 120) -> None:
 
 
 @contextmanager
-def running(settings: Settings) -> Iterator[None]:
-    """The projector app (its own Neo4j connection) in a background thread, stopped gracefully at exit."""
-    app = create_app(settings)
+def running(settings: Settings, **options: Any) -> Iterator[None]:
+    """The projector app (its own Neo4j connection; `create_app` `options`) in a background thread,
+    stopped gracefully at exit."""
+    app = create_app(settings, **options)
     stop = threading.Event()
     failed: list[BaseException] = []
 

@@ -37,14 +37,17 @@ GRACEFUL_TIMEOUT_S = 60.0
 
 
 def ensure_topics(settings: Settings) -> None:
-    """The lineage and dead-letter topics, created with `settings.kafka_partitions` when missing."""
+    """The lineage, dead-letter and progress-notice topics, created with `settings.kafka_partitions` when missing."""
     from provgraph.events.transport.kafka import ensure_topics as ensure
 
-    ensure(kafka_config(settings), [topics.LINEAGE, topics.DLQ])
+    ensure(kafka_config(settings), [topics.LINEAGE, topics.DLQ, topics.PROGRESS])
 
 
-def create_app(settings: Settings, *, store: LineageStore | None = None, max_records: int = MAX_RECORDS) -> FastStream:
-    """The projector app. `store` (default: Neo4j from settings) is closed when the app stops."""
+def create_app(
+    settings: Settings, *, store: LineageStore | None = None, max_records: int = MAX_RECORDS, notify: bool = True
+) -> FastStream:
+    """The projector app. `store` (default: Neo4j from settings) is closed when the app stops.
+    `notify=False`: no progress notices (the API's watcher then finds batches by its safety reads)."""
     servers = require_kafka(settings)
     if store is None:
         from provgraph.graph.neo4j_store import Neo4jLineageStore
@@ -56,7 +59,9 @@ def create_app(settings: Settings, *, store: LineageStore | None = None, max_rec
         graceful_timeout=GRACEFUL_TIMEOUT_S,
         log_level=logging.DEBUG,  # one line per batch is noise at INFO
     )
-    router, pipeline = projector_router(settings, BatchProjector.for_settings(store, settings), max_records=max_records)
+    router, pipeline = projector_router(
+        settings, BatchProjector.for_settings(store, settings), max_records=max_records, notify=notify
+    )
     broker.include_router(router)
 
     async def start() -> None:

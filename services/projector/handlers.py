@@ -30,6 +30,7 @@ import asyncio
 import collections
 import contextlib
 import functools
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -195,10 +196,17 @@ class Pipeline:
     """
 
     def __init__(
-        self, projector: BatchProjector, publish_dead: Callable[[Dead], Awaitable[None]], *, max_records: int
+        self,
+        projector: BatchProjector,
+        publish_dead: Callable[[Dead], Awaitable[None]],
+        *,
+        max_records: int,
+        notify: Callable[[bytes], Awaitable[object]] | None = None,
     ) -> None:
         self.projector = projector
         self.publish_dead = publish_dead
+        self.notify = notify
+        """Sends a progress notice (`topics.PROGRESS`) without waiting for Kafka's ack."""
         self.max_records = max_records
         self.closing = False
         self._queue: collections.deque[Record] = collections.deque()
@@ -271,6 +279,8 @@ class Pipeline:
         while True:
             try:
                 dead = await anyio.to_thread.run_sync(functools.partial(self.projector.write, batch, publish=True))
+                if self.notify is not None:
+                    await self._notice(batch)
                 if log.isEnabledFor(logging.DEBUG):
                     log.debug("%s", _timeline(batch, (*stamps, time.time())))
                 if dead:
@@ -288,6 +298,19 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - e.g. the partitions moved to another member: it re-projects them
             log.warning("could not commit offsets %s: %s", offsets, exc)
 
+    async def _notice(self, batch: Prepared) -> None:
+        """Tell the API's watchers the batch is in (its transaction committed): a hint to re-read the
+        progress, not waited for; a lost notice only delays a waiter to its safety read."""
+        assert self.notify is not None
+        body = json.dumps([[t, p, n] for (t, p), n in batch.next_offsets().items()]).encode()
+        try:
+            sent = await self.notify(body)
+        except Exception as exc:  # noqa: BLE001 - a hint: never holds the batch or its commit
+            log.warning("progress notice not sent: %s", exc)
+            return
+        if isinstance(sent, asyncio.Future):
+            sent.add_done_callback(_unsent)
+
     async def _pause(self) -> None:
         """Before trying a batch again; when closing, give up (its records stay uncommitted)."""
         if self.closing:
@@ -295,6 +318,11 @@ class Pipeline:
         await asyncio.sleep(RETRY_PAUSE_S)
         if self.closing:
             raise _Closing
+
+
+def _unsent(sent: asyncio.Future[Any]) -> None:
+    if not sent.cancelled() and (exc := sent.exception()) is not None:
+        log.warning("progress notice not sent: %s", exc)
 
 
 class _Closing(Exception):
@@ -322,16 +350,25 @@ def group_id(settings: Settings) -> str:
 
 
 def projector_router(
-    settings: Settings, projector: BatchProjector, *, max_records: int = MAX_RECORDS
+    settings: Settings, projector: BatchProjector, *, max_records: int = MAX_RECORDS, notify: bool = True
 ) -> tuple[KafkaRouter, Pipeline]:
-    """The lineage-topic subscriber (a consumer group reading in batches) and the DLQ publisher."""
+    """The lineage-topic subscriber (a consumer group reading in batches), the DLQ publisher and
+    (with `notify`) the progress-notice publisher."""
     router = KafkaRouter()
     dlq = dead_letter_publisher(router, settings, SERVICE)
+    notices = router.publisher(
+        topics.topic(topics.PROGRESS, settings.kafka_topic_prefix),
+        title="progress notices",
+        description="the offsets of each batch the projector put in the graph",
+    )
 
     async def publish_dead(dead: Dead) -> None:
         await asyncio.gather(*(dlq.publish(d.to_bytes(), key=r.key) for r, d in dead))
 
-    pipeline = Pipeline(projector, publish_dead, max_records=max_records)
+    async def notify_api(body: bytes) -> object:
+        return await notices.publish(body, no_confirm=True)
+
+    pipeline = Pipeline(projector, publish_dead, max_records=max_records, notify=notify_api if notify else None)
 
     @batch_subscriber(
         router,
