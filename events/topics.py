@@ -14,6 +14,10 @@ PROGRESS = "provgraph.progress.v1"
 `[[topic, partition, next], ...]`. A hint for the API's read-your-writes watcher (api/consistency.py);
 the graph's progress nodes stay the truth."""
 
+CONFIGS: dict[str, dict[str, str]] = {PROGRESS: {"retention.ms": str(60 * 60 * 1000)}}
+"""Settings a topic is created with beyond the broker's defaults, by logical name. A notice is worth
+nothing once sent (the API reads from the end), so an hour keeps the topic small (~10-20 a second)."""
+
 
 def topic(name: str, prefix: str = "") -> str:
     """The topic name with an optional deployment prefix (e.g. per test session or tenant)."""

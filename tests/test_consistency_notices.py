@@ -147,3 +147,21 @@ def test_without_notices_a_waiter_is_released_by_the_safety_read(
             assert not asking.is_alive()
     run = answer_of(answers[0])["data"]["run"]
     assert run == {"runId": result.run_id, "state": "COMPLETE", "results": {"double": 8}}
+
+
+def test_the_notice_topic_keeps_its_notices_an_hour_and_the_lineage_topic_the_brokers_default(
+    kafka: str, neo4j: str, tmp_path: Path
+) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    settings = kafka_settings(kafka, neo4j, tmp_path / "home")  # creates the projector's topics
+    names = [topics.topic(t, settings.kafka_topic_prefix) for t in (topics.PROGRESS, topics.LINEAGE)]
+    admin = KafkaAdminClient(bootstrap_servers=kafka)
+    try:  # the settings a topic was given beyond the broker's defaults
+        given = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])["topic"]
+    finally:
+        admin.close()
+    assert {n: {k: v["value"] for k, v in given[n].items()} for n in names} == {
+        names[0]: {"retention.ms": "3600000"},
+        names[1]: {},
+    }

@@ -139,7 +139,7 @@ def ensure_topics(
     """
     kafka = _import_kafka()
     timeout_ms = max(int((timeout_s if timeout_s is not None else max(config.delivery_timeout_s, 10.0)) * 1000), 500)
-    wanted = [topics.topic(n, config.topic_prefix) for n in names]
+    wanted = {topics.topic(n, config.topic_prefix): topics.CONFIGS.get(n, {}) for n in names}
     with _translated("creating topics", config.bootstrap_servers):
         admin_cls = kafka.KafkaAdminClient
         options = {  # the connection options (security …) of `producer` apply to the admin client too
@@ -152,7 +152,7 @@ def ensure_topics(
         admin = admin_cls(**options)
         try:
             existing = set(admin.list_topics())
-            missing = [t for t in wanted if t not in existing]
+            missing = {t: settings for t, settings in wanted.items() if t not in existing}
             created = _create(kafka, admin, config, missing, timeout_ms) if missing else []
         finally:
             admin.close()
@@ -161,18 +161,25 @@ def ensure_topics(
     return created
 
 
-def _create(kafka: Any, admin: Any, config: KafkaConfig, names: list[str], timeout_ms: int) -> list[str]:
+def _create(
+    kafka: Any, admin: Any, config: KafkaConfig, names: dict[str, dict[str, str]], timeout_ms: int
+) -> list[str]:
+    """Create `names` (each with its topic settings); returns those created."""
     if _kafka_major() < 3:  # kafka-python 2.x: NewTopic objects and an explicit replication factor
         created = []
-        for name in names:
+        for name, settings in names.items():
             try:
-                new = kafka.admin.NewTopic(name, config.partitions, max(config.replication_factor, 1))
+                rf = max(config.replication_factor, 1)
+                new = kafka.admin.NewTopic(name, config.partitions, rf, topic_configs=settings)
                 admin.create_topics([new], timeout_ms=timeout_ms)
                 created.append(name)
             except kafka.errors.TopicAlreadyExistsError:
                 pass  # created concurrently by another process: fine
         return created
-    spec = {n: {"num_partitions": config.partitions, "replication_factor": config.replication_factor} for n in names}
+    spec = {
+        n: {"num_partitions": config.partitions, "replication_factor": config.replication_factor, "configs": settings}
+        for n, settings in names.items()
+    }
     result = admin.create_topics(spec, timeout_ms=timeout_ms, raise_errors=False)
     created, errors = [], []
     for topic in result["topics"]:
