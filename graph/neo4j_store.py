@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 
 import neo4j
-from neo4j.exceptions import Neo4jError
+from neo4j.exceptions import DriverError, Neo4jError
 
 from provgraph.events.admission import owner_conflict
 from provgraph.events.errors import Inadmissible
@@ -236,10 +236,24 @@ class Neo4jLineageStore:
             s.run("CALL db.awaitIndexes(300)").consume()
 
     def _query(self, cypher: LiteralString, **params: Any) -> list[Row]:
-        records, _, _ = self._driver.execute_query(
-            cypher, params, database_=self.config.database, routing_=neo4j.RoutingControl.READ
-        )
-        return [r.data() for r in records]
+        """A read in one auto-commit transaction: RUN and PULL in one round trip, where the driver's
+        managed transaction (`execute_query`) adds BEGIN and COMMIT messages and the commit's own
+        round trip. The driver's query bookmarks are kept, so reads still see writes made through
+        `execute_query` (e.g. `advance_progress`) on a cluster; a retryable failure is tried once more."""
+        try:
+            return self._read(cypher, params)
+        except (Neo4jError, DriverError) as exc:
+            if not exc.is_retryable():
+                raise
+        return self._read(cypher, params)
+
+    def _read(self, cypher: LiteralString, params: dict[str, Any]) -> list[Row]:
+        with self._driver.session(
+            database=self.config.database,
+            default_access_mode=neo4j.READ_ACCESS,
+            bookmark_manager=self._driver.execute_query_bookmark_manager,
+        ) as s:
+            return [r.data() for r in s.run(cypher, params)]
 
     # -- writes ---------------------------------------------------------------------------------
 
