@@ -93,8 +93,11 @@ def requested(request: GraphQLRequestData) -> Position | None:
 class Watcher:
     """The server's one reader of the projection progress, shared by every waiting request.
 
-    With `notices` (Kafka, Neo4j) it reads the progress when a notice says a batch a waiter needs is
-    in, or every `SAFETY_READ_S` while someone waits; without, it polls (`_read`'s back-off).
+    One task reads the progress, only while someone waits: at once for a new waiter after a pause,
+    then when a notice (`notices`: Kafka, Neo4j) names an offset a waiter needs or after
+    `SAFETY_READ_S` without a read; without notices, 5 ms after its last read, doubling to 50 ms while
+    the progress does not move. Each read wakes every waiter; a waiter leaves once the progress read
+    from the graph reaches its position (never on a notice alone: a notice may be stale).
     """
 
     def __init__(self, graph: StoreHandle, timeout_s: float, notices: Notices | None = None) -> None:
@@ -102,15 +105,14 @@ class Watcher:
         self.timeout_s = timeout_s
         self.notices = notices
         self._seen: Progress = {}
-        self._poll: asyncio.Task[None] | None = None
-        self._interval = FIRST_INTERVAL_S
+        self._interval = SAFETY_READ_S if notices is not None else FIRST_INTERVAL_S
         self._last_read = 0.0
         self._thread: anyio.CapacityLimiter | None = None
         self._waiting: list[Position] = []
         self._wake = asyncio.Event()
-        self._moved = asyncio.Event()
+        self._read_done = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
-        self._failed: ProvgraphError | None = None
+        self._failed: Exception | None = None
 
     def _limiter(self) -> anyio.CapacityLimiter:
         """The watcher's own worker-thread slot (its reads are small and one at a time): they never
@@ -126,23 +128,8 @@ class Watcher:
         except ConfigError as exc:
             raise HTTPException(400, str(exc)) from exc
         deadline = time.monotonic() + self.timeout_s
-        if self.notices is not None:
-            await self._wait_notified(position, deadline)
-            return
-        while not position.reached_by(progress.seen(self._seen, position)):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise NotConsistent(progress.not_reached(position, progress.seen(self._seen, position), self.timeout_s))
-            if self._poll is None or self._poll.done():
-                self._poll = asyncio.create_task(self._read())
-            try:  # shielded: a waiter timing out does not cancel the read the others wait for
-                await asyncio.wait_for(asyncio.shield(self._poll), left)
-            except TimeoutError:
-                continue
-
-    async def _wait_notified(self, position: Position, deadline: float) -> None:
         if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._read_on_notice())
+            self._reader = asyncio.create_task(self._read_while_waited())
         self._waiting.append(position)
         try:
             self._wake.set()
@@ -152,73 +139,59 @@ class Watcher:
                     now = progress.seen(self._seen, position)
                     raise NotConsistent(progress.not_reached(position, now, self.timeout_s))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._moved.wait(), left)
-                if self._failed is not None:  # the read this waiter waited for failed: as when polling
+                    await asyncio.wait_for(self._read_done.wait(), left)
+                if self._failed is not None:  # the read this waiter waited for failed
                     raise self._failed
         finally:
             self._waiting.remove(position)
 
-    async def _read_on_notice(self) -> None:
-        """The reader with notices: subscribed first, then reads once, so no batch falls in between;
-        then re-reads when a waiter's position is noticed in (never released on a notice alone: the
-        graph is the truth, a notice may be stale), or after `SAFETY_READ_S` while someone waits."""
-        assert self.notices is not None
-        hint = self.notices.hint
-        with contextlib.suppress(TimeoutError):  # Kafka slow or down: the safety reads still answer
-            await asyncio.wait_for(self.notices.start(self._wake), SAFETY_READ_S)
-        await self._read_or_fail()
-        while True:
-            since = time.monotonic() - self._last_read
+    async def _read_while_waited(self) -> None:
+        """The reader. With notices it subscribes first, then reads, so no batch falls in between."""
+        if self.notices is not None:
+            with contextlib.suppress(TimeoutError):  # Kafka slow or down: the timed reads still answer
+                await asyncio.wait_for(self.notices.start(self._wake), SAFETY_READ_S)
+        while True:  # one read at most per wake-up (a notice, a new waiter) or interval: a stale hint cannot loop
+            if self._waiting and (self._last_read + self._interval <= time.monotonic() or self._noticed()):
+                await self._read()
+            due = self._last_read + self._interval - time.monotonic()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), SAFETY_READ_S - since if self._waiting else None)
+                await asyncio.wait_for(self._wake.wait(), due if self._waiting else None)
             self._wake.clear()
-            noticed = any(
-                p.reached_by(progress.seen(hint, p)) and not p.reached_by(progress.seen(self._seen, p))
-                for p in self._waiting
-            )
-            if noticed or (self._waiting and time.monotonic() - self._last_read >= SAFETY_READ_S):
-                await self._read_or_fail()
 
-    async def _read_or_fail(self) -> None:
-        self._failed = None
-        try:
-            await self._read_now()
-        except ProvgraphError as exc:  # answered to the waiters; the next read comes after SAFETY_READ_S
-            self._failed = exc
-            self._last_read = time.monotonic()
-            self._wake_waiters()
+    def _noticed(self) -> bool:
+        """A notice names an offset a waiter needs that the last read did not reach."""
+        hint = self.notices.hint if self.notices is not None else {}
+        return any(
+            p.reached_by(progress.seen(hint, p)) and not p.reached_by(progress.seen(self._seen, p))
+            for p in self._waiting
+        )
 
     async def _read(self) -> None:
-        since = time.monotonic() - self._last_read
-        if since > MAX_INTERVAL_S:  # idle until now: read at once
-            self._interval = FIRST_INTERVAL_S
-        else:
-            await asyncio.sleep(max(0.0, self._interval - since))
-        moved = await self._read_now()
-        self._interval = FIRST_INTERVAL_S if moved else min(self._interval * 2, MAX_INTERVAL_S)
-
-    async def _read_now(self) -> bool:
-        """Read the progress from the graph; True when it moved (the waiters are woken)."""
-        now = await anyio.to_thread.run_sync(progress.read, self.graph, limiter=self._limiter())
+        """Read the progress from the graph and wake every waiter (a failure is theirs to raise)."""
+        self._failed = None
+        idle = time.monotonic() - self._last_read > MAX_INTERVAL_S
+        try:
+            now = await anyio.to_thread.run_sync(progress.read, self.graph, limiter=self._limiter())
+        except Exception as exc:  # noqa: BLE001 - answered to the waiters; the next read comes after the interval
+            self._failed = exc
+            now = self._seen
         self._last_read = time.monotonic()
         moved = now != self._seen
         self._seen = now
-        if moved:
-            self._wake_waiters()
-            if log.isEnabledFor(logging.DEBUG):  # bench_latency splits emit -> visible with it
-                log.debug(
-                    "progress at %.6f: %s",
-                    time.time(),
-                    " ".join(f"{t}:{p}={n}" for (_, t, p), n in sorted(now.items())),
-                )
-        return moved
-
-    def _wake_waiters(self) -> None:
-        self._moved.set()
-        self._moved = asyncio.Event()
+        if self.notices is None:
+            self._interval = FIRST_INTERVAL_S if moved or idle else min(self._interval * 2, MAX_INTERVAL_S)
+        if moved and log.isEnabledFor(logging.DEBUG):  # bench_latency splits emit -> visible with it
+            log.debug(
+                "progress at %.6f: %s", time.time(), " ".join(f"{t}:{p}={n}" for (_, t, p), n in sorted(now.items()))
+            )
+        self._read_done.set()
+        self._read_done = asyncio.Event()
 
     async def close(self) -> None:
-        await _cancel(self._reader)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
         if self.notices is not None:
             await self.notices.close()
 

@@ -58,7 +58,7 @@ def answer_of(response: httpx.Response) -> Any:
 
 
 def test_a_stale_notice_does_not_release_a_waiter_before_the_graph_holds_its_run(
-    kafka: str, neo4j: str, tmp_path: Path, graph: Neo4jLineageStore
+    kafka: str, neo4j: str, tmp_path: Path, graph: Neo4jLineageStore, progress_reads: list[float]
 ) -> None:
     settings = kafka_settings(kafka, neo4j, tmp_path / "home", consistency_timeout_s=60, api_query_timeout_s=60)
     result = tracked_run(settings, 3)
@@ -76,6 +76,8 @@ def test_a_stale_notice_does_not_release_a_waiter_before_the_graph_holds_its_run
             time.sleep(0.5)
         producer.close()
         assert asking.is_alive() and not answers, "released by a notice while the graph does not hold the run"
+        # a read per notice (3) and per second without one (2), plus the first: a stale hint never loops
+        assert len(progress_reads) <= 8, len(progress_reads)
         assert graph.run(result.run_id) is None
         with running(settings):
             asking.join(60)
