@@ -80,6 +80,15 @@ def tracked_run(settings: Settings, n: int) -> pg.RunResult:
         backend.close()
 
 
+def projected(settings: Settings, token: str) -> None:
+    """Waits until the projector has written `token`'s event: it joined and compiled its plans (cold: seconds)."""
+    handle = open_store(settings)
+    try:
+        wait_until(handle, parse(token), 120)
+    finally:
+        handle.close()
+
+
 def post(url: str, token: str, run_id: str, timeout: float = 60) -> httpx.Response:
     return httpx.post(f"{url}/graphql", json={"query": QUERY, "variables": {"t": token, "i": run_id}}, timeout=timeout)
 
@@ -200,11 +209,7 @@ def test_a_run_sent_to_an_idle_projector_after_the_graph_grew_is_visible_within_
     first = tracked_run(settings, 1)
     assert first.position is not None
     with running(settings), ServerThread(create_app(settings, insecure_local=True)) as url:
-        handle = open_store(settings)
-        try:
-            wait_until(handle, parse(first.position), 120)  # joined, plans compiled (cold: seconds)
-        finally:
-            handle.close()
+        projected(settings, first.position)
         graph.apply(list(workload(300, namespace="grown")))  # ~100x the nodes: every statistic moves
         time.sleep(11)  # past the minimum replan interval
         result = tracked_run(settings, 2)

@@ -27,10 +27,8 @@ from provgraph.events import serde, topics
 from provgraph.events.consistency import Position, parse
 from provgraph.events.settings import Settings
 from provgraph.events.synthetic import workload
-from provgraph.graph.factory import open_store
 from provgraph.graph.neo4j_store import Neo4jLineageStore
-from provgraph.graph.progress import wait_until
-from tests.test_consistency_kafka import graph, kafka_settings, post, tracked_run
+from tests.test_consistency_kafka import graph, kafka_settings, post, projected, tracked_run
 from tests.test_projector import running
 
 pytestmark = [pytest.mark.kafka, pytest.mark.neo4j]
@@ -97,11 +95,7 @@ def test_during_a_steady_stream_the_watcher_reads_the_progress_about_once_per_wa
     assert first.position is not None
     producer = KafkaProducer(bootstrap_servers=kafka, acks="all", linger_ms=1)
     with running(settings), ServerThread(create_app(settings, insecure_local=True)) as url:
-        handle = open_store(settings)
-        try:
-            wait_until(handle, parse(first.position), 120)  # joined, plans compiled (cold: seconds)
-        finally:
-            handle.close()
+        projected(settings, first.position)
         assert answer_of(post(url, first.position, first.run_id))["data"]["run"]["state"] == "COMPLETE"
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             asked: list[concurrent.futures.Future[httpx.Response]] = []
