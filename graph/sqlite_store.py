@@ -600,9 +600,11 @@ class SqliteLineageStore:
             cursor = self._conn.execute(sql, params)
             try:
                 names = [d[0] for d in cursor.get_description()]
+                return [dict(zip(names, r, strict=True)) for r in cursor]
             except sqlite_db.NoRows:
                 return []
-            return [dict(zip(names, r, strict=True)) for r in cursor]
+            finally:
+                cursor.close()  # here, under the lock: the connection has no mutex of its own
 
     def _refs(self, table: str, key: int) -> list[DatasetRef]:
         """The run's (by its integer key) inputs (unversioned ones resolved) or outputs (marked when only
