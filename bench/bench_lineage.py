@@ -27,7 +27,6 @@ import json
 import os
 import random
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import time
@@ -41,7 +40,7 @@ from provgraph.events.facets import ArtifactDatasetFacet, BindingFacet, CodeJobF
 from provgraph.events.model import Dataset, DatasetFacets, EventType, Job, JobFacets, Run, RunEvent
 from provgraph.events.settings import NOT_SETTINGS
 from provgraph.events.synthetic import EPOCH, content_hash
-from provgraph.graph import neo4j_cypher, neo4j_facets
+from provgraph.graph import neo4j_cypher, neo4j_facets, sqlite_db
 from provgraph.graph.contract import AsOf, LineageStore
 from provgraph.graph.ids import NodeId, dataset_node_id
 from provgraph.graph.neo4j_config import Neo4jConfig
@@ -122,7 +121,7 @@ def bulk_sqlite(path: Path, chunk: int = 200_000) -> None:
     For 10M nodes: applying 3.3M events takes hours on a shared 2-core machine. The rows are the
     projection's (tests/test_bench_lineage.py proves the canonical dump equal to `apply`'s).
     """
-    conn = sqlite3.connect(path, isolation_level=None)
+    conn = sqlite_db.connect(path)  # the graph's binding: one SQLite library per file in a process
     conn.execute("PRAGMA synchronous=OFF")
     conn.execute("PRAGMA cache_size=-1000000")  # 1 GB
     # Secondary indexes are built after the rows (a sort each) rather than by millions of random inserts.
@@ -243,7 +242,7 @@ def import_neo4j(sqlite_path: Path, env: dict[str, str]) -> None:
     args: list[str] = []
     t0 = time.perf_counter()
     try:
-        src = sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True)
+        src = sqlite_db.connect(sqlite_path, readonly=True)
         for kind, specs in (
             ("nodes", {label: (label, *spec) for label, spec in _NODES.items()}),
             ("relationships", _RELATIONSHIPS),

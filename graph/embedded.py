@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -28,21 +27,20 @@ from provgraph.events.errors import ContractError, ProjectionError, ProvgraphErr
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.events.transport.sqlite import LogRecord, SqliteEventLog
+from provgraph.graph import sqlite_db
 from provgraph.graph.sqlite_store import DeadLetter, SqliteLineageStore
 
 Progress = Callable[[int, int], None]
 
 REFUSALS: tuple[type[BaseException], ...] = (
     ProvgraphError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
-    sqlite3.InterfaceError,
+    *sqlite_db.REFUSED,
     ValueError,
     OverflowError,
     UnicodeError,
 )
-"""What an event's content can cause while it is projected. `sqlite3.OperationalError` (locked,
-I/O, disk full) and `sqlite3.DatabaseError` (a damaged file) are not here: they stop the sync."""
+"""What an event's content can cause while it is projected. SQLite's other errors (locked, I/O,
+disk full, a damaged file) are not here: they stop the sync."""
 
 
 class EmbeddedProjector:
@@ -153,10 +151,12 @@ def _put_in_place(aside: Path, graph: Path) -> None:
         os.replace(aside, graph)
         return
     live.close()
-    source = sqlite3.connect(str(aside))
-    target = sqlite3.connect(str(graph), timeout=30)
+    source = sqlite_db.connect(aside)
+    target = sqlite_db.connect(graph)
     try:
-        source.backup(target)  # one write transaction on the live file; waits for a writer to finish
+        # one write transaction on the live file; waits for a writer to finish (the busy timeout)
+        with target.backup("main", source, "main") as backup:
+            backup.step()
     finally:
         source.close()
         target.close()
@@ -164,9 +164,9 @@ def _put_in_place(aside: Path, graph: Path) -> None:
 
 def _checkpoint(path: Path) -> None:
     """Fold the file's WAL into it, so it can be renamed without its sidecars."""
-    conn = sqlite3.connect(str(path))
+    conn = sqlite_db.connect(path)
     try:
-        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA journal_mode=DELETE").fetchall()
     finally:
         conn.close()
 

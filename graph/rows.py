@@ -2,7 +2,7 @@
 
 Both stores keep the same columns/properties (`projection.run_row` and friends): JSON values as
 canonical JSON text, times as ISO text, `git_dirty` as 0/1. A row is any mapping with `.get`
-(a Neo4j record's dict, or `dict(sqlite3.Row)`).
+(a Neo4j record's dict, or the SQLite store's row by column name).
 """
 
 from __future__ import annotations

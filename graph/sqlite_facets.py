@@ -7,10 +7,11 @@ parametrised, frontiers travel as one JSON parameter (`json_each`), as in the da
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
+from typing import Any
 
 from provgraph.events.model import RunEvent
+from provgraph.graph import sqlite_db
 from provgraph.graph.columns import ColumnKey, Neighbour
 from provgraph.graph.facets import COLUMNS, Facets, facet_views, fold
 
@@ -32,7 +33,7 @@ ON CONFLICT DO UPDATE SET value = CASE WHEN excluded.okey > facet.okey THEN excl
 """
 
 
-def write(c: sqlite3.Connection, events: Sequence[RunEvent]) -> None:
+def write(c: sqlite_db.Connection, events: Sequence[RunEvent]) -> None:
     rows, columns = fold(events)
     c.executemany(_UPSERT, rows)
     for col in columns:
@@ -50,8 +51,8 @@ def write(c: sqlite3.Connection, events: Sequence[RunEvent]) -> None:
         )
 
 
-def facets(c: sqlite3.Connection, owners: Sequence[str]) -> dict[str, Facets]:
-    rows = c.execute(
+def facets(c: sqlite_db.Connection, owners: Sequence[str]) -> dict[str, Facets]:
+    rows: list[Any] = c.execute(
         "SELECT owner, name, part, value FROM facet WHERE owner IN (SELECT value FROM json_each(?)) AND name <> ?",
         (json.dumps(sorted(set(owners))), COLUMNS),
     ).fetchall()
@@ -59,10 +60,10 @@ def facets(c: sqlite3.Connection, owners: Sequence[str]) -> dict[str, Facets]:
 
 
 def column_hop(
-    c: sqlite3.Connection, frontier: list[ColumnKey], upstream: bool, cap: int
+    c: sqlite_db.Connection, frontier: list[ColumnKey], upstream: bool, cap: int
 ) -> dict[ColumnKey, list[Neighbour]]:
     here, there = ("dst", "src") if upstream else ("src", "dst")
-    rows = c.execute(
+    rows: list[Any] = c.execute(
         f"SELECT {here}_dataset, {here}_field, {there}_dataset, {there}_field, transformations FROM ("  # noqa: S608
         f" SELECT *, ROW_NUMBER() OVER (PARTITION BY {here}_dataset, {here}_field"
         f" ORDER BY {there}_dataset, {there}_field) AS n FROM column_edge"
@@ -77,10 +78,10 @@ def column_hop(
     return out
 
 
-def column_known(c: sqlite3.Connection, key: ColumnKey, namespace: str, name: str) -> bool:
+def column_known(c: sqlite_db.Connection, key: ColumnKey, namespace: str, name: str) -> bool:
     """The column's dataset is in the graph, or some column edge names the column."""
     dataset, field = key
-    row = c.execute(
+    row: Any = c.execute(
         "SELECT EXISTS (SELECT 1 FROM dataset WHERE namespace = ? AND name = ?)"
         " OR EXISTS (SELECT 1 FROM column_edge WHERE dst_dataset = ? AND dst_field = ?)"
         " OR EXISTS (SELECT 1 FROM column_edge WHERE src_dataset = ? AND src_field = ?)",
@@ -89,9 +90,9 @@ def column_known(c: sqlite3.Connection, key: ColumnKey, namespace: str, name: st
     return bool(row[0])
 
 
-def run_ids_with_prefix(c: sqlite3.Connection, prefix: str, limit: int) -> list[str]:
+def run_ids_with_prefix(c: sqlite_db.Connection, prefix: str, limit: int) -> list[str]:
     """Run ids starting with `prefix` (the primary key's range, so an index lookup)."""
-    rows = c.execute(
+    rows: list[Any] = c.execute(
         "SELECT run_id FROM run WHERE run_id >= ? AND run_id < ? ORDER BY run_id LIMIT ?",
         (prefix, prefix + "\U0010ffff", limit),
     ).fetchall()

@@ -10,7 +10,6 @@ Lineage walks are breadth-first, one parametrised query per hop for the whole fr
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -24,8 +23,7 @@ from provgraph.events.admission import owner_ids
 from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.model import UNVERSIONED, RunEvent, RunState
-from provgraph.events.transport.sqlite import connect
-from provgraph.graph import sqlite_facets
+from provgraph.graph import sqlite_db, sqlite_facets
 from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
 from provgraph.graph.completeness import TERMINAL, CompletenessRules
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, Condition, LineageBounds, RunFilter, search_needle
@@ -387,26 +385,24 @@ class SqliteLineageStore:
         self.bounds = bounds or LineageBounds()
         self.liveness = liveness or Liveness()
         self.completeness = completeness or CompletenessRules()
+        self._lock = threading.RLock()
+        """Held around every use of the connection, which has no mutex of its own (`sqlite_db.connect`)."""
         try:
-            self._conn = connect(path)
-            self._conn.row_factory = sqlite3.Row
+            self._conn = sqlite_db.connect(path)
             for pragma in _READ_PRAGMAS:
                 self._conn.execute(pragma)
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            self._conn.executescript(_SCHEMA + sqlite_facets.SCHEMA)
-        except sqlite3.OperationalError:  # locked, I/O error: not the file's content
-            raise
-        except sqlite3.DatabaseError as exc:
+            self._conn.execute(_SCHEMA + sqlite_facets.SCHEMA)
+        except sqlite_db.DAMAGED as exc:  # not a lock, I/O error or full disk: those are raised as they are
             raise ProjectionError(
                 f"the lineage graph {path} is damaged ({exc}); rebuild it from the event log with `provgraph replay`"
             ) from exc
-        self._lock = threading.RLock()
         with self._tx() as c:
             self._migrate(c, older="run" in tables and "facet" not in tables)
             if "run" in tables and "run_param" not in tables:  # a graph projected before `run_param` existed
                 c.execute(_PARAM_ROWS)
 
-    def _migrate(self, c: sqlite3.Connection, *, older: bool) -> None:
+    def _migrate(self, c: sqlite_db.Connection, *, older: bool) -> None:
         """A graph projected before the facet tables, the latest run columns (as-of reads, completeness,
         caching, tracebacks), artifact metadata or the integer node keys existed is dropped and made again,
         empty, so the next `sync()` projects the log again from the start and fills them (the graph is only
@@ -425,7 +421,7 @@ class SqliteLineageStore:
     # -- writes ---------------------------------------------------------------------------------
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[sqlite_db.Connection]:
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -469,7 +465,7 @@ class SqliteLineageStore:
                     (str(offset),),
                 )
 
-    def _write(self, c: sqlite3.Connection, all_facts: list[RunFacts]) -> None:
+    def _write(self, c: sqlite_db.Connection, all_facts: list[RunFacts]) -> None:
         c.executemany("INSERT OR IGNORE INTO project(name) VALUES (?)", {(f.namespace,) for f in all_facts})
         c.executemany(
             "INSERT OR IGNORE INTO job(namespace, name) VALUES (?, ?)",
@@ -534,7 +530,7 @@ class SqliteLineageStore:
         # an edge whose `SELECT` found no row would be left out silently).
         for table, attr in (("read", "reads"), ("wrote", "writes")):
             flag = (", unversioned", ", ?") if table == "read" else ("", "")
-            before = c.total_changes
+            before = c.total_changes()
             edges = [
                 (
                     d.binding,
@@ -555,16 +551,16 @@ class SqliteLineageStore:
                 f" known_at = MIN({table}.known_at, excluded.known_at)",
                 edges,
             )
-            if c.total_changes - before != len(edges):  # each row inserts or updates exactly one edge
+            if c.total_changes() - before != len(edges):  # each row inserts or updates exactly one edge
                 raise RuntimeError(f"{table} edges without their run or dataset version row")
 
     @staticmethod
-    def _run_owners(c: sqlite3.Connection, run_ids: Sequence[str]) -> dict[str, str]:
+    def _run_owners(c: sqlite_db.Connection, run_ids: Sequence[str]) -> dict[str, str]:
         rows = c.execute(
             "SELECT run_id, namespace FROM run WHERE run_id IN (SELECT value FROM json_each(?))",
             (json.dumps(sorted(set(run_ids))),),
         ).fetchall()
-        return {r[0]: r[1] for r in rows}
+        return {str(r[0]): str(r[1]) for r in rows}
 
     def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
         with self._lock:
@@ -589,13 +585,26 @@ class SqliteLineageStore:
                 c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed table names)
 
     def close(self) -> None:
-        self._conn.close()
+        with self._lock:
+            self._conn.close()
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def _all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+    def _all(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    def _dicts(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """Rows by column name (runs, versions, the dump); the walk's rows stay tuples."""
+        with self._lock:
+            cursor = self._conn.execute(sql, params)
+            try:
+                names = [d[0] for d in cursor.get_description()]
+                return [dict(zip(names, r, strict=True)) for r in cursor]
+            except sqlite_db.NoRows:
+                return []
+            finally:
+                cursor.close()  # here, under the lock: the connection has no mutex of its own
 
     def _refs(self, table: str, key: int) -> list[DatasetRef]:
         """The run's (by its integer key) inputs (unversioned ones resolved) or outputs (marked when only
@@ -610,7 +619,7 @@ class SqliteLineageStore:
             for r in rows
         ]
 
-    def _completeness(self, row: sqlite3.Row) -> Completeness:
+    def _completeness(self, row: dict[str, Any]) -> Completeness:
         seqs = [r[0] for r in self._all("SELECT seq FROM run_seq WHERE run_id = ? ORDER BY seq", (row["run_id"],))]
         return self.completeness.judge(
             state=row["state"],
@@ -620,19 +629,19 @@ class SqliteLineageStore:
             last_event_at=row["last_event_at"],
         )
 
-    def _run_view(self, row: sqlite3.Row, *, detail: bool = True) -> RunView:
+    def _run_view(self, row: dict[str, Any], *, detail: bool = True) -> RunView:
         run_id = row["run_id"]
         metrics = {
             m[0]: decode_float(m[1])
             for m in self._all("SELECT key, value FROM metric WHERE run_id = ? ORDER BY key, step", (run_id,))
         }
         if not detail:
-            return run_view(dict(row), metrics=metrics, liveness=self.liveness)
+            return run_view(row, metrics=metrics, liveness=self.liveness)
         job_version = None
         if row["code_hash"] is not None:
             job_version = self._job_version(row["namespace"], row["job_name"], row["code_hash"])
         return run_view(
-            dict(row),
+            row,
             metrics=metrics,
             inputs=self._refs("read", row["id"]),
             outputs=self._refs("wrote", row["id"]),
@@ -642,14 +651,14 @@ class SqliteLineageStore:
         )
 
     def _job_version(self, namespace: str, name: str, code_hash: str) -> JobVersionView | None:
-        rows = self._all(
+        rows = self._dicts(
             "SELECT * FROM job_version WHERE namespace = ? AND name = ? AND code_hash = ?",
             (namespace, name, code_hash),
         )
-        return job_version_view(dict(rows[0])) if rows else None
+        return job_version_view(rows[0]) if rows else None
 
     def run(self, run_id: str) -> RunView | None:
-        rows = self._all("SELECT * FROM run WHERE run_id = ?", (run_id,))
+        rows = self._dicts("SELECT * FROM run WHERE run_id = ?", (run_id,))
         return self._run_view(rows[0]) if rows else None
 
     def runs(self, where: RunFilter | None = None, *, first: int = 50, after: str | None = None) -> list[RunView]:
@@ -672,7 +681,7 @@ class SqliteLineageStore:
         self, where: RunFilter, states: tuple[RunState, ...] | None, first: int, after: str | None
     ) -> list[RunView]:
         sql, params = self.runs_query(where, states, first, after)
-        return [self._run_view(r, detail=False) for r in self._all(sql, params)]
+        return [self._run_view(r, detail=False) for r in self._dicts(sql, params)]
 
     @staticmethod
     def runs_query(
@@ -707,7 +716,7 @@ class SqliteLineageStore:
         return sql, [*params, max(0, first)]
 
     def incomplete_runs(self, project: str | None = None, first: int = 50) -> list[RunView]:
-        rows = self._all(
+        rows = self._dicts(
             "SELECT r.* FROM run r LEFT JOIN (SELECT run_id, COUNT(*) AS n, MAX(seq) AS m FROM run_seq"
             " GROUP BY run_id) s ON s.run_id = r.run_id"
             " WHERE (:project IS NULL OR r.namespace = :project) AND (r.has_start = 0"
@@ -724,7 +733,7 @@ class SqliteLineageStore:
         return [self._run_view(r) for r in rows]
 
     def children(self, run_id: str, first: int = 1000) -> list[RunView]:
-        rows = self._all(
+        rows = self._dicts(
             "SELECT * FROM run WHERE parent_run_id = ? ORDER BY started_at, run_id LIMIT ?", (run_id, max(0, first))
         )
         return [self._run_view(r, detail=False) for r in rows]
@@ -732,14 +741,14 @@ class SqliteLineageStore:
     def job(self, namespace: str, name: str) -> JobView | None:
         if not self._all("SELECT 1 FROM job WHERE namespace = ? AND name = ?", (namespace, name)):
             return None
-        versions = self._all(
+        versions = self._dicts(
             "SELECT * FROM job_version WHERE namespace = ? AND name = ? ORDER BY code_hash", (namespace, name)
         )
         count = self._all("SELECT COUNT(*) FROM run WHERE namespace = ? AND job_name = ?", (namespace, name))
         return JobView(
             namespace=namespace,
             name=name,
-            versions=[job_version_view(dict(v)) for v in versions],
+            versions=[job_version_view(v) for v in versions],
             run_count=int(count[0][0]),
         )
 
@@ -747,7 +756,7 @@ class SqliteLineageStore:
         rows = self._all("SELECT kind FROM dataset WHERE namespace = ? AND name = ?", (namespace, name))
         if not rows:
             return None
-        versions = self._all(
+        versions = self._dicts(
             f"SELECT * FROM dataset_version v WHERE namespace = :ns AND name = :name AND {_EXISTS}"  # noqa: S608
             " ORDER BY created_at, version",
             {"ns": namespace, "name": name, **_at(at)},
@@ -756,14 +765,14 @@ class SqliteLineageStore:
             namespace=namespace,
             name=name,
             kind=rows[0][0],
-            versions=existing([dataset_version_view(dict(v)) for v in versions]),
+            versions=existing([dataset_version_view(v) for v in versions]),
         )
 
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
-        rows = self._all(
+        rows = self._dicts(
             "SELECT * FROM dataset_version WHERE node_id = ?", (dataset_node_id(namespace, name, version),)
         )
-        return dataset_version_view(dict(rows[0])) if rows else None
+        return dataset_version_view(rows[0]) if rows else None
 
     def dataset_names(self, namespace: str, kind: str | None = None, first: int = 100) -> list[str]:
         rows = self._all(
@@ -789,7 +798,7 @@ class SqliteLineageStore:
                 f" WHERE v.namespace = :ns AND v.name = :name AND {_SEEN_W} AND {_WRITTEN}"
                 " ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1"
             )
-        rows = self._all(
+        rows = self._dicts(
             sql,
             {"dsv": dataset_node_id(namespace, name, version), "ns": namespace, "name": name, **_at(at)},
         )
@@ -935,10 +944,7 @@ class SqliteLineageStore:
                 # as much again as the edges themselves.
                 sql = f"SELECT * FROM ({sql}) WHERE near IN (SELECT value FROM json_each(:ids))"  # noqa: S608
                 args["ids"] = frontier_json
-            with self._lock:
-                cursor = self._conn.cursor()
-                cursor.row_factory = None
-                raw = cursor.execute(sql, args).fetchall()
+            raw = self._all(sql, args)
             # raw: (near key, kind, binding, far key, far fields...), as `_edges`
             counts = Counter(map(itemgetter(0), raw))
             over = sorted(names[k] for k, n in counts.items() if n > fan_out)
@@ -1022,7 +1028,7 @@ class SqliteLineageStore:
         out: dict[str, Any] = {}
         for table in _TABLES:
             sql = _TEXT_EDGES.format(table) if table in ("read", "wrote") else f"SELECT * FROM {table}"  # noqa: S608
-            rows = [dict(r) for r in self._all(sql)]
+            rows = self._dicts(sql)
             if table in _KEYED:
                 for row in rows:
                     del row["id"]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from provgraph.events.synthetic import workload
 from provgraph.events.transport.sqlite import SqliteEventLog
+from provgraph.graph import sqlite_db
 from provgraph.graph.embedded import EmbeddedProjector
 from provgraph.graph.sqlite_store import SqliteLineageStore
 
@@ -48,8 +49,6 @@ def test_a_fresh_projection_of_the_same_log_is_identical(tmp_path: Path) -> None
 
 
 def test_a_graph_projected_before_facets_existed_is_projected_again(tmp_path: Path) -> None:
-    import sqlite3
-
     from tests.facet_events import mart_run, model_run
 
     log = SqliteEventLog(tmp_path / "events.db")
@@ -58,8 +57,8 @@ def test_a_graph_projected_before_facets_existed_is_projected_again(tmp_path: Pa
     assert first.sync() == 3
     expected = first.store.dump()
     first.store.close()
-    old = sqlite3.connect(tmp_path / "graph.db")  # what an older provgraph left: no facet tables
-    old.executescript("DROP TABLE facet; DROP TABLE column_edge;")
+    old = sqlite_db.connect(tmp_path / "graph.db")  # what an older provgraph left: no facet tables
+    old.execute("DROP TABLE facet; DROP TABLE column_edge;")
     old.close()
     again = EmbeddedProjector(log, SqliteLineageStore(tmp_path / "graph.db"))
     assert again.store.projected_offset() == 0 and again.store.dump()["run"] == []
@@ -80,12 +79,10 @@ CREATE INDEX {0}_dsv ON {0}(dsv);
 def _as_text_keyed(path: Path, dump: dict[str, list[dict[str, object]]]) -> None:
     """Rewrite the walk's tables of the graph at `path` as a graph before the integer keys held them
     (`run` and `dataset_version` keyed by their text id, no `id`; edges by text ids), with `dump`'s rows."""
-    import sqlite3
-
-    old = sqlite3.connect(path, isolation_level=None)
+    old = sqlite_db.connect(path)
     old.execute("BEGIN")
     for table, key in (("run", "run_id"), ("dataset_version", "node_id")):
-        sql = old.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        sql = str(old.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchall()[0][0])
         indexes = [
             r[0]
             for r in old.execute(

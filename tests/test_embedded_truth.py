@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from provgraph.events.transport.sqlite import SqliteEventLog
+from provgraph.graph import sqlite_db
 from provgraph.graph.contract import AsOf
 from provgraph.graph.embedded import EmbeddedProjector
 from provgraph.graph.sqlite_store import SqliteLineageStore
@@ -56,8 +57,8 @@ def test_a_log_from_before_ingestion_times_gets_the_column(tmp_path: Path) -> No
 def test_a_graph_from_before_as_of_columns_is_projected_again(tmp_path: Path) -> None:
     log = SqliteEventLog(tmp_path / "events.db")
     log.append(ol_run("r", "orders", outputs=["orders"]))
-    old = sqlite3.connect(tmp_path / "graph.db")
-    old.executescript(
+    old = sqlite_db.connect(tmp_path / "graph.db")
+    old.execute(
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "INSERT INTO meta VALUES ('projected_offset', '2');"
         "CREATE TABLE run (run_id TEXT PRIMARY KEY, namespace TEXT NOT NULL, job_name TEXT NOT NULL,"

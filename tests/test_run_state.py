@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from provgraph.events.model import EventType, RunState
 from provgraph.events.synthetic import run_events
+from provgraph.graph import sqlite_db
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.sqlite_store import SqliteLineageStore
 
@@ -23,7 +23,7 @@ def test_a_stored_state_no_event_can_produce_reads_as_other(tmp_path: Path) -> N
     path = tmp_path / "graph.db"
     store = SqliteLineageStore(path)
     store.apply([*run_events("odd-1"), *run_events("fine-1")])
-    with sqlite3.connect(path) as c:
+    with sqlite_db.connect(path) as c:
         c.execute("UPDATE run SET state = 'PAUSED' WHERE run_id = 'odd-1'")
     view = store.run("odd-1")
     assert view is not None and view.state is RunState.OTHER

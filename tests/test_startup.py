@@ -106,7 +106,7 @@ def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
     assert not {"provgraph._execution", "provgraph._run", "provgraph._context"} & modules  # no SDK to list runs
     assert "tomllib" not in modules  # settings parse TOML only when a config file exists
     third_party = {m.split(".")[0] for m in modules if not m.startswith("_")} - set(sys.stdlib_module_names)
-    assert third_party == {"provgraph", "typer", "shellingham", "annotated_doc", "rich", "orjson", *PYDANTIC}
+    assert third_party == {"provgraph", "typer", "shellingham", "annotated_doc", "rich", "orjson", "apsw", *PYDANTIC}
 
 
 UNBUILT = """

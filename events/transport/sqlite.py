@@ -35,7 +35,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from provgraph.events.admission import admit, owner_ids
 from provgraph.events.consistency import Position
@@ -138,15 +138,16 @@ def connect(path: Path | str) -> sqlite3.Connection:
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    _use_wal(conn)
+    use_wal(conn)
     conn.execute("PRAGMA synchronous=NORMAL")
     return conn
 
 
-def _use_wal(conn: sqlite3.Connection) -> None:
+def use_wal(conn: Any, locked: type[Exception] = sqlite3.OperationalError) -> None:
     """Put the file in WAL mode (persistent: once per file). Switching needs an exclusive lock, and
     SQLite may answer "database is locked" at once, without its busy wait, while another process
-    opens or switches the same new file: retry that for the busy timeout."""
+    opens or switches the same new file: retry that for the busy timeout. `conn` is a `sqlite3` or
+    an `apsw` connection (the graph's), `locked` the binding's error for it."""
     deadline = time.monotonic() + BUSY_TIMEOUT_S
     delay = 0.005
     while True:
@@ -154,7 +155,7 @@ def _use_wal(conn: sqlite3.Connection) -> None:
             if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                 conn.execute("PRAGMA journal_mode=WAL")
             return
-        except sqlite3.OperationalError as exc:
+        except locked as exc:
             if "locked" not in str(exc) or time.monotonic() + delay > deadline:
                 raise
             time.sleep(delay)

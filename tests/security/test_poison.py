@@ -35,6 +35,7 @@ from provgraph.events.serde import dumps, loads
 from provgraph.events.settings import Settings
 from provgraph.events.synthetic import workload
 from provgraph.events.transport.sqlite import SqliteEventLog
+from provgraph.graph import sqlite_db
 from provgraph.graph.contract import MAX_SEARCH_TEXT, LineageStore
 from provgraph.graph.embedded import EmbeddedProjector, rebuild
 from provgraph.graph.ids import parse_node_id
@@ -317,7 +318,7 @@ def test_refused_events_are_bisected_out_and_the_rest_is_projected(tmp_path: Pat
     per_run = {loads(d.original).run.run_id[-2:]: (d.stage, d.error) for d in letters}
     assert per_run == {
         "03": ("project", "run synthetic-run-00000003 belongs to another project"),
-        "05": ("project", "IntegrityError: run 05 refused by the database"),
+        "05": ("project", "ConstraintError: run 05 refused by the database"),
     }
     assert len(letters) == sum(1 for e in events if e.run.run_id[-2:] in ("03", "05"))
     assert projector.sync() == 0 and len(store.dead_letters()) == len(letters)
@@ -327,11 +328,11 @@ def test_an_infrastructure_failure_is_raised_and_nothing_advances(tmp_path: Path
     log = SqliteEventLog(tmp_path / "events.db")
     log.append(list(workload(3)))
     store = SqliteLineageStore(tmp_path / "graph.db")
-    store._conn.execute("PRAGMA busy_timeout = 50")
-    blocker = sqlite3.connect(tmp_path / "graph.db", isolation_level=None)
+    store._conn.set_busy_timeout(50)
+    blocker = sqlite_db.connect(tmp_path / "graph.db")
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        with pytest.raises(sqlite_db.Error, match="database is locked"):
             EmbeddedProjector(log, store).sync()
     finally:
         blocker.execute("ROLLBACK")
