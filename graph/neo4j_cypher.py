@@ -110,14 +110,14 @@ def _props(var: str, props: tuple[str, ...]) -> str:
 
 
 MERGE_JOBS = """
-UNWIND $jobs AS row
+UNWIND $batch.jobs AS row
 MERGE (p:Project {name: row.namespace})
 MERGE (j:Job {namespace: row.namespace, name: row.name})
 MERGE (p)-[:HAS_JOB]->(j)
 """
 
 MERGE_JOB_VERSIONS = f"""
-UNWIND $job_versions AS row
+UNWIND $batch.job_versions AS row
 MATCH (j:Job {{namespace: row.namespace, name: row.name}})
 MERGE (v:JobVersion {{namespace: row.namespace, name: row.name, code_hash: row.code_hash}})
 SET {_max_all("v", JOB_VERSION_MAX)}
@@ -126,7 +126,7 @@ MERGE (j)-[:HAS_VERSION]->(v)
 
 # A dataset's kind is the MAX over its versions' kinds, so one row per version also folds the dataset.
 MERGE_DATASET_VERSIONS = f"""
-UNWIND $dataset_versions AS row
+UNWIND $batch.dataset_versions AS row
 MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
 SET {_max("d", "kind")}
 MERGE (v:DatasetVersion {{node_id: row.node_id}})
@@ -184,7 +184,7 @@ CALL (r, row, fresh) {{
 # caller refuses the batch and the transaction rolls back. The check rides on the MERGE's own lookup
 # instead of a second statement that looked every run up again.
 MERGE_RUNS = f"""
-UNWIND $runs AS row
+UNWIND $batch.runs AS row
 MERGE (r:Run {{run_id: row.run_id}})
 ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
 WITH r, row, r.state_key IS NULL AS fresh, r.namespace AS owner
@@ -270,7 +270,7 @@ RETURN collect({{run_id: row.run_id, owner: owner, namespace: row.namespace}}) A
 
 # Links between runs: made when both ends exist, from whichever end arrives last.
 LINK_RUNS = """
-UNWIND $ids AS id
+UNWIND $batch.ids AS id
 MATCH (r:Run {run_id: id})
 CALL (r) {
   MATCH (p:Run {run_id: r.parent_run_id}) MERGE (r)-[:CHILD_OF]->(p)

@@ -21,7 +21,7 @@ SCHEMA: tuple[LiteralString, ...] = (
 )
 
 MERGE_FACETS: LiteralString = """
-UNWIND $facets AS row
+UNWIND $batch.facets AS row
 MERGE (f:Facet {owner: row.owner, name: row.name, part: row.part})
 WITH f, row, row.okey > coalesce(f.okey, '') AS wins
 SET f.value = CASE WHEN wins THEN row.value ELSE f.value END,
@@ -30,7 +30,7 @@ SET f.value = CASE WHEN wins THEN row.value ELSE f.value END,
 
 # An output's column edges are replaced as a whole when its columnLineage facet wins.
 MERGE_COLUMNS: LiteralString = """
-UNWIND $column_lineage AS row
+UNWIND $batch.column_lineage AS row
 MERGE (f:Facet {owner: row.owner, name: row.name, part: row.part})
 WITH f, row WHERE row.okey > coalesce(f.okey, '')
 SET f.value = row.value, f.okey = row.okey

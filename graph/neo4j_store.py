@@ -100,10 +100,13 @@ BATCH: LiteralString = (
     )
     + "RETURN foreign"
 )
-"""A batch's whole write as one statement: each part a subquery over its own list (`$jobs`, ...,
-`$runs`, `$facets`, `$column_lineage`, `$ids` of the runs to link, `$progress` last), in that order.
-One statement instead of one per part: Neo4j's cost per statement (~4 ms of CPU at 25 records, round
-12) was most of a small batch's. `foreign`: the runs stored under another namespace (`MERGE_RUNS`)."""
+"""A batch's whole write as one statement: each part a subquery over its own list of `$batch`
+(`jobs`, ..., `runs`, `facets`, `column_lineage`, `ids` of the runs to link, `progress` last), in that
+order. One statement instead of one per part: Neo4j's cost per statement (~4 ms of CPU at 25 records,
+round 12) was most of a small batch's. The lists travel inside one map because Neo4j caches a plan per
+size class (0, 1, up to 10, 100, ...) of each list parameter, and a map has none: one plan per server,
+not one per combination of 8 lists' sizes (planning this statement costs seconds). `foreign`: the runs
+stored under another namespace (`MERGE_RUNS`)."""
 
 
 def _refs(items: list[list[Any]]) -> list[DatasetRef]:
@@ -311,7 +314,7 @@ class Neo4jLineageStore:
         def work(tx: neo4j.ManagedTransaction, todo: list[dict[str, list[Any]]]) -> None:
             try:
                 for params in todo:
-                    foreign = tx.run(BATCH, params).single(strict=True)["foreign"]
+                    foreign = tx.run(BATCH, batch=params).single(strict=True)["foreign"]
                     if foreign:  # raised inside: the transaction rolls back, not retried
                         first = foreign[0]
                         raise Inadmissible(
@@ -340,7 +343,7 @@ class Neo4jLineageStore:
         """The Kafka projector's position per partition, once a batch is in (see graph/progress.py)."""
         self._driver.execute_query(
             progress.ADVANCE,
-            {"progress": progress.rows(offsets)},
+            {"batch": {"progress": progress.rows(offsets)}},
             database_=self.config.database,
             routing_=neo4j.RoutingControl.WRITE,
         )

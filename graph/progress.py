@@ -31,10 +31,10 @@ SCHEMA: tuple[LiteralString, ...] = (
     " REQUIRE (n.topic, n.partition) IS UNIQUE",
 )
 ADVANCE_PART: LiteralString = (
-    "UNWIND $progress AS row MERGE (p:ProjectionProgress {topic: row.topic, partition: row.partition})"
+    "UNWIND $batch.progress AS row MERGE (p:ProjectionProgress {topic: row.topic, partition: row.partition})"
     " SET p.next = CASE WHEN p.next IS NULL OR p.next < row.next THEN row.next ELSE p.next END"
 )
-"""The last part of a batch's statement (`neo4j_store.BATCH`); `$progress` is `rows(offsets)`."""
+"""The last part of a batch's statement (`neo4j_store.BATCH`); `$batch.progress` is `rows(offsets)`."""
 ADVANCE: LiteralString = PLAN_ONCE + ADVANCE_PART
 """`ADVANCE_PART` alone, after a batch that had to be bisected."""
 READ: LiteralString = (
@@ -52,7 +52,7 @@ Progress = dict[tuple[str, str, int], int]
 
 
 def rows(offsets: Offsets) -> list[dict[str, object]]:
-    """`ADVANCE`'s `$progress` rows."""
+    """`ADVANCE`'s `$batch.progress` rows."""
     return [{"topic": t, "partition": p, "next": n} for (t, p), n in offsets.items()]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -117,6 +118,19 @@ def test_a_batch_is_one_statement_in_one_transaction(
     sqlite.apply(events)
     assert graph.dump() == sqlite.dump()
     assert graph.kafka_progress() == {("t", 0): 12}
+
+
+def test_batches_of_any_size_share_one_plan(graph: Neo4jLineageStore) -> None:
+    """Neo4j caches a plan per size class of each list parameter (0, 1, up to 10, 100, ...): the batch's
+    lists travel in one map, so batches of 1, 4 and 30 runs, with and without facets, reuse one plan
+    (planning the batch's statement costs seconds; 8 lists would make dozens of size combinations)."""
+    with graph._driver.session() as s:
+        s.run("CALL db.clearQueryCaches()").consume()
+        graph.apply(list(workload(1, namespace="one")))
+        graph.apply([*model_run(), *workload(4, namespace="four")])
+        graph.apply_prepared(graph.prepare(list(workload(30, namespace="thirty"))), offsets={("t", 0): 5})
+        cleared = s.run("CALL db.clearQueryCaches()").single(strict=True)[0]
+    assert re.fullmatch(r"Query caches successfully cleared of 1 queries\.", cleared), cleared
 
 
 def test_dump_types_match_sqlite_for_every_column(graph: Neo4jLineageStore) -> None:
