@@ -109,32 +109,24 @@ def _props(var: str, props: tuple[str, ...]) -> str:
     return ", ".join(f"{var}.{p}" for p in props)
 
 
-MERGE_JOBS = (
-    PLAN_ONCE
-    + """
-UNWIND $rows AS row
+MERGE_JOBS = """
+UNWIND $batch.jobs AS row
 MERGE (p:Project {name: row.namespace})
 MERGE (j:Job {namespace: row.namespace, name: row.name})
 MERGE (p)-[:HAS_JOB]->(j)
 """
-)
 
-MERGE_JOB_VERSIONS = (
-    PLAN_ONCE
-    + f"""
-UNWIND $rows AS row
+MERGE_JOB_VERSIONS = f"""
+UNWIND $batch.job_versions AS row
 MATCH (j:Job {{namespace: row.namespace, name: row.name}})
 MERGE (v:JobVersion {{namespace: row.namespace, name: row.name, code_hash: row.code_hash}})
 SET {_max_all("v", JOB_VERSION_MAX)}
 MERGE (j)-[:HAS_VERSION]->(v)
 """
-)
 
 # A dataset's kind is the MAX over its versions' kinds, so one row per version also folds the dataset.
-MERGE_DATASET_VERSIONS = (
-    PLAN_ONCE
-    + f"""
-UNWIND $rows AS row
+MERGE_DATASET_VERSIONS = f"""
+UNWIND $batch.dataset_versions AS row
 MERGE (d:Dataset {{namespace: row.namespace, name: row.name}})
 SET {_max("d", "kind")}
 MERGE (v:DatasetVersion {{node_id: row.node_id}})
@@ -143,7 +135,6 @@ SET {_max_all("v", DATASET_VERSION_MAX)},
     {_min("v", "created_at")}, {_min("v", "known_at")}
 MERGE (d)-[:HAS_VERSION]->(v)
 """
-)
 
 _newer_keyed = ", ".join(_newer(prop, *carried) for prop, carried in KEYED.items())
 
@@ -188,14 +179,12 @@ CALL (r, row, fresh) {{
 # state_key yet, which every stored run has) has no edges, metrics, params, labels or chunks yet,
 # so they are CREATEd; a stored run merges them. For a stored run, state, ended_at and state_key
 # move together, decided once in WITH (before any SET). Dataset versions and job versions exist already.
-# It returns the rows whose run is stored under another namespace (`owner`, read right after the MERGE,
+# It returns the runs stored under another namespace (`owner`, read right after the MERGE,
 # which waited for a concurrent creator to commit, so it is the run's one and only namespace): the
 # caller refuses the batch and the transaction rolls back. The check rides on the MERGE's own lookup
 # instead of a second statement that looked every run up again.
-MERGE_RUNS = (
-    PLAN_ONCE
-    + f"""
-UNWIND $rows AS row
+MERGE_RUNS = f"""
+UNWIND $batch.runs AS row
 MERGE (r:Run {{run_id: row.run_id}})
 ON CREATE SET r.namespace = row.namespace, r.job_name = row.job_name
 WITH r, row, r.state_key IS NULL AS fresh, r.namespace AS owner
@@ -276,15 +265,12 @@ CALL (row, fresh) {{
       l.digest = CASE WHEN wins THEN c.digest ELSE l.digest END
 }}
 WITH row, owner WHERE owner <> row.namespace
-RETURN row.run_id AS run_id, owner, row.namespace AS namespace
+RETURN collect({{run_id: row.run_id, owner: owner, namespace: row.namespace}}) AS foreign
 """
-)
 
 # Links between runs: made when both ends exist, from whichever end arrives last.
-LINK_RUNS = (
-    PLAN_ONCE
-    + """
-UNWIND $ids AS id
+LINK_RUNS = """
+UNWIND $batch.ids AS id
 MATCH (r:Run {run_id: id})
 CALL (r) {
   MATCH (p:Run {run_id: r.parent_run_id}) MERGE (r)-[:CHILD_OF]->(p)
@@ -305,9 +291,9 @@ CALL (r) {
   MATCH (c:Run {cached_from: r.run_id}) MERGE (c)-[:CACHED_FROM]->(r)
 }
 """
-)
 
-# Endpoints are merged before the statements that MATCH them.
+# The parts of a batch's statement (`neo4j_store.BATCH`), each over its own list parameter: endpoints
+# are merged before the parts that MATCH them.
 WRITES: tuple[tuple[str, LiteralString], ...] = (
     ("jobs", MERGE_JOBS),
     ("job_versions", MERGE_JOB_VERSIONS),

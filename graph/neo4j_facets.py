@@ -13,7 +13,6 @@ from typing import Any, LiteralString
 
 from provgraph.events.model import RunEvent
 from provgraph.graph.facets import COLUMNS, fold
-from provgraph.graph.neo4j_cypher import PLAN_ONCE
 
 SCHEMA: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT facet_key IF NOT EXISTS FOR (n:Facet) REQUIRE (n.owner, n.name, n.part) IS UNIQUE",
@@ -21,22 +20,17 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT column_key IF NOT EXISTS FOR (n:Column) REQUIRE (n.dataset, n.field) IS UNIQUE",
 )
 
-MERGE_FACETS: LiteralString = (
-    PLAN_ONCE
-    + """
-UNWIND $rows AS row
+MERGE_FACETS: LiteralString = """
+UNWIND $batch.facets AS row
 MERGE (f:Facet {owner: row.owner, name: row.name, part: row.part})
 WITH f, row, row.okey > coalesce(f.okey, '') AS wins
 SET f.value = CASE WHEN wins THEN row.value ELSE f.value END,
     f.okey = CASE WHEN wins THEN row.okey ELSE f.okey END
 """
-)
 
 # An output's column edges are replaced as a whole when its columnLineage facet wins.
-MERGE_COLUMNS: LiteralString = (
-    PLAN_ONCE
-    + """
-UNWIND $rows AS row
+MERGE_COLUMNS: LiteralString = """
+UNWIND $batch.column_lineage AS row
 MERGE (f:Facet {owner: row.owner, name: row.name, part: row.part})
 WITH f, row WHERE row.okey > coalesce(f.okey, '')
 SET f.value = row.value, f.okey = row.okey
@@ -51,7 +45,6 @@ CALL (row) {
   MERGE (s)-[e:FEEDS]->(d) SET e.transformations = x.transformations
 }
 """
-)
 
 WRITES: tuple[tuple[str, LiteralString], ...] = (("facets", MERGE_FACETS), ("column_lineage", MERGE_COLUMNS))
 

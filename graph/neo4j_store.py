@@ -6,8 +6,8 @@ JSON text for params/results/runtime, the `*_key` order keys, `git_dirty` as 0/1
 equals `SqliteLineageStore.dump()` for the same events.
 
 Writes: `apply(events)` folds the batch in Python (`neo4j_rows.rows_for`) into one row per node,
-then runs the parameterised `UNWIND $rows ... MERGE` statements of `neo4j_cypher` in one
-transaction (batches of more than `MAX_ROWS_PER_TX` runs are split, see `apply_prepared`). The
+then runs the parameterised `UNWIND $<list> ... MERGE` parts of `neo4j_cypher` as one statement
+(`BATCH`) in one transaction (batches of more than `MAX_ROWS_PER_TX` runs are split, see `apply_prepared`). The
 same rules run again in Cypher against what is stored, so batches commute: any order, any
 duplication, same graph.
 
@@ -91,6 +91,22 @@ RESET_BATCH = 20_000
 
 WARM_NOTHING = ""
 """The id every warming statement asks for: no node has it, so the statement plans and runs on nothing."""
+
+BATCH: LiteralString = (
+    q.PLAN_ONCE
+    + "".join(
+        f"CALL () {{{part}}}\n"
+        for _, part in (*q.WRITES, *neo4j_facets.WRITES, ("ids", q.LINK_RUNS), ("progress", progress.ADVANCE_PART))
+    )
+    + "RETURN foreign"
+)
+"""A batch's whole write as one statement: each part a subquery over its own list of `$batch`
+(`jobs`, ..., `runs`, `facets`, `column_lineage`, `ids` of the runs to link, `progress` last), in that
+order. One statement instead of one per part: Neo4j's cost per statement (~4 ms of CPU at 25 records,
+round 12) was most of a small batch's. The lists travel inside one map because Neo4j caches a plan per
+size class (0, 1, up to 10, 100, ...) of each list parameter, and a map has none: one plan per server,
+not one per combination of 8 lists' sizes (planning this statement costs seconds). `foreign`: the runs
+stored under another namespace (`MERGE_RUNS`)."""
 
 
 def _refs(items: list[list[Any]]) -> list[DatasetRef]:
@@ -270,8 +286,9 @@ class Neo4jLineageStore:
     def apply_prepared(self, batch: dict[str, list[Row]], *, offsets: progress.Offsets | None = None) -> None:
         """`apply` for rows already folded by `prepare` (so a caller can fold the next batch meanwhile).
 
-        One transaction, unless the batch holds more than `MAX_ROWS_PER_TX` runs or dataset
-        versions: then the statements run in order in chunks of that size, one transaction each.
+        One statement (`BATCH`) in one transaction, unless the batch holds more than `MAX_ROWS_PER_TX`
+        runs, dataset versions or facets: then `BATCH` runs once per chunk of that size of each of its
+        lists, in its order, one transaction each.
         A failure part-way leaves some chunks applied; applying the batch again completes it (writes
         are idempotent), which is what every caller does after an error. `offsets` (the Kafka
         projector's, past the batch) advance its progress last, in the batch's (last) transaction: it
@@ -281,30 +298,28 @@ class Neo4jLineageStore:
             if offsets:
                 self.advance_progress(offsets)
             return
-        big = max(len(batch["runs"]), len(batch["dataset_versions"]), len(batch["facets"])) > MAX_ROWS_PER_TX
-        steps: list[tuple[LiteralString, dict[str, Any]]] = []
-        for name, stmt in (*q.WRITES, *neo4j_facets.WRITES):
-            rows = batch[name]
-            for i in range(0, len(rows), MAX_ROWS_PER_TX if big else max(len(rows), 1)):
-                steps.append((stmt, {"rows": rows[i : i + MAX_ROWS_PER_TX] if big else rows}))
-        run_ids = [r["run_id"] for r in batch["runs"]]
-        for i in range(0, len(run_ids), MAX_ROWS_PER_TX):
-            steps.append((q.LINK_RUNS, {"ids": run_ids[i : i + MAX_ROWS_PER_TX]}))
-        if offsets:
-            steps.append((progress.ADVANCE, {"rows": progress.rows(offsets)}))
+        lists: dict[str, list[Any]] = {name: batch[name] for name, _ in (*q.WRITES, *neo4j_facets.WRITES)}
+        lists["ids"] = [r["run_id"] for r in batch["runs"]]
+        lists["progress"] = progress.rows(offsets) if offsets else []
+        if max(len(batch["runs"]), len(batch["dataset_versions"]), len(batch["facets"])) <= MAX_ROWS_PER_TX:
+            steps = [lists]
+        else:  # each list in chunks, in BATCH's order, one transaction each
+            nothing: dict[str, list[Any]] = {name: [] for name in lists}
+            steps = [
+                {**nothing, name: rows[i : i + MAX_ROWS_PER_TX]}
+                for name, rows in lists.items()
+                for i in range(0, len(rows), MAX_ROWS_PER_TX)
+            ]
 
-        def work(tx: neo4j.ManagedTransaction, todo: list[tuple[LiteralString, dict[str, Any]]]) -> None:
+        def work(tx: neo4j.ManagedTransaction, todo: list[dict[str, list[Any]]]) -> None:
             try:
-                for stmt, params in todo:
-                    if not next(iter(params.values())):
-                        continue
-                    result = tx.run(stmt, params)
-                    foreign = next(iter(result), None) if stmt is q.MERGE_RUNS else None
-                    result.consume()
-                    if foreign is not None:  # raised inside: the transaction rolls back, not retried
+                for params in todo:
+                    foreign = tx.run(BATCH, batch=params).single(strict=True)["foreign"]
+                    if foreign:  # raised inside: the transaction rolls back, not retried
+                        first = foreign[0]
                         raise Inadmissible(
                             "event refused by the graph: "
-                            + owner_conflict(foreign["run_id"], foreign["owner"], foreign["namespace"])
+                            + owner_conflict(first["run_id"], first["owner"], first["namespace"])
                         )
             except Neo4jError as exc:
                 if exc.code == TOO_LARGE:
@@ -312,11 +327,8 @@ class Neo4jLineageStore:
                 raise
 
         with self._session() as s:
-            if not big:
-                s.execute_write(work, steps)
-            else:
-                for step in steps:
-                    s.execute_write(work, [step])
+            for step in [steps] if len(steps) == 1 else [[step] for step in steps]:
+                s.execute_write(work, step)
 
     @guarded("read")
     def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:
@@ -331,7 +343,7 @@ class Neo4jLineageStore:
         """The Kafka projector's position per partition, once a batch is in (see graph/progress.py)."""
         self._driver.execute_query(
             progress.ADVANCE,
-            {"rows": progress.rows(offsets)},
+            {"batch": {"progress": progress.rows(offsets)}},
             database_=self.config.database,
             routing_=neo4j.RoutingControl.WRITE,
         )

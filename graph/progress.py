@@ -30,10 +30,13 @@ SCHEMA: tuple[LiteralString, ...] = (
     "CREATE CONSTRAINT projection_progress IF NOT EXISTS FOR (n:ProjectionProgress)"
     " REQUIRE (n.topic, n.partition) IS UNIQUE",
 )
-ADVANCE: LiteralString = (
-    PLAN_ONCE + "UNWIND $rows AS row MERGE (p:ProjectionProgress {topic: row.topic, partition: row.partition})"
+ADVANCE_PART: LiteralString = (
+    "UNWIND $batch.progress AS row MERGE (p:ProjectionProgress {topic: row.topic, partition: row.partition})"
     " SET p.next = CASE WHEN p.next IS NULL OR p.next < row.next THEN row.next ELSE p.next END"
 )
+"""The last part of a batch's statement (`neo4j_store.BATCH`); `$batch.progress` is `rows(offsets)`."""
+ADVANCE: LiteralString = PLAN_ONCE + ADVANCE_PART
+"""`ADVANCE_PART` alone, after a batch that had to be bisected."""
 READ: LiteralString = (
     PLAN_ONCE + "MATCH (p:ProjectionProgress) RETURN p.topic AS topic, p.partition AS partition, p.next AS next"
 )
@@ -49,7 +52,7 @@ Progress = dict[tuple[str, str, int], int]
 
 
 def rows(offsets: Offsets) -> list[dict[str, object]]:
-    """`ADVANCE`'s parameter rows."""
+    """`ADVANCE`'s `$batch.progress` rows."""
     return [{"topic": t, "partition": p, "next": n} for (t, p), n in offsets.items()]
 
 

@@ -31,7 +31,7 @@ from provgraph.events.facets import RuntimeRunFacet
 from provgraph.events.settings import Settings
 from provgraph.events.synthetic import content_hash, dataset, run_events, workload
 from provgraph.events.transport.kafka import KafkaConfig, KafkaTransport
-from provgraph.graph import neo4j_cypher, neo4j_facets, progress
+from provgraph.graph import neo4j_cypher, neo4j_store, progress
 from provgraph.graph.factory import open_store
 from provgraph.graph.neo4j_store import Neo4jLineageStore
 from provgraph.graph.progress import wait_until
@@ -231,13 +231,7 @@ def test_statements_planned_once_find_nodes_through_indexes_even_on_an_empty_gra
 ) -> None:
     """PLAN_ONCE keeps the first plan however the graph grows: it must be the plan a full graph gets."""
     planned_once = {
-        "jobs": neo4j_cypher.MERGE_JOBS,
-        "job_versions": neo4j_cypher.MERGE_JOB_VERSIONS,
-        "dataset_versions": neo4j_cypher.MERGE_DATASET_VERSIONS,
-        "runs": neo4j_cypher.MERGE_RUNS,
-        "link_runs": neo4j_cypher.LINK_RUNS,
-        "facets": neo4j_facets.MERGE_FACETS,
-        "column_lineage": neo4j_facets.MERGE_COLUMNS,
+        "batch": neo4j_store.BATCH,
         "advance_progress": progress.ADVANCE,
         "run_detail": neo4j_cypher.PLAN_ONCE + "MATCH (r:Run {run_id: $run_id})" + neo4j_cypher.RUN_DETAIL,
     }
@@ -247,7 +241,8 @@ def test_statements_planned_once_find_nodes_through_indexes_even_on_an_empty_gra
         for name, statement in planned_once.items():
             assert statement.startswith(neo4j_cypher.PLAN_ONCE), name
             fresh = "EXPLAIN CYPHER replan=force " + statement.removeprefix(neo4j_cypher.PLAN_ONCE)
-            plan = s.run(fresh, {"rows": [], "ids": [], "run_id": "x"}).consume().plan
+            lists = ("jobs", "job_versions", "dataset_versions", "runs", "facets", "column_lineage", "ids", "progress")
+            plan = s.run(fresh, {"batch": {name: [] for name in lists}, "run_id": "x"}).consume().plan
             assert plan is not None
             operators = plan_operators(plan)
             assert not operators & scans, f"{name}: {sorted(operators)}"
