@@ -92,6 +92,8 @@ RESET_BATCH = 20_000
 WARM_NOTHING = ""
 """The id every warming statement asks for: no node has it, so the statement plans and runs on nothing."""
 
+BATCH_LISTS: tuple[str, ...] = (*(n for n, _ in q.WRITES), *(n for n, _ in neo4j_facets.WRITES), "ids", "progress")
+"""The lists of `BATCH`'s `$batch` map, in its order."""
 BATCH: LiteralString = (
     q.PLAN_ONCE
     + "".join(
@@ -107,6 +109,10 @@ round 12) was most of a small batch's. The lists travel inside one map because N
 size class (0, 1, up to 10, 100, ...) of each list parameter, and a map has none: one plan per server,
 not one per combination of 8 lists' sizes (planning this statement costs seconds). `foreign`: the runs
 stored under another namespace (`MERGE_RUNS`)."""
+
+
+def _no_lists() -> dict[str, list[Any]]:
+    return {name: [] for name in BATCH_LISTS}
 
 
 def _refs(items: list[list[Any]]) -> list[DatasetRef]:
@@ -298,13 +304,15 @@ class Neo4jLineageStore:
             if offsets:
                 self.advance_progress(offsets)
             return
-        lists: dict[str, list[Any]] = {name: batch[name] for name, _ in (*q.WRITES, *neo4j_facets.WRITES)}
-        lists["ids"] = [r["run_id"] for r in batch["runs"]]
-        lists["progress"] = progress.rows(offsets) if offsets else []
+        lists: dict[str, list[Any]] = {
+            **{name: batch[name] for name, _ in (*q.WRITES, *neo4j_facets.WRITES)},
+            "ids": [r["run_id"] for r in batch["runs"]],
+            "progress": progress.rows(offsets) if offsets else [],
+        }
         if max(len(batch["runs"]), len(batch["dataset_versions"]), len(batch["facets"])) <= MAX_ROWS_PER_TX:
             steps = [lists]
         else:  # each list in chunks, in BATCH's order, one transaction each
-            nothing: dict[str, list[Any]] = {name: [] for name in lists}
+            nothing = _no_lists()
             steps = [
                 {**nothing, name: rows[i : i + MAX_ROWS_PER_TX]}
                 for name, rows in lists.items()
@@ -366,6 +374,16 @@ class Neo4jLineageStore:
         if self.warming is not None:
             self.warming.join(timeout=1.0)  # a statement still planning fails with the driver's close
         self._driver.close()
+
+    def warm_writes(self) -> None:
+        """Plan `BATCH` before the first batch, by running it on empty lists (it writes nothing).
+
+        Planning it costs a fresh server seconds of CPU (docs/BENCHMARKS.md, round 13), which the
+        first batch, and every read waiting for it, would otherwise pay; the plan is the server's,
+        shared by every replica and kept whatever the lists' sizes (one map parameter)."""
+        nothing = _no_lists()
+        with self._session() as s:
+            s.execute_write(lambda tx: tx.run(BATCH, batch=nothing).consume())
 
     # -- warming the walk's plans -----------------------------------------------------------------
 

@@ -133,6 +133,21 @@ def test_batches_of_any_size_share_one_plan(graph: Neo4jLineageStore) -> None:
     assert re.fullmatch(r"Query caches successfully cleared of 1 queries\.", cleared), cleared
 
 
+def test_warming_plans_the_batch_statement_a_batch_then_uses_and_writes_nothing(graph: Neo4jLineageStore) -> None:
+    """The projector plans `BATCH` at start (seconds on a fresh server), not inside its first batch."""
+    with graph._driver.session() as s:
+        s.run("CALL db.clearQueryCaches()").consume()
+        graph.warm_writes()
+        warmed = s.run("CALL db.clearQueryCaches()").single(strict=True)[0]
+        graph.warm_writes()
+        graph.apply(list(workload(3, namespace="warm")))
+        used = s.run("CALL db.clearQueryCaches()").single(strict=True)[0]
+    assert warmed == used == "Query caches successfully cleared of 1 queries."
+    graph.reset()
+    graph.warm_writes()
+    assert graph.dump() == SqliteLineageStore(":memory:").dump()
+
+
 def test_dump_types_match_sqlite_for_every_column(graph: Neo4jLineageStore) -> None:
     """NULLs as None, git_dirty as 0/1, integer sizes and steps, float metric values."""
     events = run_events(

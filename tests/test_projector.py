@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import signal
@@ -181,6 +182,14 @@ def test_events_on_the_topic_appear_in_the_graph(settings: Settings, graph: Neo4
     run = graph.run("synthetic-run-00000039")
     assert run is not None and run.state == "COMPLETE" and len(run.inputs) == 2
     assert list_dlq(settings) == []
+
+
+def test_the_projector_plans_its_batch_statement_before_the_first_batch(
+    settings: Settings, graph: Neo4jLineageStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="provgraph.services.projector.app"), running(settings):
+        wait_for("the plan", lambda: any("planned the batch statement" in r.message for r in caplog.records), 120)
+    assert graph.dump() == SqliteLineageStore(":memory:").dump()  # planned on nothing
 
 
 def test_duplicates_and_reordering_leave_the_graph_unchanged(settings: Settings, graph: Neo4jLineageStore) -> None:

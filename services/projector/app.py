@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from faststream import FastStream
@@ -71,9 +72,26 @@ def create_app(
             topics.topic(topics.LINEAGE, settings.kafka_topic_prefix),
             group_id(settings),
         )
+        await asyncio.to_thread(warm_writes, store)
 
     # on_shutdown runs before the broker stops: the write in flight is committed while we still can.
     return FastStream(broker, on_startup=[start], on_shutdown=[pipeline.close], after_shutdown=[store.close])
+
+
+def warm_writes(store: LineageStore) -> None:
+    """Plan a Neo4j store's batch statement before anything is consumed; best effort: a failure
+    (Neo4j not up yet) leaves the plan to the first batch, which retries as it always does."""
+    from provgraph.graph.neo4j_store import Neo4jLineageStore
+
+    if not isinstance(store, Neo4jLineageStore):
+        return
+    started = time.perf_counter()
+    try:
+        store.warm_writes()
+    except Exception as exc:  # noqa: BLE001 - best effort, see above
+        log.warning("planning the batch statement before the first batch failed: %s", exc)
+        return
+    log.info("planned the batch statement in %.1f s", time.perf_counter() - started)
 
 
 GC_THRESHOLDS = (1_000_000, 10, 10)
