@@ -92,16 +92,14 @@ RESET_BATCH = 20_000
 WARM_NOTHING = ""
 """The id every warming statement asks for: no node has it, so the statement plans and runs on nothing."""
 
-BATCH_LISTS: tuple[str, ...] = (*(n for n, _ in q.WRITES), *(n for n, _ in neo4j_facets.WRITES), "ids", "progress")
-"""The lists of `BATCH`'s `$batch` map, in its order."""
-BATCH: LiteralString = (
-    q.PLAN_ONCE
-    + "".join(
-        f"CALL () {{{part}}}\n"
-        for _, part in (*q.WRITES, *neo4j_facets.WRITES, ("ids", q.LINK_RUNS), ("progress", progress.ADVANCE_PART))
-    )
-    + "RETURN foreign"
+BATCH_PARTS: tuple[tuple[str, LiteralString], ...] = (
+    *q.WRITES,
+    *neo4j_facets.WRITES,
+    ("ids", q.LINK_RUNS),
+    ("progress", progress.ADVANCE_PART),
 )
+"""`BATCH`'s parts in order, each named by its list in the `$batch` map."""
+BATCH: LiteralString = q.PLAN_ONCE + "".join(f"CALL () {{{part}}}\n" for _, part in BATCH_PARTS) + "RETURN foreign"
 """A batch's whole write as one statement: each part a subquery over its own list of `$batch`
 (`jobs`, ..., `runs`, `facets`, `column_lineage`, `ids` of the runs to link, `progress` last), in that
 order. One statement instead of one per part: Neo4j's cost per statement (~4 ms of CPU at 25 records,
@@ -112,7 +110,7 @@ stored under another namespace (`MERGE_RUNS`)."""
 
 
 def _no_lists() -> dict[str, list[Any]]:
-    return {name: [] for name in BATCH_LISTS}
+    return {name: [] for name, _ in BATCH_PARTS}
 
 
 def _refs(items: list[list[Any]]) -> list[DatasetRef]:
@@ -310,33 +308,31 @@ class Neo4jLineageStore:
             "progress": progress.rows(offsets) if offsets else [],
         }
         if max(len(batch["runs"]), len(batch["dataset_versions"]), len(batch["facets"])) <= MAX_ROWS_PER_TX:
-            steps = [lists]
+            transactions = [lists]
         else:  # each list in chunks, in BATCH's order, one transaction each
             nothing = _no_lists()
-            steps = [
+            transactions = [
                 {**nothing, name: rows[i : i + MAX_ROWS_PER_TX]}
                 for name, rows in lists.items()
                 for i in range(0, len(rows), MAX_ROWS_PER_TX)
             ]
 
-        def work(tx: neo4j.ManagedTransaction, todo: list[dict[str, list[Any]]]) -> None:
+        def work(tx: neo4j.ManagedTransaction, params: dict[str, list[Any]]) -> None:
             try:
-                for params in todo:
-                    foreign = tx.run(BATCH, batch=params).single(strict=True)["foreign"]
-                    if foreign:  # raised inside: the transaction rolls back, not retried
-                        first = foreign[0]
-                        raise Inadmissible(
-                            "event refused by the graph: "
-                            + owner_conflict(first["run_id"], first["owner"], first["namespace"])
-                        )
+                foreign = tx.run(BATCH, batch=params).single(strict=True)["foreign"]
             except Neo4jError as exc:
                 if exc.code == TOO_LARGE:
                     raise TooLarge(exc) from exc
                 raise
+            if foreign:  # raised inside: the transaction rolls back, not retried
+                first = foreign[0]
+                raise Inadmissible(
+                    "event refused by the graph: " + owner_conflict(first["run_id"], first["owner"], first["namespace"])
+                )
 
         with self._session() as s:
-            for step in [steps] if len(steps) == 1 else [[step] for step in steps]:
-                s.execute_write(work, step)
+            for params in transactions:
+                s.execute_write(work, params)
 
     @guarded("read")
     def run_owners(self, run_ids: Sequence[str]) -> dict[str, str]:

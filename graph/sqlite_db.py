@@ -18,11 +18,10 @@ import apsw
 from provgraph.events.transport.sqlite import BUSY_TIMEOUT_S, use_wal
 
 Connection = apsw.Connection
-Cursor = apsw.Cursor
 Error = apsw.Error
 """Every error SQLite itself raises through `apsw` (a value of a type it cannot bind: `TypeError`)."""
 NoRows = apsw.ExecutionCompleteError
-"""A statement's columns asked after it returned no row (`Cursor.get_description`)."""
+"""A statement's columns asked after it returned no row (`apsw.Cursor.get_description`)."""
 DAMAGED: tuple[type[apsw.Error], ...] = (apsw.NotADBError, apsw.CorruptError)
 """The file's content is not a database, or a damaged one (not a lock, I/O or a full disk)."""
 REFUSED: tuple[type[BaseException], ...] = (apsw.ConstraintError, apsw.MismatchError, apsw.TooBigError, TypeError)
