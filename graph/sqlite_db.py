@@ -18,8 +18,6 @@ import apsw
 from provgraph.events.transport.sqlite import BUSY_TIMEOUT_S, use_wal
 
 Connection = apsw.Connection
-Error = apsw.Error
-"""Every error SQLite itself raises through `apsw` (a value of a type it cannot bind: `TypeError`)."""
 NoRows = apsw.ExecutionCompleteError
 """A statement's columns asked after it returned no row (`apsw.Cursor.get_description`)."""
 DAMAGED: tuple[type[apsw.Error], ...] = (apsw.NotADBError, apsw.CorruptError)

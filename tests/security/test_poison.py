@@ -22,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import apsw
 import httpx
 import pytest
 
@@ -332,7 +333,7 @@ def test_an_infrastructure_failure_is_raised_and_nothing_advances(tmp_path: Path
     blocker = sqlite_db.connect(tmp_path / "graph.db")
     blocker.execute("BEGIN EXCLUSIVE")
     try:
-        with pytest.raises(sqlite_db.Error, match="database is locked"):
+        with pytest.raises(apsw.BusyError, match="database is locked"):
             EmbeddedProjector(log, store).sync()
     finally:
         blocker.execute("ROLLBACK")
