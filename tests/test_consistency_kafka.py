@@ -241,8 +241,8 @@ def test_statements_planned_once_find_nodes_through_indexes_even_on_an_empty_gra
         for name, statement in planned_once.items():
             assert statement.startswith(neo4j_cypher.PLAN_ONCE), name
             fresh = "EXPLAIN CYPHER replan=force " + statement.removeprefix(neo4j_cypher.PLAN_ONCE)
-            lists = ("jobs", "job_versions", "dataset_versions", "runs", "facets", "column_lineage", "ids", "progress")
-            plan = s.run(fresh, {"batch": {name: [] for name in lists}, "run_id": "x"}).consume().plan
+            lists: dict[str, list[object]] = {part: [] for part, _ in neo4j_store.BATCH_PARTS}
+            plan = s.run(fresh, {"batch": lists, "run_id": "x"}).consume().plan
             assert plan is not None
             operators = plan_operators(plan)
             assert not operators & scans, f"{name}: {sorted(operators)}"
