@@ -25,7 +25,7 @@ from pathlib import Path
 
 from provgraph.events.errors import ContractError, ProjectionError, ProvgraphError
 from provgraph.events.model import RunEvent
-from provgraph.events.serde import loads
+from provgraph.events.serde import few_collections, loads
 from provgraph.events.transport.sqlite import LogRecord, SqliteEventLog
 from provgraph.graph import sqlite_db
 from provgraph.graph.sqlite_store import DeadLetter, SqliteLineageStore
@@ -61,12 +61,13 @@ class EmbeddedProjector:
                 " not show. Rebuild the graph from this log with `provgraph replay`"
             )
         total = end - offset
-        while records := self.log.read(offset, self.batch):
-            self._project(records)
-            offset = records[-1].offset
-            applied += len(records)
-            if progress:
-                progress(applied, total)
+        with few_collections():
+            while records := self.log.read(offset, self.batch):
+                self._project(records)
+                offset = records[-1].offset
+                applied += len(records)
+                if progress:
+                    progress(applied, total)
         return applied
 
     def _project(self, records: Sequence[LogRecord]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from provgraph.events.synthetic import workload
 from provgraph.events.transport.sqlite import SqliteEventLog
@@ -124,3 +125,39 @@ def test_a_graph_keyed_by_text_ids_is_projected_again_with_integer_keys(tmp_path
     assert again.store.dump() == expected
     run = again.store.run(expected["read"][0]["run_id"])
     assert run is not None and run.inputs  # the edges are read through the integer keys
+
+
+def test_a_sync_projects_with_few_collections_and_gives_the_thresholds_back(tmp_path: Path) -> None:
+    """A batch's validated events would otherwise be scanned by the collector again and again
+    (2x the sync's CPU); the process's own thresholds are back once the last overlapping sync ends."""
+    import gc
+    import threading
+
+    from provgraph.events.serde import BATCH_GC_THRESHOLDS
+
+    log = SqliteEventLog(tmp_path / "events.db")
+    log.append(list(workload(10)))
+    seen: list[tuple[int, int, int]] = []
+    inside = threading.Barrier(2)
+
+    class Store(SqliteLineageStore):
+        def apply(self, *args: Any, **kwargs: Any) -> None:
+            seen.append(gc.get_threshold())
+            inside.wait(timeout=10)  # both syncs inside at once: the first to leave restores nothing
+            super().apply(*args, **kwargs)
+
+    own = (123, 7, 5)
+    before = gc.get_threshold()
+    gc.set_threshold(*own)
+    try:
+        syncs = [EmbeddedProjector(log, Store(tmp_path / f"graph{i}.db")) for i in range(2)]
+        threads = [threading.Thread(target=p.sync) for p in syncs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert gc.get_threshold() == own
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [BATCH_GC_THRESHOLDS, BATCH_GC_THRESHOLDS]
+    assert all(p.store.projected_offset() == log.last_offset() for p in syncs)

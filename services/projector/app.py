@@ -24,6 +24,7 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from provgraph.events import topics
+from provgraph.events.serde import BATCH_GC_THRESHOLDS
 from provgraph.events.settings import require_kafka
 from provgraph.events.transport.factory import kafka_config
 from provgraph.graph.contract import LineageStore
@@ -94,20 +95,14 @@ def warm_writes(store: LineageStore) -> None:
     log.info("planned the batch statement in %.1f s", time.perf_counter() - started)
 
 
-GC_THRESHOLDS = (1_000_000, 10, 10)
-
-
 def tune_gc() -> tuple[int, int, int]:
-    """Fewer cyclic-GC passes; returns the previous thresholds.
-
-    A batch keeps ~2.5*10^5 objects alive (validated events); with the default thresholds the
-    collector scans them again and again, which costs 2-4x the validation itself. Validated events
-    form no reference cycles, so collecting every 10^6 allocations loses nothing.
-    """
+    """`serde.BATCH_GC_THRESHOLDS` for the whole process, what it holds now frozen out of the
+    collector's scans; returns the previous thresholds. A batch keeps ~2.5*10^5 objects alive
+    (validated events): see `events/serde.py`."""
     before = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(*BATCH_GC_THRESHOLDS)
     return before
 
 
