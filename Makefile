@@ -24,9 +24,13 @@ $(FILE_LIST): FORCE
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 # Installs provgraph (strict editable: see pyproject's [tool.uv]) with every extra and the dev group,
-# exactly as pinned in uv.lock.
+# exactly as pinned in uv.lock. Bytecode is compiled once here, as pip does on install (uv does not by
+# default), provgraph's own modules too: where PYTHONDONTWRITEBYTECODE is set, every new interpreter
+# (each CLI command, service and test subprocess) would otherwise compile every module it imports
+# again (a service's imports: 3.3-3.7 s of CPU instead of 1.1-1.2 s).
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock $(FILE_LIST)
-	$(UV) sync --frozen --all-extras --quiet --reinstall-package provgraph
+	$(UV) sync --frozen --all-extras --quiet --reinstall-package provgraph --compile-bytecode
+	$(BIN)/python -m compileall -q -j 0 build/
 	touch $@
 
 demo: $(VENV)/.synced
