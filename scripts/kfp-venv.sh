@@ -41,7 +41,7 @@ build() {
   t0=$(now)
   "$UV" venv --quiet --python "$HOST_PY" "$VENV" >&2
   # --link-mode=copy: the venv must not share files with uv's cache, which other helpers prune.
-  if ! "$UV" pip install --quiet --link-mode=copy --compile-bytecode --python "$VENV/bin/python" "kfp==$KFP_VERSION" "$REPO" >&2; then
+  if ! "$UV" pip install --quiet --link-mode=copy --python "$VENV/bin/python" "kfp==$KFP_VERSION" "$REPO" >&2; then
     rm -rf "$VENV"
     die "kfp==$KFP_VERSION and provgraph could not be installed together (see uv's reason above)"
   fi

@@ -42,7 +42,7 @@ venv() {
       mkdir -p "$(dirname "$dir")"
       "$uv" venv -q --python 3.11 "$dir" >&2
       # shellcheck disable=SC2086
-      VIRTUAL_ENV="$dir" "$uv" pip install -q --compile-bytecode $reqs >&2
+      VIRTUAL_ENV="$dir" "$uv" pip install -q $reqs >&2
       touch "$dir/.complete"
     ' _ "$dir" "$uv" "$reqs" || die "installing $name ($(echo "$reqs" | tr '\n' ' ')) into $dir failed (see above)"
     log "built $dir"
