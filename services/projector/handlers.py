@@ -16,12 +16,13 @@
 4. if the store is unavailable (`StoreUnavailable`), nothing is dead-lettered: the error propagates
    and the same records are consumed again after a pause.
 
-`Pipeline` runs it for the Kafka subscriber with one batch in the store while the next is prepared
-(the client's CPU work overlaps Neo4j's). Offsets are committed by hand (`AckPolicy.MANUAL`),
-explicitly per partition, in order, only after the batch is in the graph and its dead letters are
-acknowledged by Kafka; a failed batch is prepared and written again in place, the later records
-waiting behind it. A crash anywhere replays uncommitted batches: harmless, since writes are
-idempotent (a dead letter may repeat).
+`Pipeline` runs it for the Kafka subscriber, one batch in the store at a time. Records arriving while
+a batch is written join the next one, sealed when that write ends; with a full batch already waiting
+(a backlog) the next is prepared during the write instead (the client's CPU work overlaps Neo4j's).
+Offsets are committed by hand (`AckPolicy.MANUAL`), explicitly per partition, in order, only after
+the batch is in the graph and its dead letters are acknowledged by Kafka; a failed batch is prepared
+and written again in place, the later records waiting behind it. A crash anywhere replays
+uncommitted batches: harmless, since writes are idempotent (a dead letter may repeat).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ IDLE_WAIT_MS = 20
 """How long a fetch waits for records when none are buffered. A fetch returns whatever records have
 arrived without waiting to fill a batch, but after an empty one faststream sleeps this long again,
 so a record reaching an idle projector waited up to twice this (was 2 x 200 ms) before projection."""
+FETCH_GAP_S = 0.01
+"""Between two fetches while a batch is written: what arrives meanwhile is queued for the next batch
+within this, and a trickle of records makes at most 1 / FETCH_GAP_S handler calls a second."""
 
 
 Dead = list[tuple[Record, DeadLetter]]
@@ -184,12 +188,15 @@ def _letter(r: Record, stage: Stage, error: str) -> DeadLetter:
 
 
 class Pipeline:
-    """One batch in the store while the next is prepared; commits each batch once it is in the graph.
+    """One batch in the store at a time; commits each batch once it is in the graph.
 
     `handle` (the subscriber's, called for each fetch, in order) queues the records for a worker task
-    and returns once the worker has prepared them and started their write, i.e. after the previous
-    batch's write is in the graph, published and committed: batches are written, published and
-    committed in order, one at a time, so the progress never passes data that is not in. A batch
+    and returns after `FETCH_GAP_S`, or once the worker has room again when a full batch is queued
+    (backpressure). The worker seals a batch of what is queued when the write before it has ended, so
+    records arriving during a write are in the next one (a batch sealed as that write began, as
+    before, left them for the one after: a write cycle more of latency); once a full batch is queued
+    during a write (a backlog), it prepares that one during the write. Batches are written, published
+    and committed in order, one at a time, so the progress never passes data that is not in. A batch
     that cannot be prepared or written is tried again in place after a pause, with nothing committed
     past it and no seek (the earlier rewind to its first offsets lost it when it was fetched again
     while the projector was idle: dropped as "consumed after the failed batch", never re-sought).
@@ -211,8 +218,8 @@ class Pipeline:
         self.closing = False
         self._queue: collections.deque[Record] = collections.deque()
         self._arrived = asyncio.Event()
-        self._started = asyncio.Event()
-        """Set when the worker has started the write of everything queued."""
+        self._taken = asyncio.Event()
+        """Set when the worker takes records from the queue."""
         self._consumer: AIOKafkaConsumer | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -227,13 +234,13 @@ class Pipeline:
             # hold records nobody writes while nothing is committed past them.
             raise RuntimeError("the projector's batch worker stopped") from self._worker.exception()
         self._queue.extend(records)
-        self._started.clear()
         self._arrived.set()
-        # Fetching on while batches are prepared and written took records from the broker sooner but
-        # cost the projector 13-53% more CPU per event (docs/BENCHMARKS.md, round 8): not kept.
-        started = asyncio.ensure_future(self._started.wait())
-        await asyncio.wait([started, self._worker], return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
+        await asyncio.sleep(FETCH_GAP_S)
+        while len(self._queue) >= self.max_records and not self._worker.done():
+            self._taken.clear()
+            taken = asyncio.ensure_future(self._taken.wait())
+            await asyncio.wait([taken, self._worker], return_when=asyncio.FIRST_COMPLETED)
+            taken.cancel()
 
     async def close(self) -> None:
         """Write and commit what is queued, then stop taking records (later ones are left uncommitted)."""
@@ -244,20 +251,27 @@ class Pipeline:
                 await self._worker
 
     async def _take(self) -> list[Record] | None:
-        """The next batch: what is queued, up to `max_records` (waits for records); None once closing.
-        Waiting with nothing queued means every write `handle` waits for has started."""
+        """The next batch: what is queued, up to `max_records` (waits for records); None once closing."""
         while not self._queue:
-            self._started.set()
             if self.closing:
                 return None
             self._arrived.clear()
             await self._arrived.wait()
         n = min(len(self._queue), self.max_records)
+        self._taken.set()
         return [self._queue.popleft() for _ in range(n)]
 
     async def _work(self) -> None:
         writing: asyncio.Task[None] | None = None
-        while (records := await self._take()) is not None:
+        while True:
+            # Seal the next batch when this write ends, or as soon as a full one is queued (see the class).
+            while writing is not None and not writing.done() and len(self._queue) < self.max_records:
+                self._arrived.clear()
+                arrived = asyncio.ensure_future(self._arrived.wait())
+                await asyncio.wait([arrived, writing], return_when=asyncio.FIRST_COMPLETED)
+                arrived.cancel()
+            if (records := await self._take()) is None:
+                break
             received = time.time()
             batch = await self._prepare(records)
             prepared = time.time()
