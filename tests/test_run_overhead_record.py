@@ -91,3 +91,40 @@ def test_the_code_snapshot_of_a_symlinked_file_is_the_real_file(tmp_path: Path) 
     assert snap.source_path == str(real.resolve())
     assert snap.unknown is None
     assert snap.source == real.read_bytes()
+
+
+def test_a_run_takes_only_default_signal_dispositions_and_gives_them_back() -> None:
+    """`EndingSignals` on `_signal` (round 14) replaces and restores exactly what it did through `signal`."""
+    import signal
+
+    from provgraph._lifeline import EndingSignals
+
+    defaults = {
+        signal.SIGTERM: signal.SIG_DFL,
+        signal.SIGHUP: signal.SIG_DFL,
+        signal.SIGINT: signal.default_int_handler,
+    }
+    assert {s: signal.getsignal(s) for s in defaults} == defaults
+    with EndingSignals() as ending:
+        assert {s: signal.getsignal(s) for s in defaults} == dict.fromkeys(defaults, ending._handle)
+    after = {s: signal.getsignal(s) for s in defaults}
+    assert after == defaults
+    assert after[signal.SIGTERM] is signal.SIG_DFL  # the enum, as `signal` answered before
+
+    def own(signum: int, frame: object) -> None:
+        pass
+
+    signal.signal(signal.SIGTERM, own)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with EndingSignals() as ending:
+            inside = {s: signal.getsignal(s) for s in defaults}
+        assert inside == {signal.SIGTERM: own, signal.SIGHUP: signal.SIG_IGN, signal.SIGINT: ending._handle}
+        assert {s: signal.getsignal(s) for s in defaults} == {
+            **defaults,
+            signal.SIGTERM: own,
+            signal.SIGHUP: signal.SIG_IGN,
+        }
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
