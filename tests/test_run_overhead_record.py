@@ -128,3 +128,41 @@ def test_a_run_takes_only_default_signal_dispositions_and_gives_them_back() -> N
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def test_run_checks_each_input_once_and_a_handlers_own_url_still(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`provgraph.run` checks its inputs against provgraph's own files before the run; its DataItems do
+    not check the same URLs again (round 14); a URL the handler names itself is still checked."""
+    import provgraph as pg
+    from provgraph._dataitem import ProtectedFiles
+
+    settings = pg.load_settings(home=tmp_path / "home")
+    backend = pg.Backend(settings)
+    data = tmp_path / "in.txt"
+    data.write_text("x")
+    checked: list[str] = []
+    check = ProtectedFiles.check
+
+    def counted(self: ProtectedFiles, key: str, url: str) -> None:
+        checked.append(url)
+        check(self, key, url)
+
+    monkeypatch.setattr(ProtectedFiles, "check", counted)
+
+    def read(data: pg.DataItem) -> None:
+        data.get()
+
+    pg.run(read, inputs={"data": str(data)}, backend=backend).raise_for_state()
+    assert checked == [str(data)]
+
+    def sneaky(ctx: pg.Context, data: pg.DataItem) -> None:
+        ctx.get_input("db", url=str(settings.events_db)).get()
+
+    checked.clear()
+    result = pg.run(sneaky, inputs={"data": str(data)}, backend=backend)
+    assert checked.count(str(data)) == 1 and str(settings.events_db) in checked
+    assert result.state == "FAIL"
+    assert result.error is not None and "is inside provgraph's own folder" in result.error
+    backend.close()
