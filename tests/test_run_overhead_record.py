@@ -166,3 +166,69 @@ def test_run_checks_each_input_once_and_a_handlers_own_url_still(
     assert result.state == "FAIL"
     assert result.error is not None and "is inside provgraph's own folder" in result.error
     backend.close()
+
+
+def test_after_the_first_event_the_emitter_walks_the_parts_it_was_given_not_the_whole_event(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Round 14: the whole-event walk runs for the first event only; later events are walked part by part
+    (facets and datasets) and validated without it, and serialise the same."""
+    from provgraph.events import model
+
+    walks: list[object] = []
+    walk = storable_problem
+
+    def counted(value: object, path: str = "", *, known: object = None) -> str | None:
+        walks.append(value)
+        return walk(value, path, known=known)
+
+    monkeypatch.setattr(model, "storable_problem", counted)
+    emitter, transport = _emitter()
+    emitter.start({"a": [1, "x"]}, runtime=_runtime())
+    emitter.running(outputs=[_output("o")])
+    emitter.metric("loss", math.nan, 1)
+    emitter.running()
+    emitter.complete({"r": 2})
+    assert len(walks) == 1 and isinstance(walks[0], RunEvent) and walks[0].event_type == "START"
+    for event in transport.events:
+        assert storable_problem(event) is None
+        again = RunEvent.model_validate(event.model_dump(by_alias=True))
+        assert again.model_dump(mode="json", by_alias=True) == event.model_dump(mode="json", by_alias=True)
+    assert transport.events[1].outputs[0].name == "o"
+
+
+@pytest.mark.parametrize(
+    ("emit", "message"),
+    [
+        (
+            lambda e: e.running(outputs=[_output("o").model_copy(update={"input_facets": {"x": {"y": 2**70}}})]),
+            r"outputs\.0\.inputFacets\.x\.y: integer 1180591620717411303424 is outside the signed 64-bit range",
+        ),
+        (
+            lambda e: e.running(inputs=[_output("o"), _output("p").model_copy(update={"name": "p\udc80"})]),
+            r"inputs\.1\.name: string is not valid UTF-8",
+        ),
+        (lambda e: e.complete({"x": {1: "a"}}), r"provgraph_results\.results\.x: key 1 is not a string"),
+        (lambda e: e.complete({"deep": _nested(70)}), r"nested deeper than 64 levels"),
+        (
+            lambda e: e.start({}, runtime=_runtime().model_copy(update={"pid": 2**64})),
+            r"provgraph_runtime\.pid: integer 18446744073709551616 is outside",
+        ),
+    ],
+)
+def test_parts_walked_by_the_emitter_are_refused_as_the_whole_event_walk_refuses_them(
+    emit: object, message: str
+) -> None:
+    """A part the emitter's own walk refuses sends the event through the whole-event walk: same refusal."""
+    emitter, transport = _emitter()
+    emitter.start({"a": 1}, runtime=_runtime())
+    with pytest.raises(ContractError, match=message):
+        emit(emitter)  # type: ignore[operator]
+    assert len(transport.events) == 1
+
+
+def _nested(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return value
