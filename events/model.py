@@ -41,6 +41,9 @@ KNOWN_JOB = "known_job"
 """Validation-context key of a `Job` already found storable (see `RunEvent._storable`)."""
 SCREENED = "storable_json"
 """Validation-context key set (True) when the JSON being validated passed `values.json_is_storable`."""
+CHECKED = "storable_parts"
+"""Validation-context key set (True) by a producer that built the event from parts it walked itself
+(`RunEmitter`: the facets and datasets it was given; the rest it made from checked strings)."""
 
 
 class EventType(StrEnum):
@@ -167,9 +170,10 @@ class RunEvent(WireModel):
         """Anything accepted here can be serialised and projected by every store (see `facets.values`).
         A producer that sends many events of one job passes its `Job` as `KNOWN_JOB` in the validation
         context once an event with it was accepted: frozen and holding only strings, it is not walked again.
-        JSON that passed `json_is_storable` (`SCREENED`, set by `serde.loads`) holds nothing the walk refuses."""
+        JSON that passed `json_is_storable` (`SCREENED`, set by `serde.loads`) holds nothing the walk refuses,
+        nor does an event whose producer walked its parts (`CHECKED`)."""
         context = info.context or {}
-        if context.get(SCREENED) is True:
+        if context.get(SCREENED) is True or context.get(CHECKED) is True:
             return self
         known = context.get(KNOWN_JOB)
         problem = storable_problem(self, known=known if known is self.job else None)

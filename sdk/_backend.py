@@ -15,6 +15,7 @@ from provgraph.events.settings import Settings, load_settings
 from provgraph.events.transport.base import Transport
 
 if TYPE_CHECKING:
+    from provgraph._dataitem import ProtectedFiles
     from provgraph.graph.contract import LineageStore
     from provgraph.graph.factory import StoreHandle
 
@@ -41,6 +42,13 @@ class Backend:
     @functools.cached_property
     def artifacts(self) -> ArtifactStore:
         return ArtifactStore(self.settings.artifact_url, self.settings.s3_endpoint_url)
+
+    @functools.cached_property
+    def protected(self) -> ProtectedFiles:
+        """The files no input may name (`ProtectedFiles.of(settings)`, ~9 us to look up: asked twice a run)."""
+        from provgraph._dataitem import ProtectedFiles  # lazy: `import provgraph` does not load it
+
+        return ProtectedFiles.of(self.settings)
 
     def graph(self) -> LineageStore:
         """The configured lineage store (opened once), caught up with the event log when embedded."""

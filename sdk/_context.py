@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,9 +101,11 @@ class Context(MLRunSurface):
         input_snapshots: dict[str, str] | None = None,
         input_versions: dict[str, str] | None = None,
         protected: ProtectedFiles | None = None,
+        checked: Collection[str] = (),
         job: str = "handler",
         secrets_file: Path | None = None,
     ) -> None:
+        """`checked`: input URLs the caller has just checked against `protected`: not checked again."""
         self.run_id = run_id
         self.project = project
         self.parameters: dict[str, Any] = dict(params)
@@ -114,6 +117,7 @@ class Context(MLRunSurface):
         self._input_snapshots = dict(input_snapshots or {})
         self._input_versions = dict(input_versions or {})
         self._protected = protected
+        self._checked = frozenset(checked)
         self._init_mlrun(job, secrets_file)
         self._emitter = emitter
         self._artifacts = artifacts
@@ -153,7 +157,7 @@ class Context(MLRunSurface):
             s3_endpoint_url=self._s3,
             recorder=self._record_read,
             expected=expected or self._input_versions.get(key),
-            protected=self._protected,
+            protected=None if url in self._checked else self._protected,
         )
         self._items[key] = item
         return item

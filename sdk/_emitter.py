@@ -41,7 +41,8 @@ from provgraph.events.facets import (
     RuntimeRunFacet,
 )
 from provgraph.events.facets.standard import RootRef
-from provgraph.events.model import KNOWN_JOB, Dataset, EventType, Job, JobFacets, Run, RunEvent, RunFacets
+from provgraph.events.facets.values import storable_at
+from provgraph.events.model import CHECKED, KNOWN_JOB, Dataset, EventType, Job, JobFacets, Run, RunEvent, RunFacets
 from provgraph.events.serde import refusal
 from provgraph.events.transport.base import Transport
 
@@ -73,6 +74,20 @@ class HeldEventFailed(Exception):
         self.error = error
 
 
+def _walked(facets: RunFacets, own: EventRunFacet, parent: ParentRunFacet | None, datasets: Sequence[Dataset]) -> bool:
+    """True when the parts of an event the emitter was given pass the storable walk at their depth
+    in the event, so the whole-event walk would pass too: what it would add is the job (known by
+    then), the run id and parent (`_own_ok`), `own` (the run id, a colon and validated integers),
+    the event type, time and defaults (constants). Datasets the validation would copy are not
+    known to be these objects: False, and the whole event is walked."""
+    if facets.__pydantic_extra__:
+        return False
+    for value in facets.__dict__.values():
+        if value is not None and value is not own and value is not parent and not storable_at(value, 3):
+            return False
+    return all(isinstance(d, Dataset) and storable_at(d, 2) for d in datasets)
+
+
 class RunEmitter:
     def __init__(
         self,
@@ -93,6 +108,8 @@ class RunEmitter:
         self._job_known = {KNOWN_JOB: self._job} if code is None or not code.model_extra else None
         self._context: dict[str, Job] | None = None
         """The validation context of the next event: `_job_known` once an event with the job was accepted."""
+        self._checked: dict[str, Any] | None = None if self._job_known is None else {**self._job_known, CHECKED: True}
+        """`_context` for an event whose parts `_walked` passed: no whole-event walk."""
         self._parent = None
         if parent is not None:
             p_run, p_ns, p_job = parent
@@ -102,6 +119,9 @@ class RunEmitter:
                 job=JobRef(namespace=p_ns, name=p_job),
                 root=RootRef(run=RunRef(run_id=r_run), job=JobRef(namespace=r_ns, name=r_job)),
             )
+        self._own_ok = storable_at(run_id, 0) and (self._parent is None or storable_at(self._parent, 3))
+        """The run id (in every event, and in each event's own facet) and the parent facet pass the
+        storable walk: checked once, both immutable."""
         self._seq = sent
         self._metrics: list[MetricPoint] = []
         self._lock = threading.Lock()
@@ -142,20 +162,28 @@ class RunEmitter:
             total = seq if own and kind.is_terminal else None
             if self.logs is not None and (logs := self.logs()) is not None:
                 facets["logs"] = logs
-            facets["event"] = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq, total=total)
+            facets["event"] = mine = EventRunFacet(event_id=f"{self.run_id}:{seq}", seq=seq, total=total)
             if self._parent is not None:
                 facets["parent"] = self._parent
+            context: dict[str, Any] | None = self._context
             try:
+                run_facets = RunFacets(**facets)
+                if (
+                    context is not None
+                    and self._own_ok
+                    and _walked(run_facets, mine, self._parent, (*inputs, *outputs))
+                ):
+                    context = self._checked
                 event = RunEvent.model_validate(
                     {
                         "event_type": kind,
                         "event_time": datetime.now(UTC),
-                        "run": Run(run_id=self.run_id, facets=RunFacets(**facets)),
+                        "run": Run(run_id=self.run_id, facets=run_facets),
                         "job": self._job,
                         "inputs": list(inputs),
                         "outputs": list(outputs),
                     },
-                    context=self._context,
+                    context=context,
                 )
             except ValidationError as exc:  # e.g. NaN in params: refused here, before any transport sees it
                 held, self._held = self._held, None

@@ -19,7 +19,7 @@ from typing import Any
 from provgraph._backend import Backend
 from provgraph._code import Handler
 from provgraph._context import Artifact, Context
-from provgraph._dataitem import DataItem, ProtectedFiles
+from provgraph._dataitem import DataItem
 from provgraph._emitter import HeldEventFailed, RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
@@ -203,12 +203,15 @@ def execute(
     code: CodeJobFacet | None,
     backend: Backend,
     code_unknown: str | None = None,
+    *,
+    inputs_checked: bool = False,
 ) -> RunResult:
     """Run `handler` for `request`: START, tracked reads and writes, heartbeats, then COMPLETE or
     FAIL, or ABORT on Ctrl-C, SIGTERM or SIGHUP (re-raised after it is recorded, see `_lifeline`).
     A request that reproduces another run gets its verdict on the COMPLETE event (FAILED when the
     run does not complete). `code=None` with `code_unknown` (the reason) records a run whose code
-    version is not known."""
+    version is not known. `inputs_checked`: the request's inputs were just checked against
+    `backend.protected` (by `provgraph.run`), so their `DataItem`s do not check them again."""
     emitter = emitter_for(request, code, backend)
     ctx = Context(
         run_id=request.run_id,
@@ -224,7 +227,8 @@ def execute(
         snapshot_inputs_max_bytes=backend.settings.snapshot_inputs_max_bytes,
         input_snapshots=request.input_snapshots,
         input_versions=request.input_versions,
-        protected=ProtectedFiles.of(backend.settings),
+        protected=backend.protected,
+        checked=request.inputs.values() if inputs_checked else (),
     )
     kwargs = bind_arguments(handler, ctx, request.params, request.inputs)
     pending = ReproducesRunFacet(run_id=request.reproduces) if request.reproduces else None

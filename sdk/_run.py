@@ -11,7 +11,6 @@ from typing import Any
 
 from provgraph._backend import Backend, default_backend
 from provgraph._code import CodeSnapshot, Handler, load_handler, snapshot
-from provgraph._dataitem import ProtectedFiles
 from provgraph._execution import RunResult, effective_params
 from provgraph._naming import is_store_uri, normalise
 from provgraph.events.errors import ConfigError
@@ -137,9 +136,8 @@ def run(
         )
     code = code_facet(snap, backend)
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
-    protected = ProtectedFiles.of(backend.settings)
     for key, uri in pinned.items():
-        protected.check(key, uri)
+        backend.protected.check(key, uri)
     request = RunRequest(
         run_id=new_run_id(),
         project=project or backend.settings.project,
@@ -166,7 +164,7 @@ def run(
 
         return submit(request, code, backend)
     assert func is not None
-    return run_local(request, func, code, backend, code_unknown=snap.unknown)
+    return run_local(request, func, code, backend, code_unknown=snap.unknown, inputs_checked=True)
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,12 @@ def storable_problem(value: Any, path: str = "", *, known: object = None) -> str
     return f"{path}: {message}"
 
 
+def storable_at(value: Any, depth: int) -> bool:
+    """True when `value`, found `depth` levels inside an event, passes the walk `storable_problem`
+    gives the event (the depth counts towards `MAX_JSON_DEPTH`)."""
+    return _problem(value, depth) is None
+
+
 Found = tuple[str, list[str]]
 """A problem and the path to it, innermost part first (appended on the way out of the walk)."""
 KEY = " (a key)"

@@ -22,8 +22,17 @@ def code_facet(snap: CodeSnapshot, backend: Backend) -> CodeJobFacet:
 
 
 def run_local(
-    request: RunRequest, handler: Handler, code: CodeJobFacet, backend: Backend, *, code_unknown: str | None = None
+    request: RunRequest,
+    handler: Handler,
+    code: CodeJobFacet,
+    backend: Backend,
+    *,
+    code_unknown: str | None = None,
+    inputs_checked: bool = False,
 ) -> RunResult:
     """In this process. `code_unknown`: the loaded handler is not the snapshot (its file was edited
-    since it was imported), so the run records no code version rather than a wrong one."""
-    return execute(request, handler, None if code_unknown else code, backend, code_unknown)
+    since it was imported), so the run records no code version rather than a wrong one.
+    `inputs_checked`: the caller has just checked the request's inputs against `backend.protected`."""
+    return execute(
+        request, handler, None if code_unknown else code, backend, code_unknown, inputs_checked=inputs_checked
+    )
