@@ -95,15 +95,13 @@ def warm_writes(store: LineageStore) -> None:
     log.info("planned the batch statement in %.1f s", time.perf_counter() - started)
 
 
-def tune_gc() -> tuple[int, int, int]:
-    """`serde.BATCH_GC_THRESHOLDS` for the whole process, what it holds now frozen out of the
-    collector's scans; returns the previous thresholds. A batch keeps ~2.5*10^5 objects alive
-    (validated events): see `events/serde.py`."""
-    before = gc.get_threshold()
+def tune_gc() -> None:
+    """`serde.BATCH_GC_THRESHOLDS` for the whole process (it only projects), what it holds now frozen
+    out of the collector's scans. A batch keeps ~2.5*10^5 objects alive (validated events): see
+    `events/serde.py`."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*BATCH_GC_THRESHOLDS)
-    return before
 
 
 def run_projector(settings: Settings) -> None:

@@ -16,7 +16,6 @@ dead-letter topic are not dead-lettered again.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -25,10 +24,10 @@ import anyio.to_thread
 
 from provgraph.events import topics
 from provgraph.events.errors import ContractError, TransportError
-from provgraph.events.serde import loads
+from provgraph.events.serde import few_collections, loads
 from provgraph.events.settings import require_kafka
 from provgraph.graph.contract import LineageStore
-from provgraph.services.projector.app import ensure_topics, tune_gc
+from provgraph.services.projector.app import ensure_topics
 from provgraph.services.projector.dead_letters import DeadLetter, read_dlq
 from provgraph.services.projector.handlers import MAX_RECORDS, BatchProjector, Dead
 from provgraph.services.projector.progress import publish
@@ -66,17 +65,15 @@ def replay_neo4j(
         from provgraph.graph.neo4j_store import Neo4jLineageStore
 
         store = Neo4jLineageStore.from_settings(settings)
-    thresholds = tune_gc()
     try:
         ensure_topics(settings)
         known: set[tuple[str, int, int, str]] = {
             (*d.source, d.stage) for d in read_dlq(servers, settings.kafka_topic_prefix)
         }
         replay = _Replay(settings, servers, BatchProjector.for_settings(store, settings), known, progress, batch)
-        return asyncio.run(replay.run())
+        with few_collections():  # in the caller's process (`provgraph replay`), as the embedded replay
+            return asyncio.run(replay.run())
     finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
         if owned:
             store.close()
 
