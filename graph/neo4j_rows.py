@@ -15,7 +15,15 @@ from typing import Any
 
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunEvent
-from provgraph.graph.projection import CARRIED_RUN_PROPS, KEYED_RUN_PROPS, RunFacts, admit, facts, run_row
+from provgraph.graph.projection import (
+    CARRIED_RUN_PROPS,
+    KEYED_RUN_PROPS,
+    admit,
+    facts,
+    fold_run,
+    max_nn,
+    run_row,
+)
 from provgraph.graph.rows import loads_json
 
 Row = dict[str, Any]
@@ -26,28 +34,10 @@ KEYED: dict[str, tuple[str, ...]] = {
 }
 """`KEYED_RUN_PROPS`, each with the properties that move with it (a reproduction's original run
 and verdict, which the REPRODUCES edge is made from; a failure's traceback)."""
-_KEYED_FOLD = tuple((prop, f"{prop}_key", CARRIED_RUN_PROPS.get(prop, ())) for prop in KEYED_RUN_PROPS)
-"""`KEYED` as `_fold_run` reads it from an event's facts: each key's name, built once, and the facts
-that move with the property (a reproduction's run and verdict are parsed from it, `_reproduction`)."""
 JOB_VERSION_MAX = ("entrypoint", "source_uri", "git_commit", "git_dirty")
 """Job version properties folded as the greatest non-NULL value."""
 DATASET_VERSION_MAX = ("kind", "size", "uri", "format", "framework", "meta")
 """Dataset version properties folded as the greatest non-NULL value (a dataset's kind too)."""
-
-
-def _max_nn(a: Any, b: Any) -> Any:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a if a >= b else b
-
-
-def _run_row(f: RunFacts) -> Row:
-    row: Row = run_row(f)
-    row["seqs"] = [f.seq] if f.seq > 0 else []
-    _reproduction(row, f.reproduces)
-    return row
 
 
 def _reproduction(row: Row, reproduces: str | None) -> None:
@@ -57,59 +47,13 @@ def _reproduction(row: Row, reproduces: str | None) -> None:
     row["reproduces_verdict"] = repro.get("verdict") if repro else None
 
 
-def _min_nn(a: Any, b: Any) -> Any:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return a if a <= b else b
-
-
-def _fold_run(old: Row, f: RunFacts) -> None:
-    """`old` (its run's row) absorbs one more event's facts with the rules `neo4j_cypher.MERGE_RUNS`
-    applies against the stored node; read from `f` directly, not from a row built per event."""
-    state_key, known_at, when = f.state_key, f.known_at, f.event_time
-    ended_known_at = known_at if f.ended_at is not None else None
-    if state_key > old["state_key"]:
-        old["state"], old["ended_at"], old["state_key"] = f.state.value, f.ended_at, state_key
-        old["ended_known_at"] = ended_known_at
-    elif state_key == old["state_key"]:
-        old["ended_known_at"] = _min_nn(old["ended_known_at"], ended_known_at)
-    if known_at < old["known_at"]:
-        old["known_at"] = known_at
-    if f.has_start:
-        old["has_start"] = 1
-    old["declared_events"] = _max_nn(old["declared_events"], f.declared_events)
-    seq = f.seq
-    if seq > 0:
-        seqs = old["seqs"]  # sorted, without duplicates
-        if seq not in seqs:
-            insort(seqs, seq)
-    if when < old["started_at"]:
-        old["started_at"] = when
-    if when > old["last_event_at"]:
-        old["last_event_at"] = when
-    old["code_hash"] = _max_nn(old["code_hash"], f.code_hash)
-    old["parent_run_id"] = _max_nn(old["parent_run_id"], f.parent_run_id)
-    old["cached_from"] = _max_nn(old["cached_from"], f.cached_from)
-    order_key = f.order_key
-    for prop, key, carried in _KEYED_FOLD:
-        value = getattr(f, prop)
-        if value is not None and order_key > (old[key] or ""):
-            old[prop], old[key] = value, order_key
-            for p in carried:
-                old[p] = getattr(f, p)
-            if prop == "reproduces":
-                _reproduction(old, value)
-
-
 def _fold_max(rows: dict[Any, Row], key: Any, row: Row, props: Iterable[str], mins: Iterable[str] = ()) -> None:
     old = rows.get(key)
     if old is None:
         rows[key] = row
         return
     for p in props:
-        old[p] = _max_nn(old[p], row[p])
+        old[p] = max_nn(old[p], row[p])
     for p in mins:
         old[p] = min(old[p], row[p])
 
@@ -165,10 +109,15 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
         f = facts(event, known_at[i] if known_at else None)
         run = parts.get(f.run_id)
         if run is None:
-            runs[f.run_id] = _run_row(f)
+            row = runs[f.run_id] = run_row(f)
+            row["seqs"] = [f.seq] if f.seq > 0 else []
             run = parts[f.run_id] = (set(), {}, {}, {}, {})
         else:
-            _fold_run(runs[f.run_id], f)
+            row = runs[f.run_id]
+            fold_run(row, f)
+            seqs = row["seqs"]  # sorted, without duplicates
+            if f.seq > 0 and f.seq not in seqs:
+                insort(seqs, f.seq)
         code_hashes, run_metrics, run_logs, run_reads, run_wrote = run
         if (f.namespace, f.job_name) not in jobs:
             jobs[(f.namespace, f.job_name)] = {"namespace": f.namespace, "name": f.job_name}
@@ -188,7 +137,7 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                 }
             else:
                 for p, given in zip(JOB_VERSION_MAX, (c.entrypoint, c.source_uri, c.git_commit, dirty), strict=True):
-                    version[p] = _max_nn(version[p], given)
+                    version[p] = max_nn(version[p], given)
             code_hashes.add(c.code_hash)
         for key, step, value in f.metrics:
             m = run_metrics.get((key, step))
@@ -230,6 +179,7 @@ def rows_for(events: Sequence[RunEvent], known_at: Sequence[datetime] | None = N
                 )
     for run_id, row in runs.items():
         code_hashes, run_metrics, run_logs, run_reads, run_wrote = parts[run_id]
+        _reproduction(row, row["reproduces"])
         row["param_rows"] = param_rows(row["params"])
         row["label_rows"] = label_rows(row["labels"])
         row["code_hashes"] = sorted(code_hashes)

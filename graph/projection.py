@@ -266,3 +266,52 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         for c in carried:
             row[c] = getattr(f, c)
     return row
+
+
+def max_nn(a: Any, b: Any) -> Any:
+    """The greater of two values, NULL (None) losing to any value (the stores' MAX of non-NULL)."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a >= b else b
+
+
+def min_nn(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a if a <= b else b
+
+
+def fold_run(old: dict[str, Any], f: RunFacts) -> None:
+    """`old` (a `run_row` of the same run) absorbs one more event's facts with the rules both stores
+    apply against what they hold, so a batch can send one row per run: read from `f` directly, not
+    from a row built per event."""
+    state_key, known_at, when = f.state_key, f.known_at, f.event_time
+    ended_known_at = known_at if f.ended_at is not None else None
+    if state_key > old["state_key"]:
+        old["state"], old["ended_at"], old["state_key"] = f.state.value, f.ended_at, state_key
+        old["ended_known_at"] = ended_known_at
+    elif state_key == old["state_key"]:
+        old["ended_known_at"] = min_nn(old["ended_known_at"], ended_known_at)
+    if known_at < old["known_at"]:
+        old["known_at"] = known_at
+    if f.has_start:
+        old["has_start"] = 1
+    old["declared_events"] = max_nn(old["declared_events"], f.declared_events)
+    if when < old["started_at"]:
+        old["started_at"] = when
+    if when > old["last_event_at"]:
+        old["last_event_at"] = when
+    old["code_hash"] = max_nn(old["code_hash"], f.code_hash)
+    old["parent_run_id"] = max_nn(old["parent_run_id"], f.parent_run_id)
+    old["cached_from"] = max_nn(old["cached_from"], f.cached_from)
+    order_key = f.order_key
+    for prop, key, carried in _KEYED_COLUMNS:
+        value = getattr(f, prop)
+        if value is not None and order_key > (old[key] or ""):
+            old[prop], old[key] = value, order_key
+            for p in carried:
+                old[p] = getattr(f, p)

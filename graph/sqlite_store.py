@@ -30,7 +30,7 @@ from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, Condition, Lineag
 from provgraph.graph.facets import ColumnLineageGraph, Facets
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
-from provgraph.graph.projection import CARRIED_RUN_PROPS, RunFacts, admit, facts, run_row
+from provgraph.graph.projection import CARRIED_RUN_PROPS, RunFacts, admit, facts, fold_run, run_row
 from provgraph.graph.rows import (
     DATASET_VERSION_NODE_FIELDS,
     RUN_NODE_FIELDS,
@@ -473,7 +473,7 @@ class SqliteLineageStore:
         )
         c.executemany(
             _UPSERT_JOB_VERSION,
-            [
+            {  # a set: a run's events repeat their job version
                 (
                     f.namespace,
                     f.job_name,
@@ -485,9 +485,15 @@ class SqliteLineageStore:
                 )
                 for f in all_facts
                 if f.code is not None
-            ],
+            },
         )
-        c.executemany(_UPSERT_RUN, [run_row(f) for f in all_facts])
+        runs: dict[str, dict[str, Any]] = {}  # one row per run: its events folded as the upsert would
+        for f in all_facts:
+            if (row := runs.get(f.run_id)) is None:
+                runs[f.run_id] = run_row(f)
+            else:
+                fold_run(row, f)
+        c.executemany(_UPSERT_RUN, runs.values())
         with_params = json.dumps(sorted({f.run_id for f in all_facts if f.params is not None}))
         c.execute(_DELETE_PARAMS, (with_params,))
         c.execute(_INSERT_PARAMS, (with_params,))
@@ -501,7 +507,7 @@ class SqliteLineageStore:
         )
         c.executemany(_UPSERT_LOG_CHUNK, [(f.run_id, *chunk) for f in all_facts for chunk in f.logs])
         datasets = [(f, d) for f in all_facts for d in (*f.reads, *f.writes)]
-        c.executemany(_UPSERT_DATASET, [(d.namespace, d.name, d.kind) for _, d in datasets])
+        c.executemany(_UPSERT_DATASET, {(d.namespace, d.name, d.kind) for _, d in datasets})
         c.executemany(
             _UPSERT_DSV,
             [

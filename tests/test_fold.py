@@ -16,9 +16,9 @@ from provgraph.events.model import EventType, Job, JobFacets, RunEvent, RunFacet
 from provgraph.events.synthetic import content_hash, run_events
 from provgraph.graph.facets import facet_rows
 from provgraph.graph.neo4j_config import Neo4jConfig
-from provgraph.graph.neo4j_rows import KEYED, _max_nn, _min_nn, rows_for
+from provgraph.graph.neo4j_rows import KEYED, rows_for
 from provgraph.graph.neo4j_store import Neo4jLineageStore
-from provgraph.graph.projection import RunFacts, canonical_json, facts, run_row
+from provgraph.graph.projection import RunFacts, canonical_json, facts, max_nn, min_nn, run_row
 from provgraph.graph.rows import loads_json
 from provgraph.graph.sqlite_store import SqliteLineageStore
 from tests.facet_events import DB, SCHEMA, columns, ds, facet
@@ -88,13 +88,13 @@ def _fold_rows(old: dict[str, Any], new: dict[str, Any]) -> None:
         for p in ("state", "ended_at", "state_key", "ended_known_at"):
             old[p] = new[p]
     elif new["state_key"] == old["state_key"]:
-        old["ended_known_at"] = _min_nn(old["ended_known_at"], new["ended_known_at"])
+        old["ended_known_at"] = min_nn(old["ended_known_at"], new["ended_known_at"])
     for p in ("known_at", "started_at"):
         old[p] = min(old[p], new[p])
     for p in ("has_start", "last_event_at"):
         old[p] = max(old[p], new[p])
     for p in ("declared_events", "code_hash", "parent_run_id", "cached_from"):
-        old[p] = _max_nn(old[p], new[p])
+        old[p] = max_nn(old[p], new[p])
     old["seqs"] = sorted(set(old["seqs"]) | set(new["seqs"]))
     for prop, carried in KEYED.items():
         key = f"{prop}_key"
@@ -250,14 +250,24 @@ def test_each_projected_facet_alone_makes_its_row(name: str, where: dict[str, An
     assert [r.name for r in rows] + [c.facet.name for c in lineage] == [name]
 
 
-def test_sqlite_one_event_at_a_time_equals_batches() -> None:
-    events, known_at = mixed_events(80, seed=5)
-    one, batched = SqliteLineageStore(":memory:"), SqliteLineageStore(":memory:")
-    for e, k in zip(events, known_at, strict=True):
+@pytest.mark.parametrize("seed", [5, 6])
+def test_sqlite_one_event_at_a_time_equals_batches(seed: int) -> None:
+    """SQLite folds a batch into one row per run (and per job version) before its upserts: the graph
+    is the one an event at a time gives, for batches in any order, with duplicates, of any size."""
+    events, known_at = mixed_events(80, seed)
+    pairs = list(zip(events, known_at, strict=True))
+    one = SqliteLineageStore(":memory:")
+    for e, k in pairs:
         one.apply([e], known_at=[k])
-    for i in range(0, len(events), 97):
-        batched.apply(events[i : i + 97], known_at=known_at[i : i + 97])
-    assert batched.dump() == one.dump()
+    want = one.dump()
+    shuffled = random.Random(seed).sample(pairs, len(pairs))
+    for order in (pairs, shuffled, shuffled[::-1] + pairs[: len(pairs) // 3]):
+        for size in (97, len(order)):
+            batched = SqliteLineageStore(":memory:")
+            for i in range(0, len(order), size):
+                chunk = order[i : i + size]
+                batched.apply([e for e, _ in chunk], known_at=[k for _, k in chunk])
+            assert batched.dump() == want
 
 
 @pytest.fixture
