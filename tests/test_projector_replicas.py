@@ -162,14 +162,16 @@ def test_replicas_in_one_group_build_the_graph_one_projector_builds(
 @pytest.mark.slow
 def test_a_replica_killed_mid_stream_loses_nothing(settings: Settings, graph: Neo4jLineageStore) -> None:
     records = stream(synthetic_runs=3000, mixed_runs=150, seed=12)  # ~19,000 events
-    runs = len({e.run.run_id for e, _ in records})
+    # The kill lands between two parts of the stream: sent whole before it, the stream was sometimes
+    # all projected by the time the producer returned (a loaded machine produces slower than it projects).
+    head, tail = records[: len(records) // 3], records[len(records) // 3 :]
     with replicas(settings, REPLICAS) as procs:
-        produce(settings, records)
+        produce(settings, head)
         wait_for("the first batches in the graph", lambda: graph.count()["Run"] > 0, 120, interval=0.02)
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait(30)
-        assert graph.count()["Run"] < runs, "the kill should land mid-way"
-        assert lag(settings) > 0
+        produce(settings, tail)
+        assert lag(settings) > 0  # the dead member's partitions wait for the group to notice it
         wait_for("the survivor to hold every partition", lambda: split_between(settings, 1), 120)
         caught_up(settings, timeout=240)
     assert graph.dump() == embedded_dump(records)
