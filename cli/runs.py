@@ -21,7 +21,7 @@ from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve, resol
 from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
 from provgraph.events.facets.values import encode_float
-from provgraph.events.model import RunState
+from provgraph.events.states import RunState
 from provgraph.graph import run_query
 from provgraph.graph.contract import RunFilter
 from provgraph.graph.factory import open_store

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from provgraph.cli._app import console, short
 from provgraph.events.errors import NotFound
-from provgraph.events.model import RunState
+from provgraph.events.states import RunState
 from provgraph.graph.contract import LineageStore
 from provgraph.graph.facets import Facets
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id

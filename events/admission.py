@@ -30,12 +30,14 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from provgraph.events.errors import ContractError, Forbidden
 from provgraph.events.facets.tag_run import ALIAS, TAG_JOB
 from provgraph.events.facets.tombstone_run import ARTIFACT_TARGET, DELETE_JOB
-from provgraph.events.model import Dataset, RunEvent
+
+if TYPE_CHECKING:
+    from provgraph.events.model import Dataset, RunEvent
 
 STORE_PREFIX = "store://"
 CONTENT_HASH = re.compile(r"sha256:[0-9a-f]{64}")

@@ -7,7 +7,6 @@ producer round-trip unchanged. Python names are snake_case; the wire is camelCas
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -34,9 +33,12 @@ from provgraph.events.facets import (
 )
 from provgraph.events.facets.base import PRODUCER, WireModel
 from provgraph.events.facets.values import storable_problem
+from provgraph.events.states import UNVERSIONED as UNVERSIONED
+from provgraph.events.states import EventType as EventType
+from provgraph.events.states import RunState as RunState
+from provgraph.events.states import order_key as order_key
 
 OPENLINEAGE_SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
-UNVERSIONED = "unversioned"
 KNOWN_JOB = "known_job"
 """Validation-context key of a `Job` already found storable (see `RunEvent._storable`)."""
 SCREENED = "storable_json"
@@ -44,42 +46,6 @@ SCREENED = "storable_json"
 CHECKED = "storable_parts"
 """Validation-context key set (True) by a producer that built the event from parts it walked itself
 (`RunEmitter`: the facets and datasets it was given; the rest it made from checked strings)."""
-
-
-class EventType(StrEnum):
-    START = "START"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    FAIL = "FAIL"
-    ABORT = "ABORT"
-    OTHER = "OTHER"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (EventType.COMPLETE, EventType.FAIL, EventType.ABORT)
-
-
-class RunState(StrEnum):
-    """A run's state: its latest event's type (terminal events win), or one of two derived states.
-
-    REQUESTED: stored for a run launched but not started (an OTHER event with the requested facet).
-    LOST: never stored; a reader shows a START/RUNNING run whose process is gone or silent as LOST
-    (see graph/liveness.py). A StrEnum, so it compares equal to, and serialises as, its name.
-    """
-
-    START = "START"
-    RUNNING = "RUNNING"
-    COMPLETE = "COMPLETE"
-    FAIL = "FAIL"
-    ABORT = "ABORT"
-    OTHER = "OTHER"
-    REQUESTED = "REQUESTED"
-    LOST = "LOST"
-
-    @property
-    def is_terminal(self) -> bool:
-        """Set by a terminal event (COMPLETE, FAIL, ABORT)."""
-        return self.name in EventType.__members__ and EventType[self.name].is_terminal
 
 
 class RunFacets(WireModel):
@@ -204,9 +170,3 @@ class RunEvent(WireModel):
         12-digit key, so keys already stored keep their order.
         """
         return order_key(self.seq, self.event_time.isoformat(timespec="microseconds"))
-
-
-def order_key(seq: int, at: str) -> str:
-    """`RunEvent.order_key` from the event's seq and `event_time.isoformat(timespec="microseconds")`:
-    its first 26 characters are the wall-clock time (the year has 4 digits), its offset is left out."""
-    return f"{seq:012d}|{at[:26]}" if seq < 10**12 else f"~{seq:019d}|{at[:26]}"

@@ -18,16 +18,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
 
 from provgraph.events.errors import ContractError
 from provgraph.events.facets.values import json_is_storable
-from provgraph.events.model import SCREENED, RunEvent
 
-_SCREENED = {SCREENED: True}
+if TYPE_CHECKING:
+    from provgraph.events.model import RunEvent
 
 BATCH_GC_THRESHOLDS = (1_000_000, 10, 10)
 """The cyclic GC's thresholds while batches are validated: a young collection every 10^6 allocations."""
@@ -79,11 +79,15 @@ def dumps_timed(event: RunEvent) -> tuple[bytes, str]:
 
 
 def loads(data: bytes | str | dict[str, Any]) -> RunEvent:
+    from provgraph.events.model import SCREENED, RunEvent  # here: the log's and graph's readers load no wire model
+
     try:
         if isinstance(data, dict):
             return RunEvent.model_validate(data)
         if isinstance(data, bytes) and json_is_storable(data):
-            return RunEvent.model_validate_json(data, context=_SCREENED)  # the storable-value walk proven needless
+            return RunEvent.model_validate_json(
+                data, context={SCREENED: True}
+            )  # the storable-value walk proven needless
         return RunEvent.model_validate_json(data)
     except ValidationError as exc:
         raise refusal(exc) from exc

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from provgraph.events.model import RunState
+from provgraph.events.states import RunState
 from provgraph.graph.views import Completeness
 
 MAX_MISSING = 100

@@ -26,10 +26,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from provgraph.events.errors import ConfigError
-from provgraph.events.model import RunEvent, RunState
+from provgraph.events.states import RunState
 from provgraph.graph.ids import NodeId
 
 if TYPE_CHECKING:
+    from provgraph.events.model import RunEvent
     from provgraph.graph.facets import ColumnLineageGraph, Facets
 from provgraph.graph.views import (
     DatasetVersionView,

@@ -22,13 +22,16 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from provgraph.events.errors import ContractError, ProjectionError, ProvgraphError
-from provgraph.events.model import RunEvent
 from provgraph.events.serde import few_collections, loads
 from provgraph.events.transport.sqlite import LogRecord, SqliteEventLog
 from provgraph.graph import sqlite_db
 from provgraph.graph.sqlite_store import DeadLetter, SqliteLineageStore
+
+if TYPE_CHECKING:
+    from provgraph.events.model import RunEvent
 
 Progress = Callable[[int, int], None]
 

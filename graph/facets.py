@@ -28,15 +28,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import Field
 
 from provgraph.events.admission import store_project
-from provgraph.events.model import Dataset, RunEvent
 from provgraph.graph.ids import dataset_node_id, job_node_id, parse_node_id, run_node_id
 from provgraph.graph.projection import canonical_json, facts
 from provgraph.graph.views import View
+
+if TYPE_CHECKING:
+    from provgraph.events.model import Dataset, RunEvent
 
 MAX_NAME = 1024
 """Characters of a field, dataset or assertion name; longer names are left out (a cut name is another name)."""

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from provgraph.events.model import RunState
+from provgraph.events.states import RunState
 
 if TYPE_CHECKING:  # a run records `this_process()`; it needs no store contract or views (start-up time)
     from provgraph.graph.contract import RunFilter

@@ -31,13 +31,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provgraph.events import admission, model
+from provgraph.events import admission
 from provgraph.events.errors import ContractError, Forbidden, Inadmissible
-from provgraph.events.facets import CodeJobFacet
-from provgraph.events.model import UNVERSIONED, Dataset, EventType, RunEvent, RunState
+from provgraph.events.states import UNVERSIONED, EventType, RunState, order_key
 from provgraph.graph.ids import dataset_node_id
+
+if TYPE_CHECKING:
+    from provgraph.events.facets import CodeJobFacet
+    from provgraph.events.model import Dataset, RunEvent
 
 
 def minted_version(run_id: str) -> str:
@@ -184,7 +187,7 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
     rf = run.facets
     seq = event.seq
     at = event.event_time.isoformat(timespec="microseconds")  # one formatting for the order key and `when`
-    order_key = model.order_key(seq, at)
+    key = order_key(seq, at)
     terminal = _TERMINAL[event_type]
     when = at if event.event_time.microsecond else at[:19] + at[26:]  # as isoformat(): no zero microseconds
     minted = minted_version(run.run_id) if event.outputs else None
@@ -202,9 +205,9 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         job_name=job.name,
         event_time=when,
         known_at=time_text(known_at) if known_at is not None else when,
-        order_key=order_key,
+        order_key=key,
         state=RunState.REQUESTED if event_type == EventType.OTHER and rf.requested else _STATE[event_type],
-        state_key=f"{int(terminal)}|{order_key}",
+        state_key=f"{int(terminal)}|{key}",
         ended_at=when if terminal else None,
         seq=seq,
         has_start=event_type == EventType.START,

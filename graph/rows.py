@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from provgraph.events.facets.values import decode_float
-from provgraph.events.model import UNVERSIONED, RunState
+from provgraph.events.states import UNVERSIONED, RunState
 from provgraph.graph.ids import run_node_id
 from provgraph.graph.liveness import Liveness
 from provgraph.graph.views import (

@@ -23,7 +23,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from provgraph.events.errors import ConfigError
-from provgraph.events.model import RunState
+from provgraph.events.states import RunState
 from provgraph.graph.contract import Condition, Op, RunFilter, Value
 
 MAX_QUERY = 2000

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from provgraph.events.model import RunEvent
 from provgraph.graph import sqlite_db
 from provgraph.graph.columns import ColumnKey, Neighbour
 from provgraph.graph.facets import COLUMNS, Facets, facet_views, fold
+
+if TYPE_CHECKING:
+    from provgraph.events.model import RunEvent
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS facet (

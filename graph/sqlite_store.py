@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from provgraph.events.admission import owner_ids
 from provgraph.events.errors import ProjectionError
 from provgraph.events.facets.values import decode_float, encode_float
-from provgraph.events.model import UNVERSIONED, RunEvent, RunState
+from provgraph.events.states import UNVERSIONED, RunState
 from provgraph.graph import sqlite_db, sqlite_facets
 from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
 from provgraph.graph.completeness import TERMINAL, CompletenessRules
@@ -55,6 +55,9 @@ from provgraph.graph.views import (
     RunView,
 )
 from provgraph.graph.walk import Cuts, Edge, Hop, NodeRow, bounded_walk
+
+if TYPE_CHECKING:
+    from provgraph.events.model import RunEvent
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from provgraph.events.facets.values import WireFloat
-from provgraph.events.model import RunState
+from provgraph.events.states import RunState
 from provgraph.graph.ids import NodeKind, dataset_node_id, run_node_id
 
 

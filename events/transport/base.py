@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from provgraph.events.consistency import Position
-from provgraph.events.model import RunEvent
+
+if TYPE_CHECKING:
+    from provgraph.events.model import RunEvent
 
 
 class Transport(ABC):

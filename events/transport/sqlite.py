@@ -35,14 +35,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from provgraph.events.admission import admit, owner_ids
 from provgraph.events.consistency import Position
 from provgraph.events.errors import EventConflict
-from provgraph.events.model import RunEvent
 from provgraph.events.serde import dumps_timed, event_id
 from provgraph.events.transport.base import Transport
+
+if TYPE_CHECKING:
+    from provgraph.events.model import RunEvent
 
 _SCHEMA = """
 -- A new log's offset is a plain rowid (the greatest + 1): events are never deleted and an offset is

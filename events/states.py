@@ -1,0 +1,51 @@
+"""Run states, event types, the unversioned marker and the order key: what readers of the graph need of the event
+model without its pydantic classes (`provgraph runs` lists runs without building or importing them).
+`events.model` re-exports them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+UNVERSIONED = "unversioned"
+
+
+class EventType(StrEnum):
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    ABORT = "ABORT"
+    OTHER = "OTHER"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (EventType.COMPLETE, EventType.FAIL, EventType.ABORT)
+
+
+class RunState(StrEnum):
+    """A run's state: its latest event's type (terminal events win), or one of two derived states.
+
+    REQUESTED: stored for a run launched but not started (an OTHER event with the requested facet).
+    LOST: never stored; a reader shows a START/RUNNING run whose process is gone or silent as LOST
+    (see graph/liveness.py). A StrEnum, so it compares equal to, and serialises as, its name.
+    """
+
+    START = "START"
+    RUNNING = "RUNNING"
+    COMPLETE = "COMPLETE"
+    FAIL = "FAIL"
+    ABORT = "ABORT"
+    OTHER = "OTHER"
+    REQUESTED = "REQUESTED"
+    LOST = "LOST"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Set by a terminal event (COMPLETE, FAIL, ABORT)."""
+        return self.name in EventType.__members__ and EventType[self.name].is_terminal
+
+
+def order_key(seq: int, at: str) -> str:
+    """`RunEvent.order_key` from the event's seq and `event_time.isoformat(timespec="microseconds")`:
+    its first 26 characters are the wall-clock time (the year has 4 digits), its offset is left out."""
+    return f"{seq:012d}|{at[:26]}" if seq < 10**12 else f"~{seq:019d}|{at[:26]}"
