@@ -18,7 +18,6 @@ from provgraph.cli import debug_requested
 from provgraph.cli._app import INCLUDE_DELETED, app, console, err_console, parse_pairs, settings, short
 from provgraph.cli._consistency import CONSISTENT_WITH, wait
 from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve, resolve_run
-from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node
 from provgraph.events.errors import NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.states import RunState
@@ -218,6 +217,8 @@ def show_cmd(
 ) -> None:
     """Everything recorded about one run (every step of its metrics too), or a job, or a dataset and
     its versions' schemas."""
+    from provgraph.cli.show import facets_json, print_run_facets, run_facets, show_node  # (`runs` draws no facets)
+
     check_target(target, namespace, name)
     store = wait(open_store(cfg := settings()), consistent_with, cfg).fresh(include_deleted=include_deleted)
     node = resolve(store, target, namespace, name)

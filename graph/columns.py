@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.contract import LineageBounds
-from provgraph.graph.facets import ColumnEdge, ColumnLineageGraph, ColumnNode, TransformationView
 from provgraph.graph.ids import NodeId, column_node_id, dataset_node_id
 from provgraph.graph.views import Direction
+
+if TYPE_CHECKING:
+    from provgraph.graph.facets import ColumnLineageGraph
 
 ColumnKey = tuple[str, str]
 """(dataset id `dataset:<ns>:<name>`, field)."""
@@ -48,6 +51,8 @@ def column_walk(
     hop: ColumnHop,
 ) -> ColumnLineageGraph:
     """Walk from `root` (`known`: its dataset or column is in the graph, else `NotFound`)."""
+    from provgraph.graph.facets import ColumnEdge, ColumnLineageGraph, ColumnNode, TransformationView  # (start-up)
+
     root_id = column_node_id(*root)
     if not known:
         raise NotFound(f"no such column: {root[1]!r} of {root[0]}")

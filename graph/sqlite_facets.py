@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from provgraph.graph import sqlite_db
 from provgraph.graph.columns import ColumnKey, Neighbour
-from provgraph.graph.facets import COLUMNS, Facets, facet_views, fold
 
 if TYPE_CHECKING:
     from provgraph.events.model import RunEvent
+    from provgraph.graph.facets import Facets
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS facet (
@@ -36,6 +36,8 @@ ON CONFLICT DO UPDATE SET value = CASE WHEN excluded.okey > facet.okey THEN excl
 
 
 def write(c: sqlite_db.Connection, events: Sequence[RunEvent]) -> None:
+    from provgraph.graph.facets import COLUMNS, fold  # here: a store only read (`provgraph runs`) never loads them
+
     rows, columns = fold(events)
     c.executemany(_UPSERT, rows)
     for col in columns:
@@ -54,6 +56,8 @@ def write(c: sqlite_db.Connection, events: Sequence[RunEvent]) -> None:
 
 
 def facets(c: sqlite_db.Connection, owners: Sequence[str]) -> dict[str, Facets]:
+    from provgraph.graph.facets import COLUMNS, facet_views
+
     rows: list[Any] = c.execute(
         "SELECT owner, name, part, value FROM facet WHERE owner IN (SELECT value FROM json_each(?)) AND name <> ?",
         (json.dumps(sorted(set(owners))), COLUMNS),

@@ -27,7 +27,6 @@ from provgraph.graph import sqlite_db, sqlite_facets
 from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
 from provgraph.graph.completeness import TERMINAL, CompletenessRules
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, Condition, LineageBounds, RunFilter, search_needle
-from provgraph.graph.facets import ColumnLineageGraph, Facets
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
 from provgraph.graph.projection import CARRIED_RUN_PROPS, RunFacts, admit, facts, fold_run, run_row
@@ -58,6 +57,7 @@ from provgraph.graph.walk import Cuts, Edge, Hop, NodeRow, bounded_walk
 
 if TYPE_CHECKING:
     from provgraph.events.model import RunEvent
+    from provgraph.graph.facets import ColumnLineageGraph, Facets
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

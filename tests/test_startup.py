@@ -102,7 +102,8 @@ def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
     modules = loaded(CLI.format(args=["runs"]), tmp_path)
     assert heavy(modules) == []
     commands = {m for m in modules if m.startswith("provgraph.cli.") and not m.startswith("provgraph.cli._")}
-    assert commands == {"provgraph.cli.runs", "provgraph.cli.show"}  # show: `runs` prints with its helpers
+    assert commands == {"provgraph.cli.runs"}  # (`show`'s helpers load with `show`)
+    assert "provgraph.graph.facets" not in modules  # the facet views: a graph read for runs draws none
     assert not {"provgraph._execution", "provgraph._run", "provgraph._context"} & modules  # no SDK to list runs
     # nor the wire model: the read path names states (`events.states`), and events are validated (`serde.loads`)
     # only when the log has some to project; a facet module is loaded alone, not the whole package
