@@ -33,8 +33,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from provgraph.events.errors import ContractError, Forbidden
-from provgraph.events.facets.tag_run import ALIAS, TAG_JOB
-from provgraph.events.facets.tombstone_run import ARTIFACT_TARGET, DELETE_JOB
+from provgraph.events.states import ALIAS, ARTIFACT_TARGET, DELETE_JOB, TAG_JOB
 
 if TYPE_CHECKING:
     from provgraph.events.model import Dataset, RunEvent

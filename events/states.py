@@ -1,12 +1,23 @@
-"""Run states, event types, the unversioned marker and the order key: what readers of the graph need of the event
-model without its pydantic classes (`provgraph runs` lists runs without building or importing them).
-`events.model` re-exports them."""
+"""Run states, event types, the unversioned marker, the order key, and the job names and patterns of tag
+and deletion runs: what readers of the graph need of the event model without its pydantic classes
+(`provgraph runs` lists runs without building or importing them). `events.model` and the facet modules
+re-export them."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 UNVERSIONED = "unversioned"
+
+TAG_JOB = "provgraph.tag"
+"""The job name of every tag run (`facets/tag_run.py`); its namespace is the artifact's project."""
+ALIAS = re.compile(r"[a-z][a-z0-9_.-]{0,62}")
+"""An alias: lower case, starts with a letter, at most 63 characters; never `latest` (that is the newest version)."""
+DELETE_JOB = "provgraph.delete"
+"""The job name of every deletion run (`facets/tombstone_run.py`); its namespace is the deleted object's project."""
+ARTIFACT_TARGET = re.compile(r"store://(?P<project>[^/@]+)/(?P<key>[^@]+?)(?:@(?P<version>[^@]+))?")
+"""`store://<project>/<key>[@<version>]`: every version of an artifact, or one."""
 
 
 class EventType(StrEnum):

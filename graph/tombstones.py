@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from provgraph.events.admission import store_project
-from provgraph.events.facets.tombstone_run import ARTIFACT_TARGET, DELETE_JOB
+from provgraph.events.states import ARTIFACT_TARGET, DELETE_JOB
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageStore, RunFilter
 from provgraph.graph.ids import NodeId, parse_node_id
 from provgraph.graph.views import DatasetVersionView, DatasetView, Direction, LineageGraph, RunView

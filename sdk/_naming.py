@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from provgraph.events.errors import ConfigError, NotFound
-from provgraph.events.facets.tag_run import ALIAS
+from provgraph.events.states import ALIAS
 
 if TYPE_CHECKING:
     from provgraph.graph.contract import LineageStore

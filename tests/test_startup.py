@@ -105,14 +105,10 @@ def test_runs_loads_its_own_module_only(tmp_path: Path) -> None:
     assert commands == {"provgraph.cli.runs"}  # (`show`'s helpers load with `show`)
     assert "provgraph.graph.facets" not in modules  # the facet views: a graph read for runs draws none
     assert not {"provgraph._execution", "provgraph._run", "provgraph._context"} & modules  # no SDK to list runs
-    # nor the wire model: the read path names states (`events.states`), and events are validated (`serde.loads`)
-    # only when the log has some to project; a facet module is loaded alone, not the whole package
-    assert not {m for m in modules if m == "provgraph.events.model" or m.startswith("provgraph.events.facets.")} - {
-        "provgraph.events.facets.base",
-        "provgraph.events.facets.values",
-        "provgraph.events.facets.tag_run",
-        "provgraph.events.facets.tombstone_run",
-    }
+    # nor the wire model: the read path names states and job names (`events.states`), and events are validated
+    # (`serde.loads`) only when the log has some to project; `values` (the views' floats) loads alone
+    wire = {m for m in modules if m == "provgraph.events.model" or m.startswith("provgraph.events.facets.")}
+    assert wire == {"provgraph.events.facets.values"}
     assert "tomllib" not in modules  # settings parse TOML only when a config file exists
     third_party = {m.split(".")[0] for m in modules if not m.startswith("_")} - set(sys.stdlib_module_names)
     assert third_party == {"provgraph", "typer", "shellingham", "annotated_doc", "rich", "orjson", "apsw", *PYDANTIC}

@@ -2,17 +2,13 @@
 to one of its versions. A tag is a COMPLETE run of the project's registry job (`TAG_JOB`), so the
 event log keeps who moved which alias when, like every other run."""
 
-import re
 from typing import Any, ClassVar
 
 from pydantic import Field
 
 from provgraph.events.facets.base import Facet, schema_url
-
-TAG_JOB = "provgraph.tag"
-"""The job name of every tag run; its namespace is the artifact's project."""
-ALIAS = re.compile(r"[a-z][a-z0-9_.-]{0,62}")
-"""An alias: lower case, starts with a letter, at most 63 characters; never `latest` (that is the newest version)."""
+from provgraph.events.states import ALIAS as ALIAS
+from provgraph.events.states import TAG_JOB as TAG_JOB
 
 
 class TagRunFacet(Facet):

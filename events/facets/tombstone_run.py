@@ -3,18 +3,15 @@ whole project. Deletion is an event like any other: a COMPLETE run of the projec
 the log is never rewritten, replay rebuilds the same state, and `graph/tombstones.py` hides what
 tombstones name (the artifact-store bytes go only with `provgraph gc`)."""
 
-import re
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
 from provgraph.events.facets.base import Facet, schema_url
+from provgraph.events.states import ARTIFACT_TARGET as ARTIFACT_TARGET
+from provgraph.events.states import DELETE_JOB as DELETE_JOB
 
-DELETE_JOB = "provgraph.delete"
-"""The job name of every deletion run; its namespace is the deleted object's project."""
 TombstoneKind = Literal["run", "artifact", "project"]
-ARTIFACT_TARGET = re.compile(r"store://(?P<project>[^/@]+)/(?P<key>[^@]+?)(?:@(?P<version>[^@]+))?")
-"""`store://<project>/<key>[@<version>]`: every version of an artifact, or one."""
 
 
 class TombstoneRunFacet(Facet):
