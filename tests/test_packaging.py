@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
@@ -47,6 +48,16 @@ def test_all_lists_exactly_the_public_names_and_each_resolves() -> None:
     for name in provgraph.__all__:
         assert getattr(provgraph, name) is not None
     assert not any(isinstance(getattr(provgraph, n), types.ModuleType) for n in provgraph.__all__)
+
+
+def test_the_facets_package_lists_exactly_the_names_it_loads_and_each_resolves() -> None:
+    """`events.facets` loads a facet module when one of its names is first asked for (start-up)."""
+    from provgraph.events import facets
+
+    assert set(facets.__all__) == {*facets._EXPORTS, "CUSTOM_FACETS"}
+    for name, module in facets._EXPORTS.items():
+        assert getattr(facets, name) is getattr(importlib.import_module(f"provgraph.events.facets.{module}"), name)
+    assert [f.FACET_NAME for f in facets.CUSTOM_FACETS] and all(f.FACET_NAME for f in facets.CUSTOM_FACETS)
 
 
 def test_the_version_is_written_once_in_pyproject() -> None:
