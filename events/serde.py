@@ -12,6 +12,7 @@ validates under `few_collections`.
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import threading
@@ -78,17 +79,23 @@ def dumps_timed(event: RunEvent) -> tuple[bytes, str]:
     return orjson.dumps(wire, option=orjson.OPT_SORT_KEYS), iso
 
 
-def loads(data: bytes | str | dict[str, Any]) -> RunEvent:
-    from provgraph.events.model import SCREENED, RunEvent  # here: the log's and graph's readers load no wire model
+@functools.cache
+def _wire() -> tuple[type[RunEvent], dict[str, bool]]:
+    """The event model and the context of a screened event, imported on the first `loads` (the log's
+    and graph's readers load no wire model) and not again on each call of the projection's hot path."""
+    from provgraph.events.model import SCREENED, RunEvent
 
+    return RunEvent, {SCREENED: True}
+
+
+def loads(data: bytes | str | dict[str, Any]) -> RunEvent:
+    event, screened = _wire()
     try:
         if isinstance(data, dict):
-            return RunEvent.model_validate(data)
+            return event.model_validate(data)
         if isinstance(data, bytes) and json_is_storable(data):
-            return RunEvent.model_validate_json(
-                data, context={SCREENED: True}
-            )  # the storable-value walk proven needless
-        return RunEvent.model_validate_json(data)
+            return event.model_validate_json(data, context=screened)  # the storable-value walk proven needless
+        return event.model_validate_json(data)
     except ValidationError as exc:
         raise refusal(exc) from exc
 
