@@ -5,8 +5,10 @@ tracked run in a fresh process, each the median of BENCH_N (9) fresh interpreter
 Walls on a shared machine swing with its load; the CPU time (user + system) of the child is printed
 beside each wall as the steadier figure. The cold run is the small job of bench_run_overhead
 (a 1,000-row CSV read and grouped, two tables and a JSON artifact logged), timed from before
-`import provgraph` to `run` returning. Children may write bytecode (PYTHONDONTWRITEBYTECODE is
-dropped), so the figures are those of an installed package, not of compiling it at each start.
+`import provgraph` to `run` returning; under it, its floor: what any process that validates with
+pydantic v2 (the contract's boundary) pays before its first event, importing pydantic and building
+and using a one-field model. Children may write bytecode (PYTHONDONTWRITEBYTECODE is dropped), so
+the figures are those of an installed package, not of compiling it at each start.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ import provgraph as pg
 from bench_run_overhead import csv_job
 settings = pg.Settings(home={home!r})
 pg.run(csv_job, inputs={{"data": {csv!r}}}, settings=settings).raise_for_state()
+print(time.perf_counter() - t)
+"""
+PYDANTIC_FLOOR = """
+import time; t = time.perf_counter()
+import pydantic
+class Event(pydantic.BaseModel):
+    run_id: str
+Event.model_validate_json(b'{"run_id": "r"}').model_dump_json()
 print(time.perf_counter() - t)
 """
 
@@ -91,6 +101,8 @@ def main() -> None:
         report("provgraph runs (100 runs)", [str(BIN), "runs"], env, target=" (target < 300 ms)")
         cold = COLD_RUN.format(home=str(root / "cold"), csv=str(csv))
         report("cold first tracked run", [sys.executable, "-c", cold], env, inner=True, target=" (target < 80 ms)")
+        floor = [sys.executable, "-c", PYDANTIC_FLOOR]
+        report("  its floor: import pydantic, build and use a one-field model", floor, env, inner=True)
         offenders("provgraph --help", ["-m", "provgraph.cli", "--help"], env)
         offenders("provgraph runs", ["-m", "provgraph.cli", "runs"], env)
         offenders("cold first tracked run", ["-c", cold], env)
