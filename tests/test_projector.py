@@ -236,7 +236,9 @@ def test_refused_records_go_to_the_dlq_and_the_rest_lands(settings: Settings, gr
     assert len(list_dlq(settings, limit=1)) == 1 and list_dlq(settings, limit=0) == []
 
 
-def test_replay_rebuilds_an_identical_graph_twice(settings: Settings, graph: Neo4jLineageStore) -> None:
+def test_replay_rebuilds_an_identical_graph_twice(
+    settings: Settings, graph: Neo4jLineageStore, caplog: pytest.LogCaptureFixture
+) -> None:
     events = list(workload(60))
     produce_events(settings, events)
     produce(settings, [(b"bad", b"not json")])
@@ -245,7 +247,10 @@ def test_replay_rebuilds_an_identical_graph_twice(settings: Settings, graph: Neo
         wait_for("the dead letter", lambda: len(list_dlq(settings)) == 1, 30)
     projected = graph.dump()
     seen: list[tuple[int, int]] = []
-    assert replay_neo4j(settings, lambda done, total: seen.append((done, total))) == len(events) + 1
+    with caplog.at_level(logging.WARNING, logger="provgraph.services.projector.replay"):
+        assert replay_neo4j(settings, lambda done, total: seen.append((done, total))) == len(events) + 1
+    warned = [r.getMessage() for r in caplog.records if r.name == "provgraph.services.projector.replay"]
+    assert [w.split(": ")[-1] for w in warned] == ["1, on the dead-letter topic"]
     assert seen[0] == (0, len(events) + 1) and seen[-1] == (len(events) + 1, len(events) + 1)
     assert graph.dump() == projected
     assert replay_neo4j(settings) == len(events) + 1

@@ -2,12 +2,14 @@
 
 `replay_neo4j` first reads every partition of the lineage topic from its first record, with a
 fresh, group-less consumer (no consumer group's offsets move), up to the end offsets seen when it
-started, and validates every record: only when the whole log could be read does it empty the graph
-and read it again, projecting batch by batch exactly as the projector does, with one batch being
-written while the next is validated. This is as atomic as Neo4j allows without a second database:
-Kafka or Neo4j being unreachable at the start, or a log that cannot be read to its end, leaves the
-graph untouched; a failure after the wipe (Neo4j going down mid-replay) leaves a partial graph that
-running the replay again completes. Records that do not validate are counted and dead-lettered.
+started: only when the whole log could be read does it empty the graph and read it again, projecting
+batch by batch exactly as the projector does, with one batch being written while the next is
+validated. This is as atomic as Neo4j allows without a second database: Kafka or Neo4j being
+unreachable at the start, or a log that cannot be read to its end, leaves the graph untouched; a
+failure after the wipe (Neo4j going down mid-replay) leaves a partial graph that running the replay
+again completes. Records that do not validate are dead-lettered and counted in a warning at the end.
+The first read does not validate: that was a fifth of the replayer's CPU (docs/BENCHMARKS.md, round
+16), and whether a record validates changes nothing before the wipe (it is dead-lettered either way).
 A projector running meanwhile may keep writing:
 projection is idempotent and order-independent, so both converge. Records already on the
 dead-letter topic are not dead-lettered again.
@@ -23,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 
 from provgraph.events import topics
-from provgraph.events.errors import ContractError, TransportError
-from provgraph.events.serde import few_collections, loads
+from provgraph.events.errors import TransportError
+from provgraph.events.serde import few_collections
 from provgraph.events.settings import require_kafka
 from provgraph.graph.contract import LineageStore
 from provgraph.services.projector.app import ensure_topics
@@ -96,6 +98,8 @@ class _Replay:
         self.topic = topics.topic(topics.LINEAGE, settings.kafka_topic_prefix)
         self.dlq = topics.topic(topics.DLQ, settings.kafka_topic_prefix)
         self._producer: AIOKafkaProducer | None = None
+        self.invalid = 0
+        """Records that did not validate, found by the projecting pass."""
 
     async def run(self) -> int:
         from aiokafka import AIOKafkaConsumer
@@ -152,34 +156,27 @@ class _Replay:
             self._report(done, total)
         if writing is not None:
             await self._dead_letter(await writing)
+        if self.invalid:
+            log.warning(
+                "replay: records of %s that do not validate: %d, on the dead-letter topic", self.topic, self.invalid
+            )
         # The graph holds the log up to `ends` again: reads waiting for a position before it may proceed.
         ends_by_partition = {(tp.topic, tp.partition): ends[tp] for tp in tps}
         await anyio.to_thread.run_sync(publish, self.projector.store, ends_by_partition)
         return done
 
     async def _read_through(self, consumer: Any, tps: list[Any], ends: dict[Any, int]) -> None:
-        """Read and validate the whole log once before anything is wiped (a read failure raises here)."""
-        invalid = 0
+        """Read the whole log once before anything is wiped: a read failure raises here."""
         while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-            polled = await consumer.getmany(timeout_ms=1000, max_records=self.batch)
-            for tp, rs in polled.items():
-                for r in rs:
-                    if r.offset < ends[tp]:
-                        try:
-                            loads(r.value)
-                        except ContractError:
-                            invalid += 1
-        if invalid:
-            log.warning(
-                "replay: %d records of %s do not validate; they go to the dead-letter topic", invalid, self.topic
-            )
+            await consumer.getmany(timeout_ms=1000, max_records=self.batch)
 
     def _report(self, done: int, total: int) -> None:
         if self.progress is not None:
             self.progress(done, total)
 
     async def _dead_letter(self, dead: Dead) -> None:
-        """Send the dead letters that are not on the DLQ yet."""
+        """Count the records that did not validate; send the dead letters that are not on the DLQ yet."""
+        self.invalid += sum(d.stage == "validate" for _, d in dead)
         fresh = [(r, d) for r, d in dead if (*d.source, d.stage) not in self.known]
         if not fresh:
             return
