@@ -14,8 +14,9 @@ graph with the store's schema, in batches of whole runs (BENCH_BATCH events, def
 
 Arms alternate (BENCH_PASSES pairs, reset between), after BENCH_WARMUP_RUNS runs applied and reset
 (a cold JVM spends about twice the CPU). CPU is the Neo4j JVM's, from /proc/<pid>/stat of the server
-the repo's infra script started (PROVGRAPH_NEO4J_URI's server otherwise: then no CPU figure). Also
-printed: `serde.loads` per event (the contract's validation, which the projector runs on every
+whose pid file the repo's infra script keeps (as `bench_projector`; none: no CPU figure). The store
+arm runs `BATCH` as `apply_prepared` does for a batch under `MAX_ROWS_PER_TX` runs: one transaction.
+Also printed: `serde.loads` per event (the contract's validation, which the projector runs on every
 record) and the rate two cores would allow if they did nothing but the floor and that validation.
 """
 
@@ -88,8 +89,9 @@ CALL () {
 }
 RETURN 1"""
 )
-"""Every node and edge of the workload's batches, created; MERGE only for projects, jobs and datasets
-(a few hundred, shared by many runs). Its lists travel in one map, as `BATCH`'s do: one plan."""
+"""Every node and edge of the workload's batches, created; MERGE only for projects, jobs (a few,
+shared by many runs) and datasets (a new dataset's MERGE is one lookup and a create, as a CREATE and
+the MATCH its version's edge needs would be). Its lists travel in one map, as `BATCH`'s do: one plan."""
 
 RUN_LISTS = ("param_rows", "label_rows", "code_hashes", "metrics", "logs", "reads", "wrote")
 RUN_LINKS = {"CHILD_OF", "REPRODUCES", "CACHED_FROM"}
