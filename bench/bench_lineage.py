@@ -316,9 +316,8 @@ def passes(name: str, note: str, store: LineageStore) -> list[tuple[str, str, Fi
     """The walks three times: just after the store opened (its caches cold: a bench-started Neo4j's
     page cache is empty), again (warm, as a running server is: the figure the target is about), then
     as of a time after every event."""
-    first = measure(store)
     return [
-        (f"{name} first pass", note, first),
+        (f"{name} first pass", note, measure(store)),
         (name, "warm", measure(store)),
         (f"{name} as-of", "", measure(store, LATER)),
     ]

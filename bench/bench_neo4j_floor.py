@@ -15,7 +15,7 @@ graph with the store's schema, in batches of whole runs (BENCH_BATCH events, def
 Arms alternate (BENCH_PASSES pairs, reset between), after BENCH_WARMUP_RUNS runs applied and reset
 (a cold JVM spends about twice the CPU). CPU is the Neo4j JVM's, from /proc/<pid>/stat of the server
 whose pid file the repo's infra script keeps (as `bench_projector`; none: no CPU figure). The store
-arm runs `BATCH` as `apply_prepared` does for a batch under `MAX_ROWS_PER_TX` runs: one transaction.
+arm is the store's own `apply_prepared` (one transaction a batch: batches stay under `MAX_ROWS_PER_TX`).
 Also printed: `serde.loads` per event (the contract's validation, which the projector runs on every
 record) and the rate two cores would allow if they did nothing but the floor and that validation.
 """
@@ -36,8 +36,7 @@ from provgraph.events.model import RunEvent
 from provgraph.events.settings import load_settings
 from provgraph.events.synthetic import workload
 from provgraph.graph import neo4j_cypher as q
-from provgraph.graph import neo4j_facets
-from provgraph.graph.neo4j_store import BATCH, Neo4jLineageStore
+from provgraph.graph.neo4j_store import Neo4jLineageStore
 
 REPO = Path(__file__).resolve().parent.parent
 RUNS = int(os.environ.get("BENCH_RUNS", "6000"))
@@ -122,15 +121,6 @@ def floor_params(batch: dict[str, list[Any]], made: set[tuple[str, ...]]) -> dic
     return {"jobs": batch["jobs"], "job_versions": job_versions, "dataset_versions": dataset_versions, "runs": runs}
 
 
-def store_params(batch: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    """`apply_prepared`'s lists for one transaction (no progress rows: no Kafka here)."""
-    return {
-        **{name: batch[name] for name, _ in (*q.WRITES, *neo4j_facets.WRITES)},
-        "ids": [r["run_id"] for r in batch["runs"]],
-        "progress": [],
-    }
-
-
 def shape(store: Neo4jLineageStore) -> tuple[dict[str, int], dict[str, int]]:
     nodes = {label: n for label, n in store.count().items() if n}
     with store._driver.session() as s:
@@ -142,12 +132,15 @@ def write(store: Neo4jLineageStore, arm: str, events: list[RunEvent], pid: int |
     """Neo4j CPU seconds for writing `events` by `arm` into the empty graph."""
     prepared = [store.prepare(b) for b in run_batches(events)]
     made: set[tuple[str, ...]] = set()
-    params = [store_params(b) if arm == "store" else floor_params(b, made) for b in prepared]
-    statement: LiteralString = BATCH if arm == "store" else FLOOR
+    floors = [floor_params(b, made) for b in prepared] if arm == "floor" else []
     cpu0 = _cpu_s(pid) if pid else float("nan")
-    with store._driver.session() as s:
-        for p in params:
-            s.execute_write(lambda tx, p=p: tx.run(statement, batch=p).consume())
+    if arm == "store":
+        for batch in prepared:
+            store.apply_prepared(batch)
+    else:
+        with store._driver.session() as s:
+            for p in floors:
+                s.execute_write(lambda tx, p=p: tx.run(FLOOR, batch=p).consume())
     return (_cpu_s(pid) if pid else float("nan")) - cpu0
 
 
