@@ -31,11 +31,13 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import LiteralString
 
 import neo4j
+from bench_projector import _cpu_s, _neo4j_pid
 
 from provgraph.events.facets import ArtifactDatasetFacet, BindingFacet, CodeJobFacet, DatasetVersionDatasetFacet
 from provgraph.events.model import Dataset, DatasetFacets, EventType, Job, JobFacets, Run, RunEvent
@@ -286,17 +288,36 @@ LATER = AsOf(as_of=EPOCH + timedelta(days=3650), known_at=EPOCH + timedelta(days
 """After every event of the bench graph (and every ingestion, whenever it was built)."""
 
 
-Figures = tuple[float, float, float, float, float]
-"""Wall p50 and p95, CPU p50 and p95 of this process (ms), mean nodes per answer."""
+Figures = tuple[float, float, float, float, float, float]
+"""Wall p50 and p95, CPU p50 and p95 of this process (ms), mean nodes per answer, and the server's
+CPU a walk (ms; Neo4j's JVM, NaN for SQLite)."""
+
+ServerCpu = Callable[[], float]
+"""The server's CPU seconds so far (NaN when unknown)."""
 
 
-def measure(store: LineageStore, at: AsOf | None = None) -> Figures:
+def _no_server() -> float:
+    return float("nan")
+
+
+def starts() -> list[tuple[str, str]]:
+    """The walks' start outputs (name, version), the same every pass and every store."""
+    rng = random.Random(42)
+    return [_out(rng.randrange(RUNS // 2, RUNS)) for _ in range(WARMUP + SAMPLES)]
+
+
+def figures(times: list[float], cpus: list[float], sizes: list[int], server_s: float) -> Figures:
+    q, c = statistics.quantiles(times, n=100), statistics.quantiles(cpus, n=100)
+    return q[49], q[94], c[49], c[94], statistics.fmean(sizes), server_s * 1000 / (WARMUP + SAMPLES)
+
+
+def measure(store: LineageStore, server: ServerCpu, at: AsOf | None = None) -> Figures:
     """Per walk: wall time, and this process's CPU time, which a loaded machine inflates far less (`at`:
     as of that time). SQLite's CPU is the whole walk's; Neo4j's is the client's share only."""
-    rng = random.Random(42)
-    starts = [NodeId.dataset("file", *_out(rng.randrange(RUNS // 2, RUNS))) for _ in range(WARMUP + SAMPLES)]
     times, cpus, sizes = [], [], []
-    for n, start in enumerate(starts):
+    server0 = server()
+    for n, output in enumerate(starts()):
+        start = NodeId.dataset("file", *output)
         t0, c0 = time.perf_counter(), time.process_time()
         g = store.lineage(start, Direction.UPSTREAM, depth=DEPTH, at=at or AsOf())
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -308,19 +329,49 @@ def measure(store: LineageStore, at: AsOf | None = None) -> Figures:
             times.append(elapsed * 1000)
             cpus.append(cpu * 1000)
             sizes.append(len(g.nodes))
-    q, c = statistics.quantiles(times, n=100), statistics.quantiles(cpus, n=100)
-    return q[49], q[94], c[49], c[94], statistics.fmean(sizes)
+    return figures(times, cpus, sizes, server() - server0)
 
 
-def passes(name: str, note: str, store: LineageStore) -> list[tuple[str, str, Figures]]:
+def passes(name: str, note: str, store: LineageStore, server: ServerCpu = _no_server) -> list[tuple[str, str, Figures]]:
     """The walks three times: just after the store opened (its caches cold: a bench-started Neo4j's
     page cache is empty), again (warm, as a running server is: the figure the target is about), then
     as of a time after every event."""
     return [
-        (f"{name} first pass", note, measure(store)),
-        (name, "warm", measure(store)),
-        (f"{name} as-of", "", measure(store, LATER)),
+        (f"{name} first pass", note, measure(store, server)),
+        (name, "warm", measure(store, server)),
+        (f"{name} as-of", "", measure(store, server, LATER)),
     ]
+
+
+FLOOR_HOPS: dict[bool, LiteralString] = {
+    # from dataset versions (True) to the runs that wrote them, or from runs to what they read
+    True: "UNWIND $ids AS id MATCH (:DatasetVersion {node_id: id})<-[:WROTE]-(r:Run) RETURN collect(r.run_id) AS far",
+    False: "UNWIND $ids AS id MATCH (:Run {run_id: id})-[:READ]->(d:DatasetVersion) RETURN collect(d.node_id) AS far",
+}
+
+
+def floor_pass(uri: str, server: ServerCpu) -> Figures:
+    """The floor under a Neo4j walk: the same starts, reaching the same nodes (this graph has no
+    unversioned read, no failed run and no fan-out over the cap) by the least Cypher a hop - one
+    statement per hop, ids only, no order, no time test - in one transaction a walk as the store's,
+    and no answer built. What Neo4j costs to visit the nodes before any of the walk's rules."""
+    times, cpus, sizes = [], [], []
+    server0 = server()
+    with neo4j.GraphDatabase.driver(uri, auth=None, notifications_min_severity="OFF") as driver:
+        for n, output in enumerate(starts()):
+            start = dataset_node_id("file", *output)
+            t0, c0 = time.perf_counter(), time.process_time()
+            with driver.session() as s, s.begin_transaction() as tx:
+                seen, frontier = {start}, [start]
+                for hop in range(2 * DEPTH):
+                    far = tx.run(FLOOR_HOPS[hop % 2 == 0], ids=frontier).single(strict=True)["far"]
+                    frontier = [i for i in dict.fromkeys(far) if i not in seen]
+                    seen.update(frontier)
+            if n >= WARMUP:
+                times.append((time.perf_counter() - t0) * 1000)
+                cpus.append((time.process_time() - c0) * 1000)
+                sizes.append(len(seen))
+    return figures(times, cpus, sizes, server() - server0)
 
 
 def _neo4j(action: str, instance: dict[str, str] = NEO4J_ENV) -> None:
@@ -399,13 +450,16 @@ def bench_neo4j(times: BuildTimes) -> tuple[int, list[tuple[str, str, Figures]]]
     _neo4j("start")
     try:
         note = times.note("neo4j", _neo4j_graph(uri))
+        pid = _neo4j_pid(NEO4J_ENV["PROVGRAPH_NEO4J_INSTANCE"])
+        server: ServerCpu = (lambda: _cpu_s(pid)) if pid else _no_server
         neo = Neo4jLineageStore(Neo4jConfig(uri=uri))
         try:
             counts = neo.count()
             nodes = counts["Run"] + counts["DatasetVersion"] + counts["Dataset"]
-            return nodes, passes("neo4j", note, neo)
+            results = passes("neo4j", note, neo, server)
         finally:
             neo.close()
+        return nodes, [*results, ("neo4j floor", "ids only, one least statement a hop", floor_pass(uri, server))]
     finally:
         _neo4j("stop")
 
@@ -420,8 +474,10 @@ def main() -> None:
         nodes, results = bench(times)
         parts = [
             f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms (CPU p50 {c50:.1f} ms, p95 {c95:.1f} ms;"
-            f" {size:.0f} nodes/answer" + (f"; {b})" if b else ")")
-            for label, b, (p50, p95, c50, c95, size) in results
+            + ("" if srv != srv else f" server CPU {srv:.1f} ms/walk;")  # NaN: no server
+            + f" {size:.0f} nodes/answer"
+            + (f"; {b})" if b else ")")
+            for label, b, (p50, p95, c50, c95, size, srv) in results
         ]
         print(
             f"upstream lineage, depth {DEPTH}, {SAMPLES} random starts, graph of {nodes:,} nodes: " + " | ".join(parts),

@@ -53,10 +53,11 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _neo4j_pid() -> int | None:
+def _neo4j_pid(instance: str = "neo4j") -> int | None:
+    """The pid of a Neo4j instance the repo's infra script started (`run/<instance>/neo4j.pid`)."""
     infra = Path(os.environ.get("PROVGRAPH_INFRA_DIR", REPO / ".infra"))
     try:
-        return int((infra / "run" / "neo4j" / "neo4j.pid").read_text().split()[0])
+        return int((infra / "run" / instance / "neo4j.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
 
