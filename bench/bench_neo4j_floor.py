@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, LiteralString
 
-from bench_projector import _cpu_s, _neo4j_pid
+from server_cpu import cpu_s, neo4j_pid
 
 from provgraph.events import serde
 from provgraph.events.model import RunEvent
@@ -133,7 +133,7 @@ def write(store: Neo4jLineageStore, arm: str, events: list[RunEvent], pid: int |
     prepared = [store.prepare(b) for b in run_batches(events)]
     made: set[tuple[str, ...]] = set()
     floors = [floor_params(b, made) for b in prepared] if arm == "floor" else []
-    cpu0 = _cpu_s(pid) if pid else float("nan")
+    cpu0 = cpu_s(pid) if pid else float("nan")
     if arm == "store":
         for batch in prepared:
             store.apply_prepared(batch)
@@ -141,7 +141,7 @@ def write(store: Neo4jLineageStore, arm: str, events: list[RunEvent], pid: int |
         with store._driver.session() as s:
             for p in floors:
                 s.execute_write(lambda tx, p=p: tx.run(FLOOR, batch=p).consume())
-    return (_cpu_s(pid) if pid else float("nan")) - cpu0
+    return (cpu_s(pid) if pid else float("nan")) - cpu0
 
 
 def main() -> None:
@@ -150,7 +150,7 @@ def main() -> None:
 
     uri = ensure("neo4j")["PROVGRAPH_NEO4J_URI"]
     store = Neo4jLineageStore.from_settings(load_settings(neo4j_uri=uri))
-    pid = _neo4j_pid()
+    pid = neo4j_pid()
     store.warm_writes()
     store.reset()
     with store._driver.session() as s:  # plan the floor statement too

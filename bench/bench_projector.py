@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from server_cpu import cpu_s, neo4j_pid
 
 from provgraph.events import serde, topics
 from provgraph.events.settings import load_settings
@@ -43,23 +44,6 @@ RUNS = int(os.environ.get("BENCH_RUNS", "34000"))  # 6 events a run: 204,000 eve
 WARMUP_RUNS = int(os.environ.get("BENCH_WARMUP_RUNS", "10000"))
 REPLICAS = tuple(int(r) for r in os.environ.get("BENCH_REPLICAS", "1,2").split(","))
 PARTITIONS = 4
-
-
-def _cpu_s(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _neo4j_pid(instance: str = "neo4j") -> int | None:
-    """The pid of a Neo4j instance the repo's infra script started (`run/<instance>/neo4j.pid`)."""
-    infra = Path(os.environ.get("PROVGRAPH_INFRA_DIR", REPO / ".infra"))
-    try:
-        return int((infra / "run" / instance / "neo4j.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _produce(servers: str, topic: str) -> int:
@@ -93,8 +77,8 @@ def _project(
 ) -> tuple[float, float, float, float]:
     """`replicas` projector processes in one group from offset 0 until every offset is committed:
     (wall s, wall s from the first commit, projector CPU s (all replicas), Neo4j CPU s)."""
-    neo4j_pid = _neo4j_pid()
-    neo4j_cpu0 = _cpu_s(neo4j_pid) if neo4j_pid else float("nan")
+    server = neo4j_pid()
+    neo4j_cpu0 = cpu_s(server) if server else float("nan")
     t0 = time.perf_counter()
     logs = Path(env["PROVGRAPH_HOME"])
     logs.mkdir(parents=True, exist_ok=True)
@@ -121,13 +105,13 @@ def _project(
             time.sleep(0.1)
         wall = time.perf_counter() - t0
         steady = time.perf_counter() - (first or t0)
-        projector_cpu = sum(_cpu_s(p.pid) for p in procs)
+        projector_cpu = sum(cpu_s(p.pid) for p in procs)
     finally:
         for proc in procs:
             proc.terminate()
         for proc in procs:
             proc.wait(60)
-    neo4j_cpu = (_cpu_s(neo4j_pid) - neo4j_cpu0) if neo4j_pid else float("nan")
+    neo4j_cpu = (cpu_s(server) - neo4j_cpu0) if server else float("nan")
     return wall, steady, projector_cpu, neo4j_cpu
 
 
@@ -184,14 +168,14 @@ def main() -> None:
         )
 
     tune_gc()
-    neo4j_pid = _neo4j_pid()
-    neo4j_cpu0 = _cpu_s(neo4j_pid) if neo4j_pid else float("nan")
+    server = neo4j_pid()
+    neo4j_cpu0 = cpu_s(server) if server else float("nan")
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     replayed = replay_neo4j(settings, store=store)
     replay_s = time.perf_counter() - t0
     replay_cpu = time.process_time() - cpu0
-    neo4j_cpu = (_cpu_s(neo4j_pid) - neo4j_cpu0) if neo4j_pid else float("nan")
+    neo4j_cpu = (cpu_s(server) - neo4j_cpu0) if server else float("nan")
     assert replayed == n and store.count() == counts
     store.close()
     watcher.close()

@@ -333,10 +333,11 @@ DUMP: dict[str, LiteralString] = {
 
 # -- reads ---------------------------------------------------------------------------------------
 
-RUN_NODE: LiteralString = f"RETURN [{_props('r', RUN_NODE_FIELDS)}] AS n"
-"""A lineage node of the run bound to `r`: `RUN_NODE_FIELDS`, the values `rows.run_node` takes."""
-DATASET_VERSION_NODE: LiteralString = f"RETURN [{_props('d', DATASET_VERSION_NODE_FIELDS)}] AS n"
-"""A lineage node of the dataset version bound to `d`: `DATASET_VERSION_NODE_FIELDS`."""
+RUN_NODE: LiteralString = f"RETURN [{_props('r', RUN_NODE_FIELDS)}] AS n, elementId(r) AS e"
+"""A lineage node of the run bound to `r`: `RUN_NODE_FIELDS`, the values `rows.run_node` takes, and its
+element id, by which the walk's next statements find it (`_bind`)."""
+DATASET_VERSION_NODE: LiteralString = f"RETURN [{_props('d', DATASET_VERSION_NODE_FIELDS)}] AS n, elementId(d) AS e"
+"""A lineage node of the dataset version bound to `d`: `DATASET_VERSION_NODE_FIELDS`, and its element id."""
 
 RUN_VIEW: LiteralString = """
 RETURN r {.*} AS run,
@@ -440,7 +441,7 @@ WITH r, v
 
 
 def _hop_body(frontier: str, edge: str, *, now: bool, fars: bool = False) -> str:
-    """One frontier node's neighbours over `edge`, each as [binding, attempted, *its node fields], under
+    """One frontier node's neighbours over `edge`, each as [binding, attempted, element id, *its node fields], under
     the rules of SQLite's `_edges`, as `hits`; with `fars`, also the neighbours themselves within the
     fan-out (`$cap - 1`) as `fars`, the frontier of a second hop in the same statement (`PAIR`).
     The cap is fan_out + 1 so overflow shows.
@@ -458,12 +459,12 @@ def _hop_body(frontier: str, edge: str, *, now: bool, fars: bool = False) -> str
         fields = d_fields if frontier == "run" else r_fields
         return f"""{match} WHERE {seen("e", now=now)} AND ({written("r", now=now)} OR $failed)
   WITH e, r, d ORDER BY {order} LIMIT $cap
-  RETURN collect([e.binding, NOT {written("r", now=now)}, {fields}]) AS hits{also}"""
+  RETURN collect([e.binding, NOT {written("r", now=now)}, elementId({far}), {fields}]) AS hits{also}"""
     if frontier == "run":
         return f"""MATCH (r)-[e:READ]->(d0) WHERE {seen("e", now=now)}
   {resolved("d0", "e", "d", now=now)}
   WITH e, d ORDER BY d.node_id, e.binding LIMIT $cap
-  RETURN collect([e.binding, false, {d_fields}]) AS hits{also}"""
+  RETURN collect([e.binding, false, elementId(d), {d_fields}]) AS hits{also}"""
     # readers of d, and readers of its dataset that named no version and resolve to d
     return f"""OPTIONAL MATCH (u:DatasetVersion {{namespace: d.namespace, name: d.name, version: '{UNVERSIONED}'}})
   WITH d, CASE WHEN u IS NULL OR u = d THEN [d] ELSE [d, u] END AS sources
@@ -472,7 +473,7 @@ def _hop_body(frontier: str, edge: str, *, now: bool, fars: bool = False) -> str
   {resolved("d0", "e", "t", now=now)}
   WITH r, e, t, d WHERE t = d
   WITH r, e ORDER BY r.run_id, e.binding LIMIT $cap
-  RETURN collect([e.binding, false, {r_fields}]) AS hits{also}"""
+  RETURN collect([e.binding, false, elementId(r), {r_fields}]) AS hits{also}"""
 
 
 def _edge(frontier: str, upstream: bool) -> str:
@@ -481,9 +482,13 @@ def _edge(frontier: str, upstream: bool) -> str:
 
 
 def _bind(frontier: str) -> str:
+    """The frontier's nodes by their element ids, as an earlier statement of the walk's transaction
+    returned them (element ids are stable within a transaction): a seek by element id reads the node's
+    record, where a seek by key walks the uniqueness index; a walk's least Cypher at 10M nodes spent half
+    its server CPU seeking by key (docs/BENCHMARKS.md, round 17)."""
     if frontier == "run":
-        return "UNWIND $ids AS id MATCH (r:Run {run_id: id})"
-    return "UNWIND $ids AS id MATCH (d:DatasetVersion {node_id: id})"
+        return "UNWIND $ids AS id MATCH (r:Run) WHERE elementId(r) = id"
+    return "UNWIND $ids AS id MATCH (d:DatasetVersion) WHERE elementId(d) = id"
 
 
 def _hop(frontier: str, upstream: bool, *, now: bool) -> str:

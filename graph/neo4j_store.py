@@ -127,7 +127,9 @@ class _Hops:
     """The hops of one walk, asked `LOOKAHEAD` at a time: a hop's statement (`neo4j_cypher.CHAIN`)
     also answers the next hops from the nodes it reaches, kept in `ahead` by node; the walk's next
     calls take from it the nodes of their frontier (the new ones) and ask only for those it lacks.
-    No statement looks beyond the walk's `limit`-th hop; the depth probe's calls after it ask one hop."""
+    No statement looks beyond the walk's `limit`-th hop; the depth probe's calls after it ask one hop.
+    A statement finds its frontier by element id (`neo4j_cypher._bind`), kept in `element_ids` by
+    node for every node the walk's statements returned (all in the walk's one transaction)."""
 
     def __init__(
         self, tx: neo4j.Transaction, way: tuple[bool, bool], fan_out: int, params: dict[str, Any], limit: int
@@ -135,6 +137,7 @@ class _Hops:
         self.tx, self.way, self.fan_out, self.params, self.limit = tx, way, fan_out, params, limit
         self.calls = 0
         self.ahead: dict[tuple[str, str], list[Any]] = {}
+        self.element_ids: dict[tuple[str, str], str] = {}
 
     def _hits(self, kind: str, ids: list[str], hops: int) -> dict[str, Any]:
         """Each frontier node's neighbour rows (up to fan_out + 1) by id, from `ahead` or asked now."""
@@ -144,17 +147,19 @@ class _Hops:
         by_id = {i: self.ahead[kind, i] for i in ids if (kind, i) in self.ahead}
         missing = [i for i in ids if i not in by_id]
         for i in range(0, len(missing), step):
-            part = missing[i : i + step]
+            part = {self.element_ids[kind, near]: near for near in missing[i : i + step]}
             if hops > 1:
                 cypher = q.CHAIN[(kind, upstream, now, hops)]
-                row = self.tx.run(cypher, ids=part, cap=cap, far_max=step, budget=HOP_HITS, **self.params).single(True)
+                row = self.tx.run(cypher, ids=list(part), cap=cap, far_max=step, budget=HOP_HITS, **self.params).single(
+                    True
+                )
                 further = kind
                 for level in row["next"]:
                     further = "dsv" if further == "run" else "run"
                     self.ahead.update(((further, near), hits) for near, hits in level)
             else:
-                row = self.tx.run(q.HOP[(kind, upstream, now)], ids=part, cap=cap, **self.params).single(True)
-            by_id.update((near, hits) for near, hits in row["hops"])
+                row = self.tx.run(q.HOP[(kind, upstream, now)], ids=list(part), cap=cap, **self.params).single(True)
+            by_id.update((part[element_id], hits) for element_id, hits in row["hops"])
         return by_id
 
     def expand(self, frontier: list[str], cuts: Cuts) -> Hop:
@@ -166,6 +171,7 @@ class _Hops:
         edges: list[Edge] = []
         found: dict[str, NodeRow] = {}
         fan_out = self.fan_out
+        element_ids = self.element_ids
         # Upstream: a run's inputs (READ), and the runs that wrote a dataset (WROTE). Downstream: the reverse.
         for kind, ids in (("run", runs), ("dsv", dsvs)):
             if not ids:
@@ -180,15 +186,17 @@ class _Hops:
                 if len(hits) > fan_out:
                     cut.append(near)
                     hits = hits[:fan_out]
+                far_kind = "dsv" if kind == "run" else "run"
                 for h in hits:
                     edge = edge_kind(table, h[1])
                     if kind == "run":
-                        far = h[2]
+                        far = h[3]
                         edges.append((run_node_id(near), far, edge, h[0]))
                     else:
-                        far = run_node_id(h[2])
+                        far = run_node_id(h[3])
                         edges.append((far, near, edge, h[0]))
-                    found.setdefault(far, (kind != "run", h[2:]))
+                    element_ids[far_kind, h[3]] = h[2]
+                    found.setdefault(far, (kind != "run", h[3:]))
             for source in sorted(cut):
                 cuts.add("fanOut", f"fan-out limit of {fan_out} cut the neighbours of {source}")
         return edges, found
@@ -720,31 +728,37 @@ class Neo4jLineageStore:
         with self._session() as s:
             tx = s.begin_transaction()
             try:
-                start = self._start(tx, node, fan_out, cuts, params)
                 hops = _Hops(tx, (upstream, now), fan_out, params, edge_hops(node, depth))
+                start = self._start(tx, node, fan_out, cuts, params, hops.element_ids)
                 return bounded_walk(node, direction, depth, self.bounds, start, hops.expand, cuts)
             finally:
                 tx.close()
 
     @staticmethod
     def _start(
-        tx: neo4j.Transaction, node: NodeId, fan_out: int, cuts: Cuts, params: dict[str, Any]
+        tx: neo4j.Transaction,
+        node: NodeId,
+        fan_out: int,
+        cuts: Cuts,
+        params: dict[str, Any],
+        element_ids: dict[tuple[str, str], str],
     ) -> dict[str, NodeRow]:
+        """The walk's start nodes by id; their element ids into `element_ids` (`_Hops`)."""
         cypher = q.START[node.kind]
         if node.kind == "run":
             rows = list(tx.run(cypher, id=node.key[0], **params))
-            return {run_node_id(r["n"][0]): (True, r["n"]) for r in rows}
-        if node.kind == "datasetVersion":
+        elif node.kind == "datasetVersion":
             rows = list(tx.run(cypher, id=dataset_node_id(*node.key), **params))
-            return {r["n"][0]: (False, r["n"]) for r in rows}
-        ns, name = node.key
-        rows = list(tx.run(cypher, ns=ns, name=name, cap=fan_out + 1, **params))
-        if len(rows) > fan_out:
-            cuts.add("fanOut", f"fan-out limit of {fan_out} cut the start node {node}")
-            rows = rows[:fan_out]
-        if node.kind == "dataset":
-            return {r["n"][0]: (False, r["n"]) for r in rows}
-        return {run_node_id(r["n"][0]): (True, r["n"]) for r in rows}
+        else:
+            ns, name = node.key
+            rows = list(tx.run(cypher, ns=ns, name=name, cap=fan_out + 1, **params))
+            if len(rows) > fan_out:
+                cuts.add("fanOut", f"fan-out limit of {fan_out} cut the start node {node}")
+                rows = rows[:fan_out]
+        runs = node.kind in ("run", "job")
+        kind = "run" if runs else "dsv"
+        element_ids.update(((kind, r["n"][0]), r["e"]) for r in rows)
+        return {(run_node_id(r["n"][0]) if runs else r["n"][0]): (runs, r["n"]) for r in rows}
 
     # -- canonical dump -------------------------------------------------------------------------
 

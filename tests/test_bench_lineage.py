@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_lineage.py"
 
 
 def _bench(monkeypatch: pytest.MonkeyPatch, runs: int) -> Any:
+    monkeypatch.syspath_prepend(str(BENCH.parent))  # as `python bench/bench_lineage.py` has it
     spec = importlib.util.spec_from_file_location("bench_lineage", BENCH)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
