@@ -117,6 +117,14 @@ class IngestEndpoint:
             if not scope.allows(owner):  # say no more: the token may not know that project
                 return _error(403, f"run {run_id!r} belongs to a project this token may not write to")
             return _error(403, owner_conflict(run_id, owner, namespace))
+        parent = event.run.facets.parent
+        if parent is not None:
+            linked = [parent.run.run_id, *([parent.root.run.run_id] if parent.root else [])]
+            for linked_id, linked_owner in self.owners(linked).items():
+                if not scope.allows(linked_owner):
+                    return _error(
+                        403, f"run {linked_id!r}, this run's parent, belongs to a project this token may not write to"
+                    )
         tomb = event.run.facets.tombstone
         if tomb is not None and tomb.kind == "run":
             target_owner = self.owners([tomb.target]).get(tomb.target)

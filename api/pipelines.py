@@ -6,6 +6,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.scalars import JSON
 
+from provgraph.api.scalars import Long
 from provgraph.api.schema import Ctx, Run, _visible_run, resolver
 from provgraph.graph.ids import as_run_id
 from provgraph.pipelines.status import StepStatus, is_pipeline_run, steps_of
@@ -17,7 +18,7 @@ class PipelineStep:
     state: str
     run_id: str | None
     cached_from: str | None
-    attempts: int
+    attempts: Long
     reason: str | None
     duration_s: float | None
     upstream: list[str] = strawberry.field(description="Steps this one waited for (the DAG's edges).")
@@ -30,7 +31,7 @@ class PipelineStep:
             state=s.state,
             run_id=s.run_id,
             cached_from=s.cached_from,
-            attempts=s.attempts,
+            attempts=Long(s.attempts),
             reason=s.reason,
             duration_s=s.duration_s,
             upstream=s.upstream,

@@ -22,7 +22,8 @@ from provgraph.api.limits import FairShare
 from provgraph.api.mutations import mutation_root
 from provgraph.api.pipelines import PipelineQuery
 from provgraph.api.registry import RegistryQuery
-from provgraph.api.schema import LONG, Long, Query
+from provgraph.api.scalars import LONG, Long
+from provgraph.api.schema import Query
 from provgraph.api.tags import TagsQuery
 from provgraph.api.ui import UiQuery
 

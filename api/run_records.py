@@ -15,6 +15,7 @@ import strawberry
 from strawberry.scalars import JSON
 
 from provgraph.api.context import RequestContext
+from provgraph.api.scalars import Long
 from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.errors import ConfigError
 from provgraph.events.facets.values import encode_float
@@ -29,15 +30,15 @@ MAX_METRIC_STEPS = 10_000
 @strawberry.type(description="A run's captured stdout, stderr and logger records (a window of it).")
 class RunLogs:
     text: str = strawberry.field(description="UTF-8 text; a gap the run could not store is a marker line")
-    start: int = strawberry.field(description="Offset of the first byte of `text` in the whole output")
-    end: int = strawberry.field(description="Offset just past the last byte known; pass it as `from` to follow")
-    size: int = strawberry.field(description="Bytes of output known so far")
+    start: Long = strawberry.field(description="Offset of the first byte of `text` in the whole output")
+    end: Long = strawberry.field(description="Offset just past the last byte known; pass it as `from` to follow")
+    size: Long = strawberry.field(description="Bytes of output known so far")
 
 
 @strawberry.type(description="Every logged step of one metric, in step order.")
 class MetricHistory:
     key: str
-    steps: list[int]
+    steps: list[Long]
     values: JSON = strawberry.field(
         description='A list of numbers; non-finite values are the strings "NaN", "Infinity", "-Infinity"'
     )
@@ -46,7 +47,10 @@ class MetricHistory:
     @staticmethod
     def of(s: MetricSeries) -> MetricHistory:
         return MetricHistory(
-            key=s.key, steps=list(s.steps), values=JSON([encode_float(v) for v in s.values]), truncated=s.truncated
+            key=s.key,
+            steps=[Long(step) for step in s.steps],
+            values=JSON([encode_float(v) for v in s.values]),
+            truncated=s.truncated,
         )
 
 
@@ -72,7 +76,7 @@ async def run_logs(ctx: RequestContext, run_id: str, from_: int | None, max_byte
             log = read_log(chunks, artifacts.get_bytes, tail=max_bytes)
         else:
             log = read_log(chunks, artifacts.get_bytes, start=from_, limit=max_bytes)
-        return RunLogs(text=log.text, start=log.start, end=log.end, size=size)
+        return RunLogs(text=log.text, start=Long(log.start), end=Long(log.end), size=Long(size))
 
     return await ctx.call(read)
 

@@ -17,7 +17,7 @@ import binascii
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, NewType, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -39,6 +39,7 @@ from provgraph.api.run_records import (
     metric_history,
     run_logs,
 )
+from provgraph.api.scalars import Long
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
@@ -72,12 +73,6 @@ def resolver(description: str) -> Callable[[F], F]:
         return cast(F, strawberry.field(fn, description=description))
 
     return wrap
-
-
-Long = NewType("Long", int)
-LONG = strawberry.scalar(
-    name="Long", serialize=int, parse_value=int, description="A 64-bit integer (byte sizes), sent as a JSON number."
-)
 
 
 @strawberry.enum(name="Direction", description="Where a lineage walk goes from its start node.")

@@ -2,6 +2,8 @@
 
 - **A run belongs to one project**: the job namespace of its first accepted event. An event for
   that run id with another job namespace is `Forbidden` (it would overwrite another project's run).
+- **A dataset's id names it alone**: no dataset's `<namespace>:<name>` may read as one in a project's
+  artifact store that it is not (`ContractError`; `check_ids`).
 - **A logged artifact is written only by its own project**: an output in `store://<p>` needs job
   namespace `p` (`Forbidden`). External datasets (any other namespace) are shared by every project.
 - **A `store://` version is a content hash**, `sha256:` + 64 lowercase hex, for inputs and outputs
@@ -33,6 +35,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from provgraph.events.errors import ContractError, Forbidden
+from provgraph.events.id_text import split_namespace
 from provgraph.events.states import ALIAS, ARTIFACT_TARGET, DELETE_JOB, TAG_JOB
 
 if TYPE_CHECKING:
@@ -61,7 +64,9 @@ def owner_conflict(run_id: str, owner: str, namespace: str) -> str:
 
 
 def check_datasets(event: RunEvent) -> None:
-    """The rules that need nothing but the event: well-formed versions, outputs in the run's own project, tags."""
+    """The rules that need nothing but the event: ids that read back, well-formed versions, outputs in
+    the run's own project, tags."""
+    check_ids(event)
     namespace = event.job.namespace
     for role, d, project in store_datasets(event):
         if not CONTENT_HASH.fullmatch(d.version):
@@ -76,6 +81,20 @@ def check_datasets(event: RunEvent) -> None:
             )
     check_tag(event)
     check_tombstone(event)
+
+
+def check_ids(event: RunEvent) -> None:
+    """No dataset may take the id of one in a project's artifact store: `<namespace>:<name>` that
+    starts `store://` must read back as its own namespace (`events.id_text`), else namespace `store`
+    with name `//p:model` would be project p's artifact `model` to both stores (`ContractError`)."""
+    for role, datasets in (("input", event.inputs), ("output", event.outputs)):
+        for d in datasets:
+            text = f"{d.namespace}:{d.name}"
+            if text.startswith(STORE_PREFIX) and (read := split_namespace(text)) and read[0] != d.namespace:
+                raise ContractError(
+                    f"{role} {d.namespace}/{d.name}: its id would read as {read[0]}/{read[1]}, a dataset of a"
+                    f" project's artifact store ({STORE_PREFIX}<project>); name it without that prefix"
+                )
 
 
 def check_tag(event: RunEvent) -> None:

@@ -150,7 +150,9 @@ class LineageStore(Protocol):
         """Runs newest first (started_at, run_id); `after` is the run id of the previous page's last run."""
 
     def children(self, run_id: str, first: int = 1000) -> list[RunView]:
-        """Runs whose OpenLineage `parent` is `run_id` (CHILD_OF), oldest first: a pipeline's steps."""
+        """Runs of `run_id`'s project whose OpenLineage `parent` is `run_id` (CHILD_OF), oldest first: a
+        pipeline's steps. A run of another project naming it as parent is not its child: no project
+        adds steps to another's pipeline (its status, plan, controller and reproduction read these)."""
 
     def metric_history(self, run_id: str, keys: Sequence[str] | None = None, limit: int = 10_000) -> list[MetricSeries]:
         """Every step of the run's metrics (only `keys` when given), by key then step; at most

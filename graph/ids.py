@@ -7,20 +7,20 @@
     column:<namespace>:<name>#<field>          one column of a dataset (`%` and `#` in the field escaped)
 
 A namespace may itself contain "://" (e.g. `s3://bucket`), so the namespace ends at the first
-":" that is not the start of "://". A name may contain "@"; only a trailing "@<version>" without
-"/" is read as a version.
+":" that is not the start of "://" (`events.id_text`). A name may contain "@"; only a trailing
+"@<version>" without "/" is read as a version.
 
 Every id is built here (`NodeId`, or the `*_node_id` functions where a store makes many of them).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 from provgraph.events.errors import ConfigError
+from provgraph.events.id_text import split_namespace
 
 NodeKind = Literal["run", "job", "dataset", "datasetVersion"]
 
@@ -92,9 +92,6 @@ class NodeId:
         return NodeId("datasetVersion", (namespace, name, version))
 
 
-_PORT = re.compile(r":\d{1,5}:")
-
-
 def parse_node_id(text: str) -> NodeId:
     kind, sep, rest = text.partition(":")
     if not sep or not rest:
@@ -115,20 +112,11 @@ def parse_node_id(text: str) -> NodeId:
 
 
 def _split_namespace(rest: str, text: str) -> tuple[str, str]:
-    """`<namespace>:<name>` where the namespace may be a URI (`s3://bucket`) with a port
-    (`postgres://host:5432`): a `:<digits>` right after a URI's host, followed by `:`, is its port."""
-    start, uri = 0, False
-    while True:
-        i = rest.find(":", start)
-        if i < 0:
-            raise ConfigError(f"node id {text!r} has no name after its namespace (expected <namespace>:<name>)")
-        if rest.startswith("://", i):
-            start, uri = i + 3, True
-            continue
-        if uri and (port := _PORT.match(rest, i)) is not None:
-            start, uri = port.end() - 1, False
-            continue
-        namespace, name = rest[:i], rest[i + 1 :]
-        if not namespace or not name:
-            raise ConfigError(f"node id {text!r} needs both a namespace and a name")
-        return namespace, name
+    """`<namespace>:<name>` as `events.id_text.split_namespace` reads it, or `ConfigError`."""
+    split = split_namespace(rest)
+    if split is None:
+        raise ConfigError(f"node id {text!r} has no name after its namespace (expected <namespace>:<name>)")
+    namespace, name = split
+    if not namespace or not name:
+        raise ConfigError(f"node id {text!r} needs both a namespace and a name")
+    return namespace, name

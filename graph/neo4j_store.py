@@ -538,7 +538,8 @@ class Neo4jLineageStore:
     @guarded("read")
     def children(self, run_id: str, first: int = 1000) -> list[RunView]:
         cypher: LiteralString = (
-            "MATCH (r:Run {parent_run_id: $run_id}) WITH r ORDER BY r.started_at, r.run_id LIMIT $first" + q.RUN_VIEW
+            "MATCH (p:Run {run_id: $run_id}) MATCH (r:Run {parent_run_id: $run_id}) WHERE r.namespace = p.namespace"
+            " WITH r ORDER BY r.started_at, r.run_id LIMIT $first" + q.RUN_VIEW
         )
         return [self._run_view(rec, detail=False) for rec in self._query(cypher, run_id=run_id, first=max(0, first))]
 

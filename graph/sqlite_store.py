@@ -743,7 +743,9 @@ class SqliteLineageStore:
 
     def children(self, run_id: str, first: int = 1000) -> list[RunView]:
         rows = self._dicts(
-            "SELECT * FROM run WHERE parent_run_id = ? ORDER BY started_at, run_id LIMIT ?", (run_id, max(0, first))
+            "SELECT c.* FROM run AS p JOIN run AS c ON c.parent_run_id = p.run_id AND c.namespace = p.namespace"
+            " WHERE p.run_id = ? ORDER BY c.started_at, c.run_id LIMIT ?",
+            (run_id, max(0, first)),
         )
         return [self._run_view(r, detail=False) for r in rows]
 

@@ -18,9 +18,11 @@ from provgraph.api.app import create_app
 from provgraph.api.auth import TokenStore
 from provgraph.api.server import ServerThread
 from provgraph.events.artifacts import ArtifactStore, sha256_bytes
+from provgraph.events.facets import LogChunk, LogsRunFacet, RuntimeRunFacet
 from provgraph.events.model import RunState
 from provgraph.events.serde import loads
 from provgraph.events.settings import Settings
+from provgraph.events.synthetic import content_hash, run_events
 from provgraph.events.transport.sqlite import SqliteEventLog
 from provgraph.graph.run_logs import read_log
 from provgraph.graph.views import LogChunkView
@@ -109,6 +111,23 @@ def test_a_gap_between_chunks_is_shown_not_joined() -> None:
     assert (tail.text, tail.start, tail.end) == ("f", 5, 6)
     window = read_log(chunks, parts.__getitem__, start=1, limit=4)
     assert (window.text, window.end) == ("b[provgraph: 2 bytes of output missing]\ne", 5)
+
+
+def test_a_chunk_the_store_lacks_is_a_gap() -> None:
+    """An event may name log bytes the artifact store does not hold (any producer can send one)."""
+    parts = {sha256_bytes(b"ab"): b"ab"}
+    chunks = [
+        LogChunkView(offset=0, size=2, digest=sha256_bytes(b"ab")),
+        LogChunkView(offset=2, size=3, digest=sha256_bytes(b"lost")),
+    ]
+
+    def fetch(digest: str) -> bytes:
+        if digest not in parts:
+            raise FileNotFoundError(digest)
+        return parts[digest]
+
+    assert read_log(chunks, fetch).text == "ab[provgraph: 3 bytes of output missing]\n"
+    assert read_log(chunks, fetch, start=3).text == "[provgraph: 2 bytes of output missing]\n"
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -277,3 +296,49 @@ def test_cli_get_downloads_a_verified_version(cli, tmp_path: Path) -> None:  # t
     assert cli("get", "data.csv", ok=False).stderr == (
         "error: not an artifact URI: 'data.csv' (expected store://<project>/<key>[@sha256:…])\n"
     )
+
+
+BIG = 2**40
+BIG_QUERY = """query($id: ID!) {
+  run(id: $id) { logs { text start end size } metricHistory { key steps } }
+  pipeline(runId: $id) { steps { name attempts } }
+}"""
+
+
+def test_graphql_answers_every_int_the_contract_accepts(tmp_path: Path) -> None:
+    """A metric step, log offsets and a step's attempts past GraphQL's 32-bit Int read back (as
+    `Long`); the log chunk, whose bytes the store lacks, is a gap."""
+    settings = Settings(home=tmp_path / "home")
+    events = run_events(
+        "big",
+        namespace="demo",
+        job="flow",
+        metrics=[("loss", 0.5, BIG)],
+        results={"steps": [{"name": "s", "state": "COMPLETE", "attempts": BIG}]},
+    )
+    chunk = LogChunk(offset=BIG, size=3, digest=content_hash("never stored"))
+    facets = {"runtime": RuntimeRunFacet(kind="pipeline"), "logs": LogsRunFacet(chunks=[chunk])}
+    events = [
+        e.model_copy(update={"run": e.run.model_copy(update={"facets": e.run.facets.model_copy(update=facets)})})
+        for e in events
+    ]
+    log = SqliteEventLog(settings.events_db)
+    log.append(events)
+    log.close()
+    tokens = TokenStore(settings.tokens_db)
+    token = tokens.create(["demo"], name="demo")[1]
+    tokens.close()
+    with ServerThread(create_app(settings)) as url:
+        body = graphql(url, token, BIG_QUERY, id="big")
+    assert "errors" not in body, body
+    gap = BIG + 3 - (64 << 10)
+    assert body["data"]["run"] == {
+        "logs": {
+            "text": f"[provgraph: {BIG - gap} bytes of output missing]\n[provgraph: 3 bytes of output missing]\n",
+            "start": gap,
+            "end": BIG + 3,
+            "size": BIG + 3,
+        },
+        "metricHistory": [{"key": "loss", "steps": [BIG]}],
+    }
+    assert body["data"]["pipeline"]["steps"] == [{"name": "s", "attempts": BIG}]

@@ -74,3 +74,17 @@ def test_children_and_cached_from_whichever_order_events_arrive(store: LineageSt
     assert original is not None and original.cached_from is None
     rows = {r["run_id"]: r["cached_from"] for r in store.dump()["run"]}
     assert rows["step-0b"] == "step-0" and rows["step-0"] is None
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["in-order", "intruder-first"])
+def test_a_run_of_another_project_is_no_child(store: LineageStore, reverse: bool) -> None:
+    """A run naming another project's run as its parent is not its child: its pipeline's status,
+    plan, controller and reproduction read `children`, so no project adds steps to another's."""
+    pipe, step = run_events("pipe-1", namespace="demo", job="flow", start=EPOCH), _pipeline()[1]
+    intruder = _with(run_events("intruder", namespace="other", job="s0", start=EPOCH), parent=_parent("pipe-1"))
+    batches = [pipe, step, intruder]
+    for batch in reversed(batches) if reverse else batches:
+        store.apply(batch)
+    assert [c.run_id for c in store.children("pipe-1")] == ["step-0"]
+    seen = store.run("intruder")
+    assert seen is not None and seen.parent_run_id == "pipe-1"  # its own record keeps what it said

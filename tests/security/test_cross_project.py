@@ -32,7 +32,10 @@ from provgraph.events.facets import (
     DatasetVersionDatasetFacet,
     ErrorMessageRunFacet,
     EventRunFacet,
+    JobRef,
     ParamsRunFacet,
+    ParentRunFacet,
+    RunRef,
 )
 from provgraph.events.model import Dataset, DatasetFacets, EventType, Job, Run, RunEvent, RunFacets
 from provgraph.events.settings import Settings
@@ -152,6 +155,10 @@ def test_the_embedded_log_keeps_runs_and_artifacts_in_their_project(settings: Se
         log.append([event("alpha-run", "alpha", outputs=[world.model("alpha", None)])])
     with pytest.raises(ContractError, match="input store://beta/model: version 'SHA256:AB' is not a content hash"):
         log.append([event("alpha-run", "alpha", inputs=[store_dataset("beta", "model", "SHA256:AB", output=False)])])
+    squat = store_dataset("beta", "model", world.beta_model, output=True)
+    squat = squat.model_copy(update={"namespace": "store", "name": "//beta:model"})
+    with pytest.raises(ContractError, match="output store///beta:model: its id would read as store://beta/model"):
+        log.append([event("alpha-run", "alpha", outputs=[squat])])
     # a batch that claims one new run for two projects is refused whole
     with pytest.raises(Forbidden, match="run 'new-run' belongs to project 'alpha'"):
         log.append([event("new-run", "alpha", seq=1), event("new-run", "beta", seq=2)])
@@ -269,6 +276,31 @@ def attack_through(api: Api, world: World) -> list[str]:
         400,
         f"output store://alpha/model: version {'sha256:' + 'A' * 64!r} is not a content hash"
         " (sha256: followed by 64 lowercase hex digits)",
+    )
+    for role in ("output", "input"):  # a name that makes beta's artifact's id out of another namespace
+        squat = store_dataset("beta", "model", world.beta_model, output=role == "output")
+        squat = squat.model_copy(update={"namespace": "store", "name": "//beta:model"})
+        refused(
+            "alpha",
+            event(
+                "alpha-run",
+                "alpha",
+                inputs=[squat] if role == "input" else [],
+                outputs=[squat] if role == "output" else [],
+            ),
+            400,
+            f"{role} store///beta:model: its id would read as store://beta/model, a dataset of a project's"
+            " artifact store (store://<project>); name it without that prefix",
+        )
+    adopted = event("alpha-run", "alpha")  # a step of beta's run, would beta's pipeline show it
+    parent = ParentRunFacet(run=RunRef(run_id=BETA_RUN), job=JobRef(namespace="alpha", name="flow"))
+    adopted = adopted.model_copy(
+        update={
+            "run": adopted.run.model_copy(update={"facets": adopted.run.facets.model_copy(update={"parent": parent})})
+        }
+    )
+    refused(
+        "alpha", adopted, 403, "run 'beta-run', this run's parent, belongs to a project this token may not write to"
     )
     response = api.post("alpha", event("alpha-run", "alpha", outputs=[world.model("alpha", world.missing)]))
     assert response.status_code == 400

@@ -75,6 +75,12 @@ def test_foreign_children_are_hidden_and_forged_step_records_are_harmless(tmp_pa
         # the malformed record: the well-formed step only, its bad fields dropped; the child it lacks added
         assert seen["pipeline"]["steps"] == [{"name": "ok", "state": "COMPLETE"}]
         assert _data(url, alpha, "beta-pipe") == {"run": None, "pipeline": None}
+    # the SDK, the CLI and the controller read the same children: beta's pipeline has one step
+    backend = Backend(settings)
+    try:
+        assert [c.run_id for c in backend.graph().children("beta-pipe")] == ["beta-step"]
+    finally:
+        backend.close()
 
 
 def test_a_step_never_reuses_another_projects_run(settings: Settings, tmp_path: Path) -> None:
