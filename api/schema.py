@@ -44,7 +44,7 @@ from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
 from provgraph.graph import run_query
-from provgraph.graph.contract import DEFAULT_DEPTH, AsOf, RunFilter
+from provgraph.graph.contract import DEFAULT_DEPTH, AsOf, RunFilter, utc
 from provgraph.graph.ids import NodeId, as_run_id, dataset_node_id, job_node_id, parse_node_id, run_node_id
 from provgraph.graph.views import (
     Completeness as CompletenessView,
@@ -541,12 +541,7 @@ def decode_cursor(cursor: str) -> str:
 
 
 def _utc(value: datetime | None, what: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    except OverflowError:
-        raise ConfigError(f"{what} {value.isoformat()} is out of range once converted to UTC") from None
+    return None if value is None else utc(value, what)
 
 
 def _as_of(as_of: datetime | None, known_at: datetime | None) -> AsOf:

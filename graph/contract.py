@@ -120,6 +120,22 @@ class RunFilter:
     conditions: tuple[Condition, ...] = ()
     """All must hold (`run_query.parse` builds them; the stores answer them from indexes)."""
 
+    def __post_init__(self) -> None:
+        """`since` and `until` in UTC (a naive time is UTC), as the stores keep times: they compare
+        ISO strings, and `10:00+05:00` must not read as 10:00 UTC."""
+        for what in ("since", "until"):
+            value: datetime | None = getattr(self, what)
+            if value is not None:
+                object.__setattr__(self, what, utc(value, what))
+
+
+def utc(value: datetime, what: str) -> datetime:
+    """`value` in UTC (naive: taken as UTC); `ConfigError` when UTC takes it out of years 1..9999."""
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ConfigError(f"{what} {value.isoformat()} is out of range once converted to UTC") from None
+
 
 @runtime_checkable
 class LineageStore(Protocol):

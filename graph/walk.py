@@ -23,8 +23,9 @@ from itertools import starmap
 from typing import Any
 
 from provgraph.events.errors import NotFound
+from provgraph.events.states import UNVERSIONED
 from provgraph.graph.contract import LineageBounds
-from provgraph.graph.ids import NodeId
+from provgraph.graph.ids import NodeId, dataset_node_id
 from provgraph.graph.rows import dataset_version_node, run_node
 from provgraph.graph.views import Direction, LineageEdge, LineageGraph
 
@@ -119,6 +120,12 @@ def bounded_walk(
     # An edge's near end is on the frontier and its far end among the nodes the hop reached: both are in
     # `nodes` unless the node cap left the far end out.
     kept = sorted(e for e in edges if e[0] in nodes and e[1] in nodes) if "nodes" in cuts.codes else sorted(edges)
+    if root.kind == "dataset" and hop and len(levels[0]) > 1:
+        # where a dataset's reads that named no version point; once each resolved to a version written
+        # before it, the placeholder has no edge in the answer, and is no start to show
+        placeholder = dataset_node_id(root.key[0], root.key[1], UNVERSIONED)
+        if placeholder in levels[0] and not any(placeholder in (e[0], e[1]) for e in kept):
+            levels[0].remove(placeholder)
     # Nodes and edges are plain dataclasses built from the stored values (`views.LineageNode`); the answer's
     # own fields (root, direction, ...) are validated, its lists only checked to hold those classes.
     return LineageGraph.model_validate(

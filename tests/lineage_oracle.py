@@ -174,6 +174,10 @@ def oracle_lineage(
             nodes[i] = reached[i]
         frontier = next_ids
     kept = [e for e in edges.values() if e.source in nodes and e.target in nodes]
+    # a dataset's unversioned placeholder (round 17) is shown only while a read still points at it
+    placeholder = f"{node}@{UNVERSIONED}"
+    if node.kind == "dataset" and hop and len(start) > 1 and all(placeholder not in (e.source, e.target) for e in kept):
+        nodes.pop(placeholder, None)
     return LineageGraph(
         root=str(node),
         direction=direction,

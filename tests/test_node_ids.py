@@ -19,8 +19,9 @@ NAMESPACES = (
     "postgres://db.example:5432",
     "kafka://broker:9092",
     "duckdb://warehouse",
+    "arn:aws:glue:us-east-1:123456789012",  # OpenLineage's Glue namespace
 )
-NAMES = ("train", "/data/raw.csv", "a@b/c", "public.orders", "a:b")
+NAMES = ("train", "/data/raw.csv", "a@b/c", "public.orders", "a:b", "table/sales/orders")
 
 
 def test_built_ids_parse_back_to_the_node_that_built_them() -> None:

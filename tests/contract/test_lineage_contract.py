@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -136,6 +136,12 @@ def test_runs_filter_and_paginate_newest_first(store: LineageStore) -> None:
     assert [r.run_id for r in store.runs(first=2, after="train-1")] == ["prep-1"]
     since = EPOCH + timedelta(seconds=30)
     assert [r.run_id for r in store.runs(RunFilter(since=since, until=since + timedelta(minutes=1)))] == ["train-1"]
+    # the same instants at another offset, and naive (UTC)
+    east = since.astimezone(timezone(timedelta(hours=5)))
+    assert east.hour != since.hour
+    assert [r.run_id for r in store.runs(RunFilter(since=east, until=east + timedelta(minutes=1)))] == ["train-1"]
+    naive = since.replace(tzinfo=None)
+    assert [r.run_id for r in store.runs(RunFilter(since=naive, until=naive + timedelta(minutes=1)))] == ["train-1"]
 
 
 def test_job_dataset_and_version_lookups(store: LineageStore) -> None:

@@ -182,6 +182,21 @@ def test_a_read_before_any_write_stays_unversioned(store: LineageStore) -> None:
     store.apply(ol_run("w", "orders", outputs=["orders"], start=5, end=6))
     early = store.run("early")
     assert early is not None and [i.version for i in early.inputs] == ["unversioned"]
+    # a walk from the dataset starts at the placeholder too: the early read points there
+    down = store.lineage(NodeId.dataset(WH, "orders"), Direction.DOWNSTREAM, depth=1)
+    assert {n.id for n in down.nodes if n.hop == 0} == {_v("orders", "w"), f"dataset:{WH}:orders@unversioned"}
+    assert ("run:early" in _ids(down)) and not down.partial
+
+
+def test_a_placeholder_every_read_left_is_no_start(store: LineageStore) -> None:
+    """Reads that named no version resolve to the version written before them: the dataset's
+    placeholder then holds no edge, and a walk from the dataset does not show it."""
+    _daily(store)
+    for direction in (Direction.DOWNSTREAM, Direction.UPSTREAM):
+        g = store.lineage(NodeId.dataset(WH, "orders"), direction, depth=1)
+        assert {n.id for n in g.nodes if n.hop == 0} == {_v("orders", "day-1"), _v("orders", "day-2")}
+    down = store.lineage(NodeId.dataset(WH, "orders"), Direction.DOWNSTREAM, depth=1)
+    assert {n.id for n in down.nodes if n.kind == "run"} == {"run:rep-1", "run:rep-2"}
 
 
 # -- 3. depth in dataset hops ------------------------------------------------------------------
