@@ -123,9 +123,9 @@ def print_result(result: RunResult) -> None:
     style = STATE_STYLE.get(result.state, "white")
     console.print(f"run [bold]{result.run_id}[/]  {result.project}/{result.job}  [{style}]{result.state}[/]")
     for key, value in result.results.items():
-        console.print(f"  result  {key} = {json.dumps(value)}")
+        console.print(escape(f"  result  {key} = {json.dumps(value)}"), highlight=False)
     for key, uri in result.outputs.items():
-        console.print(f"  output  {key} -> {uri}")
+        console.print(escape(f"  output  {key} -> {uri}"), highlight=False)
     if result.error:
         err_console.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False)
         if result.traceback and debug_requested():

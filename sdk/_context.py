@@ -408,6 +408,20 @@ class Context(MLRunSurface):
             meta={"mlrun_kind": "dataset", **({"labels": _labels(labels)} if labels else {}), **meta},
         )
 
+    def _extra_data(self, key: str, extra: dict[str, Any], model_dir: str | Path | None) -> dict[str, Any]:
+        """MLRun's `extra_data`: bytes and files (absolute, or relative to `model_dir`) are logged as
+        artifacts of their own (`<model>_<name>`, outputs of the run) and named by their URIs; artifact
+        objects by theirs; anything else (a URL) as given."""
+        named: dict[str, Any] = {}
+        for name, value in extra.items():
+            if isinstance(value, bytes | bytearray):
+                named[name] = self.log_artifact(f"{key}_{name}", body=bytes(value)).uri
+            elif isinstance(value, str | Path) and (file := _extra_file(value, model_dir)) is not None:
+                named[name] = self.log_artifact(f"{key}_{name}", local_path=file).uri
+            else:
+                named[name] = getattr(value, "uri", value)
+        return named
+
     def log_model(
         self,
         key: str,
@@ -451,7 +465,7 @@ class Context(MLRunSurface):
             ("parameters", parameters),
             ("label_column", label_column),
             ("labels", _labels(labels) if labels else None),
-            ("extra_data", {k: getattr(v, "uri", v) for k, v in extra_data.items()} if extra_data else None),
+            ("extra_data", self._extra_data(key, extra_data, model_dir) if extra_data else None),
         ):
             if value:
                 meta[name] = _jsonable(value)
@@ -460,6 +474,17 @@ class Context(MLRunSurface):
         return self._store_output(
             content, kind="model", format=fmt, framework=framework or None, tag=tag or None, meta=meta
         )
+
+
+def _extra_file(value: str | Path, model_dir: str | Path | None) -> Path | None:
+    """The file an `extra_data` path names (absolute, or relative to the model's folder), if it is one."""
+    path = Path(value)
+    if not path.is_absolute() and model_dir is not None:
+        path = Path(model_dir) / path
+    try:
+        return path if path.is_file() else None
+    except (OSError, ValueError):  # not a path at all (too long, a NUL): kept as the text it is
+        return None
 
 
 def _read(item: DataItem) -> bytes:
@@ -545,11 +570,23 @@ def _table_meta(df: Any, preview: int | None, stats: bool) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    """Results are JSON: numbers, strings, lists, dicts; anything else is kept as its repr."""
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        value = value.item()
+    """Results are JSON: numbers, strings, lists, dicts; numpy and pandas values become plain ones,
+    inside lists and dicts too (as MLRun casts results); anything else is kept as its repr."""
+    plain = _plain(value)
     try:
-        json.dumps(value)
+        json.dumps(plain)
     except (TypeError, ValueError):
         return repr(value)
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist") and callable(value.tolist):  # numpy arrays and scalars, pandas series
+        return value.tolist()
+    if hasattr(value, "item") and callable(value.item):  # other array libraries' scalars
+        return value.item()
     return value

@@ -127,6 +127,7 @@ class DataItem:
         self._size: int | None = None
         self._recorded = False
         self._format: str | None = None
+        self._local_copies: list[str] = []
         self.is_directory = False
         """A folder input (known once hashed): versioned by the manifest of its files' hashes."""
 
@@ -254,8 +255,11 @@ class DataItem:
         if suffix:
             return suffix
         if self._format is None:
-            with self.open() as f:
-                head: bytes = f.read(4)
+            try:
+                with self.open() as f:
+                    head: bytes = f.read(4)
+            except IsADirectoryError:  # a folder input has no format of its own
+                head = b""
             self._format = next((fmt for magic, fmt in MAGIC if head.startswith(magic)), "")
         return self._format or None
 
@@ -309,12 +313,18 @@ class DataItem:
             return str(path)
         fd, tmp = tempfile.mkstemp(prefix="provgraph-", suffix=suffix)
         os.close(fd)
+        self._local_copies.append(tmp)
         fs.get_file(path, tmp)
         if self._hash is None or self._expected is not None:
             with open(tmp, "rb") as f:
                 self._set_hash(*sha256_stream(f))
         self._ensure_hashed()
         return tmp
+
+    def remove_local(self) -> None:
+        """Delete the copies `local()` made (MLRun: the downloaded copy); the input itself stays."""
+        while self._local_copies:
+            Path(self._local_copies.pop()).unlink(missing_ok=True)
 
     def as_df(
         self, columns: list[str] | None = None, df_module: Any = None, format: str = "", **kwargs: Any

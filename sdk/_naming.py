@@ -128,12 +128,12 @@ def is_store_uri(uri: str) -> bool:
 
 
 def normalise(uri: str) -> str:
-    """Local paths become absolute (so the same file always has the same dataset name)."""
-    if "://" not in uri:
-        return os.path.abspath(os.path.expanduser(uri))
-    if uri.startswith("file://"):
-        return os.path.abspath(uri[len("file://") :])
-    return uri
+    """Local paths become absolute (so the same file always has the same dataset name); a trailing
+    "/" stays, as in MLRun, where handlers read it as "a folder" (`dataset_identity` drops it)."""
+    if "://" in uri and not uri.startswith("file://"):
+        return uri
+    path = os.path.abspath(os.path.expanduser(uri.removeprefix("file://")))
+    return path + "/" if uri.endswith("/") and not path.endswith("/") else path
 
 
 def dataset_identity(uri: str) -> tuple[str, str]:
@@ -143,7 +143,7 @@ def dataset_identity(uri: str) -> tuple[str, str]:
         return ref.namespace, ref.key
     uri = normalise(uri)
     if "://" not in uri:
-        return "file", uri
+        return "file", uri.rstrip("/") or "/"
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme in _PATH_NAMED:

@@ -16,6 +16,8 @@ import functools
 import inspect
 import io
 import json
+import pickle
+import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,12 +146,19 @@ def type_name(annotation: Any) -> str:
 
 def convert_input(item: DataItem, annotation: Any) -> Any:
     """The input as the annotation asks: DataFrame, ndarray, dict, list, str, bytes or Path; anything
-    else (a DataItem annotation, none, an unknown type) gets the DataItem itself."""
-    name = type_name(annotation) if annotation is not inspect.Parameter.empty else ""
-    if name == "mlrun.datastore.base.DataItem" and isinstance(annotation, type):
+    else (a DataItem annotation, none, an unknown type) gets the DataItem itself. In a union, as in
+    MLRun, a DataItem member wins (`Union[FeatureSet, DataItem]`), `Optional[X]` is X, and any other
+    union gets the DataItem."""
+    members = [m for m in _union_members(annotation) if m is not type(None)]
+    mlrun_item = next((m for m in members if type_name(m) == MLRUN_DATAITEM and isinstance(m, type)), None)
+    if mlrun_item is not None:
         from provgraph._mlrun import real_mlrun_dataitem
 
-        return real_mlrun_dataitem(item, annotation)  # the real MLRun is installed
+        return real_mlrun_dataitem(item, mlrun_item)  # the real MLRun is installed
+    if len(members) != 1:
+        return item
+    annotation = members[0]
+    name = type_name(annotation) if annotation is not inspect.Parameter.empty else ""
     if name in ("pandas.DataFrame", "DataFrame"):
         return item.as_df()
     if name in ("numpy.ndarray", "ndarray"):
@@ -171,6 +180,16 @@ def convert_input(item: DataItem, annotation: Any) -> Any:
     if name in ("Path", "PosixPath"):
         return Path(item.local())
     return item
+
+
+MLRUN_DATAITEM = "mlrun.datastore.base.DataItem"
+
+
+def _union_members(annotation: Any) -> tuple[Any, ...]:
+    """The members of a `Union[...]`/`X | Y` annotation; any other annotation alone."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
 
 
 def _bytes(item: DataItem) -> bytes:
@@ -195,19 +214,28 @@ def log_returned(ctx: Context, returned: Any, hints: HandlerHints) -> None:
             log_value(ctx, hint.key, value, hint.artifact_type)
 
 
+ARRAY_SIZE_AS_RESULT = 10
+"""An ndarray of fewer elements is a result, a larger one an npy artifact (MLRun's numpy packager)."""
+
+
 def log_value(ctx: Context, key: str, value: Any, artifact_type: str | None = None) -> None:
-    """One value by type: DataFrame -> dataset, ndarray -> npy artifact, bytes/Path/artifact objects ->
-    artifacts, scalars, strings, lists and dicts -> results (or a file with artifact_type "file")."""
+    """One value by type, as MLRun's packagers: DataFrame -> dataset, ndarray -> npy artifact (a small
+    one a result), bytes/Path/artifact objects -> artifacts, scalars, strings, lists and dicts ->
+    results (or a file with artifact_type "file"); any value with artifact_type "object" -> pickle."""
     kind = (artifact_type or "").lower()
     name = type_name(type(value))
     if kind == "result":
-        ctx.log_result(key, _plain(value))
+        ctx.log_result(key, value)
     elif name in ("pandas.DataFrame", "pandas.Series"):
         frame = value.to_frame() if name == "pandas.Series" else value
         if kind in ("", "dataset"):
             ctx.log_dataset(key, frame)
         else:
             ctx.log_artifact(key, body=frame.to_csv(index=False), format="csv")
+    elif kind == "object":  # MLRun's "object" artifact: the value pickled
+        ctx.log_artifact(key, body=pickle.dumps(value), format="pkl")
+    elif name == "numpy.ndarray" and kind == "" and value.size < ARRAY_SIZE_AS_RESULT:
+        ctx.log_result(key, value)
     elif name == "numpy.ndarray":
         if kind == "dataset":
             import pandas as pd
@@ -229,13 +257,4 @@ def log_value(ctx: Context, key: str, value: Any, artifact_type: str | None = No
         body = value if isinstance(value, str) else json.dumps(value)
         ctx.log_artifact(key, body=body, format="txt" if isinstance(value, str) else "json")
     else:
-        ctx.log_result(key, _plain(value))
-
-
-def _plain(value: Any) -> Any:
-    """numpy and pandas scalars and arrays as plain JSON values."""
-    if hasattr(value, "tolist") and callable(value.tolist):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    return value
+        ctx.log_result(key, value)

@@ -142,7 +142,7 @@ def test_typed_inputs_and_returns_by_type(backend: pg.Backend, tmp_path: Path) -
     @pg.handler(outputs=["config:file", "array", None, "frame"])
     def typed(cfg: dict[str, int], rows: list[int], note: str, raw: bytes, where: Path) -> tuple[Any, ...]:
         assert where.read_text() == "hello" and raw == b"hello"
-        return cfg | {"n": len(rows)}, np.array([1.5, 2.5]), "skipped", pd.DataFrame({"note": [note]})
+        return cfg | {"n": len(rows)}, np.arange(10) + 0.5, "skipped", pd.DataFrame({"note": [note]})
 
     result = _run(
         backend,
@@ -157,7 +157,7 @@ def test_typed_inputs_and_returns_by_type(backend: pg.Backend, tmp_path: Path) -
     )
     assert sorted(result.outputs) == ["array", "config", "frame"] and result.results == {}
     assert json.loads(_bytes(backend, result.outputs["config"])) == {"a": 1, "n": 2}
-    assert np.load(io.BytesIO(_bytes(backend, result.outputs["array"]))).tolist() == [1.5, 2.5]
+    assert np.load(io.BytesIO(_bytes(backend, result.outputs["array"]))).tolist() == [i + 0.5 for i in range(10)]
     assert pd.read_parquet(io.BytesIO(_bytes(backend, result.outputs["frame"])))["note"].tolist() == ["hello"]
 
 

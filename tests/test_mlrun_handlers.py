@@ -130,19 +130,17 @@ def test_parquet_dataset_read_back_through_an_mlrun_store_uri(backend: pg.Backen
 
 
 def test_typed_handler_dataframe_in_dataset_result_and_array_out(backend: pg.Backend) -> None:
-    import numpy as np
     import pandas as pd
 
     made = completed(pg.run(spec("make_dataset"), params={"rows": 5}, backend=backend))
     result = completed(
         pg.run(spec("clean"), params={"factor": 3}, inputs={"df": made.outputs["data"]}, backend=backend)
     )
-    assert result.results == {"count": 4}
+    assert result.results == {"count": 4, "squares": [0, 1, 4]}  # an array of < 10 elements is a result
     clean = pd.read_parquet(io.BytesIO(stored(backend, result.outputs["clean"])))
     assert list(clean["x"]) == [3, 6, 9, 12]
-    assert np.load(io.BytesIO(stored(backend, result.outputs["squares"]))).tolist() == [0, 1, 4]
     run = backend.graph().run(result.run_id)
-    assert run is not None and {o.binding: o.kind for o in run.outputs} == {"clean": "data", "squares": "artifact"}
+    assert run is not None and {o.binding: o.kind for o in run.outputs} == {"clean": "data"}
 
 
 def test_hub_style_type_check_on_a_dataitem_input(backend: pg.Backend, tmp_path: Path) -> None:
@@ -150,6 +148,57 @@ def test_hub_style_type_check_on_a_dataitem_input(backend: pg.Backend, tmp_path:
     result = completed(pg.run(spec("summarize"), inputs={"table": str(tmp_path / "table.csv")}, backend=backend))
     assert result.results == {"rows": 3, "label_mean": pytest.approx(2 / 3)}
     assert stored(backend, result.outputs["summary"]).startswith(b",x,label\ncount,3.0,3.0")
+
+
+def test_describe_signature_a_dataitem_in_a_union_is_a_dataitem(backend: pg.Backend, tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("x\n1\n2\n")
+    inputs = {"table": str(tmp_path / "t.csv"), "other": str(tmp_path / "t.csv")}
+    result = completed(pg.run(spec("describe_signature"), inputs=inputs, backend=backend))
+    assert result.results == {"table_is_dataitem": True, "other_is_dataitem": True, "rows": 2}
+
+
+def test_a_folder_input_keeps_its_trailing_slash(backend: pg.Backend, tmp_path: Path) -> None:
+    (tmp_path / "parts").mkdir()
+    for name in ("a.csv", "b.csv"):
+        (tmp_path / "parts" / name).write_text("x\n1\n")
+    result = completed(pg.run(spec("folder"), inputs={"df_artifact": f"{tmp_path}/parts/"}, backend=backend))
+    assert result.results == {"is_folder": True, "files": ["a.csv", "b.csv"]}
+    run = backend.graph().run(result.run_id)
+    assert run is not None and [i.name for i in run.inputs] == [f"{tmp_path}/parts"]  # one dataset, slash or not
+
+
+def test_numpy_values_inside_results_are_plain(backend: pg.Backend) -> None:
+    result = completed(pg.run(spec("numpy_results"), backend=backend))
+    assert result.results == {"predictions": [0, 1, 1], "scores": {"a": 0.5, "b": 2}, "best": 1}
+
+
+def test_log_model_extra_data_stores_bytes_and_files(backend: pg.Backend) -> None:
+    result = completed(pg.run(spec("model_with_extra_data"), backend=backend))
+    assert set(result.outputs) == {"model", "model_notes", "model_readme"}
+    assert stored(backend, result.outputs["model_notes"]) == b"raw notes"
+    assert stored(backend, result.outputs["model_readme"]) == b"how to use"
+    _, artifacts = facets(backend, result.run_id)
+    [model] = [a for a in artifacts if a["meta"].get("mlrun_kind") == "model"]
+    assert model["meta"]["extra_data"] == {
+        "notes": result.outputs["model_notes"],
+        "readme": result.outputs["model_readme"],
+        "source": "s3://bucket/raw.csv",
+    }
+
+
+def test_remove_local_deletes_the_copy(backend: pg.Backend) -> None:
+    made = completed(pg.run(spec("make_dataset"), backend=backend))
+    result = completed(pg.run(spec("local_copy"), inputs={"data": made.outputs["data"]}, backend=backend))
+    assert result.results == {"had_copy": True, "copy_left": False}
+
+
+def test_object_outputs_are_pickled_and_small_arrays_are_results(backend: pg.Backend) -> None:
+    import numpy as np
+
+    result = completed(pg.run(spec("packed"), backend=backend))
+    assert pickle.loads(stored(backend, result.outputs["model"])) == {"weights": [1, 2]}
+    assert result.results == {"tiny": [0, 1, 2]}
+    assert np.load(io.BytesIO(stored(backend, result.outputs["big"]))).tolist() == list(range(12))
 
 
 def test_get_secret_from_the_environment_and_a_secrets_file(
