@@ -143,6 +143,8 @@ def parse_pairs(pairs: list[str] | None, what: str, *, json_values: bool) -> dic
                 out[key.strip()] = json.loads(value)
             except json.JSONDecodeError:
                 out[key.strip()] = value
+            except RecursionError:
+                raise ConfigError(f"cannot parse {what} {key.strip()!r}: its JSON nests too deep") from None
         else:
             out[key.strip()] = value
     return out

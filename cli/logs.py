@@ -11,10 +11,10 @@ import typer
 
 from provgraph._backend import Backend
 from provgraph.cli._app import app, settings
+from provgraph.cli._resolve import resolve_run
 from provgraph.events.errors import NotFound
 from provgraph.events.model import RunState
 from provgraph.graph.factory import StoreHandle, open_store
-from provgraph.graph.ids import as_run_id
 from provgraph.graph.run_logs import read_log
 from provgraph.graph.views import LogChunkView, RunView
 
@@ -23,7 +23,7 @@ FOLLOW_POLL_S = 1.0
 
 @app.command("logs")
 def logs_cmd(
-    run_id: Annotated[str, typer.Argument(help="Run id (or run:<id>)")],
+    run_id: Annotated[str, typer.Argument(help="Run id, run:<id>, or a unique prefix")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing output until the run ends")] = False,
     tail: Annotated[int | None, typer.Option(min=0, help="Only the last TAIL bytes")] = None,
     as_json: Annotated[
@@ -35,7 +35,7 @@ def logs_cmd(
     handle = open_store(cfg)
     backend = Backend(cfg)
     try:
-        rid = as_run_id(run_id)
+        rid = resolve_run(handle.fresh(), run_id)
         run, chunks = _read(handle, rid)
         if run is None:
             raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")

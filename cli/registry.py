@@ -10,15 +10,17 @@ from rich.markup import escape
 from rich.table import Table
 
 from provgraph.cli._app import UsageProblem, app, console, settings
+from provgraph.cli._resolve import resolve_run
 from provgraph.events.errors import NotFound
 from provgraph.graph.compare import MAX_COMPARED, compare
 from provgraph.graph.factory import open_store
-from provgraph.graph.ids import as_run_id
 
 
 @app.command("compare")
 def compare_cmd(
-    run_ids: Annotated[list[str], typer.Argument(help=f"2 to {MAX_COMPARED} run ids (or run:<id>)")],
+    run_ids: Annotated[
+        list[str], typer.Argument(help=f"2 to {MAX_COMPARED} run ids (or run:<id>, or unique prefixes)")
+    ],
     only_differences: Annotated[bool, typer.Option("--diff", help="Only the rows that differ")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="{run_ids, rows: [{section, key, values, differs}]}")] = False,
 ) -> None:
@@ -30,7 +32,7 @@ def compare_cmd(
         store = handle.fresh()
         runs = []
         for raw in run_ids:
-            run = store.run(as_run_id(raw))
+            run = store.run(resolve_run(store, raw))
             if run is None:
                 raise NotFound(f"no run {raw!r} (see `provgraph runs`)")
             runs.append(run)

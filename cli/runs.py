@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import replace
@@ -72,28 +74,39 @@ def run_cmd(
 ) -> None:
     """Run a handler as a tracked run and print what it recorded."""
     from provgraph._backend import Backend
+    from provgraph._lifeline import Terminated
     from provgraph._run import run as run_handler
 
     cfg = settings()
     hyper = parse_pairs(hyperparam, "hyperparam", json_values=True) if hyperparam else None
     backend = Backend(cfg)
+    # with --json, stdout is the outcome alone: what the handler prints goes to stderr (and the run's log)
+    printed = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     try:
-        result = run_handler(
-            handler,
-            parse_pairs(param, "param", json_values=True),
-            parse_pairs(input, "input", json_values=False),
-            project=project,
-            name=name,
-            runtime=runtime,
-            image=image,
-            secrets=secret,
-            backend=backend,
-            isolated=isolated,
-            hyperparams=hyper,
-            strategy=strategy,
-            max_iterations=max_iterations,
-            selector=selector,
-        )
+        with printed:
+            result = run_handler(
+                handler,
+                parse_pairs(param, "param", json_values=True),
+                parse_pairs(input, "input", json_values=False),
+                project=project,
+                name=name,
+                runtime=runtime,
+                image=image,
+                secrets=secret,
+                backend=backend,
+                isolated=isolated,
+                hyperparams=hyper,
+                strategy=strategy,
+                max_iterations=max_iterations,
+                selector=selector,
+            )
+    except SystemExit as exc:
+        if isinstance(exc, Terminated):  # a signal: the run recorded its ABORT, the process ends as signalled
+            raise
+        code = exc.code if isinstance(exc.code, int) and exc.code else 1
+        said = f"the handler's code called sys.exit({exc.code!r}) before returning (see `provgraph runs --state fail`)"
+        err_console.print(f"[bold red]error:[/] {escape(said)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code) from None
     finally:
         backend.close()
     if as_json:
@@ -127,7 +140,7 @@ def print_result(result: RunResult) -> None:
     for key, uri in result.outputs.items():
         console.print(escape(f"  output  {key} -> {uri}"), highlight=False)
     if result.error:
-        err_console.print(f"[bold red]error:[/] {escape(result.error)}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {escape(' '.join(result.error.splitlines()))}", highlight=False)
         if result.traceback and debug_requested():
             err_console.print(escape(result.traceback.rstrip()), highlight=False)
         elif result.traceback:

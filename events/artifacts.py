@@ -73,7 +73,10 @@ class ArtifactStore:
     def _url_to_fs(self) -> str:
         import fsspec  # lazy: keeps `import provgraph` and a local run fast
 
-        self._fs, root = fsspec.core.url_to_fs(self.url, **self._options)
+        try:
+            self._fs, root = fsspec.core.url_to_fs(self.url, **self._options)
+        except (ValueError, ImportError) as exc:  # an unknown protocol, or its package is not installed
+            raise ConfigError(f"artifact store {self.url!r}: {exc}") from None
         return str(root)
 
     @property

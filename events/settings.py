@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from provgraph.events.errors import ConfigError
+from provgraph.events.states import PROJECT
 
 ENV_PREFIX = "PROVGRAPH_"
 
@@ -80,8 +81,8 @@ class Settings(BaseModel):
 
     home: Path = Field(default_factory=lambda: Path.home() / ".provgraph")
     """Embedded state: events.db (the log), graph.db (the projection), artifacts/, spool/."""
-    project: str = "default"
-    """Job namespace for runs that do not name one."""
+    project: str = Field(default="default", pattern=f"^{PROJECT}$")
+    """Job namespace for runs that do not name one (a name `store://` URIs can carry: `states.PROJECT`)."""
     transport: Literal["sqlite", "kafka", "http", "memory"] = "sqlite"
     """Where events go: the embedded log, Kafka, or an OpenLineage HTTP endpoint (the last two with the
     local spool while they do not accept events)."""
@@ -248,7 +249,7 @@ def _from_file(path: Path | None) -> dict[str, Any]:
     try:
         with path.open("rb") as f:
             data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     return dict(data.get("provgraph", data))
 
@@ -263,10 +264,11 @@ def _from_env() -> dict[str, Any]:
         close = difflib.get_close_matches(unknown[0].removeprefix(ENV_PREFIX), fields, n=1)
         hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "see the configuration table in the README"
         raise ConfigError(f"unknown environment variable {', '.join(unknown)}: not a provgraph setting ({hint})")
+    # an empty variable is as if unset: `PROVGRAPH_HOME= provgraph run …` must not mean the current folder
     return {
         name: os.environ[ENV_PREFIX + name.upper()]
         for name in Settings.model_fields
-        if ENV_PREFIX + name.upper() in os.environ
+        if os.environ.get(ENV_PREFIX + name.upper())
     }
 
 

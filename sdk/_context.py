@@ -22,7 +22,7 @@ from provgraph._artifacts import KIND_OF, ArtifactContent, directory_manifest, m
 from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._mlrun import MLRunSurface
-from provgraph._naming import StoreRef, is_store_uri, parse_store_uri
+from provgraph._naming import StoreRef, check_artifact_key, is_store_uri, parse_store_uri
 from provgraph.events.artifacts import ArtifactStore
 from provgraph.events.errors import ConfigError, ContractError, NotFound, ProvgraphError
 from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
@@ -205,10 +205,15 @@ class Context(MLRunSurface):
         )
 
     def record_untouched_inputs(self) -> None:
-        """Record inputs the handler never read, so the run's provenance lists all it was given."""
+        """Record inputs the handler never read, so the run's provenance lists all it was given; a
+        FIFO or a device is not read here (it may never end, or block), only named in a warning."""
         for key in list(self._input_urls):
             try:
-                self.get_input(key).hash  # noqa: B018 (hashing records the read)
+                item = self.get_input(key)
+                if item.special_file:
+                    log.warning("input %r is not a file or a folder (a FIFO or a device): not hashed", key)
+                    continue
+                item.hash  # noqa: B018 (hashing records the read)
             except (NotFound, ConfigError) as exc:
                 log.warning("input %r could not be recorded: %s", key, exc)
 
@@ -306,7 +311,7 @@ class Context(MLRunSurface):
         tag: str | None,
         meta: dict[str, Any],
     ) -> Artifact:
-        key = content.key
+        key = check_artifact_key(content.key)
         try:
             if content.body is not None:
                 digest, size = self._artifacts.put_bytes(content.body)

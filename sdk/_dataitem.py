@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -320,6 +321,15 @@ class DataItem:
                 self._set_hash(*sha256_stream(f))
         self._ensure_hashed()
         return tmp
+
+    @property
+    def special_file(self) -> bool:
+        """A local path that is neither a regular file nor a folder: a FIFO, a device, a socket."""
+        try:
+            mode = os.stat(self._plain).st_mode if self._plain is not None else None
+        except (OSError, ValueError):
+            return False
+        return mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
     def remove_local(self) -> None:
         """Delete the copies `local()` made (MLRun: the downloaded copy); the input itself stays."""

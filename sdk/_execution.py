@@ -277,8 +277,9 @@ def execute(
         except BaseException as exc:  # Ctrl-C, SIGTERM/SIGHUP, or the handler called sys.exit()
             _stop(beats)
             if not ended:
-                _record_untouched(ctx)
                 reason = abort_reason(exc)
+                if reason is None:  # sys.exit(); a signal ends the run without reading what it never read
+                    _record_untouched(ctx)
                 kind = EventType.FAIL if reason is None else EventType.ABORT
                 message = reason or f"run ended by {type(exc).__name__}({exc}) before returning"
                 with signals.held():

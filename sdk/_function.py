@@ -21,6 +21,7 @@ from provgraph._backend import Backend
 from provgraph._code import Handler, load_from_file
 from provgraph._emitter import RunEmitter
 from provgraph._hub import FILE_NAME, MAX_SOURCE_BYTES, check_requirement, normalize_name, signature
+from provgraph._naming import run_project
 from provgraph.events.artifacts import check_digest
 from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError, NotFound
@@ -94,7 +95,7 @@ def register(
     }
     body = json.dumps(definition, sort_keys=True, separators=(",", ":")).encode()
     function_hash, size = backend.artifacts.put_bytes(body)
-    project = project or backend.settings.project
+    project = run_project(project, backend.settings.project)
     latest = backend.graph().latest_version(f"store://{project}", dataset_name(definition["name"]))
     if latest is not None and latest.version == function_hash:
         return Registered(definition["name"], function_hash, definition)
@@ -130,7 +131,7 @@ def _ref(definition: dict[str, Any], function_hash: str) -> FunctionRef:
 
 def list_functions(backend: Backend, project: str | None = None) -> list[Registered]:
     """The newest version of each registered function of `project`, by name."""
-    project = project or backend.settings.project
+    project = run_project(project, backend.settings.project)
     newest: dict[str, Registered] = {}
     for run in backend.graph().runs(RunFilter(project=project, job=REGISTER_JOB), first=10_000):
         name, digest = run.results.get("name"), run.results.get("function_hash")
@@ -142,7 +143,7 @@ def list_functions(backend: Backend, project: str | None = None) -> list[Registe
 
 def show(name: str, backend: Backend, project: str | None = None, version: str | None = None) -> Registered:
     """A registered function's definition: the newest, or `version` (its hash)."""
-    project = project or backend.settings.project
+    project = run_project(project, backend.settings.project)
     if version is None:
         found = backend.graph().latest_version(f"store://{project}", dataset_name(name))
         if found is None:

@@ -7,7 +7,8 @@
   `Terminated` (a `SystemExit` with code 128 + signal, so the process still ends as a terminated
   one would) or `Interrupted` (a `KeyboardInterrupt`, so Ctrl-C behaves as before); `execute`
   records the ABORT and lets it propagate. While the run's terminal event is being written a
-  signal is held back, so an event is never half-decided.
+  signal is held back, so an event is never half-decided. A second signal while the run is ending
+  ends the process at once, as the signal's default would (the run is then LOST, not RUNNING).
 - `Heartbeat`: a background thread (one per process) sends a RUNNING event every
   `heartbeat_interval_s`, so a reader on another machine can tell a silent run from a live one
   (`graph/liveness.py`).
@@ -95,7 +96,9 @@ class EndingSignals:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._fired:  # the run is already ending: let it record its ABORT
+        if self._fired:  # a second signal while the run records its ABORT: the user insists, end now
+            _signal.signal(signum, _signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
             return
         if self._deferring:
             self._pending = signum

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from provgraph.events.errors import ConfigError, NotFound
-from provgraph.events.states import ALIAS
+from provgraph.events.states import ALIAS, ARTIFACT_KEY, PROJECT
 
 if TYPE_CHECKING:
     from provgraph.graph.contract import LineageStore
@@ -163,3 +163,28 @@ def uri_of(namespace: str, name: str) -> str:
     if namespace.startswith(("http://", "https://")):
         return namespace + name
     return f"{namespace}/{name}"
+
+
+def run_project(project: str | None, default: str) -> str:
+    """The project a run writes to (`project`, else the settings' `default`), refused unless `store://`
+    URIs can carry it (`PROJECT`): its artifacts are `store://<project>/<key>`."""
+    chosen = project or default
+    if not _PROJECT.fullmatch(chosen):
+        raise ConfigError(
+            f"project {chosen[:80]!r}: letters, digits, '.', '_' and '-', starting with a letter or digit,"
+            " at most 128 characters"
+        )
+    return chosen
+
+
+def check_artifact_key(key: str) -> str:
+    """An artifact key `store://` URIs read back as itself (`ARTIFACT_KEY`), else `ConfigError`."""
+    if not ARTIFACT_KEY.fullmatch(key):
+        raise ConfigError(
+            f"artifact key {key[:80]!r}: letters, digits, '.', '_' and '-' (each '/'-separated part starting"
+            " with a letter or digit); ':' and '@' would read as an alias or a version"
+        )
+    return key
+
+
+_PROJECT = re.compile(PROJECT)

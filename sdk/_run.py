@@ -12,8 +12,8 @@ from typing import Any
 from provgraph._backend import Backend, default_backend
 from provgraph._code import CodeSnapshot, Handler, load_handler, snapshot
 from provgraph._execution import RunResult, effective_params
-from provgraph._naming import is_store_uri, normalise
-from provgraph.events.errors import ConfigError
+from provgraph._naming import is_store_uri, normalise, run_project
+from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import FunctionRef, ParentRunFacet
 from provgraph.events.request import RunRequest, secrets_problem
 from provgraph.events.settings import Settings
@@ -60,12 +60,11 @@ def run(
     path, or an artifact `store://project/key[@sha256:…]`) and arrive as `DataItem`s. The handler
     may take a `Context` first to log results, metrics and outputs. The return value (a dict, or
     any JSON value) becomes the run's results. A handler that raises ends the run FAIL; the result
-    says so (`raise_for_state()` turns it into an exception).
+    says so (`raise_for_state()` turns it into an exception). `parent`: the run this one is a step of.
 
     A hub item's or registered function's `requirements` must be installed here, or it runs in a
     cached virtual environment that has them: `isolated=True`, or the `isolated` setting
     (`missing`, `always`).
-    says so (`raise_for_state()` turns it into an exception). `parent`: the run this one is a step of.
 
     With `hyperparams` ({name: [values]}) it is a hyperparameter run: one child run per combination
     (`strategy` grid, list or random, at most `max_iterations`), run in parallel; the result's
@@ -86,6 +85,7 @@ def run(
     if problem is not None:
         raise ConfigError(problem)
     backend = backend or (Backend(settings) if settings is not None else default_backend())
+    project = run_project(project, backend.settings.project)
     function: FunctionRef | None = None
     func: Handler | None
     if isinstance(handler, str) and handler.startswith(("hub://", "function://")):
@@ -118,7 +118,7 @@ def run(
                 params or {},
                 inputs or {},
                 search,
-                project=project or backend.settings.project,
+                project=project,
                 name=name,
                 image=image,
                 resources=resources,
@@ -130,7 +130,7 @@ def run(
             params or {},
             inputs or {},
             search,
-            project=project or backend.settings.project,
+            project=project,
             name=name,
             backend=backend,
         )
@@ -138,9 +138,10 @@ def run(
     pinned = {key: uri if is_store_uri(uri) else normalise(uri) for key, uri in (inputs or {}).items()}
     for key, uri in pinned.items():
         backend.protected.check(key, uri)
+        _check_input(key, uri)
     request = RunRequest(
         run_id=new_run_id(),
-        project=project or backend.settings.project,
+        project=project,
         job=name or getattr(func, "__name__", "handler"),
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
@@ -228,3 +229,17 @@ def _isolate(requirements: list[str], asked: bool | None, settings: Settings, wh
     from provgraph._isolated import missing
 
     return bool(missing(requirements))
+
+
+def _check_input(key: str, uri: str) -> None:
+    """A missing local input or an unknown URL scheme is a typo, refused before a run exists for it."""
+    if "://" not in uri:
+        if not os.path.lexists(uri):
+            raise NotFound(f"input {key!r}: no file or folder at {uri!r}")
+    elif not is_store_uri(uri):
+        from fsspec.registry import get_filesystem_class  # lazy, as every fsspec use of a local run
+
+        try:
+            get_filesystem_class(uri.split("://", 1)[0])
+        except (ValueError, ImportError) as exc:  # unknown, or its package is not installed
+            raise ConfigError(f"input {key!r}: cannot open {uri!r}: {exc}") from None

@@ -281,3 +281,25 @@ def test_variables_of_the_test_infrastructure_are_not_settings_mistakes(tmp_path
     env = {"PROVGRAPH_HOME": str(tmp_path), "PROVGRAPH_INFRA_DIR": "/x", "PROVGRAPH_DEBUG": "0"}
     proc = _alone(env, "runs")
     assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "no runs yet: try `provgraph demo`\n")
+
+
+def test_run_says_what_a_script_would_hide(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--json` is the outcome alone (the handler's prints go to stderr), a handler's sys.exit is a
+    failure with its code, and a multi-line error is one line."""
+    (tmp_path / "job.py").write_text(
+        "import sys\n"
+        "def chatty(ctx):\n    print('hello from the handler')\n    return {'x': 1}\n"
+        "def quits(ctx, code: int = 0):\n    sys.exit(code)\n"
+        "def breaks(ctx):\n    raise ValueError('first\\nsecond')\n"
+    )
+    out = cli("run", "job.py:chatty", "--json")
+    assert json.loads(out.stdout)["results"] == {"x": 1} and "hello from the handler" in out.stderr
+    for code, exit_code in ((0, 1), (3, 3)):
+        quit = cli("run", "job.py:quits", "-p", f"code={code}", ok=False)
+        assert (quit.returncode, quit.stderr) == (
+            exit_code,
+            f"error: the handler's code called sys.exit({code}) before returning (see `provgraph runs --state fail`)\n",
+        )
+    assert [r["state"] for r in map(json.loads, cli("runs", "--json").stdout.splitlines())].count("FAIL") == 2
+    broke = cli("run", "job.py:breaks", ok=False)
+    assert broke.returncode == 1 and "error: ValueError: first second\n" in broke.stderr

@@ -40,6 +40,18 @@ def test_mistakes_are_config_errors_that_name_the_setting(
     (tmp_path / "provgraph.toml").write_text("not [valid toml")
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_settings()
+    (tmp_path / "provgraph.toml").write_bytes(b"\xff\xfe not UTF-8")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings()
+
+
+def test_an_empty_variable_is_as_if_unset(settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVGRAPH_HOME", str(tmp_path / "home"))
+    (tmp_path / "provgraph.toml").write_text('[provgraph]\nproject = "from-file"\n')
+    monkeypatch.setenv("PROVGRAPH_PROJECT", "")
+    assert load_settings().project == "from-file"
+    monkeypatch.setenv("PROVGRAPH_HOME", "")  # not the current folder
+    assert load_settings().home == Settings().home != Path("")
 
 
 def test_list_and_dict_settings_parse_from_environment_text(

@@ -95,7 +95,7 @@ def test_runs_from_other_producers_and_failed_runs_are_refused(backend: pg.Backe
     )
     with pytest.raises(pg.ReproduceRefused, match="has no source snapshot"):
         pg.reproduce("ext-run", backend=backend)
-    failed = pg.run(noisy, inputs={"data": "/does/not/exist"}, backend=backend)
+    failed = pg.run(noisy, inputs={"data": "memory://nothing/here"}, backend=backend)  # fails reading it
     with pytest.raises(pg.ReproduceRefused, match="ended FAIL"):
         pg.reproduce(failed.run_id, backend=backend)
     with pytest.raises(pg.NotFound):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 import subprocess
 import textwrap
 from pathlib import Path
@@ -188,8 +190,23 @@ def test_metrics_are_batched_into_few_events(backend: pg.Backend) -> None:
     assert run is not None and run.metrics == {"loss": 1 / 1200}
 
 
-def test_reading_a_missing_input_fails_the_run_with_its_name(backend: pg.Backend, tmp_path: Path) -> None:
-    result = pg.run(reader, inputs={"data": str(tmp_path / "missing.csv")}, backend=backend)
+def test_a_missing_input_is_refused_before_a_run_exists(backend: pg.Backend, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    with pytest.raises(pg.NotFound, match=f"input 'data': no file or folder at '{missing}'"):
+        pg.run(reader, inputs={"data": str(missing)}, backend=backend)
+    with pytest.raises(pg.ConfigError, match="input 'data': cannot open 'bogus://x/y': Protocol not known: bogus"):
+        pg.run(reader, inputs={"data": "bogus://x/y"}, backend=backend)
+    assert backend.graph().runs() == []
+
+
+def removes_then_reads(ctx: pg.Context, data: pg.DataItem) -> None:
+    os.remove(data.url)
+    data.get()
+
+
+def test_reading_an_input_gone_since_the_start_fails_the_run_with_its_name(backend: pg.Backend, tmp_path: Path) -> None:
+    (tmp_path / "brief.csv").write_text("x\n")
+    result = pg.run(removes_then_reads, inputs={"data": str(tmp_path / "brief.csv")}, backend=backend)
     assert result.state == "FAIL" and "input 'data': no data at" in (result.error or "")
 
 
@@ -214,3 +231,27 @@ def test_handler_source_is_snapshotted_for_functions_defined_in_files(backend: p
     assert result.results == {"return": 42}
     assert run is not None and run.job_version is not None
     assert backend.artifacts.get_bytes(run.job_version.code_hash) == script.read_bytes()
+
+
+def logs_under(ctx: pg.Context, key: str) -> None:
+    ctx.log_artifact(key, body=b"x")
+
+
+@pytest.mark.parametrize("key", ["x:prod", "model@sha256:x", "..", "/abs", "a//b", "", "a b"])
+def test_a_key_no_store_uri_reads_back_is_refused(backend: pg.Backend, key: str) -> None:
+    result = pg.run(logs_under, params={"key": key}, backend=backend)
+    assert result.state == "FAIL" and (result.error or "").startswith(f"ConfigError: artifact key {key!r}: letters")
+
+
+@pytest.mark.parametrize("project", ["a/b", "../../evil", "with space", "x:y"])
+def test_a_project_no_store_uri_carries_is_refused(backend: pg.Backend, project: str) -> None:
+    with pytest.raises(pg.ConfigError, match=f"project {re.escape(repr(project))}: letters"):
+        pg.run(logs_under, params={"key": "k"}, project=project, backend=backend)
+    with pytest.raises(pg.ConfigError, match="PROVGRAPH_PROJECT"):
+        pg.load_settings(project=project)
+    assert backend.graph().runs() == []
+
+
+def test_keys_and_projects_that_read_back_are_kept(backend: pg.Backend) -> None:
+    result = pg.run(logs_under, params={"key": "reports/2026.q1_v-2"}, project="Team.A-1_x", backend=backend)
+    assert result.raise_for_state().outputs["reports/2026.q1_v-2"].startswith("store://Team.A-1_x/reports/2026.q1_v-2@")

@@ -29,7 +29,7 @@ from provgraph._code import Handler, load_handler, snapshot
 from provgraph._context import Context
 from provgraph._dataitem import ProtectedFiles
 from provgraph._execution import RunResult, effective_params, execute
-from provgraph._naming import is_store_uri, normalise
+from provgraph._naming import is_store_uri, normalise, run_project
 from provgraph._run import new_run_id
 from provgraph.events.errors import ConfigError, ProvgraphError
 from provgraph.events.facets import CodeJobFacet, JobRef, ParentRunFacet, RunRef
@@ -423,7 +423,7 @@ def start_request(
     spec = pipeline if isinstance(pipeline, str) else None
     definition = load_pipeline(pipeline) if isinstance(pipeline, str) else as_pipeline(pipeline)
     pipe = definition.build(params)
-    project = project or backend.settings.project
+    project = run_project(project, backend.settings.project)
     snap = snapshot(definition.func)
     code = code_facet(snap, backend)
     request = RunRequest(

@@ -27,7 +27,7 @@ from provgraph._backend import Backend
 from provgraph._code import Handler, snapshot
 from provgraph._emitter import RunEmitter
 from provgraph._execution import RunFailed, RunResult, effective_params
-from provgraph._naming import is_store_uri, normalise
+from provgraph._naming import is_store_uri, normalise, run_project
 from provgraph._run import new_run_id, resolve_named
 from provgraph.events.errors import ConfigError
 from provgraph.events.facets import CodeJobFacet, FunctionRef, RequestedRunFacet, RuntimeRunFacet
@@ -227,7 +227,7 @@ def submit_pipeline(
     kafka_config(backend.settings)  # the controller and the launcher are reached through Kafka only
     definition = load_pipeline(spec) if isinstance(spec, str) else as_pipeline(spec)
     pipe = definition.build(params)
-    project = project or backend.settings.project
+    project = run_project(project, backend.settings.project)
     snap = snapshot(definition.func)
     source = (
         spec

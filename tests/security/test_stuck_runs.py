@@ -21,6 +21,11 @@ from tests.helpers import wait_for
 from tests.test_cli import BIN
 
 SLOW = "import time\n\ndef slow(ctx):\n    time.sleep(120)\n"
+STUBBORN = (
+    "def stubborn(ctx):\n    try:\n        time.sleep(120)\n    except BaseException:\n"
+    "        time.sleep(120)  # a cleanup that takes its time\n        raise\n"
+)
+READER = "def reader(ctx, data):\n    data.get()\n\ndef ignorer(ctx, data):\n    return {'ok': 1}\n"
 BIG = "def big(ctx):\n    ctx.log_model('model', body=b'x' * 2_000_000)\n"
 
 
@@ -45,16 +50,16 @@ class Home:
         self.root = root
         self.path = root / "home"
         self.env = _env(self.path)
-        (root / "jobs.py").write_text(SLOW + BIG)
+        (root / "jobs.py").write_text(SLOW + BIG + STUBBORN + READER)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN), *args], capture_output=True, text=True, env=self.env, cwd=self.root, timeout=120
         )
 
-    def start(self, handler: str = "slow") -> subprocess.Popen[str]:
+    def start(self, handler: str = "slow", *args: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [str(BIN), "run", f"jobs.py:{handler}"],
+            [str(BIN), "run", f"jobs.py:{handler}", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -121,6 +126,43 @@ def test_a_signal_ends_the_run_abort_and_the_process(
     ended = home.run(run.run_id)
     assert (ended.state, ended.error) == ("ABORT", message)
     assert ended.ended_at is not None
+
+
+def test_a_second_signal_ends_a_run_whose_ending_hangs(home: Home) -> None:
+    """The first signal asks the run to end (ABORT); a handler whose cleanup hangs keeps it from
+    ending, and the second signal ends the process at once, as without provgraph."""
+    proc = home.start("stubborn")
+    try:
+        run = home.wait_started(proc)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1)
+        assert proc.poll() is None  # the handler's cleanup is running
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+        assert home.run(run.run_id).state in ("START", "LOST")  # no ABORT was written: the process just ended
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+
+def test_a_fifo_input_neither_blocks_an_abort_nor_a_run_that_never_reads_it(home: Home) -> None:
+    fifo = home.root / "pipe"
+    os.mkfifo(fifo)
+    proc = home.start("reader", "-i", f"data={fifo}")  # blocks opening the FIFO: no writer
+    try:
+        run = home.wait_started(proc)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 128 + signal.SIGTERM  # the abort did not open the FIFO again
+        assert home.run(run.run_id).state == "ABORT"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    done = home.cli("run", "jobs.py:ignorer", "-i", f"data={fifo}")  # an unread FIFO is not hashed
+    assert done.returncode == 0, done.stderr
+    assert "input 'data' is not a file or a folder (a FIFO or a device): not hashed" in done.stderr
 
 
 def test_a_killed_process_leaves_its_run_lost_with_the_reason(
