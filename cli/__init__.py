@@ -95,8 +95,24 @@ def main() -> None:
     except Exception as exc:
         if debug:
             raise
+        if _storage_failed(exc):
+            _fail(f"the embedded store could not be read or written: {_escape(str(exc))} (is its disk full?)", 1)
         _fail(f"{type(exc).__name__}: {_escape(str(exc))} (run with --debug for the traceback)", 2, "internal error")
     sys.exit(code if isinstance(code, int) else 0)
+
+
+_STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+
+
+def _storage_failed(exc: BaseException) -> bool:
+    """SQLite could not read or write the embedded log or graph (a full disk, an I/O error, a read-only
+    folder): the machine's trouble, not a bug of ours."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        return str(getattr(exc, "sqlite_errorname", "")).startswith(_STORAGE_ERRORS)
+    apsw = sys.modules.get("apsw")  # the graph's binding, loaded only when the graph was opened
+    return apsw is not None and isinstance(exc, apsw.FullError | apsw.IOError | apsw.CantOpenError | apsw.ReadOnlyError)
 
 
 def _escape(text: str) -> str:

@@ -249,7 +249,7 @@ def execute(
             for key, value in hints.labels.items():
                 ctx.set_label(key, value)
             with capture, mlrun_importable(backend.settings.mlrun_compat):
-                returned = handler(**convert_inputs(handler, kwargs, hints))
+                returned = _awaited(handler(**convert_inputs(handler, kwargs, hints)), handler)
             _stop(beats)
             emitter.hold()  # no user code runs from here to COMPLETE: its events go with it, one commit
             log_returned(ctx, returned, hints)
@@ -343,6 +343,27 @@ def _send_labels(ctx: Context) -> None:
         ctx._send_labels()
     except Exception as exc:  # noqa: BLE001 - the run's own failure is the one to report
         log.warning("recording the run's labels failed: %s", exc)
+
+
+def _awaited(returned: Any, handler: Handler) -> Any:
+    """What the handler returned; an `async def` handler's coroutine is run to its end first (in a
+    thread of its own when this thread already runs an event loop, as a notebook does). A generator
+    is refused: its body would run only if something iterated it."""
+    if inspect.iscoroutine(returned):
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(returned)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="provgraph-async-handler") as pool:
+            return pool.submit(asyncio.run, returned).result()
+    if inspect.isgenerator(returned) or inspect.isasyncgen(returned):
+        name = getattr(handler, "__name__", "handler")
+        raise ConfigError(f"handler {name!r} is a generator: its body runs only when iterated; return a value instead")
+    return returned
 
 
 def _record_untouched(ctx: Context) -> None:

@@ -159,7 +159,9 @@ def test_cli_run_show_and_logs_print_the_traceback_and_output(cli, tmp_path: Pat
         {"key": "loss", "steps": [1, 2], "values": [0.5, 0.25], "truncated": False}
     ]
     assert cli("logs", run_id).stdout == "step 1\n"
+    assert cli("logs", run_id[:13]).stdout == "step 1\n"  # a unique prefix, as `show` takes
     assert cli("logs", run_id, "-f").stdout == "step 1\n"  # a finished run: prints and returns
+    assert json.loads(cli("compare", run_id[:13], f"run:{run_id}", "--json").stdout)["run_ids"] == [run_id, run_id]
     assert json.loads(cli("logs", run_id, "--json", "--tail", "3").stdout) == {
         "run_id": run_id,
         "state": "FAIL",

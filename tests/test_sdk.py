@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -255,3 +256,33 @@ def test_a_project_no_store_uri_carries_is_refused(backend: pg.Backend, project:
 def test_keys_and_projects_that_read_back_are_kept(backend: pg.Backend) -> None:
     result = pg.run(logs_under, params={"key": "reports/2026.q1_v-2"}, project="Team.A-1_x", backend=backend)
     assert result.raise_for_state().outputs["reports/2026.q1_v-2"].startswith("store://Team.A-1_x/reports/2026.q1_v-2@")
+
+
+async def fetches(ctx: pg.Context, n: int = 2) -> dict[str, int]:
+    import asyncio
+
+    await asyncio.sleep(0)
+    ctx.log_result("awaited", True)
+    return {"n": n}
+
+
+def yields(ctx: pg.Context) -> Iterator[int]:
+    ctx.log_result("ran", True)
+    yield 1
+
+
+def test_an_async_handler_runs_to_its_end_and_a_generator_is_refused(backend: pg.Backend) -> None:
+    import asyncio
+
+    done = pg.run(fetches, params={"n": 3}, backend=backend).raise_for_state()
+    assert done.results == {"awaited": True, "n": 3}
+
+    async def in_a_notebook() -> pg.RunResult:  # an event loop already runs in this thread
+        return pg.run(fetches, backend=backend)
+
+    assert asyncio.run(in_a_notebook()).raise_for_state().results == {"awaited": True, "n": 2}
+    refused = pg.run(yields, backend=backend)
+    assert refused.state == "FAIL" and refused.error == (
+        "ConfigError: handler 'yields' is a generator: its body runs only when iterated; return a value instead"
+    )
+    assert refused.results == {}

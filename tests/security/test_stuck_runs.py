@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -267,6 +268,22 @@ def test_a_full_disk_fails_the_run_cleanly_and_leaves_no_debris(full_disk: Path,
     assert (run.state, run.error) == ("FAIL", message)
     listed = home.cli("runs")
     assert listed.returncode == 0 and "FAIL" in listed.stdout
+    # not one byte left: a command that cannot open the store says so in one line, and nothing is lost
+    filler = full_disk / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as f:
+        while True:
+            f.write(b"x" * 4096)
+            f.flush()
+    full = [home.cli(*cmd) for cmd in (("runs",), ("show", run.run_id), ("doctor",))]
+    for done in full:
+        if done.returncode != 0:  # SQLite needed a byte (the -shm of a reopened WAL file)
+            assert done.returncode == 1 and done.stderr.startswith(
+                "error: the embedded store could not be read or written: "
+            ), done.stderr
+            assert done.stderr.endswith("(is its disk full?)\n") and done.stderr.count("\n") == 1
+    assert any(done.returncode != 0 for done in full), [d.stdout for d in full]
+    filler.unlink()
+    assert home.run(run.run_id).state == "FAIL"
 
 
 def test_one_heartbeat_thread_serves_concurrent_runs_and_nothing_beats_after_stop() -> None:
