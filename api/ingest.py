@@ -8,7 +8,8 @@ log the API reads). Before that, the write rules of `events/admission.py`, plus 
 
     201  accepted and handed to the transport            {"runId", "eventType"}
     400  not a valid RunEvent: the validation message; or a `store://` version that is not a
-         content hash, or an output whose object is not in the artifact store; nothing is forwarded
+         content hash, or an output whose object is not in the artifact store; or an event time
+         more than MAX_CLOCK_AHEAD ahead of the server's clock; nothing is forwarded
     401  no or bad token (see auth.py)
     403  the event's job namespace is not one of the token's projects; its run id belongs to another
          project (the run's owner: the embedded log's record, in Kafka mode the graph); it writes a
@@ -28,6 +29,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -44,6 +46,9 @@ from provgraph.events.transport.base import Transport
 log = logging.getLogger("provgraph.api")
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024
+MAX_CLOCK_AHEAD = timedelta(days=1)
+"""How far an event's time may be ahead of this server's clock: "the latest facet wins" is by event
+time, so a far-future event would pin a shared dataset's schema (or a job's SQL) for good."""
 
 
 class BodyTooLarge(Exception):
@@ -77,6 +82,13 @@ class IngestEndpoint:
             event = loads(body)
         except ContractError as exc:
             return _error(400, str(exc))
+        ahead = event.event_time - datetime.now(UTC)
+        if ahead > MAX_CLOCK_AHEAD:
+            return _error(
+                400,
+                f"eventTime {event.event_time.isoformat()} is {ahead.days} days ahead of this server's clock"
+                f" (at most {MAX_CLOCK_AHEAD.days} ahead: the latest event's facets win)",
+            )
         if not scope.allows(event.job.namespace):
             return _error(403, f"this token may not write to project {event.job.namespace!r} (the job namespace)")
         try:
