@@ -175,6 +175,7 @@ class DatasetArtifact(Artifact):
 
     def __init__(self, key: str | None = None, df: Any = None, format: str = "", **kwargs: Any) -> None:
         super().__init__(key, df, format=format or "parquet")
+        self.df = df
         self.extra = kwargs
 
 
@@ -187,6 +188,14 @@ class ModelArtifact(Artifact):
         super().__init__(key, body)
         self.spec.model_file = model_file
         self.extra = kwargs
+
+
+def dataset_frame(item: Any) -> Any:
+    """The DataFrame of a dataset artifact object (ours, or MLRun's `DatasetArtifact(df=...)`), else None."""
+    if str(getattr(item, "kind", "")) != "dataset":
+        return None
+    value = getattr(item, "df", None)
+    return value if hasattr(value, "to_parquet") else None
 
 
 KIND_OF = {"model": "model", "dataset": "data"}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provgraph._artifacts import KIND_OF, ArtifactContent, directory_manifest, manifest_bytes
+from provgraph._artifacts import KIND_OF, ArtifactContent, dataset_frame, directory_manifest, manifest_bytes
 from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._mlrun import MLRunSurface
@@ -289,6 +289,17 @@ class Context(MLRunSurface):
             if format is None and local_path is not None:
                 format = Path(str(local_path)).suffix.lstrip(".") or None
         else:
+            frame = dataset_frame(item)
+            if frame is not None:  # MLRun's DatasetArtifact(df=...): a table, as log_dataset stores it
+                spec = getattr(item, "spec", None)
+                return self.log_dataset(
+                    str(getattr(getattr(item, "metadata", None), "key", None) or getattr(item, "key", "")),
+                    frame,
+                    tag=tag or "",
+                    labels={**(getattr(getattr(item, "metadata", None), "labels", None) or {}), **(labels or {})},
+                    format=format or getattr(spec, "format", None) or "",
+                    stats=bool(getattr(item, "stats", None) or getattr(item, "extra", {}).get("stats")),
+                )
             content = ArtifactContent.of_object(item)
         all_labels = {**content.labels, **{str(k): str(v) for k, v in (labels or {}).items()}}
         details = {"mlrun_kind": content.kind, **({"labels": all_labels} if all_labels else {}), **(meta or {})}

@@ -201,6 +201,16 @@ def test_object_outputs_are_pickled_and_small_arrays_are_results(backend: pg.Bac
     assert np.load(io.BytesIO(stored(backend, result.outputs["big"]))).tolist() == list(range(12))
 
 
+def test_a_dataset_artifact_object_around_a_dataframe_is_a_table(backend: pg.Backend) -> None:
+    import pandas as pd
+
+    result = completed(pg.run(spec("dataset_object"), backend=backend))
+    table = pd.read_parquet(io.BytesIO(stored(backend, result.outputs["dataset"])))
+    assert table.to_dict("list") == {"x": [1, 2, 3], "label": [0, 1, 1]}
+    run = backend.graph().run(result.run_id)
+    assert run is not None and [o.kind for o in run.outputs] == ["data"]
+
+
 def test_get_secret_from_the_environment_and_a_secrets_file(
     backend: pg.Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
