@@ -346,6 +346,14 @@ def exec_cmd(
     backend = Backend(settings())
     try:
         result = exec_request(request, backend)
+    except BaseException as exc:
+        from provgraph._execution import recorded_result
+        from provgraph.runtimes.process import write_result
+
+        recorded = recorded_result(exc)
+        if result_file is not None and recorded is not None:  # its recorded end, not "ended without reporting"
+            write_result(recorded, result_file)
+        raise
     finally:
         backend.close()
     if result_file is not None:

@@ -292,6 +292,9 @@ def execute(
                         results=ctx.results,
                     )
                     _record_end(fail, backend)
+                result.state = RunState.FAIL if reason is None else RunState.ABORT
+                result.error, result.results, result.metrics = message, ctx.results, ctx.metrics
+            setattr(exc, RECORDED, result)  # a run process reports this end, not "ended without reporting"
             raise
         finally:
             ctx._end("completed" if result.state == RunState.COMPLETE else "error")
@@ -343,6 +346,17 @@ def _send_labels(ctx: Context) -> None:
         ctx._send_labels()
     except Exception as exc:  # noqa: BLE001 - the run's own failure is the one to report
         log.warning("recording the run's labels failed: %s", exc)
+
+
+RECORDED = "provgraph_run_result"
+"""The attribute of an exception that ended a run (a signal, `sys.exit`) holding the `RunResult` its
+end was recorded as: `recorded_result`."""
+
+
+def recorded_result(exc: BaseException) -> RunResult | None:
+    """The recorded end of the run `exc` ended, when `execute` recorded one before letting it go on."""
+    found = getattr(exc, RECORDED, None)
+    return found if isinstance(found, RunResult) else None
 
 
 def _awaited(returned: Any, handler: Handler) -> Any:

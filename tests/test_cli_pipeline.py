@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -100,3 +101,54 @@ def test_hyperparameter_run_from_the_cli(cli, tmp_path: Path) -> None:  # type: 
     best = r'"iteration": 2, "run_id": "[0-9a-f-]{36}", "state": "COMPLETE", "lr": 0.01, "score": -0.0, "best": true'
     assert re.search(best, out.replace("\n", "")), out  # rich wraps the long line
     assert "output  m -> store://default/m@sha256:" in out
+
+
+SIGNALLED = """
+import os
+import signal
+import subprocess
+import sys
+
+from provgraph import Context
+from provgraph.pipelines import pipeline, step
+
+
+def shell(ctx: Context) -> dict:
+    for _ in range(20):  # each child's end is a SIGCHLD in the step's process
+        subprocess.run(["true"], check=True)
+    os.kill(os.getpid(), signal.SIGWINCH)  # any signal the step server listened for
+    return {"ran": 20}
+
+
+def quits(ctx: Context) -> dict:
+    sys.exit(3)
+
+
+@pipeline
+def flow():
+    step(shell)
+    step(shell, name="again")
+
+
+@pipeline
+def quitting():
+    step(quits)
+"""
+
+
+def test_signals_in_a_step_leave_the_event_log_whole(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A step's process is forked from the step server, which wakes on SIGCHLD through a pipe: the
+    step must not inherit that wake-up, or every signal it receives writes a byte into whatever
+    file took the pipe's descriptor (the event log's WAL), and the next process drops the WAL."""
+    (tmp_path / "flow.py").write_text(SIGNALLED)
+    cli("pipeline", "run", "flow.py:flow")
+    runs = [json.loads(line) for line in cli("runs", "--json").stdout.splitlines()]  # a new process reads the log
+    assert sorted((r["job_name"], r["state"]) for r in runs) == [
+        ("again", "COMPLETE"),
+        ("flow", "COMPLETE"),
+        ("shell", "COMPLETE"),
+    ]
+    assert cli("doctor").stdout.startswith("every run is complete")
+    quit = cli("pipeline", "run", "flow.py:quitting", ok=False)  # the step's own FAIL, with its reason
+    assert quit.returncode == 1
+    assert "FAIL     quits" in quit.stdout and "run ended by SystemExit(3) before returning" in quit.stdout

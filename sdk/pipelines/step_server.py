@@ -25,12 +25,18 @@ def _spare(job_r: int, out_fd: int, fds: tuple[int, ...], settings: Settings) ->
     """A step's process, forked before its step is known: it opens what every step uses (the event
     transport, the artifact store) while the pipeline is busy elsewhere, then waits for its job (end
     of input without one: the pipeline is over)."""
+    # First undo the server's signal plumbing: a fork keeps the wakeup fd, and once its pipe is closed
+    # that descriptor number is reused (by SQLite's WAL file), into which every signal would then
+    # write its number: SIGCHLD from any subprocess the step starts, SIGINT from Ctrl-C.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     for fd in fds:
         os.close(fd)
     # a process the step forks must not hold the report pipe open after the step ends (the
     # pipeline waits for its end); an exec'd one does not inherit it (non-inheritable)
     os.register_at_fork(after_in_child=lambda: os.close(out_fd))
     from provgraph._backend import Backend
+    from provgraph._execution import recorded_result
     from provgraph._stored_request import exec_request
     from provgraph.runtimes.process import write_result
 
@@ -38,8 +44,11 @@ def _spare(job_r: int, out_fd: int, fds: tuple[int, ...], settings: Settings) ->
     with contextlib.suppress(Exception):  # a failure here, the step meets again and reports
         backend.transport, backend.artifacts  # noqa: B018 - opened now, off the step's path
     line = b""
-    while data := os.read(job_r, 65536):
-        line += data
+    try:
+        while data := os.read(job_r, 65536):
+            line += data
+    except KeyboardInterrupt:  # Ctrl-C before this process had a step: nothing to record or say
+        os._exit(130)
     if not line:
         os._exit(0)
     job = json.loads(line)
@@ -50,10 +59,14 @@ def _spare(job_r: int, out_fd: int, fds: tuple[int, ...], settings: Settings) ->
         finally:
             backend.close()
         code = 0
-    except BaseException:  # noqa: BLE001 - reported as the exit status; the supervisor records FAIL
-        import traceback
+    except BaseException as exc:  # noqa: BLE001 - reported as the exit status
+        recorded = recorded_result(exc)
+        if recorded is not None:  # the run recorded its own end (ABORT on a signal, FAIL on sys.exit)
+            write_result(recorded, Path(job["result"]))
+        else:  # the supervisor records FAIL with this on stderr
+            import traceback
 
-        traceback.print_exc()
+            traceback.print_exc()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
@@ -160,4 +173,7 @@ def serve(in_fd: int, out_fd: int) -> None:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]))
+    try:
+        serve(int(sys.argv[1]), int(sys.argv[2]))
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the pipeline's process reports it
+        sys.exit(130)
