@@ -72,6 +72,9 @@ def load_from_file(
         raise ConfigError(f"cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    folder = str(path.resolve().parent)
+    if source is None and folder not in sys.path:  # as `python file.py`: its siblings import (`from steps import …`)
+        sys.path.insert(0, folder)
     try:
         with mlrun_importable(mlrun_compat):
             if source is None:

@@ -152,3 +152,32 @@ def test_signals_in_a_step_leave_the_event_log_whole(cli, tmp_path: Path) -> Non
     quit = cli("pipeline", "run", "flow.py:quitting", ok=False)  # the step's own FAIL, with its reason
     assert quit.returncode == 1
     assert "FAIL     quits" in quit.stdout and "run ended by SystemExit(3) before returning" in quit.stdout
+
+
+def test_a_flow_imports_its_siblings_and_its_mistakes_are_one_line(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The layout docs/PIPELINES.md shows (flow.py importing steps.py beside it) runs from the
+    `provgraph` command as from `python`; a pipeline function that raises, or combines conditions
+    with `and`, is refused in one line before anything runs."""
+    (tmp_path / "steps.py").write_text(
+        "def score(ctx) -> dict:\n    return {'acc': 0.1}\n\ndef deploy(ctx) -> dict:\n    return {}\n"
+    )
+    (tmp_path / "flow.py").write_text(
+        "from provgraph.pipelines import pipeline, step\nfrom steps import deploy, score\n\n"
+        "@pipeline\ndef flow():\n    step(score)\n\n"
+        "@pipeline\ndef raising():\n    raise RuntimeError('config missing')\n\n"
+        "@pipeline\ndef both():\n    s = step(score)\n"
+        "    step(deploy, when=(s.results['acc'] > 0.9) and (s.results['acc'] < 2))\n"
+    )
+    assert "COMPLETE score" in cli("pipeline", "run", "flow.py:flow").stdout
+    [piped] = [r for r in map(json.loads, cli("runs", "--json").stdout.splitlines()) if r["job_name"] == "flow"]
+    assert piped["results"]["pipeline"] == f"{tmp_path}/flow.py:flow"  # a rerun from elsewhere finds this file
+    raising = cli("pipeline", "run", "flow.py:raising", ok=False)
+    assert (raising.returncode, raising.stderr) == (
+        1,
+        "error: pipeline 'raising' failed while building its steps: RuntimeError: config missing\n",
+    )
+    both = cli("pipeline", "run", "flow.py:both", ok=False)
+    assert both.returncode == 1 and both.stderr.startswith(
+        "error: condition score.results['acc'] > 0.9 has no truth value while the pipeline is built"
+    )
+    assert both.stderr.count("\n") == 1

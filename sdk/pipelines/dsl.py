@@ -25,7 +25,7 @@ from typing import Any
 
 from provgraph._code import Handler, load_handler
 from provgraph._execution import CONTEXT_NAMES, _coerce
-from provgraph.events.errors import ConfigError
+from provgraph.events.errors import ConfigError, ProvgraphError
 
 STEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 HUB_PREFIX = "hub://"
@@ -74,6 +74,14 @@ class Condition:
 
     def __str__(self) -> str:
         return f"{self.ref.step}.results[{self.ref.key!r}] {self.op} {self.value!r}"
+
+    def __bool__(self) -> bool:
+        """Refused: `a > 1 and b > 2` would silently keep `b > 2` alone (Python's `and` asks each
+        side's truth while the pipeline is built, before any step ran)."""
+        raise PipelineError(
+            f"condition {self} has no truth value while the pipeline is built: a step's `when=` takes one"
+            " comparison (combine them in the upstream step's results, not with and/or/not)"
+        )
 
 
 @dataclass(frozen=True, eq=False)
@@ -392,6 +400,12 @@ class PipelineDef:
         token = _building.set(pipe)
         try:
             self.func(**bound)
+        except ProvgraphError:
+            raise
+        except Exception as exc:  # the user's pipeline function: its failure, said in one line
+            raise PipelineError(
+                f"pipeline {self.name!r} failed while building its steps: {type(exc).__name__}: {exc}"
+            ) from exc
         finally:
             _building.reset(token)
         if not pipe.steps:

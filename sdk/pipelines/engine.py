@@ -28,7 +28,8 @@ from provgraph._backend import Backend
 from provgraph._code import Handler, load_handler, snapshot
 from provgraph._context import Context
 from provgraph._dataitem import ProtectedFiles
-from provgraph._execution import RunResult, effective_params, execute
+from provgraph._execution import RunResult, effective_params, execute, recorded_result
+from provgraph._lifeline import Terminated
 from provgraph._naming import is_store_uri, normalise, run_project
 from provgraph._run import new_run_id
 from provgraph.events.errors import ConfigError, ProvgraphError
@@ -184,9 +185,16 @@ class Options:
 
 
 def in_process(prepared: Prepared, backend: Backend) -> RunResult:
-    """Run a step in this process (a KFP component is already a process of its own)."""
+    """Run a step in this process (a KFP component is already a process of its own). A step that
+    calls `sys.exit` ended FAIL (recorded): the pipeline goes on, as with a step's own process."""
     unknown = None if prepared.code is not None else "the step's file changed after import"
-    return execute(prepared.request, prepared.func, prepared.code, backend, code_unknown=unknown)
+    try:
+        return execute(prepared.request, prepared.func, prepared.code, backend, code_unknown=unknown)
+    except SystemExit as exc:
+        recorded = recorded_result(exc)
+        if recorded is None or isinstance(exc, Terminated):  # a signal ends the whole process
+            raise
+        return recorded
 
 
 class Scheduler:
@@ -441,10 +449,18 @@ def start_request(
         job=parent_job,
         root=RootRef(run=RunRef(run_id=request.run_id), job=parent_job),
     )
-    source = spec or (
-        f"{snap.source_path}:{getattr(definition.func, '__name__', pipe.name)}" if snap.source_path else None
+    source = (
+        _absolute(spec)
+        if spec
+        else (f"{snap.source_path}:{getattr(definition.func, '__name__', pipe.name)}" if snap.source_path else None)
     )
     return Started(pipe, request, None if snap.unknown else code, snap.unknown, parent, source)
+
+
+def _absolute(spec: str) -> str:
+    """`flow.py:flow` as `/abs/flow.py:flow`: a rerun from another folder must find the same file."""
+    path, sep, func = spec.rpartition(":")
+    return f"{os.path.abspath(path)}:{func}" if sep and path.endswith(".py") else spec
 
 
 def pipeline_spec(run: RunView) -> str:

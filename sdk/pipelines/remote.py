@@ -138,7 +138,7 @@ class PipelineDocument(_Doc):
         """A hyperparameter run's steps are its iterations, one per combination, without edges."""
         if self.hyper is not None:
             expected = [child_name(self.name, i) for i in range(1, len(self.hyper.combos) + 1)]
-            if [s.name for s in self.steps] != expected or any(s.upstream or s.when for s in self.steps):
+            if [s.name for s in self.steps] != expected or any(s.upstream or s.when is not None for s in self.steps):
                 raise ValueError(f"a hyperparameter run's steps must be {', '.join(expected)}, independent")
         return self
 
