@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import secrets
 import sqlite3
@@ -208,6 +209,14 @@ class Authenticate:
             if client not in LOOPBACK_CLIENTS:
                 await _refuse(send, 403, "this server runs with --insecure-local and answers only loopback clients")
                 return
+            if not _local_page(dict(scope["headers"])):
+                await _refuse(
+                    send,
+                    403,
+                    "this server runs with --insecure-local and answers only this machine's own pages"
+                    " (Host and Origin must name 127.0.0.1, localhost or [::1])",
+                )
+                return
             scope[SCOPE_KEY] = Scope.everything()
             await self.app(scope, receive, send)
             return
@@ -223,6 +232,31 @@ class Authenticate:
             return
         scope[SCOPE_KEY] = Scope(frozenset(info.projects), token_id=info.id)
         await self.app(scope, receive, send)
+
+
+def _local_page(headers: dict[bytes, bytes]) -> bool:
+    """A loopback client is a browser too: a page of another site may POST to it (no preflight for a
+    text/plain body) or, renaming itself to 127.0.0.1 by DNS, read it. Without tokens, the request's
+    `Host` must name loopback and its `Origin`, when a browser sends one, too."""
+    host = headers.get(b"host", b"").decode("latin-1")
+    origin = headers.get(b"origin")
+    if not _loopback_host(host):
+        return False
+    if origin is None:
+        return True
+    scheme, sep, rest = origin.decode("latin-1").partition("://")
+    return bool(sep) and scheme in ("http", "https") and _loopback_host(rest)
+
+
+def _loopback_host(host: str) -> bool:
+    """`127.0.0.1:8765`, `localhost`, `[::1]:8765` …: a loopback name, with or without a port."""
+    name = host[1 : host.find("]")] if host.startswith("[") else host.split(":", 1)[0]
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # any other name: what DNS says of it is the attacker's to choose
+        return False
 
 
 def _graphiql(path: str, scope: ASGIScope) -> bool:

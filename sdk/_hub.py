@@ -21,7 +21,9 @@ from __future__ import annotations
 import ast
 import base64
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,6 +193,7 @@ class HubSource:
         """The file at `relative` (built from validated names only), at most `limit` bytes; None if absent."""
         fs, root = self._fs()
         path = f"{root}/{relative}"
+        _stays_inside(fs, root, path)
         try:
             with fs.open(path, "rb") as f:
                 data: bytes = f.read(limit + 1)
@@ -552,6 +555,24 @@ def _newer(a: str, b: str) -> bool:
         return False
 
 
+def _stays_inside(fs: Any, root: str, path: str) -> None:
+    """On a local source, `path` (built from validated names) must resolve inside `root`, and name a
+    regular file or a folder if anything: a symbolic link or a FIFO that a co-writer of a shared hub
+    folder planted would otherwise make provgraph read or write elsewhere, or block."""
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol not in ("file", "local"):
+        return
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise ConfigError(f"hub source {root}: {path} leads outside the source (a symbolic link); refused")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # absent: the caller answers as for any missing file
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise ConfigError(f"hub source {root}: {path} is not a regular file; refused")
+
+
 def publish(
     source_file: Path,
     handler: str,
@@ -575,6 +596,14 @@ def publish(
     _checked(VERSION, version, "version")
     if version == "latest":
         raise ConfigError("'latest' is not a version; it always names the newest published one")
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        Version(version)
+    except InvalidVersion:  # `latest` follows version order: one that has none would always win it
+        raise ConfigError(
+            f"version {version!r} is not a PEP 440 version (like 1.2.0): `latest` could not order it"
+        ) from None
     signature(code, handler)  # the function must exist
     filename = _checked(FILE_NAME, source_file.name, "source file name")
     item = HubItem(
@@ -590,8 +619,16 @@ def publish(
         folder="",
     )
     existing = target.item(item.name, version)
-    if existing is not None and existing.version == version and target.source_of(existing) != code:
-        raise ConfigError(f"{item.name} {version} is already published in {target.name} with other code")
+    if existing is not None and existing.version == version:
+        if target.source_of(existing) != code:
+            raise ConfigError(f"{item.name} {version} is already published in {target.name} with other code")
+        was, now = item_yaml(existing), item_yaml(item)
+        changed = [k for k in now if was.get(k) != now[k]]
+        if changed:
+            raise ConfigError(
+                f"{item.name} {version} is already published in {target.name} with another {changed[0]}:"
+                " a published version is immutable, publish a new one"
+            )
     fs, root = target._fs()
     files = {
         "item.yaml": yaml.safe_dump(item_yaml(item), sort_keys=False).encode(),
@@ -602,10 +639,14 @@ def publish(
     tags = [version] if latest is not None and _newer(latest.version, version) else [version, "latest"]
     for tag in tags:
         folder = f"{root}/{target.published_dir(item.name, tag)}"
+        _stays_inside(fs, root, folder)
         fs.makedirs(folder, exist_ok=True)
+        _stays_inside(fs, root, folder)  # made by us, or there before: either way inside the source
         for file, data in files.items():
+            _stays_inside(fs, root, f"{folder}/{file}")
             fs.pipe_file(f"{folder}/{file}", data)
     catalog_path = f"{root}/functions/{target.channel}/catalog.json"
+    _stays_inside(fs, root, catalog_path)
     catalog = target.published_catalog()
     entry = item_yaml(item) | {"assets": {"source": f"src/{filename}", "function": "src/function.yaml"}}
     catalog.setdefault(folder_name(item.name), {}).update({tag: entry for tag in tags})

@@ -50,15 +50,18 @@ def launch(playwright: Playwright) -> Browser:
 
 
 @contextmanager
-def serve(home: Path, *, extra_env: dict[str, str] | None = None, start_timeout: float = 120) -> Iterator[str]:
-    """`provgraph serve` (with tokens) on the embedded store in `home`; yields its base URL."""
+def serve(
+    home: Path, *, extra_env: dict[str, str] | None = None, start_timeout: float = 120, insecure_local: bool = False
+) -> Iterator[str]:
+    """`provgraph serve` (with tokens, or `--insecure-local`) on the embedded store in `home`; yields its base URL."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
     env.update(PROVGRAPH_HOME=str(home), **(extra_env or {}))
     cli = Path(sys.executable).parent / "provgraph"
     log = home.parent / f"serve-{port}.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(cli), "serve", "--port", str(port)], env=env, stdout=out, stderr=out)
+        args = [str(cli), "serve", "--port", str(port), *(["--insecure-local"] if insecure_local else [])]
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=out)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout

@@ -150,6 +150,25 @@ def test_insecure_local_serves_without_tokens_on_loopback(home: Path) -> None:
         wait_for("the server's /healthz", healthy, interval=0.05)
         nodes = post(url).json()["data"]["runs"]["nodes"]
         assert {n["project"] for n in nodes} == {"demo", "other"}
+        # this machine's own pages only: another site's page (a cross-origin POST needs no preflight
+        # for a text/plain body) or one DNS-rebound to 127.0.0.1 gets nothing
+        assert post(url, headers={"Origin": f"http://localhost:{port}"}).status_code == 200
+        for headers in (
+            {"Origin": "http://attacker.example"},
+            {"Origin": "null"},
+            {"Host": f"attacker.example:{port}"},
+            {"Host": f"127.evil.example:{port}", "Origin": f"http://127.evil.example:{port}"},
+        ):
+            refused = post(url, headers=headers)
+            assert refused.status_code == 403, headers
+            assert "answers only this machine's own pages" in refused.json()["error"]
+        forged = httpx.post(
+            url + "/api/v1/lineage",
+            content=b'{"eventType": "START"}',
+            headers={"Content-Type": "text/plain", "Origin": "http://attacker.example"},
+            timeout=30,
+        )
+        assert forged.status_code == 403
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -222,6 +222,11 @@ def test_publish_writes_mlrun_format_that_resolves_and_runs(backend: pg.Backend,
     publish(code, "shout", target, name="shout-it", version="1.1.0")
     assert resolve("hub://mine/shout-it", backend.settings).item.version == "1.1.0"
     assert set(json.loads((base / "catalog.json").read_text())["shout_it"]) == {"latest", "0.9.0", "1.0.0", "1.1.0"}
+    publish(code, "shout", target, name="shout-it", version="1.1.0")  # the same again: a no-op
+    with pytest.raises(ConfigError, match=r"shout-it 1\.1\.0 is already published in mine with another spec"):
+        publish(code, "shout", target, name="shout-it", version="1.1.0", requirements=["evilpkg>=1"])
+    with pytest.raises(ConfigError, match=r"version '0-old' is not a PEP 440 version"):
+        publish(code, "shout", target, name="shout-it", version="0-old")  # it would take `latest` from 1.1.0
 
 
 @pytest.mark.s3

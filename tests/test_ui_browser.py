@@ -291,3 +291,23 @@ def test_graphiql_offline(page: Page, seeded: Seeded) -> None:
     expect(page.locator(".graphiql-editor-tool")).to_be_attached()
     page.get_by_role("button", name=re.compile("Headers")).click()
     expect(page.locator(".graphiql-editor-tool")).to_contain_text(seeded.token[:12])
+
+
+def test_insecure_local_serves_its_own_pages(playwright: Playwright, tmp_path: Path) -> None:
+    """`serve --insecure-local` answers only requests whose Host and Origin name this machine: the
+    UI it serves is such a page, and works without a token."""
+    settings = pg.load_settings(home=tmp_path / "home")
+    backend = pg.Backend(settings)
+    done = pg.run(broken, inputs={"data": str(Path(__file__))}, project="demo", backend=backend)
+    backend.close()
+    with serve(tmp_path / "home", insecure_local=True) as url:
+        try:
+            browser = launch(playwright)
+        except BrowserMissing as exc:
+            pytest.fail(str(exc))
+        page = browser.new_page()
+        page.goto(url + "/")
+        assert run_rows(page) == [done.run_id]
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "insecure_local.png"), full_page=True)
+        browser.close()

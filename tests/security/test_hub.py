@@ -183,3 +183,34 @@ def test_a_malformed_sources_file_is_one_clear_error(settings: pg.Settings) -> N
         path.write_text(body)
         with pytest.raises(ConfigError, match=message):
             resolve("hub://describe", settings)
+
+
+def test_a_hub_source_cannot_lead_outside_itself(
+    source: HubSource, settings: pg.Settings, tmp_path: Path, backend: pg.Backend
+) -> None:
+    """A co-writer of a shared hub folder plants a symbolic link (to provgraph's own event log, to a
+    folder elsewhere) or a FIFO: reads and publishes refuse them instead of following or blocking."""
+    import os
+
+    from provgraph._hub import publish
+
+    _hostile(source, "leak", item("leak", "1.0.0", "leak.py", "f"))
+    (tmp_path / "hub/functions/src/leak/leak.py").symlink_to(settings.events_db)
+    with pytest.raises(ConfigError, match="leads outside the source"):
+        resolve("hub://leak", settings)
+    fifo = tmp_path / "hub/functions/src/fifo"
+    fifo.mkdir()
+    os.mkfifo(fifo / "item.yaml")
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        resolve("hub://fifo", settings)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (tmp_path / "pub/functions/master/shout").mkdir(parents=True)
+    (tmp_path / "pub/functions/master/shout/latest").symlink_to(outside)
+    add_source(settings, "pub", str(tmp_path / "pub"))
+    code = tmp_path / "shout.py"
+    code.write_text("def shout(context):\n    return {}\n")
+    target = HubSource("pub", str(tmp_path / "pub"))
+    with pytest.raises(ConfigError, match="leads outside the source"):
+        publish(code, "shout", target, name="shout", version="1.0.0")
+    assert list(outside.iterdir()) == []
