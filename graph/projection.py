@@ -225,7 +225,11 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         cached_from=rf.cached_from.run_id if rf.cached_from else None,
         labels=None if labels is None else _keyed(labels.labels),
         annotations=None if labels is None else _keyed(labels.annotations),
-        metrics=[(m.key, m.step, m.value) for m in rf.metrics.metrics] if rf.metrics else [],
+        # one point per (key, step), the event's last: a loop logging `loss` without `step=` sends
+        # several at step 0 in one event, under one order key, and the run's value is the last one
+        metrics=list({(m.key, m.step): (m.key, m.step, m.value) for m in rf.metrics.metrics}.values())
+        if rf.metrics
+        else [],
         logs=[(c.offset, c.size, c.digest) for c in rf.logs.chunks] if rf.logs else [],
         reads=[DatasetFacts.of(d) for d in event.inputs],
         writes=[DatasetFacts.of(d, minted) for d in event.outputs],

@@ -23,7 +23,7 @@ from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._emitter import RunEmitter
 from provgraph._mlrun import MLRunSurface
 from provgraph._naming import StoreRef, check_artifact_key, is_store_uri, parse_store_uri
-from provgraph.events.artifacts import ArtifactStore
+from provgraph.events.artifacts import ArtifactStore, CorruptArtifact
 from provgraph.events.errors import ConfigError, ContractError, NotFound, ProvgraphError
 from provgraph.events.facets import ArtifactDatasetFacet, ArtifactKind, BindingFacet, DatasetVersionDatasetFacet
 from provgraph.events.facets.values import encode_float, storable_problem
@@ -111,6 +111,8 @@ class Context(MLRunSurface):
         self.parameters: dict[str, Any] = dict(params)
         self.results: dict[str, Any] = {}
         self.outputs: dict[str, Artifact] = {}
+        self.versions_logged: dict[str, list[str]] = {}
+        """Every version logged under each key, in order (`outputs` keeps the last): what a verdict compares."""
         self.metrics: dict[str, float] = {}
         """Latest value of each metric (by step), as the graph will show it."""
         self._metric_steps: dict[str, int] = {}
@@ -204,6 +206,10 @@ class Context(MLRunSurface):
             ]
         )
 
+    def _pinned(self, key: str) -> bool:
+        """Whether input `key` must be exactly recorded bytes (a reproduction's pinned input)."""
+        return key in self._input_versions or key in self._input_snapshots
+
     def record_untouched_inputs(self) -> None:
         """Record inputs the handler never read, so the run's provenance lists all it was given; a
         FIFO or a device is not read here (it may never end, or block), only named in a warning."""
@@ -215,6 +221,8 @@ class Context(MLRunSurface):
                     continue
                 item.hash  # noqa: B018 (hashing records the read)
             except (NotFound, ConfigError) as exc:
+                if isinstance(exc, CorruptArtifact) or self._pinned(key):
+                    raise  # a reproduction's input is not the original's bytes, read or not: it must not pass
                 log.warning("input %r could not be recorded: %s", key, exc)
 
     # -- results, metrics, outputs --------------------------------------------------------------
@@ -366,6 +374,7 @@ class Context(MLRunSurface):
         )
         artifact = Artifact(key, kind, digest, size, str(ref), physical, meta={"format": format, **meta})
         self.outputs[key] = artifact
+        self.versions_logged.setdefault(key, []).append(digest)
         return artifact
 
     def _put_directory(self, folder: Path) -> tuple[str, int, dict[str, str]]:

@@ -12,13 +12,13 @@ import os
 import platform
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from provgraph._backend import Backend
 from provgraph._code import Handler
-from provgraph._context import Artifact, Context
+from provgraph._context import Context
 from provgraph._dataitem import DataItem
 from provgraph._emitter import HeldEventFailed, RunEmitter, format_traceback
 from provgraph._environment import packages_digest
@@ -257,7 +257,7 @@ def execute(
             result.state, result.results, result.metrics = RunState.COMPLETE, ctx.results, ctx.metrics
             result.outputs = {key: a.uri for key, a in ctx.outputs.items()}
             if request.reproduces is not None:
-                result.verdict = verdict(request, result, ctx.outputs)
+                result.verdict = verdict(request, result, ctx.versions_logged)
             ctx._send_labels()
             with signals.held():
                 _record_end(functools.partial(emitter.complete, ctx.results, reproduces=result.verdict), backend)
@@ -294,6 +294,7 @@ def execute(
                     _record_end(fail, backend)
                 result.state = RunState.FAIL if reason is None else RunState.ABORT
                 result.error, result.results, result.metrics = message, ctx.results, ctx.metrics
+                result.verdict = failed_verdict(request)
             setattr(exc, RECORDED, result)  # a run process reports this end, not "ended without reporting"
             raise
         finally:
@@ -388,13 +389,19 @@ def _record_untouched(ctx: Context) -> None:
         log.warning("recording the inputs the run never read failed: %s", exc)
 
 
-def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]) -> ReproducesRunFacet:
-    """REPRODUCED when every output has the original's content hash and results and metrics match."""
+def output_versions(versions: Iterable[str]) -> str:
+    """The versions an output key was logged with, as one comparable text: the content hash, or
+    several joined by "+" in hash order (a key logged twice: the graph keeps both, in no order)."""
+    return "+".join(sorted(set(versions)))
+
+
+def verdict(request: RunRequest, result: RunResult, logged: dict[str, list[str]]) -> ReproducesRunFacet:
+    """REPRODUCED when every output key has the original's content hashes and results and metrics match."""
     assert request.reproduces is not None
     expected = request.expected
     differences: list[dict[str, Any]] = []
     if expected is not None:
-        got = {key: a.digest for key, a in outputs.items()}
+        got = {key: output_versions(digests) for key, digests in logged.items()}
         for key in sorted(expected.outputs.keys() | got.keys()):
             if expected.outputs.get(key) != got.get(key):
                 differences.append({"output": key, "original": expected.outputs.get(key), "reproduced": got.get(key)})
@@ -404,7 +411,7 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
             ("metric", _encoded(expected.metrics), _encoded(result.metrics)),
         ):
             for key in sorted(before.keys() | after.keys()):
-                if before.get(key) != after.get(key):
+                if _canonical(before.get(key)) != _canonical(after.get(key)):  # 1 is not true, 1.0 or -0 0
                     differences.append({kind: key, "original": before.get(key), "reproduced": after.get(key)})
     return ReproducesRunFacet(
         run_id=request.reproduces,
@@ -413,6 +420,11 @@ def verdict(request: RunRequest, result: RunResult, outputs: dict[str, Artifact]
         environment=environment_diff(request),
         snapshot_inputs=sorted(request.input_snapshots),
     )
+
+
+def _canonical(value: Any) -> str:
+    """A JSON value as text that tells apart what Python's `==` does not: `1`, `1.0`, `true`; `0.0`, `-0.0`."""
+    return json.dumps(value, sort_keys=True)
 
 
 def failed_verdict(request: RunRequest) -> ReproducesRunFacet | None:

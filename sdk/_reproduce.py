@@ -18,7 +18,7 @@ import os
 from provgraph._backend import Backend, default_backend
 from provgraph._code import handler_from_snapshot
 from provgraph._dataitem import DataItem, ProtectedFiles
-from provgraph._execution import RunResult
+from provgraph._execution import RunResult, output_versions
 from provgraph._naming import is_store_uri, uri_of
 from provgraph._run import RUNTIMES, new_run_id
 from provgraph.events.artifacts import check_digest
@@ -90,7 +90,7 @@ def plan(
         function=function,
         reproduces=run.run_id,
         expected=Expectation(
-            outputs={o.binding: o.version for o in run.outputs},
+            outputs=_outputs(run),
             results=run.results,
             metrics=run.metrics,
             environment={k: run.runtime.get(k) for k in ("python", "packages_digest", "image")},
@@ -240,3 +240,11 @@ def request_reproduction(run_id: str, backend: Backend, *, runtime: str | None =
     child = launch(request, code, backend, transport, env=env, capture_stderr=True, python=python)
     supervise_in_background(child, transport)
     return request.run_id
+
+
+def _outputs(run: RunView) -> dict[str, str]:
+    """Each output key's versions as the verdict compares them (`output_versions`)."""
+    by_key: dict[str, list[str]] = {}
+    for o in run.outputs:
+        by_key.setdefault(o.binding, []).append(o.version)
+    return {key: output_versions(versions) for key, versions in by_key.items()}

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 import provgraph as pg
+from provgraph._execution import execute
+from provgraph._reproduce import plan
 from provgraph.events.model import Dataset, EventType, Job, Run, RunEvent
 
 
@@ -111,3 +113,56 @@ def test_artifact_inputs_are_pinned_by_version(backend: pg.Backend, data_file: P
     assert again.verdict is not None and again.verdict.verdict == "REPRODUCED"
     run = backend.graph().run(again.run_id)
     assert run is not None and run.inputs[0].version == first.outputs["scaled"].rpartition("@")[2]
+
+
+def epochs(ctx: pg.Context) -> None:
+    for loss in (0.9, 0.5, 0.3):  # no step=: every point at step 0, the run's loss is the last
+        ctx.log_metric("loss", loss)
+    ctx.log_result("ints", [1, 0.0])
+
+
+def twice(ctx: pg.Context) -> None:
+    ctx.log_artifact("out", body=b"one")
+    ctx.log_artifact("out", body=b"two")  # the graph keeps both versions of `out`, in no order
+
+
+def test_verdicts_of_repeated_metrics_and_outputs_are_reproduced(backend: pg.Backend) -> None:
+    for handler in (epochs, twice):
+        first = pg.run(handler, backend=backend).raise_for_state()
+        view = backend.graph().run(first.run_id)
+        assert view is not None and view.metrics == first.metrics  # the graph keeps the last value too
+        again = pg.reproduce(first.run_id, backend=backend)
+        assert again.verdict is not None and again.verdict.verdict == "REPRODUCED", again.verdict
+
+
+def types_differ(ctx: pg.Context, flip: bool = False) -> None:
+    ctx.log_result("x", True if flip else 1)
+    ctx.log_result("z", -0.0 if flip else 0.0)
+
+
+def test_a_result_of_another_json_type_diverges(backend: pg.Backend) -> None:
+    first = pg.run(types_differ, backend=backend).raise_for_state()
+    request, code = plan(first.run_id, backend)
+    flipped = request.model_copy(update={"params": {"flip": True}})
+    again = execute(flipped, types_differ, code, backend)
+    assert again.verdict is not None and again.verdict.verdict == "DIVERGED"
+    assert [d["result"] for d in again.verdict.differences] == ["x", "z"]
+
+
+def ignores(ctx: pg.Context, data: pg.DataItem) -> None:
+    ctx.log_result("ok", 1)
+
+
+def test_an_unread_input_whose_bytes_changed_fails_a_server_started_reproduction(
+    backend: pg.Backend, tmp_path: Path
+) -> None:
+    """A server starts reproductions without reading inputs (`check_inputs=False`): the run itself must
+    refuse a pinned input whose bytes changed, read by the handler or not."""
+    data = tmp_path / "in.csv"
+    data.write_text("a\n")
+    first = pg.run(ignores, inputs={"data": str(data)}, backend=backend).raise_for_state()
+    data.write_text("b\n")
+    request, code = plan(first.run_id, backend, check_inputs=False)
+    again = execute(request, ignores, code, backend)
+    assert again.state == "FAIL" and again.error is not None and "CorruptArtifact" in again.error
+    assert again.verdict is not None and again.verdict.verdict == "FAILED"
