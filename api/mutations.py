@@ -8,6 +8,7 @@ tests/test_api.py; the fuzz test (tests/test_api_fuzz.py) picks it up from the s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import strawberry
@@ -54,7 +55,10 @@ async def reproduce(
         raise NotFound(f"no such run: {run_id}")
     if ctx.settings is None or ctx.transport is None:
         raise ConfigError("this server was started without settings; it cannot start runs")
-    new_run_id = await ctx.call(_start, ctx.settings, ctx.store, ctx.transport, original, runtime)
+    on_host = ctx.scope.unrestricted or ctx.settings.api_reproduce_on_host
+    new_run_id = await ctx.call(
+        _start, ctx.settings, ctx.store, ctx.transport, original, runtime, on_host, ctx.scope.allows
+    )
     return ReproduceResult(
         run_id=strawberry.ID(new_run_id),
         original_run_id=strawberry.ID(original),
@@ -64,12 +68,20 @@ async def reproduce(
     )
 
 
-def _start(settings: Settings, store: LineageStore, transport: Transport, run_id: str, runtime: str | None) -> str:
+def _start(
+    settings: Settings,
+    store: LineageStore,
+    transport: Transport,
+    run_id: str,
+    runtime: str | None,
+    on_host: bool,
+    may_use: Callable[[str], bool],
+) -> str:
     """The server's own transport and store are lent to the SDK: no second connection to its files."""
     import provgraph
 
     backend = provgraph.Backend(settings, transport=transport, graph=store)  # not closed: it owns neither
-    return provgraph.request_reproduction(run_id, backend, runtime=runtime)
+    return provgraph.request_reproduction(run_id, backend, runtime=runtime, on_host=on_host, may_use=may_use)
 
 
 MUTATIONS: list[StrawberryField] = [

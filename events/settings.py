@@ -161,6 +161,10 @@ class Settings(BaseModel):
     """How long a costly operation waits for its client's share before HTTP 429 (RATE_LIMITED)."""
     api_costly_store_calls: int = Field(default=1, ge=1)
     """Lineage walks running at once in the whole server (worker threads share the GIL and the cores)."""
+    api_reproduce_on_host: bool = False
+    """Let token holders' `reproduce` run on this server's host (a process running the recorded code
+    as the server's user, with its files); off: their reproductions go to Kubernetes only. An
+    `--insecure-local` server (one user, on their machine) reproduces on its host either way."""
 
     k8s_kubeconfig: Path | None = None
     """Kubeconfig the launcher uses; unset: $KUBECONFIG or ~/.kube/config, else the pod's service account."""

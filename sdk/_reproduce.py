@@ -14,15 +14,16 @@ would for anyone else. `in_process=True` runs it in the caller's interpreter: fa
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from provgraph._backend import Backend, default_backend
 from provgraph._code import handler_from_snapshot
 from provgraph._dataitem import DataItem, ProtectedFiles
 from provgraph._execution import RunResult, output_versions
-from provgraph._naming import is_store_uri, uri_of
+from provgraph._naming import is_store_uri, parse_store_uri, uri_of
 from provgraph._run import RUNTIMES, new_run_id
 from provgraph.events.artifacts import check_digest
-from provgraph.events.errors import ConfigError, NotFound, ReproduceRefused
+from provgraph.events.errors import ConfigError, Forbidden, NotFound, ReproduceRefused
 from provgraph.events.facets import CodeJobFacet, FunctionRef
 from provgraph.events.model import UNVERSIONED, RunState
 from provgraph.events.request import Expectation, RunRequest
@@ -210,17 +211,37 @@ def reproduce(
     return supervise(child, backend.transport)
 
 
-def request_reproduction(run_id: str, backend: Backend, *, runtime: str | None = None) -> str:
+def request_reproduction(
+    run_id: str,
+    backend: Backend,
+    *,
+    runtime: str | None = None,
+    on_host: bool = True,
+    may_use: Callable[[str], bool] | None = None,
+) -> str:
     """Start a reproduction of `run_id` elsewhere and return its run id at once (for servers).
 
     Nothing of the run executes in this process and no user data is read here (the run verifies
     every input against its recorded hash when it reads it). Local: `provgraph exec` in a new
     session with a minimal environment (no API tokens, no database credentials), watched by a thread
-    that reports it FAIL if it dies without saying so. Kubernetes: submitted to the launcher.
+    that reports it FAIL if it dies without saying so; refused unless `on_host` (a server's token
+    holders would run code as its user, reading its files). Kubernetes: submitted to the launcher.
+    `may_use(project)`: whether the caller may read that project's `store://` artifacts (the
+    reproduction reads every input the run read, as its ingest would check).
     """
     from provgraph.runtimes.process import clean_env, launch, supervise_in_background
 
     request, code = plan(run_id, backend, runtime=runtime, check_inputs=False)
+    for key, uri in request.inputs.items():
+        project = parse_store_uri(uri).project if is_store_uri(uri) else None
+        if may_use is not None and project is not None and not may_use(project):
+            raise Forbidden(f"run {run_id} read {key} from project {project!r}, which this token may not use")
+    if request.runtime != "kubernetes" and not on_host:
+        raise ReproduceRefused(
+            f"this server reproduces token holders' runs on Kubernetes only (runtime: kubernetes): a local"
+            f" reproduction of {run_id} would run its code as the server's user on its host"
+            " (PROVGRAPH_API_REPRODUCE_ON_HOST=true allows it)"
+        )
     if request.runtime == "kubernetes":
         from provgraph.runtimes.kubernetes import submit
 

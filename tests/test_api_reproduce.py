@@ -38,7 +38,8 @@ def server(settings: pg.Settings, tmp_path: Path) -> Iterator[tuple[str, dict[st
     tokens = TokenStore(settings.tokens_db)
     issued = {"demo": tokens.create(["demo"])[1], "other": tokens.create(["other"])[1]}
     tokens.close()
-    with ServerThread(create_app(settings)) as url:
+    on_host = settings.model_copy(update={"api_reproduce_on_host": True})  # its token holders may run code here
+    with ServerThread(create_app(on_host)) as url:
         yield url, issued, original.run_id
 
 
@@ -87,3 +88,28 @@ def test_reproduce_is_scoped_and_refusals_are_clear(server: tuple[str, dict[str,
     assert body["data"] is None
     message = body["errors"][0]["message"]
     assert "the source snapshot" in message and "of run synthetic-1 is not in" in message
+
+
+def test_a_token_holder_reproduces_on_the_servers_host_only_where_allowed(
+    settings: pg.Settings, tmp_path: Path
+) -> None:
+    """A reproduction runs the recorded code, and reads the recorded inputs, as the server's user: a
+    token holder could post a run naming any file of the server's host as an input. By default a
+    server with tokens reproduces on Kubernetes only, and never with another project's artifacts."""
+    (tmp_path / "in.txt").write_text("hello")
+    backend = pg.Backend(settings.model_copy(update={"project": "demo"}))
+    original = pg.run(copy, inputs={"data": str(tmp_path / "in.txt")}, backend=backend).raise_for_state()
+    borrowed = pg.run(copy, inputs={"data": original.outputs["copy"]}, project="other", backend=backend)
+    backend.close()
+    tokens = TokenStore(settings.tokens_db)
+    demo, other = tokens.create(["demo"])[1], tokens.create(["other"])[1]
+    tokens.close()
+    mutation = "mutation($id: ID!) { reproduce(runId: $id) { runId state } }"
+    with ServerThread(create_app(settings)) as url:
+        refused = call(url, demo, mutation, id=original.run_id)
+        assert refused["data"] is None
+        assert "reproduces token holders' runs on Kubernetes only" in refused["errors"][0]["message"]
+    with ServerThread(create_app(settings.model_copy(update={"api_reproduce_on_host": True}))) as url:
+        scoped = call(url, other, mutation, id=borrowed.run_id)
+        assert scoped["data"] is None
+        assert "which this token may not use" in scoped["errors"][0]["message"]

@@ -80,7 +80,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     finally:
         os.environ.pop("PROVGRAPH_HOME", None)
         os.environ.update(saved)
-    with serve(home) as url:
+    with serve(home, extra_env={"PROVGRAPH_API_REPRODUCE_ON_HOST": "true"}) as url:  # its Reproduce button
         yield Seeded(url, token, other, prep.run_id, [t.run_id for t in trains], ev.run_id, bad.run_id)
 
 
