@@ -9,7 +9,8 @@ log the API reads). Before that, the write rules of `events/admission.py`, plus 
     201  accepted and handed to the transport            {"runId", "eventType"}
     400  not a valid RunEvent: the validation message; or a `store://` version that is not a
          content hash, or an output whose object is not in the artifact store; or an event time
-         more than MAX_CLOCK_AHEAD ahead of the server's clock; nothing is forwarded
+         more than MAX_CLOCK_AHEAD ahead of the server's clock, or more than MAX_DATASETS inputs
+         and outputs; nothing is forwarded
     401  no or bad token (see auth.py)
     403  the event's job namespace is not one of the token's projects; its run id belongs to another
          project (the run's owner: the embedded log's record, in Kafka mode the graph); it writes a
@@ -46,6 +47,9 @@ from provgraph.events.transport.base import Transport
 log = logging.getLogger("provgraph.api")
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024
+MAX_DATASETS = 2_000
+"""Inputs plus outputs one event may name: each is a node, an edge and facets to project before the
+next request is answered, and 35,000 in one 2.4 MB event stalled every other client for a second."""
 MAX_CLOCK_AHEAD = timedelta(days=1)
 """How far an event's time may be ahead of this server's clock: "the latest facet wins" is by event
 time, so a far-future event would pin a shared dataset's schema (or a job's SQL) for good."""
@@ -82,6 +86,9 @@ class IngestEndpoint:
             event = loads(body)
         except ContractError as exc:
             return _error(400, str(exc))
+        named = len(event.inputs) + len(event.outputs)
+        if named > MAX_DATASETS:
+            return _error(400, f"the event names {named} datasets (at most {MAX_DATASETS} inputs and outputs)")
         ahead = event.event_time - datetime.now(UTC)
         if ahead > MAX_CLOCK_AHEAD:
             return _error(
