@@ -153,4 +153,5 @@ async def tag_artifact(
         raise ConfigError("this server was started without settings; it cannot record tags")
     by = f"token:{ctx.scope.token_id}" if ctx.scope.token_id else "unsecured server"
     backend = Backend(ctx.settings, transport=ctx.transport, graph=ctx.store)  # not closed: it owns neither
-    return AliasMove.of(await ctx.call(tag, str(ref), alias, backend, by=by))
+    uri = dataset if version is None else str(ref)  # as given: MLRun's `@<uid>` reads back only in its own form
+    return AliasMove.of(await ctx.call(tag, uri, alias, backend, by=by))

@@ -108,7 +108,7 @@ def resolve_version(ref: StoreRef, graph: LineageStore) -> str:
 
 def _written_by(ref: StoreRef, producer: str, graph: LineageStore) -> str:
     run = graph.run(producer)
-    if run is None:
+    if run is None or run.namespace != ref.project:  # only its own project's runs write an artifact: say no more
         raise NotFound(f"artifact URI {ref}: no run {producer!r} in the graph")
     mine = [o for o in run.outputs if (o.namespace, o.name) == (ref.namespace, ref.key)]
     written = sorted({o.version for o in mine if not o.attempted})

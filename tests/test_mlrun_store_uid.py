@@ -72,3 +72,16 @@ def test_uid_of_a_run_that_logged_the_key_twice_asks_for_a_pin(backend: pg.Backe
         resolve_version(parse_store_uri(f"store://datasets/{r.project}/data@{r.run_id}"), backend.graph())
     assert str(err.value).startswith(f"artifact URI store://{r.project}/data@{r.run_id}: run {r.run_id} wrote 'data'")
     assert str(err.value).count("@sha256:") == 2
+
+
+def test_another_projects_run_uid_is_no_producer_here(backend: pg.Backend) -> None:
+    """`store://models/p/key@<uid>` with a run of another project answers as for no run at all: a
+    token of p must not learn that q's run exists (only p's runs write p's artifacts)."""
+
+    def logs(ctx: pg.Context) -> None:
+        ctx.log_artifact("data", body=b"q")
+
+    theirs = pg.run(logs, project="q", backend=backend).raise_for_state()
+    ref = parse_store_uri(f"store://datasets/p/data@{theirs.run_id}")
+    with pytest.raises(pg.NotFound, match=f"no run '{theirs.run_id}' in the graph"):
+        resolve_version(ref, backend.graph())

@@ -81,6 +81,9 @@ def test_a_token_tags_its_projects_artifact_and_reads_the_history(
     ]
     listed = graphql(url, token, LIST, p="demo", t="production")["data"]["artifacts"]
     assert [a["uri"] for a in listed] == ["store://demo/model"]
+    # MLRun's form, pinned by the producing run's uid
+    by_uid = graphql(url, token, TAG, d=f"store://models/demo/model@{r1}", a="first")["data"]["tag"]
+    assert (by_uid["alias"], by_uid["version"]) == ("first", v1)
 
 
 def test_another_projects_token_can_neither_tag_nor_see(served: tuple[str, str, str, list[str], list[str]]) -> None:
