@@ -164,7 +164,8 @@ def test_the_mutation_runs_the_handler_in_another_process_with_a_clean_env(
     tokens = TokenStore(settings.tokens_db)
     token = tokens.create(["default"])[1]
     tokens.close()
-    with ServerThread(create_app(settings)) as url:
+    on_host = settings.model_copy(update={"api_reproduce_on_host": True})  # the host-process path under test
+    with ServerThread(create_app(on_host)) as url:
         started = time.monotonic()
         body = call(url, token, MUTATION, id=original.run_id).json()
         assert time.monotonic() - started < 10
