@@ -637,7 +637,6 @@ class Query:
         query = run_query.merge(RunFilter(project=project, job=job, state=state), query)
         project, job, state = query.project, query.job, query.state
         projects = ctx.scope.readable(project)
-        since, until = _utc(since, "since"), _utc(until, "until")
         found: list[RunView] = []
         for p in projects:
             where = RunFilter(project=p, job=job, state=state, since=since, until=until, conditions=conditions)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["app", "debug_requested", "main"]
 
@@ -38,7 +38,8 @@ def debug_requested() -> bool:
     return "--debug" in sys.argv or os.environ.get("PROVGRAPH_DEBUG") == "1"
 
 
-def _fail(message: str, code: int, label: str = "error") -> None:
+def fail(message: str, code: int, label: str = "error") -> NoReturn:
+    """`label: message` as one line on stderr (`message` already escaped: `one_line`), then exit `code`."""
     from provgraph.cli._app import err_console
 
     err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
@@ -66,7 +67,7 @@ def main() -> None:
         except OSError as exc:  # (a closed pipe): one line and exit 1, as from any command
             if debug:
                 raise
-            _fail(_escape(str(exc)), 1)
+            fail(one_line(str(exc)), 1)
         sys.exit(0)
     import typer
 
@@ -84,20 +85,20 @@ def main() -> None:
         if message:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
-            _fail(_escape(message) + hint, exc.exit_code)
+            fail(one_line(message) + hint, exc.exit_code)
         sys.exit(exc.exit_code)
     except UsageProblem as exc:
-        _fail(_escape(str(exc)), 2)
+        fail(one_line(str(exc)), 2)
     except (ProvgraphError, OSError) as exc:
         if debug:
             raise
-        _fail(_escape(str(exc)), 1)
+        fail(one_line(str(exc)), 1)
     except Exception as exc:
         if debug:
             raise
         if _storage_failed(exc):
-            _fail(f"the embedded store could not be read or written: {_escape(str(exc))} (is its disk full?)", 1)
-        _fail(f"{type(exc).__name__}: {_escape(str(exc))} (run with --debug for the traceback)", 2, "internal error")
+            fail(f"the embedded store could not be read or written: {one_line(str(exc))} (is its disk full?)", 1)
+        fail(f"{type(exc).__name__}: {one_line(str(exc))} (run with --debug for the traceback)", 2, "internal error")
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -115,7 +116,7 @@ def _storage_failed(exc: BaseException) -> bool:
     return apsw is not None and isinstance(exc, apsw.FullError | apsw.IOError | apsw.CantOpenError | apsw.ReadOnlyError)
 
 
-def _escape(text: str) -> str:
+def one_line(text: str) -> str:
     """User text printed verbatim: `[...]` in a message is not rich markup, and it stays one line."""
     from rich.markup import escape
 

@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from provgraph.cli import debug_requested
+from provgraph.cli import debug_requested, fail, one_line
 from provgraph.cli._app import INCLUDE_DELETED, app, console, err_console, parse_pairs, settings, short
 from provgraph.cli._consistency import CONSISTENT_WITH, wait
 from provgraph.cli._resolve import NAME, NAMESPACE, check_target, resolve, resolve_run
@@ -105,8 +105,7 @@ def run_cmd(
             raise
         code = exc.code if isinstance(exc.code, int) and exc.code else 1
         said = f"the handler's code called sys.exit({exc.code!r}) before returning (see `provgraph runs --state fail`)"
-        err_console.print(f"[bold red]error:[/] {escape(said)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code) from None
+        fail(one_line(said), code)
     finally:
         backend.close()
     if as_json:
@@ -140,7 +139,7 @@ def print_result(result: RunResult) -> None:
     for key, uri in result.outputs.items():
         console.print(escape(f"  output  {key} -> {uri}"), highlight=False)
     if result.error:
-        err_console.print(f"[bold red]error:[/] {escape(' '.join(result.error.splitlines()))}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {one_line(result.error)}", highlight=False)
         if result.traceback and debug_requested():
             err_console.print(escape(result.traceback.rstrip()), highlight=False)
         elif result.traceback:
@@ -347,12 +346,10 @@ def exec_cmd(
     try:
         result = exec_request(request, backend)
     except BaseException as exc:
-        from provgraph._execution import recorded_result
-        from provgraph.runtimes.process import write_result
+        if result_file is not None:
+            from provgraph.runtimes.process import write_recorded_result
 
-        recorded = recorded_result(exc)
-        if result_file is not None and recorded is not None:  # its recorded end, not "ended without reporting"
-            write_result(recorded, result_file)
+            write_recorded_result(exc, result_file)
         raise
     finally:
         backend.close()

@@ -89,6 +89,8 @@ def check_ids(event: RunEvent) -> None:
     with name `//p:model` would be project p's artifact `model` to both stores (`ContractError`)."""
     for role, datasets in (("input", event.inputs), ("output", event.outputs)):
         for d in datasets:
+            if not d.namespace.startswith("store"):  # `<ns>:<name>` can start `store://` only then
+                continue
             text = f"{d.namespace}:{d.name}"
             if text.startswith(STORE_PREFIX) and (read := split_namespace(text)) and read[0] != d.namespace:
                 raise ContractError(

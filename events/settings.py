@@ -81,7 +81,7 @@ class Settings(BaseModel):
 
     home: Path = Field(default_factory=lambda: Path.home() / ".provgraph")
     """Embedded state: events.db (the log), graph.db (the projection), artifacts/, spool/."""
-    project: str = Field(default="default", pattern=f"^{PROJECT}$")
+    project: str = Field(default="default", pattern=f"^{PROJECT.pattern}$")
     """Job namespace for runs that do not name one (a name `store://` URIs can carry: `states.PROJECT`)."""
     transport: Literal["sqlite", "kafka", "http", "memory"] = "sqlite"
     """Where events go: the embedded log, Kafka, or an OpenLineage HTTP endpoint (the last two with the

@@ -16,7 +16,7 @@ ALIAS = re.compile(r"[a-z][a-z0-9_.-]{0,62}")
 """An alias: lower case, starts with a letter, at most 63 characters; never `latest` (that is the newest version)."""
 DELETE_JOB = "provgraph.delete"
 """The job name of every deletion run (`facets/tombstone_run.py`); its namespace is the deleted object's project."""
-PROJECT = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 """A project name a run may take (letters, digits, '.', '_', '-'): it is a path segment of `store://` URIs."""
 ARTIFACT_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,127}){0,15}")
 """A key the SDK logs an artifact under: MLRun's characters, in '/'-separated segments (no ':' or '@',

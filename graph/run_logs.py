@@ -43,6 +43,12 @@ def read_log(
     stop = end if limit is None else min(end, start + max(0, limit))
     parts: list[str] = []
     data = bytearray()
+
+    def gap(size: int) -> None:
+        parts.append(data.decode("utf-8", "replace"))
+        data.clear()
+        parts.append(gap_marker(size))
+
     at = start
     for c in sorted(chunks, key=lambda c: c.offset):
         if c.offset + c.size <= at:
@@ -50,16 +56,12 @@ def read_log(
         if c.offset >= stop:
             break
         if c.offset > at:
-            parts.append(data.decode("utf-8", "replace"))
-            data.clear()
-            parts.append(gap_marker(c.offset - at))
+            gap(c.offset - at)
             at = c.offset
         try:
             data += fetch(c.digest)[at - c.offset : stop - c.offset]
         except FileNotFoundError:  # an event named bytes the artifact store does not hold: a gap too
-            parts.append(data.decode("utf-8", "replace"))
-            data.clear()
-            parts.append(gap_marker(min(c.offset + c.size, stop) - at))
+            gap(min(c.offset + c.size, stop) - at)
         at = min(c.offset + c.size, stop)
     parts.append(data.decode("utf-8", "replace"))
     return LogText(text="".join(parts), start=start, end=max(stop, start))

@@ -639,9 +639,8 @@ def publish(
     tags = [version] if latest is not None and _newer(latest.version, version) else [version, "latest"]
     for tag in tags:
         folder = f"{root}/{target.published_dir(item.name, tag)}"
-        _stays_inside(fs, root, folder)
+        _stays_inside(fs, root, folder)  # resolves the links of the part that exists
         fs.makedirs(folder, exist_ok=True)
-        _stays_inside(fs, root, folder)  # made by us, or there before: either way inside the source
         for file, data in files.items():
             _stays_inside(fs, root, f"{folder}/{file}")
             fs.pipe_file(f"{folder}/{file}", data)

@@ -169,7 +169,7 @@ def run_project(project: str | None, default: str) -> str:
     """The project a run writes to (`project`, else the settings' `default`), refused unless `store://`
     URIs can carry it (`PROJECT`): its artifacts are `store://<project>/<key>`."""
     chosen = project or default
-    if not _PROJECT.fullmatch(chosen):
+    if not PROJECT.fullmatch(chosen):
         raise ConfigError(
             f"project {chosen[:80]!r}: letters, digits, '.', '_' and '-', starting with a letter or digit,"
             " at most 128 characters"
@@ -185,6 +185,3 @@ def check_artifact_key(key: str) -> str:
             " with a letter or digit); ':' and '@' would read as an alias or a version"
         )
     return key
-
-
-_PROJECT = re.compile(PROJECT)

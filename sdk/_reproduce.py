@@ -232,10 +232,11 @@ def request_reproduction(
     from provgraph.runtimes.process import clean_env, launch, supervise_in_background
 
     request, code = plan(run_id, backend, runtime=runtime, check_inputs=False)
-    for key, uri in request.inputs.items():
-        project = parse_store_uri(uri).project if is_store_uri(uri) else None
-        if may_use is not None and project is not None and not may_use(project):
-            raise Forbidden(f"run {run_id} read {key} from project {project!r}, which this token may not use")
+    if may_use is not None:
+        for key, uri in request.inputs.items():
+            project = parse_store_uri(uri).project if is_store_uri(uri) else None
+            if project is not None and not may_use(project):
+                raise Forbidden(f"run {run_id} read {key} from project {project!r}, which this token may not use")
     if request.runtime != "kubernetes" and not on_host:
         raise ReproduceRefused(
             f"this server reproduces token holders' runs on Kubernetes only (runtime: kubernetes): a local"

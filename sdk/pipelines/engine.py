@@ -449,11 +449,11 @@ def start_request(
         job=parent_job,
         root=RootRef(run=RunRef(run_id=request.run_id), job=parent_job),
     )
-    source = (
-        _absolute(spec)
-        if spec
-        else (f"{snap.source_path}:{getattr(definition.func, '__name__', pipe.name)}" if snap.source_path else None)
-    )
+    source = None
+    if spec:
+        source = _absolute(spec)
+    elif snap.source_path:
+        source = f"{snap.source_path}:{getattr(definition.func, '__name__', pipe.name)}"
     return Started(pipe, request, None if snap.unknown else code, snap.unknown, parent, source)
 
 

@@ -36,9 +36,8 @@ def _spare(job_r: int, out_fd: int, fds: tuple[int, ...], settings: Settings) ->
     # pipeline waits for its end); an exec'd one does not inherit it (non-inheritable)
     os.register_at_fork(after_in_child=lambda: os.close(out_fd))
     from provgraph._backend import Backend
-    from provgraph._execution import recorded_result
     from provgraph._stored_request import exec_request
-    from provgraph.runtimes.process import write_result
+    from provgraph.runtimes.process import write_recorded_result, write_result
 
     backend = Backend(settings)
     with contextlib.suppress(Exception):  # a failure here, the step meets again and reports
@@ -60,10 +59,7 @@ def _spare(job_r: int, out_fd: int, fds: tuple[int, ...], settings: Settings) ->
             backend.close()
         code = 0
     except BaseException as exc:  # noqa: BLE001 - reported as the exit status
-        recorded = recorded_result(exc)
-        if recorded is not None:  # the run recorded its own end (ABORT on a signal, FAIL on sys.exit)
-            write_result(recorded, Path(job["result"]))
-        else:  # the supervisor records FAIL with this on stderr
+        if not write_recorded_result(exc, Path(job["result"])):  # else the supervisor records FAIL with this
             import traceback
 
             traceback.print_exc()

@@ -23,7 +23,7 @@ from typing import Any
 
 from provgraph._backend import Backend
 from provgraph._emitter import RunEmitter
-from provgraph._execution import RunResult, failed_verdict
+from provgraph._execution import RunResult, failed_verdict, recorded_result
 from provgraph.events.facets import CodeJobFacet, ReproducesRunFacet, RequestedRunFacet, RuntimeRunFacet
 from provgraph.events.model import RunState
 from provgraph.events.request import RunRequest, dumps_request
@@ -193,6 +193,16 @@ def write_result(result: RunResult, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(body))
     tmp.replace(path)
+
+
+def write_recorded_result(exc: BaseException, path: Path) -> bool:
+    """The child's side when the run ended by `exc` (ABORT on a signal, FAIL on `sys.exit`): the end
+    `execute` recorded, written as its result so `settle` does not record "ended without reporting"
+    over it; whether there was one."""
+    recorded = recorded_result(exc)
+    if recorded is not None:
+        write_result(recorded, path)
+    return recorded is not None
 
 
 def _read_result(path: Path) -> RunResult | None:
