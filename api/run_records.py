@@ -73,9 +73,9 @@ async def run_logs(ctx: RequestContext, run_id: str, from_: int | None, max_byte
         chunks = store.log_chunks(run_id)
         size = max((c.offset + c.size for c in chunks), default=0)
         if from_ is None:
-            log = read_log(chunks, artifacts.get_bytes, tail=max_bytes)
+            log = read_log(chunks, artifacts.get_chunk, tail=max_bytes)
         else:
-            log = read_log(chunks, artifacts.get_bytes, start=from_, limit=max_bytes)
+            log = read_log(chunks, artifacts.get_chunk, start=from_, limit=max_bytes)
         return RunLogs(text=log.text, start=Long(log.start), end=Long(log.end), size=Long(size))
 
     return await ctx.call(read)

@@ -159,9 +159,9 @@ def bulk_sqlite(path: Path, chunk: int = 200_000) -> None:
         read += [(i + 1, k + 1, when) for k in ins]
         if len(runs) == chunk or i == RUNS - 1:
             conn.executemany(
-                "INSERT INTO run (id, run_id, namespace, job_name, code_hash, state, state_key, started_at,"
-                " last_event_at, ended_at, known_at, ended_known_at, has_start)"
-                " VALUES (?7, ?1, ?6, ?2, ?3, 'COMPLETE', ?4, ?5, ?5, ?5, ?5, ?5, 0)",
+                "INSERT INTO run (id, run_id, namespace, job_name, code_hash, entrypoint, state, state_key,"
+                " started_at, last_event_at, ended_at, known_at, ended_known_at, has_start)"
+                " VALUES (?7, ?1, ?6, ?2, ?3, 'x', 'COMPLETE', ?4, ?5, ?5, ?5, ?5, ?5, 0)",
                 runs,
             )
             conn.executemany(
@@ -197,10 +197,10 @@ _NODES: dict[str, tuple[str, str]] = {  # label: (CSV header, SELECT of its rows
         "SELECT name, namespace, name, code_hash, entrypoint FROM job_version",
     ),
     "Run": (
-        "run_id:ID(Run),namespace,job_name,code_hash,state,state_key,started_at,last_event_at,ended_at,known_at,"
-        "ended_known_at,has_start:long",
-        "SELECT run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,"
-        " known_at, ended_known_at, has_start FROM run",
+        "run_id:ID(Run),namespace,job_name,code_hash,entrypoint,state,state_key,started_at,last_event_at,ended_at,"
+        "known_at,ended_known_at,has_start:long",
+        "SELECT run_id, namespace, job_name, code_hash, entrypoint, state, state_key, started_at, last_event_at,"
+        " ended_at, known_at, ended_known_at, has_start FROM run",
     ),
     "Dataset": (":ID(Dataset),namespace,name,kind", "SELECT name, namespace, name, kind FROM dataset"),
     "DatasetVersion": (

@@ -16,6 +16,7 @@ from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from provgraph.cli._commands import COMMANDS, ROOT_HELP, VERSION_HELP
+from provgraph.cli._terminal import made_safe
 from provgraph.events.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -90,10 +91,11 @@ app = typer.Typer(
 def _console(stderr: bool) -> Console:
     """On a terminal rich fits output to its width; anywhere else (a pipe, a file, a script) lines
     are never wrapped or cut, so full ids and URIs survive copy and `grep`. No `:name:` emoji codes:
-    user text (a `a:b:c` name) prints verbatim, and rich's emoji table is not loaded (start-up time)."""
+    user text (a `a:b:c` name) prints verbatim, and rich's emoji table is not loaded (start-up time).
+    Control characters of recorded text are shown, never sent (`_terminal.py`)."""
     if (sys.stderr if stderr else sys.stdout).isatty():
-        return Console(stderr=stderr, highlight=False, emoji=False)
-    return Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=True, width=1_000_000)
+        return made_safe(Console(stderr=stderr, highlight=False, emoji=False))
+    return made_safe(Console(stderr=stderr, highlight=False, emoji=False, soft_wrap=True, width=1_000_000))
 
 
 console = _console(stderr=False)

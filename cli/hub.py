@@ -94,7 +94,7 @@ def hub_list(
                 print(json.dumps(row))
             else:
                 cells = [str(row[k]) for k in ("source", "name", "version", "kind")]
-                table.add_row(*map(_shown, [*cells, ", ".join(categories), str(row["description"])]))
+                table.add_row(*map(escape, [*cells, ", ".join(categories), str(row["description"])]))
     if not as_json:
         console.print(table if count else "no hub items match")
 
@@ -109,22 +109,22 @@ def hub_show(
     item = resolved.item
     summary, params = signature(resolved.code, item.handler)
     where = f"{resolved.source.name}: {item.folder}"
-    console.print(f"[bold]{_shown(item.name)}[/] {_shown(item.version)}  ({_shown(where)})")
+    console.print(f"[bold]{escape(item.name)}[/] {escape(item.version)}  ({escape(where)})")
     if item.description:
-        console.print(f"  {_shown(item.description)}")
+        console.print(f"  {escape(item.description)}")
     handler = f"{item.filename}:{item.handler}"
-    console.print(f"  handler       {_shown(handler)}  kind {_shown(item.kind or 'job')}")
-    console.print(f"  categories    {_shown(', '.join(item.categories)) or '-'}")
-    console.print(f"  requirements  {_shown(', '.join(item.requirements)) or '-'}")
-    console.print(f"  image         {_shown(item.image or '-')}")
+    console.print(f"  handler       {escape(handler)}  kind {escape(item.kind or 'job')}")
+    console.print(f"  categories    {escape(', '.join(item.categories)) or '-'}")
+    console.print(f"  requirements  {escape(', '.join(item.requirements)) or '-'}")
+    console.print(f"  image         {escape(item.image or '-')}")
     console.print(f"  code          {resolved.code_hash}")
     if summary:
-        console.print(f"  doc           {_shown(summary)}")
+        console.print(f"  doc           {escape(summary)}")
     console.print("  params")
     for p in params:
         typed = f": {p.annotation}" if p.annotation else ""
         default = f" = {p.default}" if p.default is not None else ""
-        console.print(f"    {_shown(p.name + typed + default)}" + (f"  - {_shown(p.doc)}" if p.doc else ""))
+        console.print(f"    {escape(p.name + typed + default)}" + (f"  - {escape(p.doc)}" if p.doc else ""))
 
 
 @hub_app.command("publish")
@@ -166,9 +166,3 @@ def hub_publish(
     )
     uri = parse_hub_uri(f"hub://{source + '/' if source else ''}{item.name}:{item.version}")
     console.print(f"published {uri} -> {escape(item.folder)}")
-
-
-def _shown(text: str) -> str:
-    """What a hub source supplies, for the terminal: rich markup escaped, and control characters
-    (escape sequences that clear the screen or recolour it) shown as `\\x1b`, never sent raw."""
-    return escape("".join(c if c.isprintable() or c == " " else f"\\x{ord(c):02x}" for c in text))

@@ -39,7 +39,7 @@ def logs_cmd(
         run, chunks = _read(handle, rid)
         if run is None:
             raise NotFound(f"no run {run_id!r} (see `provgraph runs`)")
-        fetch = backend.artifacts.get_bytes
+        fetch = backend.artifacts.get_chunk
         if as_json or not follow:
             log = read_log(chunks, fetch, tail=tail)
             if as_json:

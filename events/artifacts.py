@@ -131,6 +131,15 @@ class ArtifactStore:
         verify(data, digest, f"artifact {digest} in {self.url}")
         return data
 
+    def get_chunk(self, digest: str, size: int) -> bytes:
+        """`get_bytes` of an object that must be `size` bytes long (a log chunk as its event declares
+        it); FileNotFoundError, without reading it, when the stored object is another size."""
+        path = self._path(digest)
+        stored = os.stat(path).st_size if self._plain else int(self.fs.size(path))
+        if stored != size:
+            raise FileNotFoundError(f"{digest}: {stored} bytes, not {size}")
+        return self.get_bytes(digest)
+
     def objects(self) -> Iterator[StoredObject]:
         """Every stored object (what `provgraph gc` weighs); files that are not objects are skipped."""
         base = f"{self.root}/objects/sha256"

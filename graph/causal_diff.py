@@ -284,11 +284,14 @@ class _Differ:
 
 
 def _local(ra: RunView, rb: RunView) -> list[Cause]:
-    """The pair's own differences: code hash, each param, each environment fact."""
+    """The pair's own differences: code hash (or the function called in it), each param, each
+    environment fact."""
     base = {"job": ra.job_name, "namespace": ra.namespace, "run_a": ra.run_id, "run_b": rb.run_id}
     out: list[Cause] = []
     if ra.code_hash != rb.code_hash:
         out.append(Cause(kind="code", key="code_hash", a=ra.code_hash, b=rb.code_hash, **base))
+    elif ra.entrypoint != rb.entrypoint:
+        out.append(Cause(kind="code", key="entrypoint", a=ra.entrypoint, b=rb.entrypoint, **base))
     for key in dict.fromkeys([*ra.params, *rb.params]):
         va, vb = ra.params.get(key), rb.params.get(key)
         if _canon(va) != _canon(vb):

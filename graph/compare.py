@@ -53,7 +53,7 @@ SECTIONS: tuple[tuple[str, Callable[[RunView], dict[str, Any]]], ...] = (
         lambda r: {
             "code_hash": r.code_hash,
             "git_commit": r.job_version.git_commit if r.job_version else None,
-            "entrypoint": r.job_version.entrypoint if r.job_version else None,
+            "entrypoint": r.entrypoint,
         },
     ),
     ("params", lambda r: r.params),

@@ -147,6 +147,7 @@ RUN_PROPS: tuple[str, ...] = (
     "known_at",
     "last_event_at",
     "code_hash",
+    "entrypoint",
     "parent_run_id",
     "cached_from",
     "has_start",
@@ -202,7 +203,8 @@ CALL (r, row, fresh) {{
                               ELSE r.ended_known_at END,
       r.state_key = CASE WHEN state_wins THEN row.state_key ELSE r.state_key END,
       {_min("r", "started_at")}, {_min("r", "known_at")},
-      {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "parent_run_id")},
+      {_max("r", "last_event_at")}, {_max("r", "code_hash")}, {_max("r", "entrypoint")},
+      {_max("r", "parent_run_id")},
       {_max("r", "cached_from")}, {_max("r", "has_start")}, {_max("r", "declared_events")},
       r.seqs = COLLECT {{ UNWIND coalesce(r.seqs, []) + row.seqs AS s WITH DISTINCT s ORDER BY s RETURN s }},
       {_newer_keyed}
@@ -309,7 +311,8 @@ DUMP: dict[str, LiteralString] = {
     "job_version": "MATCH (n:JobVersion) RETURN n.namespace AS namespace, n.name AS name, n.code_hash AS code_hash,"
     " n.entrypoint AS entrypoint, n.source_uri AS source_uri, n.git_commit AS git_commit, n.git_dirty AS git_dirty",
     "run": "MATCH (n:Run) RETURN n.run_id AS run_id, n.namespace AS namespace, n.job_name AS job_name,"
-    " n.code_hash AS code_hash, n.state AS state, n.state_key AS state_key, n.started_at AS started_at,"
+    " n.code_hash AS code_hash, n.entrypoint AS entrypoint,"
+    " n.state AS state, n.state_key AS state_key, n.started_at AS started_at,"
     " n.last_event_at AS last_event_at, n.ended_at AS ended_at, n.known_at AS known_at,"
     " n.ended_known_at AS ended_known_at, n.has_start AS has_start, n.declared_events AS declared_events,"
     " n.params AS params, n.params_key AS params_key,"

@@ -161,6 +161,12 @@ class RunFacts:
     def code_hash(self) -> str | None:
         return self.code.code_hash if self.code else None
 
+    @property
+    def entrypoint(self) -> str | None:
+        """The function the run called in its code snapshot: one file holds many, and its job
+        version (keyed by the file's hash) may have run several of them under one job name."""
+        return self.code.entrypoint if self.code else None
+
 
 def admit(events: Sequence[RunEvent], owners: Mapping[str, str]) -> None:
     """`admission.admit` for a store: `owners` are the stored namespaces of the batch's runs."""
@@ -254,6 +260,7 @@ def run_row(f: RunFacts) -> dict[str, Any]:
         "namespace": f.namespace,
         "job_name": f.job_name,
         "code_hash": f.code_hash,
+        "entrypoint": f.entrypoint,
         "state": f.state.value,
         "state_key": f.state_key,
         "started_at": f.event_time,
@@ -313,6 +320,7 @@ def fold_run(old: dict[str, Any], f: RunFacts) -> None:
     if when > old["last_event_at"]:
         old["last_event_at"] = when
     old["code_hash"] = max_nn(old["code_hash"], f.code_hash)
+    old["entrypoint"] = max_nn(old["entrypoint"], f.entrypoint)
     old["parent_run_id"] = max_nn(old["parent_run_id"], f.parent_run_id)
     old["cached_from"] = max_nn(old["cached_from"], f.cached_from)
     order_key = f.order_key

@@ -70,6 +70,10 @@ def run_view(
     lost = liveness.lost(state, runtime, parse_time(r.get("last_event_at") or r.get("started_at")))
     if lost is not None:
         state, error = RunState.LOST, lost
+    entrypoint = r.get("entrypoint")
+    if job_version is not None and entrypoint is not None and job_version.entrypoint != entrypoint:
+        # one file, one job name, several functions: the version's own entrypoint is one of them
+        job_version = job_version.model_copy(update={"entrypoint": entrypoint})
     return RunView(
         run_id=r["run_id"],
         namespace=r["namespace"],
@@ -78,6 +82,7 @@ def run_view(
         started_at=parse_time(r.get("started_at")),
         ended_at=parse_time(r.get("ended_at")),
         code_hash=r.get("code_hash"),
+        entrypoint=entrypoint,
         params=loads_json(r.get("params")) or {},
         results=loads_json(r.get("results")) or {},
         labels=loads_json(r.get("labels")) or {},

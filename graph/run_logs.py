@@ -29,25 +29,30 @@ def gap_marker(size: int) -> str:
 
 def read_log(
     chunks: Sequence[LogChunkView],
-    fetch: Callable[[str], bytes],
+    fetch: Callable[[str, int], bytes],
     *,
     start: int = 0,
     tail: int | None = None,
     limit: int | None = None,
 ) -> LogText:
     """The output from offset `start` (or only its last `tail` bytes), at most `limit` bytes of
-    it, decoded as UTF-8. Only the chunks in that window are fetched."""
+    it, decoded as UTF-8. Only the chunks in that window are fetched, each by `fetch(digest, size)`
+    (`ArtifactStore.get_chunk`: FileNotFoundError unless an object of that name has that size, so a
+    forged chunk naming a large object costs a stat, not a read). Bytes of another size are a gap."""
     end = max((c.offset + c.size for c in chunks), default=0)
     if tail is not None:
         start = max(start, end - max(0, tail))
     stop = end if limit is None else min(end, start + max(0, limit))
     parts: list[str] = []
     data = bytearray()
+    missing = 0
+    """Bytes missing since the last ones shown: adjacent gaps are one marker."""
 
-    def gap(size: int) -> None:
-        parts.append(data.decode("utf-8", "replace"))
-        data.clear()
-        parts.append(gap_marker(size))
+    def flush() -> None:
+        nonlocal missing
+        if missing:
+            parts.append(gap_marker(missing))
+            missing = 0
 
     at = start
     for c in sorted(chunks, key=lambda c: c.offset):
@@ -56,12 +61,21 @@ def read_log(
         if c.offset >= stop:
             break
         if c.offset > at:
-            gap(c.offset - at)
+            missing += c.offset - at
             at = c.offset
         try:
-            data += fetch(c.digest)[at - c.offset : stop - c.offset]
+            body = fetch(c.digest, c.size)
+            if len(body) != c.size:
+                raise FileNotFoundError(c.digest)
         except FileNotFoundError:  # an event named bytes the artifact store does not hold: a gap too
-            gap(min(c.offset + c.size, stop) - at)
+            missing += min(c.offset + c.size, stop) - at
+        else:
+            if missing:
+                parts.append(data.decode("utf-8", "replace"))
+                data.clear()
+                flush()
+            data += body[at - c.offset : stop - c.offset]
         at = min(c.offset + c.size, stop)
     parts.append(data.decode("utf-8", "replace"))
+    flush()
     return LogText(text="".join(parts), start=start, end=max(stop, start))

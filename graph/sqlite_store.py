@@ -69,7 +69,7 @@ CREATE TABLE IF NOT EXISTS job_version (
     PRIMARY KEY (namespace, name, code_hash));
 CREATE TABLE IF NOT EXISTS run (
     id INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE,
-    namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT,
+    namespace TEXT NOT NULL, job_name TEXT NOT NULL, code_hash TEXT, entrypoint TEXT,
     state TEXT NOT NULL, state_key TEXT NOT NULL, started_at TEXT NOT NULL, last_event_at TEXT, ended_at TEXT,
     known_at TEXT NOT NULL, ended_known_at TEXT, has_start INTEGER NOT NULL, declared_events INTEGER,
     params TEXT, params_key TEXT, results TEXT, results_key TEXT, runtime TEXT, runtime_key TEXT,
@@ -132,7 +132,7 @@ _TABLES = (
 )
 _DERIVED = ("run_param", "run_label")
 """Tables derived from `run` for queries (`--where`): emptied with it, left out of `dump`."""
-_LATEST_RUN_COLUMNS = {"known_at", "cached_from", "traceback", "labels", "id"}
+_LATEST_RUN_COLUMNS = {"known_at", "cached_from", "traceback", "labels", "id", "entrypoint"}
 """Run columns added last: a graph without one of them is made again and projected again (`id`: the
 integer keys of the edge tables, schema of round 8)."""
 _KEYED = ("run", "dataset_version")
@@ -160,16 +160,17 @@ def _max(table: str, col: str) -> str:
 
 
 _UPSERT_RUN = f"""
-INSERT INTO run (run_id, namespace, job_name, code_hash, state, state_key, started_at, last_event_at, ended_at,
-                 known_at, ended_known_at, has_start, declared_events,
+INSERT INTO run (run_id, namespace, job_name, code_hash, entrypoint, state, state_key, started_at, last_event_at,
+                 ended_at, known_at, ended_known_at, has_start, declared_events,
                  params, params_key, results, results_key, runtime, runtime_key, error, error_key,
                  reproduces, reproduces_key, parent_run_id, cached_from, traceback, labels, labels_key, annotations)
-VALUES (:run_id, :namespace, :job_name, :code_hash, :state, :state_key, :started_at, :last_event_at, :ended_at,
-        :known_at, :ended_known_at, :has_start, :declared_events,
+VALUES (:run_id, :namespace, :job_name, :code_hash, :entrypoint, :state, :state_key, :started_at, :last_event_at,
+        :ended_at, :known_at, :ended_known_at, :has_start, :declared_events,
         :params, :params_key, :results, :results_key, :runtime, :runtime_key, :error, :error_key,
         :reproduces, :reproduces_key, :parent_run_id, :cached_from, :traceback, :labels, :labels_key, :annotations)
 ON CONFLICT (run_id) DO UPDATE SET
-    {_max("run", "code_hash")}, {_max("run", "parent_run_id")}, {_max("run", "declared_events")},
+    {_max("run", "code_hash")}, {_max("run", "entrypoint")}, {_max("run", "parent_run_id")},
+    {_max("run", "declared_events")},
     {_max("run", "cached_from")},
     state = CASE WHEN excluded.state_key > run.state_key THEN excluded.state ELSE run.state END,
     ended_at = CASE WHEN excluded.state_key > run.state_key THEN excluded.ended_at ELSE run.ended_at END,

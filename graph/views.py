@@ -71,6 +71,8 @@ class RunView(View):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     code_hash: str | None = None
+    entrypoint: str | None = None
+    """`file.py:function` the run called in its code snapshot (`job_version.entrypoint` says the same)."""
     params: dict[str, Any] = Field(default_factory=dict)
     results: dict[str, Any] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)

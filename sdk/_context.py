@@ -246,11 +246,12 @@ class Context(MLRunSurface):
             self.commit()
 
     def commit(self, message: str = "", completed: bool = False) -> None:
-        """Write what is pending (events and metric points) now; `message` becomes an annotation."""
+        """Write what is pending (events, metric points, the results so far) now, as MLRun's
+        `commit` saves the run's state; `message` becomes an annotation."""
         if message:
             self.set_annotation("message", message)
         self._send_labels()
-        self._emitter.running()
+        self._emitter.running(results=self.results)
         self._emitter.transport.flush()
 
     def log_metric(self, key: str, value: float, step: int = 0) -> None:

@@ -254,8 +254,12 @@ class RunEmitter:
             facets["cached_from"] = cached_from
         return self._emit(EventType.START, facets)
 
-    def running(self, inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = ()) -> RunEvent:
-        return self._emit(EventType.RUNNING, {}, inputs, outputs)
+    def running(
+        self, inputs: Sequence[Dataset] = (), outputs: Sequence[Dataset] = (), results: dict[str, Any] | None = None
+    ) -> RunEvent:
+        """A RUNNING event; with `results`, the results logged so far (a later event's replace them)."""
+        facets: dict[str, Any] = {"results": ResultsRunFacet(results=results)} if results else {}
+        return self._emit(EventType.RUNNING, facets, inputs, outputs)
 
     def labels(self, labels: dict[str, str], annotations: dict[str, str]) -> RunEvent:
         """The run's labels and annotations as they are now (the latest event's win)."""

@@ -94,8 +94,9 @@ def bind_arguments(handler: Handler, ctx: Context, params: dict[str, Any], input
             raise ConfigError(
                 f"{getattr(handler, '__name__', 'handler')}() needs {name!r}: pass it as a param or input"
             )
-    if extra_ok:
+    if extra_ok:  # as MLRun: `**kwargs` takes every param, then every input, the signature left
         kwargs.update({k: v for k, v in params.items() if k not in kwargs})
+        kwargs.update({k: ctx.get_input(k) for k in inputs if k not in kwargs})
     return kwargs
 
 

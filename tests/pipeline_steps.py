@@ -48,6 +48,20 @@ def add(ctx: Context, x: DataItem, k: int = 1) -> dict[str, Any]:
     return {"n": n}
 
 
+def subtract(ctx: Context, x: DataItem, k: int = 1) -> dict[str, Any]:
+    """`add`'s twin in the same file: same signature, other outputs (the cache must tell them apart)."""
+    n = int((x.get().split() or [b"0"])[0]) - k
+    ctx.log_artifact("y", body=str(n))
+    return {"n": n}
+
+
+@pipeline
+def either(seed: str, op: str = "add") -> None:
+    """One step named `op` calling either handler of this file: a step or job name says nothing of
+    which function ran."""
+    step(add if op == "add" else subtract, name="op", inputs={"x": seed}, outputs=["y"])
+
+
 @pipeline
 def three(raw: str, lr: float = 0.1) -> None:
     prep = step(prepare, inputs={"raw": raw}, outputs=["train_set", "test_set"])

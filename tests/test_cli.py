@@ -303,3 +303,32 @@ def test_run_says_what_a_script_would_hide(cli, tmp_path: Path) -> None:  # type
     assert [r["state"] for r in map(json.loads, cli("runs", "--json").stdout.splitlines())].count("FAIL") == 2
     broke = cli("run", "job.py:breaks", ok=False)
     assert broke.returncode == 1 and "error: ValueError: first second\n" in broke.stderr
+
+
+def test_control_characters_of_recorded_text_are_shown_never_sent(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Any producer names jobs, datasets, params and results: an ESC in them must not recolour,
+    retitle or clear the terminal of whoever lists runs (nor a bidi override reorder the line)."""
+    from provgraph.events.synthetic import dataset, run_events
+    from provgraph.events.transport.sqlite import SqliteEventLog
+
+    evil = "job\x1b[8m hidden\x1b]0;title\x1b\\\u202e"
+    events = run_events(
+        "r-evil",
+        namespace="default",
+        job=evil,
+        params={"p\x1b[2J": "v\x9b1m"},
+        results={"r": "\x1b[H all good"},
+        inputs=[dataset("file", "/in\x1b[31m.csv", "sha256:" + "a" * 64, "in\x1b")],
+    )
+    (tmp_path / "home").mkdir(exist_ok=True)
+    log = SqliteEventLog(tmp_path / "home" / "events.db")
+    log.append(events)
+    log.close()
+    for args in (("runs",), ("show", "r-evil"), ("lineage", "run:r-evil"), ("compare", "r-evil", "r-evil")):
+        out = cli(*args).stdout
+        assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out, (args, out)
+    shown = cli("show", "r-evil").stdout
+    assert "\\x1b[8m hidden" in shown and "\\u202e" in shown
+    # JSON escapes them itself: scripts get the recorded text exactly
+    [row] = map(json.loads, cli("runs", "--json").stdout.splitlines())
+    assert row["job_name"] == evil

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 from provgraph.events.settings import KAFKA_UNSET
@@ -181,3 +185,63 @@ def test_a_flow_imports_its_siblings_and_its_mistakes_are_one_line(cli, tmp_path
         "error: condition score.results['acc'] > 0.9 has no truth value while the pipeline is built"
     )
     assert both.stderr.count("\n") == 1
+
+
+SLOW = """
+import time
+from pathlib import Path
+
+from provgraph import Context
+from provgraph.pipelines import pipeline, step
+
+
+def slow(ctx: Context, marker: str) -> dict:
+    Path(marker).write_text("started")
+    time.sleep(60)
+    return {"slept": 60}
+
+
+def after(ctx: Context) -> dict:
+    return {}
+
+
+@pipeline
+def flow(marker: str):
+    s = step(slow, params={"marker": marker})
+    step(after).after(s)
+"""
+
+
+def test_sigterm_to_the_pipeline_ends_its_steps_and_the_run_can_be_rerun(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`timeout`, systemd or an IDE's stop button signal the pipeline's process alone: its running
+    steps are terminated too (each records ABORT) instead of being waited for, and the ABORTed
+    pipeline run keeps what a rerun needs."""
+    (tmp_path / "flow.py").write_text(SLOW)
+    marker = tmp_path / "started"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env.update(PROVGRAPH_HOME=str(tmp_path / "home"), NO_COLOR="1")
+    proc = subprocess.Popen(
+        [str(test_cli.BIN), "pipeline", "run", "flow.py:flow", "-p", f"marker={marker}"],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):
+            if marker.exists():
+                break
+            time.sleep(0.05)
+        assert marker.exists(), proc.communicate(timeout=5)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)  # the step sleeps 60 s: waiting for it would time out here
+    finally:
+        proc.kill()
+    runs = {r["job_name"]: r for r in map(json.loads, cli("runs", "--json").stdout.splitlines())}
+    assert runs["flow"]["state"] == "ABORT" and runs["slow"]["state"] == "ABORT"
+    assert "after" not in runs
+    assert runs["flow"]["results"]["pipeline"] == f"{tmp_path}/flow.py:flow"
+    plan = cli("pipeline", "rerun", runs["flow"]["run_id"], "--plan").stdout
+    assert "run   slow" in plan, plan

@@ -71,6 +71,22 @@ def test_identical_rerun_reuses_every_step_cached_from_the_original(backend: Bac
     assert _states(fresh) == {"prepare": "COMPLETE", "train": "COMPLETE", "evaluate": "COMPLETE"}
 
 
+def test_a_step_calling_another_function_of_the_same_file_is_not_reused(backend: Backend, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.txt"
+    seed.write_text("10")
+    first = run_pipeline(ps.either, {"seed": str(seed)}, backend=backend).raise_for_state()
+    other = run_pipeline(ps.either, {"seed": str(seed), "op": "subtract"}, backend=backend).raise_for_state()
+    assert other.steps["op"].state == "COMPLETE" and other.steps["op"].results == {"n": 9}
+    assert first.steps["op"].results == {"n": 11}
+    plan = plan_rerun(first.run_id, backend, {"op": "subtract"})
+    [planned] = plan.steps
+    assert planned.action == "reuse" and planned.cached_from == other.steps["op"].run_id
+    # each run keeps the function it called, though both share one job version (one file, one hash)
+    graph = backend.graph()
+    ran = {graph.run(r.steps["op"].run_id or "").entrypoint for r in (first, other)}  # type: ignore[union-attr]
+    assert ran == {"pipeline_steps.py:add", "pipeline_steps.py:subtract"}
+
+
 def test_changed_param_reruns_only_the_steps_it_reaches(backend: Backend, raw: Path) -> None:
     run_pipeline(ps.three, {"raw": str(raw)}, backend=backend).raise_for_state()
     changed = run_pipeline(ps.three, {"raw": str(raw), "lr": 0.2}, backend=backend).raise_for_state()

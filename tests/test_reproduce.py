@@ -53,6 +53,23 @@ def test_a_deterministic_run_reproduces(backend: pg.Backend, data_file: Path) ->
     assert third.verdict is not None and third.verdict.verdict == "REPRODUCED"
 
 
+def test_a_run_reproduces_with_the_function_it_called_under_a_shared_job_name(
+    backend: pg.Backend, data_file: Path
+) -> None:
+    """Two functions of one file run under one job name share a job version (its key is the file's
+    hash): each run still records, reproduces and compares with its own function."""
+    original = pg.run(deterministic, inputs={"data": str(data_file)}, name="exp", backend=backend)
+    later = pg.run(noisy, inputs={"data": str(data_file)}, name="exp", backend=backend)
+    graph = backend.graph()
+    first, second = graph.run(original.run_id), graph.run(later.run_id)
+    assert first is not None and second is not None and first.code_hash == second.code_hash
+    assert first.job_version is not None and first.job_version.entrypoint == first.entrypoint
+    assert (first.entrypoint, second.entrypoint) == ("test_reproduce.py:deterministic", "test_reproduce.py:noisy")
+    again = pg.reproduce(original.run_id, backend=backend)
+    assert again.verdict is not None and again.verdict.verdict == "REPRODUCED"
+    assert set(again.outputs) == {"scaled"}
+
+
 def test_unseeded_randomness_diverges_and_names_the_output(backend: pg.Backend, data_file: Path) -> None:
     original = pg.run(noisy, inputs={"data": str(data_file)}, backend=backend)
     again = pg.reproduce(original.run_id, backend=backend)

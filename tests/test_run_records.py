@@ -43,7 +43,7 @@ def noisy(ctx: pg.Context, lr: float = 0.5) -> None:
 
 
 def _graph_output(backend: pg.Backend, run_id: str) -> str:
-    return read_log(backend.graph().log_chunks(run_id), backend.artifacts.get_bytes).text
+    return read_log(backend.graph().log_chunks(run_id), backend.artifacts.get_chunk).text
 
 
 def test_a_failed_run_keeps_its_traceback_output_results_and_every_metric_step(
@@ -102,14 +102,18 @@ def test_output_is_bounded_and_streams_are_restored(tmp_path: Path) -> None:
 
 def test_a_gap_between_chunks_is_shown_not_joined() -> None:
     parts = {sha256_bytes(b): b for b in (b"ab", b"ef")}
+
+    def fetch(digest: str, size: int) -> bytes:
+        return parts[digest]
+
     chunks = [
         LogChunkView(offset=0, size=2, digest=sha256_bytes(b"ab")),
         LogChunkView(offset=4, size=2, digest=sha256_bytes(b"ef")),
     ]
-    assert read_log(chunks, parts.__getitem__).text == "ab[provgraph: 2 bytes of output missing]\nef"
-    tail = read_log(chunks, parts.__getitem__, tail=1)
+    assert read_log(chunks, fetch).text == "ab[provgraph: 2 bytes of output missing]\nef"
+    tail = read_log(chunks, fetch, tail=1)
     assert (tail.text, tail.start, tail.end) == ("f", 5, 6)
-    window = read_log(chunks, parts.__getitem__, start=1, limit=4)
+    window = read_log(chunks, fetch, start=1, limit=4)
     assert (window.text, window.end) == ("b[provgraph: 2 bytes of output missing]\ne", 5)
 
 
@@ -121,13 +125,38 @@ def test_a_chunk_the_store_lacks_is_a_gap() -> None:
         LogChunkView(offset=2, size=3, digest=sha256_bytes(b"lost")),
     ]
 
-    def fetch(digest: str) -> bytes:
+    def fetch(digest: str, size: int) -> bytes:
         if digest not in parts:
             raise FileNotFoundError(digest)
         return parts[digest]
 
     assert read_log(chunks, fetch).text == "ab[provgraph: 3 bytes of output missing]\n"
     assert read_log(chunks, fetch, start=3).text == "[provgraph: 2 bytes of output missing]\n"
+
+
+def test_chunks_naming_an_object_of_another_size_are_gaps_never_read(
+    backend: pg.Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A producer may name any stored object in its run's log facet: 30,000 one-byte chunks naming a
+    20 MB object made every `Run.logs` read and hash it 30,000 times. A chunk whose object is not
+    its declared size is a gap, decided from the object's size alone."""
+    store = backend.artifacts
+    big, _ = store.put_bytes(b"x" * 100_000)
+    small, _ = store.put_bytes(b"ok")
+    chunks = [LogChunkView(offset=0, size=2, digest=small)] + [
+        LogChunkView(offset=2 + i, size=1, digest=big) for i in range(1_000)
+    ]
+    reads: list[str] = []
+    get_bytes = store.get_bytes
+
+    def counted(digest: str) -> bytes:
+        reads.append(digest)
+        return get_bytes(digest)
+
+    monkeypatch.setattr(store, "get_bytes", counted)
+    log = read_log(chunks, store.get_chunk)
+    assert log.text == "ok[provgraph: 1000 bytes of output missing]\n"
+    assert reads == [small]
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -336,7 +365,7 @@ def test_graphql_answers_every_int_the_contract_accepts(tmp_path: Path) -> None:
     gap = BIG + 3 - (64 << 10)
     assert body["data"]["run"] == {
         "logs": {
-            "text": f"[provgraph: {BIG - gap} bytes of output missing]\n[provgraph: 3 bytes of output missing]\n",
+            "text": f"[provgraph: {BIG + 3 - gap} bytes of output missing]\n",  # adjacent gaps: one marker
             "start": gap,
             "end": BIG + 3,
             "size": BIG + 3,

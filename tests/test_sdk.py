@@ -83,6 +83,30 @@ def test_a_failing_handler_ends_the_run_fail_and_keeps_its_events(backend: pg.Ba
     assert run.completeness is not None and run.completeness.complete
 
 
+def joined(ctx: pg.Context, sep: str = "+", **rest: object) -> dict[str, object]:
+    items = {k: v for k, v in rest.items() if isinstance(v, pg.DataItem)}
+    ctx.log_artifact("joined", body=sep.encode().join(items[k].get() for k in sorted(items)))
+    return {"params": sorted(k for k in rest if k not in items), "inputs": sorted(items)}
+
+
+def test_kwargs_take_every_param_and_input_not_in_the_signature(backend: pg.Backend, tmp_path: Path) -> None:
+    """As MLRun's `get_func_arg`: `**kwargs` gets the params, then the inputs (as DataItems, read and
+    recorded as any input), the signature's own names left out."""
+    (tmp_path / "a").write_bytes(b"A")
+    (tmp_path / "b").write_bytes(b"B")
+    result = pg.run(
+        joined,
+        params={"sep": "-", "extra": 1},
+        inputs={"s0": str(tmp_path / "a"), "s1": str(tmp_path / "b")},
+        backend=backend,
+    ).raise_for_state()
+    assert result.results == {"params": ["extra"], "inputs": ["s0", "s1"]}
+    run = backend.graph().run(result.run_id)
+    assert run is not None
+    assert {i.binding: i.version for i in run.inputs} == {"s0": sha(b"A"), "s1": sha(b"B")}
+    assert run.outputs[0].version == sha(b"A-B")
+
+
 def test_params_are_coerced_to_annotations_and_defaults_recorded(backend: pg.Backend) -> None:
     result = pg.run(typed, params={"n": "3", "ratio": "0.5", "flag": "yes"}, backend=backend)
     assert result.results == {"n": 3, "ratio": 0.5, "flag": True, "name": "x"}

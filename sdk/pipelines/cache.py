@@ -48,13 +48,18 @@ class StepKey:
 
     job: str
     code_hash: str | None
+    entrypoint: str
+    """`file.py:function`: one file (one code hash) holds many handlers, and a step or `--name` may
+    call any of them under one job name."""
     params: dict[str, Any]
     inputs: dict[str, InputId]
     runtime: dict[str, Any]
 
     @property
     def digest(self) -> str:
-        body = canonical([self.job, self.code_hash, self.params, sorted(self.inputs.items()), self.runtime])
+        body = canonical(
+            [self.job, self.code_hash, self.entrypoint, self.params, sorted(self.inputs.items()), self.runtime]
+        )
         return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -97,7 +102,9 @@ def find_cached(graph: LineageStore, backend: Backend, project: str, key: StepKe
         return None
     params = canonical(key.params)
     for summary in _candidates(graph, RunFilter(project=project, job=key.job, state=RunState.COMPLETE)):
-        if summary.code_hash != key.code_hash or canonical(summary.params) != params:
+        if (summary.code_hash, summary.entrypoint) != (key.code_hash, key.entrypoint):
+            continue
+        if canonical(summary.params) != params:
             continue
         if not _same_runtime(summary, key.runtime):
             continue
@@ -190,6 +197,8 @@ def reasons(previous: RunView | None, key: StepKey, step: str) -> list[str]:
     out: list[str] = []
     if previous.code_hash != key.code_hash:
         out.append(f"code of {step} changed {_short(previous.code_hash or '?')} → {_short(key.code_hash or '?')}")
+    elif previous.entrypoint != key.entrypoint:
+        out.append(f"handler of {step} changed {previous.entrypoint or '?'} → {key.entrypoint}")
     for name in sorted(previous.params.keys() | key.params.keys()):
         before, after = previous.params.get(name), key.params.get(name)
         if canonical(before) != canonical(after):

@@ -139,7 +139,12 @@ def prepare(
         artifact_store=backend.settings.artifact_url,
     )
     step_key = StepKey(
-        s.name, None if snap.unknown else code.code_hash, request.params, input_ids(pinned, backend), environment()
+        s.name,
+        None if snap.unknown else code.code_hash,
+        snap.entrypoint,
+        request.params,
+        input_ids(pinned, backend),
+        environment(),
     )
     return Prepared(request, None if snap.unknown else code, func, step_key, snap.source_path)
 
@@ -167,6 +172,11 @@ class ProcessRunner:
         source = Snapshot(prepared.source_path, request.code_hash, request.entrypoint) if prepared.source_path else None
         status = self._started(backend).run(digest, result_file, source)
         return settle(request, status, result_file, b"", backend.transport)
+
+    def terminate_steps(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._server.terminate_steps()
 
     def close(self) -> None:
         with self._lock:
@@ -314,31 +324,42 @@ class Scheduler:
     def _run(self, progress: Callable[[StepState], None] | None) -> dict[str, StepState]:
         running: dict[Future[StepState], str] = {}
         with ThreadPoolExecutor(max_workers=self.opts.parallelism, thread_name_prefix="step") as pool:
-            while len(self.states) < len(self.order):
-                for name in self.order:
-                    s = self.pipe.steps[name]
-                    if name in self.states or name in running.values():
-                        continue
-                    if any(up not in self.states for up in s.upstream):
-                        continue
-                    try:
-                        why = self._blocked(s)
-                    except PipelineError as exc:
-                        self._settle(
-                            StepState(name, RunState.FAIL.value, sorted(s.upstream), reason=str(exc)), progress
-                        )
-                        continue
-                    if why is not None:
-                        self._settle(StepState(name, SKIPPED, sorted(s.upstream), reason=why), progress)
-                        continue
-                    running[pool.submit(self.run_step, s)] = name
-                if not running:
-                    continue
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    running.pop(fut)
-                    self._settle(fut.result(), progress)
+            try:
+                self._loop(pool, running, progress)
+            except Terminated:  # SIGTERM to this process alone (Ctrl-C reaches the steps by itself):
+                if isinstance(self.runner, ProcessRunner):  # the steps end too, not after their work
+                    self.runner.terminate_steps()
+                raise
         return {name: self.states[name] for name in self.order}
+
+    def _loop(
+        self,
+        pool: ThreadPoolExecutor,
+        running: dict[Future[StepState], str],
+        progress: Callable[[StepState], None] | None,
+    ) -> None:
+        while len(self.states) < len(self.order):
+            for name in self.order:
+                s = self.pipe.steps[name]
+                if name in self.states or name in running.values():
+                    continue
+                if any(up not in self.states for up in s.upstream):
+                    continue
+                try:
+                    why = self._blocked(s)
+                except PipelineError as exc:
+                    self._settle(StepState(name, RunState.FAIL.value, sorted(s.upstream), reason=str(exc)), progress)
+                    continue
+                if why is not None:
+                    self._settle(StepState(name, SKIPPED, sorted(s.upstream), reason=why), progress)
+                    continue
+                running[pool.submit(self.run_step, s)] = name
+            if not running:
+                continue
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                running.pop(fut)
+                self._settle(fut.result(), progress)
 
     def _settle(self, state: StepState, progress: Callable[[StepState], None] | None) -> None:
         self.states[state.name] = state
@@ -380,7 +401,13 @@ def run_pipeline(
     scheduler = Scheduler(started.pipe, backend, started.request.project, started.parent, opts)
 
     def orchestrate(ctx: Context) -> dict[str, Any]:
-        steps = scheduler.run(progress)
+        if started.source:  # sent now, so a run killed before its end can still be rerun
+            ctx.log_result("pipeline", started.source, commit=True)
+        try:
+            steps = scheduler.run(progress)
+        except BaseException:  # Ctrl-C, SIGTERM: the steps so far stay recorded with the ABORT
+            ctx.log_results(started.summary(dict(scheduler.states))[0])
+            raise
         summary, failure = started.summary(steps)
         if failure is not None:
             ctx.log_results(summary)

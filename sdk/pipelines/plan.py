@@ -18,6 +18,7 @@ from provgraph._dataitem import DataItem
 from provgraph._naming import dataset_identity, is_store_uri, parse_store_uri, resolve_version
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.facets import JobRef, ParentRunFacet, RunRef
+from provgraph.events.model import RunState
 from provgraph.graph.ids import NodeId
 from provgraph.graph.views import Direction, LineageNode, RunView
 from provgraph.pipelines.cache import find_cached, output_uris, reasons
@@ -55,7 +56,8 @@ def pipeline_run(run_id: str, backend: Backend) -> RunView:
     if run is None:
         raise NotFound(f"no run {run_id}")
     if not run.state.is_terminal:
-        raise ConfigError(f"pipeline run {run_id} is {run.state}; rerun it once it has ended")
+        hint = f"record its end with `provgraph abort {run_id}`" if run.state == RunState.LOST else "wait for its end"
+        raise ConfigError(f"pipeline run {run_id} is {run.state}; {hint}, then rerun it")
     return run
 
 

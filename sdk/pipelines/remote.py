@@ -514,7 +514,7 @@ def _request(
         parent=parent_of(doc.run_id, doc.project, doc.name),
         artifact_store=backend.settings.artifact_url,
     )
-    return request, StepKey(step.name, step.code_hash, params, ids, runtime_key(doc.image))
+    return request, StepKey(step.name, step.code_hash, step.entrypoint, params, ids, runtime_key(doc.image))
 
 
 def _finish(doc: PipelineDocument, states: dict[str, StepState], backend: Backend) -> RunState:

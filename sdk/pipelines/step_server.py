@@ -30,6 +30,7 @@ def _spare(job_r: int, out_fd: int, fds: tuple[int, ...], settings: Settings) ->
     # write its number: SIGCHLD from any subprocess the step starts, SIGINT from Ctrl-C.
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server's forwarding is not the step's
     for fd in fds:
         os.close(fd)
     # a process the step forks must not hold the report pipe open after the step ends (the
@@ -89,6 +90,15 @@ def _precompile(path: str, code_hash: str, entrypoint: str) -> None:
         return
 
 
+def _forward(signum: int, children: dict[int, int | None]) -> None:
+    """SIGTERM (the pipeline's process was terminated): every running step is terminated too, and
+    records its own ABORT; the server goes on reaping them and reporting their ends."""
+    for pid, job_id in list(children.items()):
+        if job_id is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+
 def serve(in_fd: int, out_fd: int) -> None:
     # Preload what every step needs, so each forks ready to run: the SDK, the pipeline DSL its
     # module may import, and the environment digest its runtime facet records.
@@ -113,9 +123,10 @@ def serve(in_fd: int, out_fd: int) -> None:
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.signal(signal.SIGCHLD, lambda *_: None)
-    signal.set_wakeup_fd(wake_w)
     children: dict[int, int | None] = {}
     """Process -> the step it runs (None: the spare, waiting for one)."""
+    signal.signal(signal.SIGTERM, lambda signum, _: _forward(signum, children))
+    signal.set_wakeup_fd(wake_w)
     compiled: set[str] = set()
 
     def fork_spare() -> tuple[int, int]:

@@ -14,6 +14,7 @@ running steps, then exit.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -91,6 +92,11 @@ class StepServer:
             os.write(self._to_server, line)
         event.wait()
         return box[0]
+
+    def terminate_steps(self) -> None:
+        """SIGTERM every running step (through the server, which forwards it): each records ABORT."""
+        with contextlib.suppress(ProcessLookupError):
+            self._process.send_signal(signal.SIGTERM)
 
     def close(self) -> None:
         os.close(self._to_server)
