@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -116,6 +117,18 @@ class GraphQLApp(GraphQL[RequestContext, None]):
 
     def encode_json(self, data: object) -> str | bytes:
         return data.body if isinstance(data, EncodedResponse) else super().encode_json(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """A body (or GET variables) the JSON parser gives up on — nested past its recursion limit, an
+        integer of more than 4,300 digits — is a 400 like any unparsable one, not a 500."""
+        try:
+            return json.loads(data)
+        except RecursionError as exc:  # strawberry answers a JSONDecodeError with its 400
+            raise json.JSONDecodeError("nested too deep", "", 0) from exc
+        except ValueError as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                raise
+            raise json.JSONDecodeError(str(exc), "", 0) from exc
 
     async def render_graphql_ide(self, request: Request) -> Response:
         """GraphiQL from the package's own bundle: strawberry's page loads it from a CDN."""

@@ -10,7 +10,10 @@ log the API reads). Before that, the write rules of `events/admission.py`, plus 
     400  not a valid RunEvent: the validation message; or a `store://` version that is not a
          content hash, or an output whose object is not in the artifact store; or an event time
          more than MAX_CLOCK_AHEAD ahead of the server's clock, or more than MAX_DATASETS inputs
-         and outputs; nothing is forwarded
+         and outputs or MAX_POINTS metric points or log chunks; a run id no lookup reads back (blank
+         at either end, a control character, the `run:` prefix) or a run naming itself as its
+         parent; nothing is forwarded. A missing output object is told before the run's owner is
+         asked, so that answer says nothing of who owns the run id
     401  no or bad token (see auth.py)
     403  the event's job namespace is not one of the token's projects; its run id belongs to another
          project (the run's owner: the embedded log's record, in Kafka mode the graph); it writes a
@@ -28,6 +31,7 @@ run's first event keeps it, a later one from another project is dead-lettered).
 from __future__ import annotations
 
 import logging
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -43,6 +47,7 @@ from provgraph.events.errors import ContractError, EventConflict, Forbidden, Pro
 from provgraph.events.model import RunEvent
 from provgraph.events.serde import loads
 from provgraph.events.transport.base import Transport
+from provgraph.graph.ids import RUN_PREFIX
 
 log = logging.getLogger("provgraph.api")
 
@@ -55,8 +60,39 @@ MAX_CLOCK_AHEAD = timedelta(days=1)
 time, so a far-future event would pin a shared dataset's schema (or a job's SQL) for good."""
 
 
+MAX_POINTS = 10_000
+"""Metric points or log chunks one event may carry (the SDK sends at most a few hundred): 95,000
+points in one 4 MB event stalled every other client for over a second."""
+_ODD_ID = re.compile(r"^\s|\s$|[\x00-\x1f\x7f-\x9f]")
+
+
 class BodyTooLarge(Exception):
     pass
+
+
+def _shape_problem(event: RunEvent) -> str | None:
+    """Why the event's size or run ids make it unfit for the record, or None."""
+    named = len(event.inputs) + len(event.outputs)
+    if named > MAX_DATASETS:
+        return f"the event names {named} datasets (at most {MAX_DATASETS} inputs and outputs)"
+    facets = event.run.facets
+    for what, count in (
+        ("metric points", len(facets.metrics.metrics) if facets.metrics else 0),
+        ("log chunks", len(facets.logs.chunks) if facets.logs else 0),
+    ):
+        if count > MAX_POINTS:
+            return f"the event carries {count} {what} (at most {MAX_POINTS}: send them in several events)"
+    parent = facets.parent
+    ids = [event.run.run_id, *([parent.run.run_id] if parent else [])]
+    for run_id in ids:
+        if run_id.startswith(RUN_PREFIX) or _ODD_ID.search(run_id):
+            return (
+                f"run id {run_id!r} cannot be read back: no leading or trailing blank, control character"
+                f" or {RUN_PREFIX!r} prefix (a node id's, which lookups strip)"
+            )
+    if parent is not None and parent.run.run_id == event.run.run_id:
+        return f"run {event.run.run_id!r} names itself as its parent"
+    return None
 
 
 Owners = Callable[[Sequence[str]], dict[str, str]]
@@ -86,9 +122,9 @@ class IngestEndpoint:
             event = loads(body)
         except ContractError as exc:
             return _error(400, str(exc))
-        named = len(event.inputs) + len(event.outputs)
-        if named > MAX_DATASETS:
-            return _error(400, f"the event names {named} datasets (at most {MAX_DATASETS} inputs and outputs)")
+        shape = _shape_problem(event)
+        if shape is not None:
+            return _error(400, shape)
         ahead = event.event_time - datetime.now(UTC)
         if ahead > MAX_CLOCK_AHEAD:
             return _error(
@@ -130,6 +166,10 @@ class IngestEndpoint:
         for role, d, project in store_datasets(event):
             if not scope.allows(project):
                 return _error(403, f"this token may not use {role} {d.namespace}/{d.name}: project {project!r}")
+        try:  # before the run's owner is asked: a missing object answers alike whoever owns the run id
+            self.objects.check_outputs(event)
+        except ContractError:
+            return _error(400, "an output or a tagged version is not in the artifact store: store its bytes first")
         run_id, namespace = event.run.run_id, event.job.namespace
         owner = self.owners([run_id]).get(run_id)
         if owner is not None and owner != namespace:
@@ -149,10 +189,6 @@ class IngestEndpoint:
             target_owner = self.owners([tomb.target]).get(tomb.target)
             if target_owner not in (None, namespace):
                 return _error(403, f"run {run_id!r} of project {namespace!r} may not delete run {tomb.target!r}")
-        try:
-            self.objects.check_outputs(event)
-        except ContractError as exc:
-            return _error(400, str(exc))
         return None
 
     async def _body(self, request: Request) -> bytes:

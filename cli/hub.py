@@ -76,7 +76,8 @@ def hub_list(
     for s in _sources(source):
         for name, versions in sorted(s.catalog().items()):
             item = versions.get("latest") or next(iter(versions.values()))
-            categories = [str(c) for c in item.get("categories") or []]
+            listed = item.get("categories")
+            categories = [str(c) for c in listed] if isinstance(listed, list) else []
             if category and category not in categories:
                 continue
             count += 1

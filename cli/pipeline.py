@@ -10,10 +10,10 @@ from rich.table import Table
 
 from provgraph._backend import Backend
 from provgraph.cli._app import app, console, err_console, parse_pairs, settings
+from provgraph.cli._resolve import resolve_run
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.events.model import RunState
 from provgraph.graph.contract import RunFilter
-from provgraph.graph.ids import as_run_id
 from provgraph.graph.views import RunView
 from provgraph.pipelines.engine import PipelineResult, StepState, run_pipeline
 from provgraph.pipelines.kfp_engine import DEFAULT_IMAGE
@@ -193,7 +193,7 @@ def show_cmd(run_id: Annotated[str, typer.Argument(help="A pipeline run id")]) -
     backend = Backend(settings())
     try:
         graph = backend.graph()
-        run = graph.run(as_run_id(run_id))
+        run = graph.run(resolve_run(graph, run_id))
         if run is None or not is_pipeline_run(run):
             raise NotFound(f"no pipeline run {run_id}")
         steps = steps_of(run, graph.children(run.run_id))
@@ -240,7 +240,10 @@ def rerun_cmd(
     backend = Backend(settings())
     try:
         the_plan = plan_rerun(
-            as_run_id(run_id), backend, parse_pairs(param, "param", json_values=True), cache=not no_cache
+            resolve_run(backend.graph(), run_id),
+            backend,
+            parse_pairs(param, "param", json_values=True),
+            cache=not no_cache,
         )
         print_plan(the_plan)
         if plan:

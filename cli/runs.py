@@ -177,12 +177,9 @@ def runs_cmd(
     gone = deleted(graph) if include_deleted else Deleted()  # (the live store lists none)
     if as_json:
         for r in rows:
+            row = r.model_dump(mode="json", exclude=_NOT_LISTED)
             tomb = gone.run(r.run_id, r.namespace)
-            print(
-                json.dumps({**r.model_dump(mode="json"), "deleted": tombstone_mark(tomb)})
-                if tomb
-                else r.model_dump_json()
-            )
+            print(json.dumps({**row, "deleted": tombstone_mark(tomb)} if tomb else row))
         return
     if not rows:
         filtered = any(v is not None for v in (project, job, state, since, where))
@@ -295,6 +292,10 @@ def print_run(run: RunView, history: Sequence[MetricSeries] = ()) -> None:
     if run.traceback:
         console.print("  traceback")
         console.print(escape(textwrap.indent(run.traceback.rstrip(), "    ")), soft_wrap=True)
+
+
+_NOT_LISTED = {"inputs", "outputs", "job_version", "completeness"}
+"""What a listing does not read (`show --json` has it): left out, rather than shown empty."""
 
 
 def _print_reproduction(rep: ReproductionView) -> None:

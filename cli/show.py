@@ -37,7 +37,7 @@ def print_run_facets(run: RunView, found: dict[str, Facets]) -> None:
     if own.error is not None and run.error is not None and run.state != RunState.LOST:
         if own.error.programming_language:
             console.print(f"  [red]language[/]  {escape(own.error.programming_language)}")
-        if own.error.stack_trace:
+        if own.error.stack_trace and own.error.stack_trace != run.traceback:  # else shown as the traceback
             console.print("  [red]stack trace[/]")
             console.print(escape(own.error.stack_trace), soft_wrap=True, highlight=False)
     for a in own.data_quality:

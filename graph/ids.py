@@ -24,11 +24,11 @@ from provgraph.events.id_text import split_namespace
 
 NodeKind = Literal["run", "job", "dataset", "datasetVersion"]
 
-_RUN = "run:"
+RUN_PREFIX = "run:"
 
 
 def run_node_id(run_id: str) -> str:
-    return _RUN + run_id
+    return RUN_PREFIX + run_id
 
 
 def job_node_id(namespace: str, name: str) -> str:
@@ -53,8 +53,8 @@ def split_runs(node_ids: Iterable[str]) -> tuple[list[str], list[str]]:
     runs: list[str] = []
     others: list[str] = []
     for node_id in node_ids:
-        if node_id.startswith(_RUN):
-            runs.append(node_id[len(_RUN) :])
+        if node_id.startswith(RUN_PREFIX):
+            runs.append(node_id[len(RUN_PREFIX) :])
         else:
             others.append(node_id)
     return runs, others
@@ -62,7 +62,7 @@ def split_runs(node_ids: Iterable[str]) -> tuple[list[str], list[str]]:
 
 def as_run_id(text: str) -> str:
     """A run id given bare or as its node id (`run:<id>`): users may type either."""
-    return text.removeprefix(_RUN)
+    return text.removeprefix(RUN_PREFIX)
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,12 @@ def load_from_file(
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ConfigError(f"{path.name} has no function {func_name!r} ({label or path})")
+    if type(func).__module__.split(".")[0] == "kfp":
+        raise ConfigError(
+            f"{func_name!r} in {path.name} is a Kubeflow Pipelines {type(func).__name__} (kfp.dsl): provgraph runs"
+            " plain functions and pipelines written with provgraph.pipelines (step, pipeline), and compiles"
+            " those to KFP with `--engine kfp` (docs/PIPELINES.md)"
+        )
     return func  # type: ignore[no-any-return]
 
 

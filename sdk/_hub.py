@@ -241,7 +241,18 @@ class HubSource:
             raise ConfigError(f"{self.url_of(relative)} is not JSON") from exc
         if not isinstance(body, dict):
             raise ConfigError(f"{self.url_of(relative)} is not a JSON object")
-        return {k: v for k, v in body.items() if isinstance(v, dict) and ITEM_NAME.fullmatch(str(k))}
+        found: dict[str, dict[str, dict[str, Any]]] = {}
+        for name, versions in body.items():  # an untrusted file: entries of another shape are left out
+            if not (isinstance(versions, dict) and ITEM_NAME.fullmatch(str(name))):
+                continue
+            kept = {
+                str(v): fields
+                for v, fields in versions.items()
+                if isinstance(fields, dict) and isinstance(fields.get("spec") or {}, dict)
+            }
+            if kept:
+                found[str(name)] = kept
+        return found
 
     def catalog(self) -> dict[str, dict[str, dict[str, Any]]]:
         """folder name -> version ("latest", "1.2.0" …) -> item fields, as MLRun's catalog.json holds

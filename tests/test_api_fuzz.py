@@ -169,3 +169,23 @@ def test_random_lineage_walks_never_show_another_projects_runs(
     assert any(n["hop"] == 0 for n in graph["nodes"])
     assert all(e["source"] in ids and e["target"] in ids for e in graph["edges"])
     assert 0 <= graph["depth"] <= 10
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"query": "{ runs { totalCount } }", "variables": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"query": "{ runs { totalCount } }", "extensions": ' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"}",
+        b"[" * 1_000_000,
+        b'{"query": "query($n: Int) { runs(first: $n) { totalCount } }", "variables": {"n": ' + b"9" * 5_000 + b"}}",
+    ],
+    ids=["deep-variables", "deep-extensions", "brackets", "huge-int"],
+)
+def test_bodies_the_json_parser_gives_up_on_are_400_not_500(live: Live, body: bytes) -> None:
+    response = httpx.post(
+        f"{live.url}/graphql",
+        content=body,
+        headers={"Authorization": f"Bearer {live.tokens['demo']}", "Content-Type": "application/json"},
+        timeout=REQUEST_TIMEOUT_S,
+    )
+    assert response.status_code == 400, response.text[:300]

@@ -144,6 +144,23 @@ def valid_event(namespace: str = "airflow") -> dict[str, Any]:
     }
 
 
+def _metrics(n: int) -> dict[str, Any]:
+    return {
+        "_producer": "https://example.com/p",
+        "_schemaURL": "https://example.com/s",
+        "metrics": [{"key": "m", "value": 1.0, "step": i} for i in range(n)],
+    }
+
+
+def _parent(run_id: str) -> dict[str, Any]:
+    return {
+        "_producer": "https://example.com/p",
+        "_schemaURL": "https://example.com/s",
+        "run": {"runId": run_id},
+        "job": {"namespace": "airflow", "name": "dag"},
+    }
+
+
 def test_invalid_events_get_400_with_the_validation_message_and_are_not_forwarded(server: Server) -> None:
     before = server.events()
     no_run = valid_event()
@@ -161,6 +178,16 @@ def test_invalid_events_get_400_with_the_validation_message_and_are_not_forwarde
             {**valid_event(), "inputs": [{"namespace": "s3://b", "name": f"t{i}"} for i in range(2_001)]},
             "the event names 2001 datasets (at most 2000 inputs and outputs)",
         ),
+        (
+            {**valid_event(), "run": {"runId": "r", "facets": {"provgraph_metrics": _metrics(10_001)}}},
+            "the event carries 10001 metric points (at most 10000",
+        ),
+        # ids no lookup reads back: `run(id:)` and the CLI strip a `run:` prefix; blanks and controls
+        ({**valid_event(), "run": {"runId": "run:abc"}}, "cannot be read back"),
+        ({**valid_event(), "run": {"runId": " abc"}}, "cannot be read back"),
+        ({**valid_event(), "run": {"runId": "abc\n"}}, "cannot be read back"),
+        ({**valid_event(), "run": {"runId": "a\x1b[2Jb"}}, "cannot be read back"),
+        ({**valid_event(), "run": {"runId": "me", "facets": {"parent": _parent("me")}}}, "names itself as its parent"),
     ):
         response = post_event(server, body)
         assert response.status_code == 400, response.text
@@ -219,3 +246,27 @@ def test_sdk_runs_are_answered_by_the_api(server: Server, tmp_path: Path) -> Non
 
 def pg_sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_a_missing_output_object_answers_alike_whoever_owns_the_run_id(server: Server) -> None:
+    """The object check comes before the owner check, and names no server path: a token cannot tell
+    another project's run ids from free ones by posting outputs whose bytes are missing."""
+    from provgraph.events.synthetic import run_events
+
+    log = SqliteEventLog(server.settings.events_db)
+    log.append(run_events("hidden-run", namespace="other"))
+    log.close()
+    missing = {"namespace": "store://airflow", "name": "model", "facets": {}}
+    missing["facets"] = {
+        "version": {
+            "_producer": "https://example.com/p",
+            "_schemaURL": "https://example.com/s",
+            "datasetVersion": "sha256:" + "cd" * 32,
+        }
+    }
+    answers = []
+    for run_id in ("hidden-run", str(uuid.uuid4())):
+        response = post_event(server, {**valid_event(), "run": {"runId": run_id}, "outputs": [missing]})
+        answers.append((response.status_code, response.json()["error"]))
+    assert answers[0] == answers[1] and answers[0][0] == 400, answers
+    assert str(server.settings.home) not in answers[0][1]

@@ -332,3 +332,4 @@ def test_control_characters_of_recorded_text_are_shown_never_sent(cli, tmp_path:
     # JSON escapes them itself: scripts get the recorded text exactly
     [row] = map(json.loads, cli("runs", "--json").stdout.splitlines())
     assert row["job_name"] == evil
+    assert "inputs" not in row  # a listing reads no inputs: left out, not shown empty (`show --json` has them)

@@ -55,7 +55,7 @@ def test_pipeline_run_show_rerun_plan_and_stale(cli, tmp_path: Path) -> None:  #
     assert "(3 executed, 0 reused from cache)" in out
     again = cli("pipeline", "run", "flow.py:flow", "-p", "raw=raw.csv").stdout
     assert "(0 executed, 3 reused from cache)" in again
-    show = cli("pipeline", "show", run_id).stdout
+    show = cli("pipeline", "show", run_id[:13]).stdout  # a unique prefix, as every command takes
     assert re.search(r"count-head\s+│\s+COMPLETE", show) and re.search(r"count-tail\s+│\s+COMPLETE", show), show
     assert run_id in cli("pipeline", "runs").stdout
     raw.write_text("1 2 9 9 9")

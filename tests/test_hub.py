@@ -212,6 +212,11 @@ def test_publish_writes_mlrun_format_that_resolves_and_runs(backend: pg.Backend,
     add_source(backend.settings, "mine", str(tmp_path / "pub"))
     result = pg.run("hub://mine/shout-it:1.0.0", params={"text": "x"}, backend=backend).raise_for_state()
     assert result.results == {"loud": "X"}
+    # a catalog is untrusted: entries of another shape are left out, the good ones still listed
+    broken = {**catalog, "yy": {"1.0": "str"}, "zz": {"1.0": {"spec": "x"}}, "ww": ["a"]}
+    (base / "catalog.json").write_text(json.dumps(broken))
+    assert set(HubSource("mine", str(tmp_path / "pub")).published_catalog()) == {"shout_it"}
+    (base / "catalog.json").write_text(json.dumps(catalog))
 
     code.write_text("def shout(context):\n    return {'loud': 'changed'}\n")
     with pytest.raises(ConfigError, match=r"shout-it 1\.0\.0 is already published in mine with other code"):

@@ -181,3 +181,36 @@ def test_a_hub_step_runs_in_a_kfp_task_as_on_the_local_engine(
     assert from_kfp == _graph_of(backend, local.run_id)
     assert sorted(from_kfp["children"]) == ["describe", "lines"]
     assert hubbed.runtime["function"]["name"] == "describe"
+
+
+KFP_NATIVE = """
+from kfp import dsl
+
+
+@dsl.component
+def make_data(n: int) -> int:
+    return n * 2
+
+
+@dsl.pipeline
+def kflow(n: int = 1):
+    make_data(n=n)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_kfp_dsl_pipeline_or_component_is_refused_in_one_line(tmp_path: Path) -> None:
+    """provgraph runs its own DSL (compiled to KFP with --engine kfp), not kfp.dsl objects: naming one
+    says so in one line (was: an internal AttributeError, or "cannot read the source of 'handler'")."""
+    python = kfp_python()
+    (tmp_path / "kflow.py").write_text(KFP_NATIVE)
+    source = Path(provgraph.__file__).parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env |= {"PYTHONPATH": str(source), "PROVGRAPH_HOME": str(tmp_path / "home"), "PYTHONWARNINGS": "ignore"}
+    for args in (["pipeline", "run", "kflow.py:kflow"], ["run", "kflow.py:make_data", "-p", "n=1"]):
+        proc = subprocess.run(
+            [python, "-m", "provgraph.cli", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr.count("\n") == 1 and "is a Kubeflow Pipelines" in proc.stderr, proc.stderr

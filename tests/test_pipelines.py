@@ -12,6 +12,7 @@ from provgraph._naming import parse_store_uri
 from provgraph.events.model import RunState
 from provgraph.graph.ids import dataset_node_id
 from provgraph.pipelines import PipelineError, pipeline, run_pipeline, step
+from provgraph.pipelines.dsl import default_name
 from provgraph.pipelines.plan import plan_rerun, stale
 from provgraph.pipelines.status import is_pipeline_run, steps_of
 from tests import pipeline_steps as ps
@@ -287,6 +288,13 @@ def test_hub_steps_are_passed_to_provgraph_run(backend: Backend) -> None:
     result = run_pipeline(hubbed, backend=backend)
     assert result.state == RunState.FAIL
     assert result.steps["describe"].state == "FAIL"
+    # a step is named after the function, whatever source and version the URI names
+    assert [default_name(h) for h in ("hub://a/shout:0.1.0", "hub://shout", "hub://a/shout", "f.py:fn")] == [
+        "shout",
+        "shout",
+        "shout",
+        "fn",
+    ]
 
 
 def test_a_hub_step_reads_a_file_and_feeds_the_next_step(backend: Backend, tmp_path: Path) -> None:

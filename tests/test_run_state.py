@@ -30,3 +30,25 @@ def test_a_stored_state_no_event_can_produce_reads_as_other(tmp_path: Path) -> N
     assert {(r.run_id, r.state) for r in store.runs()} == {("odd-1", RunState.OTHER), ("fine-1", RunState.COMPLETE)}
     assert [r.run_id for r in store.runs(RunFilter(state=RunState.COMPLETE))] == ["fine-1"]
     store.close()
+
+
+def test_a_failure_message_does_not_outlive_a_later_complete(tmp_path: Path) -> None:
+    """FAIL (with its error facet) then a later COMPLETE without one: the run is COMPLETE, and the
+    FAIL's message and trace are not shown as its error (they stay in the event log)."""
+    from datetime import timedelta
+
+    from provgraph.events.facets import ErrorMessageRunFacet
+
+    failed = run_events("flip", final=EventType.FAIL)
+    end = failed[-1]
+    facets = end.run.facets.model_copy(
+        update={"error_message": ErrorMessageRunFacet(message="transient", stack_trace="t")}
+    )
+    failed[-1] = end.model_copy(update={"run": end.run.model_copy(update={"facets": facets})})
+    done = run_events("flip", start=end.event_time + timedelta(minutes=1))[-1]
+    store = SqliteLineageStore(tmp_path / "graph.db")
+    store.apply([*failed, done])
+    view = store.run("flip")
+    assert view is not None and view.state is RunState.COMPLETE
+    assert (view.error, view.traceback) == (None, None)
+    store.close()

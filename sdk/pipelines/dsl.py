@@ -307,6 +307,8 @@ def _name(handler: Handler) -> str:
 
 def default_name(handler: Handler | str) -> str:
     """A step's name when none is given: the function's name (of `file.py:func`, of `hub://…/func`)."""
+    if isinstance(handler, str) and handler.startswith("hub://"):  # hub://[source/]func[:version]
+        return handler.rpartition("/")[2].partition(":")[0] or "step"
     if isinstance(handler, str):
         return handler.rpartition("/")[2].rpartition(":")[2] or "step"
     return _name(handler)
