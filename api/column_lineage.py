@@ -14,7 +14,7 @@ from provgraph.api.guards import LINEAGE_BOUNDS
 from provgraph.api.schema import Ctx, LineageDirection, resolver
 from provgraph.events.errors import NotFound
 from provgraph.graph.columns import DEFAULT_COLUMN_DEPTH, column_root
-from provgraph.graph.ids import parse_node_id
+from provgraph.graph.ids import as_recorded, parse_node_id
 from provgraph.graph.views import Direction
 
 
@@ -34,7 +34,7 @@ class ColumnLineageQuery:
         fan_out_limit: int = 100,
     ) -> ColumnLineage:
         ctx = info.context
-        node = parse_node_id(str(dataset))
+        node = await ctx.call(as_recorded, parse_node_id(str(dataset)), ctx.store, versioned=False)
         root = column_root(node, field)
         if not ctx.scope.dataset_visible(node.key[0]):
             raise NotFound(f"no such column: {root[1]!r} of {root[0]}")

@@ -45,7 +45,15 @@ from provgraph.events.facets.values import encode_float
 from provgraph.events.model import RunState
 from provgraph.graph import run_query
 from provgraph.graph.contract import DEFAULT_DEPTH, AsOf, RunFilter, utc
-from provgraph.graph.ids import NodeId, as_run_id, dataset_node_id, job_node_id, parse_node_id, run_node_id
+from provgraph.graph.ids import (
+    NodeId,
+    as_recorded,
+    as_run_id,
+    dataset_node_id,
+    job_node_id,
+    parse_node_id,
+    run_node_id,
+)
 from provgraph.graph.views import (
     Completeness as CompletenessView,
 )
@@ -714,7 +722,7 @@ class Query:
         known_at: datetime | None = None,
     ) -> Lineage:
         ctx = info.context
-        start = parse_node_id(str(node))
+        start = await ctx.call(as_recorded, parse_node_id(str(node)), ctx.store)
         depth, fan_out = LINEAGE_BOUNDS.clamp(depth, fan_out_limit)
         await check_start(ctx, start, str(node))
         graph = await ctx.walk(

@@ -22,7 +22,7 @@ from provgraph._naming import is_store_uri, parse_store_uri, resolve_version
 from provgraph.cli._app import UsageProblem, err_console
 from provgraph.events.errors import ConfigError, NotFound
 from provgraph.graph.contract import LineageStore
-from provgraph.graph.ids import NodeId, parse_node_id
+from provgraph.graph.ids import NodeId, as_recorded, parse_node_id
 
 NAMESPACE = typer.Option("--namespace", help="With --name: the dataset (or job) in this namespace")
 NAME = typer.Option("--name", help="With --namespace: its name")
@@ -71,7 +71,7 @@ def resolve(store: LineageStore, target: str | None, namespace: str | None = Non
         return _pick(f"{namespace} {name}", found)
     assert target is not None  # check_target
     if target.startswith(NODE_PREFIXES) or (":" in target and "://" not in target):
-        return parse_node_id(target)  # a node id, or a clear error about one
+        return as_recorded(parse_node_id(target), store)  # a node id, or a clear error about one
     if is_store_uri(target):
         ref = parse_store_uri(target)
         pinned = resolve_version(ref, store) if ref.producer or ref.alias else ref.version

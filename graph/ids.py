@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from provgraph.events.errors import ConfigError
 from provgraph.events.id_text import split_namespace
@@ -109,6 +109,25 @@ def parse_node_id(text: str) -> NodeId:
     if at and base and version and "/" not in version:
         return NodeId.dataset(namespace, base, version)
     return NodeId.dataset(namespace, name)
+
+
+class _Datasets(Protocol):
+    def dataset(self, namespace: str, name: str) -> object | None: ...
+    def dataset_version(self, namespace: str, name: str, version: str) -> object | None: ...
+
+
+def as_recorded(node: NodeId, store: _Datasets, *, versioned: bool = True) -> NodeId:
+    """`node` as the graph knows it: a dataset name may hold `@` (`db.t@v1`, `/p/a@b`), so the id
+    `dataset:ns:a@b` is version `b` of `a` or the dataset `a@b`. The version reading stands when that
+    version exists (or, with `versioned=False`, when dataset `a` does), else the whole name when such
+    a dataset exists; otherwise `node` unchanged (the caller says it is not found)."""
+    if node.kind != "datasetVersion":
+        return node
+    namespace, name, version = node.key
+    split = store.dataset_version(namespace, name, version) if versioned else store.dataset(namespace, name)
+    if split is None and store.dataset(namespace, whole := f"{name}@{version}") is not None:
+        return NodeId.dataset(namespace, whole)
+    return node
 
 
 def _split_namespace(rest: str, text: str) -> tuple[str, str]:

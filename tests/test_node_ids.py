@@ -64,3 +64,27 @@ def test_every_namespace_the_openlineage_client_names_reads_back_from_its_ids() 
         assert parse_node_id(dataset_node_id(ns, dataset)) == NodeId.dataset(ns, dataset), (name, ns, dataset)
         checked.append(name)
     assert {"AWSGlue", "Postgres", "S3", "BigQuery", "Kafka", "HDFS"} <= set(checked), checked
+
+
+def test_a_dataset_name_holding_an_at_sign_starts_a_walk_as_itself(tmp_path: Any) -> None:
+    """`dataset:ns:a@b` reads as version `b` of `a` when that version exists, else as the dataset
+    `a@b` when it does: names such as `db.t@v1`, `/p/a@b` or `x@run-abc` start walks."""
+    from provgraph.events.synthetic import content_hash, dataset, run_events
+    from provgraph.graph.ids import NodeId, as_recorded, parse_node_id
+    from provgraph.graph.sqlite_store import SqliteLineageStore
+    from provgraph.graph.views import Direction
+
+    store = SqliteLineageStore(tmp_path / "graph.db")
+    odd = dataset("pg", "db.t@v1", content_hash("t"), "out", output=True)
+    plain = dataset("pg", "db.t", content_hash("plain"), "out", output=True)
+    store.apply([*run_events("w1", outputs=[odd]), *run_events("w2", outputs=[plain])])
+    assert as_recorded(parse_node_id("dataset:pg:db.t@v1"), store) == NodeId.dataset("pg", "db.t@v1")
+    version = f"dataset:pg:db.t@{content_hash('plain')}"  # a real version keeps its reading
+    assert as_recorded(parse_node_id(version), store) == NodeId.dataset("pg", "db.t", content_hash("plain"))
+    # for columns (per dataset) the split reading stands when dataset `db.t` exists
+    assert as_recorded(parse_node_id("dataset:pg:db.t@v1"), store, versioned=False) == NodeId.dataset(
+        "pg", "db.t", "v1"
+    )
+    walk = store.lineage(as_recorded(parse_node_id("dataset:pg:db.t@v1"), store), Direction.UPSTREAM, 2, 10)
+    assert "run:w1" in {n.id for n in walk.nodes}
+    store.close()
