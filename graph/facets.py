@@ -19,7 +19,8 @@ event time first, so the latest event describes the job or the dataset whichever
 digest of the value ends each key, so two values never tie.
 
 Column lineage is per dataset, not per version: the latest `columnLineage` facet of an output
-replaces that output's column edges. Input fields in another project's `store://` namespace are
+replaces that output's column edges, one sent with a COMPLETE event before any other (declared is
+not written: a run that later FAILs, or never ends, does not replace what a COMPLETE run said). Input fields in another project's `store://` namespace are
 not recorded (a run may not claim another project's artifacts feed its outputs).
 """
 
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from pydantic import Field
 
 from provgraph.events.admission import store_project
+from provgraph.events.model import EventType
 from provgraph.graph.ids import dataset_node_id, job_node_id, parse_node_id, run_node_id
 from provgraph.graph.projection import canonical_json, facts
 from provgraph.graph.views import View
@@ -216,9 +218,9 @@ def facet_rows(event: RunEvent) -> tuple[list[FacetRow], list[ColumnLineageRow]]
     time_key = event.event_time.replace(tzinfo=None).isoformat(timespec="microseconds")
     rows: list[FacetRow] = []
 
-    def add(owner: str, name: str, value: Any, *, by_time: bool, part: str = "") -> FacetRow:
+    def add(owner: str, name: str, value: Any, *, by_time: bool, part: str = "", rank: str = "") -> FacetRow:
         text = canonical_json(value)
-        key = f"{time_key}|{f.order_key}" if by_time else f.order_key
+        key = f"{rank}{time_key}|{f.order_key}" if by_time else f.order_key
         row = FacetRow(owner, name, part, text, f"{key}|{_digest(text)}")
         rows.append(row)
         return row
@@ -268,7 +270,10 @@ def facet_rows(event: RunEvent) -> tuple[list[FacetRow], list[ColumnLineageRow]]
     for d in event.outputs:
         edges = _column_edges(d, f.namespace)
         if edges is not None:
-            facet = add(dataset_node_id(d.namespace, d.name), COLUMNS, [e._asdict() for e in edges], by_time=True)
+            completed = "1|" if event.event_type == EventType.COMPLETE else "0|"
+            facet = add(
+                dataset_node_id(d.namespace, d.name), COLUMNS, [e._asdict() for e in edges], by_time=True, rank=completed
+            )
             rows.pop()  # kept with its edges, which replace the dataset's stored ones together
             columns.append(ColumnLineageRow(facet, edges))
     return rows, columns

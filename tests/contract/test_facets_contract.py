@@ -145,6 +145,20 @@ def test_the_latest_column_lineage_of_an_output_replaces_the_older(store: Lineag
         assert [e.source for e in up.edges] == [col("stg", "id")]
 
 
+def test_a_later_run_that_does_not_complete_does_not_replace_column_lineage(store: LineageStore) -> None:
+    """Declared is not written: a FAIL (or a RUNNING whose run never ends) sent after a COMPLETE run's
+    column lineage does not replace it, in either arrival order."""
+    bad = ds("mart", facets={"columnLineage": columns({"total": [(DB, "stg", "bad_col")]})})
+    failed = event("mart-2", "shop.mart", minutes=30, event_type="FAIL", inputs=[ds("stg")], outputs=[bad])
+    running = event("mart-3", "shop.mart", minutes=40, event_type="RUNNING", inputs=[ds("stg")], outputs=[bad])
+    for batches in ([[*model_run(), *mart_run()], [failed, running]], [[failed, running], [*model_run(), *mart_run()]]):
+        store.reset()
+        for batch in batches:
+            store.apply(batch)
+        up = store.column_lineage(NodeId.dataset(DB, "mart"), "total", Direction.UPSTREAM, depth=1)
+        assert col("stg", "bad_col") not in [e.source for e in up.edges] and up.edges
+
+
 def test_column_lineage_refuses_another_projects_artifacts_and_unknown_columns(store: LineageStore) -> None:
     out = ds("t", facets={"columnLineage": columns({"a": [("store://other", "secret", "x"), (DB, "src", "a")]})})
     store.apply([event("r-1", "j", outputs=[out], namespace="mine")])
