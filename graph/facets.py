@@ -20,8 +20,9 @@ digest of the value ends each key, so two values never tie.
 
 Column lineage is per dataset, not per version: the latest `columnLineage` facet of an output
 replaces that output's column edges, one sent with a COMPLETE event before any other (declared is
-not written: a run that later FAILs, or never ends, does not replace what a COMPLETE run said). Input fields in another project's `store://` namespace are
-not recorded (a run may not claim another project's artifacts feed its outputs).
+not written: a run that later FAILs, or never ends, does not replace what a COMPLETE run said).
+Input fields in another project's `store://` namespace are not recorded (a run may not claim
+another project's artifacts feed its outputs).
 """
 
 from __future__ import annotations
@@ -271,9 +272,8 @@ def facet_rows(event: RunEvent) -> tuple[list[FacetRow], list[ColumnLineageRow]]
         edges = _column_edges(d, f.namespace)
         if edges is not None:
             completed = "1|" if event.event_type == EventType.COMPLETE else "0|"
-            facet = add(
-                dataset_node_id(d.namespace, d.name), COLUMNS, [e._asdict() for e in edges], by_time=True, rank=completed
-            )
+            edge_rows = [e._asdict() for e in edges]
+            facet = add(dataset_node_id(d.namespace, d.name), COLUMNS, edge_rows, by_time=True, rank=completed)
             rows.pop()  # kept with its edges, which replace the dataset's stored ones together
             columns.append(ColumnLineageRow(facet, edges))
     return rows, columns
