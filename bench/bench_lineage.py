@@ -152,7 +152,7 @@ def bulk_sqlite(path: Path, chunk: int = 200_000) -> None:
         run_id = f"bl-{i:08d}"
         order = f"{0:012d}|{EPOCH + timedelta(seconds=i):%Y-%m-%dT%H:%M:%S.%f}"
         # integer keys: run i and its output are row i + 1 of their tables
-        runs.append((run_id, f"job{i % JOBS}", _code(i % JOBS), f"1|{order}", when, NAMESPACE, i + 1))
+        runs.append((run_id, f"job{i % JOBS}", _code(i % JOBS), f"1|{order}|COMPLETE", when, NAMESPACE, i + 1))
         dsvs.append((node[i], name, version, when, i + 1))
         datasets.append((name,))
         wrote.append((i + 1, i + 1, when))

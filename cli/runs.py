@@ -88,6 +88,7 @@ def run_cmd(
                 handler,
                 parse_pairs(param, "param", json_values=True),
                 parse_pairs(input, "input", json_values=False),
+                param_texts=parse_pairs(param, "param", json_values=False),  # a `str` parameter's, as typed
                 project=project,
                 name=name,
                 runtime=runtime,

@@ -213,7 +213,9 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         known_at=time_text(known_at) if known_at is not None else when,
         order_key=key,
         state=RunState.REQUESTED if event_type == EventType.OTHER and rf.requested else _STATE[event_type],
-        state_key=f"{int(terminal)}|{key}",
+        # the state last: two end events of one time (a second-precision producer's FAIL and COMPLETE)
+        # leave the same state whichever arrived first
+        state_key=f"{int(terminal)}|{key}|{event_type.value}",
         ended_at=when if terminal else None,
         seq=seq,
         has_start=event_type == EventType.START,

@@ -44,9 +44,11 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-@dataclass(frozen=True)
+@dataclass(unsafe_hash=True)
 class Artifact:
-    """A logged output: `uri` (store://project/key@sha256:…) pins it; pass it as another run's input."""
+    """A logged output: `uri` (store://project/key@sha256:…) pins it; pass it as another run's input.
+    Change `labels` (or `meta`) and pass it to `Context.update_artifact` to re-record the same version,
+    as MLRun's `artifact.labels[…] = …; context.update_artifact(artifact)`."""
 
     key: str
     kind: ArtifactKind
@@ -56,6 +58,10 @@ class Artifact:
     physical_url: str
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     """MLRun's artifact metadata as logged: kind, labels, schema, preview, stats, metrics, parameters …"""
+    labels: dict[str, Any] = field(default_factory=dict, compare=False)
+    """The artifact's labels, as logged (MLRun's `artifact.labels`)."""
+    tag: str | None = field(default=None, compare=False)
+    framework: str | None = field(default=None, compare=False)
 
     @property
     def target_path(self) -> str:
@@ -228,8 +234,12 @@ class Context(MLRunSurface):
     # -- results, metrics, outputs --------------------------------------------------------------
 
     def log_result(self, key: str, value: Any, commit: bool = False) -> None:
-        """Record a result; NaN/Infinity and integers beyond 64 bits are refused here (ContractError)."""
-        value = _jsonable(value)
+        """Record a result. NaN/±Infinity (alone or inside a list or dict) are recorded as "NaN",
+        "Infinity", "-Infinity", as metrics are shown, with a warning: MLRun completes such a run and
+        the event contract refuses non-finite numbers. Integers beyond 64 bits are refused (ContractError)."""
+        value, changed = _finite(_jsonable(value))
+        if changed:
+            log.warning('result %r holds NaN or Infinity: recorded as the text "NaN"/"Infinity"', key)
         problem = storable_problem(value, f"results.{key}")
         if problem:
             raise ContractError(problem)
@@ -353,29 +363,44 @@ class Context(MLRunSurface):
             error.errno = exc.errno
             raise error from exc
         ref = StoreRef(self.project, key, digest)
-        physical = self._artifacts.uri(digest)
+        artifact = Artifact(
+            key,
+            kind,
+            digest,
+            size,
+            str(ref),
+            self._artifacts.uri(digest),
+            meta={"format": format, **meta},
+            labels=dict(meta.get("labels") or {}),
+            tag=tag,
+            framework=framework,
+        )
+        return self._record_output(artifact)
+
+    def _record_output(self, artifact: Artifact) -> Artifact:
+        """Record `artifact` (stored already) as an output of this run, with its labels and metadata."""
+        meta = {k: v for k, v in artifact.meta.items() if k not in ("format", "labels")}
         self._emitter.running(
             outputs=[
                 _dataset(
-                    ref.namespace,
-                    key,
-                    digest,
-                    key,
+                    StoreRef(self.project, artifact.key, artifact.digest).namespace,
+                    artifact.key,
+                    artifact.digest,
+                    artifact.key,
                     output=True,
-                    kind=kind,
-                    size=size,
-                    uri=physical,
-                    format=format,
-                    framework=framework,
-                    tag=tag,
-                    labels=meta.get("labels") or None,
-                    meta=storable_meta({k: v for k, v in meta.items() if k != "labels"}) or None,
+                    kind=artifact.kind,
+                    size=artifact.size,
+                    uri=artifact.physical_url,
+                    format=artifact.meta.get("format"),
+                    framework=artifact.framework,
+                    tag=artifact.tag,
+                    labels=_labels(artifact.labels) or None,
+                    meta=storable_meta(meta) or None,
                 )
             ]
         )
-        artifact = Artifact(key, kind, digest, size, str(ref), physical, meta={"format": format, **meta})
-        self.outputs[key] = artifact
-        self.versions_logged.setdefault(key, []).append(digest)
+        self.outputs[artifact.key] = artifact
+        self.versions_logged.setdefault(artifact.key, []).append(artifact.digest)
         return artifact
 
     def _put_directory(self, folder: Path) -> tuple[str, int, dict[str, str]]:
@@ -387,8 +412,26 @@ class Context(MLRunSurface):
         digest, size = self._artifacts.put_bytes(manifest_bytes(files))
         return digest, size, files
 
+    @property
+    def artifacts(self) -> list[dict[str, Any]]:
+        """The artifacts logged so far, last version per key, in MLRun's dict shape (read-only copies:
+        MLRun's `context.artifacts`, which hub functions pass on)."""
+        return [_mlrun_dict(self.project, a) for a in self.outputs.values()]
+
+    @property
+    def artifact_uris(self) -> dict[str, str]:
+        """MLRun's `context.artifact_uris`: each logged key's pinned URI."""
+        return {key: a.uri for key, a in self.outputs.items()}
+
     def update_artifact(self, artifact_object: Any) -> Artifact:
-        """Log the (changed) artifact object again: a new version under the same key."""
+        """Record a changed artifact again. What `log_artifact` returned is re-recorded as the same
+        version with its current labels and metadata (the stored content cannot change); an artifact
+        object (ours or MLRun's) is logged again, a new version under the same key when its body changed."""
+        if isinstance(artifact_object, Artifact):
+            if artifact_object.digest not in self.versions_logged.get(artifact_object.key, []):
+                raise ConfigError(f"update_artifact({artifact_object.key!r}): not an output of this run")
+            artifact_object.meta["labels"] = _labels(artifact_object.labels)
+            return self._record_output(artifact_object)
         return self.log_artifact(artifact_object)
 
     def log_dataset(
@@ -408,13 +451,15 @@ class Context(MLRunSurface):
         extra_data: dict[str, Any] | None = None,
         label_column: str | None = None,
         *,
-        index: bool = False,
+        index: bool | None = None,
         **kwargs: Any,
     ) -> Artifact:
         """A table (a pandas DataFrame, or bytes already serialised as `format`) as a data output, parquet
         unless `format` (or `local_path`'s suffix) says csv; an existing file at `local_path` is stored
         instead of `df`, as MLRun does. Schema, a preview (`preview` rows, default 20) and, with
-        `stats=True`, per-column statistics are recorded as the artifact's metadata."""
+        `stats=True`, per-column statistics are recorded as the artifact's metadata. The index is kept
+        as MLRun keeps it (`index=None`: parquet as pandas does, csv unless it is a plain RangeIndex);
+        other keyword arguments (`sep=";"` …) go to pandas' writer of that format, as in MLRun."""
         fmt = format or (Path(str(local_path)).suffix.lstrip(".") if local_path else "") or "parquet"
         meta: dict[str, Any] = {"label_column": label_column} if label_column else {}
         if df is not None and not isinstance(df, bytes | str):
@@ -424,7 +469,8 @@ class Context(MLRunSurface):
         elif isinstance(df, bytes | str):
             content = ArtifactContent(key, "dataset", body=df.encode() if isinstance(df, str) else df, format=fmt)
         else:
-            content = ArtifactContent(key, "dataset", body=_serialise_table(key, df, fmt, index), format=fmt)
+            body = _serialise_table(key, df, fmt, index, kwargs)
+            content = ArtifactContent(key, "dataset", body=body, format=fmt)
         return self._store_output(
             content,
             kind="data",
@@ -502,6 +548,25 @@ class Context(MLRunSurface):
         )
 
 
+def _mlrun_dict(project: str, artifact: Artifact) -> dict[str, Any]:
+    """An artifact as MLRun's `Artifact.base_dict()` shows it (kind, metadata, spec, status)."""
+    meta = json.loads(json.dumps(storable_meta(artifact.meta)))  # a deep, plain copy
+    kind = meta.pop("mlrun_kind", None) or "artifact"
+    return {
+        "kind": kind,
+        "metadata": {"key": artifact.key, "project": project, "labels": dict(artifact.labels), "hash": artifact.digest},
+        "spec": {
+            "target_path": artifact.physical_url,
+            "format": meta.pop("format", None) or "",
+            "size": artifact.size,
+            "db_key": artifact.key,
+            **{k: v for k, v in meta.items() if k != "labels"},
+        },
+        "status": {"state": "created"},
+        "uri": artifact.uri,
+    }
+
+
 def _extra_file(value: str | Path, model_dir: str | Path | None) -> Path | None:
     """The file an `extra_data` path names (absolute, or relative to the model's folder), if it is one."""
     path = Path(value)
@@ -559,17 +624,57 @@ def _labels(labels: dict[str, Any]) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def _serialise_table(key: str, df: Any, fmt: str, index: bool) -> bytes:
+WRITER_SKIPS = frozenset({"path", "path_or_buf", "column_metadata", "ignore_preview_limits"})
+"""`log_dataset` keywords never passed to pandas: the target (provgraph writes to the store) and MLRun's
+own DatasetArtifact options."""
+
+
+def _writer_kwargs(key: str, df: Any, fmt: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The extra `log_dataset` keywords pandas' writer for `fmt` takes (to_csv's named ones; for parquet,
+    any but to_csv's own, which pandas would hand to the engine); others are named in a warning."""
+    import inspect
+
+    csv_names = set(inspect.signature(type(df).to_csv).parameters)
+    if fmt == "csv":
+        fits = {k: v for k, v in kwargs.items() if k in csv_names and k not in WRITER_SKIPS}
+    elif fmt in ("parquet", "pq"):
+        parquet_names = set(inspect.signature(type(df).to_parquet).parameters)
+        fits = {
+            k: v
+            for k, v in kwargs.items()
+            if (k in parquet_names or k not in csv_names) and k not in WRITER_SKIPS | {"self", "index"}
+        }
+    else:
+        fits = {}
+    ignored = sorted(set(kwargs) - set(fits) - {"column_metadata", "ignore_preview_limits"})
+    if ignored:
+        log.warning("log_dataset(%r): %s not used when writing %s", key, ", ".join(ignored), fmt)
+    return fits
+
+
+def _serialise_table(key: str, df: Any, fmt: str, index: bool | None, kwargs: dict[str, Any] | None = None) -> bytes:
+    """As MLRun writes a dataset (mlrun.datastore.targets): any index but a RangeIndex (row numbers)
+    is kept, as columns. A RangeIndex is left out of parquet too (pandas would keep it as metadata):
+    it reads back the same, and the bytes, so the content hashes of earlier runs, stay as they were."""
+    writer = _writer_kwargs(key, df, fmt, kwargs or {}) if kwargs else {}
+    keep = index if index is not None else not _plain_range_index(df)
     buf = io.BytesIO()
     if fmt in ("parquet", "pq"):
-        df.to_parquet(buf, index=index)
+        df.to_parquet(buf, index=keep, **writer)
     elif fmt == "csv":
-        buf.write(df.to_csv(index=index).encode())
+        buf.write(df.to_csv(index=keep, **writer).encode())
     elif fmt == "json":
         buf.write(df.to_json(orient="records").encode())
     else:
         raise ConfigError(f"log_dataset({key!r}): format must be parquet, csv or json, not {fmt!r}")
     return buf.getvalue()
+
+
+def _plain_range_index(df: Any) -> bool:
+    """MLRun's CSV rule: a RangeIndex (row numbers) is not written, any other index is."""
+    import pandas as pd
+
+    return isinstance(df.index, pd.RangeIndex)
 
 
 PREVIEW_ROWS = 20
@@ -604,6 +709,20 @@ def _jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         return repr(value)
     return plain
+
+
+def _finite(value: Any) -> tuple[Any, bool]:
+    """`value` with every non-finite float as its text (`encode_float`), and whether there was one."""
+    if isinstance(value, float):
+        encoded = encode_float(value)
+        return encoded, encoded is not value
+    if isinstance(value, dict):
+        pairs = {k: _finite(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, any(c for _, c in pairs.values())
+    if isinstance(value, list):
+        items = [_finite(v) for v in value]
+        return [v for v, _ in items], any(c for _, c in items)
+    return value, False
 
 
 def _plain(value: Any) -> Any:

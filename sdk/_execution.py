@@ -86,10 +86,10 @@ def bind_arguments(handler: Handler, ctx: Context, params: dict[str, Any], input
         annotation = annotations.get(name, p.annotation)
         if _is_context(annotation) or (i == 0 and name in CONTEXT_NAMES):
             kwargs[name] = ctx
+        elif name in params:  # as MLRun's get_func_arg: a param wins over an input of the same name
+            kwargs[name] = params[name]
         elif name in inputs:
             kwargs[name] = ctx.get_input(name)
-        elif name in params:
-            kwargs[name] = params[name]
         elif p.default is inspect.Parameter.empty:
             raise ConfigError(
                 f"{getattr(handler, '__name__', 'handler')}() needs {name!r}: pass it as a param or input"
@@ -108,13 +108,17 @@ def _is_context(annotation: Any) -> bool:
 def convert_inputs(handler: Handler, kwargs: dict[str, Any], hints: HandlerHints) -> dict[str, Any]:
     """Inputs converted to their parameter's annotation (DataFrame, ndarray, dict, … see `_packagers`);
     done inside the run, so reading them is recorded and a failure to convert fails the run."""
+    out = dict(kwargs)
+    for name, p in inspect.signature(handler).parameters.items():
+        value = out.get(name)
+        if isinstance(value, DataItem) and p.annotation is inspect.Parameter.empty and isinstance(p.default, str):
+            out[name] = value.local()  # as MLRun: an unannotated input with a str default gets its local path
     if hints.parse_inputs is False:
-        return kwargs
+        return out
     annotations = annotations_of(handler)
     if isinstance(hints.parse_inputs, dict):
         annotations.update(hints.parse_inputs)
-    out = dict(kwargs)
-    for name, value in kwargs.items():
+    for name, value in out.items():
         if isinstance(value, DataItem):
             out[name] = convert_input(value, annotations.get(name, inspect.Parameter.empty))
     return out
@@ -124,9 +128,7 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
     """CLI params arrive as text; convert text to the handler's annotated scalar type. Text that does
     not convert is refused (a typo); a parsed value of another shape (a list for a float, as MLRun
     handlers are sometimes called) is passed as it is."""
-    target = {"int": int, "float": float, "bool": bool, "str": str}.get(
-        annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    )
+    target = {"int": int, "float": float, "bool": bool, "str": str}.get(_target_name(annotation))
     if target is None or value is None or isinstance(value, target) or (target is float and isinstance(value, int)):
         return value
     if not isinstance(value, str | int | float):
@@ -136,22 +138,37 @@ def _coerce(value: Any, annotation: Any, name: str) -> Any:
             return True
         if value.lower() in ("0", "false", "no", "off"):
             return False
+    if target is int and isinstance(value, float) and not value.is_integer():
+        raise ConfigError(f"param {name}={value!r} is not a valid int")  # int() would drop the fraction
     try:
         return target(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"param {name}={value!r} is not a valid {target.__name__}") from exc
 
 
+def _target_name(annotation: Any) -> str:
+    return annotation if isinstance(annotation, str) else str(getattr(annotation, "__name__", ""))
+
+
 def effective_params(
-    handler: Handler, params: dict[str, Any], inputs: dict[str, str], *, report_unknown: bool = False
+    handler: Handler,
+    params: dict[str, Any],
+    inputs: dict[str, str],
+    *,
+    report_unknown: bool = False,
+    texts: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Params converted to the handler's annotated types, plus the defaults it will use: exactly
     what the run executes with, and so what `reproduce` must pass again. `report_unknown`: warn about
-    params the handler has no parameter for (they are recorded, but only `**kwargs` would receive them)."""
+    params the handler has no parameter for (they are recorded, but only `**kwargs` would receive them).
+    `texts`: the params as typed on a command line, before JSON parsing: a `str` parameter gets its
+    text as typed ("1.10" stays "1.10", not the float 1.1)."""
     out = dict(params)
     sig = inspect.signature(handler)
     for name, p in sig.parameters.items():
-        if name in out:
+        if name in out and texts and name in texts and _target_name(p.annotation) == "str":
+            out[name] = texts[name]
+        elif name in out:
             out[name] = _coerce(out[name], p.annotation, name)
         elif name not in inputs and p.default is not inspect.Parameter.empty:
             try:

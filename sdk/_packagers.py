@@ -16,6 +16,7 @@ import functools
 import inspect
 import io
 import json
+import logging
 import pickle
 import types
 import typing
@@ -29,6 +30,8 @@ from provgraph.events.errors import ConfigError
 if TYPE_CHECKING:
     from provgraph._context import Context
     from provgraph._dataitem import DataItem
+
+log = logging.getLogger("provgraph")
 
 HINTS_ATTR = "__provgraph_handler__"
 
@@ -218,12 +221,25 @@ ARRAY_SIZE_AS_RESULT = 10
 """An ndarray of fewer elements is a result, a larger one an npy artifact (MLRun's numpy packager)."""
 
 
+RESULT_TYPES = (str, int, float, bool, dict, list)
+"""Values MLRun's packagers log as results by default (with None, tuples, sets and numpy scalars)."""
+
+PATH_TYPES = ("path", "directory", "file")
+"""Artifact types that, for a str or Path value, name a file or folder to store."""
+
+
 def log_value(ctx: Context, key: str, value: Any, artifact_type: str | None = None) -> None:
     """One value by type, as MLRun's packagers: DataFrame -> dataset, ndarray -> npy artifact (a small
-    one a result), bytes/Path/artifact objects -> artifacts, scalars, strings, lists and dicts ->
-    results (or a file with artifact_type "file"); any value with artifact_type "object" -> pickle."""
+    one a result), bytes/bytearray/Path/artifact objects -> artifacts, scalars, strings, lists, tuples,
+    sets and dicts -> results (a dict or list with artifact_type "file" -> a JSON file), a str with
+    artifact_type "path"/"file"/"directory" -> the file or folder it names; any other object (a fitted
+    model, a Timestamp, a figure), or any value with artifact_type "object", pickled as `<key>.pkl`."""
     kind = (artifact_type or "").lower()
     name = type_name(type(value))
+    if isinstance(value, set | frozenset | tuple):  # MLRun's set/tuple packagers: a list
+        value = _as_list(value)
+    elif isinstance(value, bytearray):
+        value = bytes(value)
     if kind == "result":
         ctx.log_result(key, value)
     elif name in ("pandas.DataFrame", "pandas.Series"):
@@ -231,30 +247,97 @@ def log_value(ctx: Context, key: str, value: Any, artifact_type: str | None = No
         if kind in ("", "dataset"):
             ctx.log_dataset(key, frame)
         else:
-            ctx.log_artifact(key, body=frame.to_csv(index=False), format="csv")
+            from provgraph._context import _serialise_table
+
+            ctx.log_artifact(key, body=_serialise_table(key, frame, "csv", None), format="csv")
     elif kind == "object":  # MLRun's "object" artifact: the value pickled
-        ctx.log_artifact(key, body=pickle.dumps(value), format="pkl")
-    elif name == "numpy.ndarray" and kind == "" and value.size < ARRAY_SIZE_AS_RESULT:
-        ctx.log_result(key, value)
+        _log_pickled(ctx, key, value)
     elif name == "numpy.ndarray":
-        if kind == "dataset":
-            import pandas as pd
-
-            ctx.log_dataset(key, pd.DataFrame(value))
-        else:
-            import numpy as np
-
-            buf = io.BytesIO()
-            np.save(buf, value, allow_pickle=False)
-            ctx.log_artifact(key, body=buf.getvalue(), format="npy")
+        _log_array(ctx, key, value, kind)
     elif isinstance(value, bytes):
         ctx.log_artifact(key, body=value)
-    elif isinstance(value, Path):
-        ctx.log_artifact(key, local_path=value)
+    elif isinstance(value, Path) or (kind in PATH_TYPES and isinstance(value, str) and _names_a_path(value, kind)):
+        _log_path(ctx, key, Path(value), kind)
     elif hasattr(value, "metadata") and hasattr(value, "spec"):
         ctx.log_artifact(value)
+    elif _logged(value):  # returned what `log_artifact` gave back: it is an output already, named here
+        ctx.log_result(key, value.uri)
     elif kind in ("file", "artifact") and isinstance(value, str | dict | list):
         body = value if isinstance(value, str) else json.dumps(value)
         ctx.log_artifact(key, body=body, format="txt" if isinstance(value, str) else "json")
-    else:
+    elif value is None or isinstance(value, RESULT_TYPES) or _numpy_scalar(value):
         ctx.log_result(key, value)
+    else:  # MLRun's default packager: an object of no known type is pickled
+        _log_pickled(ctx, key, value)
+
+
+def _log_array(ctx: Context, key: str, value: Any, kind: str) -> None:
+    """MLRun's ndarray packager: a small array a result, a "dataset" hint a table, else an .npy file."""
+    if kind == "" and value.size < ARRAY_SIZE_AS_RESULT:
+        ctx.log_result(key, value)
+    elif kind == "dataset":
+        import pandas as pd
+
+        ctx.log_dataset(key, pd.DataFrame(value))
+    else:
+        import numpy as np
+
+        buf = io.BytesIO()
+        np.save(buf, value, allow_pickle=False)
+        ctx.log_artifact(key, body=buf.getvalue(), format="npy")
+
+
+def _logged(value: Any) -> bool:
+    from provgraph._context import Artifact
+
+    return isinstance(value, Artifact)
+
+
+def _as_list(value: set[Any] | frozenset[Any] | tuple[Any, ...]) -> list[Any]:
+    """A tuple in order; a set sorted when it can be (the same set logs the same result every run)."""
+    if isinstance(value, tuple):
+        return list(value)
+    try:
+        return sorted(value)
+    except TypeError:
+        return list(value)
+
+
+def _numpy_scalar(value: Any) -> bool:
+    """A numpy number or bool (MLRun's NumPyNumberPackager: a result)."""
+    return type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "shape", None) == ()
+
+
+def _names_a_path(value: str, kind: str) -> bool:
+    """Whether a str output hinted `kind` is a path to store. "path"/"directory" always are (one that does
+    not exist then fails the run, as in MLRun); "file" is when the file exists (otherwise its text is stored)."""
+    return kind != "file" or Path(value).is_file()
+
+
+def _log_path(ctx: Context, key: str, path: Path, kind: str) -> None:
+    """The file or folder at `path` (a folder stored file by file, see `Context.log_artifact`)."""
+    if not path.exists():
+        raise ConfigError(f"output {key!r}: {kind} {str(path)!r} does not exist")
+    if kind == "directory" and not path.is_dir():
+        raise ConfigError(f"output {key!r}: {str(path)!r} is not a folder")
+    if kind == "file" and not path.is_file():
+        raise ConfigError(f"output {key!r}: {str(path)!r} is not a file")
+    ctx.log_artifact(key, local_path=path)
+
+
+def _log_pickled(ctx: Context, key: str, value: Any) -> None:
+    """The value pickled, as MLRun's default packager does (cloudpickle when installed, for lambdas and
+    locally defined classes, else pickle); one that cannot be pickled is recorded as its repr, with a warning."""
+    try:
+        import cloudpickle  # type: ignore[import-not-found,unused-ignore]
+
+        dumps: Callable[[Any], bytes] = cloudpickle.dumps
+    except ImportError:
+        dumps = pickle.dumps
+    try:
+        body = dumps(value)
+    except Exception as exc:  # noqa: BLE001 - whatever pickling raises: the run keeps its other outputs
+        log.warning("output %r (%s) cannot be pickled (%s): recorded as its repr", key, type(value).__name__, exc)
+        ctx.log_result(key, repr(value))
+        return
+    ctx.log_artifact(key, body=body, format="pkl", meta={"object_type": type_name(type(value))})

@@ -52,6 +52,7 @@ def run(
     strategy: str = "grid",
     max_iterations: int | None = None,
     selector: str | None = None,
+    param_texts: dict[str, str] | None = None,
 ) -> RunResult:
     """Run `handler` (a function, "path/file.py:function", a hub item "hub://[source/]name[:version]"
     or a registered function "function://name[@sha256:…]") as a tracked run.
@@ -73,6 +74,9 @@ def run(
 
     `secrets` (kubernetes runtime) name Kubernetes Secrets in the run's namespace: their keys reach the
     pod as environment variables, so `context.get_secret(key)` finds them; values are never recorded.
+
+    `param_texts`: the params as typed on a command line (what `provgraph run -p` passes): a `str`
+    parameter gets its text as typed, "1.10" rather than the number JSON reads it as.
     """
     if runtime not in RUNTIMES:
         raise ConfigError(f"unknown runtime {runtime!r} (choose from {', '.join(RUNTIMES)})")
@@ -145,7 +149,7 @@ def run(
         job=name or getattr(func, "__name__", "handler"),
         entrypoint=snap.entrypoint,
         code_hash=code.code_hash,
-        params=effective_params(func, params or {}, pinned, report_unknown=True)
+        params=effective_params(func, params or {}, pinned, report_unknown=True, texts=param_texts)
         if func is not None
         else dict(params or {}),
         inputs=pinned,

@@ -333,3 +333,13 @@ def test_control_characters_of_recorded_text_are_shown_never_sent(cli, tmp_path:
     [row] = map(json.loads, cli("runs", "--json").stdout.splitlines())
     assert row["job_name"] == evil
     assert "inputs" not in row  # a listing reads no inputs: left out, not shown empty (`show --json` has them)
+
+
+def test_a_str_param_is_kept_as_typed_and_a_fractional_int_refused(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tagged.py").write_text(
+        "def tagged(context, version: str = '', n: int = 0):\n    return {'version': version, 'n': n}\n"
+    )
+    out = json.loads(cli("run", "tagged.py:tagged", "-p", "version=1.10", "-p", "n=3", "--json").stdout)
+    assert out["results"] == {"version": "1.10", "n": 3}
+    refused = cli("run", "tagged.py:tagged", "-p", "n=2.7", ok=False)
+    assert refused.returncode != 0 and refused.stderr.count("\n") == 1 and "n=2.7 is not a valid int" in refused.stderr

@@ -111,7 +111,7 @@ def _facts_as_before(e: RunEvent, known_at: datetime) -> dict[str, Any]:
         "state": RunState.REQUESTED
         if e.event_type == EventType.OTHER and rf.requested
         else RunState(e.event_type.value),
-        "state_key": f"{int(e.event_type.is_terminal)}|{e.order_key}",
+        "state_key": f"{int(e.event_type.is_terminal)}|{e.order_key}|{e.event_type.value}",
         "ended_at": e.event_time.isoformat() if e.event_type.is_terminal else None,
         "seq": e.seq,
         "has_start": e.event_type == EventType.START,

@@ -214,3 +214,54 @@ def test_a_kfp_dsl_pipeline_or_component_is_refused_in_one_line(tmp_path: Path) 
         )
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert proc.stderr.count("\n") == 1 and "is a Kubeflow Pipelines" in proc.stderr, proc.stderr
+
+
+DYING = """
+import os
+
+from provgraph.pipelines import pipeline, step
+
+
+def dies(context) -> dict:
+    os._exit(3)
+
+
+def after(context) -> dict:
+    return {}
+
+
+@pipeline
+def dying():
+    d = step(dies, retries=1)
+    step(after).after(d)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_a_step_that_dies_hard_in_a_kfp_task_is_retried_and_the_pipeline_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A KFP task runs its step in a process of its own, as the local engine does: `os._exit` in the
+    handler is that process's end (recorded, retried, its dependants SKIPPED), and the pipeline run
+    ends FAIL instead of staying START with its task gone."""
+    python = kfp_python()
+    (tmp_path / "flow.py").write_text(DYING)
+    kfp_home = tmp_path / "kfp-home"
+    source = Path(provgraph.__file__).parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVGRAPH_")}
+    env |= {"PYTHONPATH": str(source), "PROVGRAPH_HOME": str(kfp_home), "PYTHONWARNINGS": "ignore"}
+    args = [python, "-m", "provgraph.cli", "pipeline", "run", "flow.py:dying", "--engine", "kfp"]
+    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    monkeypatch.setenv("PROVGRAPH_HOME", str(kfp_home))
+    backend = Backend(load_settings())
+    try:
+        runs = backend.graph().runs()
+        pipe = next(r for r in runs if r.job_name == "dying")
+        assert pipe.state == RunState.FAIL
+        steps = {s["name"]: s for s in pipe.results["steps"]}
+        assert steps["dies"]["attempts"] == 2 and steps["after"]["state"] == "SKIPPED"
+        assert sorted(r.state for r in runs if r.job_name == "dies") == [RunState.FAIL, RunState.FAIL]
+    finally:
+        backend.close()

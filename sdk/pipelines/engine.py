@@ -28,7 +28,7 @@ from provgraph._backend import Backend
 from provgraph._code import Handler, load_handler, snapshot
 from provgraph._context import Context
 from provgraph._dataitem import ProtectedFiles
-from provgraph._execution import RunResult, effective_params, execute, recorded_result
+from provgraph._execution import RunResult, effective_params, execute
 from provgraph._lifeline import Terminated
 from provgraph._naming import is_store_uri, normalise, run_project
 from provgraph._run import new_run_id
@@ -192,19 +192,6 @@ class ProcessRunner:
 class Options:
     cache: bool = True
     parallelism: int = 4
-
-
-def in_process(prepared: Prepared, backend: Backend) -> RunResult:
-    """Run a step in this process (a KFP component is already a process of its own). A step that
-    calls `sys.exit` ended FAIL (recorded): the pipeline goes on, as with a step's own process."""
-    unknown = None if prepared.code is not None else "the step's file changed after import"
-    try:
-        return execute(prepared.request, prepared.func, prepared.code, backend, code_unknown=unknown)
-    except SystemExit as exc:
-        recorded = recorded_result(exc)
-        if recorded is None or isinstance(exc, Terminated):  # a signal ends the whole process
-            raise
-        return recorded
 
 
 class Scheduler:

@@ -22,7 +22,15 @@ from provgraph._emitter import RunEmitter
 from provgraph._execution import runtime_facet
 from provgraph.events.request import dumps_request, loads_request
 from provgraph.events.settings import load_settings
-from provgraph.pipelines.engine import SKIPPED, Options, Scheduler, Started, StepState, in_process, start_request
+from provgraph.pipelines.engine import (
+    SKIPPED,
+    Options,
+    ProcessRunner,
+    Scheduler,
+    Started,
+    StepState,
+    start_request,
+)
 
 _ANONYMOUS = {"host": None, "pid": None, "pid_start": None, "boot_id": None, "pid_namespace": None}
 """The pipeline run outlives the `start` task's process: no process identity, so it is never LOST for
@@ -66,10 +74,13 @@ def step(spec: str, params: str, pipeline_run: str, name: str, upstream: list[st
     """Run step `name` as the local engine does (cached, retried, or SKIPPED after a failed upstream
     step); returns its `StepState` (JSON) for the steps after it and for `finish`."""
     backend = Backend(load_settings())
+    # the step in a process of its own, as locally: `os._exit`, a kill or a KeyboardInterrupt in the
+    # handler ends that process, recorded and retried, not this task before `finish` can run
+    runner = ProcessRunner()
     try:
         started = _started(spec, params, pipeline_run, backend)
         scheduler = Scheduler(
-            started.pipe, backend, started.request.project, started.parent, Options(cache=cache), in_process
+            started.pipe, backend, started.request.project, started.parent, Options(cache=cache), runner
         )
         scheduler.states = {s.name: s for s in map(_state, upstream)}
         s = started.pipe.steps[name]
@@ -77,6 +88,7 @@ def step(spec: str, params: str, pipeline_run: str, name: str, upstream: list[st
         state = StepState(name, SKIPPED, sorted(s.upstream), reason=why) if why else scheduler.run_step(s)
         return pack(json.dumps(asdict(state)).encode())
     finally:
+        runner.close()
         backend.close()
 
 
