@@ -52,3 +52,21 @@ def test_a_failure_message_does_not_outlive_a_later_complete(tmp_path: Path) -> 
     assert view is not None and view.state is RunState.COMPLETE
     assert (view.error, view.traceback) == (None, None)
     store.close()
+
+
+def test_two_end_events_of_one_time_settle_on_one_state_in_either_order(tmp_path: Path) -> None:
+    """A second-precision producer may send FAIL and COMPLETE with the same eventTime (and no sequence
+    numbers): the state must not depend on which arrived first."""
+    complete = run_events("tie")
+    failed = run_events("tie", final=EventType.FAIL)[-1]
+    assert (failed.event_time, failed.seq) == (complete[-1].event_time, complete[-1].seq)
+    states = []
+    for order in ([*complete, failed], [*complete[:-1], failed, complete[-1]]):
+        store = SqliteLineageStore(tmp_path / f"g{len(states)}.db")
+        for e in order:
+            store.apply([e])
+        view = store.run("tie")
+        assert view is not None
+        states.append(view.state)
+        store.close()
+    assert states[0] == states[1] and states[0].is_terminal
