@@ -204,6 +204,21 @@ def log_errors(errors: list[GraphQLError]) -> None:
             log.debug("query error: %s", error.message)
 
 
+MAX_REFS = 1_000
+"""Inputs or outputs one `Run` lists: an event names at most 2,000 datasets, but a run's events
+together are unbounded, and 20,000 inputs of a few runs made one cheap-looking query take 40 s."""
+REFS_ESTIMATE = 10
+"""Inputs or outputs a run is costed with when the query does not say `first`: what most have."""
+
+
+def refs_page(first: int) -> int:
+    if first < 0:
+        from provgraph.events.errors import ConfigError
+
+        raise ConfigError(f"first must be >= 0 (got {first})")
+    return min(first, MAX_REFS)
+
+
 def page_size(first: int | None, what: str = "first") -> int:
     """A client's page size, capped at `MAX_PAGE`; negative sizes are an error."""
     if first is None:
@@ -266,6 +281,8 @@ LIST_ARGUMENT: dict[tuple[str, str], tuple[str, int]] = {
     ("Query", "incompleteRuns"): ("first", DEFAULT_PAGE),
     ("Run", "children"): ("first", 100),
     ("Query", "artifacts"): ("first", 50),
+    ("Run", "inputs"): ("first", REFS_ESTIMATE),
+    ("Run", "outputs"): ("first", REFS_ESTIMATE),
 }
 
 

@@ -29,7 +29,9 @@ from provgraph.api.delete import DeletedMark, run_deleted, version_deleted
 from provgraph.api.guards import (
     LINEAGE_BOUNDS,
     MAX_PAGE,
+    MAX_REFS,
     page_size,
+    refs_page,
 )
 from provgraph.api.run_records import (
     MAX_LOG_BYTES,
@@ -346,13 +348,24 @@ class Run:
             return self.view
         return await info.context.run_detail(self.run_id) or self.view
 
-    @resolver("Dataset versions the run read, with their content hashes.")
-    async def inputs(self, info: Ctx) -> list[DatasetRef]:
-        return [DatasetRef.of(d) for d in (await self._detail(info)).inputs]
+    @resolver(f"Dataset versions the run read, with their content hashes; the first `first` (≤ {MAX_REFS}).")
+    async def inputs(self, info: Ctx, first: int = MAX_REFS) -> list[DatasetRef]:
+        return [DatasetRef.of(d) for d in (await self._detail(info)).inputs[: refs_page(first)]]
 
-    @resolver("Dataset versions the run declared as outputs: written once it COMPLETEs, else `attempted`.")
-    async def outputs(self, info: Ctx) -> list[DatasetRef]:
-        return [DatasetRef.of(d) for d in (await self._detail(info)).outputs]
+    @resolver(
+        "Dataset versions the run declared as outputs: written once it COMPLETEs, else `attempted`;"
+        f" the first `first` (≤ {MAX_REFS})."
+    )
+    async def outputs(self, info: Ctx, first: int = MAX_REFS) -> list[DatasetRef]:
+        return [DatasetRef.of(d) for d in (await self._detail(info)).outputs[: refs_page(first)]]
+
+    @resolver("How many dataset versions the run read (`inputs` lists at most its `first`).")
+    async def input_count(self, info: Ctx) -> int:
+        return len((await self._detail(info)).inputs)
+
+    @resolver("How many dataset versions the run declared as outputs (`outputs` lists at most its `first`).")
+    async def output_count(self, info: Ctx) -> int:
+        return len((await self._detail(info)).outputs)
 
     @resolver("Whether every event of the run reached provgraph (gaps, no START, no end, a declared count).")
     async def completeness(self, info: Ctx) -> Completeness | None:

@@ -270,3 +270,25 @@ def test_a_missing_output_object_answers_alike_whoever_owns_the_run_id(server: S
         answers.append((response.status_code, response.json()["error"]))
     assert answers[0] == answers[1] and answers[0][0] == 400, answers
     assert str(server.settings.home) not in answers[0][1]
+
+
+def test_a_run_lists_at_most_a_page_of_its_inputs_and_says_how_many(server: Server) -> None:
+    """An event names at most 2,000 datasets but a run's events together are unbounded: `inputs`
+    lists the first `first` (at most 1,000), `inputCount` says how many there are, and a query over
+    many runs' inputs is costed by what it may list (so it takes the costly lane)."""
+    from graphql import parse
+
+    from provgraph.api.guards import operation_cost
+    from provgraph.api.root import build_schema
+
+    run_id = str(uuid.uuid4())
+    for part in range(2):
+        inputs = [{"namespace": "s3://b", "name": f"t{part}-{i}"} for i in range(1_500)]
+        event = {**valid_event(), "run": {"runId": run_id}, "eventType": "RUNNING", "inputs": inputs}
+        assert post_event(server, event).status_code == 201
+    got = server.query(
+        "query($id: ID!) { run(id: $id) { inputCount inputs { name } few: inputs(first: 3) { name } } }", id=run_id
+    )["run"]
+    assert got["inputCount"] == 3_000 and len(got["inputs"]) == 1_000 and len(got["few"]) == 3
+    many = "{ runs(first: 50) { nodes { inputs { name namespace version binding } } } }"
+    assert operation_cost(build_schema()._schema, parse(many), None) > 2_000

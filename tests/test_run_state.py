@@ -60,7 +60,7 @@ def test_two_end_events_of_one_time_settle_on_one_state_in_either_order(tmp_path
     complete = run_events("tie")
     failed = run_events("tie", final=EventType.FAIL)[-1]
     assert (failed.event_time, failed.seq) == (complete[-1].event_time, complete[-1].seq)
-    states = []
+    states: list[RunState] = []
     for order in ([*complete, failed], [*complete[:-1], failed, complete[-1]]):
         store = SqliteLineageStore(tmp_path / f"g{len(states)}.db")
         for e in order:
