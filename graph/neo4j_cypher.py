@@ -195,8 +195,10 @@ CALL (r, row, fresh) {{
 }}
 CALL (r, row, fresh) {{
   WITH * WHERE NOT fresh
-  WITH r, row, row.state_key > r.state_key AS state_wins, row.state_key = r.state_key AS state_ties
+  WITH r, row, row.state_key > r.state_key AS state_wins, row.state_key = r.state_key AS state_ties,
+       row.started_at < r.started_at OR (row.started_at = r.started_at AND row.job_name < r.job_name) AS job_wins
   SET r.state = CASE WHEN state_wins THEN row.state ELSE r.state END,
+      r.job_name = CASE WHEN job_wins THEN row.job_name ELSE r.job_name END,
       r.ended_at = CASE WHEN state_wins THEN row.ended_at ELSE r.ended_at END,
       r.ended_known_at = CASE WHEN state_wins THEN row.ended_known_at
                               WHEN state_ties AND row.ended_known_at < r.ended_known_at THEN row.ended_known_at

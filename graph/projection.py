@@ -317,6 +317,8 @@ def fold_run(old: dict[str, Any], f: RunFacts) -> None:
     if f.has_start:
         old["has_start"] = 1
     old["declared_events"] = max_nn(old["declared_events"], f.declared_events)
+    if when < old["started_at"] or (when == old["started_at"] and f.job_name < old["job_name"]):
+        old["job_name"] = f.job_name  # the job of the run's earliest event, whatever arrived first
     if when < old["started_at"]:
         old["started_at"] = when
     if when > old["last_event_at"]:

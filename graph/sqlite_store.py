@@ -180,6 +180,9 @@ ON CONFLICT (run_id) DO UPDATE SET
     state_key = MAX(run.state_key, excluded.state_key),
     known_at = MIN(run.known_at, excluded.known_at),
     has_start = MAX(run.has_start, excluded.has_start),
+    job_name = CASE WHEN excluded.started_at < run.started_at
+                      OR (excluded.started_at = run.started_at AND excluded.job_name < run.job_name)
+                    THEN excluded.job_name ELSE run.job_name END,
     started_at = MIN(run.started_at, excluded.started_at),
     last_event_at = MAX(run.last_event_at, excluded.last_event_at),
     {_newer("params")}, {_newer("results")}, {_newer("runtime")}, {_newer("error")}, {_newer("reproduces")},

@@ -302,3 +302,19 @@ def test_a_forged_sequence_number_lists_a_bounded_number_of_missing_events(store
     run = store.run("forged")
     assert run is not None and run.completeness is not None
     assert run.completeness.reasons == ["sequenceGap"] and len(run.completeness.missing) == 100
+
+
+def test_a_run_whose_events_name_two_jobs_is_the_job_of_its_earliest_event(store: LineageStore) -> None:
+    """A producer may rename the job across one run's events: the run is its earliest event's job
+    whichever event arrived first (in one batch or several)."""
+    start = run_events("renamed", namespace="spark", job="app")[0]
+    later = run_events(
+        "renamed", namespace="spark", job="app.write_orders", start=start.event_time + timedelta(seconds=5)
+    )
+    events = [start, *later[1:]]
+    for batches in ([events], [events[::-1]], [[e] for e in events[::-1]], [[e] for e in events]):
+        store.reset()
+        for batch in batches:
+            store.apply(batch)
+        run = store.run("renamed")
+        assert run is not None and run.job_name == "app", batches
