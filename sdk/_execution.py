@@ -24,6 +24,7 @@ from provgraph._emitter import HeldEventFailed, RunEmitter, format_traceback
 from provgraph._environment import packages_digest
 from provgraph._lifeline import EndingSignals, Heartbeat, abort_reason
 from provgraph._logs import LOG_FLUSH_S, LogCapture
+from provgraph._mlrun import answering_get_or_create_ctx
 from provgraph._naming import StoreRef, resolve_version
 from provgraph._packagers import HandlerHints, annotations_of, convert_input, hints_of, log_returned
 from provgraph.compat import mlrun_importable
@@ -266,7 +267,7 @@ def execute(
             hints = hints_of(handler)
             for key, value in hints.labels.items():
                 ctx.set_label(key, value)
-            with capture, mlrun_importable(backend.settings.mlrun_compat):
+            with capture, mlrun_importable(backend.settings.mlrun_compat), answering_get_or_create_ctx(ctx):
                 returned = _awaited(handler(**convert_inputs(handler, kwargs, hints)), handler)
             _stop(beats)
             emitter.hold()  # no user code runs from here to COMPLETE: its events go with it, one commit

@@ -8,12 +8,16 @@ See docs/MLRUN.md for the surface, what differs and what is not provided.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -308,3 +312,46 @@ def real_mlrun_dataitem(item: DataItem, cls: type) -> Any:
     """A real `mlrun.DataItem` (`cls`) over `item`, so `type(x) == mlrun.DataItem` holds with MLRun installed."""
     name = item.name if item.suffix and item.name.endswith(item.suffix) else item.name + item.suffix
     return cls(item.key, TrackedStore(item), name, url=item.url, artifact_url=item.artifact_url)
+
+
+# -- `mlrun.get_or_create_ctx` inside a run -----------------------------------------------------------
+
+_running: ContextVar[Any] = ContextVar("provgraph_mlrun_context", default=None)
+"""The context of the run whose handler this thread executes (None outside one)."""
+
+
+@contextmanager
+def answering_get_or_create_ctx(ctx: Any) -> Iterator[None]:
+    """While the handler runs, `mlrun.get_or_create_ctx(...)` answers this run's context: MLRun's
+    frameworks (`apply_mlrun` without a context) and scripts written for `python train.py` call it,
+    and the real MLRun's own context would log to a folder and a run DB provgraph never reads. The
+    real package, when the handler imported it, is wrapped once: outside a run it answers as before."""
+    real = sys.modules.get("mlrun")
+    if real is not None and real.__name__ == "mlrun" and not hasattr(real.get_or_create_ctx, "__provgraph__"):
+        real.get_or_create_ctx = _answering(real.get_or_create_ctx)
+    token = _running.set(ctx)
+    try:
+        yield
+    finally:
+        _running.reset(token)
+
+
+def _answering(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def get_or_create_ctx(*args: Any, **kwargs: Any) -> Any:
+        ctx = _running.get()
+        return ctx if ctx is not None else original(*args, **kwargs)
+
+    get_or_create_ctx.__provgraph__ = True  # type: ignore[attr-defined]
+    return get_or_create_ctx
+
+
+def get_or_create_ctx(name: str | None = None, *_: Any, **__: Any) -> Any:
+    """provgraph's `mlrun.get_or_create_ctx` (MLRun absent): the run's context, inside a run only."""
+    ctx = _running.get()
+    if ctx is None:
+        raise ConfigError(
+            "mlrun.get_or_create_ctx answers only inside a provgraph run: run the handler with"
+            " `provgraph run file.py:handler` (a script run as `python file.py` has no run)"
+        )
+    return ctx

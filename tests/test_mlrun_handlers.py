@@ -258,6 +258,16 @@ def test_an_mlrun_handler_run_reproduces_in_a_fresh_interpreter(backend: pg.Back
 compat_only = pytest.mark.skipif(REAL_MLRUN, reason="the real MLRun is installed: no compatibility module")
 
 
+def test_get_or_create_ctx_inside_a_run_is_the_runs_context(backend: pg.Backend) -> None:
+    """`mlrun.get_or_create_ctx` in a handler (as scripts and `apply_mlrun` call it) answers the
+    provgraph run's context, with real MLRun too (its own context would log where provgraph never
+    reads), so what it logs is the run's."""
+    result = pg.run(spec("script_style"), params={"epochs": 3}, backend=backend).raise_for_state()
+    assert result.results == {"trained": True} and result.metrics == {"loss": 1 / 3}
+    assert set(result.outputs) == {"notes"}
+    assert not (Path.cwd() / "mlrun-sklearn").exists()
+
+
 @compat_only
 def test_an_mlrun_api_not_provided_names_what_is_missing(backend: pg.Backend) -> None:
     result = pg.run(spec("missing_api"), backend=backend)

@@ -20,7 +20,7 @@ from provgraph._artifacts import (
 )
 from provgraph._context import Context as MLClientCtx
 from provgraph._dataitem import DataItem
-from provgraph._mlrun import get_dataitem
+from provgraph._mlrun import get_dataitem, get_or_create_ctx
 from provgraph._packagers import handler
 from provgraph.compat import missing
 
@@ -56,6 +56,7 @@ __all__ = [
     "PlotlyArtifact",
     "TableArtifact",
     "get_dataitem",
+    "get_or_create_ctx",
     "get_secret_or_env",
     "handler",
 ]
