@@ -326,7 +326,7 @@ def answering_get_or_create_ctx(ctx: Any) -> Iterator[None]:
     frameworks (`apply_mlrun` without a context) and scripts written for `python train.py` call it,
     and the real MLRun's own context would log to a folder and a run DB provgraph never reads. The
     real package, when the handler imported it, is wrapped once: outside a run it answers as before."""
-    real = sys.modules.get("mlrun")
+    real: Any = sys.modules.get("mlrun")  # the real package's module, typed as any: not a dependency
     if real is not None and real.__name__ == "mlrun" and not hasattr(real.get_or_create_ctx, "__provgraph__"):
         real.get_or_create_ctx = _answering(real.get_or_create_ctx)
     token = _running.set(ctx)
