@@ -30,6 +30,7 @@ run's first event keeps it, a later one from another project is dead-lettered).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import zlib
@@ -68,6 +69,19 @@ _ODD_ID = re.compile(r"^\s|\s$|[\x00-\x1f\x7f-\x9f]")
 
 class BodyTooLarge(Exception):
     pass
+
+
+def _static_event(body: bytes) -> str | None:
+    """The refusal of an OpenLineage DatasetEvent or JobEvent (static lineage, which the client sends
+    to the same endpoint), or None for anything else."""
+    try:
+        raw = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(raw, dict) or "run" in raw or "eventType" in raw:  # a RunEvent, however broken
+        return None
+    kind = "DatasetEvent" if "dataset" in raw else "JobEvent" if "job" in raw else None
+    return kind and (f"an OpenLineage {kind} (static lineage) is not recorded: provgraph records runs, POST RunEvents")
 
 
 def _shape_problem(event: RunEvent) -> str | None:
@@ -121,7 +135,7 @@ class IngestEndpoint:
         try:
             event = loads(body)
         except ContractError as exc:
-            return _error(400, str(exc))
+            return _error(400, _static_event(body) or str(exc))
         shape = _shape_problem(event)
         if shape is not None:
             return _error(400, shape)

@@ -188,6 +188,24 @@ def test_invalid_events_get_400_with_the_validation_message_and_are_not_forwarde
         ({**valid_event(), "run": {"runId": "abc\n"}}, "cannot be read back"),
         ({**valid_event(), "run": {"runId": "a\x1b[2Jb"}}, "cannot be read back"),
         ({**valid_event(), "run": {"runId": "me", "facets": {"parent": _parent("me")}}}, "names itself as its parent"),
+        (  # the real client sends static lineage to the same endpoint
+            {
+                "eventTime": "2026-03-01T10:00:00Z",
+                "producer": "p",
+                "schemaURL": "s",
+                "dataset": {"namespace": "a", "name": "b"},
+            },
+            "an OpenLineage DatasetEvent (static lineage) is not recorded",
+        ),
+        (
+            {
+                "eventTime": "2026-03-01T10:00:00Z",
+                "producer": "p",
+                "schemaURL": "s",
+                "job": {"namespace": "a", "name": "b"},
+            },
+            "an OpenLineage JobEvent (static lineage) is not recorded",
+        ),
     ):
         response = post_event(server, body)
         assert response.status_code == 400, response.text
