@@ -37,7 +37,7 @@ from pydantic import Field
 from provgraph.events.admission import store_project
 from provgraph.events.model import EventType
 from provgraph.graph.ids import dataset_node_id, job_node_id, parse_node_id, run_node_id
-from provgraph.graph.projection import canonical_json, facts
+from provgraph.graph.projection import canonical_json, facts, written
 from provgraph.graph.views import View
 
 if TYPE_CHECKING:
@@ -257,7 +257,8 @@ def facet_rows(event: RunEvent) -> tuple[list[FacetRow], list[ColumnLineageRow]]
             },
             by_time=False,
         )
-    for datasets, refs in ((event.inputs, f.reads), (event.outputs, f.writes)):
+    outputs = written(event)
+    for datasets, refs in ((event.inputs, f.reads), (outputs, f.writes)):
         for d, ref in zip(datasets, refs, strict=True):
             fields: list[dict[str, str | None]] = []
             raw = _extra(d.facets, SCHEMA)
@@ -268,7 +269,7 @@ def facet_rows(event: RunEvent) -> tuple[list[FacetRow], list[ColumnLineageRow]]
             for assertion, column, success in _assertions(d):
                 add(run_id, QUALITY, success, by_time=False, part=canonical_json([dataset_id, assertion, column]))
     columns = []
-    for d in event.outputs:
+    for d in outputs:
         edges = _column_edges(d, f.namespace)
         if edges is not None:
             completed = "1|" if event.event_type == EventType.COMPLETE else "0|"

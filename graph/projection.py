@@ -187,6 +187,21 @@ def _keyed(value: Any) -> str | None:
     return None if value is None else canonical_json(value)
 
 
+def written(event: RunEvent) -> list[Dataset]:
+    """The event's outputs that are writes: all but those whose `lifecycleStateChange` is DROP
+    (openlineage-sql sends one for `DROP TABLE`): a dropped table has no new version to read or to
+    show as the latest, and its run is not what produced the data it held."""
+    outputs = event.outputs
+    if not outputs:
+        return outputs
+    return [d for d in outputs if not _dropped(d)]
+
+
+def _dropped(d: Dataset) -> bool:
+    change = (d.facets.model_extra or {}).get("lifecycleStateChange")
+    return isinstance(change, dict) and change.get("lifecycleStateChange") == "DROP"
+
+
 def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
     """The event's facts; `known_at` defaults to the event time (an event applied without a log)."""
     run, job, event_type = event.run, event.job, event.event_type
@@ -240,7 +255,7 @@ def facts(event: RunEvent, known_at: datetime | None = None) -> RunFacts:
         else [],
         logs=[(c.offset, c.size, c.digest) for c in rf.logs.chunks] if rf.logs else [],
         reads=[DatasetFacts.of(d) for d in event.inputs],
-        writes=[DatasetFacts.of(d, minted) for d in event.outputs],
+        writes=[DatasetFacts.of(d, minted) for d in written(event)],
     )
 
 

@@ -183,3 +183,18 @@ def test_run_ids_resolve_by_prefix(store: LineageStore) -> None:
     assert store.run_ids_with_prefix("ab%") == ["ab%_"]
     assert store.run_ids_with_prefix("ab", limit=2) == ["ab%_", "abc-1"]
     assert store.run_ids_with_prefix("zz") == []
+
+
+def test_a_dropped_table_is_not_a_new_version_of_it(store: LineageStore) -> None:
+    """openlineage-sql sends `lifecycleStateChange: DROP` for `DROP TABLE`: that output is no write,
+    so the table's latest version and what produced it stay those of the run that built it."""
+    created = event("build-1", "shop.build", outputs=[ds("t")])
+    drop = facet(lifecycleStateChange="DROP")
+    dropped = event("drop-1", "shop.drop", minutes=10, outputs=[ds("t", facets={"lifecycleStateChange": drop})])
+    for order in ([created, dropped], [dropped, created]):
+        store.reset()
+        store.apply(order)
+        producer = store.produced_by(DB, "t")
+        assert producer is not None and producer.run_id == "build-1"
+        run = store.run("drop-1")
+        assert run is not None and run.outputs == []
