@@ -293,10 +293,12 @@ class Context(MLRunSurface):
         """Store an output content-addressed and record it: `item` is a key (with `body`, or the file or
         folder at `local_path`) or an artifact object (`PlotArtifact`, `DirArtifact`, … ours or MLRun's).
         A folder is stored file by file and versioned by a manifest of their hashes. `artifact_path`,
-        `target_path`, `viewer`, `upload` and `db_key` are MLRun placement options with no effect here:
-        every output goes to the artifact store under its hash."""
+        `target_path`, `viewer` and `upload` are MLRun placement options with no effect here: every
+        output goes to the artifact store under its hash. A str `db_key` is the key it is recorded
+        under, as MLRun registers it (`store://…/<db_key>`)."""
         local_path = src_path or local_path
         if isinstance(item, str):
+            item = _db_key(item, db_key)
             if body is None and local_path is None and target_path and "://" not in str(target_path):
                 local_path = target_path  # MLRun: an already-written file named by its target path
             if body is None and local_path is None:
@@ -460,6 +462,7 @@ class Context(MLRunSurface):
         `stats=True`, per-column statistics are recorded as the artifact's metadata. The index is kept
         as MLRun keeps it (`index=None`: parquet as pandas does, csv unless it is a plain RangeIndex);
         other keyword arguments (`sep=";"` …) go to pandas' writer of that format, as in MLRun."""
+        key = _db_key(key, db_key)
         fmt = format or (Path(str(local_path)).suffix.lstrip(".") if local_path else "") or "parquet"
         meta: dict[str, Any] = {"label_column": label_column} if label_column else {}
         if df is not None and not isinstance(df, bytes | str):
@@ -518,7 +521,8 @@ class Context(MLRunSurface):
     ) -> Artifact:
         """A model: `body` (its bytes; `model_file` then only names it, e.g. "model.pkl"), or the file
         `model_file`, or the folder `model_dir`. Metrics, parameters, algorithm and the training set's
-        schema are kept as the artifact's metadata."""
+        schema are kept as the artifact's metadata. A str `db_key` is the key it is recorded under."""
+        key = _db_key(key, db_key)
         if body is not None:
             content = ArtifactContent(key, "model", body=_body_bytes(key, body))
         elif model_dir is not None:
@@ -546,6 +550,12 @@ class Context(MLRunSurface):
         return self._store_output(
             content, kind="model", format=fmt, framework=framework or None, tag=tag or None, meta=meta
         )
+
+
+def _db_key(key: str, db_key: str | bool | None) -> str:
+    """The key an output is recorded under: MLRun registers it under a str `db_key` (its `store://`
+    URIs name that), else under its key."""
+    return db_key if isinstance(db_key, str) and db_key else key
 
 
 def _mlrun_dict(project: str, artifact: Artifact) -> dict[str, Any]:

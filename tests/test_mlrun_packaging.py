@@ -215,3 +215,22 @@ def test_context_artifacts_lists_what_was_logged_in_mlruns_shape(backend: pg.Bac
     assert (notes["kind"], notes["metadata"]["key"], notes["metadata"]["labels"]) == ("artifact", "notes", {"a": "1"})
     assert (table["kind"], table["spec"]["format"], table["uri"]) == ("dataset", "parquet", result.outputs["table"])
     assert seen["uris"] == result.outputs
+
+
+def test_a_str_db_key_is_the_key_an_output_is_recorded_under(backend: pg.Backend) -> None:
+    """MLRun registers an artifact under its `db_key` (`apply_mlrun` logs key "model", db_key the
+    model's name), and its `store://models/<project>/<db_key>` URIs name that."""
+
+    def trains(context: pg.Context) -> None:
+        context.log_model("model", body=b"weights", db_key="iris_lr")
+        context.log_artifact("plain", body=b"x", db_key=True)
+
+    result = _run(backend, trains)
+    assert set(result.outputs) == {"iris_lr", "plain"}
+    assert _bytes(backend, result.outputs["iris_lr"]) == b"weights"
+
+    def reads(model: pg.DataItem) -> dict[str, int]:
+        return {"size": len(model.get())}
+
+    again = _run(backend, reads, inputs={"model": "store://models/default/iris_lr"})
+    assert again.results == {"size": len(b"weights")}
