@@ -486,15 +486,22 @@ class Context(MLRunSurface):
     def _extra_data(self, key: str, extra: dict[str, Any], model_dir: str | Path | None) -> dict[str, Any]:
         """MLRun's `extra_data`: bytes and files (absolute, or relative to `model_dir`) are logged as
         artifacts of their own (`<model>_<name>`, outputs of the run) and named by their URIs; artifact
-        objects by theirs; anything else (a URL) as given."""
+        objects by the URI of their output (logged here unless this run logged them already; an
+        MLRun object's own `uri` names no provgraph version); anything else (a URL) as given."""
         named: dict[str, Any] = {}
         for name, value in extra.items():
             if isinstance(value, bytes | bytearray):
                 named[name] = self.log_artifact(f"{key}_{name}", body=bytes(value)).uri
             elif isinstance(value, str | Path) and (file := _extra_file(value, model_dir)) is not None:
                 named[name] = self.log_artifact(f"{key}_{name}", local_path=file).uri
+            elif isinstance(value, Artifact):
+                named[name] = value.uri
+            elif isinstance(value, str | Path):
+                named[name] = str(value)
             else:
-                named[name] = getattr(value, "uri", value)
+                object_key = getattr(getattr(value, "metadata", None), "key", None) or getattr(value, "key", None)
+                logged = self.outputs.get(str(object_key)) if object_key else None
+                named[name] = logged.uri if logged is not None else self.log_artifact(value).uri
         return named
 
     def log_model(

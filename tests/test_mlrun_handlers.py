@@ -174,15 +174,18 @@ def test_numpy_values_inside_results_are_plain(backend: pg.Backend) -> None:
 
 def test_log_model_extra_data_stores_bytes_and_files(backend: pg.Backend) -> None:
     result = completed(pg.run(spec("model_with_extra_data"), backend=backend))
-    assert set(result.outputs) == {"model", "model_notes", "model_readme"}
+    assert set(result.outputs) == {"model", "model_notes", "model_readme", "importance", "matrix"}
     assert stored(backend, result.outputs["model_notes"]) == b"raw notes"
     assert stored(backend, result.outputs["model_readme"]) == b"how to use"
+    assert stored(backend, result.outputs["matrix"]) == b"confusion matrix"
     _, artifacts = facets(backend, result.run_id)
     [model] = [a for a in artifacts if a["meta"].get("mlrun_kind") == "model"]
-    assert model["meta"]["extra_data"] == {
+    assert model["meta"]["extra_data"] == {  # artifact objects by their provgraph URIs, logged or not
         "notes": result.outputs["model_notes"],
         "readme": result.outputs["model_readme"],
         "source": "s3://bucket/raw.csv",
+        "importance": result.outputs["importance"],
+        "matrix": result.outputs["matrix"],
     }
 
 
