@@ -15,6 +15,20 @@ from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError, NotFound
 
 
+def _write(output: Path, data: bytes) -> None:
+    """A regular file (or a new one) is replaced whole, never half written; a symlink's target is;
+    anything else (`/dev/null`, `/dev/stdout`, a FIFO, a terminal) is written through, never
+    replaced by a file (as root, renaming over `/dev/null` breaks every process of the machine)."""
+    target = output.resolve() if output.is_symlink() else output
+    if target.exists() and not target.is_file():
+        if target.is_dir():
+            raise ConfigError(f"{output} is a folder: name a file to write")
+        with open(target, "wb") as f:
+            f.write(data)
+        return
+    write_atomic(target, data)
+
+
 @app.command("get")
 def get_cmd(
     uri: Annotated[str, typer.Argument(help="store://project/key[@sha256:…|:alias] (neither: the latest version)")],
@@ -33,12 +47,18 @@ def get_cmd(
             version = None
         if version is None or graph.dataset_version(ref.namespace, ref.key, version) is None:
             raise NotFound(f"no artifact {uri} (see `provgraph lineage` or `provgraph show RUN_ID`)")
-        data = backend.artifacts.get_bytes(version)
+        try:
+            data = backend.artifacts.get_bytes(version)
+        except FileNotFoundError:
+            raise NotFound(
+                f"{uri} ({version}) is recorded, but its bytes are not in the artifact store {backend.artifacts.url}"
+                " (removed by `provgraph gc` after a delete, or by hand)"
+            ) from None
     finally:
         backend.close()
     if output is None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        write_atomic(output, data)
+        _write(output, data)
         err_console.print(f"{ref.namespace}/{ref.key}@{version} -> {output} ({len(data)} bytes)", highlight=False)

@@ -86,12 +86,23 @@ def gc_cmd(
         backend.close()
     if as_json:
         removed = [{"digest": o.digest, "size": o.size} for o in report.removed]
-        print(json.dumps({"dry_run": dry_run, "removed": removed, "freed": report.freed, "kept": report.kept}))
+        print(
+            json.dumps(
+                {
+                    "dry_run": dry_run,
+                    "removed": removed,
+                    "freed": report.freed,
+                    "kept": report.kept,
+                    "unfinished_uploads": report.debris,
+                }
+            )
+        )
         return
     verb = "would remove" if dry_run else "removed"
     for o in report.removed:
         console.print(f"{verb} {o.digest} ({o.size} bytes)", highlight=False)
-    console.print(f"{verb} {len(report.removed)} objects, {report.freed} bytes; kept {report.kept}")
+    debris = f"; {verb} {report.debris} unfinished uploads" if report.debris else ""
+    console.print(f"{verb} {len(report.removed)} objects, {report.freed} bytes; kept {report.kept}{debris}")
 
 
 def tombstone_json(t: Tombstone) -> dict[str, Any]:

@@ -6,9 +6,12 @@ a path names its content forever and `reproduce` can fetch exactly what a run us
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+import tempfile
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +21,8 @@ from provgraph.events.atomic import write_atomic
 from provgraph.events.errors import ConfigError
 
 CHUNK = 1 << 20
+INCOMING = "incoming"
+"""Beside `sha256/`: files being copied in (`put_file`), renamed to their object once hashed."""
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 """The only artifact names there are: `sha256:` and 64 lowercase hex digits."""
 
@@ -106,7 +111,7 @@ class ArtifactStore:
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         digest = sha256_bytes(data)
         path = self._path(digest)
-        if not self._exists(path):
+        if not self._holds(path, len(data)):
             if self._local:
                 _atomic_local_write(Path(path), data)
             else:
@@ -114,15 +119,63 @@ class ArtifactStore:
         return digest, len(data)
 
     def put_file(self, local_path: str | os.PathLike[str]) -> tuple[str, int]:
-        with open(local_path, "rb") as f:
-            digest, size = sha256_stream(f)
-        path = self._path(digest)
-        if not self._exists(path):
-            if self._local:
-                _atomic_local_write(Path(path), Path(local_path).read_bytes())
-            else:
-                self.fs.put_file(str(local_path), path)
+        """Store a file under the hash of the very bytes stored: it is copied once, hashed as it is
+        copied, into a temporary file that is then renamed to (or uploaded as) its object. A file still
+        being written cannot leave bytes under a name they do not hash to; memory stays one chunk."""
+        staging = Path(self.root) / "objects" / INCOMING if self._local else Path(tempfile.gettempdir())
+        staging.mkdir(parents=True, exist_ok=True)
+        tmp = staging / f".{uuid.uuid4().hex}.tmp"
+        try:
+            h, size = hashlib.sha256(), 0
+            with open(local_path, "rb") as src, open(tmp, "wb") as dst:
+                while chunk := src.read(CHUNK):
+                    h.update(chunk)
+                    dst.write(chunk)
+                    size += len(chunk)
+            digest = "sha256:" + h.hexdigest()
+            path = self._path(digest)
+            if not self._holds(path, size):
+                if self._local:
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(tmp, path)
+                else:
+                    self.fs.put_file(str(tmp), path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return digest, size
+
+    def _holds(self, path: str, size: int) -> bool:
+        """Whether the object is stored whole (its size; a damaged one of another size is written
+        again). A local object being reused is touched, so `gc` judges it by this use, not its first."""
+        if not self._local:
+            try:
+                return int(self.fs.size(path)) == size
+            except FileNotFoundError:
+                return False
+        try:
+            if os.stat(path).st_size != size:
+                return False
+            os.utime(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def modified(self, digest: str) -> datetime | None:
+        """When the object was last written or reused (None: not stored)."""
+        try:
+            return _modified(self.fs.info(self._path(digest)))
+        except FileNotFoundError:
+            return None
+
+    def stale_uploads(self, before: datetime) -> Iterator[Path]:
+        """Temporary files of uploads that never finished (a process killed mid-copy), older than `before`."""
+        if not self._local:
+            return
+        objects = Path(self.root) / "objects"
+        for tmp in (*objects.glob(f"{INCOMING}/.*.tmp"), *objects.glob("sha256/*/.*.tmp")):
+            with contextlib.suppress(FileNotFoundError):
+                if datetime.fromtimestamp(tmp.stat().st_mtime, UTC) < before:
+                    yield tmp
 
     def get_bytes(self, digest: str) -> bytes:
         """The object's bytes, verified against its name (`CorruptArtifact` if they do not hash to it)."""

@@ -31,6 +31,8 @@ class GcReport:
     removed: list[StoredObject] = field(default_factory=list)
     kept: int = 0
     """Objects still referenced (or too young to judge)."""
+    debris: int = 0
+    """Temporary files of uploads that never finished, removed (older than the minimum age)."""
 
     @property
     def freed(self) -> int:
@@ -69,6 +71,18 @@ def collect(
             report.kept += 1
             continue
         if not dry_run:
+            # asked again just before: a run that stored these bytes since the listing touched them
+            # (`ArtifactStore._holds`), and its event may be newer than the `live` set
+            again = store.modified(obj.digest)
+            if again is None:  # removed meanwhile (another gc)
+                continue
+            if again > cutoff:
+                report.kept += 1
+                continue
             store.remove(obj.digest)
         report.removed.append(obj)
+    for tmp in store.stale_uploads(cutoff):  # a copy a killed process left half done
+        if not dry_run:
+            tmp.unlink(missing_ok=True)
+        report.debris += 1
     return report

@@ -65,3 +65,33 @@ def test_delete_hides_marks_and_gc_frees(cli, tmp_path: Path) -> None:  # type: 
     assert cli("runs", "--project", "default", "--json").stdout == ""
     missing = cli("delete", "run", "no-such-run", ok=False)
     assert (missing.returncode, missing.stderr) == (1, "error: no run 'no-such-run'\n")
+
+
+def test_get_writes_through_what_is_not_a_regular_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """`get -o` replaces a regular file whole, writes a symlink's target, and writes through a FIFO
+    or a device: renaming over them (as root: `-o /dev/null`) broke them for every process. Bytes
+    gone from the store are one line that says so."""
+    import os
+    import threading
+
+    (tmp_path / "job.py").write_text(JOBS)
+    cli("run", "job.py:train")
+    (tmp_path / "target.txt").write_text("old")
+    (tmp_path / "link").symlink_to(tmp_path / "target.txt")
+    cli("get", "store://default/model", "-o", "link")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "target.txt").read_text() == "w1"
+    os.mkfifo(tmp_path / "fifo")
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append((tmp_path / "fifo").read_bytes()))
+    reader.start()
+    cli("get", "store://default/model", "-o", "fifo")
+    reader.join(timeout=30)
+    assert got == [b"w1"] and not (tmp_path / "fifo").is_file()
+    cli("get", "store://default/model", "-o", "/dev/null")
+    assert Path("/dev/null").is_char_device()
+    (
+        tmp_path / "home" / "artifacts" / "objects" / "sha256" / sha256_bytes(b"w1")[7:9] / sha256_bytes(b"w1")[7:]
+    ).unlink()
+    missing = cli("get", "store://default/model", ok=False)
+    assert missing.returncode == 1 and "its bytes are not in the artifact store" in missing.stderr
+    assert missing.stderr.count("\n") == 1

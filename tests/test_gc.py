@@ -58,3 +58,48 @@ def test_a_deleted_project_frees_its_code_snapshot_and_outputs(settings: pg.Sett
     delete("project", "gone", backend)
     removed = {o.digest for o in gc(backend, min_age=NOW).removed}
     assert removed == {sha256_bytes(b"shared bytes"), sha256_bytes(b"only c"), code}
+
+
+def test_an_old_object_stored_again_is_judged_by_that_use_and_gc_clears_unfinished_uploads(
+    backend: pg.Backend, tmp_path: object
+) -> None:
+    """A run storing bytes an old unreferenced object already holds touches it, so a `gc` running
+    meanwhile keeps it (its `--min-age` protects the new use, not the first write); copies a killed
+    process left half done are removed once older than the minimum age."""
+    import os
+    import time
+    from pathlib import Path
+
+    from provgraph.graph.gc import collect
+
+    store = backend.artifacts
+    digest, _ = store.put_bytes(b"reused later")
+    old = time.time() - 3 * 3600
+    os.utime(store.uri(digest), (old, old))
+    store.put_bytes(b"reused later")  # a run logs the same bytes again
+    report = collect(store, live=set(), min_age=timedelta(hours=1))
+    assert report.removed == [] and store.exists(digest)
+    unfinished = Path(store.root) / "objects" / "incoming" / ".dead.tmp"
+    unfinished.parent.mkdir(parents=True, exist_ok=True)
+    unfinished.write_bytes(b"half a copy")
+    os.utime(unfinished, (old, old))
+    assert collect(store, live={digest}, min_age=timedelta(hours=1)).debris == 1
+    assert not unfinished.exists()
+
+
+def test_a_damaged_object_is_written_again_by_the_next_put(backend: pg.Backend, tmp_path: object) -> None:
+    """Storing bytes whose object exists but was cut short (a crash of another writer, a disk
+    fault) replaces it: `get` works again, where it used to stay corrupt for good."""
+    from pathlib import Path
+
+    store = backend.artifacts
+    digest, _ = store.put_bytes(b"whole object")
+    Path(store.uri(digest)).write_bytes(b"whole")  # cut short
+    store.put_bytes(b"whole object")
+    assert store.get_bytes(digest) == b"whole object"
+    source = Path(str(tmp_path)) / "model.bin"
+    source.write_bytes(b"x" * 3_000_000)
+    digest, size = store.put_file(source)
+    Path(store.uri(digest)).write_bytes(b"x" * 10)
+    assert store.put_file(source) == (digest, size) and store.get_bytes(digest) == source.read_bytes()
+    assert not list((Path(store.root) / "objects" / "incoming").glob("*.tmp"))  # no copy left behind
