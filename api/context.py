@@ -108,4 +108,4 @@ class RequestContext:
         store = self.graph.store
         found = [store.run(r) for r in run_ids]
         gone = deleted(store, {r.namespace for r in found if r is not None})
-        return [r if r is not None and not gone.run(r.run_id, r.namespace) else None for r in found]
+        return [r if r is not None and not gone.run(r.run_id, r.namespace, r.started_at) else None for r in found]

@@ -56,15 +56,20 @@ class DeletedMark:
         return DeletedMark(at=t.at, by=t.by, reason=t.reason, run_id=strawberry.ID(t.run_id)) if t else None
 
 
-async def run_deleted(ctx: RequestContext, run_id: str, project: str) -> DeletedMark | None:
-    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store, [project])).run(run_id, project))
+async def run_deleted(
+    ctx: RequestContext, run_id: str, project: str, started: datetime | None = None
+) -> DeletedMark | None:
+    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store, [project])).run(run_id, project, started))
 
 
-async def version_deleted(ctx: RequestContext, namespace: str, name: str, version: str) -> DeletedMark | None:
+async def version_deleted(
+    ctx: RequestContext, namespace: str, name: str, version: str, created: datetime | None = None
+) -> DeletedMark | None:
     project = store_project(namespace)
     if project is None:  # only `store://` artifacts are ever deleted
         return None
-    return DeletedMark.of((await ctx.call(deleted, ctx.graph.store, [project])).version(namespace, name, version))
+    gone = await ctx.call(deleted, ctx.graph.store, [project])
+    return DeletedMark.of(gone.version(namespace, name, version, created))
 
 
 def _check_visible(ctx: RequestContext, kind: str, target: str) -> None:

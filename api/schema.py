@@ -203,7 +203,7 @@ class DatasetVersion:
 
     @resolver("Its tombstone when `provgraph delete` deleted it, else null.")
     async def deleted(self, info: Ctx) -> DeletedMark | None:
-        return await version_deleted(info.context, self.namespace, self.name, self.version)
+        return await version_deleted(info.context, self.namespace, self.name, self.version, self.created_at)
 
     @resolver("The run that wrote this version (the earliest you may see).")
     async def produced_by(self, info: Ctx) -> Run | None:
@@ -341,7 +341,7 @@ class Run:
 
     @resolver("Its tombstone when `provgraph delete` deleted it (see `run(includeDeleted)`).")
     async def deleted(self, info: Ctx) -> DeletedMark | None:
-        return await run_deleted(info.context, self.run_id, self.project)
+        return await run_deleted(info.context, self.run_id, self.project, self.started_at)
 
     async def _detail(self, info: Ctx) -> RunView:
         if self.detailed:

@@ -179,7 +179,7 @@ def runs_cmd(
     if as_json:
         for r in rows:
             row = r.model_dump(mode="json", exclude=_NOT_LISTED)
-            tomb = gone.run(r.run_id, r.namespace)
+            tomb = gone.run(r.run_id, r.namespace, r.started_at)
             print(json.dumps({**row, "deleted": tombstone_mark(tomb)} if tomb else row))
         return
     if not rows:
@@ -193,7 +193,7 @@ def runs_cmd(
             r.run_id,
             r.namespace,
             r.job_name,
-            f"[{style}]{r.state}[/]" + (" [red]deleted[/]" if gone.run(r.run_id, r.namespace) else ""),
+            f"[{style}]{r.state}[/]" + (" [red]deleted[/]" if gone.run(r.run_id, r.namespace, r.started_at) else ""),
             r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "-",
             short(r.code_hash, 8),
             _brief(r.results),
@@ -240,7 +240,7 @@ def show_cmd(
         raise NotFound(f"no run {target!r} (see `provgraph runs`)")
     found = run_facets(store, run)
     history = store.metric_history(run.run_id)
-    tomb = deleted(store).run(run.run_id, run.namespace) if include_deleted else None
+    tomb = deleted(store).run(run.run_id, run.namespace, run.started_at) if include_deleted else None
     if as_json:
         view = run.model_dump(mode="json")
         view["metric_history"] = [s.model_dump(mode="json") for s in history]

@@ -45,10 +45,11 @@ def referenced(events: Iterable[RunEvent], gone: Deleted) -> set[str]:
     for e in events:
         if e.job.name in (TAG_JOB, DELETE_JOB):
             continue
+        at = e.event_time  # what a deletion covers is what existed before it: later events are live
         for d in (*e.inputs, *e.outputs):
-            if store_project(d.namespace) is None or not gone.version(d.namespace, d.name, d.version):
+            if store_project(d.namespace) is None or not gone.version(d.namespace, d.name, d.version, at):
                 found.add(d.version)
-        if not gone.run(e.run.run_id, e.job.namespace):
+        if not gone.run(e.run.run_id, e.job.namespace, at):
             body = e.model_dump(mode="json", by_alias=True, exclude={"inputs", "outputs"})
             found.update(DIGEST_TEXT.findall(json.dumps(body)))
     return found

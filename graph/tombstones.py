@@ -51,30 +51,42 @@ class Deleted:
     versions: dict[tuple[str, str, str], Tombstone] = field(default_factory=dict)
     projects: dict[str, Tombstone] = field(default_factory=dict)
 
-    def run(self, run_id: str, namespace: str) -> Tombstone | None:
-        return self.runs.get(run_id) or self.projects.get(namespace)
+    def run(self, run_id: str, namespace: str, started: datetime | None = None) -> Tombstone | None:
+        """The run's tombstone, or its project's when the run `started` before that (unknown: it did)."""
+        return self.runs.get(run_id) or _covers(self.projects.get(namespace), started)
 
-    def artifact(self, namespace: str, name: str) -> Tombstone | None:
-        """The tombstone of the whole artifact (or its project); a dataset outside `store://` never has one."""
+    def artifact(self, namespace: str, name: str, created: datetime | None = None) -> Tombstone | None:
+        """The tombstone of the whole artifact (or its project) that covers a version `created` then
+        (unknown: any); a dataset outside `store://` never has one."""
         project = store_project(namespace)
-        return self.artifacts.get((namespace, name)) or (self.projects.get(project) if project else None)
+        whole = _covers(self.artifacts.get((namespace, name)), created)
+        return whole or (_covers(self.projects.get(project), created) if project else None)
 
-    def version(self, namespace: str, name: str, version: str) -> Tombstone | None:
-        return self.versions.get((namespace, name, version)) or self.artifact(namespace, name)
+    def version(self, namespace: str, name: str, version: str, created: datetime | None = None) -> Tombstone | None:
+        return self.versions.get((namespace, name, version)) or self.artifact(namespace, name, created)
 
-    def of_node(self, node_id: str, namespace: str | None = None) -> Tombstone | None:
-        """The tombstone of a graph node id (`run:…`, `dataset:…@version`); runs need their `namespace`."""
+    def of_node(self, node_id: str, namespace: str | None = None, when: datetime | None = None) -> Tombstone | None:
+        """The tombstone of a graph node id (`run:…`, `dataset:…@version`); runs need their `namespace`,
+        and `when` (a run's start, a version's creation) tells objects made after a deletion apart."""
         node = parse_node_id(node_id)
         if node.kind == "run":
-            return self.run(node.key[0], namespace or "")
+            return self.run(node.key[0], namespace or "", when)
         if node.kind == "datasetVersion":
-            return self.version(*node.key)
+            namespace, name, version = node.key
+            return self.version(namespace, name, version, when)
         if node.kind == "dataset":
-            return self.artifact(*node.key)
-        return self.projects.get(node.key[0])
+            namespace, name = node.key
+            return self.artifact(namespace, name, when)
+        return _covers(self.projects.get(node.key[0]), when)
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.artifacts or self.versions or self.projects)
+
+
+def _covers(tomb: Tombstone | None, when: datetime | None) -> Tombstone | None:
+    """`tomb`, when it deletes an object of time `when`: a project or a whole artifact is deleted as it
+    was then, so a run or version made later under the same name is not (None `when`: assume it is)."""
+    return tomb if tomb is not None and (when is None or when <= tomb.at) else None
 
 
 def _tombstone(run: RunView) -> Tombstone | None:
@@ -130,6 +142,14 @@ def deleted(store: LineageStore, projects: Iterable[str] | None = None) -> Delet
     return d
 
 
+def _time(text: Any) -> datetime | None:
+    """A lineage node's time prop (ISO text) as a datetime; None when it has none."""
+    try:
+        return datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+
+
 def tombstone_mark(t: Tombstone) -> dict[str, str]:
     """How a deleted node is marked in a lineage answer."""
     return {"at": t.at.isoformat(), "by": t.by, "run_id": t.run_id}
@@ -155,7 +175,7 @@ class LiveStore:
 
     def run(self, run_id: str) -> RunView | None:
         found = self.inner.run(run_id)
-        if found is None or deleted(self.inner, [found.namespace]).run(found.run_id, found.namespace):
+        if found is None or deleted(self.inner, [found.namespace]).run(found.run_id, found.namespace, found.started_at):
             return None
         return found
 
@@ -163,13 +183,11 @@ class LiveStore:
         gone = self.deleted() if where is None or where.project is None else deleted(self.inner, [where.project])
         if not gone:
             return self.inner.runs(where, first=first, after=after)
-        if where is not None and where.project in gone.projects:
-            return []
         live: list[RunView] = []
         page = max(1, first) + len(gone.runs)
         while len(live) < first:
             batch = self.inner.runs(where, first=page, after=after)
-            live += [r for r in batch if not gone.run(r.run_id, r.namespace)]
+            live += [r for r in batch if not gone.run(r.run_id, r.namespace, r.started_at)]
             if len(batch) < page:
                 break
             after = batch[-1].run_id
@@ -177,38 +195,41 @@ class LiveStore:
 
     def children(self, run_id: str, first: int = 1000) -> list[RunView]:
         gone = self.deleted()
-        return [r for r in self.inner.children(run_id, first) if not gone.run(r.run_id, r.namespace)]
+        return [r for r in self.inner.children(run_id, first) if not gone.run(r.run_id, r.namespace, r.started_at)]
 
     def incomplete_runs(self, project: str | None = None, first: int = 50) -> list[RunView]:
         gone = self.deleted()
-        return [r for r in self.inner.incomplete_runs(project, first) if not gone.run(r.run_id, r.namespace)]
+        return [
+            r for r in self.inner.incomplete_runs(project, first) if not gone.run(r.run_id, r.namespace, r.started_at)
+        ]
 
     def dataset(self, namespace: str, name: str, at: AsOf = NOW) -> DatasetView | None:
         found = self.inner.dataset(namespace, name, at)
         if found is None:
             return None
         gone = self._deleted_in(namespace)
-        if gone.artifact(namespace, name):
-            return None
-        versions = [v for v in found.versions if not gone.version(namespace, name, v.version)]
-        if found.versions and not versions:
+        versions = [v for v in found.versions if not gone.version(namespace, name, v.version, v.created_at)]
+        if (found.versions and not versions) or (not found.versions and gone.artifact(namespace, name)):
             return None
         return found.model_copy(update={"versions": versions})
 
     def dataset_version(self, namespace: str, name: str, version: str) -> DatasetVersionView | None:
         found = self.inner.dataset_version(namespace, name, version)
-        return None if found is None or self._deleted_in(namespace).version(namespace, name, version) else found
+        if found is None or self._deleted_in(namespace).version(namespace, name, version, found.created_at):
+            return None
+        return found
 
     def dataset_names(self, namespace: str, kind: str | None = None, first: int = 100) -> list[str]:
         gone = self.deleted()
         names = self.inner.dataset_names(namespace, kind, first + len(gone.artifacts))
-        return [n for n in names if not gone.artifact(namespace, n)][: max(0, first)]
+        # a deleted artifact logged again since is listed (with its new versions only)
+        return [n for n in names if not gone.artifact(namespace, n) or self.dataset(namespace, n)][: max(0, first)]
 
     def latest_version(self, namespace: str, name: str) -> DatasetVersionView | None:
         """The newest version no tombstone deletes (a deleted latest is never resolved or cached from)."""
         found = self.inner.latest_version(namespace, name)
         gone = self._deleted_in(namespace)
-        if found is None or not gone.version(namespace, name, found.version):
+        if found is None or not gone.version(namespace, name, found.version, found.created_at):
             return found
         live = self.dataset(namespace, name)
         return live.versions[-1] if live and live.versions else None
@@ -230,7 +251,8 @@ class LiveStore:
             return graph
         nodes = []
         for n in graph.nodes:
-            tomb = gone.of_node(n.id, n.props.get("namespace")) if n.kind in ("run", "datasetVersion") else None
+            when = _time(n.props.get("started_at")) if n.kind == "run" else None
+            tomb = gone.of_node(n.id, n.props.get("namespace"), when) if n.kind in ("run", "datasetVersion") else None
             if tomb is not None:
                 n = replace(n, props={**n.props, "deleted": tombstone_mark(tomb)})
             nodes.append(n)
@@ -241,12 +263,17 @@ class LiveStore:
         hits = self.inner.search(text, kinds, limit)
         if not gone:
             return hits
-        runs = [h.partition(":")[2] for h in hits if h.startswith("run:")]
-        owners = self.inner.run_owners(runs) if runs else {}
-        return [h for h in hits if not gone.of_node(h, owners.get(h.partition(":")[2]))]
+
+        def live(hit: str) -> bool:
+            if hit.startswith("run:"):  # read with its start: a run made after its project's deletion is live
+                return self.run(hit.partition(":")[2]) is not None
+            return gone.of_node(hit) is None
+
+        return [h for h in hits if live(h)]
 
     def run_ids_with_prefix(self, prefix: str, limit: int = 20) -> list[str]:
         gone = self.deleted()
         ids = self.inner.run_ids_with_prefix(prefix, limit)
-        owners = self.inner.run_owners(ids) if gone and ids else {}
-        return [r for r in ids if not gone.run(r, owners.get(r, ""))]
+        if not gone:
+            return ids
+        return [r for r in ids if self.run(r) is not None]

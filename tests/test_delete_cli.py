@@ -95,3 +95,27 @@ def test_get_writes_through_what_is_not_a_regular_file(cli, tmp_path: Path) -> N
     missing = cli("get", "store://default/model", ok=False)
     assert missing.returncode == 1 and "its bytes are not in the artifact store" in missing.stderr
     assert missing.stderr.count("\n") == 1
+
+
+def test_a_deletion_covers_what_existed_then_not_what_is_made_later_under_its_name(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    """Deleting an artifact or a project is not a black hole: a version logged, or a run made, under
+    the same name afterwards is listed, resolved, read, and its bytes are kept by `gc`."""
+    (tmp_path / "job.py").write_text(JOBS)
+    cli("run", "job.py:train")
+    cli("delete", "artifact", "store://default/model", "--reason", "bad")
+    assert cli("get", "store://default/model", ok=False).returncode == 1
+    cli("run", "job.py:train", "-p", "body=w3")  # logged again under the deleted name
+    assert cli("get", "store://default/model").stdout == "w3"
+    assert [a["versions"] for a in json.loads(cli("artifacts", "list", "--json").stdout)] == [1]
+    assert json.loads(cli("run", "job.py:serve", "-i", "model=store://default/model", "--json").stdout)["results"] == {
+        "read": "w3"
+    }
+    cli("delete", "project", "default", "--yes")
+    assert cli("runs", "--json").stdout == ""
+    fresh = json.loads(cli("run", "job.py:train", "-p", "body=w4", "--json").stdout)
+    listed = [json.loads(line)["run_id"] for line in cli("runs", "--json").stdout.splitlines()]
+    assert listed == [fresh["run_id"]]
+    assert json.loads(cli("show", fresh["run_id"][:13], "--json").stdout)["run_id"] == fresh["run_id"]
+    swept = json.loads(cli("gc", "--min-age", "0", "--dry-run", "--json").stdout)
+    assert sha256_bytes(b"w4") not in {o["digest"] for o in swept["removed"]}
+    assert sha256_bytes(b"w1") in {o["digest"] for o in swept["removed"]}  # what the deletions covered
