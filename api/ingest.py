@@ -143,8 +143,9 @@ class IngestEndpoint:
         if ahead > MAX_CLOCK_AHEAD:
             return _error(
                 400,
-                f"eventTime {event.event_time.isoformat()} is {ahead.days} days ahead of this server's clock"
-                f" (at most {MAX_CLOCK_AHEAD.days} ahead: the latest event's facets win)",
+                f"eventTime {event.event_time.isoformat()} is {ahead.total_seconds() / 3600:,.0f} hours ahead of"
+                f" this server's clock (at most {MAX_CLOCK_AHEAD.total_seconds() / 3600:.0f}: the latest event's"
+                " facets win)",
             )
         if not scope.allows(event.job.namespace):
             return _error(403, f"this token may not write to project {event.job.namespace!r} (the job namespace)")

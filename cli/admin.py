@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from provgraph.cli._app import UsageProblem, app, console, settings
+from provgraph.cli._app import UsageProblem, app, console, err_console, settings
 
 
 def _progress() -> Progress:
@@ -53,3 +54,21 @@ def replay_cmd(
             finally:
                 log.close()
     console.print(f"replayed {count} events into {where}")
+    if cfg.store != "neo4j":
+        _report_dead_letters(cfg.graph_db)
+
+
+def _report_dead_letters(graph_db: Path) -> None:
+    """Records of the log the replay could not project (a damaged or refused event) are in the DLQ:
+    said at once, not left for someone to find."""
+    from provgraph.graph.sqlite_store import SqliteLineageStore
+
+    store = SqliteLineageStore(graph_db)
+    try:
+        dead = len(store.dead_letters())
+    finally:
+        store.close()
+    if dead:
+        err_console.print(
+            f"[yellow]warning[/]: {dead} records of the log could not be projected: see `provgraph dlq list`"
+        )

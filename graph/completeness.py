@@ -5,7 +5,7 @@ A run is incomplete when:
   below the greatest seen is missing;
 - `countUnmet`: its producer declared how many events it sent (`provgraph_event.total`) and fewer
   of 1..total arrived;
-- `noStart`: no START event arrived;
+- `noStart`: no START event arrived (a tag's or a deletion's run is one COMPLETE event by design);
 - `noTerminal`: no COMPLETE/FAIL/ABORT arrived and its last event is older than
   `terminal_timeout_s` (setting `completeness_timeout_s`; 0 = never).
 Events without a sequence number (seq 0: producers other than provgraph's) can only be judged by
@@ -18,13 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from provgraph.events.states import RunState
+from provgraph.events.states import DELETE_JOB, TAG_JOB, RunState
 from provgraph.graph.views import Completeness
 
 MAX_MISSING = 100
 """Missing sequence numbers listed per run (a forged seq of 2^63 must not make a list that long)."""
 
 TERMINAL = (RunState.COMPLETE.value, RunState.FAIL.value, RunState.ABORT.value)
+ONE_EVENT_JOBS = (TAG_JOB, DELETE_JOB)
+"""Jobs whose runs provgraph records as one COMPLETE event: no START is missing from them."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class CompletenessRules:
         seqs: Sequence[int],
         declared: int | None,
         last_event_at: str | None,
+        job: str = "",
         now: datetime | None = None,
     ) -> Completeness:
         present = sorted(set(s for s in seqs if s > 0))
@@ -62,7 +65,7 @@ class CompletenessRules:
             reasons.append("sequenceGap")
         if declared and sum(1 for s in present if s <= declared) < declared:
             reasons.append("countUnmet")
-        if not has_start:
+        if not has_start and job not in ONE_EVENT_JOBS:
             reasons.append("noStart")
         cutoff = self.cutoff(now)
         if state not in TERMINAL and cutoff and (last_event_at or "") < cutoff:

@@ -38,7 +38,7 @@ from provgraph.events.model import RunEvent, RunState
 from provgraph.graph import neo4j_cypher as q
 from provgraph.graph import neo4j_facets, progress
 from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
-from provgraph.graph.completeness import TERMINAL, CompletenessRules
+from provgraph.graph.completeness import ONE_EVENT_JOBS, TERMINAL, CompletenessRules
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, LineageBounds, RunFilter, search_needle
 from provgraph.graph.facets import ColumnLineageGraph, Facets, facet_views
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
@@ -455,6 +455,7 @@ class Neo4jLineageStore:
                 seqs=r.get("seqs") or [],
                 declared=r.get("declared_events"),
                 last_event_at=r.get("last_event_at"),
+                job=r["job_name"],
             ),
         )
 
@@ -637,13 +638,15 @@ class Neo4jLineageStore:
     @guarded("read")
     def incomplete_runs(self, project: str | None = None, first: int = 50) -> list[RunView]:
         rows = self._query(
-            "MATCH (r:Run) WHERE ($project IS NULL OR r.namespace = $project) AND (coalesce(r.has_start, 0) = 0"
+            "MATCH (r:Run) WHERE ($project IS NULL OR r.namespace = $project)"
+            " AND ((coalesce(r.has_start, 0) = 0 AND NOT r.job_name IN $one_event)"
             " OR size(coalesce(r.seqs, [])) < coalesce(last(r.seqs), 0)"
             " OR size(coalesce(r.seqs, [])) < coalesce(r.declared_events, 0)"
             " OR (NOT r.state IN $terminal AND r.last_event_at < $cutoff))"
             " WITH r ORDER BY r.started_at DESC, r.run_id DESC LIMIT $first" + q.RUN_DETAIL,
             project=project,
             terminal=list(TERMINAL),
+            one_event=list(ONE_EVENT_JOBS),
             cutoff=self.completeness.cutoff(),
             first=max(0, first),
         )

@@ -25,7 +25,7 @@ from provgraph.events.facets.values import decode_float, encode_float
 from provgraph.events.states import UNVERSIONED, RunState
 from provgraph.graph import sqlite_db, sqlite_facets
 from provgraph.graph.columns import ColumnKey, Neighbour, column_root, column_walk
-from provgraph.graph.completeness import TERMINAL, CompletenessRules
+from provgraph.graph.completeness import ONE_EVENT_JOBS, TERMINAL, CompletenessRules
 from provgraph.graph.contract import DEFAULT_DEPTH, NOW, AsOf, Condition, LineageBounds, RunFilter, search_needle
 from provgraph.graph.ids import NodeId, dataset_node_id, job_node_id, run_node_id, split_runs
 from provgraph.graph.liveness import Liveness, runs_in_state
@@ -640,6 +640,7 @@ class SqliteLineageStore:
             seqs=seqs,
             declared=row["declared_events"],
             last_event_at=row["last_event_at"],
+            job=row["job_name"],
         )
 
     def _run_view(self, row: dict[str, Any], *, detail: bool = True) -> RunView:
@@ -732,13 +733,15 @@ class SqliteLineageStore:
         rows = self._dicts(
             "SELECT r.* FROM run r LEFT JOIN (SELECT run_id, COUNT(*) AS n, MAX(seq) AS m FROM run_seq"
             " GROUP BY run_id) s ON s.run_id = r.run_id"
-            " WHERE (:project IS NULL OR r.namespace = :project) AND (r.has_start = 0"
+            " WHERE (:project IS NULL OR r.namespace = :project)"
+            " AND ((r.has_start = 0 AND r.job_name NOT IN (SELECT value FROM json_each(:one_event)))"
             " OR COALESCE(s.n, 0) < COALESCE(s.m, 0) OR COALESCE(s.n, 0) < COALESCE(r.declared_events, 0)"
             " OR (r.state NOT IN (SELECT value FROM json_each(:terminal)) AND r.last_event_at < :cutoff))"
             " ORDER BY r.started_at DESC, r.run_id DESC LIMIT :first",
             {
                 "project": project,
                 "terminal": json.dumps(TERMINAL),
+                "one_event": json.dumps(ONE_EVENT_JOBS),
                 "cutoff": self.completeness.cutoff(),
                 "first": max(0, first),
             },

@@ -343,3 +343,12 @@ def test_a_str_param_is_kept_as_typed_and_a_fractional_int_refused(cli, tmp_path
     assert out["results"] == {"version": "1.10", "n": 3}
     refused = cli("run", "tagged.py:tagged", "-p", "n=2.7", ok=False)
     assert refused.returncode != 0 and refused.stderr.count("\n") == 1 and "n=2.7 is not a valid int" in refused.stderr
+
+
+def test_replay_says_when_records_of_the_log_went_to_the_dlq(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tagged.py").write_text("def tagged(context):\n    return {'ok': 1}\n")
+    cli("run", "tagged.py:tagged")
+    with sqlite3.connect(tmp_path / "home" / "events.db") as db:  # one record damaged on disk
+        db.execute("UPDATE events SET body = ? WHERE rowid = (SELECT MAX(rowid) FROM events)", (b"{broken",))
+    replayed = cli("replay", "--yes")
+    assert "1 records of the log could not be projected: see `provgraph dlq list`" in replayed.stderr
