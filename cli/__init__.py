@@ -97,7 +97,18 @@ def main() -> None:
         if debug:
             raise
         if _storage_failed(exc):
-            fail(f"the embedded store could not be read or written: {one_line(str(exc))} (is its disk full?)", 1)
+            fail(
+                f"the embedded store could not be read or written: {one_line(str(exc))}"
+                " (is its disk full, or its folder read-only?)",
+                1,
+            )
+        if _storage_damaged(exc):
+            fail(
+                f"a database of the embedded store is damaged: {one_line(str(exc))}. The lineage graph"
+                " (graph.db) is rebuilt from the log by `provgraph replay`; the event log (events.db) is the"
+                " record: restore it from a backup, or salvage what it holds with `sqlite3 events.db .recover`",
+                1,
+            )
         fail(f"{type(exc).__name__}: {one_line(str(exc))} (run with --debug for the traceback)", 2, "internal error")
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -114,6 +125,16 @@ def _storage_failed(exc: BaseException) -> bool:
         return str(getattr(exc, "sqlite_errorname", "")).startswith(_STORAGE_ERRORS)
     apsw = sys.modules.get("apsw")  # the graph's binding, loaded only when the graph was opened
     return apsw is not None and isinstance(exc, apsw.FullError | apsw.IOError | apsw.CantOpenError | apsw.ReadOnlyError)
+
+
+def _storage_damaged(exc: BaseException) -> bool:
+    """SQLite found a database file damaged (a disk fault, a copy made mid-write, a stray write)."""
+    import sqlite3
+
+    if isinstance(exc, sqlite3.Error):
+        return str(getattr(exc, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+    apsw = sys.modules.get("apsw")
+    return apsw is not None and isinstance(exc, apsw.CorruptError | apsw.NotADBError)
 
 
 def one_line(text: str) -> str:

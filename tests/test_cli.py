@@ -352,3 +352,18 @@ def test_replay_says_when_records_of_the_log_went_to_the_dlq(cli, tmp_path: Path
         db.execute("UPDATE events SET body = ? WHERE rowid = (SELECT MAX(rowid) FROM events)", (b"{broken",))
     replayed = cli("replay", "--yes")
     assert "1 records of the log could not be projected: see `provgraph dlq list`" in replayed.stderr
+
+
+def test_a_damaged_event_log_is_one_line_with_the_way_back(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tagged.py").write_text("def tagged(context):\n    return {'ok': 1}\n")
+    cli("run", "tagged.py:tagged")
+    log = tmp_path / "home" / "events.db"
+    with sqlite3.connect(log) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page = 4096
+    with open(log, "r+b") as f:  # the first bytes of page 2: a b-tree page header
+        f.seek(page)
+        f.write(b"\xff" * 16)
+    damaged = cli("runs", ok=False)
+    assert damaged.returncode == 1 and damaged.stderr.count("\n") == 1, damaged.stderr
+    assert "is damaged" in damaged.stderr and "sqlite3 events.db .recover" in damaged.stderr

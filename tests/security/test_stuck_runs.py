@@ -280,7 +280,9 @@ def test_a_full_disk_fails_the_run_cleanly_and_leaves_no_debris(full_disk: Path,
             assert done.returncode == 1 and done.stderr.startswith(
                 "error: the embedded store could not be read or written: "
             ), done.stderr
-            assert done.stderr.endswith("(is its disk full?)\n") and done.stderr.count("\n") == 1
+            assert (
+                done.stderr.endswith("(is its disk full, or its folder read-only?)\n") and done.stderr.count("\n") == 1
+            )
     assert any(done.returncode != 0 for done in full), [d.stdout for d in full]
     filler.unlink()
     assert home.run(run.run_id).state == "FAIL"
