@@ -460,7 +460,7 @@ class Context(MLRunSurface):
         unless `format` (or `local_path`'s suffix) says csv; an existing file at `local_path` is stored
         instead of `df`, as MLRun does. Schema, a preview (`preview` rows, default 20) and, with
         `stats=True`, per-column statistics are recorded as the artifact's metadata. The index is kept
-        as MLRun keeps it (`index=None`: parquet as pandas does, csv unless it is a plain RangeIndex);
+        as MLRun keeps it (`index=None`: written as columns unless it is a plain RangeIndex);
         other keyword arguments (`sep=";"` …) go to pandas' writer of that format, as in MLRun."""
         key = _db_key(key, db_key)
         fmt = format or (Path(str(local_path)).suffix.lstrip(".") if local_path else "") or "parquet"

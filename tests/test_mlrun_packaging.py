@@ -18,6 +18,7 @@ import pytest
 import provgraph as pg
 from provgraph._execution import effective_params
 from provgraph.events.model import RunState
+from tests.test_mlrun_context import _bytes, _run
 
 
 class Fitted:
@@ -30,16 +31,6 @@ class Fitted:
         return isinstance(other, Fitted) and other.weights == self.weights
 
     __hash__ = None  # type: ignore[assignment]
-
-
-def _run(backend: pg.Backend, handler: Any, **kwargs: Any) -> pg.RunResult:
-    result = pg.run(handler, backend=backend, **kwargs)
-    assert result.error is None, result.error
-    return result
-
-
-def _bytes(backend: pg.Backend, uri: str) -> bytes:
-    return backend.artifacts.get_bytes(uri.rpartition("@")[2])
 
 
 def _output_facets(backend: pg.Backend, run_id: str, key: str) -> list[dict[str, Any]]:
