@@ -118,7 +118,7 @@ def plan_rerun(run_id: str, backend: Backend, params: dict[str, Any] | None = No
 def execute_plan(
     plan: Plan, backend: Backend, *, cache: bool = True, progress: Callable[[StepState], None] | None = None
 ) -> PipelineResult:
-    """Run the pipeline of `plan` again on the engine the original run used: locally, or (kubernetes)
+    """Run the pipeline of `plan` again: locally (a KFP-engine run too), or, for a kubernetes-engine run,
     submitted to the pipeline controller, which decides each step by the same cache rule."""
     if plan.image is not None:
         return submit_pipeline(
