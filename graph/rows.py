@@ -66,9 +66,7 @@ def run_view(
     with the reason as its error (see `liveness.py`)."""
     repro = loads_json(r.get("reproduces"))
     runtime = loads_json(r.get("runtime")) or {}
-    state, error, trace = stored_state(r["state"]), r.get("error"), r.get("traceback")
-    if state == RunState.COMPLETE:  # a FAIL's message outlives it when a COMPLETE wins later: not this run's end
-        error = trace = None
+    state, error = stored_state(r["state"]), r.get("error")
     lost = liveness.lost(state, runtime, parse_time(r.get("last_event_at") or r.get("started_at")))
     if lost is not None:
         state, error = RunState.LOST, lost
@@ -92,7 +90,7 @@ def run_view(
         metrics=metrics,
         runtime=runtime,
         error=error,
-        traceback=trace,
+        traceback=r.get("traceback"),
         parent_run_id=r.get("parent_run_id"),
         cached_from=r.get("cached_from"),
         reproduces=ReproductionView(

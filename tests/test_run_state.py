@@ -32,28 +32,6 @@ def test_a_stored_state_no_event_can_produce_reads_as_other(tmp_path: Path) -> N
     store.close()
 
 
-def test_a_failure_message_does_not_outlive_a_later_complete(tmp_path: Path) -> None:
-    """FAIL (with its error facet) then a later COMPLETE without one: the run is COMPLETE, and the
-    FAIL's message and trace are not shown as its error (they stay in the event log)."""
-    from datetime import timedelta
-
-    from provgraph.events.facets import ErrorMessageRunFacet
-
-    failed = run_events("flip", final=EventType.FAIL)
-    end = failed[-1]
-    facets = end.run.facets.model_copy(
-        update={"error_message": ErrorMessageRunFacet(message="transient", stack_trace="t")}
-    )
-    failed[-1] = end.model_copy(update={"run": end.run.model_copy(update={"facets": facets})})
-    done = run_events("flip", start=end.event_time + timedelta(minutes=1))[-1]
-    store = SqliteLineageStore(tmp_path / "graph.db")
-    store.apply([*failed, done])
-    view = store.run("flip")
-    assert view is not None and view.state is RunState.COMPLETE
-    assert (view.error, view.traceback) == (None, None)
-    store.close()
-
-
 def test_two_end_events_of_one_time_settle_on_one_state_in_either_order(tmp_path: Path) -> None:
     """A second-precision producer may send FAIL and COMPLETE with the same eventTime (and no sequence
     numbers): the state must not depend on which arrived first."""
