@@ -211,7 +211,8 @@ class HubSource:
 
     def item(self, name: str, version: str = "latest") -> HubItem | None:
         """The item, from the published layout, else (for `latest` or its own version) the source layout."""
-        for relative in (self.published_dir(name, version), f"functions/src/{folder_name(name)}"):
+        published = self.published_dir(name, version)
+        for relative in (published, f"functions/src/{folder_name(name)}"):
             raw = self._read(f"{relative}/item.yaml", MAX_ITEM_BYTES)
             if raw is None:
                 continue
@@ -220,6 +221,8 @@ class HubSource:
                 raise ConfigError(f"{item.folder}/item.yaml names {item.name!r}, not {normalize_name(name)!r}")
             if version in ("latest", item.version):
                 return item
+            if relative == published:  # a version's own folder saying another version: the hub is wrong
+                raise ConfigError(f"{item.folder}/item.yaml says version {item.version!r}, not {version!r}")
         return None
 
     def source_of(self, item: HubItem) -> bytes:

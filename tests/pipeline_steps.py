@@ -55,6 +55,17 @@ def subtract(ctx: Context, x: DataItem, k: int = 1) -> dict[str, Any]:
     return {"n": n}
 
 
+def maybe_add(ctx: Context, x: DataItem, extra: DataItem | None = None) -> dict[str, Any]:
+    """An optional input: None when the pipeline passes none."""
+    n = int(x.get().split()[0]) + (int(extra.get().split()[0]) if extra is not None else 0)
+    return {"n": n}
+
+
+@pipeline
+def optional(seed: str, extra: str | None = None) -> None:
+    step(maybe_add, inputs={"x": seed, "extra": extra})
+
+
 @pipeline
 def either(seed: str, op: str = "add") -> None:
     """One step named `op` calling either handler of this file: a step or job name says nothing of

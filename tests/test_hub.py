@@ -94,6 +94,12 @@ def test_hub_uris_name_a_source_a_version_and_use_mlrun_name_forms(settings: pg.
     assert resolve("hub://needs_req", settings).item.name == "needs-req"  # MLRun: _ and - name one item
     with pytest.raises(NotFound, match=r"hub://describe:9\.9\.9: no item 'describe' version '9\.9\.9'"):
         resolve("hub://describe:9.9.9", settings)
+    # a published version's folder whose item.yaml says another version: the hub's mistake, named
+    wrong = other / "functions/master/describe/3.0.0/src"
+    wrong.mkdir(parents=True)
+    (wrong / "item.yaml").write_text((other / "functions/src/describe/item.yaml").read_text())
+    with pytest.raises(ConfigError, match=r"describe/3\.0\.0/src/item\.yaml says version '1\.5\.0', not '3\.0\.0'"):
+        resolve("hub://other/describe:3.0.0", settings)
     with pytest.raises(NotFound, match="no hub source 'nope'"):
         resolve("hub://nope/describe", settings)
     with pytest.raises(ConfigError, match="kind 'serving' is not supported"):

@@ -88,6 +88,16 @@ def test_a_step_calling_another_function_of_the_same_file_is_not_reused(backend:
     assert ran == {"pipeline_steps.py:add", "pipeline_steps.py:subtract"}
 
 
+def test_an_input_given_as_none_is_not_given(backend: Backend, tmp_path: Path) -> None:
+    """kfp users pass None for an optional input: the handler's default applies, nothing is refused."""
+    seed, extra = tmp_path / "seed.txt", tmp_path / "extra.txt"
+    seed.write_text("10")
+    extra.write_text("5")
+    alone = run_pipeline(ps.optional, {"seed": str(seed)}, backend=backend).raise_for_state()
+    both = run_pipeline(ps.optional, {"seed": str(seed), "extra": str(extra)}, backend=backend).raise_for_state()
+    assert (alone.steps["maybe_add"].results, both.steps["maybe_add"].results) == ({"n": 10}, {"n": 15})
+
+
 def test_changed_param_reruns_only_the_steps_it_reaches(backend: Backend, raw: Path) -> None:
     run_pipeline(ps.three, {"raw": str(raw)}, backend=backend).raise_for_state()
     changed = run_pipeline(ps.three, {"raw": str(raw), "lr": 0.2}, backend=backend).raise_for_state()

@@ -19,7 +19,7 @@ import contextvars
 import inspect
 import operator
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -320,7 +320,7 @@ _building: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar("pro
 def step(
     handler: Handler | str,
     params: dict[str, Any] | None = None,
-    inputs: dict[str, str | OutputRef] | None = None,
+    inputs: Mapping[str, str | OutputRef | None] | None = None,
     *,
     name: str | None = None,
     outputs: Sequence[str] = (),
@@ -330,7 +330,8 @@ def step(
 ) -> Step:
     """Add a step to the pipeline being built. `outputs` declares the artifact keys the handler logs
     (what later steps may read); `when` runs it only if an upstream result compares true (otherwise it
-    and its dependants are SKIPPED); `retries` re-runs a failed step; `cache=False` always executes it."""
+    and its dependants are SKIPPED); `retries` re-runs a failed step; `cache=False` always executes it.
+    An input given as None is not given (an optional input: the handler's default applies)."""
     pipe = _building.get()
     explicit = name is not None
     if pipe is None:
@@ -344,7 +345,7 @@ def step(
         name=name,
         handler=handler,
         params=dict(params or {}),
-        inputs=dict(inputs or {}),
+        inputs={k: v for k, v in (inputs or {}).items() if v is not None},
         declared_outputs=tuple(outputs),
         when=when,
         retries=retries,
