@@ -67,6 +67,13 @@ def optional(seed: str, extra: str | None = None) -> None:
 
 
 @pipeline
+def grid(seed: str) -> None:
+    """Nested fan-outs: one per outer value, each over the inner ones (kfp's nested ParallelFor)."""
+    for k in (1, 2):
+        fan_out(add, over=[10 * k, 20 * k], param="k", inputs={"x": seed}, outputs=["y"])
+
+
+@pipeline
 def either(seed: str, op: str = "add") -> None:
     """One step named `op` calling either handler of this file: a step or job name says nothing of
     which function ran."""

@@ -98,6 +98,13 @@ def test_an_input_given_as_none_is_not_given(backend: Backend, tmp_path: Path) -
     assert (alone.steps["maybe_add"].results, both.steps["maybe_add"].results) == ({"n": 10}, {"n": 15})
 
 
+def test_nested_fan_outs_name_their_steps_apart(backend: Backend, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.txt"
+    seed.write_text("1")
+    result = run_pipeline(ps.grid, {"seed": str(seed)}, backend=backend).raise_for_state()
+    assert sorted(result.steps) == ["add-0", "add-1", "add-2-0", "add-2-1"]
+
+
 def test_changed_param_reruns_only_the_steps_it_reaches(backend: Backend, raw: Path) -> None:
     run_pipeline(ps.three, {"raw": str(raw)}, backend=backend).raise_for_state()
     changed = run_pipeline(ps.three, {"raw": str(raw), "lr": 0.2}, backend=backend).raise_for_state()

@@ -185,7 +185,7 @@ class Pipeline:
     def add(self, new: Step, explicit_name: bool) -> Step:
         if new.name in self.steps:
             if explicit_name:
-                raise PipelineError(f"two steps are named {new.name!r}")
+                raise PipelineError(f"two steps are named {new.name!r}: give each step (and each fan_out) its own name")
             n = 2
             while f"{new.name}-{n}" in self.steps:
                 n += 1
@@ -364,11 +364,16 @@ def fan_out(
     name: str | None = None,
     **options: Any,
 ) -> list[Step]:
-    """One step per value of `over`, passed as `param`: `<name>-0`, `<name>-1`, … (run in parallel)."""
-    base = name or default_name(handler)
+    """One step per value of `over`, passed as `param`: `<name>-0`, `<name>-1`, … (run in parallel).
+    Without `name`, a fan-out of a handler fanned out before (a fan-out in a loop) is `<handler>-2-0` …"""
+    values = list(over)
+    base = root = name or default_name(handler)
+    pipe, n = _building.get(), 2
+    while name is None and pipe is not None and any(f"{base}-{i}" in pipe.steps for i in range(len(values))):
+        base, n = f"{root}-{n}", n + 1
     return [
         step(handler, {**(params or {}), param: value}, inputs, name=f"{base}-{i}", **options)
-        for i, value in enumerate(over)
+        for i, value in enumerate(values)
     ]
 
 
