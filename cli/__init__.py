@@ -96,13 +96,14 @@ def main() -> None:
     except Exception as exc:
         if debug:
             raise
-        if _storage_failed(exc):
+        trouble = _storage_trouble(exc)
+        if trouble == "failed":
             fail(
                 f"the embedded store could not be read or written: {one_line(str(exc))}"
                 " (is its disk full, or its folder read-only?)",
                 1,
             )
-        if _storage_damaged(exc):
+        if trouble == "damaged":
             fail(
                 f"a database of the embedded store is damaged: {one_line(str(exc))}. The lineage graph"
                 " (graph.db) is rebuilt from the log by `provgraph replay`; the event log (events.db) is the"
@@ -113,28 +114,34 @@ def main() -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-_STORAGE_ERRORS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")
+_SQLITE_TROUBLE = {
+    "SQLITE_FULL": "failed",
+    "SQLITE_IOERR": "failed",
+    "SQLITE_CANTOPEN": "failed",
+    "SQLITE_READONLY": "failed",
+    "SQLITE_CORRUPT": "damaged",
+    "SQLITE_NOTADB": "damaged",
+}
+"""SQLite's primary result codes that are the machine's trouble, not a bug of ours: the store could not
+be read or written (a full disk, an I/O error, a read-only folder), or a file is damaged."""
 
 
-def _storage_failed(exc: BaseException) -> bool:
-    """SQLite could not read or write the embedded log or graph (a full disk, an I/O error, a read-only
-    folder): the machine's trouble, not a bug of ours."""
+def _storage_trouble(exc: BaseException) -> str | None:
+    """ "failed", "damaged" or None for an error of the event log (sqlite3) or the graph (apsw)."""
     import sqlite3
 
-    if isinstance(exc, sqlite3.Error):
-        return str(getattr(exc, "sqlite_errorname", "")).startswith(_STORAGE_ERRORS)
-    apsw = sys.modules.get("apsw")  # the graph's binding, loaded only when the graph was opened
-    return apsw is not None and isinstance(exc, apsw.FullError | apsw.IOError | apsw.CantOpenError | apsw.ReadOnlyError)
+    if isinstance(exc, sqlite3.Error):  # extended names (SQLITE_IOERR_WRITE …) start with the primary one
+        name = str(getattr(exc, "sqlite_errorname", ""))
+        return next((kind for code, kind in _SQLITE_TROUBLE.items() if name.startswith(code)), None)
+    if "apsw" not in sys.modules:  # the graph's binding, loaded only when the graph was opened
+        return None
+    from provgraph.graph import sqlite_db
 
-
-def _storage_damaged(exc: BaseException) -> bool:
-    """SQLite found a database file damaged (a disk fault, a copy made mid-write, a stray write)."""
-    import sqlite3
-
-    if isinstance(exc, sqlite3.Error):
-        return str(getattr(exc, "sqlite_errorname", "")).startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
-    apsw = sys.modules.get("apsw")
-    return apsw is not None and isinstance(exc, apsw.CorruptError | apsw.NotADBError)
+    apsw = sys.modules["apsw"]
+    if isinstance(exc, sqlite_db.DAMAGED):
+        return "damaged"
+    failed = apsw.FullError | apsw.IOError | apsw.CantOpenError | apsw.ReadOnlyError
+    return "failed" if isinstance(exc, failed) else None
 
 
 def one_line(text: str) -> str:

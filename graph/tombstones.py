@@ -183,6 +183,9 @@ class LiveStore:
         gone = self.deleted() if where is None or where.project is None else deleted(self.inner, [where.project])
         if not gone:
             return self.inner.runs(where, first=first, after=after)
+        if where is not None and (project := gone.projects.get(where.project or "")) is not None:
+            # a deleted project's runs are its later ones: asked for directly, not paged through and dropped
+            where = replace(where, since=project.at if where.since is None else max(where.since, project.at))
         live: list[RunView] = []
         page = max(1, first) + len(gone.runs)
         while len(live) < first:

@@ -116,6 +116,8 @@ def test_a_deletion_covers_what_existed_then_not_what_is_made_later_under_its_na
     fresh = json.loads(cli("run", "job.py:train", "-p", "body=w4", "--json").stdout)
     listed = [json.loads(line)["run_id"] for line in cli("runs", "--json").stdout.splitlines()]
     assert listed == [fresh["run_id"]]
+    in_project = cli("runs", "--project", "default", "--json").stdout.splitlines()
+    assert [json.loads(line)["run_id"] for line in in_project] == [fresh["run_id"]]
     assert json.loads(cli("show", fresh["run_id"][:13], "--json").stdout)["run_id"] == fresh["run_id"]
     swept = json.loads(cli("gc", "--min-age", "0", "--dry-run", "--json").stdout)
     assert sha256_bytes(b"w4") not in {o["digest"] for o in swept["removed"]}
