@@ -123,11 +123,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         integer of more than 4,300 digits — is a 400 like any unparsable one, not a 500."""
         try:
             return json.loads(data)
-        except RecursionError as exc:  # strawberry answers a JSONDecodeError with its 400
-            raise json.JSONDecodeError("nested too deep", "", 0) from exc
-        except ValueError as exc:
-            if isinstance(exc, json.JSONDecodeError):
-                raise
+        except json.JSONDecodeError:
+            raise
+        except (RecursionError, ValueError) as exc:  # strawberry answers a JSONDecodeError with its 400
             raise json.JSONDecodeError(str(exc), "", 0) from exc
 
     async def render_graphql_ide(self, request: Request) -> Response:

@@ -211,23 +211,15 @@ REFS_ESTIMATE = 10
 """Inputs or outputs a run is costed with when the query does not say `first`: what most have."""
 
 
-def refs_page(first: int) -> int:
-    if first < 0:
-        from provgraph.events.errors import ConfigError
-
-        raise ConfigError(f"first must be >= 0 (got {first})")
-    return min(first, MAX_REFS)
-
-
-def page_size(first: int | None, what: str = "first") -> int:
-    """A client's page size, capped at `MAX_PAGE`; negative sizes are an error."""
+def page_size(first: int | None, what: str = "first", cap: int = MAX_PAGE) -> int:
+    """A client's page size, capped at `cap`; negative sizes are an error."""
     if first is None:
         return DEFAULT_PAGE
     if first < 0:
         from provgraph.events.errors import ConfigError
 
         raise ConfigError(f"{what} must be >= 0 (got {first})")
-    return min(first, MAX_PAGE)
+    return min(first, cap)
 
 
 # -- complexity --------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from provgraph.api.guards import (
     MAX_PAGE,
     MAX_REFS,
     page_size,
-    refs_page,
 )
 from provgraph.api.run_records import (
     MAX_LOG_BYTES,
@@ -350,14 +349,14 @@ class Run:
 
     @resolver(f"Dataset versions the run read, with their content hashes; the first `first` (≤ {MAX_REFS}).")
     async def inputs(self, info: Ctx, first: int = MAX_REFS) -> list[DatasetRef]:
-        return [DatasetRef.of(d) for d in (await self._detail(info)).inputs[: refs_page(first)]]
+        return [DatasetRef.of(d) for d in (await self._detail(info)).inputs[: page_size(first, cap=MAX_REFS)]]
 
     @resolver(
         "Dataset versions the run declared as outputs: written once it COMPLETEs, else `attempted`;"
         f" the first `first` (≤ {MAX_REFS})."
     )
     async def outputs(self, info: Ctx, first: int = MAX_REFS) -> list[DatasetRef]:
-        return [DatasetRef.of(d) for d in (await self._detail(info)).outputs[: refs_page(first)]]
+        return [DatasetRef.of(d) for d in (await self._detail(info)).outputs[: page_size(first, cap=MAX_REFS)]]
 
     @resolver("How many dataset versions the run read (`inputs` lists at most its `first`).")
     async def input_count(self, info: Ctx) -> int:

@@ -416,6 +416,8 @@ def output_versions(versions: Iterable[str]) -> str:
 
 def verdict(request: RunRequest, result: RunResult, logged: dict[str, list[str]]) -> ReproducesRunFacet:
     """REPRODUCED when every output key has the original's content hashes and results and metrics match."""
+    from provgraph.graph.projection import canonical_json  # only a reproduction: not on a first run's imports
+
     assert request.reproduces is not None
     expected = request.expected
     differences: list[dict[str, Any]] = []
@@ -430,7 +432,7 @@ def verdict(request: RunRequest, result: RunResult, logged: dict[str, list[str]]
             ("metric", _encoded(expected.metrics), _encoded(result.metrics)),
         ):
             for key in sorted(before.keys() | after.keys()):
-                if _canonical(before.get(key)) != _canonical(after.get(key)):  # 1 is not true, 1.0 or -0 0
+                if canonical_json(before.get(key)) != canonical_json(after.get(key)):  # 1 is not true, 1.0 or -0 0
                     differences.append({kind: key, "original": before.get(key), "reproduced": after.get(key)})
     return ReproducesRunFacet(
         run_id=request.reproduces,
@@ -439,11 +441,6 @@ def verdict(request: RunRequest, result: RunResult, logged: dict[str, list[str]]
         environment=environment_diff(request),
         snapshot_inputs=sorted(request.input_snapshots),
     )
-
-
-def _canonical(value: Any) -> str:
-    """A JSON value as text that tells apart what Python's `==` does not: `1`, `1.0`, `true`; `0.0`, `-0.0`."""
-    return json.dumps(value, sort_keys=True)
 
 
 def failed_verdict(request: RunRequest) -> ReproducesRunFacet | None:

@@ -9,7 +9,6 @@ prints ("input raw.csv changed sha256:ab… → cd…", "param lr changed 0.1 �
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from provgraph.events.facets import CachedFromRunFacet, CodeJobFacet
 from provgraph.events.model import Dataset, RunState
 from provgraph.events.request import RunRequest
 from provgraph.graph.contract import LineageStore, RunFilter
+from provgraph.graph.projection import canonical_json
 from provgraph.graph.views import DatasetRef, RunView
 
 CANDIDATES = 20
@@ -36,10 +36,6 @@ runs, not twenty (each read builds a whole run view)."""
 
 InputId = tuple[str, str, str]
 """(namespace, name, content hash) of one input."""
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
 @dataclass(frozen=True)
@@ -57,7 +53,7 @@ class StepKey:
 
     @property
     def digest(self) -> str:
-        body = canonical(
+        body = canonical_json(
             [self.job, self.code_hash, self.entrypoint, self.params, sorted(self.inputs.items()), self.runtime]
         )
         return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
@@ -100,11 +96,11 @@ def find_cached(graph: LineageStore, backend: Backend, project: str, key: StepKe
     was itself cached points at the run that executed, which becomes the source."""
     if key.code_hash is None:
         return None
-    params = canonical(key.params)
+    params = canonical_json(key.params)
     for summary in _candidates(graph, RunFilter(project=project, job=key.job, state=RunState.COMPLETE)):
         if (summary.code_hash, summary.entrypoint) != (key.code_hash, key.entrypoint):
             continue
-        if canonical(summary.params) != params:
+        if canonical_json(summary.params) != params:
             continue
         if not _same_runtime(summary, key.runtime):
             continue
@@ -201,7 +197,7 @@ def reasons(previous: RunView | None, key: StepKey, step: str) -> list[str]:
         out.append(f"handler of {step} changed {previous.entrypoint or '?'} → {key.entrypoint}")
     for name in sorted(previous.params.keys() | key.params.keys()):
         before, after = previous.params.get(name), key.params.get(name)
-        if canonical(before) != canonical(after):
+        if canonical_json(before) != canonical_json(after):
             out.append(f"param {name} changed {before!r} → {after!r}")
     recorded = _recorded_inputs(previous)
     for name in sorted(recorded.keys() | key.inputs.keys()):
