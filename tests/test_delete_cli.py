@@ -72,6 +72,7 @@ def test_get_writes_through_what_is_not_a_regular_file(cli, tmp_path: Path) -> N
     or a device: renaming over them (as root: `-o /dev/null`) broke them for every process. Bytes
     gone from the store are one line that says so."""
     import os
+    import stat
     import threading
 
     (tmp_path / "job.py").write_text(JOBS)
@@ -87,14 +88,22 @@ def test_get_writes_through_what_is_not_a_regular_file(cli, tmp_path: Path) -> N
     cli("get", "store://default/model", "-o", "fifo")
     reader.join(timeout=30)
     assert got == [b"w1"] and not (tmp_path / "fifo").is_file()
-    cli("get", "store://default/model", "-o", "/dev/null")
-    assert Path("/dev/null").is_char_device()
     (
         tmp_path / "home" / "artifacts" / "objects" / "sha256" / sha256_bytes(b"w1")[7:9] / sha256_bytes(b"w1")[7:]
     ).unlink()
     missing = cli("get", "store://default/model", ok=False)
     assert missing.returncode == 1 and "its bytes are not in the artifact store" in missing.stderr
     assert missing.stderr.count("\n") == 1
+    cli("run", "job.py:train")  # the same bytes logged again: stored again
+    # a device of the test's own (the null device's numbers), never the machine's /dev/null: a
+    # regression would replace that for every process
+    device = tmp_path / "null"
+    try:
+        os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("creating a device needs root (CAP_MKNOD)")
+    cli("get", "store://default/model", "-o", "null")
+    assert device.is_char_device()
 
 
 def test_a_deletion_covers_what_existed_then_not_what_is_made_later_under_its_name(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
